@@ -1,0 +1,223 @@
+/* run.c -- the atoll command line: `atoll run [options]` starts a node.
+ *
+ * The main thread parses options, starts the node's workers, then waits on a libuv loop
+ * of its own for SIGINT/SIGTERM; on the first signal it asks the workers to stop
+ * accepting, flush and close, and waits for them. A second signal exits at once.
+ */
+#include "../src/node/node.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static atoll__node node;
+static int signals_seen;
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+            "usage: atoll run [options]\n"
+            "\n"
+            "Starts an atoll node: clients connect with the Pomelo protocol over raw TCP or\n"
+            "WebSocket on one port.\n"
+            "\n"
+            "options:\n"
+            "  --game NAME            built-in game to serve (default echo)\n"
+            "  --listen HOST:PORT     address to listen on (default 127.0.0.1:3010;\n"
+            "                         port 0 picks a free port)\n"
+            "  --workers N            worker threads (default: number of cores)\n"
+            "  --set KEY=VALUE        any setting, e.g. net.heartbeat=3 (repeatable)\n"
+            "  --max-conns N          same as --set net.max_conns=N\n"
+            "  --max-package BYTES    same as --set net.max_package=BYTES\n"
+            "  --heartbeat SECONDS    same as --set net.heartbeat=SECONDS\n"
+            "  --log-level LEVEL      error, warn, info or debug (default info)\n"
+            "  -h, --help             this text\n"
+            "\n"
+            "settings (docs/operations.md has the full list):\n"
+            "  net.max_package, net.max_conns, net.heartbeat, net.heartbeat_timeout,\n"
+            "  net.idle_timeout, net.handshake_timeout, net.output_cap, net.rate_limit,\n"
+            "  net.rate_burst, net.dict, node.workers, log.level\n");
+}
+
+static int
+parse_listen(atoll__config *cfg, const char *arg)
+{
+    const char *colon = strrchr(arg, ':');
+    if (colon == NULL)
+        return -1;
+    size_t hl = (size_t)(colon - arg);
+    const char *h = arg;
+    if (hl >= 2 && arg[0] == '[' && arg[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= sizeof cfg->host)
+        return -1;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || end == colon + 1 || port < 0 || port > 65535)
+        return -1;
+    memcpy(cfg->host, h, hl);
+    cfg->host[hl] = '\0';
+    cfg->port = (int)port;
+    return 0;
+}
+
+static void
+on_signal(uv_signal_t *s, int signum)
+{
+    if (++signals_seen > 1) {
+        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"second signal, exiting now\"");
+        _exit(1);
+    }
+    ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"shutting down\" signal=%d", signum);
+    atoll__node_stop(&node);
+    uv_close((uv_handle_t *)s->data, NULL);
+    uv_close((uv_handle_t *)s, NULL);
+}
+
+static int
+set_or_die(atoll__config *cfg, const char *kv)
+{
+    char err[256];
+    if (atoll__config_set(cfg, kv, err, sizeof err) != ATOLL_OK) {
+        fprintf(stderr, "atoll: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+cmd_run(int argc, char **argv)
+{
+    static atoll__config cfg;
+    atoll__config_defaults(&cfg);
+    static const struct option opts[] = {
+        {"game", required_argument, NULL, 'g'},
+        {"listen", required_argument, NULL, 'l'},
+        {"workers", required_argument, NULL, 'w'},
+        {"set", required_argument, NULL, 's'},
+        {"max-conns", required_argument, NULL, 'M'},
+        {"max-package", required_argument, NULL, 'P'},
+        {"heartbeat", required_argument, NULL, 'H'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    char kv[512];
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (ch) {
+        case 'g':
+            snprintf(cfg.game, sizeof cfg.game, "%s", optarg);
+            break;
+        case 'l':
+            if (parse_listen(&cfg, optarg) != 0) {
+                fprintf(stderr, "atoll: --listen wants HOST:PORT, got '%s'\n", optarg);
+                rc = -1;
+            }
+            break;
+        case 'w':
+            snprintf(kv, sizeof kv, "node.workers=%s", optarg);
+            rc = set_or_die(&cfg, kv);
+            break;
+        case 's':
+            rc = set_or_die(&cfg, optarg);
+            break;
+        case 'M':
+            snprintf(kv, sizeof kv, "net.max_conns=%s", optarg);
+            rc = set_or_die(&cfg, kv);
+            break;
+        case 'P':
+            snprintf(kv, sizeof kv, "net.max_package=%s", optarg);
+            rc = set_or_die(&cfg, kv);
+            break;
+        case 'H':
+            snprintf(kv, sizeof kv, "net.heartbeat=%s", optarg);
+            rc = set_or_die(&cfg, kv);
+            break;
+        case 'L':
+            snprintf(kv, sizeof kv, "log.level=%s", optarg);
+            rc = set_or_die(&cfg, kv);
+            break;
+        case 'h':
+            usage(stdout);
+            atoll__config_fini(&cfg);
+            return 0;
+        default:
+            usage(stderr);
+            rc = -1;
+        }
+        if (rc != 0) {
+            atoll__config_fini(&cfg);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "atoll: unexpected argument '%s'\n", argv[optind]);
+        atoll__config_fini(&cfg);
+        return 2;
+    }
+    atoll__log_threshold = cfg.log_level;
+    signal(SIGPIPE, SIG_IGN);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_signal_t sigint, sigterm;
+    uv_signal_init(&loop, &sigint);
+    uv_signal_init(&loop, &sigterm);
+    sigint.data = &sigterm;
+    sigterm.data = &sigint;
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+
+    int rc = atoll__node_start(&node, &cfg);
+    if (rc != ATOLL_OK) {
+        fprintf(stderr, "atoll: cannot start: %s\n", atoll_strerror(rc));
+        uv_close((uv_handle_t *)&sigint, NULL);
+        uv_close((uv_handle_t *)&sigterm, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        atoll__config_fini(&cfg);
+        return 1;
+    }
+    ATOLL_LOG(ATOLL_LOG_INFO,
+              "msg=\"atoll listening (TCP and WebSocket)\" game=%s host=%s port=%d workers=%d "
+              "version=%s",
+              cfg.game, cfg.host, node.bound_port, node.nworkers, ATOLL_VERSION_STRING);
+    /* One machine-readable line on stdout for scripts and tests. */
+    printf("listening %s:%d\n", cfg.host, node.bound_port);
+    fflush(stdout);
+
+    uv_run(&loop, UV_RUN_DEFAULT);
+    atoll__node_join(&node);
+    uv_loop_close(&loop);
+    ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"stopped\" accepted=%llu closed=%llu",
+              (unsigned long long)atomic_load(&node.stats.accepted),
+              (unsigned long long)atomic_load(&node.stats.closed));
+    atoll__config_fini(&cfg);
+    return 0;
+}
+
+int
+atoll_main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("atoll %s\n", ATOLL_VERSION_STRING);
+        return 0;
+    }
+    if (!strcmp(argv[1], "run"))
+        return cmd_run(argc - 1, argv + 1);
+    fprintf(stderr, "atoll: unknown command '%s' (try 'atoll run --help')\n", argv[1]);
+    return 2;
+}

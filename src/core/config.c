@@ -1,0 +1,187 @@
+/* config.c -- node settings: defaults, `--set KEY=VALUE`, and their checks.
+ *
+ * Every setting has a typed field and a dotted key, so the same value can come from a
+ * flag (--max-conns) or from --set (net.max_conns); keys outside the framework's
+ * namespaces (net., log., node.) belong to the game and are kept as text for it.
+ */
+#include "../node/node.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void
+atoll__config_defaults(atoll__config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->host, sizeof c->host, "127.0.0.1");
+    c->port = 3010;
+    c->workers = 0;
+    snprintf(c->game, sizeof c->game, "echo");
+    c->log_level = ATOLL_LOG_INFO;
+    c->max_package = ATOLL_PKG_BODY_DEFAULT_MAX;
+    c->max_conns = 100000;
+    c->heartbeat_s = 10;
+    c->heartbeat_timeout_s = 0;
+    c->idle_timeout_s = 90;
+    c->handshake_timeout_s = 10;
+    c->output_cap = 4u << 20;
+    c->rate_limit = 200;
+    c->rate_burst = 0;
+    c->dict = 1;
+}
+
+static int
+parse_long(const char *v, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end != '\0' || x < lo || x > hi)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static int
+parse_bool(const char *v, int *out)
+{
+    if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "yes"))
+        *out = 1;
+    else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "no"))
+        *out = 0;
+    else
+        return -1;
+    return 0;
+}
+
+/* Integer settings: key, field offset by pointer, range. */
+typedef struct {
+    const char *key;
+    long lo, hi;
+    const char *help;
+} int_setting;
+
+static const int_setting int_settings[] = {
+    {"net.max_package", 64, ATOLL_PKG_BODY_CEILING, "bytes of one package body"},
+    {"net.max_conns", 1, 10000000, "open connections for the whole node"},
+    {"net.heartbeat", 0, 3600, "heartbeat interval in seconds, 0 = off"},
+    {"net.heartbeat_timeout", 0, 7200, "seconds without a client heartbeat, 0 = 2 x heartbeat"},
+    {"net.idle_timeout", 1, 86400, "seconds without a received byte"},
+    {"net.handshake_timeout", 1, 3600, "seconds to finish the handshake"},
+    {"net.output_cap", 1024, 1L << 30, "unsent bytes per connection before it is closed"},
+    {"net.rate_limit", 0, 1000000, "messages per second per connection, 0 = off"},
+    {"net.rate_burst", 0, 10000000, "rate-limit bucket, 0 = 2 x rate"},
+    {"node.workers", 0, 255, "worker threads, 0 = number of cores"},
+};
+
+static void
+store_int(atoll__config *c, const char *key, long v)
+{
+    if (!strcmp(key, "net.max_package"))
+        c->max_package = (uint32_t)v;
+    else if (!strcmp(key, "net.max_conns"))
+        c->max_conns = (int)v;
+    else if (!strcmp(key, "net.heartbeat"))
+        c->heartbeat_s = (int)v;
+    else if (!strcmp(key, "net.heartbeat_timeout"))
+        c->heartbeat_timeout_s = (int)v;
+    else if (!strcmp(key, "net.idle_timeout"))
+        c->idle_timeout_s = (int)v;
+    else if (!strcmp(key, "net.handshake_timeout"))
+        c->handshake_timeout_s = (int)v;
+    else if (!strcmp(key, "net.output_cap"))
+        c->output_cap = (size_t)v;
+    else if (!strcmp(key, "net.rate_limit"))
+        c->rate_limit = (double)v;
+    else if (!strcmp(key, "net.rate_burst"))
+        c->rate_burst = (double)v;
+    else if (!strcmp(key, "node.workers"))
+        c->workers = (int)v;
+}
+
+int
+atoll__config_set(atoll__config *c, const char *kv, char *err, size_t errlen)
+{
+    const char *eq = strchr(kv, '=');
+    if (eq == NULL || eq == kv) {
+        snprintf(err, errlen, "setting '%s' is not KEY=VALUE", kv);
+        return ATOLL_EINVAL;
+    }
+    char key[128];
+    size_t klen = (size_t)(eq - kv);
+    if (klen >= sizeof key) {
+        snprintf(err, errlen, "setting key too long");
+        return ATOLL_EINVAL;
+    }
+    memcpy(key, kv, klen);
+    key[klen] = '\0';
+    const char *val = eq + 1;
+
+    for (size_t i = 0; i < sizeof int_settings / sizeof int_settings[0]; i++) {
+        if (strcmp(key, int_settings[i].key) != 0)
+            continue;
+        long v;
+        if (parse_long(val, int_settings[i].lo, int_settings[i].hi, &v) != 0) {
+            snprintf(err, errlen, "%s must be an integer from %ld to %ld (%s)", key,
+                     int_settings[i].lo, int_settings[i].hi, int_settings[i].help);
+            return ATOLL_EINVAL;
+        }
+        store_int(c, key, v);
+        goto keep;
+    }
+    if (!strcmp(key, "net.dict")) {
+        if (parse_bool(val, &c->dict) != 0) {
+            snprintf(err, errlen, "net.dict must be true or false");
+            return ATOLL_EINVAL;
+        }
+        goto keep;
+    }
+    if (!strcmp(key, "log.level")) {
+        int lv = atoll__log_parse_level(val);
+        if (lv < 0) {
+            snprintf(err, errlen, "log.level must be error, warn, info or debug");
+            return ATOLL_EINVAL;
+        }
+        c->log_level = lv;
+        goto keep;
+    }
+    if (!strncmp(key, "net.", 4) || !strncmp(key, "log.", 4) || !strncmp(key, "node.", 5)) {
+        snprintf(err, errlen, "unknown setting '%s'", key);
+        return ATOLL_EINVAL;
+    }
+keep:
+    for (size_t i = 0; i < c->nsettings; i++) {
+        if (strcmp(c->settings[i].key, key) == 0) {
+            atoll__free(c->settings[i].value);
+            c->settings[i].value = atoll__strndup(val, strlen(val));
+            return ATOLL_OK;
+        }
+    }
+    c->settings = atoll__realloc(c->settings, (c->nsettings + 1) * sizeof *c->settings);
+    c->settings[c->nsettings].key = atoll__strndup(key, klen);
+    c->settings[c->nsettings].value = atoll__strndup(val, strlen(val));
+    c->nsettings++;
+    return ATOLL_OK;
+}
+
+const char *
+atoll__config_get(const atoll__config *c, const char *key, const char *def)
+{
+    for (size_t i = 0; i < c->nsettings; i++)
+        if (strcmp(c->settings[i].key, key) == 0)
+            return c->settings[i].value;
+    return def;
+}
+
+void
+atoll__config_fini(atoll__config *c)
+{
+    for (size_t i = 0; i < c->nsettings; i++) {
+        atoll__free(c->settings[i].key);
+        atoll__free(c->settings[i].value);
+    }
+    atoll__free(c->settings);
+    c->settings = NULL;
+    c->nsettings = 0;
+}

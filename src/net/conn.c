@@ -1,0 +1,504 @@
+/* conn.c -- one client connection: reading, transport choice, WebSocket framing,
+ * deadlines, batched output and closing.
+ *
+ * Reading: libuv reads into the worker's scratch buffer; the bytes are decoded in place
+ * (WebSocket payloads are unmasked in place) and only an unfinished tail is copied into
+ * the conn's own buffer. The first bytes choose the transport, as Pomelo's switcher
+ * does: an HTTP method means a WebSocket upgrade, anything else a raw Pomelo stream.
+ *
+ * Writing: handlers append packages to c->out during the loop turn; the worker's check
+ * handle calls atoll__worker_flush once per turn, which writes each dirty conn's output
+ * with one uv_try_write (writev): on WebSocket a frame header built on the stack, the
+ * gathered packages as one binary message, then c->ctrl (pongs and the final close
+ * frame, already framed). What the socket does not take is copied to c->wbuf for a
+ * uv_write; while that is in flight new output keeps gathering in c->out.
+ *
+ * Deadlines: one timer per conn, armed at the earliest of: handshake deadline (until
+ * WORKING), heartbeat deadline (WORKING, when heartbeats are on), idle deadline (no
+ * bytes received) and close deadline (CLOSING). Deadlines only move later except the
+ * close deadline, so the timer is re-armed lazily when it fires early.
+ */
+#include "../node/worker.h"
+
+#include <stdio.h>
+
+#define CLOSE_GRACE_MS 2000 /* how long a closing conn may take to flush */
+#define READ_KEEP 4096      /* input tail buffer kept between reads */
+
+static void on_close_handle(uv_handle_t *h);
+static void arm_timer(atoll__conn *c);
+
+size_t
+atoll__conn_pending(const atoll__conn *c)
+{
+    return c->out.len + c->ctrl.len + (c->wbuf.len - c->woff);
+}
+
+void
+atoll__conn_mark_dirty(atoll__conn *c)
+{
+    if (c->in_dirty_list || c->closed_handles)
+        return;
+    c->in_dirty_list = true;
+    c->dirty_next = c->worker->dirty;
+    c->worker->dirty = c;
+}
+
+/* ---- closing ------------------------------------------------------------------------ */
+
+static void
+close_handles(atoll__conn *c)
+{
+    if (c->closed_handles)
+        return;
+    c->closed_handles = true;
+    if (c->state != ATOLL_CONN_CLOSING)
+        c->state = ATOLL_CONN_CLOSING;
+    atoll__session_closed(c);
+    atoll__worker_remove_conn(c->worker, c);
+    c->handles_open = 2;
+    uv_close((uv_handle_t *)&c->tcp, on_close_handle);
+    uv_close((uv_handle_t *)&c->timer, on_close_handle);
+}
+
+static void
+on_close_handle(uv_handle_t *h)
+{
+    atoll__conn *c = h->data;
+    if (--c->handles_open > 0)
+        return;
+    atoll__buf_fini(&c->in);
+    atoll__buf_fini(&c->out);
+    atoll__buf_fini(&c->wbuf);
+    atoll__buf_fini(&c->ctrl);
+    atoll__ws_reader_fini(&c->wsr);
+    atoll__free(c->uid);
+    if (c->counted)
+        atomic_fetch_sub(&c->worker->node->nconns, 1);
+    atomic_fetch_add(&c->worker->node->stats.closed, 1);
+    atoll__free(c);
+}
+
+void
+atoll__conn_close(atoll__conn *c, const char *reason, int ws_code)
+{
+    if (c->state == ATOLL_CONN_CLOSING || c->closed_handles)
+        return;
+    c->state = ATOLL_CONN_CLOSING;
+    c->close_reason = reason;
+    ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"connection closing\" session=%llx reason=\"%s\"",
+              (unsigned long long)c->id.v, reason);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->ws && ws_code)
+        atoll__ws_put_close(&c->ctrl, ws_code, "");
+    c->close_deadline_ms = uv_now(&c->worker->loop) + CLOSE_GRACE_MS;
+    arm_timer(c);
+    if (atoll__conn_pending(c) == 0 && !c->writing)
+        close_handles(c);
+    else
+        atoll__conn_mark_dirty(c);
+}
+
+/* ---- deadlines ---------------------------------------------------------------------- */
+
+static uint64_t
+next_deadline(atoll__conn *c)
+{
+    const atoll__config *cfg = c->worker->node->cfg;
+    if (c->state == ATOLL_CONN_CLOSING)
+        return c->close_deadline_ms;
+    uint64_t d = c->last_rx_ms + (uint64_t)cfg->idle_timeout_s * 1000;
+    if (c->state != ATOLL_CONN_WORKING) {
+        uint64_t h = c->accepted_ms + (uint64_t)cfg->handshake_timeout_s * 1000;
+        if (h < d)
+            d = h;
+    } else if (c->hb_deadline_ms && c->hb_deadline_ms < d) {
+        d = c->hb_deadline_ms;
+    }
+    return d;
+}
+
+static void
+on_timer(uv_timer_t *t)
+{
+    atoll__conn *c = t->data;
+    uint64_t now = uv_now(&c->worker->loop);
+    c->armed_ms = 0;
+    if (c->state == ATOLL_CONN_CLOSING) {
+        if (now >= c->close_deadline_ms) {
+            /* The peer does not read: drop what it did not take. */
+            close_handles(c);
+            return;
+        }
+    } else {
+        const atoll__config *cfg = c->worker->node->cfg;
+        if (c->state != ATOLL_CONN_WORKING &&
+            now >= c->accepted_ms + (uint64_t)cfg->handshake_timeout_s * 1000) {
+            atoll__conn_close(c, "handshake timeout", ATOLL_WS_CLOSE_PROTOCOL);
+            return;
+        }
+        if (c->state == ATOLL_CONN_WORKING && c->hb_deadline_ms && now >= c->hb_deadline_ms) {
+            atoll__conn_close(c, "heartbeat timeout", ATOLL_WS_CLOSE_GOING_AWAY);
+            return;
+        }
+        if (now >= c->last_rx_ms + (uint64_t)cfg->idle_timeout_s * 1000) {
+            atoll__conn_close(c, "idle timeout", ATOLL_WS_CLOSE_GOING_AWAY);
+            return;
+        }
+    }
+    arm_timer(c);
+}
+
+static void
+arm_timer(atoll__conn *c)
+{
+    if (c->closed_handles)
+        return;
+    uint64_t d = next_deadline(c);
+    if (c->armed_ms != 0 && c->armed_ms <= d)
+        return; /* fires early and re-arms then */
+    uint64_t now = uv_now(&c->worker->loop);
+    c->armed_ms = d;
+    uv_timer_start(&c->timer, on_timer, d > now ? d - now : 0, 0);
+}
+
+void
+atoll__conn_rearm(atoll__conn *c)
+{
+    c->armed_ms = 0;
+    arm_timer(c);
+}
+
+/* ---- input -------------------------------------------------------------------------- */
+
+/* Raw Pomelo stream: packages back to back. Returns bytes consumed. */
+static size_t
+feed_packages(atoll__conn *c, const uint8_t *p, size_t n)
+{
+    size_t off = 0;
+    while (off < n && c->state != ATOLL_CONN_CLOSING) {
+        atoll__pkg pkg;
+        ssize_t k = atoll__pkg_parse(p + off, n - off, c->worker->node->cfg->max_package, &pkg);
+        if (k == 0)
+            break;
+        if (k < 0) {
+            atoll__session_fail(c, k == ATOLL_ELIMIT ? "package too large" : "bad package type",
+                                0);
+            return n;
+        }
+        off += (size_t)k;
+        if (!atoll__session_package(c, &pkg))
+            return n;
+    }
+    return off;
+}
+
+/* One whole WebSocket binary message must hold exactly one package (Pomelo's rule). */
+static void
+ws_message(atoll__conn *c, const uint8_t *p, size_t n)
+{
+    atoll__pkg pkg;
+    ssize_t k = atoll__pkg_parse(p, n, c->worker->node->cfg->max_package, &pkg);
+    if (k < 0) {
+        atoll__session_fail(c, k == ATOLL_ELIMIT ? "package too large" : "bad package type",
+                            k == ATOLL_ELIMIT ? ATOLL_WS_CLOSE_TOO_BIG : ATOLL_WS_CLOSE_PROTOCOL);
+        return;
+    }
+    if (k == 0 || (size_t)k != n) {
+        atoll__session_fail(c, "one package per WebSocket message", ATOLL_WS_CLOSE_PROTOCOL);
+        return;
+    }
+    atoll__session_package(c, &pkg);
+}
+
+static size_t
+feed_ws(atoll__conn *c, uint8_t *p, size_t n)
+{
+    size_t off = 0;
+    while (off < n && c->state != ATOLL_CONN_CLOSING) {
+        atoll__ws_event ev;
+        ssize_t k = atoll__ws_reader_next(&c->wsr, p + off, n - off, &ev);
+        if (k == 0)
+            break;
+        if (k < 0) {
+            const char *why = c->wsr.error_code == ATOLL_WS_CLOSE_UNSUPPORTED
+                                  ? "text WebSocket message"
+                              : c->wsr.error_code == ATOLL_WS_CLOSE_TOO_BIG
+                                  ? "WebSocket message too large"
+                                  : "WebSocket protocol error";
+            atoll__session_fail(c, why, c->wsr.error_code);
+            return n;
+        }
+        off += (size_t)k;
+        switch (ev.type) {
+        case ATOLL_WS_EV_MESSAGE:
+            ws_message(c, ev.data, ev.len);
+            break;
+        case ATOLL_WS_EV_PING: {
+            uint8_t h[14];
+            size_t hl = atoll__ws_frame_header(h, ATOLL_WS_OP_PONG, true, ev.len, NULL);
+            atoll__buf_append(&c->ctrl, h, hl);
+            atoll__buf_append(&c->ctrl, ev.data, ev.len);
+            atoll__conn_mark_dirty(c);
+            break;
+        }
+        case ATOLL_WS_EV_CLOSE:
+            atoll__conn_close(c, "client closed", ATOLL_WS_CLOSE_NORMAL);
+            return n;
+        default:
+            break;
+        }
+    }
+    return off;
+}
+
+static void flush_one(atoll__conn *c);
+
+static void
+on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    atoll__conn *c = h->data;
+    atoll__worker *w = c->worker;
+    /* The scratch buffer is lent for one read callback at a time; libuv reads one
+     * stream per callback on this thread, so it is never handed out twice. */
+    buf->base = (char *)w->scratch;
+    buf->len = w->scratch_len;
+}
+
+/* Decodes what is in p[0..n) by the conn's current mode; returns bytes consumed. The
+ * mode may change inside (INIT -> HTTP -> WebSocket), so it loops until no progress. */
+static size_t
+feed(atoll__conn *c, uint8_t *p, size_t n)
+{
+    size_t off = 0;
+    for (;;) {
+        size_t before = off;
+        if (c->state == ATOLL_CONN_CLOSING || off >= n)
+            return n;
+        if (c->state == ATOLL_CONN_INIT) {
+            if (atoll__http_looks_like(p + off, n - off)) {
+                c->state = ATOLL_CONN_HTTP;
+            } else if (p[off] == ATOLL_PKG_HANDSHAKE || n - off >= 4) {
+                c->state = ATOLL_CONN_INITED;
+            } else {
+                /* Fewer than 4 bytes that could still be a method ("GE"): wait. */
+                return off;
+            }
+        }
+        if (c->state == ATOLL_CONN_HTTP) {
+            atoll__http_upgrade req;
+            ssize_t k = atoll__http_upgrade_parse(p + off, n - off, &req);
+            if (k == 0)
+                return off;
+            if (k < 0) {
+                atoll__http_put_error(&c->ctrl, k == ATOLL_ELIMIT ? 431 : 400,
+                                      k == ATOLL_ELIMIT ? "Request Header Fields Too Large"
+                                                        : "Bad Request");
+                atoll__conn_close(c, "bad HTTP upgrade request", 0);
+                return n;
+            }
+            off += (size_t)k;
+            atoll__http_put_101(&c->ctrl, &req);
+            /* Written at once: every frame that follows must come after it. */
+            flush_one(c);
+            c->ws = true;
+            /* A message is one package: its body plus the 4-byte header. */
+            atoll__ws_reader_init(&c->wsr, true,
+                                  (size_t)c->worker->node->cfg->max_package + ATOLL_PKG_HEADER_LEN);
+            c->state = ATOLL_CONN_INITED;
+        } else if (c->ws) {
+            off += feed_ws(c, p + off, n - off);
+        } else {
+            off += feed_packages(c, p + off, n - off);
+        }
+        if (off == before)
+            return off;
+    }
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    atoll__conn *c = s->data;
+    atoll__worker *w = c->worker;
+    if (nread < 0) {
+        if (nread == UV_EOF) {
+            /* Half-closed: what we owe the client is still written. */
+            atoll__conn_close(c, "client closed", 0);
+        } else {
+            /* A reset socket cannot take output either. */
+            c->out.len = c->ctrl.len = 0;
+            atoll__conn_close(c, "read error", 0);
+            if (!c->writing)
+                close_handles(c);
+        }
+        return;
+    }
+    if (nread == 0)
+        return;
+    c->last_rx_ms = uv_now(&w->loop);
+    uint8_t *p = (uint8_t *)buf->base;
+    size_t n = (size_t)nread;
+    if (c->in.len > 0) {
+        /* An unfinished tail is waiting: decode from the conn's own buffer. */
+        atoll__buf_append(&c->in, p, n);
+        size_t used = feed(c, atoll__buf_data(&c->in), c->in.len);
+        atoll__buf_consume(&c->in, used);
+    } else {
+        size_t used = feed(c, p, n);
+        if (used < n && c->state != ATOLL_CONN_CLOSING)
+            atoll__buf_append(&c->in, p + used, n - used);
+    }
+    if (c->in.len == 0)
+        atoll__buf_shrink(&c->in, READ_KEEP);
+}
+
+/* ---- output ----------------------------------------------------------------------- */
+
+static void on_write(uv_write_t *req, int status);
+
+static void
+flush_one(atoll__conn *c)
+{
+    if (c->writing || c->closed_handles)
+        return;
+    uv_buf_t iov[3];
+    int niov = 0;
+    uint8_t hdr[14];
+    if (c->out.len > 0) {
+        if (c->ws) {
+            size_t hl = atoll__ws_frame_header(hdr, ATOLL_WS_OP_BINARY, true, c->out.len, NULL);
+            iov[niov++] = uv_buf_init((char *)hdr, (unsigned)hl);
+        }
+        iov[niov++] = uv_buf_init((char *)atoll__buf_data(&c->out), (unsigned)c->out.len);
+    }
+    if (c->ctrl.len > 0)
+        iov[niov++] = uv_buf_init((char *)atoll__buf_data(&c->ctrl), (unsigned)c->ctrl.len);
+    if (niov == 0) {
+        if (c->state == ATOLL_CONN_CLOSING)
+            close_handles(c);
+        return;
+    }
+    size_t total = 0;
+    for (int i = 0; i < niov; i++)
+        total += iov[i].len;
+    int k = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)niov);
+    size_t written = k > 0 ? (size_t)k : 0;
+    if (k < 0 && k != UV_EAGAIN) {
+        c->out.len = c->ctrl.len = 0;
+        if (c->state != ATOLL_CONN_CLOSING)
+            atoll__conn_close(c, "write error", 0);
+        close_handles(c);
+        return;
+    }
+    if (written < total) {
+        /* Copy what the socket did not take into wbuf and hand it to uv_write. */
+        c->wbuf.len = 0;
+        c->woff = 0;
+        size_t skip = written;
+        for (int i = 0; i < niov; i++) {
+            if (skip >= iov[i].len) {
+                skip -= iov[i].len;
+                continue;
+            }
+            atoll__buf_append(&c->wbuf, iov[i].base + skip, iov[i].len - skip);
+            skip = 0;
+        }
+        uv_buf_t wb = uv_buf_init((char *)atoll__buf_data(&c->wbuf), (unsigned)c->wbuf.len);
+        c->writing = true;
+        if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &wb, 1, on_write) != 0) {
+            c->writing = false;
+            close_handles(c);
+            return;
+        }
+    }
+    c->out.len = 0;
+    c->ctrl.len = 0;
+    atoll__buf_shrink(&c->out, 64 * 1024);
+    if (!c->writing && c->state == ATOLL_CONN_CLOSING)
+        close_handles(c);
+}
+
+static void
+on_write(uv_write_t *req, int status)
+{
+    atoll__conn *c = req->handle->data;
+    c->writing = false;
+    c->wbuf.len = 0;
+    c->woff = 0;
+    atoll__buf_shrink(&c->wbuf, 64 * 1024);
+    if (c->closed_handles)
+        return;
+    if (status < 0) {
+        c->out.len = c->ctrl.len = 0;
+        atoll__conn_close(c, "write error", 0);
+        close_handles(c);
+        return;
+    }
+    if (c->out.len || c->ctrl.len || c->state == ATOLL_CONN_CLOSING)
+        atoll__conn_mark_dirty(c);
+}
+
+void
+atoll__worker_flush(atoll__worker *w)
+{
+    size_t cap = w->node->cfg->output_cap;
+    while (w->dirty) {
+        atoll__conn *c = w->dirty;
+        w->dirty = c->dirty_next;
+        c->in_dirty_list = false;
+        c->dirty_next = NULL;
+        if (c->closed_handles)
+            continue;
+        if (c->state != ATOLL_CONN_CLOSING && cap && atoll__conn_pending(c) > cap) {
+            /* A slow reader: its output would grow without bound. Drop it and close. */
+            ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"closing slow reader\" session=%llx pending=%zu",
+                      (unsigned long long)c->id.v, atoll__conn_pending(c));
+            c->out.len = 0;
+            c->ctrl.len = 0;
+            atoll__conn_close(c, "output over cap", 0);
+            if (!c->writing)
+                close_handles(c);
+            continue;
+        }
+        flush_one(c);
+    }
+}
+
+/* ---- accept ------------------------------------------------------------------------- */
+
+void
+atoll__conn_accept(atoll__worker *w, uv_stream_t *server)
+{
+    atoll__node *n = w->node;
+    atoll__conn *c = atoll__calloc(1, sizeof *c);
+    c->worker = w;
+    uv_tcp_init(&w->loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)atoll__free);
+        return;
+    }
+    int open = atomic_fetch_add(&n->nconns, 1) + 1;
+    if (open > n->cfg->max_conns || w->stopping) {
+        atomic_fetch_sub(&n->nconns, 1);
+        atomic_fetch_add(&n->stats.rejected_full, 1);
+        ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"connection refused: node full\" max_conns=%d",
+                  n->cfg->max_conns);
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)atoll__free);
+        return;
+    }
+    atomic_fetch_add(&n->stats.accepted, 1);
+    c->counted = true;
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_timer_init(&w->loop, &c->timer);
+    c->timer.data = c;
+    c->state = ATOLL_CONN_INIT;
+    c->accepted_ms = c->last_rx_ms = uv_now(&w->loop);
+    c->tokens = n->cfg->rate_burst;
+    c->tokens_ms = c->accepted_ms;
+    c->id = atoll__worker_add_conn(w, c);
+    arm_timer(c);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+        atoll__conn_close(c, "read start failed", 0);
+}

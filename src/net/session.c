@@ -1,0 +1,347 @@
+/* session.c -- the Pomelo per-connection state machine and message dispatch.
+ *
+ * States and what each accepts (Pomelo's rules, protocol-pomelo.md 3.1):
+ *   INITED    HANDSHAKE -> answer, WAIT_ACK (or {"code":500} and close); the rest ignored
+ *   WAIT_ACK  HANDSHAKE_ACK -> WORKING, one HEARTBEAT sent, heartbeat deadline started
+ *   WORKING   HEARTBEAT (answered at once, deadline restarted), DATA (dispatched)
+ * A KICK package from a client is a type the server has no handler for: close.
+ *
+ * DATA: rate limit (token bucket), decode, resolve the route (a compressed code not in
+ * the dictionary, or a route without a dot, is dropped silently as Pomelo does), check
+ * the body (not JSON: handled as {}), then the handler. Requests to unknown routes get
+ * {"code":500,...}; notifies never get a response.
+ *
+ * gate.entry {"uid":...} binds the session to a user id through the uid's owner worker
+ * (node.h): a second session with the same uid kicks the first.
+ */
+#include "../node/worker.h"
+
+#include <jansson.h>
+#include <stdio.h>
+
+#define UID_MAX 128
+
+static void
+send_heartbeat(atoll__conn *c)
+{
+    atoll__pkg_put(&c->out, ATOLL_PKG_HEARTBEAT, NULL, 0);
+    atoll__conn_mark_dirty(c);
+}
+
+static void
+restart_heartbeat_deadline(atoll__conn *c)
+{
+    const atoll__config *cfg = c->worker->node->cfg;
+    if (cfg->heartbeat_s <= 0)
+        return;
+    int t = cfg->heartbeat_timeout_s > 0 ? cfg->heartbeat_timeout_s : 2 * cfg->heartbeat_s;
+    c->hb_deadline_ms = uv_now(&c->worker->loop) + (uint64_t)t * 1000;
+}
+
+void
+atoll__session_fail(atoll__conn *c, const char *reason, int ws_code)
+{
+    atomic_fetch_add(&c->worker->node->stats.protocol_errors, 1);
+    ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"bad input, closing connection\" session=%llx reason=\"%s\"",
+              (unsigned long long)c->id.v, reason);
+    if (c->state == ATOLL_CONN_WORKING)
+        atoll__kick_put(&c->out, reason);
+    atoll__conn_close(c, reason, ws_code ? ws_code : ATOLL_WS_CLOSE_PROTOCOL);
+}
+
+void
+atoll__kick(atoll__conn *c, const char *reason)
+{
+    if (c->state == ATOLL_CONN_CLOSING)
+        return;
+    if (c->state == ATOLL_CONN_WORKING)
+        atoll__kick_put(&c->out, reason);
+    atoll__conn_close(c, reason, ATOLL_WS_CLOSE_NORMAL);
+}
+
+/* ---- handshake ------------------------------------------------------------------------ */
+
+static void
+on_handshake(atoll__conn *c, const atoll__pkg *pkg)
+{
+    atoll__node *n = c->worker->node;
+    atoll__handshake hs;
+    int rc = atoll__handshake_parse(pkg->body, pkg->len, &hs);
+    if (rc != ATOLL_OK) {
+        ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"bad handshake\" session=%llx error=%s",
+                  (unsigned long long)c->id.v, atoll_err_name(rc));
+        atomic_fetch_add(&n->stats.protocol_errors, 1);
+        atoll__handshake_error(&c->out, 500);
+        atoll__conn_close(c, "bad handshake", ATOLL_WS_CLOSE_NORMAL);
+        return;
+    }
+    atoll__handshake_reply(&c->out, n->cfg->heartbeat_s, n->cfg->dict ? n->dict : NULL,
+                           hs.dict_version);
+    atoll__conn_mark_dirty(c);
+    c->state = ATOLL_CONN_WAIT_ACK;
+}
+
+static void
+on_ack(atoll__conn *c)
+{
+    c->state = ATOLL_CONN_WORKING;
+    if (c->worker->node->cfg->heartbeat_s > 0) {
+        send_heartbeat(c);
+        restart_heartbeat_deadline(c);
+    }
+    atoll__conn_rearm(c);
+}
+
+/* ---- data ------------------------------------------------------------------------------ */
+
+static bool
+rate_ok(atoll__conn *c)
+{
+    const atoll__config *cfg = c->worker->node->cfg;
+    if (cfg->rate_limit <= 0)
+        return true;
+    uint64_t now = uv_now(&c->worker->loop);
+    c->tokens += (double)(now - c->tokens_ms) * cfg->rate_limit / 1000.0;
+    c->tokens_ms = now;
+    if (c->tokens > cfg->rate_burst)
+        c->tokens = cfg->rate_burst;
+    if (c->tokens < 1.0)
+        return false;
+    c->tokens -= 1.0;
+    return true;
+}
+
+static void entry_handler(atoll__req *req);
+
+static atoll__handler_fn
+find_handler(const atoll__node *n, const char *route)
+{
+    if (strcmp(route, "gate.entry") == 0)
+        return entry_handler;
+    for (size_t i = 0; i < n->game->nroutes; i++)
+        if (strcmp(n->game->routes[i].route, route) == 0)
+            return n->game->routes[i].fn;
+    return NULL;
+}
+
+static void
+on_data(atoll__conn *c, const atoll__pkg *pkg)
+{
+    atoll__node *n = c->worker->node;
+    if (!rate_ok(c)) {
+        ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"rate limit, closing connection\" session=%llx",
+                  (unsigned long long)c->id.v);
+        atoll__kick(c, "rate limit");
+        return;
+    }
+    atoll__msg m;
+    int rc = atoll__msg_decode(pkg->body, pkg->len, &m);
+    if (rc != ATOLL_OK) {
+        atoll__session_fail(c, rc == ATOLL_EUTF8 ? "route is not UTF-8" : "malformed message", 0);
+        return;
+    }
+    if (m.type != ATOLL_MSG_REQUEST && m.type != ATOLL_MSG_NOTIFY) {
+        atoll__session_fail(c, "unexpected message type", 0);
+        return;
+    }
+    atomic_fetch_add(&n->stats.messages, 1);
+
+    char route[ATOLL_ROUTE_MAX + 1];
+    if (m.compressed) {
+        const char *r = n->cfg->dict ? atoll__dict_route(n->dict, m.route_code) : NULL;
+        if (r == NULL) {
+            ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"unknown route code, dropped\" code=%u",
+                      m.route_code);
+            return;
+        }
+        snprintf(route, sizeof route, "%s", r);
+    } else {
+        memcpy(route, m.route, m.route_len);
+        route[m.route_len] = '\0';
+        if (memchr(route, '\0', m.route_len) != NULL)
+            return; /* a NUL inside a route can name nothing */
+    }
+    const char *dot = strrchr(route, '.');
+    if (dot == NULL) {
+        ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"route without a dot, dropped\" route=\"%s\"", route);
+        return;
+    }
+    if (strcmp(dot + 1, "constructor") == 0) {
+        /* Pomelo kicks this as an attack on its JavaScript dispatch; do the same so
+         * clients and monitoring see the same behaviour. */
+        atoll__kick(c, "attack");
+        return;
+    }
+
+    atoll__req req = {
+        .conn = c,
+        .worker = c->worker,
+        .type = m.type,
+        .id = m.id,
+        .route = route,
+        .body = m.body,
+        .body_len = m.body_len,
+    };
+    if (m.body_len == 0 || !atoll__json_valid(m.body, m.body_len, ATOLL_JSON_MAX_DEPTH)) {
+        req.body = (const uint8_t *)"{}";
+        req.body_len = 2;
+    }
+    atoll__handler_fn fn = find_handler(n, route);
+    if (fn == NULL) {
+        atoll__reply_error(&req, 500, "no handler for route");
+        return;
+    }
+    fn(&req);
+}
+
+bool
+atoll__session_package(atoll__conn *c, const atoll__pkg *pkg)
+{
+    if (pkg->type == ATOLL_PKG_KICK) {
+        atoll__session_fail(c, "unexpected package type", 0);
+        return false;
+    }
+    switch (c->state) {
+    case ATOLL_CONN_INITED:
+        if (pkg->type == ATOLL_PKG_HANDSHAKE)
+            on_handshake(c, pkg);
+        break;
+    case ATOLL_CONN_WAIT_ACK:
+        if (pkg->type == ATOLL_PKG_HANDSHAKE_ACK)
+            on_ack(c);
+        break;
+    case ATOLL_CONN_WORKING:
+        if (pkg->type == ATOLL_PKG_HEARTBEAT) {
+            if (c->worker->node->cfg->heartbeat_s > 0) {
+                send_heartbeat(c);
+                restart_heartbeat_deadline(c);
+            }
+        } else if (pkg->type == ATOLL_PKG_DATA) {
+            on_data(c, pkg);
+        }
+        break;
+    default:
+        break;
+    }
+    return c->state != ATOLL_CONN_CLOSING;
+}
+
+/* ---- handler effects ------------------------------------------------------------------ */
+
+void
+atoll__reply(atoll__req *req, const char *body, size_t len)
+{
+    if (req->type != ATOLL_MSG_REQUEST || req->conn->state != ATOLL_CONN_WORKING)
+        return;
+    if (body == NULL || len == 0) {
+        body = "{}";
+        len = 2;
+    }
+    atoll__msg_put_response(&req->conn->out, req->id, body, len);
+    atoll__conn_mark_dirty(req->conn);
+}
+
+void
+atoll__reply_error(atoll__req *req, int code, const char *msg)
+{
+    atoll__buf b = ATOLL__BUF_INIT;
+    char head[48];
+    int k = snprintf(head, sizeof head, "{\"code\":%d,\"message\":", code);
+    atoll__buf_append(&b, head, (size_t)k);
+    atoll__json_put_string(&b, msg, strlen(msg));
+    atoll__buf_push(&b, '}');
+    atoll__reply(req, (const char *)atoll__buf_data(&b), b.len);
+    atoll__buf_fini(&b);
+}
+
+void
+atoll__push(atoll__conn *c, const char *route, const char *body, size_t len)
+{
+    if (c->state != ATOLL_CONN_WORKING)
+        return;
+    atoll__node *n = c->worker->node;
+    size_t rlen = strlen(route);
+    uint16_t code = n->cfg->dict ? atoll__dict_code(n->dict, route, rlen) : 0;
+    if (len == 0) {
+        body = "{}";
+        len = 2;
+    }
+    atoll__msg_put_push(&c->out, route, rlen, code, body, len);
+    atoll__conn_mark_dirty(c);
+}
+
+void
+atoll__broadcast(atoll__worker *w, const char *route, const char *body, size_t len)
+{
+    atoll__node *n = w->node;
+    size_t rlen = strlen(route);
+    uint16_t code = n->cfg->dict ? atoll__dict_code(n->dict, route, rlen) : 0;
+    atoll__buf b = ATOLL__BUF_INIT;
+    atoll__msg_put_push(&b, route, rlen, code, body, len);
+    atoll__shared *sh = atoll__malloc(sizeof *sh + b.len);
+    atomic_init(&sh->refs, n->nworkers);
+    sh->len = b.len;
+    memcpy(sh->data, atoll__buf_data(&b), b.len);
+    atoll__buf_fini(&b);
+    for (int i = 0; i < n->nworkers; i++) {
+        atoll__mail *m = atoll__calloc(1, sizeof *m);
+        m->type = ATOLL_MAIL_BROADCAST;
+        m->shared = sh;
+        atoll__worker_post(n->workers[i], m);
+    }
+}
+
+/* ---- sessions and user ids -------------------------------------------------------------- */
+
+static void
+entry_handler(atoll__req *req)
+{
+    atoll__conn *c = req->conn;
+    json_error_t err;
+    json_t *root = json_loadb((const char *)req->body, req->body_len, 0, &err);
+    const json_t *v = json_is_object(root) ? json_object_get(root, "uid") : NULL;
+    char uid[UID_MAX + 1];
+    uid[0] = '\0';
+    if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= UID_MAX &&
+        memchr(json_string_value(v), '\0', json_string_length(v)) == NULL)
+        snprintf(uid, sizeof uid, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(uid, sizeof uid, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    json_decref(root);
+    if (uid[0] == '\0') {
+        atoll__reply_error(req, 500, "gate.entry needs a uid (string of 1 to 128 bytes)");
+        return;
+    }
+    if (c->uid != NULL) {
+        if (strcmp(c->uid, uid) == 0) {
+            atoll__reply(req, "{\"code\":200}", 12);
+        } else {
+            atoll__reply_error(req, 500, "session already bound to another uid");
+        }
+        return;
+    }
+    if (c->binding) {
+        atoll__reply_error(req, 500, "entry already in progress");
+        return;
+    }
+    c->binding = true;
+    atoll__mail *m = atoll__calloc(1, sizeof *m);
+    m->type = ATOLL_MAIL_BIND;
+    m->session = c->id;
+    m->request_id = req->type == ATOLL_MSG_REQUEST ? req->id : 0;
+    m->uid = atoll__strndup(uid, strlen(uid));
+    atoll__worker_post(atoll__uid_owner(c->worker->node, uid), m);
+}
+
+void
+atoll__session_closed(atoll__conn *c)
+{
+    if (c->uid == NULL)
+        return;
+    atoll__mail *m = atoll__calloc(1, sizeof *m);
+    m->type = ATOLL_MAIL_UNBIND;
+    m->session = c->id;
+    m->uid = c->uid;
+    c->uid = NULL;
+    atoll__worker_post(atoll__uid_owner(c->worker->node, m->uid), m);
+}

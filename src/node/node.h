@@ -1,0 +1,194 @@
+/* node.h -- internal contract of the node runtime: config, workers, connections,
+ * sessions and the minimal handler dispatch of the built-in games.
+ *
+ * DESIGN. A node runs W worker threads. Each worker owns a libuv loop, its own
+ * SO_REUSEPORT listening socket on the shared port (the kernel spreads accepts), the
+ * connections it accepted, and one shard of the uid registry. Workers share nothing
+ * mutable: they talk through mailboxes (a mutex-guarded array swapped out whole by the
+ * owner, woken by one coalescing uv_async). The config and the route dictionary are
+ * built before the workers start and are read-only afterwards.
+ *
+ * A connection's bytes are read into a per-worker scratch buffer and decoded in place;
+ * only an unfinished tail is copied into the connection's own buffer, so an idle
+ * connection holds no read buffer. Output (responses, pushes, kicks) is appended to the
+ * connection's output buffer while the loop turn runs and written once per turn by the
+ * worker's check handle (one write(2), one WebSocket frame). A connection whose unsent
+ * output passes net.output_cap is closed: a slow reader cannot grow memory.
+ *
+ * Session ids are {worker:8 | slot:24 | generation:32}: a stale id (the connection is
+ * gone, the slot reused) never matches, so cross-worker messages that name a session
+ * are safe to deliver late.
+ *
+ * Invariants: a conn is touched only by its worker's thread; every conn is in exactly
+ * one of the states INIT (transport not known), HTTP (reading the upgrade head),
+ * INITED, WAIT_ACK, WORKING, CLOSING; a CLOSING conn reads nothing and is closed once
+ * its output is written or its close deadline passes.
+ */
+#ifndef ATOLL_NODE_H
+#define ATOLL_NODE_H
+
+#include "../core/core.h"
+#include "../net/ws.h"
+#include "../proto/proto.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <uv.h>
+
+/* ---- configuration --------------------------------------------------------------- */
+
+typedef struct atoll__setting {
+    char *key;
+    char *value;
+} atoll__setting;
+
+typedef struct atoll__config {
+    char host[64];
+    int port;
+    int workers;            /* 0: number of cores */
+    char game[256];         /* built-in name or path of a shared object */
+    int log_level;
+    /* net.* */
+    uint32_t max_package;   /* bytes of one package body */
+    int max_conns;          /* whole node */
+    int heartbeat_s;        /* 0: no heartbeats */
+    int heartbeat_timeout_s;/* 0: 2 * heartbeat */
+    int idle_timeout_s;     /* no bytes received for this long: close */
+    int handshake_timeout_s;/* must reach WORKING within this */
+    size_t output_cap;      /* unsent bytes per connection before it is closed */
+    double rate_limit;      /* messages per second per connection, 0: off */
+    double rate_burst;      /* bucket size; 0: 2 * rate_limit */
+    int dict;               /* send the route dictionary in the handshake */
+    /* every --set KEY=VALUE, including game settings, in order */
+    atoll__setting *settings;
+    size_t nsettings;
+} atoll__config;
+
+void atoll__config_defaults(atoll__config *c);
+/* Applies KEY=VALUE. Known keys (net.*, log.*, node.*) are checked and stored in the
+ * typed fields; other keys are kept for the game. Returns ATOLL_OK or ATOLL_EINVAL
+ * with a sentence in err. */
+int atoll__config_set(atoll__config *c, const char *kv, char *err, size_t errlen);
+/* A game setting, or def when not given. */
+const char *atoll__config_get(const atoll__config *c, const char *key, const char *def);
+void atoll__config_fini(atoll__config *c);
+
+/* ---- forward types ------------------------------------------------------------------ */
+
+typedef struct atoll__node atoll__node;
+typedef struct atoll__worker atoll__worker;
+typedef struct atoll__conn atoll__conn;
+typedef struct atoll__game atoll__game;
+
+typedef struct atoll_session_id {
+    uint64_t v;
+} atoll_session_id;
+
+/* ---- handler dispatch (minimal, for the built-in games) ----------------------------- */
+
+/* One decoded client message on its way to a handler. Lent for the handler call. */
+typedef struct atoll__req {
+    atoll__conn *conn;
+    atoll__worker *worker;
+    int type;               /* ATOLL_MSG_REQUEST or ATOLL_MSG_NOTIFY */
+    uint32_t id;
+    const char *route;      /* NUL-terminated */
+    const uint8_t *body;    /* valid JSON ("{}" when the client's body was not JSON) */
+    size_t body_len;
+} atoll__req;
+
+typedef void (*atoll__handler_fn)(atoll__req *req);
+
+typedef struct atoll__route {
+    const char *route;
+    atoll__handler_fn fn;
+} atoll__route;
+
+struct atoll__game {
+    const char *name;
+    const atoll__route *routes; /* handler routes */
+    size_t nroutes;
+    const char *const *push_routes; /* routes the game pushes (put in the dictionary) */
+    size_t npush;
+};
+
+/* Built-in games by name; NULL when unknown. */
+const atoll__game *atoll__game_find(const char *name);
+
+/* Handler effects. All run on the request's worker thread and never block. */
+/* Replies to a request (no-op for a notify). body must be JSON; NULL/0 sends "{}". */
+void atoll__reply(atoll__req *req, const char *body, size_t len);
+/* Replies {"code":<code>,"message":"<msg>"} (no-op for a notify). */
+void atoll__reply_error(atoll__req *req, int code, const char *msg);
+/* Pushes to one connection. */
+void atoll__push(atoll__conn *c, const char *route, const char *body, size_t len);
+/* Pushes to every WORKING connection of the node, encoded once. */
+void atoll__broadcast(atoll__worker *w, const char *route, const char *body, size_t len);
+/* Sends a KICK {"reason":...} (WORKING only) and closes after the output is written. */
+void atoll__kick(atoll__conn *c, const char *reason);
+
+/* ---- node ---------------------------------------------------------------------------- */
+
+typedef struct atoll__stats {
+    atomic_uint_fast64_t accepted;
+    atomic_uint_fast64_t rejected_full;
+    atomic_uint_fast64_t closed;
+    atomic_uint_fast64_t messages;
+    atomic_uint_fast64_t protocol_errors;
+} atoll__stats;
+
+struct atoll__node {
+    atoll__config *cfg;
+    const atoll__game *game;
+    atoll__dict *dict;
+    atoll__worker **workers;
+    int nworkers;
+    int bound_port;             /* the real port (when cfg->port was 0) */
+    atomic_int nconns;          /* open connections, all workers */
+    atomic_bool stopping;
+    atoll__stats stats;
+};
+
+/* Starts the workers and their listeners. Returns ATOLL_OK or an error (bind failed:
+ * ATOLL_EADDR with a log line). */
+int atoll__node_start(atoll__node *n, atoll__config *cfg);
+/* Asks every worker to stop accepting, flush and close; returns at once. Any thread. */
+void atoll__node_stop(atoll__node *n);
+/* Waits for the workers to finish and frees everything. */
+void atoll__node_join(atoll__node *n);
+
+/* ---- workers and mailboxes ----------------------------------------------------------- */
+
+typedef enum atoll__mail_type {
+    ATOLL_MAIL_BIND,      /* to the uid's owner: bind uid to session */
+    ATOLL_MAIL_BOUND,     /* back to the session's worker: reply to gate.entry */
+    ATOLL_MAIL_UNBIND,    /* to the uid's owner: session closed */
+    ATOLL_MAIL_KICK,      /* to a session's worker: kick it */
+    ATOLL_MAIL_BROADCAST, /* to every worker: write the shared bytes to every session */
+    ATOLL_MAIL_STOP,      /* stop accepting, flush, close */
+} atoll__mail_type;
+
+/* Bytes encoded once and shared by several workers; freed by the last reader. */
+typedef struct atoll__shared {
+    atomic_int refs;
+    size_t len;
+    uint8_t data[];
+} atoll__shared;
+
+typedef struct atoll__mail {
+    atoll__mail_type type;
+    atoll_session_id session;
+    uint32_t request_id;
+    char *uid;                 /* owned (BIND, BOUND, UNBIND) */
+    char reason[48];           /* KICK */
+    atoll__shared *shared;     /* BROADCAST: holds one reference */
+} atoll__mail;
+
+/* Posts mail to worker w; takes ownership. Any thread. */
+void atoll__worker_post(atoll__worker *w, atoll__mail *m);
+
+/* Worker that owns a uid in the registry. */
+atoll__worker *atoll__uid_owner(atoll__node *n, const char *uid);
+
+#endif /* ATOLL_NODE_H */

@@ -1,0 +1,528 @@
+/* worker.c -- worker threads: loop, listener, mailbox, session slots, uid registry.
+ *
+ * Each worker runs one libuv loop on its own thread and owns everything it accepted.
+ * Other threads reach it only through atoll__worker_post: the mail is appended to a
+ * mutex-guarded array and the worker is woken by uv_async_send, which coalesces many
+ * posts into one wake-up; the worker swaps the array out whole and handles the mail in
+ * arrival order, so posts from one sender keep their order.
+ *
+ * The uid registry is sharded by hash(uid) % workers. A BIND goes to the shard owner,
+ * which records uid -> session and, when another session held the uid, sends that
+ * session's worker a KICK; it answers the binding session's worker with BOUND. UNBIND
+ * removes the entry only if it still names the closing session, so a late UNBIND of
+ * a kicked session cannot remove its successor.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SCRATCH_LEN (64 * 1024)
+#define STOP_GRACE_MS 3000
+
+/* ---- session slots -------------------------------------------------------------------- */
+
+atoll_session_id
+atoll__worker_add_conn(atoll__worker *w, atoll__conn *c)
+{
+    uint32_t slot;
+    if (w->nfree > 0) {
+        slot = w->free_slots[--w->nfree];
+    } else {
+        if (w->nslots == (1u << 24) - 1)
+            atoll__oom(0); /* 16M conns on one worker: beyond any configured limit */
+        slot = w->nslots++;
+        if ((slot & (slot - 1)) == 0 || slot == 0) {
+            uint32_t cap = slot ? slot * 2 : 64;
+            w->slots = atoll__realloc(w->slots, cap * sizeof *w->slots);
+            w->generations = atoll__realloc(w->generations, cap * sizeof *w->generations);
+            w->free_slots = atoll__realloc(w->free_slots, cap * sizeof *w->free_slots);
+            memset(w->generations + slot, 0, (cap - slot) * sizeof *w->generations);
+        }
+    }
+    w->slots[slot] = c;
+    uint32_t gen = ++w->generations[slot];
+    c->all_next = w->all;
+    c->all_prev = NULL;
+    if (w->all)
+        w->all->all_prev = c;
+    w->all = c;
+    w->nconns++;
+    atoll_session_id id = {((uint64_t)w->index << 56) | ((uint64_t)slot << 32) | gen};
+    return id;
+}
+
+void
+atoll__worker_remove_conn(atoll__worker *w, atoll__conn *c)
+{
+    uint32_t slot = (uint32_t)(c->id.v >> 32) & 0xFFFFFF;
+    if (slot < w->nslots && w->slots[slot] == c) {
+        w->slots[slot] = NULL;
+        w->free_slots[w->nfree++] = slot;
+    }
+    if (c->all_prev)
+        c->all_prev->all_next = c->all_next;
+    else if (w->all == c)
+        w->all = c->all_next;
+    if (c->all_next)
+        c->all_next->all_prev = c->all_prev;
+    c->all_prev = c->all_next = NULL;
+    w->nconns--;
+    if (w->stopping && w->nconns == 0)
+        uv_stop(&w->loop);
+}
+
+atoll__worker *
+atoll__worker_of(atoll__node *n, atoll_session_id id)
+{
+    int wi = (int)(id.v >> 56);
+    return wi < n->nworkers ? n->workers[wi] : NULL;
+}
+
+/* Only on the owning worker's thread. */
+atoll__conn *
+atoll__worker_find_conn(atoll__node *n, atoll_session_id id)
+{
+    atoll__worker *w = atoll__worker_of(n, id);
+    if (w == NULL)
+        return NULL;
+    uint32_t slot = (uint32_t)(id.v >> 32) & 0xFFFFFF;
+    if (slot >= w->nslots || w->generations[slot] != (uint32_t)id.v)
+        return NULL;
+    return w->slots[slot];
+}
+
+/* ---- uid registry shard ----------------------------------------------------------------- */
+
+static uint32_t
+hash_str(const char *s)
+{
+    uint32_t h = 2166136261u;
+    while (*s) {
+        h ^= (uint8_t)*s++;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+atoll__worker *
+atoll__uid_owner(atoll__node *n, const char *uid)
+{
+    return n->workers[hash_str(uid) % (uint32_t)n->nworkers];
+}
+
+/* Linear probing with tombstone-free deletion (backward shift). */
+static atoll__uid_entry *
+uid_find(atoll__worker *w, const char *uid, bool *found)
+{
+    if (w->uid_cap == 0) {
+        w->uid_cap = 64;
+        w->uids = atoll__calloc(w->uid_cap, sizeof *w->uids);
+    }
+    size_t i = hash_str(uid) & (w->uid_cap - 1);
+    while (w->uids[i].uid != NULL) {
+        if (strcmp(w->uids[i].uid, uid) == 0) {
+            *found = true;
+            return &w->uids[i];
+        }
+        i = (i + 1) & (w->uid_cap - 1);
+    }
+    *found = false;
+    return &w->uids[i];
+}
+
+static void
+uid_grow(atoll__worker *w)
+{
+    atoll__uid_entry *old = w->uids;
+    size_t oldcap = w->uid_cap;
+    w->uid_cap *= 2;
+    w->uids = atoll__calloc(w->uid_cap, sizeof *w->uids);
+    for (size_t i = 0; i < oldcap; i++) {
+        if (old[i].uid == NULL)
+            continue;
+        bool found;
+        *uid_find(w, old[i].uid, &found) = old[i];
+    }
+    atoll__free(old);
+}
+
+static void
+uid_remove(atoll__worker *w, atoll__uid_entry *e)
+{
+    size_t mask = w->uid_cap - 1;
+    size_t i = (size_t)(e - w->uids);
+    atoll__free(e->uid);
+    e->uid = NULL;
+    w->nuids--;
+    /* Backward-shift the following run so lookups never stop at the hole. */
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (w->uids[j].uid == NULL)
+            break;
+        size_t home = hash_str(w->uids[j].uid) & mask;
+        bool move = (j > i) ? (home <= i || home > j) : (home <= i && home > j);
+        if (move) {
+            w->uids[i] = w->uids[j];
+            w->uids[j].uid = NULL;
+            i = j;
+        }
+    }
+}
+
+static void
+post_to_session(atoll__node *n, atoll_session_id id, atoll__mail *m)
+{
+    atoll__worker *w = atoll__worker_of(n, id);
+    if (w == NULL) {
+        atoll__free(m->uid);
+        atoll__free(m);
+        return;
+    }
+    m->session = id;
+    atoll__worker_post(w, m);
+}
+
+static void
+handle_bind(atoll__worker *w, atoll__mail *m)
+{
+    if (w->nuids + 1 > w->uid_cap / 2)
+        uid_grow(w);
+    bool found;
+    atoll__uid_entry *e = uid_find(w, m->uid, &found);
+    if (found && e->session.v != m->session.v) {
+        atoll__mail *k = atoll__calloc(1, sizeof *k);
+        k->type = ATOLL_MAIL_KICK;
+        snprintf(k->reason, sizeof k->reason, "duplicate login");
+        post_to_session(w->node, e->session, k);
+        e->session = m->session;
+    } else if (!found) {
+        e->uid = atoll__strndup(m->uid, strlen(m->uid));
+        e->session = m->session;
+        w->nuids++;
+    }
+    m->type = ATOLL_MAIL_BOUND;
+    post_to_session(w->node, m->session, m);
+}
+
+static void
+handle_unbind(atoll__worker *w, atoll__mail *m)
+{
+    bool found;
+    atoll__uid_entry *e = w->uid_cap ? uid_find(w, m->uid, &found) : NULL;
+    if (e && found && e->session.v == m->session.v)
+        uid_remove(w, e);
+    atoll__free(m->uid);
+    atoll__free(m);
+}
+
+static void
+handle_bound(atoll__worker *w, atoll__mail *m)
+{
+    atoll__conn *c = atoll__worker_find_conn(w->node, m->session);
+    if (c == NULL || c->state != ATOLL_CONN_WORKING) {
+        /* The session went away while binding: release the uid again. */
+        m->type = ATOLL_MAIL_UNBIND;
+        atoll__worker_post(atoll__uid_owner(w->node, m->uid), m);
+        return;
+    }
+    c->binding = false;
+    c->uid = m->uid;
+    if (m->request_id != 0) {
+        atoll__buf b = ATOLL__BUF_INIT;
+        atoll__buf_append(&b, "{\"code\":200,\"uid\":", 19);
+        atoll__json_put_string(&b, c->uid, strlen(c->uid));
+        atoll__buf_push(&b, '}');
+        atoll__msg_put_response(&c->out, m->request_id, atoll__buf_data(&b), b.len);
+        atoll__buf_fini(&b);
+        atoll__conn_mark_dirty(c);
+    }
+    atoll__free(m);
+}
+
+/* ---- mailbox ------------------------------------------------------------------------------- */
+
+void
+atoll__worker_post(atoll__worker *w, atoll__mail *m)
+{
+    atoll__mailbox *mb = &w->mailbox;
+    pthread_mutex_lock(&mb->lock);
+    if (mb->len == mb->cap) {
+        mb->cap = mb->cap ? mb->cap * 2 : 64;
+        mb->items = atoll__realloc(mb->items, mb->cap * sizeof *mb->items);
+    }
+    mb->items[mb->len++] = m;
+    bool first = mb->len == 1;
+    pthread_mutex_unlock(&mb->lock);
+    if (first)
+        uv_async_send(&mb->wake);
+}
+
+static void
+free_mail(atoll__mail *m)
+{
+    if (m->shared && atomic_fetch_sub(&m->shared->refs, 1) == 1)
+        atoll__free(m->shared);
+    atoll__free(m->uid);
+    atoll__free(m);
+}
+
+static void begin_stop(atoll__worker *w);
+
+static void
+handle_mail(atoll__worker *w, atoll__mail *m)
+{
+    switch (m->type) {
+    case ATOLL_MAIL_BIND:
+        handle_bind(w, m);
+        return;
+    case ATOLL_MAIL_BOUND:
+        handle_bound(w, m);
+        return;
+    case ATOLL_MAIL_UNBIND:
+        handle_unbind(w, m);
+        return;
+    case ATOLL_MAIL_KICK: {
+        atoll__conn *c = atoll__worker_find_conn(w->node, m->session);
+        if (c != NULL)
+            atoll__kick(c, m->reason);
+        break;
+    }
+    case ATOLL_MAIL_BROADCAST:
+        for (atoll__conn *c = w->all; c != NULL; c = c->all_next) {
+            if (c->state != ATOLL_CONN_WORKING)
+                continue;
+            atoll__buf_append(&c->out, m->shared->data, m->shared->len);
+            atoll__conn_mark_dirty(c);
+        }
+        break;
+    case ATOLL_MAIL_STOP:
+        begin_stop(w);
+        break;
+    }
+    free_mail(m);
+}
+
+static void
+on_wake(uv_async_t *a)
+{
+    atoll__worker *w = a->data;
+    atoll__mailbox *mb = &w->mailbox;
+    for (;;) {
+        pthread_mutex_lock(&mb->lock);
+        atoll__mail **items = mb->items;
+        size_t len = mb->len;
+        mb->items = NULL;
+        mb->len = mb->cap = 0;
+        pthread_mutex_unlock(&mb->lock);
+        if (len == 0) {
+            atoll__free(items);
+            return;
+        }
+        for (size_t i = 0; i < len; i++)
+            handle_mail(w, items[i]);
+        atoll__free(items);
+    }
+}
+
+/* ---- loop, listener, stop --------------------------------------------------------------- */
+
+static void
+on_check(uv_check_t *h)
+{
+    atoll__worker_flush(h->data);
+}
+
+static void
+on_connection(uv_stream_t *server, int status)
+{
+    atoll__worker *w = server->data;
+    if (status < 0) {
+        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"accept failed\" error=\"%s\"", uv_strerror(status));
+        return;
+    }
+    atoll__conn_accept(w, server);
+}
+
+static void
+on_stop_timer(uv_timer_t *t)
+{
+    atoll__worker *w = t->data;
+    ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"shutdown grace over, dropping connections\" open=%zu",
+              w->nconns);
+    uv_stop(&w->loop);
+}
+
+static void
+begin_stop(atoll__worker *w)
+{
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    if (w->listening) {
+        uv_close((uv_handle_t *)&w->listener, NULL);
+        w->listening = false;
+    }
+    /* Flush and close every connection; WebSocket clients get 1001 "going away". */
+    atoll__conn *next;
+    for (atoll__conn *c = w->all; c != NULL; c = next) {
+        next = c->all_next;
+        atoll__conn_close(c, "shutdown", ATOLL_WS_CLOSE_GOING_AWAY);
+    }
+    if (w->nconns == 0) {
+        uv_stop(&w->loop);
+        return;
+    }
+    uv_timer_start(&w->stop_timer, on_stop_timer, STOP_GRACE_MS, 0);
+}
+
+/* Creates the worker's own SO_REUSEPORT socket on the node's port: the kernel spreads
+ * new connections over the workers with no shared accept lock. */
+static int
+open_listener(atoll__worker *w, const char *host, int port, int *bound_port)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    int family;
+    socklen_t slen;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) == 0) {
+        family = AF_INET;
+        slen = sizeof(struct sockaddr_in);
+    } else if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) == 0) {
+        family = AF_INET6;
+        slen = sizeof(struct sockaddr_in6);
+    } else {
+        return ATOLL_EADDR;
+    }
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return ATOLL_EIO;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, slen) != 0 || listen(fd, 1024) != 0) {
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"cannot listen\" host=%s port=%d error=\"%s\"", host,
+                  port, strerror(errno));
+        close(fd);
+        return ATOLL_EADDR;
+    }
+    struct sockaddr_storage got;
+    socklen_t glen = sizeof got;
+    getsockname(fd, (struct sockaddr *)&got, &glen);
+    *bound_port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
+                                          : ((struct sockaddr_in6 *)&got)->sin6_port);
+    uv_tcp_init(&w->loop, &w->listener);
+    w->listener.data = w;
+    if (uv_tcp_open(&w->listener, fd) != 0 ||
+        uv_listen((uv_stream_t *)&w->listener, 1024, on_connection) != 0) {
+        uv_close((uv_handle_t *)&w->listener, NULL);
+        return ATOLL_EADDR;
+    }
+    w->listening = true;
+    return ATOLL_OK;
+}
+
+static void *
+worker_main(void *arg)
+{
+    atoll__worker *w = arg;
+    atoll__log_set_thread(w->name);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    /* Close what is left (connections past the grace period, the worker's handles). */
+    atoll__conn *next;
+    for (atoll__conn *c = w->all; c != NULL; c = next) {
+        next = c->all_next;
+        c->out.len = c->ctrl.len = 0;
+        c->state = ATOLL_CONN_CLOSING;
+        if (!c->closed_handles) {
+            c->closed_handles = true;
+            atoll__session_closed(c);
+            c->handles_open = 2;
+            uv_close((uv_handle_t *)&c->tcp, NULL);
+            uv_close((uv_handle_t *)&c->timer, NULL);
+        }
+    }
+    return NULL;
+}
+
+atoll__worker *atoll__worker_new(atoll__node *n, int index);
+int atoll__worker_listen(atoll__worker *w, const char *host, int port, int *bound_port);
+int atoll__worker_start(atoll__worker *w);
+void atoll__worker_free(atoll__worker *w);
+
+atoll__worker *
+atoll__worker_new(atoll__node *n, int index)
+{
+    atoll__worker *w = atoll__calloc(1, sizeof *w);
+    w->node = n;
+    w->index = index;
+    snprintf(w->name, sizeof w->name, "w%d", index);
+    uv_loop_init(&w->loop);
+    pthread_mutex_init(&w->mailbox.lock, NULL);
+    uv_async_init(&w->loop, &w->mailbox.wake, on_wake);
+    w->mailbox.wake.data = w;
+    uv_check_init(&w->loop, &w->flush_check);
+    w->flush_check.data = w;
+    uv_check_start(&w->flush_check, on_check);
+    uv_timer_init(&w->loop, &w->stop_timer);
+    w->stop_timer.data = w;
+    w->scratch_len = SCRATCH_LEN;
+    w->scratch = atoll__malloc(SCRATCH_LEN);
+    return w;
+}
+
+int
+atoll__worker_listen(atoll__worker *w, const char *host, int port, int *bound_port)
+{
+    return open_listener(w, host, port, bound_port);
+}
+
+int
+atoll__worker_start(atoll__worker *w)
+{
+    return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? ATOLL_OK : ATOLL_EIO;
+}
+
+static void
+close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+void
+atoll__worker_free(atoll__worker *w)
+{
+    /* The thread has been joined: this thread now owns the loop. */
+    uv_walk(&w->loop, close_walk, NULL);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    /* Connections closed by worker_main's sweep (close callbacks NULL) are freed here. */
+    atoll__conn *next;
+    for (atoll__conn *c = w->all; c != NULL; c = next) {
+        next = c->all_next;
+        atoll__buf_fini(&c->in);
+        atoll__buf_fini(&c->out);
+        atoll__buf_fini(&c->wbuf);
+        atoll__buf_fini(&c->ctrl);
+        atoll__ws_reader_fini(&c->wsr);
+        atoll__free(c->uid);
+        atoll__free(c);
+    }
+    uv_loop_close(&w->loop);
+    for (size_t i = 0; i < w->mailbox.len; i++)
+        free_mail(w->mailbox.items[i]);
+    atoll__free(w->mailbox.items);
+    pthread_mutex_destroy(&w->mailbox.lock);
+    for (size_t i = 0; i < w->uid_cap; i++)
+        atoll__free(w->uids[i].uid);
+    atoll__free(w->uids);
+    atoll__free(w->slots);
+    atoll__free(w->generations);
+    atoll__free(w->free_slots);
+    atoll__free(w->scratch);
+    atoll__free(w);
+}

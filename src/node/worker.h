@@ -1,0 +1,134 @@
+/* worker.h -- the structs behind atoll__worker and atoll__conn, shared by the files of
+ * the runtime (src/node and src/net: conn.c, session.c). Game code never sees
+ * them. See node.h for the design.
+ */
+#ifndef ATOLL_WORKER_H
+#define ATOLL_WORKER_H
+
+#include "node.h"
+
+typedef enum atoll__conn_state {
+    ATOLL_CONN_INIT,     /* accepted; first bytes decide TCP or WebSocket */
+    ATOLL_CONN_HTTP,     /* gathering the HTTP upgrade head */
+    ATOLL_CONN_INITED,   /* Pomelo INITED: waiting for the handshake */
+    ATOLL_CONN_WAIT_ACK, /* handshake answered, waiting for the ack */
+    ATOLL_CONN_WORKING,  /* requests, notifies, heartbeats */
+    ATOLL_CONN_CLOSING,  /* flushing its last output; reads nothing */
+} atoll__conn_state;
+
+struct atoll__conn {
+    uv_tcp_t tcp;             /* first: the handle's data is the conn */
+    uv_timer_t timer;         /* one timer, armed at the earliest deadline */
+    atoll__worker *worker;
+    atoll_session_id id;
+    atoll__conn_state state;
+    bool ws;                  /* WebSocket transport */
+    bool writing;             /* a uv_write is in flight */
+    bool in_dirty_list;
+    bool closed_handles;      /* uv_close called */
+    bool counted;             /* counted in node->nconns */
+    int handles_open;         /* tcp + timer still to close */
+    atoll__conn *dirty_next;  /* worker's list of conns with output */
+    atoll__conn *all_prev, *all_next; /* worker's list of open conns */
+
+    atoll__buf in;            /* unfinished tail of input */
+    atoll__buf out;           /* packages gathered this turn (one WS message) */
+    atoll__buf ctrl;          /* WebSocket control frames, framed (pong, close) */
+    atoll__buf wbuf;          /* output being written (uv_write) */
+    size_t woff;              /* bytes of wbuf already written */
+    uv_write_t wreq;
+    atoll__ws_reader wsr;
+
+    uint64_t accepted_ms;
+    uint64_t last_rx_ms;
+    uint64_t hb_deadline_ms;  /* WORKING with heartbeats: close when passed */
+    uint64_t close_deadline_ms;
+    uint64_t armed_ms;        /* when the timer is set to fire (0: not armed) */
+    double tokens;            /* rate-limit bucket */
+    uint64_t tokens_ms;
+
+    char *uid;                /* bound user id, owned; NULL until gate.entry */
+    bool binding;             /* a BIND is in flight */
+    const char *close_reason; /* static string, for the log */
+};
+
+/* Mailbox: producers append under the lock; the owner swaps the array out whole. */
+typedef struct atoll__mailbox {
+    pthread_mutex_t lock;
+    atoll__mail **items;
+    size_t len, cap;
+    uv_async_t wake;
+} atoll__mailbox;
+
+/* One uid registry entry (owner worker's shard). */
+typedef struct atoll__uid_entry {
+    char *uid;
+    atoll_session_id session;
+} atoll__uid_entry;
+
+struct atoll__worker {
+    atoll__node *node;
+    int index;
+    pthread_t thread;
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    bool listening;
+    uv_check_t flush_check;   /* writes gathered output once per loop turn */
+    atoll__mailbox mailbox;
+    uint8_t *scratch;         /* read buffer shared by this worker's conns */
+    size_t scratch_len;
+    bool scratch_busy;
+
+    atoll__conn *dirty;       /* conns with output to write this turn */
+    atoll__conn *all;         /* open conns */
+    size_t nconns;
+    bool stopping;
+    uv_timer_t stop_timer;    /* forces the remaining conns closed on shutdown */
+
+    /* session slots: id = worker | slot | generation */
+    atoll__conn **slots;
+    uint32_t *generations;
+    uint32_t nslots;
+    uint32_t *free_slots;
+    uint32_t nfree;
+
+    /* uid registry shard: open addressing */
+    atoll__uid_entry *uids;
+    size_t nuids, uid_cap;
+
+    char name[16];
+};
+
+/* ---- conn.c -------------------------------------------------------------------------- */
+
+void atoll__conn_accept(atoll__worker *w, uv_stream_t *server);
+/* Queues the conn for this turn's flush. */
+void atoll__conn_mark_dirty(atoll__conn *c);
+/* Writes the gathered output of every dirty conn (the check handle). */
+void atoll__worker_flush(atoll__worker *w);
+/* Starts closing: no more reads; output already gathered is written first (at most
+ * 2 s), then the handles close. For WebSocket a close frame with ws_code is added
+ * (0: none). reason is a static string for the log. */
+void atoll__conn_close(atoll__conn *c, const char *reason, int ws_code);
+/* Re-arms the conn's timer after a deadline moved earlier (entering WORKING). */
+void atoll__conn_rearm(atoll__conn *c);
+/* Bytes waiting to be written. */
+size_t atoll__conn_pending(const atoll__conn *c);
+
+/* ---- session.c: the Pomelo state machine over decoded packages ------------------------ */
+
+/* Handles one package; returns false when the conn is closing and the rest of the
+ * input must be dropped. */
+bool atoll__session_package(atoll__conn *c, const atoll__pkg *pkg);
+void atoll__session_closed(atoll__conn *c);
+/* Protocol error: kick (WORKING), WebSocket close frame, close. */
+void atoll__session_fail(atoll__conn *c, const char *reason, int ws_code);
+
+/* ---- worker.c ------------------------------------------------------------------------ */
+
+atoll_session_id atoll__worker_add_conn(atoll__worker *w, atoll__conn *c);
+void atoll__worker_remove_conn(atoll__worker *w, atoll__conn *c);
+atoll__conn *atoll__worker_find_conn(atoll__node *n, atoll_session_id id);
+atoll__worker *atoll__worker_of(atoll__node *n, atoll_session_id id);
+
+#endif /* ATOLL_WORKER_H */

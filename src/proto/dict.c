@@ -1,0 +1,145 @@
+/* dict.c -- the route dictionary: routes <-> 16-bit codes, and Pomelo's dictVersion.
+ *
+ * Pomelo numbers handler routes 1..N in JavaScript's default sort order (UTF-16 code
+ * units), then the push routes N+1.... We sort with strcmp: byte order of UTF-8 equals
+ * code-point order, which differs from UTF-16 order only between characters past
+ * U+FFFF and U+E000..U+FFFF; routes are ASCII in practice.
+ *
+ * dictVersion = base64(MD5(JSON text of {"route":code,...} in code order)), which
+ * reproduces Pomelo's value exactly, so a client that cached a Pomelo dictionary can
+ * be told "unchanged" by an atoll node serving the same routes.
+ *
+ * Built once at start; read-only afterwards, so all workers share it without locks.
+ */
+#include "proto.h"
+
+#include <openssl/evp.h>
+#include <stdlib.h>
+
+struct atoll__dict {
+    char **routes;     /* routes[code - 1] */
+    size_t n;
+    uint16_t *slots;   /* open-addressing hash: code, 0 = empty */
+    size_t nslots;     /* power of two, >= 2n */
+    char version[32];  /* base64 of 16 bytes = 24 chars */
+};
+
+static uint32_t
+hash_route(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint8_t)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static int
+cmp_route(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool
+has_route(char **routes, size_t n, const char *r)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(routes[i], r) == 0)
+            return true;
+    return false;
+}
+
+atoll__dict *
+atoll__dict_new(const char *const *handler_routes, size_t nhandler,
+                const char *const *push_routes, size_t npush)
+{
+    if (nhandler + npush > 65535)
+        return NULL;
+    atoll__dict *d = atoll__calloc(1, sizeof *d);
+    d->routes = atoll__calloc(nhandler + npush + 1, sizeof(char *));
+    for (size_t i = 0; i < nhandler; i++)
+        if (!has_route(d->routes, d->n, handler_routes[i]))
+            d->routes[d->n++] = atoll__strndup(handler_routes[i], strlen(handler_routes[i]));
+    qsort(d->routes, d->n, sizeof(char *), cmp_route);
+    for (size_t i = 0; i < npush; i++)
+        if (!has_route(d->routes, d->n, push_routes[i]))
+            d->routes[d->n++] = atoll__strndup(push_routes[i], strlen(push_routes[i]));
+
+    d->nslots = 16;
+    while (d->nslots < 2 * d->n)
+        d->nslots *= 2;
+    d->slots = atoll__calloc(d->nslots, sizeof(uint16_t));
+    for (size_t i = 0; i < d->n; i++) {
+        size_t s = hash_route(d->routes[i], strlen(d->routes[i])) & (d->nslots - 1);
+        while (d->slots[s])
+            s = (s + 1) & (d->nslots - 1);
+        d->slots[s] = (uint16_t)(i + 1);
+    }
+
+    /* dictVersion over the JSON text of the route -> code object. */
+    atoll__buf json = ATOLL__BUF_INIT;
+    atoll__buf_push(&json, '{');
+    for (size_t i = 0; i < d->n; i++) {
+        char num[16];
+        if (i)
+            atoll__buf_push(&json, ',');
+        atoll__json_put_string(&json, d->routes[i], strlen(d->routes[i]));
+        int k = snprintf(num, sizeof num, ":%zu", i + 1);
+        atoll__buf_append(&json, num, (size_t)k);
+    }
+    atoll__buf_push(&json, '}');
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_Digest(atoll__buf_data(&json), json.len, md, &mdlen, EVP_md5(), NULL);
+    EVP_EncodeBlock((unsigned char *)d->version, md, (int)mdlen);
+    atoll__buf_fini(&json);
+    return d;
+}
+
+void
+atoll__dict_free(atoll__dict *d)
+{
+    if (d == NULL)
+        return;
+    for (size_t i = 0; i < d->n; i++)
+        atoll__free(d->routes[i]);
+    atoll__free(d->routes);
+    atoll__free(d->slots);
+    atoll__free(d);
+}
+
+size_t
+atoll__dict_count(const atoll__dict *d)
+{
+    return d ? d->n : 0;
+}
+
+uint16_t
+atoll__dict_code(const atoll__dict *d, const char *route, size_t len)
+{
+    if (d == NULL || d->n == 0)
+        return 0;
+    size_t s = hash_route(route, len) & (d->nslots - 1);
+    while (d->slots[s]) {
+        const char *r = d->routes[d->slots[s] - 1];
+        if (strncmp(r, route, len) == 0 && r[len] == '\0')
+            return d->slots[s];
+        s = (s + 1) & (d->nslots - 1);
+    }
+    return 0;
+}
+
+const char *
+atoll__dict_route(const atoll__dict *d, uint16_t code)
+{
+    if (d == NULL || code == 0 || code > d->n)
+        return NULL;
+    return d->routes[code - 1];
+}
+
+const char *
+atoll__dict_version(const atoll__dict *d)
+{
+    return d ? d->version : "";
+}
