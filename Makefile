@@ -1,0 +1,57 @@
+# Makefile -- the two commands of atoll, and a few more.
+#
+#   make run     install missing packages, build, start the embedded node with the echo game
+#   make check   install missing packages, build, run the whole suite, then again under
+#                ASan+UBSan, then the threaded tests under TSan
+#   make bench   release build + bench/run.sh (numbers for docs/performance.md)
+#   make fuzz    run every libFuzzer target for FUZZ_SECONDS each (default 60)
+#
+# CMake does the building; this file only names the build flavours.
+
+JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
+LISTEN    ?= 127.0.0.1:3010
+GAME      ?= echo
+FUZZ_SECONDS ?= 60
+CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
+
+.PHONY: all deps build run check check-release check-asan check-tsan bench fuzz clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j$(JOBS)
+
+run: build
+	build/atoll run --game $(GAME) --listen $(LISTEN)
+
+check: deps check-release check-asan check-tsan
+
+check-release: build
+	cd build && ctest $(CTEST_FLAGS)
+
+check-asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DATOLL_SANITIZE=address,undefined >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS)
+
+# ThreadSanitizer where threads meet: the node's workers and mailboxes, driven by the
+# integration tests (the codec units have no threads).
+check-tsan: deps
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DATOLL_SANITIZE=thread >/dev/null
+	@cmake --build build-tsan -j$(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		ctest $(CTEST_FLAGS) -L integration
+
+bench: build
+	bench/run.sh
+
+fuzz: deps
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz
