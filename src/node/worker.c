@@ -114,14 +114,11 @@ atoll__uid_owner(atoll__node *n, const char *uid)
     return n->workers[hash_str(uid) % (uint32_t)n->nworkers];
 }
 
-/* Linear probing with tombstone-free deletion (backward shift). */
+/* Linear probing with tombstone-free deletion (backward shift); the table is at most
+ * half full, so a probe always ends at an empty slot. Needs uid_cap > 0. */
 static atoll__uid_entry *
 uid_find(atoll__worker *w, const char *uid, bool *found)
 {
-    if (w->uid_cap == 0) {
-        w->uid_cap = 64;
-        w->uids = atoll__calloc(w->uid_cap, sizeof *w->uids);
-    }
     size_t i = hash_str(uid) & (w->uid_cap - 1);
     while (w->uids[i].uid != NULL) {
         if (strcmp(w->uids[i].uid, uid) == 0) {
@@ -190,8 +187,12 @@ post_to_session(atoll__node *n, atoll_session_id id, atoll__mail *m)
 static void
 handle_bind(atoll__worker *w, atoll__mail *m)
 {
-    if (w->nuids + 1 > w->uid_cap / 2)
+    if (w->uid_cap == 0) {
+        w->uid_cap = 64;
+        w->uids = atoll__calloc(w->uid_cap, sizeof *w->uids);
+    } else if (w->nuids + 1 > w->uid_cap / 2) {
         uid_grow(w);
+    }
     bool found;
     atoll__uid_entry *e = uid_find(w, m->uid, &found);
     if (found && e->session.v != m->session.v) {
@@ -234,7 +235,8 @@ handle_bound(atoll__worker *w, atoll__mail *m)
     c->uid = m->uid;
     if (m->request_id != 0) {
         atoll__buf b = ATOLL__BUF_INIT;
-        atoll__buf_append(&b, "{\"code\":200,\"uid\":", 19);
+        static const char head[] = "{\"code\":200,\"uid\":";
+        atoll__buf_append(&b, head, sizeof head - 1);
         atoll__json_put_string(&b, c->uid, strlen(c->uid));
         atoll__buf_push(&b, '}');
         atoll__msg_put_response(&c->out, m->request_id, atoll__buf_data(&b), b.len);

@@ -1,0 +1,346 @@
+/* session_test.c -- sessions, user ids, pushes and shutdown against a real node with
+ * two workers: entry and duplicate login across workers, broadcast to every session,
+ * order of one session's requests, dictionary handshake, heartbeats, clean shutdown.
+ */
+#include "harness.h"
+#include "test.h"
+
+#include <sys/socket.h>
+
+#define NCLIENTS 8
+
+static int
+open_client(test_node *n)
+{
+    int fd = raw_connect(n->port);
+    ASSERT(fd >= 0);
+    raw_pomelo_open(fd, true);
+    return fd;
+}
+
+/* Sends a request and returns the response body (NUL-terminated) in out. Heartbeats
+ * that arrive first are skipped; anything else fails the test. */
+static void
+request(int fd, uint32_t id, const char *route, const char *body, char *out, size_t cap)
+{
+    uint8_t msg[1024], buf[8192];
+    size_t len;
+    size_t k = raw_request(msg, id, route, body);
+    ASSERT(raw_send_pkg(fd, 4, msg, k));
+    for (;;) {
+        int type = raw_recv_pkg(fd, buf, sizeof buf, &len, 5000);
+        ASSERT(type == 3 || type == 4);
+        if (type == 3)
+            continue;
+        ASSERT_EQ(buf[0], 0x04); /* a push here would be one the test did not expect */
+        size_t off = 1;
+        uint32_t got = 0;
+        for (int shift = 0;; shift += 7) {
+            got |= (uint32_t)(buf[off] & 0x7f) << shift;
+            if (!(buf[off++] & 0x80))
+                break;
+        }
+        ASSERT_EQ(got, id);
+        ASSERT(len - off < cap);
+        memcpy(out, buf + off, len - off);
+        out[len - off] = '\0';
+        return;
+    }
+}
+
+/* Waits for a push; returns its route code (compressed) or 0, body in out. */
+static int
+wait_push(int fd, char *out, size_t cap)
+{
+    uint8_t buf[8192];
+    size_t len;
+    for (;;) {
+        int type = raw_recv_pkg(fd, buf, sizeof buf, &len, 5000);
+        ASSERT(type == 3 || type == 4);
+        if (type == 3)
+            continue;
+        ASSERT(buf[0] == 0x07 || buf[0] == 0x06);
+        size_t off = buf[0] == 0x07 ? 3 : 2 + buf[1];
+        int code = buf[0] == 0x07 ? (buf[1] << 8) | buf[2] : 0;
+        ASSERT(len - off < cap);
+        memcpy(out, buf + off, len - off);
+        out[len - off] = '\0';
+        return code;
+    }
+}
+
+/* Sends a notify (no response). */
+static void
+notify(int fd, const char *route, const char *body)
+{
+    uint8_t msg[1024];
+    size_t rl = strlen(route), bl = strlen(body);
+    msg[0] = 0x02;
+    msg[1] = (uint8_t)rl;
+    memcpy(msg + 2, route, rl);
+    memcpy(msg + 2 + rl, body, bl);
+    ASSERT(raw_send_pkg(fd, 4, msg, 2 + rl + bl));
+}
+
+static void
+expect_kick(int fd, const char *reason)
+{
+    uint8_t body[512];
+    size_t len;
+    int type;
+    while ((type = raw_recv_pkg(fd, body, sizeof body - 1, &len, 5000)) == 3)
+        ;
+    ASSERT_EQ(type, 5);
+    body[len] = '\0';
+    char want[128];
+    snprintf(want, sizeof want, "{\"reason\":\"%s\"}", reason);
+    ASSERT_STR((char *)body, want);
+    ASSERT(raw_wait_closed(fd, 5000));
+}
+
+TEST(entry_binds_and_duplicate_login_kicks_across_workers)
+{
+    test_node n;
+    node_start(&n, NULL);
+    char out[512];
+    /* Several logins of the same uid, one after another, from connections spread over
+     * both workers: each one kicks the one before. */
+    int prev = -1;
+    for (int i = 0; i < 6; i++) {
+        int fd = open_client(&n);
+        request(fd, 1, "gate.entry", "{\"uid\":\"alice\"}", out, sizeof out);
+        ASSERT_STR(out, "{\"code\":200,\"uid\":\"alice\"}");
+        if (prev >= 0) {
+            expect_kick(prev, "duplicate login");
+            close(prev);
+        }
+        prev = fd;
+    }
+    /* Same uid again on the same session is fine; another uid is refused. */
+    request(prev, 2, "gate.entry", "{\"uid\":\"alice\"}", out, sizeof out);
+    ASSERT_STR(out, "{\"code\":200}");
+    request(prev, 3, "gate.entry", "{\"uid\":\"bob\"}", out, sizeof out);
+    ASSERT(strncmp(out, "{\"code\":500,", 12) == 0);
+    /* A closed session releases its uid: the next login kicks nobody. */
+    close(prev);
+    usleep(200000);
+    int a = open_client(&n), b = open_client(&n);
+    request(a, 1, "gate.entry", "{\"uid\":\"alice\"}", out, sizeof out);
+    request(b, 1, "gate.entry", "{\"uid\":\"carol\"}", out, sizeof out);
+    request(a, 2, "echo.echo", "{\"still\":\"here\"}", out, sizeof out);
+    ASSERT_STR(out, "{\"still\":\"here\"}");
+    /* Numbers are accepted as uids; bad uids are refused with 500. */
+    request(b, 2, "gate.entry", "{\"uid\":\"carol\"}", out, sizeof out);
+    ASSERT_STR(out, "{\"code\":200}");
+    int c = open_client(&n);
+    request(c, 1, "gate.entry", "{\"uid\":\"\"}", out, sizeof out);
+    ASSERT(strncmp(out, "{\"code\":500,", 12) == 0);
+    request(c, 2, "gate.entry", "{\"name\":\"x\"}", out, sizeof out);
+    ASSERT(strncmp(out, "{\"code\":500,", 12) == 0);
+    request(c, 3, "gate.entry", "{\"uid\":42}", out, sizeof out);
+    ASSERT_STR(out, "{\"code\":200,\"uid\":\"42\"}");
+    close(a);
+    close(b);
+    close(c);
+    node_stop(&n);
+}
+
+TEST(broadcast_reaches_every_session_on_every_worker)
+{
+    test_node n;
+    node_start(&n, NULL);
+    int fds[NCLIENTS];
+    for (int i = 0; i < NCLIENTS; i++)
+        fds[i] = open_client(&n);
+    char out[512];
+    notify(fds[0], "echo.broadcast", "{\"say\":\"hi all\"}");
+    for (int i = 0; i < NCLIENTS; i++) {
+        int code = wait_push(fds[i], out, sizeof out);
+        ASSERT(code > 0); /* onChat is in the dictionary: compressed */
+        ASSERT_STR(out, "{\"say\":\"hi all\"}");
+    }
+    /* echo.push answers only the sender. */
+    notify(fds[1], "echo.push", "{\"me\":1}");
+    ASSERT(wait_push(fds[1], out, sizeof out) > 0);
+    ASSERT_STR(out, "{\"me\":1}");
+    /* Nobody else got it: the next thing client 2 sees is its own echo. */
+    request(fds[2], 1, "echo.echo", "{}", out, sizeof out);
+    ASSERT_STR(out, "{}");
+    for (int i = 0; i < NCLIENTS; i++)
+        close(fds[i]);
+    node_stop(&n);
+}
+
+TEST(requests_of_one_session_keep_their_order)
+{
+    test_node n;
+    node_start(&n, (const char *[]){"--set", "net.rate_limit=0", NULL});
+    int fd = open_client(&n);
+    /* 2000 pipelined requests in one write; the answers come in the same order. */
+    enum { N = 2000 };
+    uint8_t *all = malloc(N * 64);
+    size_t off = 0;
+    for (uint32_t i = 1; i <= N; i++) {
+        char body[32];
+        snprintf(body, sizeof body, "{\"n\":%u}", i);
+        uint8_t msg[64];
+        size_t k = raw_request(msg, i, "echo.echo", body);
+        all[off] = 4;
+        all[off + 1] = 0;
+        all[off + 2] = 0;
+        all[off + 3] = (uint8_t)k;
+        memcpy(all + off + 4, msg, k);
+        off += 4 + k;
+    }
+    ASSERT(raw_send(fd, all, off));
+    free(all);
+    for (uint32_t i = 1; i <= N; i++) {
+        uint8_t buf[128];
+        size_t len;
+        int type;
+        while ((type = raw_recv_pkg(fd, buf, sizeof buf - 1, &len, 5000)) == 3)
+            ;
+        ASSERT_EQ(type, 4);
+        buf[len] = '\0';
+        size_t idlen = i < 128 ? 1 : 2;
+        char want[32];
+        snprintf(want, sizeof want, "{\"n\":%u}", i);
+        ASSERT_STR((char *)buf + 1 + idlen, want);
+    }
+    close(fd);
+    node_stop(&n);
+}
+
+TEST(handshake_dictionary_and_compressed_routes)
+{
+    test_node n;
+    node_start(&n, NULL);
+    int fd = raw_connect(n.port);
+    uint8_t buf[8192];
+    size_t len;
+    const char *hs = "{\"sys\":{\"type\":\"t\",\"version\":\"1\"}}";
+    ASSERT(raw_send_pkg(fd, 1, hs, strlen(hs)));
+    ASSERT_EQ(raw_recv_pkg(fd, buf, sizeof buf - 1, &len, 5000), 1);
+    buf[len] = '\0';
+    char *reply = (char *)buf;
+    ASSERT(strncmp(reply, "{\"code\":200,\"sys\":{\"heartbeat\":10,\"dict\":{", 41) == 0);
+    ASSERT(strstr(reply, "\"routeToCode\":{") && strstr(reply, "\"codeToRoute\":{"));
+    ASSERT(strstr(reply, "\"useDict\":true}}"));
+    /* Find echo.echo's code and dictVersion in the reply. */
+    const char *e = strstr(reply, "\"echo.echo\":");
+    ASSERT(e != NULL);
+    int code = atoi(e + 12);
+    const char *v = strstr(reply, "\"dictVersion\":\"");
+    ASSERT(v != NULL);
+    char version[64];
+    snprintf(version, sizeof version, "%.24s", v + 15);
+    ASSERT(raw_send_pkg(fd, 2, NULL, 0));
+    ASSERT_EQ(raw_recv_pkg(fd, buf, sizeof buf, &len, 5000), 3);
+    /* A request by code. */
+    uint8_t msg[] = {0x01, 0x07, (uint8_t)(code >> 8), (uint8_t)code, '{', '}'};
+    ASSERT(raw_send_pkg(fd, 4, msg, sizeof msg));
+    ASSERT_EQ(raw_recv_pkg(fd, buf, sizeof buf, &len, 5000), 4);
+    ASSERT(len == 4 && memcmp(buf, "\x04\x07{}", 4) == 0);
+    /* A client heartbeat is answered at once. */
+    ASSERT(raw_send_pkg(fd, 3, NULL, 0));
+    ASSERT_EQ(raw_recv_pkg(fd, buf, sizeof buf, &len, 1000), 3);
+    close(fd);
+
+    /* A client that reports the current dictVersion gets only the flags. */
+    fd = raw_connect(n.port);
+    char hs2[256];
+    snprintf(hs2, sizeof hs2, "{\"sys\":{\"type\":\"t\",\"dictVersion\":\"%s\"}}", version);
+    ASSERT(raw_send_pkg(fd, 1, hs2, strlen(hs2)));
+    ASSERT_EQ(raw_recv_pkg(fd, buf, sizeof buf - 1, &len, 5000), 1);
+    buf[len] = '\0';
+    ASSERT_STR((char *)buf, "{\"code\":200,\"sys\":{\"heartbeat\":10,\"useDict\":true}}");
+    close(fd);
+    node_stop(&n);
+}
+
+TEST(dictionary_off_and_no_heartbeat)
+{
+    test_node n;
+    node_start(&n, (const char *[]){"--set", "net.dict=false", "--set", "net.heartbeat=0", NULL});
+    int fd = raw_connect(n.port);
+    uint8_t buf[1024];
+    size_t len;
+    const char *hs = "{\"sys\":{}}";
+    ASSERT(raw_send_pkg(fd, 1, hs, strlen(hs)));
+    ASSERT_EQ(raw_recv_pkg(fd, buf, sizeof buf - 1, &len, 5000), 1);
+    buf[len] = '\0';
+    ASSERT_STR((char *)buf, "{\"code\":200,\"sys\":{}}");
+    ASSERT(raw_send_pkg(fd, 2, NULL, 0));
+    /* No heartbeat after the ack; pushes carry the route as a string. */
+    notify(fd, "echo.push", "{}");
+    ASSERT_EQ(raw_recv_pkg(fd, buf, sizeof buf, &len, 5000), 4);
+    ASSERT(len == 2 + 6 + 2 && memcmp(buf, "\x06\x06onPush{}", 10) == 0);
+    close(fd);
+    node_stop(&n);
+}
+
+TEST(shutdown_closes_every_connection_cleanly)
+{
+    test_node n;
+    node_start(&n, NULL);
+    int tcp = open_client(&n);
+    int ws = raw_connect(n.port);
+    ws_pomelo_open(ws, true);
+    kill(n.pid, SIGTERM);
+    /* WebSocket: close frame 1001 (going away); TCP: EOF. */
+    uint8_t p[256];
+    size_t len;
+    ASSERT_EQ(ws_recv_frame(ws, p, sizeof p, &len, 5000), 8);
+    ASSERT(len >= 2 && ((p[0] << 8) | p[1]) == 1001);
+    ASSERT(raw_wait_closed(ws, 5000));
+    ASSERT(raw_wait_closed(tcp, 5000));
+    close(tcp);
+    close(ws);
+    /* Nothing listens any more, and the process exits with 0. */
+    int status = 0;
+    for (int i = 0; i < 500 && waitpid(n.pid, &status, WNOHANG) == 0; i++)
+        usleep(10000);
+    ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ASSERT(raw_connect(n.port) < 0);
+    unlink(n.log_path);
+}
+
+TEST(many_uids_grow_and_release_the_registry)
+{
+    test_node n;
+    node_start(&n, NULL);
+    enum { N = 300 };
+    static int fds[N];
+    char out[512], body[64];
+    for (int i = 0; i < N; i++) {
+        fds[i] = open_client(&n);
+        snprintf(body, sizeof body, "{\"uid\":\"u%d\"}", i);
+        request(fds[i], 1, "gate.entry", body, out, sizeof out);
+        ASSERT(strncmp(out, "{\"code\":200,", 12) == 0);
+    }
+    /* Release every other uid, then log all of them in again on new connections:
+     * released ones kick nobody, held ones kick their old session. */
+    for (int i = 0; i < N; i += 2)
+        close(fds[i]);
+    usleep(300000);
+    for (int i = 0; i < N; i++) {
+        int fd = open_client(&n);
+        snprintf(body, sizeof body, "{\"uid\":\"u%d\"}", i);
+        request(fd, 1, "gate.entry", body, out, sizeof out);
+        if (i % 2 == 1) {
+            expect_kick(fds[i], "duplicate login");
+            close(fds[i]);
+        }
+        fds[i] = fd;
+    }
+    for (int i = 0; i < N; i++) {
+        request(fds[i], 2, "echo.echo", "{}", out, sizeof out);
+        close(fds[i]);
+    }
+    node_stop(&n);
+}
+
+TEST_MAIN(entry_binds_and_duplicate_login_kicks_across_workers, many_uids_grow_and_release_the_registry,
+          broadcast_reaches_every_session_on_every_worker, requests_of_one_session_keep_their_order,
+          handshake_dictionary_and_compressed_routes, dictionary_off_and_no_heartbeat,
+          shutdown_closes_every_connection_cleanly)
