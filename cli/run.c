@@ -195,11 +195,15 @@ cmd_run(int argc, char **argv)
     fflush(stdout);
 
     uv_run(&loop, UV_RUN_DEFAULT);
-    atoll__node_join(&node);
+    atoll__stats st;
+    atoll__node_join(&node, &st);
     uv_loop_close(&loop);
-    ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"stopped\" accepted=%llu closed=%llu",
-              (unsigned long long)atomic_load(&node.stats.accepted),
-              (unsigned long long)atomic_load(&node.stats.closed));
+    ATOLL_LOG(ATOLL_LOG_INFO,
+              "msg=\"stopped\" accepted=%llu refused_full=%llu closed=%llu messages=%llu "
+              "protocol_errors=%llu",
+              (unsigned long long)st.accepted, (unsigned long long)st.rejected_full,
+              (unsigned long long)st.closed, (unsigned long long)st.messages,
+              (unsigned long long)st.protocol_errors);
     atoll__config_fini(&cfg);
     return 0;
 }

@@ -75,7 +75,7 @@ on_close_handle(uv_handle_t *h)
     atoll__free(c->uid);
     if (c->counted)
         atomic_fetch_sub(&c->worker->node->nconns, 1);
-    atomic_fetch_add(&c->worker->node->stats.closed, 1);
+    c->worker->stats.closed++;
     atoll__free(c);
 }
 
@@ -482,13 +482,13 @@ atoll__conn_accept(atoll__worker *w, uv_stream_t *server)
     int open = atomic_fetch_add(&n->nconns, 1) + 1;
     if (open > n->cfg->max_conns || w->stopping) {
         atomic_fetch_sub(&n->nconns, 1);
-        atomic_fetch_add(&n->stats.rejected_full, 1);
+        w->stats.rejected_full++;
         ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"connection refused: node full\" max_conns=%d",
                   n->cfg->max_conns);
         uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)atoll__free);
         return;
     }
-    atomic_fetch_add(&n->stats.accepted, 1);
+    w->stats.accepted++;
     c->counted = true;
     uv_tcp_nodelay(&c->tcp, 1);
     uv_timer_init(&w->loop, &c->timer);

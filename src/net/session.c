@@ -41,7 +41,7 @@ restart_heartbeat_deadline(atoll__conn *c)
 void
 atoll__session_fail(atoll__conn *c, const char *reason, int ws_code)
 {
-    atomic_fetch_add(&c->worker->node->stats.protocol_errors, 1);
+    c->worker->stats.protocol_errors++;
     ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"bad input, closing connection\" session=%llx reason=\"%s\"",
               (unsigned long long)c->id.v, reason);
     if (c->state == ATOLL_CONN_WORKING)
@@ -70,7 +70,7 @@ on_handshake(atoll__conn *c, const atoll__pkg *pkg)
     if (rc != ATOLL_OK) {
         ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"bad handshake\" session=%llx error=%s",
                   (unsigned long long)c->id.v, atoll_err_name(rc));
-        atomic_fetch_add(&n->stats.protocol_errors, 1);
+        c->worker->stats.protocol_errors++;
         atoll__handshake_error(&c->out, 500);
         atoll__conn_close(c, "bad handshake", ATOLL_WS_CLOSE_NORMAL);
         return;
@@ -144,7 +144,7 @@ on_data(atoll__conn *c, const atoll__pkg *pkg)
         atoll__session_fail(c, "unexpected message type", 0);
         return;
     }
-    atomic_fetch_add(&n->stats.messages, 1);
+    c->worker->stats.messages++;
 
     char route[ATOLL_ROUTE_MAX + 1];
     if (m.compressed) {

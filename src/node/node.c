@@ -10,10 +10,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-atoll__worker *atoll__worker_new(atoll__node *n, int index);
-int atoll__worker_listen(atoll__worker *w, const char *host, int port, int *bound_port);
-int atoll__worker_start(atoll__worker *w);
-void atoll__worker_free(atoll__worker *w);
 
 static void
 raise_fd_limit(atoll__config *cfg)
@@ -73,7 +69,7 @@ atoll__node_start(atoll__node *n, atoll__config *cfg)
         int rc = atoll__worker_listen(n->workers[i], cfg->host, port, &n->bound_port);
         if (rc != ATOLL_OK) {
             for (int j = 0; j <= i; j++)
-                atoll__worker_free(n->workers[j]);
+                atoll__worker_free(n->workers[j], NULL);
             atoll__free(n->workers);
             atoll__dict_free(n->dict);
             return rc;
@@ -99,12 +95,23 @@ atoll__node_stop(atoll__node *n)
 }
 
 void
-atoll__node_join(atoll__node *n)
+atoll__node_join(atoll__node *n, atoll__stats *out)
 {
     for (int i = 0; i < n->nworkers; i++)
         pthread_join(n->workers[i]->thread, NULL);
-    for (int i = 0; i < n->nworkers; i++)
-        atoll__worker_free(n->workers[i]);
+    atoll__stats sum = {0};
+    for (int i = 0; i < n->nworkers; i++) {
+        /* Freeing runs the last close callbacks, which still count closes. */
+        atoll__stats st;
+        atoll__worker_free(n->workers[i], &st);
+        sum.accepted += st.accepted;
+        sum.rejected_full += st.rejected_full;
+        sum.closed += st.closed;
+        sum.messages += st.messages;
+        sum.protocol_errors += st.protocol_errors;
+    }
+    if (out)
+        *out = sum;
     atoll__free(n->workers);
     atoll__dict_free(n->dict);
 }

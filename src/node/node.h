@@ -130,12 +130,14 @@ void atoll__kick(atoll__conn *c, const char *reason);
 
 /* ---- node ---------------------------------------------------------------------------- */
 
+/* Counters, kept per worker (plain integers: no cache line is shared on the request
+ * path) and summed by atoll__node_stats once the workers have stopped. */
 typedef struct atoll__stats {
-    atomic_uint_fast64_t accepted;
-    atomic_uint_fast64_t rejected_full;
-    atomic_uint_fast64_t closed;
-    atomic_uint_fast64_t messages;
-    atomic_uint_fast64_t protocol_errors;
+    uint64_t accepted;
+    uint64_t rejected_full;
+    uint64_t closed;
+    uint64_t messages;
+    uint64_t protocol_errors;
 } atoll__stats;
 
 struct atoll__node {
@@ -147,7 +149,6 @@ struct atoll__node {
     int bound_port;             /* the real port (when cfg->port was 0) */
     atomic_int nconns;          /* open connections, all workers */
     atomic_bool stopping;
-    atoll__stats stats;
 };
 
 /* Starts the workers and their listeners. Returns ATOLL_OK or an error (bind failed:
@@ -155,8 +156,9 @@ struct atoll__node {
 int atoll__node_start(atoll__node *n, atoll__config *cfg);
 /* Asks every worker to stop accepting, flush and close; returns at once. Any thread. */
 void atoll__node_stop(atoll__node *n);
-/* Waits for the workers to finish and frees everything. */
-void atoll__node_join(atoll__node *n);
+/* Waits for the workers to finish and frees everything; out (may be NULL) gets the
+ * summed counters of all workers. */
+void atoll__node_join(atoll__node *n, atoll__stats *out);
 
 /* ---- workers and mailboxes ----------------------------------------------------------- */
 

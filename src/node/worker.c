@@ -451,11 +451,6 @@ worker_main(void *arg)
     return NULL;
 }
 
-atoll__worker *atoll__worker_new(atoll__node *n, int index);
-int atoll__worker_listen(atoll__worker *w, const char *host, int port, int *bound_port);
-int atoll__worker_start(atoll__worker *w);
-void atoll__worker_free(atoll__worker *w);
-
 atoll__worker *
 atoll__worker_new(atoll__node *n, int index)
 {
@@ -497,7 +492,7 @@ close_walk(uv_handle_t *h, void *arg)
 }
 
 void
-atoll__worker_free(atoll__worker *w)
+atoll__worker_free(atoll__worker *w, atoll__stats *out)
 {
     /* The thread has been joined: this thread now owns the loop. */
     uv_walk(&w->loop, close_walk, NULL);
@@ -526,5 +521,7 @@ atoll__worker_free(atoll__worker *w)
     atoll__free(w->generations);
     atoll__free(w->free_slots);
     atoll__free(w->scratch);
+    if (out)
+        *out = w->stats;
     atoll__free(w);
 }

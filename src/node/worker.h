@@ -96,6 +96,7 @@ struct atoll__worker {
     atoll__uid_entry *uids;
     size_t nuids, uid_cap;
 
+    atoll__stats stats;       /* this worker's counters; its thread only */
     char name[16];
 };
 
@@ -125,6 +126,14 @@ void atoll__session_closed(atoll__conn *c);
 void atoll__session_fail(atoll__conn *c, const char *reason, int ws_code);
 
 /* ---- worker.c ------------------------------------------------------------------------ */
+
+atoll__worker *atoll__worker_new(atoll__node *n, int index);
+/* Opens the worker's SO_REUSEPORT listener; *bound_port gets the real port. */
+int atoll__worker_listen(atoll__worker *w, const char *host, int port, int *bound_port);
+int atoll__worker_start(atoll__worker *w);
+/* After the thread is joined: closes what is left, frees; out (may be NULL) gets the
+ * worker's counters. */
+void atoll__worker_free(atoll__worker *w, atoll__stats *out);
 
 atoll_session_id atoll__worker_add_conn(atoll__worker *w, atoll__conn *c);
 void atoll__worker_remove_conn(atoll__worker *w, atoll__conn *c);

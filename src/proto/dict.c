@@ -123,7 +123,10 @@ atoll__dict_code(const atoll__dict *d, const char *route, size_t len)
     size_t s = hash_route(route, len) & (d->nslots - 1);
     while (d->slots[s]) {
         const char *r = d->routes[d->slots[s] - 1];
-        if (strncmp(r, route, len) == 0 && r[len] == '\0')
+        /* route comes from the network and may hold NUL bytes: compare lengths first
+         * (strnlen reads at most len + 1 bytes of r) rather than strncmp, which stops at
+         * a NUL and let r[len] read past a shorter stored route. */
+        if (strnlen(r, len + 1) == len && memcmp(r, route, len) == 0)
             return d->slots[s];
         s = (s + 1) & (d->nslots - 1);
     }

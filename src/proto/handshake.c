@@ -53,7 +53,12 @@ atoll__handshake_parse(const uint8_t *p, size_t n, atoll__handshake *out)
     if (!atoll__json_valid(p, n, ATOLL_JSON_MAX_DEPTH))
         return ATOLL_EJSON;
     json_error_t err;
-    json_t *root = json_loadb((const char *)p, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+    /* JSON_DECODE_INT_AS_REAL: JSON numbers have no size limit and Pomelo (JSON.parse)
+     * accepts any; jansson's default refuses integers past 2^63 ("too big integer"),
+     * which would turn a valid handshake into a 500. We read only strings and truthiness,
+     * so reals lose nothing. */
+    json_t *root = json_loadb((const char *)p, n,
+                              JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &err);
     if (root == NULL)
         return ATOLL_EJSON;
     int rc = ATOLL_OK;

@@ -121,7 +121,8 @@ put_message(atoll__buf *b, int type, uint32_t id, const char *route, size_t rout
             *w++ = (uint8_t)route_code;
         } else {
             *w++ = (uint8_t)route_len;
-            memcpy(w, route, route_len);
+            if (route_len) /* route may be NULL for an empty route: memcpy(w, NULL, 0) is UB */
+                memcpy(w, route, route_len);
             w += route_len;
         }
     }

@@ -56,8 +56,8 @@ test_fail_(const char *file, int line, const char *what)
     do {                                                                                   \
         const char *a_ = (a), *b_ = (b);                                                   \
         if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0) {                             \
-            char m_[1024];                                                                 \
-            snprintf(m_, sizeof m_, "%s == %s (\"%s\" vs \"%s\")", #a, #b,                 \
+            char m_[1400];                                                                 \
+            snprintf(m_, sizeof m_, "%s == %s (\"%.500s\" vs \"%.500s\")", #a, #b,         \
                      a_ ? a_ : "(null)", b_ ? b_ : "(null)");                              \
             test_fail_(__FILE__, __LINE__, m_);                                            \
         }                                                                                  \
