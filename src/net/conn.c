@@ -18,6 +18,7 @@
  * bytes received) and close deadline (CLOSING). Deadlines only move later except the
  * close deadline, so the timer is re-armed lazily when it fires early.
  */
+#define _GNU_SOURCE /* memmem */
 #include "../node/worker.h"
 
 #include <stdio.h>
@@ -286,6 +287,16 @@ feed(atoll__conn *c, uint8_t *p, size_t n)
             }
         }
         if (c->state == ATOLL_CONN_HTTP) {
+            /* The parser keeps no state and rescans the head on each call: call it only
+             * on the first bytes (to refuse a non-GET at once) and once the blank line
+             * has arrived, so a client sending a byte at a time costs linear time. */
+            size_t avail = n - off;
+            size_t from = c->http_scanned > 3 ? c->http_scanned - 3 : 0;
+            bool first = c->http_scanned == 0;
+            c->http_scanned = avail;
+            if (!first && avail < ATOLL_HTTP_HEAD_MAX &&
+                memmem(p + off + from, avail - from, "\r\n\r\n", 4) == NULL)
+                return off;
             atoll__http_upgrade req;
             ssize_t k = atoll__http_upgrade_parse(p + off, n - off, &req);
             if (k == 0)

@@ -18,8 +18,10 @@
  *
  * Errors close the connection with a status code: 1002 protocol error (reserved bits,
  * bad opcode, unmasked client frame, fragmented or long control frame, continuation
- * without a start, non-minimal length is tolerated), 1003 unsupported data (a text
- * message: Pomelo speaks binary only), 1009 message too big.
+ * without a start, a close code that must never be sent; non-minimal length is
+ * tolerated), 1003 unsupported data (a text message: Pomelo speaks binary only), 1007
+ * a close reason that is not UTF-8, 1009 message too big (or too many fragments, or no
+ * memory to gather them).
  */
 #ifndef ATOLL_NET_WS_H
 #define ATOLL_NET_WS_H
@@ -79,8 +81,9 @@ void atoll__ws_reader_fini(atoll__ws_reader *r);
 /* atoll__ws_reader_next parses at most one frame from p[0..n), which it may modify
  * (unmasking in place). Returns the bytes consumed (> 0) and fills ev; 0 when the
  * frame is not whole yet; ATOLL_EPROTO or ATOLL_ELIMIT on a violation, with
- * r->error_code set to the close status to send. The size check uses the header
- * alone, so an oversized frame fails before its payload arrives. */
+ * r->error_code set to the close status to send (ATOLL_ENOMEM, with 1009, when the
+ * fragments cannot be gathered). The size check uses the header alone, so an
+ * oversized frame fails before its payload arrives. */
 ssize_t atoll__ws_reader_next(atoll__ws_reader *r, uint8_t *p, size_t n, atoll__ws_event *ev);
 
 /* Writes a frame header for a payload of len bytes into out (2 to 14 bytes), returns
@@ -126,7 +129,8 @@ void atoll__http_put_error(atoll__buf *b, int status, const char *text);
 
 /* Client side: the upgrade request (key is 24 base64 chars) and the check of the
  * server's response head. atoll__http_response_parse returns the head length, 0 for
- * more, ATOLL_EPROTO when it is not a 101 with the right Sec-WebSocket-Accept. */
+ * more, ATOLL_ELIMIT past ATOLL_HTTP_HEAD_MAX, ATOLL_EPROTO when it is not a 101 with
+ * the right Sec-WebSocket-Accept. */
 void atoll__http_put_upgrade_request(atoll__buf *b, const char *host, const char *path,
                                      const char *key);
 ssize_t atoll__http_response_parse(const uint8_t *p, size_t n, const char *key);

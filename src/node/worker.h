@@ -38,6 +38,7 @@ struct atoll__conn {
     size_t woff;              /* bytes of wbuf already written */
     uv_write_t wreq;
     atoll__ws_reader wsr;
+    size_t http_scanned;      /* bytes of the upgrade head already searched */
 
     uint64_t accepted_ms;
     uint64_t last_rx_ms;
