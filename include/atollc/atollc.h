@@ -11,9 +11,13 @@
  * Callbacks: a call that returns an error never calls its callback; a call that
  * returns ATOLLC_OK calls it exactly once, never from inside the call itself. Closing
  * a client fails every pending request callback with ATOLL_ECLOSED. Errors are the
- * negative atoll_err codes of <atoll/atoll.h> (atoll_strerror names them).
+ * negative atoll_err codes of <atoll/atoll.h> (atoll_strerror names them): ATOLL_EIO
+ * when the TCP connect fails, ATOLL_EPROTO when the handshake reply is not code 200,
+ * the upgrade answer is wrong or the server breaks the protocol, ATOLL_ETIMEDOUT when
+ * the connect+handshake deadline or the heartbeat deadline passes.
  * Ownership: bodies passed in are copied before the call returns; bodies handed to
  * callbacks are lent and valid only during the callback.
+ * Signals: libuv writes with write(2), so a program using atollc must ignore SIGPIPE.
  */
 #ifndef ATOLLC_ATOLLC_H
 #define ATOLLC_ATOLLC_H
@@ -50,10 +54,15 @@ void atollc_opts_init(atollc_opts *opts);
 
 typedef struct atollc_client atollc_client;
 
-/* status is ATOLLC_OK once the handshake completed (the ack is sent), else an error. */
+/* status is ATOLLC_OK once the handshake completed (the ack is sent), else an error;
+ * after an error the close callback follows with the same status (free the client
+ * there). When the app closes the client while it connects, this gets ATOLL_ECANCELED
+ * and the close callback ATOLLC_OK. */
 typedef void (*atollc_connect_cb)(atollc_client *c, int status, void *ud);
 /* status ATOLLC_OK: body/len is the response body (JSON text, not NUL-terminated).
- * status < 0: the request failed (ATOLL_ECLOSED, ATOLL_ETIMEDOUT); body is NULL. */
+ * status < 0: the connection went away first (ATOLL_ECLOSED; why is told to the close
+ * callback); body is NULL. The async API has no per-request deadline: the heartbeat
+ * deadline closes a dead connection. */
 typedef void (*atollc_response_cb)(atollc_client *c, int status, const char *body, size_t len,
                                    void *ud);
 /* A push: route is NUL-terminated (a compressed route is resolved through the dict). */
@@ -73,21 +82,21 @@ int atollc_client_new(uv_loop_t *loop, const atollc_opts *opts, atollc_client **
 int atollc_connect(atollc_client *c, atollc_connect_cb cb, void *ud);
 
 /* Sends a request; cb gets the response. Ids are numbered from 1. Returns the error
- * at once when not connected. */
+ * at once when not connected. Requests of one loop turn leave in one write (on
+ * WebSocket one frame per package, as Pomelo servers require). */
 int atollc_request(atollc_client *c, const char *route, const void *body, size_t len,
                    atollc_response_cb cb, void *ud);
 /* Sends a notify (no response). */
 int atollc_notify(atollc_client *c, const char *route, const void *body, size_t len);
 /* Sends bytes exactly as given (one WebSocket binary message on WS): for tests of bad
- * input. */
+ * input. Allowed as soon as the handshake was sent. */
 int atollc_send_raw(atollc_client *c, const void *bytes, size_t len);
 
 void atollc_on_push(atollc_client *c, atollc_push_cb cb, void *ud);
 void atollc_on_kick(atollc_client *c, atollc_kick_cb cb, void *ud);
 void atollc_on_close(atollc_client *c, atollc_close_cb cb, void *ud);
 
-/* Outgoing bytes are gathered and written once per loop turn (one write, one
- * WebSocket frame). Requests in flight. */
+/* Requests in flight (sent, not yet answered). */
 size_t atollc_pending(const atollc_client *c);
 /* Heartbeat interval the server announced, seconds (0: none). */
 int atollc_heartbeat_interval(const atollc_client *c);
@@ -97,7 +106,9 @@ uint16_t atollc_route_code(const atollc_client *c, const char *route);
 /* Starts closing; the close callback fires once the handle is closed. Safe from any
  * callback of this client. */
 void atollc_close(atollc_client *c);
-/* Frees a client that is closed (after its close callback) or never connected. */
+/* Frees a client that is closed (after its close callback) or never connected. On a
+ * client still open it closes it first and frees it once the handles are closed,
+ * without calling the close callback. */
 void atollc_client_free(atollc_client *c);
 
 /* ---- blocking wrapper -------------------------------------------------------------- */
@@ -105,7 +116,7 @@ void atollc_client_free(atollc_client *c);
 typedef struct atollc_sync atollc_sync;
 
 /* Connects and completes the handshake, or fails within timeout_ms. On error returns
- * NULL and stores the code in *err (when err is not NULL). */
+ * NULL and stores the code in *err (when err is not NULL; ATOLLC_OK on success). */
 atollc_sync *atollc_sync_connect(const atollc_opts *opts, int *err);
 /* Sends a request and waits for its response. On ATOLLC_OK *body is a NUL-terminated
  * copy the caller frees with free(). */
