@@ -13,10 +13,11 @@
  * frame, already framed). What the socket does not take is copied to c->wbuf for a
  * uv_write; while that is in flight new output keeps gathering in c->out.
  *
- * Deadlines: one timer per conn, armed at the earliest of: handshake deadline (until
- * WORKING), heartbeat deadline (WORKING, when heartbeats are on), idle deadline (no
- * bytes received) and close deadline (CLOSING). Deadlines only move later except the
- * close deadline, so the timer is re-armed lazily when it fires early.
+ * Deadlines: each conn sits in its worker's timing wheel (core/wheel.h) at the earliest
+ * of: handshake deadline (until WORKING), heartbeat deadline (WORKING, when heartbeats
+ * are on), idle deadline (no bytes received) and close deadline (CLOSING). Heartbeats
+ * and reads only move deadlines later, so they just record a time; an entry that fires
+ * early finds nothing due and is put back at the new earliest deadline.
  */
 #define _GNU_SOURCE /* memmem */
 #include "../node/worker.h"
@@ -25,9 +26,10 @@
 
 #define CLOSE_GRACE_MS 2000 /* how long a closing conn may take to flush */
 #define READ_KEEP 4096      /* input tail buffer kept between reads */
+#define OUT_KEEP 512        /* output buffer kept between turns */
 
 static void on_close_handle(uv_handle_t *h);
-static void arm_timer(atoll__conn *c);
+static void arm_deadline(atoll__conn *c);
 
 size_t
 atoll__conn_pending(const atoll__conn *c)
@@ -56,18 +58,16 @@ close_handles(atoll__conn *c)
     if (c->state != ATOLL_CONN_CLOSING)
         c->state = ATOLL_CONN_CLOSING;
     atoll__session_closed(c);
+    atoll__wheel_remove(&c->worker->deadlines, &c->deadline);
     atoll__worker_remove_conn(c->worker, c);
-    c->handles_open = 2;
     uv_close((uv_handle_t *)&c->tcp, on_close_handle);
-    uv_close((uv_handle_t *)&c->timer, on_close_handle);
 }
 
 static void
 on_close_handle(uv_handle_t *h)
 {
     atoll__conn *c = h->data;
-    if (--c->handles_open > 0)
-        return;
+    atoll__free(c->wreq);
     atoll__buf_fini(&c->in);
     atoll__buf_fini(&c->out);
     atoll__buf_fini(&c->wbuf);
@@ -93,7 +93,7 @@ atoll__conn_close(atoll__conn *c, const char *reason, int ws_code)
     if (c->ws && ws_code)
         atoll__ws_put_close(&c->ctrl, ws_code, "");
     c->close_deadline_ms = uv_now(&c->worker->loop) + CLOSE_GRACE_MS;
-    arm_timer(c);
+    arm_deadline(c);
     if (atoll__conn_pending(c) == 0 && !c->writing)
         close_handles(c);
     else
@@ -119,12 +119,11 @@ next_deadline(atoll__conn *c)
     return d;
 }
 
+/* A conn's wheel entry fired: close it if a deadline passed, else put it back. */
 static void
-on_timer(uv_timer_t *t)
+on_deadline(atoll__wheel_entry *e, uint64_t now, void *arg)
 {
-    atoll__conn *c = t->data;
-    uint64_t now = uv_now(&c->worker->loop);
-    c->armed_ms = 0;
+    atoll__conn *c = (atoll__conn *)((char *)e - offsetof(atoll__conn, deadline));
     if (c->state == ATOLL_CONN_CLOSING) {
         if (now >= c->close_deadline_ms) {
             /* The peer does not read: drop what it did not take. */
@@ -147,27 +146,34 @@ on_timer(uv_timer_t *t)
             return;
         }
     }
-    arm_timer(c);
+    arm_deadline(c);
+}
+
+void
+atoll__worker_deadlines(atoll__worker *w)
+{
+    atoll__wheel_advance(&w->deadlines, uv_now(&w->loop), on_deadline, NULL);
 }
 
 static void
-arm_timer(atoll__conn *c)
+arm_deadline(atoll__conn *c)
 {
     if (c->closed_handles)
         return;
     uint64_t d = next_deadline(c);
-    if (c->armed_ms != 0 && c->armed_ms <= d)
-        return; /* fires early and re-arms then */
-    uint64_t now = uv_now(&c->worker->loop);
-    c->armed_ms = d;
-    uv_timer_start(&c->timer, on_timer, d > now ? d - now : 0, 0);
+    atoll__wheel *wh = &c->worker->deadlines;
+    if (atoll__wheel_linked(&c->deadline)) {
+        if (c->deadline.slot_ms <= d)
+            return; /* fires early and is put back then */
+        atoll__wheel_remove(wh, &c->deadline);
+    }
+    atoll__wheel_add(wh, &c->deadline, d);
 }
 
 void
 atoll__conn_rearm(atoll__conn *c)
 {
-    c->armed_ms = 0;
-    arm_timer(c);
+    arm_deadline(c);
 }
 
 /* ---- input -------------------------------------------------------------------------- */
@@ -417,7 +423,9 @@ flush_one(atoll__conn *c)
         }
         uv_buf_t wb = uv_buf_init((char *)atoll__buf_data(&c->wbuf), (unsigned)c->wbuf.len);
         c->writing = true;
-        if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &wb, 1, on_write) != 0) {
+        if (c->wreq == NULL)
+            c->wreq = atoll__malloc(sizeof *c->wreq);
+        if (uv_write(c->wreq, (uv_stream_t *)&c->tcp, &wb, 1, on_write) != 0) {
             c->writing = false;
             close_handles(c);
             return;
@@ -425,7 +433,10 @@ flush_one(atoll__conn *c)
     }
     c->out.len = 0;
     c->ctrl.len = 0;
-    atoll__buf_shrink(&c->out, 64 * 1024);
+    /* Keep the small buffer a busy conn reuses each turn; give back what the handshake
+     * reply or a burst grew, and the control frames' buffer, so idle conns stay small. */
+    atoll__buf_shrink(&c->out, OUT_KEEP);
+    atoll__buf_shrink(&c->ctrl, 0);
     if (!c->writing && c->state == ATOLL_CONN_CLOSING)
         close_handles(c);
 }
@@ -437,7 +448,9 @@ on_write(uv_write_t *req, int status)
     c->writing = false;
     c->wbuf.len = 0;
     c->woff = 0;
-    atoll__buf_shrink(&c->wbuf, 64 * 1024);
+    atoll__buf_shrink(&c->wbuf, 0);
+    atoll__free(c->wreq);
+    c->wreq = NULL;
     if (c->closed_handles)
         return;
     if (status < 0) {
@@ -502,14 +515,12 @@ atoll__conn_accept(atoll__worker *w, uv_stream_t *server)
     w->stats.accepted++;
     c->counted = true;
     uv_tcp_nodelay(&c->tcp, 1);
-    uv_timer_init(&w->loop, &c->timer);
-    c->timer.data = c;
     c->state = ATOLL_CONN_INIT;
     c->accepted_ms = c->last_rx_ms = uv_now(&w->loop);
     c->tokens = n->cfg->rate_burst;
     c->tokens_ms = c->accepted_ms;
     c->id = atoll__worker_add_conn(w, c);
-    arm_timer(c);
+    arm_deadline(c);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
         atoll__conn_close(c, "read start failed", 0);
 }

@@ -22,6 +22,7 @@
 
 #define SCRATCH_LEN (64 * 1024)
 #define STOP_GRACE_MS 3000
+#define WHEEL_TICK_MS 100
 
 /* ---- session slots -------------------------------------------------------------------- */
 
@@ -351,6 +352,12 @@ on_connection(uv_stream_t *server, int status)
 }
 
 static void
+on_wheel_tick(uv_timer_t *t)
+{
+    atoll__worker_deadlines(t->data);
+}
+
+static void
 on_stop_timer(uv_timer_t *t)
 {
     atoll__worker *w = t->data;
@@ -443,9 +450,8 @@ worker_main(void *arg)
         if (!c->closed_handles) {
             c->closed_handles = true;
             atoll__session_closed(c);
-            c->handles_open = 2;
+            atoll__wheel_remove(&w->deadlines, &c->deadline);
             uv_close((uv_handle_t *)&c->tcp, NULL);
-            uv_close((uv_handle_t *)&c->timer, NULL);
         }
     }
     return NULL;
@@ -467,6 +473,12 @@ atoll__worker_new(atoll__node *n, int index)
     uv_check_start(&w->flush_check, on_check);
     uv_timer_init(&w->loop, &w->stop_timer);
     w->stop_timer.data = w;
+    /* Deadlines are seconds long: a 100 ms tick over 1024 slots (102 s) is precise
+     * enough and costs ten wake-ups a second per worker. */
+    atoll__wheel_init(&w->deadlines, 1024, WHEEL_TICK_MS, uv_now(&w->loop));
+    uv_timer_init(&w->loop, &w->wheel_timer);
+    w->wheel_timer.data = w;
+    uv_timer_start(&w->wheel_timer, on_wheel_tick, WHEEL_TICK_MS, WHEEL_TICK_MS);
     w->scratch_len = SCRATCH_LEN;
     w->scratch = atoll__malloc(SCRATCH_LEN);
     return w;
@@ -507,6 +519,7 @@ atoll__worker_free(atoll__worker *w, atoll__stats *out)
         atoll__buf_fini(&c->ctrl);
         atoll__ws_reader_fini(&c->wsr);
         atoll__free(c->uid);
+        atoll__free(c->wreq);
         atoll__free(c);
     }
     uv_loop_close(&w->loop);
@@ -521,6 +534,7 @@ atoll__worker_free(atoll__worker *w, atoll__stats *out)
     atoll__free(w->generations);
     atoll__free(w->free_slots);
     atoll__free(w->scratch);
+    atoll__wheel_fini(&w->deadlines);
     if (out)
         *out = w->stats;
     atoll__free(w);

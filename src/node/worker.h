@@ -5,6 +5,7 @@
 #ifndef ATOLL_WORKER_H
 #define ATOLL_WORKER_H
 
+#include "../core/wheel.h"
 #include "node.h"
 
 typedef enum atoll__conn_state {
@@ -18,7 +19,7 @@ typedef enum atoll__conn_state {
 
 struct atoll__conn {
     uv_tcp_t tcp;             /* first: the handle's data is the conn */
-    uv_timer_t timer;         /* one timer, armed at the earliest deadline */
+    atoll__wheel_entry deadline; /* in the worker's wheel at the earliest deadline */
     atoll__worker *worker;
     atoll_session_id id;
     atoll__conn_state state;
@@ -27,7 +28,6 @@ struct atoll__conn {
     bool in_dirty_list;
     bool closed_handles;      /* uv_close called */
     bool counted;             /* counted in node->nconns */
-    int handles_open;         /* tcp + timer still to close */
     atoll__conn *dirty_next;  /* worker's list of conns with output */
     atoll__conn *all_prev, *all_next; /* worker's list of open conns */
 
@@ -36,7 +36,7 @@ struct atoll__conn {
     atoll__buf ctrl;          /* WebSocket control frames, framed (pong, close) */
     atoll__buf wbuf;          /* output being written (uv_write) */
     size_t woff;              /* bytes of wbuf already written */
-    uv_write_t wreq;
+    uv_write_t *wreq;         /* only while a uv_write is in flight (the slow path) */
     atoll__ws_reader wsr;
     size_t http_scanned;      /* bytes of the upgrade head already searched */
 
@@ -44,7 +44,6 @@ struct atoll__conn {
     uint64_t last_rx_ms;
     uint64_t hb_deadline_ms;  /* WORKING with heartbeats: close when passed */
     uint64_t close_deadline_ms;
-    uint64_t armed_ms;        /* when the timer is set to fire (0: not armed) */
     double tokens;            /* rate-limit bucket */
     uint64_t tokens_ms;
 
@@ -85,6 +84,8 @@ struct atoll__worker {
     size_t nconns;
     bool stopping;
     uv_timer_t stop_timer;    /* forces the remaining conns closed on shutdown */
+    atoll__wheel deadlines;   /* every conn's earliest deadline */
+    uv_timer_t wheel_timer;   /* advances the wheel each tick */
 
     /* session slots: id = worker | slot | generation */
     atoll__conn **slots;
@@ -112,8 +113,10 @@ void atoll__worker_flush(atoll__worker *w);
  * 2 s), then the handles close. For WebSocket a close frame with ws_code is added
  * (0: none). reason is a static string for the log. */
 void atoll__conn_close(atoll__conn *c, const char *reason, int ws_code);
-/* Re-arms the conn's timer after a deadline moved earlier (entering WORKING). */
+/* Re-arms the conn's deadline after it moved earlier (entering WORKING). */
 void atoll__conn_rearm(atoll__conn *c);
+/* Runs the deadlines that are due (the worker's wheel timer). */
+void atoll__worker_deadlines(atoll__worker *w);
 /* Bytes waiting to be written. */
 size_t atoll__conn_pending(const atoll__conn *c);
 
