@@ -170,17 +170,6 @@ rng_next(atollc_client *c)
     return z ^ (z >> 31);
 }
 
-static size_t
-varint_len(uint32_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
 static uint32_t
 fnv1a(const char *s, size_t n)
 {
@@ -1019,7 +1008,7 @@ atollc_request(atollc_client *c, const char *route, const void *body, size_t len
         return ATOLL_EINVAL;
     uint16_t code = c->use_dict ? dict_code(&c->dict, route, rlen) : 0;
     uint32_t id = c->next_id;
-    size_t msg_len = 1 + varint_len(id) + (code ? 2 : 1 + rlen) + len;
+    size_t msg_len = atoll__msg_size(ATOLL_MSG_REQUEST, id, rlen, code, len);
     if (msg_len > ATOLL_PKG_BODY_CEILING)
         return ATOLL_ELIMIT;
     if (req_put(c, id, cb, ud) != ATOLL_OK)
@@ -1050,7 +1039,7 @@ atollc_notify(atollc_client *c, const char *route, const void *body, size_t len)
     if (rlen > ATOLL_ROUTE_MAX)
         return ATOLL_EINVAL;
     uint16_t code = c->use_dict ? dict_code(&c->dict, route, rlen) : 0;
-    size_t msg_len = 1 + (code ? 2 : 1 + rlen) + len;
+    size_t msg_len = atoll__msg_size(ATOLL_MSG_NOTIFY, 0, rlen, code, len);
     if (msg_len > ATOLL_PKG_BODY_CEILING)
         return ATOLL_ELIMIT;
     size_t start;

@@ -95,8 +95,19 @@ atoll__msg_decode(const uint8_t *p, size_t n, atoll__msg *out)
     return ATOLL_OK;
 }
 
-/* One DATA package holding one message; the header length is computed first so the
- * whole package is written with a single reserve. */
+size_t
+atoll__msg_size(int type, uint32_t id, size_t route_len, uint16_t route_code, size_t body_len)
+{
+    bool has_id = type == ATOLL_MSG_REQUEST || type == ATOLL_MSG_RESPONSE;
+    bool has_route = type != ATOLL_MSG_RESPONSE;
+    if (route_len > ATOLL_ROUTE_MAX)
+        route_len = ATOLL_ROUTE_MAX;
+    return 1 + (has_id ? varint_len(id) : 0) +
+           (has_route ? (route_code != 0 ? 2 : 1 + route_len) : 0) + body_len;
+}
+
+/* One DATA package holding one message; the length is computed first so the whole
+ * package is written with a single reserve. */
 static void
 put_message(atoll__buf *b, int type, uint32_t id, const char *route, size_t route_len,
             uint16_t route_code, const void *body, size_t len)
@@ -106,8 +117,7 @@ put_message(atoll__buf *b, int type, uint32_t id, const char *route, size_t rout
     bool compressed = has_route && route_code != 0;
     if (route_len > ATOLL_ROUTE_MAX)
         route_len = ATOLL_ROUTE_MAX; /* callers check; never write a lying length byte */
-    size_t mlen = 1 + (has_id ? varint_len(id) : 0) +
-                  (has_route ? (compressed ? 2 : 1 + route_len) : 0) + len;
+    size_t mlen = atoll__msg_size(type, id, route_len, route_code, len);
     atoll__buf_reserve(b, ATOLL_PKG_HEADER_LEN + mlen);
     uint8_t *w = atoll__buf_data(b) + b->len;
     atoll__pkg_header(w, ATOLL_PKG_DATA, (uint32_t)mlen);

@@ -80,6 +80,10 @@ int atoll__msg_decode(const uint8_t *p, size_t n, atoll__msg *out);
 /* LEB128 varint of a uint32: at most 5 bytes. Returns the bytes written. */
 size_t atoll__varint_put(uint8_t out[5], uint32_t v);
 
+/* Bytes of one encoded message (without the package header). */
+size_t atoll__msg_size(int type, uint32_t id, size_t route_len, uint16_t route_code,
+                       size_t body_len);
+
 /* Message encoders: each appends one whole DATA package (header included) to b.
  * route_code != 0 writes the compressed form. Bodies must not be empty toward C
  * clients (libpomelo2 rejects them); callers pass "{}" when there is nothing. */

@@ -43,22 +43,6 @@ open_good(test_node *n)
     return fd;
 }
 
-/* Expects a KICK with this reason, then the close. */
-static void
-expect_kick(int fd, const char *reason)
-{
-    uint8_t body[4096];
-    size_t len;
-    int type;
-    while ((type = raw_recv_pkg(fd, body, sizeof body - 1, &len, 5000)) == 3)
-        ;
-    ASSERT_EQ(type, 5);
-    body[len] = '\0';
-    char want[256];
-    snprintf(want, sizeof want, "{\"reason\":\"%s\"}", reason);
-    ASSERT_STR((char *)body, want);
-    ASSERT(raw_wait_closed(fd, 5000));
-}
 
 /* Waits for fd to be closed while keeping the good client alive with heartbeats. */
 static bool
@@ -90,7 +74,7 @@ TEST(oversized_package_is_kicked_at_the_header)
     /* Only the header: the node must refuse before any body arrives. */
     uint8_t h[4] = {4, 0, 0x08, 0x00}; /* 2048 bytes declared */
     ASSERT(raw_send(bad, h, 4));
-    expect_kick(bad, "package too large");
+    raw_expect_kick(bad, "package too large");
     close(bad);
     finish(&n, good);
 }
@@ -117,7 +101,7 @@ TEST(unknown_package_type_closes)
     raw_pomelo_open(bad, true);
     uint8_t h[4] = {9, 0, 0, 0};
     ASSERT(raw_send(bad, h, 4));
-    expect_kick(bad, "bad package type");
+    raw_expect_kick(bad, "bad package type");
     close(bad);
     /* Before the handshake: closed without a kick. */
     bad = raw_connect(n.port);
@@ -193,7 +177,7 @@ TEST(malformed_messages_are_kicked)
         uint8_t msg[64];
         size_t k = test_hex(cases[i].hex, msg, sizeof msg);
         ASSERT(raw_send_pkg(fd, 4, msg, k));
-        expect_kick(fd, cases[i].reason);
+        raw_expect_kick(fd, cases[i].reason);
         close(fd);
     }
     finish(&n, good);
@@ -228,7 +212,7 @@ TEST(routes_pomelo_drops_or_rejects)
     /* Method "constructor": kicked as an attack, as Pomelo does. */
     k = raw_request(msg, 5, "echo.constructor", "{}");
     ASSERT(raw_send_pkg(fd, 4, msg, k));
-    expect_kick(fd, "attack");
+    raw_expect_kick(fd, "attack");
     close(fd);
     finish(&n, good);
 }

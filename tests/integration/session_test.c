@@ -82,21 +82,6 @@ notify(int fd, const char *route, const char *body)
     ASSERT(raw_send_pkg(fd, 4, msg, 2 + rl + bl));
 }
 
-static void
-expect_kick(int fd, const char *reason)
-{
-    uint8_t body[512];
-    size_t len;
-    int type;
-    while ((type = raw_recv_pkg(fd, body, sizeof body - 1, &len, 5000)) == 3)
-        ;
-    ASSERT_EQ(type, 5);
-    body[len] = '\0';
-    char want[128];
-    snprintf(want, sizeof want, "{\"reason\":\"%s\"}", reason);
-    ASSERT_STR((char *)body, want);
-    ASSERT(raw_wait_closed(fd, 5000));
-}
 
 TEST(entry_binds_and_duplicate_login_kicks_across_workers)
 {
@@ -111,7 +96,7 @@ TEST(entry_binds_and_duplicate_login_kicks_across_workers)
         request(fd, 1, "gate.entry", "{\"uid\":\"alice\"}", out, sizeof out);
         ASSERT_STR(out, "{\"code\":200,\"uid\":\"alice\"}");
         if (prev >= 0) {
-            expect_kick(prev, "duplicate login");
+            raw_expect_kick(prev, "duplicate login");
             close(prev);
         }
         prev = fd;
@@ -328,7 +313,7 @@ TEST(many_uids_grow_and_release_the_registry)
         snprintf(body, sizeof body, "{\"uid\":\"u%d\"}", i);
         request(fd, 1, "gate.entry", body, out, sizeof out);
         if (i % 2 == 1) {
-            expect_kick(fds[i], "duplicate login");
+            raw_expect_kick(fds[i], "duplicate login");
             close(fds[i]);
         }
         fds[i] = fd;

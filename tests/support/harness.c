@@ -241,6 +241,22 @@ raw_send_pkg(int fd, int type, const void *body, size_t len)
     return raw_send(fd, h, 4) && (len == 0 || raw_send(fd, body, len));
 }
 
+void
+raw_expect_kick(int fd, const char *reason)
+{
+    uint8_t body[4096];
+    size_t len;
+    int type;
+    while ((type = raw_recv_pkg(fd, body, sizeof body - 1, &len, 5000)) == 3)
+        ;
+    ASSERT_EQ(type, 5);
+    body[len] = '\0';
+    char want[256];
+    snprintf(want, sizeof want, "{\"reason\":\"%s\"}", reason);
+    ASSERT_STR((char *)body, want);
+    ASSERT(raw_wait_closed(fd, 5000));
+}
+
 static const char handshake_json[] = "{\"sys\":{\"type\":\"raw-test\",\"version\":\"0.0.1\"}}";
 
 void

@@ -50,6 +50,9 @@ bool raw_wait_closed(int fd, int timeout_ms);
 int raw_recv_pkg(int fd, uint8_t *body, size_t cap, size_t *len, int timeout_ms);
 /* Writes one package. */
 bool raw_send_pkg(int fd, int type, const void *body, size_t len);
+/* Expects a KICK {"reason":"<reason>"} (heartbeats before it are skipped), then the
+ * close; fails the test otherwise. */
+void raw_expect_kick(int fd, const char *reason);
 /* Handshake + ack over raw TCP: returns after the server's first heartbeat (or at once
  * when heartbeats are off: pass expect_heartbeat false). Fails the test on error. */
 void raw_pomelo_open(int fd, bool expect_heartbeat);
