@@ -41,13 +41,13 @@ cmp_route(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool
-has_route(char **routes, size_t n, const char *r)
+static void
+insert_slot(atoll__dict *d, size_t i)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(routes[i], r) == 0)
-            return true;
-    return false;
+    size_t s = hash_route(d->routes[i], strlen(d->routes[i])) & (d->nslots - 1);
+    while (d->slots[s])
+        s = (s + 1) & (d->nslots - 1);
+    d->slots[s] = (uint16_t)(i + 1);
 }
 
 atoll__dict *
@@ -59,22 +59,30 @@ atoll__dict_new(const char *const *handler_routes, size_t nhandler,
     atoll__dict *d = atoll__calloc(1, sizeof *d);
     d->routes = atoll__calloc(nhandler + npush + 1, sizeof(char *));
     for (size_t i = 0; i < nhandler; i++)
-        if (!has_route(d->routes, d->n, handler_routes[i]))
-            d->routes[d->n++] = atoll__strndup(handler_routes[i], strlen(handler_routes[i]));
+        d->routes[d->n++] = atoll__strndup(handler_routes[i], strlen(handler_routes[i]));
     qsort(d->routes, d->n, sizeof(char *), cmp_route);
-    for (size_t i = 0; i < npush; i++)
-        if (!has_route(d->routes, d->n, push_routes[i]))
-            d->routes[d->n++] = atoll__strndup(push_routes[i], strlen(push_routes[i]));
+    /* Sorted: duplicates of a handler route are neighbours. */
+    size_t kept = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        if (kept > 0 && strcmp(d->routes[kept - 1], d->routes[i]) == 0)
+            atoll__free(d->routes[i]);
+        else
+            d->routes[kept++] = d->routes[i];
+    }
+    d->n = kept;
 
     d->nslots = 16;
-    while (d->nslots < 2 * d->n)
+    while (d->nslots < 2 * (d->n + npush))
         d->nslots *= 2;
     d->slots = atoll__calloc(d->nslots, sizeof(uint16_t));
-    for (size_t i = 0; i < d->n; i++) {
-        size_t s = hash_route(d->routes[i], strlen(d->routes[i])) & (d->nslots - 1);
-        while (d->slots[s])
-            s = (s + 1) & (d->nslots - 1);
-        d->slots[s] = (uint16_t)(i + 1);
+    for (size_t i = 0; i < d->n; i++)
+        insert_slot(d, i);
+    /* Push routes follow, unless a route already has a code (linear overall). */
+    for (size_t i = 0; i < npush; i++) {
+        if (atoll__dict_code(d, push_routes[i], strlen(push_routes[i])) != 0)
+            continue;
+        d->routes[d->n] = atoll__strndup(push_routes[i], strlen(push_routes[i]));
+        insert_slot(d, d->n++);
     }
 
     /* dictVersion over the JSON text of the route -> code object. */

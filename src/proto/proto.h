@@ -101,7 +101,8 @@ void atoll__msg_put_notify(atoll__buf *b, const char *route, size_t route_len,
 bool atoll__utf8_valid(const uint8_t *p, size_t n);
 
 /* atoll__json_valid checks that p[0..n) is one RFC 8259 JSON text (surrounding
- * whitespace allowed) with strings in valid UTF-8 and nesting at most max_depth.
+ * whitespace allowed) with strings in valid UTF-8 and nesting at most max_depth
+ * (values above 256, the size of its fixed stack, count as 256).
  * It allocates nothing and runs in one pass: it is on the path of every request. */
 bool atoll__json_valid(const uint8_t *p, size_t n, int max_depth);
 

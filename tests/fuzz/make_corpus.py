@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""make_corpus.py -- regenerates the seed corpora of the Pomelo codec fuzz targets.
+
+Writes tests/fuzz/corpus/{package,message,handshake,json}/ from the test vectors of the
+protocol reference (section 11.1, the section 11.2 live-server transcript) and the error
+cases of section 9, one small file per case, named after what it holds. Deterministic:
+running it twice gives the same files. It only writes the files it names (overwriting
+them), so crash reproducers added by hand under other names stay.
+
+Usage: tests/fuzz/make_corpus.py   (from anywhere; paths are relative to this file)
+"""
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def h(s):
+    return bytes.fromhex(s.replace("|", " "))
+
+
+def pkg(t, body=b""):
+    return bytes([t, (len(body) >> 16) & 255, (len(body) >> 8) & 255, len(body) & 255]) + body
+
+
+def varint(v):
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def msg(flag, mid=None, route=None, code=None, body=b""):
+    out = bytes([flag])
+    if mid is not None:
+        out += varint(mid)
+    if code is not None:
+        out += bytes([code >> 8, code & 255])
+    elif route is not None:
+        out += bytes([len(route)]) + route
+    return out + body
+
+
+ENTRY = b"connector.entryHandler.entry"
+UID = b'{"uid":"u1"}'
+CHAT = b'{"msg":"hello","from":"u1"}'
+OK_MSG = b'{"code":200,"msg":"game server is ok."}'
+
+HS_UNITY = b'{"sys":{"version":"0.3.0","type":"unity-socket"},"user":{}}'
+HS_JS = b'{"sys":{"type":"js-websocket","version":"0.0.1","rsa":{},"protoVersion":0}}'
+HS_LIB = b'{"sys":{"type":"desktop","version":"0.3.5-release"}}'
+HS_PROBE = b'{"sys":{"type":"probe-tcp","version":"0.0.1","protoVersion":0},"user":{}}'
+HS_JS_USER = (b'{"sys":{"type":"js-websocket","version":"0.0.1","rsa":{},"protoVersion":0},'
+              b'"user":{"token":"abc"}}')
+HS_LIB_CACHED = (b'{"sys":{"protoVersion":"jtlUgEgNhsJZ2b9aaqdKrg==","dictVersion":'
+                 b'"ljFCGHsr0+bapAJQgumwIQ==","type":"desktop","version":"0.3.5-release"}}')
+
+ROUTES = [b"chat.chatHandler.empty", b"chat.chatHandler.fail", b"chat.chatHandler.pos",
+          b"chat.chatHandler.send", b"connector.entryHandler.entry",
+          b"connector.entryHandler.fail", b"connector.entryHandler.kickme", b"onChat"]
+
+
+def json_obj(pairs):
+    return b"{" + b",".join(b'"%s":%s' % (k, v) for k, v in pairs) + b"}"
+
+
+DICT = json_obj([(r, b"%d" % (i + 1)) for i, r in enumerate(ROUTES)])
+C2R = json_obj([(b"%d" % (i + 1), b'"%s"' % r) for i, r in enumerate(ROUTES)])
+# Our handshake reply for the section 11.2 server (the captured one minus "protos").
+REPLY_DICT = (b'{"code":200,"sys":{"heartbeat":3,"dict":' + DICT + b',"routeToCode":' + DICT +
+              b',"codeToRoute":' + C2R + b',"dictVersion":"ljFCGHsr0+bapAJQgumwIQ==",'
+              b'"useDict":true}}')
+PROTOS = (b'{"server":{"onPos":{"x":{"option":"required","type":"uInt32","tag":1},'
+          b'"y":{"option":"required","type":"sInt32","tag":2},"name":{"option":"optional",'
+          b'"type":"string","tag":3},"path":{"option":"repeated","type":"uInt32","tag":4},'
+          b'"__messages":{},"__tags":{"1":"x","2":"y","3":"name","4":"path"}}},'
+          b'"version":"jtlUgEgNhsJZ2b9aaqdKrg=="}')
+
+# ---- message layer: section 11.1 vectors, the transcript, and malformed ones ----------
+
+MESSAGES = {
+    "request-id1-route": msg(0x00, 1, ENTRY, body=UID),
+    "request-id1-code1": msg(0x01, 1, code=1, body=UID),
+    "response-id1": msg(0x04, 1, body=OK_MSG),
+    "notify": msg(0x02, route=b"chat.chatHandler.send", body=b'{"content":"hi"}'),
+    "push-onchat": msg(0x06, route=b"onChat", body=CHAT),
+    "push-code5": msg(0x07, code=5, body=CHAT),
+    "request-id300": msg(0x00, 300, ENTRY, body=UID),
+    "response-id268435456-empty": h("04 80 80 80 80 01"),
+    "response-id2147483647-empty": h("04 ff ff ff ff 07"),
+    "response-id4294967295": h("04 ff ff ff ff 0f 7b 7d"),
+    "request-empty-route": msg(0x00, 1, b"", body=UID),
+    "request-id2-empty-object": msg(0x00, 2, ENTRY, body=b"{}"),
+    "response-gzip-flag": h("14 01 7b 22 75 69 64 22 3a 22 75 31 22 7d"),
+    "push-utf8-body": msg(0x06, route=b"onChat", body='{"msg":"你好"}'.encode()),
+    "request-code999": h("01 ae 02 03 e7 7b 7d"),
+    "request-protobuf-body": h("01 02 00 03 08 ac 02 10 03 1a 02 61 62 20 02 01 02"),
+    "push-protobuf-onpos": msg(0x06, route=b"onPos",
+                               body=h("08 ac 02 10 03 1a 01 70 20 03 01 02 ac 02")),
+    "request-nodots": msg(0x00, 8, b"nodots", body=b"{}"),
+    "request-utf8-route": msg(0x00, 9, "a.b.é😀".encode(), body=b"{}"),
+    "request-noncanonical-id": h("00 81 00 01 61 7b 7d"),
+    # malformed (section 9 and the decoder's limits)
+    "bad-id-6-bytes": h("04 80 80 80 80 80 01 7b 7d"),
+    "bad-id-over-uint32": h("04 80 80 80 80 10"),
+    "bad-route-past-end": h("00 01 05 61 62"),
+    "bad-route-overlong": h("00 01 02 c0 80 7b 7d"),
+    "bad-route-surrogate": h("06 03 ed a0 80 7b 7d"),
+    "bad-route-truncated-utf8": h("06 02 e4 bd"),
+    "bad-compressed-response": h("05 01 7b 7d"),
+    "bad-type-4": h("08 01 00"),
+    "bad-high-bits": h("26 00 7b 7d"),
+    "empty": b"",
+}
+
+# ---- package layer: byte 0 body limit (>= 240: default), byte 1 chunk seed, stream ----
+
+C2S = [
+    pkg(1, HS_PROBE), pkg(2), pkg(4, MESSAGES["request-id1-route"]),
+    pkg(4, h("01 02 00 04") + b'{"content":"hi"}'),
+    pkg(4, msg(0x00, 3, b"chat.chatHandler.fail", body=b"{}")),
+    pkg(4, MESSAGES["request-nodots"]),
+    pkg(4, msg(0x02, route=b"chat.chatHandler.send", body=b'{"content":"via notify"}')),
+    pkg(4, msg(0x00, 300, ENTRY, body=b"{}")), pkg(4, h("01 ae 02 03 e7 7b 7d")), pkg(3),
+]
+S2C = [
+    pkg(1, REPLY_DICT), pkg(3), pkg(4, msg(0x04, 1, body=OK_MSG)),
+    pkg(4, msg(0x04, 2, body=b'{"code":200}')),
+    pkg(4, msg(0x07, code=8, body=b'{"msg":"hi","from":"u1"}')),
+    pkg(4, msg(0x04, 3, body=b'{"code":500}')), pkg(4, msg(0x04, 9, body=b"{}")),
+    pkg(5, b'{"reason":"kick"}'),
+]
+
+
+def stream(limit, seed, *pkgs):
+    return bytes([limit, seed]) + b"".join(pkgs)
+
+
+DEF = 0xFF
+PACKAGES = {
+    "hs-unity": stream(DEF, 0, pkg(1, HS_UNITY)),
+    "hs-jsclient": stream(DEF, 1, pkg(1, HS_JS)),
+    "hs-libpomelo2": stream(DEF, 2, pkg(1, HS_LIB)),
+    "hs-reply-heartbeat": stream(DEF, 3, pkg(1, b'{"code":200,"sys":{"heartbeat":3}}')),
+    "hs-error-500-501": stream(DEF, 4, pkg(1, b'{"code":500}'), pkg(1, b'{"code":501}')),
+    "ack-heartbeat": stream(DEF, 5, pkg(2), pkg(3)),
+    "kick": stream(DEF, 6, pkg(5, b'{"reason":"kick"}')),
+    "request-route": stream(DEF, 7, pkg(4, MESSAGES["request-id1-route"])),
+    "request-code": stream(DEF, 8, pkg(4, MESSAGES["request-id1-code1"])),
+    "response": stream(DEF, 9, pkg(4, MESSAGES["response-id1"])),
+    "notify": stream(DEF, 10, pkg(4, MESSAGES["notify"])),
+    "push": stream(DEF, 11, pkg(4, MESSAGES["push-onchat"])),
+    "batch-two-pushes": stream(DEF, 12, pkg(4, msg(0x06, route=b"onChat", body=b'{"a":1}')),
+                               pkg(4, msg(0x06, route=b"onChat", body=b'{"a":2}'))),
+    "transcript-c2s": stream(DEF, 13, *C2S),
+    "transcript-s2c": stream(DEF, 31, *S2C),
+    "transcript-c2s-small-limit": stream(64, 17, *C2S),
+    "header-70000": stream(DEF, 14, h("04 01 11 70") + b"\x00" * 16),
+    "header-ceiling": stream(DEF, 15, h("04 ff ff ff")),
+    "limit-exact": stream(2, 16, pkg(4, b"{}"), pkg(4, b"{}x")),
+    "bad-type-0": stream(DEF, 18, pkg(3), h("00 00 00 00")),
+    "bad-type-6": stream(DEF, 19, pkg(2), h("06 00 00 02 7b 7d")),
+    "bad-type-ff": stream(DEF, 20, h("ff ff ff ff")),
+    "http-request": stream(DEF, 21, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+    "partial-header": stream(DEF, 22, pkg(3), h("04 00")),
+    "partial-body": stream(DEF, 23, pkg(4, MESSAGES["push-onchat"])[:20]),
+    "data-bad-messages": stream(DEF, 24, pkg(4, MESSAGES["bad-id-6-bytes"]),
+                                pkg(4, MESSAGES["bad-route-overlong"]),
+                                pkg(4, MESSAGES["bad-compressed-response"]), pkg(4)),
+    "data-gzip-flag": stream(DEF, 25, pkg(4, MESSAGES["response-gzip-flag"])),
+    "empty-stream": stream(DEF, 26),
+}
+
+# ---- handshake bodies ---------------------------------------------------------------
+
+HANDSHAKES = {
+    "unity": HS_UNITY,
+    "jsclient": HS_JS,
+    "libpomelo2": HS_LIB,
+    "probe-tcp": HS_PROBE,
+    "jsclient-user": HS_JS_USER,
+    "libpomelo2-cached": HS_LIB_CACHED,
+    "jsclient-rsa": (b'{"sys":{"type":"js-websocket","version":"0.0.1","rsa":{"rsa_n":"a5f3",'
+                     b'"rsa_e":"10001"},"protoVersion":0}}'),
+    "no-sys": b'{"user":{}}',
+    "sys-false": b'{"sys":false}',
+    "sys-zero": b'{"sys":0}',
+    "sys-empty-string": b'{"sys":""}',
+    "sys-null": b'{"sys":null}',
+    "sys-true": b'{"sys":true}',
+    "not-json": b"not json",
+    "top-level-array": b'[{"sys":{}}]',
+    "top-level-string": b'"sys"',
+    "empty": b"",
+    "trailing-comma": b'{"sys":{},}',
+    "big-numbers": b'{"sys":{"protoVersion":123456789012345678901234567890},"user":{"n":1e400}}',
+    "lone-surrogate": b'{"sys":{"type":"\\ud800"}}',
+    "nul-escape": b'{"sys":{"type":"a\\u0000b"},"\\u0000":1}',
+    "unicode": '{"sys":{"type":"你好","version":"😀"}}'.encode(),
+    "duplicate-keys": b'{"sys":0,"sys":{"type":"t"}}',
+    "whitespace": b' \r\n\t{ "sys" : { "type" : "t" } } \n',
+    "depth-64": b'{"sys":' + b"[" * 63 + b"]" * 63 + b"}",
+    "depth-65": b'{"sys":' + b"[" * 64 + b"]" * 64 + b"}",
+    "long-fields": b'{"sys":{"type":"' + b"t" * 100 + b'","dictVersion":"' + b"d" * 100 + b'"}}',
+}
+
+# ---- JSON texts (and non-JSON) --------------------------------------------------------
+
+JSONS = {
+    "object": b'{"uid":"u1"}',
+    "response": OK_MSG,
+    "chat": CHAT,
+    "empty-object": b"{}",
+    "empty-array": b"[]",
+    "numbers": b"[0,-0,1.5e10,-1.0E-2,1E+2,123456789012345678901234567890,1e400,-1e-400]",
+    "literals": b"[true,false,null]",
+    "escapes": b'["\\"\\\\\\/\\b\\f\\n\\r\\t\\u0041\\u00e9\\ud83d\\ude00"]',
+    "lone-surrogates": b'["\\ud800","\\udc00","\\u0000"]',
+    "utf8": '{"msg":"你好 😀 é"}'.encode(),
+    "scalar-string": b'"s"',
+    "scalar-number": b" 42 ",
+    "handshake-reply-dict": REPLY_DICT,
+    "protos": PROTOS,
+    "depth-64": b"[" * 64 + b"]" * 64,
+    "depth-65": b"[" * 65 + b"]" * 65,
+    "depth-mixed": b'{"a":[{"b":[{"c":[]}]}]}',
+    "bad-trailing-comma": b"[1,2,]",
+    "bad-leading-zero": b"[01]",
+    "bad-escape": b'"\\x41"',
+    "bad-control-char": b'"a\x01b"',
+    "bad-not-json": b"not json",
+    "bad-overlong-utf8": b'"\xc0\x80"',
+    "bad-surrogate-utf8": b'"\xed\xa0\x80"',
+    "bad-truncated-utf8": b'"\xe4\xbd"',
+    "bad-bom": b"\xef\xbb\xbf{}",
+    "bad-unclosed": b'{"a":[1,{"b":"c"',
+    "protobuf-bytes": h("08 ac 02 10 03 1a 02 61 62 20 02 01 02"),
+    "utf8-edges": "\u007f\u0080\u07ff\u0800\ud7ff\ue000\uffff\U00010000\U0010ffff".encode(),
+    "empty": b"",
+}
+
+
+def write(name, files):
+    d = os.path.join(HERE, "corpus", name)
+    os.makedirs(d, exist_ok=True)
+    for fname, data in sorted(files.items()):
+        with open(os.path.join(d, fname), "wb") as f:
+            f.write(data)
+
+
+def main():
+    write("package", PACKAGES)
+    write("message", MESSAGES)
+    write("handshake", HANDSHAKES)
+    write("json", JSONS)
+
+
+if __name__ == "__main__":
+    main()
