@@ -6,15 +6,18 @@
 #
 # Builds nothing: it expects a configured and built tree in build/ (build/atoll,
 # build/bench/atoll-loadgen, build/bench/atoll-baseline; ATOLL_BUILD_DIR overrides the
-# directory, ATOLL_BIN the node binary). Each server runs in turn on a free 127.0.0.1
-# port with 2 workers:
+# directory, ATOLL_BIN the node binary). Both servers run side by side on free
+# 127.0.0.1 ports with 2 workers each:
 #   baseline: build/bench/atoll-baseline --listen 127.0.0.1:PORT --workers 2
 #   atoll:    build/atoll run --game echo --listen 127.0.0.1:PORT --workers 2 \
 #                 --set net.rate_limit=0
 # Scenarios, identical for both servers (route echo.echo, body {"msg":"hello"}):
 #   throughput: TCP and WebSocket x (100 connections, depth 1) and (100, depth 16);
-#               10 s measured after 2 s of warm-up (--quick: 3 s after 1 s), each run
-#               3 times; the run with the median throughput is reported.
+#               10 s measured after 2 s of warm-up, 5 pairs of runs (--quick: 3 s after
+#               1 s, 3 pairs). A pair is one run against each server back to back, the
+#               order alternating, so a noisy neighbour on a shared machine hits both
+#               alike; the ratio reported is the median of the per-pair ratios, and each
+#               server's rps and latencies are from its median run.
 #   idle memory: 10000 TCP connections that completed the handshake and only
 #               heartbeat; VmRSS of the server (/proc/PID/status) on a fresh server
 #               before and after, divided by the connections.
@@ -45,11 +48,10 @@ case "${1:-}" in
     ;;
 esac
 if ((QUICK)); then
-    DURATION=3 WARMUP=1
+    DURATION=3 WARMUP=1 REPEATS=3
 else
-    DURATION=10 WARMUP=2
+    DURATION=10 WARMUP=2 REPEATS=5
 fi
-REPEATS=3
 IDLE_CONNS=10000
 BODY='{"msg":"hello"}'
 ROUTE=echo.echo
@@ -64,6 +66,7 @@ done
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/atoll-bench.XXXXXX")
 SERVER_PID=
 LOADGEN_PID=
+declare -A PID_OF PORT_OF
 
 stop_pid() {
     local pid=$1
@@ -80,6 +83,9 @@ stop_pid() {
 cleanup() {
     stop_pid "$LOADGEN_PID"
     stop_pid "$SERVER_PID"
+    for k in "${!PID_OF[@]}"; do
+        stop_pid "${PID_OF[$k]}"
+    done
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -144,25 +150,49 @@ rss_kb() {
     awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status"
 }
 
-# throughput KIND TRANSPORT CONNS DEPTH: sets RESULT to the median run's JSON. (Not
-# run in a subshell: errors must reach the EXIT trap of this shell.)
+# one_run KIND TRANSPORT CONNS DEPTH: one measured run against the running server of
+# KIND; sets OUT to the load generator's JSON. (Not run in a subshell: errors must
+# reach the EXIT trap of this shell.)
+one_run() {
+    OUT=$("$LOADGEN" --port "${PORT_OF[$1]}" --transport "$2" --conns "$3" --depth "$4" \
+        --threads 2 --duration "$DURATION" --warmup "$WARMUP" --route "$ROUTE" --body "$BODY" \
+        2>>"$TMP/loadgen.log") || {
+        echo "run.sh: load generator failed against $1 ($2 c$3 d$4):" >&2
+        tail -5 "$TMP/loadgen.log" >&2
+        echo "$OUT" >&2
+        exit 1
+    }
+}
+
+# median VALUES...: the middle value (the lower middle for an even count).
+median() {
+    printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"
+}
+
+# throughput TRANSPORT CONNS DEPTH: REPEATS pairs of runs, baseline and atoll back to
+# back (the order alternating), so that a noisy neighbour hits both alike. Sets
+# RES[kind,...] to each server's median run and PAIR_RATIO to the median of the
+# per-pair throughput ratios, the number the targets are judged by.
 throughput() {
-    local runs=() out
+    local ratios=() base_runs=() atoll_runs=() b a order
     for i in $(seq 1 "$REPEATS"); do
-        out=$("$LOADGEN" --port "$PORT" --transport "$2" --conns "$3" --depth "$4" --threads 2 \
-            --duration "$DURATION" --warmup "$WARMUP" --route "$ROUTE" --body "$BODY" \
-            2>>"$TMP/loadgen.log") || {
-            echo "run.sh: load generator failed against $1 ($2 c$3 d$4):" >&2
-            tail -5 "$TMP/loadgen.log" >&2
-            echo "$out" >&2
-            exit 1
-        }
-        echo "  $1 $2 c$3 d$4 run $i: $(field "$out" throughput_rps) rps," \
-            "p99 $(field "$out" p99_us) us, errors $(field "$out" errors)" >&2
-        runs+=("$(field "$out" throughput_rps) $out")
+        if ((i % 2)); then order="baseline atoll"; else order="atoll baseline"; fi
+        for kind in $order; do
+            one_run "$kind" "$1" "$2" "$3"
+            echo "  $kind $1 c$2 d$3 run $i: $(field "$OUT" throughput_rps) rps," \
+                "p99 $(field "$OUT" p99_us) us, errors $(field "$OUT" errors)" >&2
+            if [[ $kind == baseline ]]; then b=$OUT; else a=$OUT; fi
+        done
+        base_runs+=("$(field "$b" throughput_rps) $b")
+        atoll_runs+=("$(field "$a" throughput_rps) $a")
+        ratios+=("$(ratio "$(field "$a" throughput_rps)" "$(field "$b" throughput_rps)")")
     done
-    RESULT=$(printf '%s\n' "${runs[@]}" | sort -g -k1,1 | sed -n "$(((REPEATS + 1) / 2))p" |
-        cut -d' ' -f2-)
+    RES[baseline,$1,$2,$3]=$(printf '%s\n' "${base_runs[@]}" | sort -g -k1,1 |
+        sed -n "$(((REPEATS + 1) / 2))p" | cut -d' ' -f2-)
+    RES[atoll,$1,$2,$3]=$(printf '%s\n' "${atoll_runs[@]}" | sort -g -k1,1 |
+        sed -n "$(((REPEATS + 1) / 2))p" | cut -d' ' -f2-)
+    RATIO[$1,$2,$3]=$(median "${ratios[@]}")
+    echo "  $1 c$2 d$3: per-pair ratios ${ratios[*]} -> median ${RATIO[$1,$2,$3]}" >&2
 }
 
 # idle KIND: bytes per idle connection on a fresh server; sets RESULT to a JSON object.
@@ -203,28 +233,39 @@ idle() {
         printf "\"bytes_per_conn\":%.0f}", per }')
 }
 
-SCENARIOS=("tcp 100 1" "tcp 100 16" "ws 100 1" "ws 100 16")
-declare -A RES
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else printf "null" }'
+}
 
+SCENARIOS=("tcp 100 1" "tcp 100 16" "ws 100 1" "ws 100 16")
+declare -A RES RATIO
+
+# Both servers run side by side during the throughput runs; only the one under load
+# does any work.
 for kind in baseline atoll; do
-    echo "== $kind" >&2
     start_server "$kind"
-    for sc in "${SCENARIOS[@]}"; do
-        read -r tr conns depth <<<"$sc"
-        throughput "$kind" "$tr" "$conns" "$depth"
-        RES[$kind,$tr,$conns,$depth]=$RESULT
-    done
-    stop_server
+    PID_OF[$kind]=$SERVER_PID
+    PORT_OF[$kind]=$PORT
+    SERVER_PID=
+done
+for sc in "${SCENARIOS[@]}"; do
+    read -r tr conns depth <<<"$sc"
+    echo "== $tr c$conns d$depth" >&2
+    throughput "$tr" "$conns" "$depth"
+done
+for kind in baseline atoll; do
+    stop_pid "${PID_OF[$kind]}"
+    unset "PID_OF[$kind]"
+done
+
+# Idle memory on a fresh server of each kind, one at a time.
+for kind in baseline atoll; do
     idle "$kind"
     RES[$kind,idle]=$RESULT
 done
 
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "null" }'
-}
-
 # ---- table ------------------------------------------------------------------------
-printf '\natoll vs baseline (%s s runs, median of %d, 2 workers each, loopback, %s cores)\n' \
+printf '\natoll vs baseline (%s s runs, %d interleaved pairs, 2 workers each, loopback, %s cores)\n' \
     "$DURATION" "$REPEATS" "$(nproc)"
 printf '%-13s %12s %12s %7s %14s %14s %14s %14s\n' scenario "base rps" "atoll rps" ratio \
     "base p50/p99" "atoll p50/p99" "base p99.9" "atoll p99.9"
@@ -234,7 +275,7 @@ for sc in "${SCENARIOS[@]}"; do
     a=${RES[atoll,$tr,$conns,$depth]}
     printf '%-13s %12.0f %12.0f %7s %14s %14s %14s %14s\n' "$tr c$conns d$depth" \
         "$(field "$b" throughput_rps)" "$(field "$a" throughput_rps)" \
-        "$(ratio "$(field "$a" throughput_rps)" "$(field "$b" throughput_rps)")" \
+        "${RATIO[$tr,$conns,$depth]}" \
         "$(printf '%.0f/%.0f' "$(field "$b" p50_us)" "$(field "$b" p99_us)")" \
         "$(printf '%.0f/%.0f' "$(field "$a" p50_us)" "$(field "$a" p99_us)")" \
         "$(printf '%.0f' "$(field "$b" p999_us)")" "$(printf '%.0f' "$(field "$a" p999_us)")"
@@ -244,7 +285,8 @@ ai=${RES[atoll,idle]}
 printf '%-13s %12s %12s %7s   (bytes of server RSS per idle TCP connection, %s conns)\n' \
     "idle memory" "$(field "$bi" bytes_per_conn)" "$(field "$ai" bytes_per_conn)" \
     "$(ratio "$(field "$ai" bytes_per_conn)" "$(field "$bi" bytes_per_conn)")" "$IDLE_CONNS"
-echo "latencies in microseconds; ratio = atoll / baseline"
+echo "rps: each server's median run; ratio: median of the per-pair atoll/baseline ratios;"
+echo "latencies in microseconds, from the median runs"
 
 # ---- JSON -------------------------------------------------------------------------
 {
@@ -259,8 +301,7 @@ echo "latencies in microseconds; ratio = atoll / baseline"
         a=${RES[atoll,$tr,$conns,$depth]}
         printf '%s{"transport":"%s","conns":%d,"depth":%d,"baseline":%s,"atoll":%s,' \
             "$sep" "$tr" "$conns" "$depth" "$b" "$a"
-        printf '"ratio_rps":%s,"ratio_p99":%s}' \
-            "$(ratio "$(field "$a" throughput_rps)" "$(field "$b" throughput_rps)")" \
+        printf '"ratio_rps":%s,"ratio_p99":%s}' "${RATIO[$tr,$conns,$depth]}" \
             "$(ratio "$(field "$a" p99_us)" "$(field "$b" p99_us)")"
         sep=,
     done

@@ -75,8 +75,9 @@ on_handshake(atoll__conn *c, const atoll__pkg *pkg)
         atoll__conn_close(c, "bad handshake", ATOLL_WS_CLOSE_NORMAL);
         return;
     }
-    atoll__handshake_reply(&c->out, n->cfg->heartbeat_s, n->cfg->dict ? n->dict : NULL,
-                           hs.dict_version);
+    const atoll__buf *reply =
+        strcmp(hs.dict_version, atoll__dict_version(n->dict)) == 0 ? &n->hs_cached : &n->hs_full;
+    atoll__buf_append(&c->out, atoll__buf_data(reply), reply->len);
     atoll__conn_mark_dirty(c);
     c->state = ATOLL_CONN_WAIT_ACK;
 }

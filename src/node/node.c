@@ -53,6 +53,9 @@ atoll__node_start(atoll__node *n, atoll__config *cfg)
     atoll__free(handlers);
     if (n->dict == NULL)
         return ATOLL_ELIMIT;
+    const atoll__dict *dict = cfg->dict ? n->dict : NULL;
+    atoll__handshake_reply(&n->hs_full, cfg->heartbeat_s, dict, NULL);
+    atoll__handshake_reply(&n->hs_cached, cfg->heartbeat_s, dict, atoll__dict_version(n->dict));
 
     if (cfg->rate_burst < 1)
         cfg->rate_burst = cfg->rate_limit * 2 > 1 ? cfg->rate_limit * 2 : 1;
@@ -72,6 +75,8 @@ atoll__node_start(atoll__node *n, atoll__config *cfg)
                 atoll__worker_free(n->workers[j], NULL);
             atoll__free(n->workers);
             atoll__dict_free(n->dict);
+            atoll__buf_fini(&n->hs_full);
+            atoll__buf_fini(&n->hs_cached);
             return rc;
         }
         /* Port 0 picks a free port once; the other workers join it. */
@@ -114,4 +119,6 @@ atoll__node_join(atoll__node *n, atoll__stats *out)
         *out = sum;
     atoll__free(n->workers);
     atoll__dict_free(n->dict);
+    atoll__buf_fini(&n->hs_full);
+    atoll__buf_fini(&n->hs_cached);
 }

@@ -144,6 +144,10 @@ struct atoll__node {
     atoll__config *cfg;
     const atoll__game *game;
     atoll__dict *dict;
+    /* The two handshake replies, encoded once at start: with the dictionary, and for a
+     * client that already has it (its dictVersion matches). */
+    atoll__buf hs_full;
+    atoll__buf hs_cached;
     atoll__worker **workers;
     int nworkers;
     int bound_port;             /* the real port (when cfg->port was 0) */
