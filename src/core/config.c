@@ -137,6 +137,15 @@ atoll__config_set(atoll__config *c, const char *kv, char *err, size_t errlen)
         }
         goto keep;
     }
+    if (!strcmp(key, "net.min_client_version")) {
+        if (val[0] != '\0' && (strlen(val) >= sizeof c->min_client_version ||
+                               !atoll__version_valid(val))) {
+            snprintf(err, errlen, "net.min_client_version must be like 1.2.0 (or empty)");
+            return ATOLL_EINVAL;
+        }
+        snprintf(c->min_client_version, sizeof c->min_client_version, "%s", val);
+        goto keep;
+    }
     if (!strcmp(key, "log.level")) {
         int lv = atoll__log_parse_level(val);
         if (lv < 0) {

@@ -75,6 +75,15 @@ on_handshake(atoll__conn *c, const atoll__pkg *pkg)
         atoll__conn_close(c, "bad handshake", ATOLL_WS_CLOSE_NORMAL);
         return;
     }
+    if (n->cfg->min_client_version[0] != '\0' &&
+        (hs.version[0] == '\0' || atoll__version_cmp(hs.version, n->cfg->min_client_version) < 0)) {
+        /* Pomelo's checkClient answer: the client is too old to be served. */
+        ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"client version too old\" session=%llx version=\"%s\"",
+                  (unsigned long long)c->id.v, hs.version);
+        atoll__handshake_error(&c->out, 501);
+        atoll__conn_close(c, "client version too old", ATOLL_WS_CLOSE_NORMAL);
+        return;
+    }
     const atoll__buf *reply =
         strcmp(hs.dict_version, atoll__dict_version(n->dict)) == 0 ? &n->hs_cached : &n->hs_full;
     atoll__buf_append(&c->out, atoll__buf_data(reply), reply->len);

@@ -134,6 +134,50 @@ atoll__handshake_reply(atoll__buf *b, int heartbeat_s, const atoll__dict *dict,
     atoll__buf_fini(&json);
 }
 
+/* Reads one numeric part and the separator after it; stops at anything else. */
+static const char *
+version_part(const char *s, unsigned long *out)
+{
+    unsigned long v = 0;
+    while (*s >= '0' && *s <= '9') {
+        if (v < 100000000ul)
+            v = v * 10 + (unsigned long)(*s - '0');
+        s++;
+    }
+    *out = v;
+    return *s == '.' ? s + 1 : NULL;
+}
+
+int
+atoll__version_cmp(const char *a, const char *b)
+{
+    while (a != NULL || b != NULL) {
+        unsigned long x = 0, y = 0;
+        if (a != NULL)
+            a = version_part(a, &x);
+        if (b != NULL)
+            b = version_part(b, &y);
+        if (x != y)
+            return x < y ? -1 : 1;
+    }
+    return 0;
+}
+
+bool
+atoll__version_valid(const char *v)
+{
+    bool digit = false;
+    for (; *v; v++) {
+        if (*v >= '0' && *v <= '9')
+            digit = true;
+        else if (*v == '.' && digit)
+            digit = false;
+        else
+            return false;
+    }
+    return digit;
+}
+
 void
 atoll__handshake_error(atoll__buf *b, int code)
 {

@@ -148,6 +148,13 @@ int atoll__handshake_parse(const uint8_t *p, size_t n, atoll__handshake *out);
 void atoll__handshake_reply(atoll__buf *b, int heartbeat_s, const atoll__dict *dict,
                             const char *client_dict_version);
 
+/* Compares dotted version numbers ("0.3.5-release" reads as 0.3.5; a missing part is
+ * 0): < 0, 0 or > 0 like strcmp. For the client-version gate (Pomelo's checkClient),
+ * which answers an older client {"code":501}. */
+int atoll__version_cmp(const char *a, const char *b);
+/* True when v is one or more dot-separated decimal numbers (a valid gate setting). */
+bool atoll__version_valid(const char *v);
+
 /* Appends a HANDSHAKE package {"code":<code>} (500 or 501). */
 void atoll__handshake_error(atoll__buf *b, int code);
 

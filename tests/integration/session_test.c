@@ -325,7 +325,42 @@ TEST(many_uids_grow_and_release_the_registry)
     node_stop(&n);
 }
 
-TEST_MAIN(entry_binds_and_duplicate_login_kicks_across_workers, many_uids_grow_and_release_the_registry,
+TEST(client_version_gate_answers_501)
+{
+    test_node n;
+    node_start(&n, (const char *[]){"--set", "net.min_client_version=1.2.0", NULL});
+    struct {
+        const char *sys;
+        int code;
+    } cases[] = {
+        {"{\"type\":\"t\",\"version\":\"1.1.9\"}", 501},
+        {"{\"type\":\"t\"}", 501},
+        {"{\"version\":\"0.3.5-release\"}", 501},
+        {"{\"version\":\"1.2.0\"}", 200},
+        {"{\"version\":\"1.10.0-beta\"}", 200},
+        {"{\"version\":\"2\"}", 200},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int fd = raw_connect(n.port);
+        char hs[128];
+        uint8_t body[2048];
+        size_t len;
+        snprintf(hs, sizeof hs, "{\"sys\":%s}", cases[i].sys);
+        ASSERT(raw_send_pkg(fd, 1, hs, strlen(hs)));
+        ASSERT_EQ(raw_recv_pkg(fd, body, sizeof body, &len, 5000), 1);
+        char want[32];
+        snprintf(want, sizeof want, "{\"code\":%d", cases[i].code);
+        ASSERT(memcmp(body, want, strlen(want)) == 0);
+        if (cases[i].code == 501) {
+            ASSERT_EQ(len, 12);
+            ASSERT(raw_wait_closed(fd, 5000));
+        }
+        close(fd);
+    }
+    node_stop(&n);
+}
+
+TEST_MAIN(client_version_gate_answers_501, entry_binds_and_duplicate_login_kicks_across_workers, many_uids_grow_and_release_the_registry,
           broadcast_reaches_every_session_on_every_worker, requests_of_one_session_keep_their_order,
           handshake_dictionary_and_compressed_routes, dictionary_off_and_no_heartbeat,
           shutdown_closes_every_connection_cleanly)

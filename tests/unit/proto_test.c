@@ -1551,7 +1551,26 @@ TEST(dict_many_routes)
     free(routes);
 }
 
-TEST_MAIN(vec_pkg_encode, vec_pkg_decode, vec_client_handshakes, vec_msg_encode, vec_msg_decode,
+TEST(version_compare)
+{
+    ASSERT(atoll__version_cmp("1.2.0", "1.2.0") == 0);
+    ASSERT(atoll__version_cmp("1.2", "1.2.0") == 0);
+    ASSERT(atoll__version_cmp("1.10.0", "1.9.9") > 0);
+    ASSERT(atoll__version_cmp("0.3.5-release", "0.3.5") == 0);
+    ASSERT(atoll__version_cmp("0.3.5-release", "0.3.6") < 0);
+    ASSERT(atoll__version_cmp("", "0.0.1") < 0);
+    ASSERT(atoll__version_cmp("2", "1.99.99") > 0);
+    ASSERT(atoll__version_cmp("99999999999999999999", "1") > 0); /* no overflow */
+    ASSERT(atoll__version_valid("1.2.0"));
+    ASSERT(atoll__version_valid("7"));
+    ASSERT(!atoll__version_valid(""));
+    ASSERT(!atoll__version_valid("1..2"));
+    ASSERT(!atoll__version_valid("1.2."));
+    ASSERT(!atoll__version_valid(".1"));
+    ASSERT(!atoll__version_valid("1.2-beta"));
+}
+
+TEST_MAIN(version_compare, vec_pkg_encode, vec_pkg_decode, vec_client_handshakes, vec_msg_encode, vec_msg_decode,
           vec_msg_gzip_flag, vec_batch, transcript_client_packages, transcript_server_packages,
           transcript_handshake_reply_dict, handshake_reply_dict_cached, varint_boundaries,
           msg_id_limits, msg_route_edges, msg_route_utf8, msg_flag_edges, msg_encode_edges,
