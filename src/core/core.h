@@ -19,6 +19,7 @@
 
 #include <atoll/atoll.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -93,6 +94,18 @@ void atoll__log_write(int level, const char *fmt, ...) __attribute__((format(pri
 #define ATOLL_LOG(level, ...)                                                              \
     do {                                                                                   \
         if ((level) <= atoll__log_threshold)                                               \
+            atoll__log_write((level), __VA_ARGS__);                                        \
+    } while (0)
+
+/* Lines caused by clients (bad input, floods, slow readers) go through a per-thread
+ * budget of ATOLL_LOG_CLIENT_PER_S lines a second, so a hostile client cannot flood
+ * the log; what is dropped is counted and reported by the next such line in a later
+ * second ("log lines suppressed"). */
+#define ATOLL_LOG_CLIENT_PER_S 20
+bool atoll__log_budget(void);
+#define ATOLL_LOG_CLIENT(level, ...)                                                       \
+    do {                                                                                   \
+        if ((level) <= atoll__log_threshold && atoll__log_budget())                        \
             atoll__log_write((level), __VA_ARGS__);                                        \
     } while (0)
 

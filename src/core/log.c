@@ -57,6 +57,29 @@ atoll__log_write(int level, const char *fmt, ...)
     (void)!write(2, line, len);
 }
 
+static _Thread_local uint64_t budget_second;
+static _Thread_local unsigned budget_used, budget_dropped;
+
+bool
+atoll__log_budget(void)
+{
+    uint64_t second = atoll__now_ns() / 1000000000u;
+    if (second != budget_second) {
+        unsigned dropped = budget_dropped;
+        budget_second = second;
+        budget_used = 0;
+        budget_dropped = 0;
+        if (dropped > 0)
+            atoll__log_write(ATOLL_LOG_WARN, "msg=\"log lines suppressed\" count=%u", dropped);
+    }
+    if (budget_used < ATOLL_LOG_CLIENT_PER_S) {
+        budget_used++;
+        return true;
+    }
+    budget_dropped++;
+    return false;
+}
+
 uint64_t
 atoll__now_ns(void)
 {

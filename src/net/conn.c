@@ -477,7 +477,7 @@ atoll__worker_flush(atoll__worker *w)
             continue;
         if (c->state != ATOLL_CONN_CLOSING && cap && atoll__conn_pending(c) > cap) {
             /* A slow reader: its output would grow without bound. Drop it and close. */
-            ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"closing slow reader\" session=%llx pending=%zu",
+            ATOLL_LOG_CLIENT(ATOLL_LOG_WARN, "msg=\"closing slow reader\" session=%llx pending=%zu",
                       (unsigned long long)c->id.v, atoll__conn_pending(c));
             c->out.len = 0;
             c->ctrl.len = 0;

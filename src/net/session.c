@@ -42,7 +42,7 @@ void
 atoll__session_fail(atoll__conn *c, const char *reason, int ws_code)
 {
     c->worker->stats.protocol_errors++;
-    ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"bad input, closing connection\" session=%llx reason=\"%s\"",
+    ATOLL_LOG_CLIENT(ATOLL_LOG_INFO, "msg=\"bad input, closing connection\" session=%llx reason=\"%s\"",
               (unsigned long long)c->id.v, reason);
     if (c->state == ATOLL_CONN_WORKING)
         atoll__kick_put(&c->out, reason);
@@ -68,7 +68,7 @@ on_handshake(atoll__conn *c, const atoll__pkg *pkg)
     atoll__handshake hs;
     int rc = atoll__handshake_parse(pkg->body, pkg->len, &hs);
     if (rc != ATOLL_OK) {
-        ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"bad handshake\" session=%llx error=%s",
+        ATOLL_LOG_CLIENT(ATOLL_LOG_INFO, "msg=\"bad handshake\" session=%llx error=%s",
                   (unsigned long long)c->id.v, atoll_err_name(rc));
         c->worker->stats.protocol_errors++;
         atoll__handshake_error(&c->out, 500);
@@ -78,7 +78,7 @@ on_handshake(atoll__conn *c, const atoll__pkg *pkg)
     if (n->cfg->min_client_version[0] != '\0' &&
         (hs.version[0] == '\0' || atoll__version_cmp(hs.version, n->cfg->min_client_version) < 0)) {
         /* Pomelo's checkClient answer: the client is too old to be served. */
-        ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"client version too old\" session=%llx version=\"%s\"",
+        ATOLL_LOG_CLIENT(ATOLL_LOG_INFO, "msg=\"client version too old\" session=%llx version=\"%s\"",
                   (unsigned long long)c->id.v, hs.version);
         atoll__handshake_error(&c->out, 501);
         atoll__conn_close(c, "client version too old", ATOLL_WS_CLOSE_NORMAL);
@@ -139,7 +139,7 @@ on_data(atoll__conn *c, const atoll__pkg *pkg)
 {
     atoll__node *n = c->worker->node;
     if (!rate_ok(c)) {
-        ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"rate limit, closing connection\" session=%llx",
+        ATOLL_LOG_CLIENT(ATOLL_LOG_INFO, "msg=\"rate limit, closing connection\" session=%llx",
                   (unsigned long long)c->id.v);
         atoll__kick(c, "rate limit");
         return;

@@ -345,7 +345,7 @@ on_connection(uv_stream_t *server, int status)
 {
     atoll__worker *w = server->data;
     if (status < 0) {
-        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"accept failed\" error=\"%s\"", uv_strerror(status));
+        ATOLL_LOG_CLIENT(ATOLL_LOG_WARN, "msg=\"accept failed\" error=\"%s\"", uv_strerror(status));
         return;
     }
     atoll__conn_accept(w, server);

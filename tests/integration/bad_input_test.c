@@ -466,7 +466,32 @@ TEST(slow_reader_is_closed_at_the_output_cap)
     finish(&n, good);
 }
 
-TEST_MAIN(oversized_package_is_kicked_at_the_header, oversized_package_before_handshake_closes,
+TEST(bad_input_cannot_flood_the_log)
+{
+    test_node n;
+    node_start(&n, NULL);
+    int good = open_good(&n);
+    enum { N = 300 };
+    for (int i = 0; i < N; i++) {
+        int fd = raw_connect(n.port);
+        ASSERT(raw_send_pkg(fd, 1, "nope", 4));
+        close(fd);
+    }
+    usleep(1200000);
+    /* One more in a later second reports how many lines were dropped. */
+    int fd = raw_connect(n.port);
+    ASSERT(raw_send_pkg(fd, 1, "nope", 4));
+    ASSERT(raw_wait_closed(fd, 5000));
+    close(fd);
+    usleep(100000);
+    int lines = node_log_count(&n, "bad handshake");
+    /* Two workers, each 20 lines a second, over at most a few seconds. */
+    ASSERT(lines >= 20 && lines < N / 2);
+    ASSERT(node_log_contains(&n, "log lines suppressed"));
+    finish(&n, good);
+}
+
+TEST_MAIN(bad_input_cannot_flood_the_log, oversized_package_is_kicked_at_the_header, oversized_package_before_handshake_closes,
           unknown_package_type_closes, data_before_handshake_is_ignored,
           bad_handshakes_get_500_and_close, malformed_messages_are_kicked,
           routes_pomelo_drops_or_rejects, websocket_two_packages_in_one_message_closes,

@@ -118,18 +118,24 @@ node_stop(test_node *n)
     unlink(n->log_path);
 }
 
-bool
-node_log_contains(const test_node *n, const char *text)
+int
+node_log_count(const test_node *n, const char *text)
 {
     FILE *f = fopen(n->log_path, "r");
     if (f == NULL)
-        return false;
+        return 0;
     char line[2048];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f))
-        found = strstr(line, text) != NULL;
+    int count = 0;
+    while (fgets(line, sizeof line, f))
+        count += strstr(line, text) != NULL;
     fclose(f);
-    return found;
+    return count;
+}
+
+bool
+node_log_contains(const test_node *n, const char *text)
+{
+    return node_log_count(n, text) > 0;
 }
 
 size_t

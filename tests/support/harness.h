@@ -30,6 +30,8 @@ void node_stop(test_node *n);
 void node_dump_log(const test_node *n);
 /* True when the node's log holds this text. */
 bool node_log_contains(const test_node *n, const char *text);
+/* Lines of the node's log that hold this text. */
+int node_log_count(const test_node *n, const char *text);
 /* Resident memory of the node in bytes (from /proc). */
 size_t node_rss(const test_node *n);
 
