@@ -123,15 +123,17 @@ rate_ok(atoll__conn *c)
 
 static void entry_handler(atoll__req *req);
 
-static atoll__handler_fn
-find_handler(const atoll__node *n, const char *route)
+void
+atoll__dispatch_build(atoll__node *n)
 {
-    if (strcmp(route, "gate.entry") == 0)
-        return entry_handler;
-    for (size_t i = 0; i < n->game->nroutes; i++)
-        if (strcmp(n->game->routes[i].route, route) == 0)
-            return n->game->routes[i].fn;
-    return NULL;
+    /* Handlers by route code: every handler route is in the dictionary, so a request
+     * finds its handler with one hash lookup (or none, when it came compressed). */
+    n->handlers = atoll__calloc(atoll__dict_count(n->dict) + 1, sizeof *n->handlers);
+    n->handlers[atoll__dict_code(n->dict, "gate.entry", 10)] = entry_handler;
+    for (size_t i = 0; i < n->game->nroutes; i++) {
+        const char *r = n->game->routes[i].route;
+        n->handlers[atoll__dict_code(n->dict, r, strlen(r))] = n->game->routes[i].fn;
+    }
 }
 
 static void
@@ -156,31 +158,39 @@ on_data(atoll__conn *c, const atoll__pkg *pkg)
     }
     c->worker->stats.messages++;
 
-    char route[ATOLL_ROUTE_MAX + 1];
+    char buf[ATOLL_ROUTE_MAX + 1];
+    const char *route;
+    atoll__handler_fn fn;
     if (m.compressed) {
-        const char *r = n->cfg->dict ? atoll__dict_route(n->dict, m.route_code) : NULL;
-        if (r == NULL) {
+        route = n->cfg->dict ? atoll__dict_route(n->dict, m.route_code) : NULL;
+        if (route == NULL) {
             ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"unknown route code, dropped\" code=%u",
                       m.route_code);
             return;
         }
-        snprintf(route, sizeof route, "%s", r);
+        fn = n->handlers[m.route_code];
     } else {
-        memcpy(route, m.route, m.route_len);
-        route[m.route_len] = '\0';
-        if (memchr(route, '\0', m.route_len) != NULL)
+        if (memchr(m.route, '\0', m.route_len) != NULL)
             return; /* a NUL inside a route can name nothing */
+        memcpy(buf, m.route, m.route_len);
+        buf[m.route_len] = '\0';
+        route = buf;
+        fn = n->handlers[atoll__dict_code(n->dict, m.route, m.route_len)];
     }
-    const char *dot = strrchr(route, '.');
-    if (dot == NULL) {
-        ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"route without a dot, dropped\" route=\"%s\"", route);
-        return;
-    }
-    if (strcmp(dot + 1, "constructor") == 0) {
-        /* Pomelo kicks this as an attack on its JavaScript dispatch; do the same so
-         * clients and monitoring see the same behaviour. */
-        atoll__kick(c, "attack");
-        return;
+    if (fn == NULL) {
+        /* Pomelo's rules for routes nobody serves. */
+        const char *dot = strrchr(route, '.');
+        if (dot == NULL) {
+            ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"route without a dot, dropped\" route=\"%s\"",
+                      route);
+            return;
+        }
+        if (strcmp(dot + 1, "constructor") == 0) {
+            /* Pomelo kicks this as an attack on its JavaScript dispatch; do the same so
+             * clients and monitoring see the same behaviour. */
+            atoll__kick(c, "attack");
+            return;
+        }
     }
 
     atoll__req req = {
@@ -196,7 +206,6 @@ on_data(atoll__conn *c, const atoll__pkg *pkg)
         req.body = (const uint8_t *)"{}";
         req.body_len = 2;
     }
-    atoll__handler_fn fn = find_handler(n, route);
     if (fn == NULL) {
         atoll__reply_error(&req, 500, "no handler for route");
         return;

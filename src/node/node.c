@@ -53,6 +53,7 @@ atoll__node_start(atoll__node *n, atoll__config *cfg)
     atoll__free(handlers);
     if (n->dict == NULL)
         return ATOLL_ELIMIT;
+    atoll__dispatch_build(n);
     const atoll__dict *dict = cfg->dict ? n->dict : NULL;
     atoll__handshake_reply(&n->hs_full, cfg->heartbeat_s, dict, NULL);
     atoll__handshake_reply(&n->hs_cached, cfg->heartbeat_s, dict, atoll__dict_version(n->dict));
@@ -75,6 +76,7 @@ atoll__node_start(atoll__node *n, atoll__config *cfg)
                 atoll__worker_free(n->workers[j], NULL);
             atoll__free(n->workers);
             atoll__dict_free(n->dict);
+            atoll__free(n->handlers);
             atoll__buf_fini(&n->hs_full);
             atoll__buf_fini(&n->hs_cached);
             return rc;
@@ -119,6 +121,7 @@ atoll__node_join(atoll__node *n, atoll__stats *out)
         *out = sum;
     atoll__free(n->workers);
     atoll__dict_free(n->dict);
+    atoll__free(n->handlers);
     atoll__buf_fini(&n->hs_full);
     atoll__buf_fini(&n->hs_cached);
 }

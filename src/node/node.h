@@ -114,6 +114,9 @@ struct atoll__game {
     size_t npush;
 };
 
+/* Fills node->handlers from the dictionary and the game's routes (session.c). */
+void atoll__dispatch_build(atoll__node *n);
+
 /* Built-in games by name; NULL when unknown. */
 const atoll__game *atoll__game_find(const char *name);
 
@@ -149,6 +152,7 @@ struct atoll__node {
      * client that already has it (its dictVersion matches). */
     atoll__buf hs_full;
     atoll__buf hs_cached;
+    atoll__handler_fn *handlers; /* by route code; [0] and push routes are NULL */
     atoll__worker **workers;
     int nworkers;
     int bound_port;             /* the real port (when cfg->port was 0) */
