@@ -25,8 +25,8 @@ raise_fd_limit(atoll__config *cfg)
     /* Leave room for listeners, the loop's own descriptors and logs. */
     rlim_t room = rl.rlim_cur > 256 ? rl.rlim_cur - 128 : rl.rlim_cur / 2;
     if ((rlim_t)cfg->max_conns > room) {
-        ATOLL_LOG(ATOLL_LOG_WARN,
-                  "msg=\"net.max_conns lowered to the file descriptor limit\" max_conns=%d "
+        ATOLL_LOG(ATOLL_LOG_INFO,
+                  "msg=\"net.max_conns capped by the file descriptor limit\" max_conns=%d "
                   "now=%llu",
                   cfg->max_conns, (unsigned long long)room);
         cfg->max_conns = (int)room;
