@@ -2,7 +2,8 @@
  *
  * The main thread parses options, starts the node's workers, then waits on a libuv loop
  * of its own for SIGINT/SIGTERM; on the first signal it asks the workers to stop
- * accepting, flush and close, and waits for them. A second signal exits at once.
+ * accepting, flush and close, and waits for them. A second signal gets the default
+ * action (the process ends at once).
  */
 #include "../src/node/node.h"
 
@@ -13,7 +14,6 @@
 #include <unistd.h>
 
 static atoll__node node;
-static int signals_seen;
 
 static void
 usage(FILE *f)
@@ -66,14 +66,13 @@ parse_listen(atoll__config *cfg, const char *arg)
     return 0;
 }
 
+/* The first SIGINT/SIGTERM starts a clean stop. Closing both signal handles restores
+ * the default action, so a second signal ends the process at once. */
 static void
 on_signal(uv_signal_t *s, int signum)
 {
-    if (++signals_seen > 1) {
-        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"second signal, exiting now\"");
-        _exit(1);
-    }
-    ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"shutting down\" signal=%d", signum);
+    ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"shutting down (a second signal exits at once)\" signal=%d",
+              signum);
     atoll__node_stop(&node);
     uv_close((uv_handle_t *)s->data, NULL);
     uv_close((uv_handle_t *)s, NULL);
@@ -160,6 +159,12 @@ cmd_run(int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "atoll: unexpected argument '%s'\n", argv[optind]);
+        atoll__config_fini(&cfg);
+        return 2;
+    }
+    char err[256];
+    if (atoll__config_check(&cfg, err, sizeof err) != ATOLL_OK) {
+        fprintf(stderr, "atoll: %s\n", err);
         atoll__config_fini(&cfg);
         return 2;
     }

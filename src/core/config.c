@@ -25,7 +25,7 @@ atoll__config_defaults(atoll__config *c)
     c->heartbeat_timeout_s = 0;
     c->idle_timeout_s = 90;
     c->handshake_timeout_s = 10;
-    c->output_cap = 4u << 20;
+    c->output_cap = 1u << 20;
     c->rate_limit = 200;
     c->rate_burst = 0;
     c->dict = 1;
@@ -63,7 +63,7 @@ typedef struct {
 } int_setting;
 
 static const int_setting int_settings[] = {
-    {"net.max_package", 64, ATOLL_PKG_BODY_CEILING, "bytes of one package body"},
+    {"net.max_package", 1024, ATOLL_PKG_BODY_CEILING, "bytes of one package body"},
     {"net.max_conns", 1, 10000000, "open connections for the whole node"},
     {"net.heartbeat", 0, 3600, "heartbeat interval in seconds, 0 = off"},
     {"net.heartbeat_timeout", 0, 7200, "seconds without a client heartbeat, 0 = 2 x heartbeat"},
@@ -171,6 +171,33 @@ keep:
     c->settings[c->nsettings].key = atoll__strndup(key, klen);
     c->settings[c->nsettings].value = atoll__strndup(val, strlen(val));
     c->nsettings++;
+    return ATOLL_OK;
+}
+
+int
+atoll__config_check(const atoll__config *c, char *err, size_t errlen)
+{
+    if (c->heartbeat_s > 0 && c->idle_timeout_s <= c->heartbeat_s) {
+        snprintf(err, errlen,
+                 "net.idle_timeout (%d s) must be longer than net.heartbeat (%d s), or every "
+                 "quiet client would be closed between two heartbeats",
+                 c->idle_timeout_s, c->heartbeat_s);
+        return ATOLL_EINVAL;
+    }
+    if (c->heartbeat_s > 0 && c->heartbeat_timeout_s > 0 &&
+        c->heartbeat_timeout_s <= c->heartbeat_s) {
+        snprintf(err, errlen,
+                 "net.heartbeat_timeout (%d s) must be longer than net.heartbeat (%d s)",
+                 c->heartbeat_timeout_s, c->heartbeat_s);
+        return ATOLL_EINVAL;
+    }
+    if (c->output_cap < (size_t)c->max_package + 64) {
+        snprintf(err, errlen,
+                 "net.output_cap (%zu) must hold at least one largest package "
+                 "(net.max_package %u + 64)",
+                 c->output_cap, c->max_package);
+        return ATOLL_EINVAL;
+    }
     return ATOLL_OK;
 }
 

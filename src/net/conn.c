@@ -34,7 +34,9 @@ static void arm_deadline(atoll__conn *c);
 size_t
 atoll__conn_pending(const atoll__conn *c)
 {
-    return c->out.len + c->ctrl.len + (c->wbuf.len - c->woff);
+    /* libuv counts down what is still queued of the uv_write as the socket takes it. */
+    size_t queued = c->writing ? uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) : 0;
+    return c->out.len + c->ctrl.len + queued;
 }
 
 void
@@ -60,7 +62,18 @@ close_handles(atoll__conn *c)
     atoll__session_closed(c);
     atoll__wheel_remove(&c->worker->deadlines, &c->deadline);
     atoll__worker_remove_conn(c->worker, c);
-    uv_close((uv_handle_t *)&c->tcp, on_close_handle);
+    /* A conn dropped for not reading is reset: the kernel discards what it still
+     * holds for it instead of keeping it (and its memory) until the peer reads. */
+    if (!c->abort || uv_tcp_close_reset(&c->tcp, on_close_handle) != 0)
+        uv_close((uv_handle_t *)&c->tcp, on_close_handle);
+}
+
+/* Closes at once with a TCP reset (see close_handles). */
+static void
+abort_handles(atoll__conn *c)
+{
+    c->abort = true;
+    close_handles(c);
 }
 
 static void
@@ -86,7 +99,6 @@ atoll__conn_close(atoll__conn *c, const char *reason, int ws_code)
     if (c->state == ATOLL_CONN_CLOSING || c->closed_handles)
         return;
     c->state = ATOLL_CONN_CLOSING;
-    c->close_reason = reason;
     ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"connection closing\" session=%llx reason=\"%s\"",
               (unsigned long long)c->id.v, reason);
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -127,7 +139,7 @@ on_deadline(atoll__wheel_entry *e, uint64_t now, void *arg)
     if (c->state == ATOLL_CONN_CLOSING) {
         if (now >= c->close_deadline_ms) {
             /* The peer does not read: drop what it did not take. */
-            close_handles(c);
+            abort_handles(c);
             return;
         }
     } else {
@@ -242,6 +254,8 @@ feed_ws(atoll__conn *c, uint8_t *p, size_t n)
             ws_message(c, ev.data, ev.len);
             break;
         case ATOLL_WS_EV_PING: {
+            if (c->state == ATOLL_CONN_WORKING && !atoll__session_allow(c))
+                return n;
             uint8_t h[14];
             size_t hl = atoll__ws_frame_header(h, ATOLL_WS_OP_PONG, true, ev.len, NULL);
             atoll__buf_append(&c->ctrl, h, hl);
@@ -315,14 +329,17 @@ feed(atoll__conn *c, uint8_t *p, size_t n)
                 return n;
             }
             off += (size_t)k;
-            atoll__http_put_101(&c->ctrl, &req);
-            /* Written at once: every frame that follows must come after it. */
-            flush_one(c);
             c->ws = true;
             /* A message is one package: its body plus the 4-byte header. */
             atoll__ws_reader_init(&c->wsr, true,
                                   (size_t)c->worker->node->cfg->max_package + ATOLL_PKG_HEADER_LEN);
             c->state = ATOLL_CONN_INITED;
+            atoll__http_put_101(&c->ctrl, &req);
+            /* Written at once: every frame that follows must come after it. The write
+             * can fail and close the conn; then nothing more is decoded. */
+            flush_one(c);
+            if (c->state == ATOLL_CONN_CLOSING)
+                return n;
         } else if (c->ws) {
             off += feed_ws(c, p + off, n - off);
         } else {
@@ -411,7 +428,6 @@ flush_one(atoll__conn *c)
     if (written < total) {
         /* Copy what the socket did not take into wbuf and hand it to uv_write. */
         c->wbuf.len = 0;
-        c->woff = 0;
         size_t skip = written;
         for (int i = 0; i < niov; i++) {
             if (skip >= iov[i].len) {
@@ -448,7 +464,6 @@ on_write(uv_write_t *req, int status)
     atoll__conn *c = req->handle->data;
     c->writing = false;
     c->wbuf.len = 0;
-    c->woff = 0;
     atoll__buf_shrink(&c->wbuf, 0);
     atoll__free(c->wreq);
     c->wreq = NULL;
@@ -464,6 +479,37 @@ on_write(uv_write_t *req, int status)
         atoll__conn_mark_dirty(c);
 }
 
+/* A reader slower than the node writes: what it is owed is dropped and it is closed. */
+static void
+drop_slow_reader(atoll__conn *c)
+{
+    ATOLL_LOG_CLIENT(ATOLL_LOG_WARN, "msg=\"closing slow reader\" session=%llx pending=%zu",
+                     (unsigned long long)c->id.v, atoll__conn_pending(c));
+    c->out.len = 0;
+    c->ctrl.len = 0;
+    atoll__conn_close(c, "output over cap", 0);
+    abort_handles(c); /* cancels a uv_write in flight */
+}
+
+bool
+atoll__conn_out_room(atoll__conn *c, size_t n)
+{
+    if (c->state == ATOLL_CONN_CLOSING || c->closed_handles)
+        return false;
+    size_t cap = c->worker->node->cfg->output_cap;
+    if (atoll__conn_pending(c) + n <= cap)
+        return true;
+    /* Over the cap: hand what is gathered to the socket now; a client that reads keeps
+     * up (its kernel buffer takes it), one that does not stays over and is dropped. */
+    flush_one(c);
+    if (c->closed_handles)
+        return false;
+    if (atoll__conn_pending(c) + n <= cap)
+        return true;
+    drop_slow_reader(c);
+    return false;
+}
+
 void
 atoll__worker_flush(atoll__worker *w)
 {
@@ -475,18 +521,10 @@ atoll__worker_flush(atoll__worker *w)
         c->dirty_next = NULL;
         if (c->closed_handles)
             continue;
-        if (c->state != ATOLL_CONN_CLOSING && cap && atoll__conn_pending(c) > cap) {
-            /* A slow reader: its output would grow without bound. Drop it and close. */
-            ATOLL_LOG_CLIENT(ATOLL_LOG_WARN, "msg=\"closing slow reader\" session=%llx pending=%zu",
-                      (unsigned long long)c->id.v, atoll__conn_pending(c));
-            c->out.len = 0;
-            c->ctrl.len = 0;
-            atoll__conn_close(c, "output over cap", 0);
-            if (!c->writing)
-                close_handles(c);
-            continue;
-        }
         flush_one(c);
+        /* Judged on what the socket did not take, not on what the turn gathered. */
+        if (!c->closed_handles && c->state != ATOLL_CONN_CLOSING && atoll__conn_pending(c) > cap)
+            drop_slow_reader(c);
     }
 }
 

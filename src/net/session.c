@@ -104,6 +104,7 @@ on_ack(atoll__conn *c)
 
 /* ---- data ------------------------------------------------------------------------------ */
 
+/* Token bucket over every package (and WebSocket ping) a WORKING client sends. */
 static bool
 rate_ok(atoll__conn *c)
 {
@@ -123,6 +124,17 @@ rate_ok(atoll__conn *c)
 
 static void entry_handler(atoll__req *req);
 
+bool
+atoll__session_allow(atoll__conn *c)
+{
+    if (rate_ok(c))
+        return true;
+    ATOLL_LOG_CLIENT(ATOLL_LOG_INFO, "msg=\"rate limit, closing connection\" session=%llx",
+                     (unsigned long long)c->id.v);
+    atoll__kick(c, "rate limit");
+    return false;
+}
+
 void
 atoll__dispatch_build(atoll__node *n)
 {
@@ -140,12 +152,6 @@ static void
 on_data(atoll__conn *c, const atoll__pkg *pkg)
 {
     atoll__node *n = c->worker->node;
-    if (!rate_ok(c)) {
-        ATOLL_LOG_CLIENT(ATOLL_LOG_INFO, "msg=\"rate limit, closing connection\" session=%llx",
-                  (unsigned long long)c->id.v);
-        atoll__kick(c, "rate limit");
-        return;
-    }
     atoll__msg m;
     int rc = atoll__msg_decode(pkg->body, pkg->len, &m);
     if (rc != ATOLL_OK) {
@@ -230,6 +236,8 @@ atoll__session_package(atoll__conn *c, const atoll__pkg *pkg)
             on_ack(c);
         break;
     case ATOLL_CONN_WORKING:
+        if (!atoll__session_allow(c))
+            break;
         if (pkg->type == ATOLL_PKG_HEARTBEAT) {
             if (c->worker->node->cfg->heartbeat_s > 0) {
                 send_heartbeat(c);
@@ -256,8 +264,32 @@ atoll__reply(atoll__req *req, const char *body, size_t len)
         body = "{}";
         len = 2;
     }
+    size_t size = atoll__msg_size(ATOLL_MSG_RESPONSE, req->id, 0, 0, len);
+    if (size > ATOLL_PKG_BODY_CEILING) {
+        /* The 24-bit length cannot carry it: an error the client can read instead. */
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"response too large for a package\" route=\"%s\" size=%zu",
+                  req->route, size);
+        body = "{\"code\":500,\"message\":\"response too large\"}";
+        len = strlen(body);
+        size = atoll__msg_size(ATOLL_MSG_RESPONSE, req->id, 0, 0, len);
+    }
+    if (!atoll__conn_out_room(req->conn, ATOLL_PKG_HEADER_LEN + size))
+        return;
     atoll__msg_put_response(&req->conn->out, req->id, body, len);
     atoll__conn_mark_dirty(req->conn);
+}
+
+/* Size of a push package, or 0 (and a log line) when it cannot be one package. */
+static size_t
+push_size(const char *route, size_t rlen, uint16_t code, size_t len)
+{
+    size_t size = atoll__msg_size(ATOLL_MSG_PUSH, 0, rlen, code, len);
+    if (size > ATOLL_PKG_BODY_CEILING || (code == 0 && rlen > ATOLL_ROUTE_MAX)) {
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"push dropped: too large for a package\" route=\"%.64s\" "
+                  "size=%zu", route, size);
+        return 0;
+    }
+    return ATOLL_PKG_HEADER_LEN + size;
 }
 
 void
@@ -285,6 +317,9 @@ atoll__push(atoll__conn *c, const char *route, const char *body, size_t len)
         body = "{}";
         len = 2;
     }
+    size_t size = push_size(route, rlen, code, len);
+    if (size == 0 || !atoll__conn_out_room(c, size))
+        return;
     atoll__msg_put_push(&c->out, route, rlen, code, body, len);
     atoll__conn_mark_dirty(c);
 }
@@ -295,6 +330,12 @@ atoll__broadcast(atoll__worker *w, const char *route, const char *body, size_t l
     atoll__node *n = w->node;
     size_t rlen = strlen(route);
     uint16_t code = n->cfg->dict ? atoll__dict_code(n->dict, route, rlen) : 0;
+    if (len == 0) {
+        body = "{}";
+        len = 2;
+    }
+    if (push_size(route, rlen, code, len) == 0)
+        return;
     atoll__buf b = ATOLL__BUF_INIT;
     atoll__msg_put_push(&b, route, rlen, code, body, len);
     atoll__shared *sh = atoll__malloc(sizeof *sh + b.len);
@@ -347,7 +388,8 @@ entry_handler(atoll__req *req)
     atoll__mail *m = atoll__calloc(1, sizeof *m);
     m->type = ATOLL_MAIL_BIND;
     m->session = c->id;
-    m->request_id = req->type == ATOLL_MSG_REQUEST ? req->id : 0;
+    m->request_id = req->id;
+    m->reply = req->type == ATOLL_MSG_REQUEST;
     m->uid = atoll__strndup(uid, strlen(uid));
     atoll__worker_post(atoll__uid_owner(c->worker->node, uid), m);
 }

@@ -33,6 +33,20 @@ raise_fd_limit(atoll__config *cfg)
     }
 }
 
+/* Frees what node_start built, with the first `created` workers (threads joined or
+ * never started). */
+static void
+release(atoll__node *n, int created)
+{
+    for (int j = 0; j < created; j++)
+        atoll__worker_free(n->workers[j], NULL);
+    atoll__free(n->workers);
+    atoll__dict_free(n->dict);
+    atoll__free(n->handlers);
+    atoll__buf_fini(&n->hs_full);
+    atoll__buf_fini(&n->hs_cached);
+}
+
 int
 atoll__node_start(atoll__node *n, atoll__config *cfg)
 {
@@ -66,26 +80,36 @@ atoll__node_start(atoll__node *n, atoll__config *cfg)
         n->nworkers = 1;
     if (n->nworkers > 255)
         n->nworkers = 255;
-    n->workers = atoll__calloc((size_t)n->nworkers, sizeof *n->workers);
+    int rc = atoll__listen_probe(cfg->host, cfg->port);
+    if (rc != ATOLL_OK) {
+        release(n, 0);
+        return rc;
+    }
+    int total = n->nworkers;
+    n->workers = atoll__calloc((size_t)total, sizeof *n->workers);
     int port = cfg->port;
-    for (int i = 0; i < n->nworkers; i++) {
+    for (int i = 0; i < total; i++) {
         n->workers[i] = atoll__worker_new(n, i);
-        int rc = atoll__worker_listen(n->workers[i], cfg->host, port, &n->bound_port);
+        rc = atoll__worker_listen(n->workers[i], cfg->host, port, &n->bound_port);
         if (rc != ATOLL_OK) {
-            for (int j = 0; j <= i; j++)
-                atoll__worker_free(n->workers[j], NULL);
-            atoll__free(n->workers);
-            atoll__dict_free(n->dict);
-            atoll__free(n->handlers);
-            atoll__buf_fini(&n->hs_full);
-            atoll__buf_fini(&n->hs_cached);
+            release(n, i + 1);
             return rc;
         }
         /* Port 0 picks a free port once; the other workers join it. */
         port = n->bound_port;
     }
-    for (int i = 0; i < n->nworkers; i++)
-        atoll__worker_start(n->workers[i]);
+    for (int i = 0; i < total; i++) {
+        if (atoll__worker_start(n->workers[i]) != ATOLL_OK) {
+            ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"cannot start worker thread\" worker=%d", i);
+            /* Stop and join the ones already running, then free all of them. */
+            n->nworkers = i;
+            atoll__node_stop(n);
+            for (int j = 0; j < i; j++)
+                pthread_join(n->workers[j]->thread, NULL);
+            release(n, total);
+            return ATOLL_EIO;
+        }
+    }
     return ATOLL_OK;
 }
 
@@ -119,9 +143,5 @@ atoll__node_join(atoll__node *n, atoll__stats *out)
     }
     if (out)
         *out = sum;
-    atoll__free(n->workers);
-    atoll__dict_free(n->dict);
-    atoll__free(n->handlers);
-    atoll__buf_fini(&n->hs_full);
-    atoll__buf_fini(&n->hs_cached);
+    release(n, 0);
 }

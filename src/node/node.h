@@ -71,6 +71,9 @@ void atoll__config_defaults(atoll__config *c);
  * typed fields; other keys are kept for the game. Returns ATOLL_OK or ATOLL_EINVAL
  * with a sentence in err. */
 int atoll__config_set(atoll__config *c, const char *kv, char *err, size_t errlen);
+/* Checks settings against each other (heartbeat vs idle and heartbeat timeouts, output
+ * cap vs package size) once all are given. ATOLL_EINVAL with a sentence in err. */
+int atoll__config_check(const atoll__config *c, char *err, size_t errlen);
 /* A game setting, or def when not given. */
 const char *atoll__config_get(const atoll__config *c, const char *key, const char *def);
 void atoll__config_fini(atoll__config *c);
@@ -191,6 +194,7 @@ typedef struct atoll__mail {
     atoll__mail_type type;
     atoll_session_id session;
     uint32_t request_id;
+    bool reply;                /* BIND/BOUND: answer request_id (false for a notify) */
     char *uid;                 /* owned (BIND, BOUND, UNBIND) */
     char reason[48];           /* KICK */
     atoll__shared *shared;     /* BROADCAST: holds one reference */

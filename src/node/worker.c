@@ -234,7 +234,7 @@ handle_bound(atoll__worker *w, atoll__mail *m)
     }
     c->binding = false;
     c->uid = m->uid;
-    if (m->request_id != 0) {
+    if (m->reply) {
         atoll__buf b = ATOLL__BUF_INIT;
         static const char head[] = "{\"code\":200,\"uid\":";
         atoll__buf_append(&b, head, sizeof head - 1);
@@ -296,8 +296,9 @@ handle_mail(atoll__worker *w, atoll__mail *m)
         break;
     }
     case ATOLL_MAIL_BROADCAST:
-        for (atoll__conn *c = w->all; c != NULL; c = c->all_next) {
-            if (c->state != ATOLL_CONN_WORKING)
+        for (atoll__conn *c = w->all, *next; c != NULL; c = next) {
+            next = c->all_next; /* out_room may close c (a slow reader) */
+            if (c->state != ATOLL_CONN_WORKING || !atoll__conn_out_room(c, m->shared->len))
                 continue;
             atoll__buf_append(&c->out, m->shared->data, m->shared->len);
             atoll__conn_mark_dirty(c);
@@ -389,24 +390,61 @@ begin_stop(atoll__worker *w)
     uv_timer_start(&w->stop_timer, on_stop_timer, STOP_GRACE_MS, 0);
 }
 
+static int
+parse_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *slen)
+{
+    memset(ss, 0, sizeof *ss);
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0) {
+        *slen = sizeof(struct sockaddr_in);
+        return AF_INET;
+    }
+    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0) {
+        *slen = sizeof(struct sockaddr_in6);
+        return AF_INET6;
+    }
+    return -1;
+}
+
+int
+atoll__listen_probe(const char *host, int port)
+{
+    struct sockaddr_storage ss;
+    socklen_t slen;
+    int family = parse_addr(host, port, &ss, &slen);
+    if (family < 0) {
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad listen address\" host=\"%s\"", host);
+        return ATOLL_EADDR;
+    }
+    if (port == 0)
+        return ATOLL_OK;
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return ATOLL_EIO;
+    /* SO_REUSEADDR (not SO_REUSEPORT): TIME_WAIT leftovers pass, a live listener
+     * (another node, reuseport or not) does not. */
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc = bind(fd, (struct sockaddr *)&ss, slen);
+    int err = errno;
+    close(fd);
+    if (rc != 0) {
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"cannot listen\" host=%s port=%d error=\"%s\"", host,
+                  port, strerror(err));
+        return ATOLL_EADDR;
+    }
+    return ATOLL_OK;
+}
+
 /* Creates the worker's own SO_REUSEPORT socket on the node's port: the kernel spreads
  * new connections over the workers with no shared accept lock. */
 static int
 open_listener(atoll__worker *w, const char *host, int port, int *bound_port)
 {
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    int family;
     socklen_t slen;
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) == 0) {
-        family = AF_INET;
-        slen = sizeof(struct sockaddr_in);
-    } else if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) == 0) {
-        family = AF_INET6;
-        slen = sizeof(struct sockaddr_in6);
-    } else {
+    int family = parse_addr(host, port, &ss, &slen);
+    if (family < 0)
         return ATOLL_EADDR;
-    }
     int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return ATOLL_EIO;
@@ -426,9 +464,13 @@ open_listener(atoll__worker *w, const char *host, int port, int *bound_port)
                                           : ((struct sockaddr_in6 *)&got)->sin6_port);
     uv_tcp_init(&w->loop, &w->listener);
     w->listener.data = w;
-    if (uv_tcp_open(&w->listener, fd) != 0 ||
-        uv_listen((uv_stream_t *)&w->listener, 1024, on_connection) != 0) {
+    if (uv_tcp_open(&w->listener, fd) != 0) {
+        close(fd);
         uv_close((uv_handle_t *)&w->listener, NULL);
+        return ATOLL_EADDR;
+    }
+    if (uv_listen((uv_stream_t *)&w->listener, 1024, on_connection) != 0) {
+        uv_close((uv_handle_t *)&w->listener, NULL); /* closes fd too */
         return ATOLL_EADDR;
     }
     w->listening = true;

@@ -28,6 +28,7 @@ struct atoll__conn {
     bool in_dirty_list;
     bool closed_handles;      /* uv_close called */
     bool counted;             /* counted in node->nconns */
+    bool abort;               /* close with a TCP reset (a peer that does not read) */
     atoll__conn *dirty_next;  /* worker's list of conns with output */
     atoll__conn *all_prev, *all_next; /* worker's list of open conns */
 
@@ -35,7 +36,6 @@ struct atoll__conn {
     atoll__buf out;           /* packages gathered this turn (one WS message) */
     atoll__buf ctrl;          /* WebSocket control frames, framed (pong, close) */
     atoll__buf wbuf;          /* output being written (uv_write) */
-    size_t woff;              /* bytes of wbuf already written */
     uv_write_t *wreq;         /* only while a uv_write is in flight (the slow path) */
     atoll__ws_reader wsr;
     size_t http_scanned;      /* bytes of the upgrade head already searched */
@@ -49,7 +49,6 @@ struct atoll__conn {
 
     char *uid;                /* bound user id, owned; NULL until gate.entry */
     bool binding;             /* a BIND is in flight */
-    const char *close_reason; /* static string, for the log */
 };
 
 /* Mailbox: producers append under the lock; the owner swaps the array out whole. */
@@ -111,12 +110,16 @@ void atoll__conn_mark_dirty(atoll__conn *c);
 void atoll__worker_flush(atoll__worker *w);
 /* Starts closing: no more reads; output already gathered is written first (at most
  * 2 s), then the handles close. For WebSocket a close frame with ws_code is added
- * (0: none). reason is a static string for the log. */
+ * (0: none). reason is only logged, during the call. */
 void atoll__conn_close(atoll__conn *c, const char *reason, int ws_code);
 /* Re-arms the conn's deadline after it moved earlier (entering WORKING). */
 void atoll__conn_rearm(atoll__conn *c);
 /* Runs the deadlines that are due (the worker's wheel timer). */
 void atoll__worker_deadlines(atoll__worker *w);
+/* Makes sure n more bytes of output keep the conn within net.output_cap: flushes what
+ * is gathered when needed, and closes the conn as a slow reader (returning false) when
+ * it stays over. Call before appending anything large or fanned out. */
+bool atoll__conn_out_room(atoll__conn *c, size_t n);
 /* Bytes waiting to be written. */
 size_t atoll__conn_pending(const atoll__conn *c);
 
@@ -126,12 +129,19 @@ size_t atoll__conn_pending(const atoll__conn *c);
  * input must be dropped. */
 bool atoll__session_package(atoll__conn *c, const atoll__pkg *pkg);
 void atoll__session_closed(atoll__conn *c);
+/* Rate limit: true when the client may send one more package (or WebSocket ping);
+ * false after kicking it ("rate limit"). */
+bool atoll__session_allow(atoll__conn *c);
 /* Protocol error: kick (WORKING), WebSocket close frame, close. */
 void atoll__session_fail(atoll__conn *c, const char *reason, int ws_code);
 
 /* ---- worker.c ------------------------------------------------------------------------ */
 
 atoll__worker *atoll__worker_new(atoll__node *n, int index);
+/* Fails with ATOLL_EADDR when another socket listens on host:port already. Needed
+ * because SO_REUSEPORT would let this node silently share the port with another
+ * process of the same user (a node started twice). Port 0 always passes. */
+int atoll__listen_probe(const char *host, int port);
 /* Opens the worker's SO_REUSEPORT listener; *bound_port gets the real port. */
 int atoll__worker_listen(atoll__worker *w, const char *host, int port, int *bound_port);
 int atoll__worker_start(atoll__worker *w);

@@ -432,7 +432,7 @@ TEST(request_flood_is_rate_limited)
 TEST(slow_reader_is_closed_at_the_output_cap)
 {
     test_node n;
-    node_start(&n, (const char *[]){"--set", "net.output_cap=65536", "--set",
+    node_start(&n, (const char *[]){"--set", "net.output_cap=131072", "--set",
                                     "net.rate_limit=0", "--set", "net.max_package=65536",
                                     NULL});
     int good = open_good(&n);

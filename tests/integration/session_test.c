@@ -5,6 +5,7 @@
 #include "harness.h"
 #include "test.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #define NCLIENTS 8
@@ -360,7 +361,39 @@ TEST(client_version_gate_answers_501)
     node_stop(&n);
 }
 
-TEST_MAIN(client_version_gate_answers_501, entry_binds_and_duplicate_login_kicks_across_workers, many_uids_grow_and_release_the_registry,
+TEST(second_node_on_the_same_port_refuses_to_start)
+{
+    test_node n;
+    node_start(&n, NULL);
+    /* SO_REUSEPORT would let a second node share the port silently; it must refuse. */
+    char port[32];
+    snprintf(port, sizeof port, "127.0.0.1:%d", n.port);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        execl(getenv("ATOLL_BIN"), "atoll", "run", "--listen", port, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    for (int i = 0; i < 500 && waitpid(pid, &status, WNOHANG) == 0; i++)
+        usleep(10000);
+    if (!WIFEXITED(status)) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        test_fail_(__FILE__, __LINE__, "second node kept running on a port in use");
+    }
+    ASSERT_EQ(WEXITSTATUS(status), 1);
+    /* The first node still serves everyone. */
+    int fd = open_client(&n);
+    char out[64];
+    request(fd, 1, "echo.echo", "{}", out, sizeof out);
+    close(fd);
+    node_stop(&n);
+}
+
+TEST_MAIN(second_node_on_the_same_port_refuses_to_start, client_version_gate_answers_501, entry_binds_and_duplicate_login_kicks_across_workers, many_uids_grow_and_release_the_registry,
           broadcast_reaches_every_session_on_every_worker, requests_of_one_session_keep_their_order,
           handshake_dictionary_and_compressed_routes, dictionary_off_and_no_heartbeat,
           shutdown_closes_every_connection_cleanly)

@@ -138,19 +138,32 @@ node_log_contains(const test_node *n, const char *text)
     return node_log_count(n, text) > 0;
 }
 
-size_t
-node_rss(const test_node *n)
+static size_t
+proc_status_kb(const test_node *n, const char *field)
 {
-    char path[64], line[256];
+    char path[64], line[256], fmt[64];
     snprintf(path, sizeof path, "/proc/%d/status", (int)n->pid);
+    snprintf(fmt, sizeof fmt, "%s: %%zu kB", field);
     FILE *f = fopen(path, "r");
     size_t kb = 0;
     while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %zu kB", &kb) == 1)
+        if (sscanf(line, fmt, &kb) == 1)
             break;
     if (f)
         fclose(f);
     return kb * 1024;
+}
+
+size_t
+node_rss(const test_node *n)
+{
+    return proc_status_kb(n, "VmRSS");
+}
+
+size_t
+node_peak_rss(const test_node *n)
+{
+    return proc_status_kb(n, "VmHWM");
 }
 
 /* ---- raw sockets ---------------------------------------------------------------------- */

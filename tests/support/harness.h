@@ -32,8 +32,9 @@ void node_dump_log(const test_node *n);
 bool node_log_contains(const test_node *n, const char *text);
 /* Lines of the node's log that hold this text. */
 int node_log_count(const test_node *n, const char *text);
-/* Resident memory of the node in bytes (from /proc). */
+/* Resident memory of the node in bytes (from /proc): now, and its peak. */
 size_t node_rss(const test_node *n);
+size_t node_peak_rss(const test_node *n);
 
 /* ---- raw sockets ------------------------------------------------------------------------ */
 
