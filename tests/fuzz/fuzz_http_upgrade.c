@@ -12,11 +12,7 @@
 
 #include <stdlib.h>
 
-#define CHECK(c)                                                                           \
-    do {                                                                                   \
-        if (!(c))                                                                          \
-            abort();                                                                       \
-    } while (0)
+#include "fuzz.h"
 
 static const char KEY[] = "dGhlIHNhbXBsZSBub25jZQ==";
 

@@ -14,11 +14,7 @@
 
 #define MAX_MESSAGE 300
 
-#define CHECK(c)                                                                           \
-    do {                                                                                   \
-        if (!(c))                                                                          \
-            abort();                                                                       \
-    } while (0)
+#include "fuzz.h"
 
 /* What a caller saw: a hash of every event, and where and how the stream stopped. */
 typedef struct trace {
