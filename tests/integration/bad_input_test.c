@@ -362,7 +362,7 @@ TEST(heartbeat_timeout_not_reset_by_data)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     ASSERT(closed);
-    ASSERT(s > 1.5 && s < 3.5);
+    ASSERT(s > 1.5 && s < 5.0); /* 2 s after the ack; generous above for loaded CI */
     close(fd);
     node_stop(&n);
 }
@@ -423,7 +423,9 @@ TEST(request_flood_is_rate_limited)
     ASSERT_EQ(type, 5);
     body[len] = '\0';
     ASSERT_STR((char *)body, "{\"reason\":\"rate limit\"}");
-    ASSERT(responses >= 100 && responses <= 110);
+    /* The burst is served, then the flood is cut off long before its end (the bucket
+     * refills at 50 a second, so a slow, sanitized node may answer a few more). */
+    ASSERT(responses >= 100 && responses < 300);
     ASSERT(raw_wait_closed(fd, 5000));
     close(fd);
     finish(&n, good);
