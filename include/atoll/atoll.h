@@ -36,7 +36,7 @@ extern "C" {
     X(ECLOSED, -11, "connection closed")                                                 \
     X(EJSON, -12, "malformed JSON")                                                      \
     X(EUTF8, -13, "malformed UTF-8")                                                     \
-    X(EADDR, -14, "bad address")
+    X(EADDR, -14, "address cannot be used (malformed, or in use)")
 
 typedef enum atoll_err {
     ATOLL_OK = 0,
