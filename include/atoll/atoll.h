@@ -20,8 +20,8 @@ extern "C" {
 #define ATOLL_VERSION_STRING "0.1.0"
 
 /* Error codes: 0 is success, every error is negative, so one int can carry a count or
- * an error (as libuv's nread does). The list lives in src/core/errors.def; this
- * expansion is the only copy of the numbers. */
+ * an error (as libuv's nread does). This X-macro list is the only copy of the numbers:
+ * the enum, atoll_strerror and atoll_err_name are all expanded from it. */
 #define ATOLL_ERRNO_MAP(X)                                                               \
     X(EINVAL, -1, "invalid argument")                                                    \
     X(ENOMEM, -2, "out of memory")                                                       \
