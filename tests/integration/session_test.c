@@ -393,7 +393,34 @@ TEST(second_node_on_the_same_port_refuses_to_start)
     node_stop(&n);
 }
 
-TEST_MAIN(second_node_on_the_same_port_refuses_to_start, client_version_gate_answers_501, entry_binds_and_duplicate_login_kicks_across_workers, many_uids_grow_and_release_the_registry,
+TEST(idle_timeout_closes_silent_clients_only)
+{
+    test_node n;
+    node_start(&n, (const char *[]){"--set", "net.heartbeat=0", "--set", "net.idle_timeout=1",
+                                    NULL});
+    int quiet = raw_connect(n.port), chatty = raw_connect(n.port);
+    raw_pomelo_open(quiet, false);
+    raw_pomelo_open(chatty, false);
+    /* Any byte counts as life: the chatty one sends a (here ignored) heartbeat every
+     * 300 ms and outlives the quiet one, which goes after about 1 s. */
+    bool quiet_closed = false;
+    for (int i = 0; i < 10; i++) {
+        ASSERT(raw_send_pkg(chatty, 3, NULL, 0));
+        if (!quiet_closed)
+            quiet_closed = raw_wait_closed(quiet, 300);
+        else
+            usleep(300000);
+    }
+    ASSERT(quiet_closed);
+    char out[64];
+    request(chatty, 1, "echo.echo", "{}", out, sizeof out);
+    ASSERT_STR(out, "{}");
+    close(quiet);
+    close(chatty);
+    node_stop(&n);
+}
+
+TEST_MAIN(idle_timeout_closes_silent_clients_only, second_node_on_the_same_port_refuses_to_start, client_version_gate_answers_501, entry_binds_and_duplicate_login_kicks_across_workers, many_uids_grow_and_release_the_registry,
           broadcast_reaches_every_session_on_every_worker, requests_of_one_session_keep_their_order,
           handshake_dictionary_and_compressed_routes, dictionary_off_and_no_heartbeat,
           shutdown_closes_every_connection_cleanly)
