@@ -5,7 +5,8 @@
  * handshake package {"sys":{"type":"atollc","version":...},"user":...} -> the server's
  * reply (code 200, sys.heartbeat, the route dictionary) -> ack -> WORKING. A single
  * timer per client serves the connect+handshake deadline first and the heartbeat
- * schedule afterwards.
+ * schedule afterwards. The reply and the dictionary are decoded in client/reply.c, a
+ * pure function of the bytes so that it can be fuzzed on its own.
  *
  * Output: every package is appended to the client's `out` buffer (on WebSocket as its
  * own masked binary frame, because a Pomelo server decodes each client message as
@@ -38,12 +39,11 @@
  * and any package received pushes that deadline out (it is checked lazily against
  * the time of the last read, so receiving data never touches the timer).
  */
-#include <atollc/atollc.h>
+#include "client.h"
 
 #include "../src/net/ws.h"
 #include "../src/proto/proto.h"
 
-#include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdbool.h>
@@ -74,20 +74,6 @@ typedef struct req_slot {
     atollc_response_cb cb;
     void *ud;
 } req_slot;
-
-typedef struct dict_entry {
-    char *route;
-    uint16_t code;
-} dict_entry;
-
-/* The server's route dictionary: entries sorted by code (push routes are resolved by
- * binary search), plus a hash index route -> entry (requests are compressed). */
-typedef struct route_dict {
-    dict_entry *ents;
-    size_t n;
-    uint32_t *index; /* entry index + 1; 0 is empty */
-    size_t mask;
-} route_dict;
 
 struct atollc_client {
     uv_loop_t *loop;
@@ -130,7 +116,7 @@ struct atollc_client {
     uint64_t hb_deadline;  /* answer expected by then (pushed by last_rx); 0: none */
     uint64_t last_rx;      /* loop time of the last read */
 
-    route_dict dict;
+    atollc__dict dict;
 
     req_slot *reqs;
     size_t req_mask;
@@ -168,127 +154,6 @@ rng_next(atollc_client *c)
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
-}
-
-static uint32_t
-fnv1a(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
-/* ---- route dictionary ------------------------------------------------------------ */
-
-static void
-dict_clear(route_dict *d)
-{
-    for (size_t i = 0; i < d->n; i++)
-        free(d->ents[i].route);
-    free(d->ents);
-    free(d->index);
-    memset(d, 0, sizeof *d);
-}
-
-static int
-dict_entry_cmp(const void *a, const void *b)
-{
-    const dict_entry *x = a, *y = b;
-    return (int)x->code - (int)y->code;
-}
-
-static const dict_entry *
-dict_find_code(const route_dict *d, uint16_t code)
-{
-    dict_entry key = {NULL, code};
-    return d->n ? bsearch(&key, d->ents, d->n, sizeof key, dict_entry_cmp) : NULL;
-}
-
-static uint16_t
-dict_code(const route_dict *d, const char *route, size_t len)
-{
-    if (d->index == NULL)
-        return 0;
-    for (size_t i = fnv1a(route, len) & d->mask;; i = (i + 1) & d->mask) {
-        uint32_t e = d->index[i];
-        if (e == 0)
-            return 0;
-        const dict_entry *ent = &d->ents[e - 1];
-        if (strncmp(ent->route, route, len) == 0 && ent->route[len] == '\0')
-            return ent->code;
-    }
-}
-
-/* Reads {route: code} (routeToCode or dict) and {"code": route} (codeToRoute) from the
- * handshake reply. Entries with a code out of 1..65535 are skipped; a code seen twice
- * keeps its first route. */
-static int
-dict_load(route_dict *d, json_t *route_to_code, json_t *code_to_route)
-{
-    size_t cap = json_object_size(route_to_code) + json_object_size(code_to_route);
-    if (cap == 0)
-        return ATOLL_OK;
-    d->ents = calloc(cap, sizeof *d->ents);
-    if (d->ents == NULL)
-        return ATOLL_ENOMEM;
-    const char *key;
-    json_t *val;
-    json_object_foreach(route_to_code, key, val) {
-        if (!json_is_integer(val) || json_integer_value(val) < 1 ||
-            json_integer_value(val) > 65535)
-            continue;
-        if ((d->ents[d->n].route = strdup(key)) == NULL)
-            return ATOLL_ENOMEM;
-        d->ents[d->n++].code = (uint16_t)json_integer_value(val);
-    }
-    json_object_foreach(code_to_route, key, val) {
-        char *end;
-        long code = strtol(key, &end, 10);
-        if (*end != '\0' || code < 1 || code > 65535 || !json_is_string(val))
-            continue;
-        if ((d->ents[d->n].route = strdup(json_string_value(val))) == NULL)
-            return ATOLL_ENOMEM;
-        d->ents[d->n++].code = (uint16_t)code;
-    }
-    /* Stable order by code, then drop later duplicates of a code. */
-    for (size_t i = 1; i < d->n; i++) {
-        dict_entry e = d->ents[i];
-        size_t j = i;
-        for (; j > 0 && d->ents[j - 1].code > e.code; j--)
-            d->ents[j] = d->ents[j - 1];
-        d->ents[j] = e;
-    }
-    size_t w = 0;
-    for (size_t i = 0; i < d->n; i++) {
-        if (w > 0 && d->ents[w - 1].code == d->ents[i].code) {
-            free(d->ents[i].route);
-            continue;
-        }
-        d->ents[w++] = d->ents[i];
-    }
-    d->n = w;
-
-    size_t slots = 8;
-    while (slots < d->n * 2)
-        slots *= 2;
-    d->index = calloc(slots, sizeof *d->index);
-    if (d->index == NULL)
-        return ATOLL_ENOMEM;
-    d->mask = slots - 1;
-    for (size_t i = 0; i < d->n; i++) {
-        const char *r = d->ents[i].route;
-        size_t len = strlen(r);
-        if (dict_code(d, r, len) != 0)
-            continue; /* a route listed under two codes: the lower code wins */
-        size_t s = fnv1a(r, len) & d->mask;
-        while (d->index[s] != 0)
-            s = (s + 1) & d->mask;
-        d->index[s] = (uint32_t)i + 1;
-    }
-    return ATOLL_OK;
 }
 
 /* ---- pending requests ------------------------------------------------------------ */
@@ -676,25 +541,7 @@ on_server_heartbeat(atollc_client *c)
 static void
 on_handshake_reply(atollc_client *c, const uint8_t *body, size_t len)
 {
-    json_t *root = len ? json_loadb((const char *)body, len, 0, NULL) : NULL;
-    json_t *code = json_object_get(root, "code");
-    if (!json_is_integer(code) || json_integer_value(code) != 200) {
-        json_decref(root);
-        begin_close(c, ATOLL_EPROTO);
-        return;
-    }
-    json_t *sys = json_object_get(root, "sys");
-    json_t *hb = json_object_get(sys, "heartbeat");
-    if (json_is_number(hb) && json_number_value(hb) >= 1 && json_number_value(hb) < 86400)
-        c->hb_s = (int)json_number_value(hb);
-    json_t *r2c = json_object_get(sys, "routeToCode");
-    if (!json_is_object(r2c))
-        r2c = json_object_get(sys, "dict");
-    json_t *c2r = json_object_get(sys, "codeToRoute");
-    dict_clear(&c->dict);
-    int r = dict_load(&c->dict, json_is_object(r2c) ? r2c : NULL,
-                      json_is_object(c2r) ? c2r : NULL);
-    json_decref(root);
+    int r = atollc__reply_parse(body, len, &c->hb_s, &c->dict);
     if (r == ATOLL_OK)
         r = queue_empty_pkg(c, ATOLL_PKG_HANDSHAKE_ACK);
     if (r != ATOLL_OK) {
@@ -729,12 +576,11 @@ on_data(atollc_client *c, const uint8_t *body, size_t len)
     char route[ATOLL_ROUTE_MAX + 1];
     const char *rp = route;
     if (m.compressed) {
-        const dict_entry *e = dict_find_code(&c->dict, m.route_code);
-        if (e == NULL) {
+        rp = atollc__dict_find_code(&c->dict, m.route_code);
+        if (rp == NULL) {
             begin_close(c, ATOLL_EPROTO); /* the server used a code it never announced */
             return;
         }
-        rp = e->route;
     } else {
         memcpy(route, m.route, m.route_len);
         route[m.route_len] = '\0';
@@ -1006,7 +852,7 @@ atollc_request(atollc_client *c, const char *route, const void *body, size_t len
     size_t rlen = strlen(route);
     if (rlen > ATOLL_ROUTE_MAX)
         return ATOLL_EINVAL;
-    uint16_t code = c->use_dict ? dict_code(&c->dict, route, rlen) : 0;
+    uint16_t code = c->use_dict ? atollc__dict_code(&c->dict, route, rlen) : 0;
     uint32_t id = c->next_id;
     size_t msg_len = atoll__msg_size(ATOLL_MSG_REQUEST, id, rlen, code, len);
     if (msg_len > ATOLL_PKG_BODY_CEILING)
@@ -1038,7 +884,7 @@ atollc_notify(atollc_client *c, const char *route, const void *body, size_t len)
     size_t rlen = strlen(route);
     if (rlen > ATOLL_ROUTE_MAX)
         return ATOLL_EINVAL;
-    uint16_t code = c->use_dict ? dict_code(&c->dict, route, rlen) : 0;
+    uint16_t code = c->use_dict ? atollc__dict_code(&c->dict, route, rlen) : 0;
     size_t msg_len = atoll__msg_size(ATOLL_MSG_NOTIFY, 0, rlen, code, len);
     if (msg_len > ATOLL_PKG_BODY_CEILING)
         return ATOLL_ELIMIT;
@@ -1097,7 +943,7 @@ atollc_heartbeat_interval(const atollc_client *c)
 uint16_t
 atollc_route_code(const atollc_client *c, const char *route)
 {
-    return route ? dict_code(&c->dict, route, strlen(route)) : 0;
+    return route ? atollc__dict_code(&c->dict, route, strlen(route)) : 0;
 }
 
 void
@@ -1119,7 +965,7 @@ atollc_client_free(atollc_client *c)
         begin_close(c, ATOLLC_OK);
         return;
     }
-    dict_clear(&c->dict);
+    atollc__dict_clear(&c->dict);
     free(c->reqs);
     free(c->host);
     free(c->user_json);

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """make_corpus.py -- regenerates the seed corpora of the Pomelo codec fuzz targets.
 
-Writes tests/fuzz/corpus/{package,message,handshake,json}/ from the test vectors of the
-protocol reference (section 11.1, the section 11.2 live-server transcript) and the error
-cases of section 9, one small file per case, named after what it holds. Deterministic:
-running it twice gives the same files. It only writes the files it names (overwriting
-them), so crash reproducers added by hand under other names stay.
+Writes tests/fuzz/corpus/{package,message,handshake,json,client_reply}/ from the test
+vectors of the protocol reference (section 11.1, the section 11.2 live-server transcript),
+the error cases of sections 5.2 and 9 and the replies of a real atoll node, one small file
+per case, named after what it holds. Deterministic: running it twice gives the same files.
+It only writes the files it names (overwriting them), so crash reproducers added by hand
+under other names stay.
 
 Usage: tests/fuzz/make_corpus.py   (from anywhere; paths are relative to this file)
 """
@@ -205,6 +206,72 @@ HANDSHAKES = {
     "long-fields": b'{"sys":{"type":"' + b"t" * 100 + b'","dictVersion":"' + b"d" * 100 + b'"}}',
 }
 
+# ---- handshake replies, as the client decodes them (fuzz_client_reply) --------------
+
+# The section 11.2 reply of Pomelo 2.2.7 with dictionary and protobuf, byte for byte.
+ONPOS = (b'{"x":{"option":"required","type":"uInt32","tag":1},"y":{"option":"required",'
+         b'"type":"sInt32","tag":2},"name":{"option":"optional","type":"string","tag":3},'
+         b'"path":{"option":"repeated","type":"uInt32","tag":4},"__messages":{},'
+         b'"__tags":{"1":"x","2":"y","3":"name","4":"path"}}')
+REPLY_POMELO = (REPLY_DICT[:-2] + b',"protos":{"server":{"onPos":' + ONPOS + b'},"client":'
+                b'{"chat.chatHandler.pos":' + ONPOS + b'},"version":"jtlUgEgNhsJZ2b9aaqdKrg=="},'
+                b'"useProto":true}}')
+assert len(REPLY_POMELO) == 1452
+
+# What build/atoll (game echo) answers: full dictionary, then to a client that has it.
+ATOLL_ROUTES = [b"echo.broadcast", b"echo.echo", b"echo.kick", b"echo.push", b"gate.entry",
+                b"onPush", b"onChat"]
+ATOLL_DICT = json_obj([(r, b"%d" % (i + 1)) for i, r in enumerate(ATOLL_ROUTES)])
+ATOLL_C2R = json_obj([(b"%d" % (i + 1), b'"%s"' % r) for i, r in enumerate(ATOLL_ROUTES)])
+
+
+def reply(sys_body, code=b"200"):
+    return b'{"code":' + code + b',"sys":{' + sys_body + b"}}"
+
+
+REPLIES = {
+    "atoll-dict": reply(b'"heartbeat":3,"dict":' + ATOLL_DICT + b',"routeToCode":' + ATOLL_DICT +
+                        b',"codeToRoute":' + ATOLL_C2R +
+                        b',"dictVersion":"kskyedCBnMtKTyzcZvLvwA==","useDict":true'),
+    "atoll-dict-cached": reply(b'"heartbeat":3,"useDict":true'),
+    "atoll-no-dict": reply(b'"heartbeat":10'),
+    "atoll-empty-dict": reply(b'"heartbeat":3,"dict":{},"routeToCode":{},"codeToRoute":{},'
+                              b'"dictVersion":"mZFLkyvTelC5g8XnyQrpOw==","useDict":true'),
+    "pomelo-dict-protos": REPLY_POMELO,
+    "pomelo-no-heartbeat": reply(b""),
+    "code-500": b'{"code":500}',
+    "code-501": b'{"code":501}',
+    "code-string": b'{"code":200,"code":"200","sys":{"heartbeat":3}}',  # the last key wins
+    "missing-sys": b'{"code":200}',
+    "sys-array": b'{"code":200,"sys":[{"heartbeat":3}]}',
+    "dict-only": reply(b'"dict":{"chat.chatHandler.send":4,"onChat":8}'),
+    "dict-fallback": reply(b'"routeToCode":[1],"dict":{"a.b":1},"codeToRoute":"x"'),
+    "dict-not-object": reply(b'"dict":[["a.b",1]],"routeToCode":null,"codeToRoute":[1,2]'),
+    "huge-codes": reply(b'"routeToCode":{"a":0,"b":-1,"c":65535,"d":65536,"e":4294967297,'
+                        b'"f":1.5,"g":"3","h":9223372036854775807,"i":true},'
+                        b'"codeToRoute":{"0":"x","65535":"y","65536":"z"," 7":"w","+8":"v",'
+                        b'"09":"u","9a":"t","-1":"s","":"r","99999999999999999999":"q","10":3}'),
+    "duplicate-codes": reply(b'"routeToCode":{"a":1,"b":1,"c":2},'
+                             b'"codeToRoute":{"2":"d","1":"e","3":"f","3":"g"}'),
+    "duplicate-routes": reply(b'"routeToCode":{"a":5,"b":2},"codeToRoute":{"1":"a","3":"b",'
+                              b'"4":"a","9":"c"}'),
+    "many-codes-descending": reply(b'"routeToCode":' + json_obj(
+        [(b"r%d" % i, b"%d" % (200 - i)) for i in range(100)])),
+    "escaped-routes": reply(b'"routeToCode":{"a\"b":1,"\u00e9":2,"\ud83d\ude00":3,'
+                            b'"":4},"codeToRoute":{"5":"a\\b","6":"x\/y"}'),
+    "nul-in-route": reply(b'"codeToRoute":{"1":"a\u0000b"}'),
+    "not-json": b"not json",
+    "empty": b"",
+    "top-level-array": b'[{"code":200,"sys":{}}]',
+    "deep-nesting": reply(b'"heartbeat":3,"dict":{"a":1,"x":' + b"[" * 2100 + b"]" * 2100 +
+                          b"}"),
+    "heartbeat-0": reply(b'"heartbeat":0,"dict":{"a":1}'),
+    "heartbeat-minus-1": reply(b'"heartbeat":-1'),
+    "heartbeat-1e9": reply(b'"heartbeat":1e9'),
+    "heartbeat-string": reply(b'"heartbeat":"3"'),
+    "heartbeat-limits": reply(b'"heartbeat":86399.99,"dict":{"a":1}'),
+}
+
 # ---- JSON texts (and non-JSON) --------------------------------------------------------
 
 JSONS = {
@@ -254,6 +321,7 @@ def main():
     write("message", MESSAGES)
     write("handshake", HANDSHAKES)
     write("json", JSONS)
+    write("client_reply", REPLIES)
 
 
 if __name__ == "__main__":
