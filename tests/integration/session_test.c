@@ -28,25 +28,19 @@ request(int fd, uint32_t id, const char *route, const char *body, char *out, siz
     size_t len;
     size_t k = raw_request(msg, id, route, body);
     ASSERT(raw_send_pkg(fd, 4, msg, k));
-    for (;;) {
-        int type = raw_recv_pkg(fd, buf, sizeof buf, &len, 5000);
-        ASSERT(type == 3 || type == 4);
-        if (type == 3)
-            continue;
-        ASSERT_EQ(buf[0], 0x04); /* a push here would be one the test did not expect */
-        size_t off = 1;
-        uint32_t got = 0;
-        for (int shift = 0;; shift += 7) {
-            got |= (uint32_t)(buf[off] & 0x7f) << shift;
-            if (!(buf[off++] & 0x80))
-                break;
-        }
-        ASSERT_EQ(got, id);
-        ASSERT(len - off < cap);
-        memcpy(out, buf + off, len - off);
-        out[len - off] = '\0';
-        return;
+    ASSERT_EQ(raw_recv_pkg_nohb(fd, buf, sizeof buf, &len, 5000), 4);
+    ASSERT_EQ(buf[0], 0x04); /* a push here would be one the test did not expect */
+    size_t off = 1;
+    uint32_t got = 0;
+    for (int shift = 0;; shift += 7) {
+        got |= (uint32_t)(buf[off] & 0x7f) << shift;
+        if (!(buf[off++] & 0x80))
+            break;
     }
+    ASSERT_EQ(got, id);
+    ASSERT(len - off < cap);
+    memcpy(out, buf + off, len - off);
+    out[len - off] = '\0';
 }
 
 /* Waits for a push; returns its route code (compressed) or 0, body in out. */
@@ -55,19 +49,14 @@ wait_push(int fd, char *out, size_t cap)
 {
     uint8_t buf[8192];
     size_t len;
-    for (;;) {
-        int type = raw_recv_pkg(fd, buf, sizeof buf, &len, 5000);
-        ASSERT(type == 3 || type == 4);
-        if (type == 3)
-            continue;
-        ASSERT(buf[0] == 0x07 || buf[0] == 0x06);
-        size_t off = buf[0] == 0x07 ? 3 : 2 + buf[1];
-        int code = buf[0] == 0x07 ? (buf[1] << 8) | buf[2] : 0;
-        ASSERT(len - off < cap);
-        memcpy(out, buf + off, len - off);
-        out[len - off] = '\0';
-        return code;
-    }
+    ASSERT_EQ(raw_recv_pkg_nohb(fd, buf, sizeof buf, &len, 5000), 4);
+    ASSERT(buf[0] == 0x07 || buf[0] == 0x06);
+    size_t off = buf[0] == 0x07 ? 3 : 2 + buf[1];
+    int code = buf[0] == 0x07 ? (buf[1] << 8) | buf[2] : 0;
+    ASSERT(len - off < cap);
+    memcpy(out, buf + off, len - off);
+    out[len - off] = '\0';
+    return code;
 }
 
 /* Sends a notify (no response). */
@@ -183,10 +172,7 @@ TEST(requests_of_one_session_keep_their_order)
     for (uint32_t i = 1; i <= N; i++) {
         uint8_t buf[128];
         size_t len;
-        int type;
-        while ((type = raw_recv_pkg(fd, buf, sizeof buf - 1, &len, 5000)) == 3)
-            ;
-        ASSERT_EQ(type, 4);
+        ASSERT_EQ(raw_recv_pkg_nohb(fd, buf, sizeof buf - 1, &len, 5000), 4);
         buf[len] = '\0';
         size_t idlen = i < 128 ? 1 : 2;
         char want[32];

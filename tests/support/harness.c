@@ -253,6 +253,15 @@ raw_recv_pkg(int fd, uint8_t *body, size_t cap, size_t *len, int timeout_ms)
     return h[0];
 }
 
+int
+raw_recv_pkg_nohb(int fd, uint8_t *body, size_t cap, size_t *len, int timeout_ms)
+{
+    int type;
+    while ((type = raw_recv_pkg(fd, body, cap, len, timeout_ms)) == 3)
+        ;
+    return type;
+}
+
 bool
 raw_send_pkg(int fd, int type, const void *body, size_t len)
 {
@@ -265,10 +274,7 @@ raw_expect_kick(int fd, const char *reason)
 {
     uint8_t body[4096];
     size_t len;
-    int type;
-    while ((type = raw_recv_pkg(fd, body, sizeof body - 1, &len, 5000)) == 3)
-        ;
-    ASSERT_EQ(type, 5);
+    ASSERT_EQ(raw_recv_pkg_nohb(fd, body, sizeof body - 1, &len, 5000), 5);
     body[len] = '\0';
     char want[256];
     snprintf(want, sizeof want, "{\"reason\":\"%s\"}", reason);

@@ -51,6 +51,8 @@ bool raw_wait_closed(int fd, int timeout_ms);
 /* Reads one Pomelo package: returns its type (1..5), body in body[0..*len), or -1 on
  * timeout/EOF. */
 int raw_recv_pkg(int fd, uint8_t *body, size_t cap, size_t *len, int timeout_ms);
+/* raw_recv_pkg that skips heartbeats: the next package of any other type, or -1. */
+int raw_recv_pkg_nohb(int fd, uint8_t *body, size_t cap, size_t *len, int timeout_ms);
 /* Writes one package. */
 bool raw_send_pkg(int fd, int type, const void *body, size_t len);
 /* Expects a KICK {"reason":"<reason>"} (heartbeats before it are skipped), then the
