@@ -1,26 +1,52 @@
-/* loadgen.c -- atoll-loadgen: a closed-loop load generator on the async atoll client.
+/* loadgen.c -- atoll-loadgen: a load generator on the async atoll client, in three modes.
  *
- * N connections (spread over T threads, each with its own libuv loop) each keep D
- * requests in flight: every response immediately sends the next request on the same
- * slot, so the offered load adapts to the server (closed loop) and the latency of a
- * request is the time from queueing it to its response, client-side batching
- * included. Connections are opened at most MAX_CONNECTING at a time per thread (a
- * burst of thousands of SYNs would overflow the listen backlog and cost 1 s
+ * Closed loop (the default): N connections (spread over T threads, each with its own
+ * libuv loop) each keep D requests in flight: every response immediately sends the next
+ * request on the same slot, so the offered load adapts to the server (closed loop) and
+ * the latency of a request is the time from queueing it to its response, client-side
+ * batching included. Connections are opened at most MAX_CONNECTING at a time per thread
+ * (a burst of thousands of SYNs would overflow the listen backlog and cost 1 s
  * retransmits). Once a thread's connections are all up (or failed), it runs the
  * warm-up, then the measured window; only responses that arrive inside the window
  * count. Latencies go into a log-linear histogram (HDR style: 64 linear sub-buckets
  * per power of two, under 1.6% error, no per-sample storage); threads merge theirs
- * at the end.
+ * at the end. --entry sends gate.entry {"uid":"bench-<pid>-<n>"} (plus "room" with
+ * --room) on each connection first: the pid keeps uids unique across runs against one
+ * server, so a run never kicks the sessions of the one before ("duplicate login") while
+ * their close is still on its way.
+ *
+ * --fanout (open loop, for a chat room): every connection enters (gate.entry, --room)
+ * and says --route (room.say) {"text":"<send time>"} --rate times a second, the sends of
+ * all connections spread evenly over the period (connection i is offset by i/N of it),
+ * whatever the server answers. The send time is CLOCK_MONOTONIC in nanoseconds; every
+ * client takes each push of --push-route (onChat) it receives, reads the time back from
+ * its "text" and records now - then, so the latency is from the sender's send to each
+ * receiver's read, on one machine and one clock. The window is global: it starts
+ * --warmup seconds after the last connection entered (so every say in it has all
+ * members listening) and lasts --duration; a say counts when its send time is in the
+ * window, a push when the say it carries is. Saying stops at the window's end and the
+ * clients listen --grace seconds more before closing: a push later than that counts as
+ * lost. Expected pushes = says in the window x members; the generator's own lateness
+ * (send time - scheduled time) is reported apart, to show whether it kept up.
+ *
+ * --once: one connection (gate.entry first with --entry), one request of --route with
+ * --body, the response body printed on stdout: bench/run.sh's control channel to the
+ * bench game (ctl.calls, ctl.ticks, ctl.areas).
  *
  * --idle opens the connections, completes the handshakes and holds them (answering
  * heartbeats) for --duration seconds, for memory measurements. --ready-file PATH is
  * written once every connection has settled, so a script knows when to measure.
  *
- * Output: one JSON object on stdout:
+ * Output: one JSON object on stdout. Closed loop and idle:
  * {"transport","conns","depth","duration_s","requests","errors","throughput_rps",
  *  "p50_us","p99_us","p999_us","max_us","connected"}.
  * errors counts failed connects, failed requests and connections lost before the end.
+ * Fan-out: {"mode":"fanout","conns","members","rate_per_conn","duration_s","says",
+ *  "say_errors","pushes_expected","pushes","delivered","pushes_per_s","p50_us","p99_us",
+ *  "p999_us","max_us","lag_p99_us","lag_max_us","errors","connected"}, latencies being
+ * the pushes'.
  */
+#define _GNU_SOURCE /* memmem */
 #include <atollc/atollc.h>
 
 #include <pthread.h>
@@ -31,6 +57,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 #define MAX_CONNECTING 256
 #define MAX_THREADS 64
@@ -128,6 +156,13 @@ static struct {
     int threads;
     const char *ready_file;
     uint32_t timeout_ms;
+    const char *room; /* gate.entry's "room", or NULL */
+    bool fanout;
+    bool once;
+    bool check_code;        /* closed loop: an answer with a code other than 200 is an error */
+    double rate;            /* fan-out: says per second per connection */
+    double grace_s;         /* fan-out: listening after the window */
+    const char *push_route; /* fan-out: the pushes that carry the says */
 } cfg = {
     .host = "127.0.0.1",
     .transport = ATOLLC_TCP,
@@ -140,11 +175,32 @@ static struct {
     .use_dict = true,
     .threads = 1,
     .timeout_ms = 10000,
+    .rate = 2,
+    .grace_s = 2,
+    .push_route = "onChat",
 };
 
 static atomic_int threads_settled;
 static atomic_int total_connected;
 static atomic_int total_failed;
+
+/* Fan-out: connections whose entry is over (entered, refused, or never connected);
+ * members, the ones that entered; and the global window (CLOCK_MONOTONIC ns; 0 until the
+ * last connection settled). */
+static atomic_int fo_settled;
+static atomic_int fo_members;
+static _Atomic uint64_t fo_window_start;
+static uint64_t fo_duration_ns, fo_warmup_ns, fo_grace_ns;
+
+/* The clock of the says' send times: CLOCK_MONOTONIC, which every process of the
+ * machine shares (uv_hrtime reads the same clock). */
+static uint64_t
+mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* ---- per thread ---------------------------------------------------------------------- */
 
@@ -163,6 +219,8 @@ typedef struct lg_conn {
     int index; /* global connection number, for the entry uid */
     bool connected;
     bool closed;
+    bool entered; /* fan-out: gate.entry answered 200 */
+    bool fo_done; /* fan-out: counted in fo_settled */
     slot *slots;
 } lg_conn;
 
@@ -183,12 +241,31 @@ typedef struct lg_thread {
     uint64_t requests;
     uint64_t errors;
     hist h;
+    /* fan-out */
+    uv_timer_t pace_timer;
+    uint64_t fo_created; /* when the thread started (mono_ns) */
+    uint64_t fo_base;    /* scheduled time of the thread's say number 0 */
+    uint64_t fo_next;    /* the thread's next say number */
+    uint64_t says;       /* sent with a send time in the window */
+    uint64_t say_errors; /* refused by the client, or not answered 200 */
+    uint64_t pushes;     /* received, carrying a say of the window */
+    uint64_t bad_pushes; /* of push_route, without a readable send time */
+    hist lag;            /* send time - scheduled time */
 } lg_thread;
 
 static void connect_more(lg_thread *t);
 static void on_phase(uv_timer_t *tm);
 
 static void on_response(atollc_client *c, int status, const char *body, size_t len, void *ud);
+
+/* An answer that carries a "code" other than 200 is a refusal (the node answers errors
+ * {"code":500,...}; the baseline echoes bodies, which carry no code). */
+static bool
+refused(const char *body, size_t len)
+{
+    return body != NULL && memmem(body, len, "\"code\":", 7) != NULL &&
+           memmem(body, len, "\"code\":200", 10) == NULL;
+}
 
 static void
 send_slot(slot *s)
@@ -210,6 +287,10 @@ on_response(atollc_client *c, int status, const char *body, size_t len, void *ud
         t->errors++;
         return;
     }
+    if (cfg.check_code && refused(body, len)) {
+        t->errors++; /* counted, and the slot stops: a refusal is not a rate */
+        return;
+    }
     if (t->phase == PH_MEASURE) {
         t->requests++;
         hist_record(&t->h, uv_hrtime() - s->t0);
@@ -220,11 +301,152 @@ on_response(atollc_client *c, int status, const char *body, size_t len, void *ud
 static void
 start_pipeline(lg_conn *k)
 {
-    if (cfg.idle)
+    if (cfg.idle || cfg.fanout)
         return;
     for (int i = 0; i < cfg.depth; i++)
         send_slot(&k->slots[i]);
 }
+
+/* The gate.entry body of connection index (-1: the --once client). */
+static int
+entry_body(char *buf, size_t cap, int index)
+{
+    char uid[64];
+    if (index < 0)
+        snprintf(uid, sizeof uid, "bench-%ld-once", (long)getpid());
+    else
+        snprintf(uid, sizeof uid, "bench-%ld-%d", (long)getpid(), index);
+    int n = cfg.room ? snprintf(buf, cap, "{\"uid\":\"%s\",\"room\":\"%s\"}", uid, cfg.room)
+                     : snprintf(buf, cap, "{\"uid\":\"%s\"}", uid);
+    return n > 0 && (size_t)n < cap ? n : -1;
+}
+
+/* ---- fan-out ------------------------------------------------------------------------- */
+
+/* k's entry is over (entered or not). The last connection to settle opens the window,
+ * one warm-up from now, for every thread. */
+static void
+fo_settle(lg_conn *k, bool entered)
+{
+    if (!cfg.fanout || k->fo_done)
+        return;
+    k->fo_done = true;
+    k->entered = entered;
+    if (entered)
+        atomic_fetch_add(&fo_members, 1);
+    if (atomic_fetch_add(&fo_settled, 1) + 1 == cfg.conns) {
+        atomic_store(&fo_window_start, mono_ns() + fo_warmup_ns);
+        fprintf(stderr, "atoll-loadgen: %d of %d connections entered; saying\n",
+                atomic_load(&fo_members), cfg.conns);
+    }
+}
+
+static void
+on_say_reply(atollc_client *c, int status, const char *body, size_t len, void *ud)
+{
+    lg_conn *k = ud;
+    if (k->t->phase == PH_STOPPING)
+        return;
+    if (status != ATOLLC_OK || refused(body, len))
+        k->t->say_errors++;
+}
+
+static void
+send_say(lg_thread *t, lg_conn *k, uint64_t sched, uint64_t ws, uint64_t we)
+{
+    char body[64];
+    uint64_t now = mono_ns();
+    int n = snprintf(body, sizeof body, "{\"text\":\"%llu\"}", (unsigned long long)now);
+    if (atollc_request(k->c, cfg.route, body, (size_t)n, on_say_reply, k) != ATOLLC_OK) {
+        t->say_errors++;
+        return;
+    }
+    if (now >= ws && now < we) {
+        t->says++;
+        hist_record(&t->lag, now > sched ? now - sched : 0);
+    }
+}
+
+static void
+stop_thread(lg_thread *t)
+{
+    t->t_end = uv_hrtime();
+    t->phase = PH_STOPPING;
+    uv_close((uv_handle_t *)&t->phase_timer, NULL);
+    if (cfg.fanout)
+        uv_close((uv_handle_t *)&t->pace_timer, NULL);
+    for (int i = 0; i < t->n; i++)
+        if (t->conns[i].c != NULL)
+            atollc_close(t->conns[i].c);
+}
+
+/* Every millisecond: sends the says that are due. The thread's says are numbered in
+ * time order: say number m is connection j = m % n's say of period m / n, scheduled at
+ * base + (m / n) * period + (global index of j) * period / conns, which grows with m
+ * because a thread's connections have consecutive global indexes. */
+static void
+on_pace(uv_timer_t *tm)
+{
+    lg_thread *t = tm->data;
+    uint64_t ws = atomic_load(&fo_window_start), now = mono_ns();
+    if (t->phase == PH_STOPPING)
+        return;
+    if (ws == 0) {
+        /* Connections that never settle would hang the run: a node that does not
+         * answer gate.entry within the connect deadline and a minute fails it. */
+        if (now - t->fo_created > (uint64_t)cfg.timeout_ms * 1000000u + 60000000000u) {
+            fprintf(stderr, "atoll-loadgen: gate.entry unanswered; giving up\n");
+            t->errors++;
+            stop_thread(t);
+        }
+        return;
+    }
+    uint64_t we = ws + fo_duration_ns;
+    if (now >= we + fo_grace_ns) {
+        stop_thread(t);
+        return;
+    }
+    if (t->fo_base == 0)
+        t->fo_base = ws - fo_warmup_ns;
+    uint64_t period = (uint64_t)(1e9 / cfg.rate);
+    for (;;) {
+        lg_conn *k = &t->conns[t->fo_next % (uint64_t)t->n];
+        uint64_t sched = t->fo_base + t->fo_next / (uint64_t)t->n * period +
+                         (uint64_t)k->index * period / (uint64_t)cfg.conns;
+        if (sched > now || sched >= we)
+            break;
+        t->fo_next++;
+        if (k->entered && k->c != NULL)
+            send_say(t, k, sched, ws, we);
+    }
+}
+
+/* A push: the latency of a say of the window, read back from its text. */
+static void
+on_push(atollc_client *c, const char *route, const char *body, size_t len, void *ud)
+{
+    uint64_t now = mono_ns();
+    lg_conn *k = ud;
+    lg_thread *t = k->t;
+    if (t->phase == PH_STOPPING || strcmp(route, cfg.push_route) != 0)
+        return;
+    const char *p = memmem(body, len, "\"text\":\"", 8), *end = body + len;
+    uint64_t sent = 0;
+    int digits = 0;
+    for (p = p ? p + 8 : end; p < end && *p >= '0' && *p <= '9'; p++, digits++)
+        sent = sent * 10 + (uint64_t)(*p - '0');
+    if (digits == 0 || digits > 19) {
+        t->bad_pushes++;
+        return;
+    }
+    uint64_t ws = atomic_load_explicit(&fo_window_start, memory_order_relaxed);
+    if (ws == 0 || sent < ws || sent >= ws + fo_duration_ns)
+        return; /* a say of the warm-up */
+    t->pushes++;
+    hist_record(&t->h, now > sent ? now - sent : 0);
+}
+
+/* ---- connections ----------------------------------------------------------------------- */
 
 static void
 on_entry(atollc_client *c, int status, const char *body, size_t len, void *ud)
@@ -232,10 +454,14 @@ on_entry(atollc_client *c, int status, const char *body, size_t len, void *ud)
     lg_conn *k = ud;
     if (k->t->phase == PH_STOPPING)
         return;
-    if (status != ATOLLC_OK) {
+    if (status != ATOLLC_OK || refused(body, len)) {
+        if (status == ATOLLC_OK)
+            fprintf(stderr, "atoll-loadgen: gate.entry refused: %.*s\n", (int)len, body);
         k->t->errors++;
+        fo_settle(k, false);
         return;
     }
+    fo_settle(k, true);
     start_pipeline(k);
 }
 
@@ -260,7 +486,9 @@ thread_settled(lg_thread *t)
     atomic_fetch_add(&total_failed, t->n - t->connected);
     if (atomic_fetch_add(&threads_settled, 1) + 1 == cfg.threads)
         write_ready_file();
-    if (cfg.idle) {
+    if (cfg.fanout) {
+        t->phase = PH_MEASURE; /* the pace timer follows the global window */
+    } else if (cfg.idle) {
         t->phase = PH_MEASURE;
         t->t_start = uv_hrtime();
         uv_timer_start(&t->phase_timer, on_phase, (uint64_t)(cfg.duration_s * 1000), 0);
@@ -275,8 +503,12 @@ on_client_close(atollc_client *c, int status, void *ud)
 {
     lg_conn *k = ud;
     lg_thread *t = k->t;
-    if (k->connected && t->phase != PH_STOPPING)
+    if (k->connected && t->phase != PH_STOPPING) {
         t->errors++; /* lost before the end of the run */
+        fprintf(stderr, "atoll-loadgen: connection %d lost: %s\n", k->index,
+                atoll_strerror(status));
+    }
+    fo_settle(k, false);
     k->closed = true;
     k->c = NULL;
     atollc_client_free(c);
@@ -294,17 +526,21 @@ on_connect(atollc_client *c, int status, void *ud)
         k->connected = true;
         t->connected++;
         if (t->phase != PH_STOPPING) {
-            if (cfg.entry && !cfg.idle) {
-                char uid[64];
-                int n = snprintf(uid, sizeof uid, "{\"uid\":\"bench-%d\"}", k->index);
-                if (atollc_request(c, "gate.entry", uid, (size_t)n, on_entry, k) != ATOLLC_OK)
+            if ((cfg.entry || cfg.fanout) && !cfg.idle) {
+                char body[256];
+                int n = entry_body(body, sizeof body, k->index);
+                if (n < 0 ||
+                    atollc_request(c, "gate.entry", body, (size_t)n, on_entry, k) != ATOLLC_OK) {
                     t->errors++;
+                    fo_settle(k, false);
+                }
             } else {
                 start_pipeline(k);
             }
         }
     } else {
         t->errors++;
+        fo_settle(k, false);
     }
     connect_more(t);
     if (t->settled == t->n)
@@ -328,9 +564,12 @@ connect_more(lg_thread *t)
             t->settled++;
             k->closed = true;
             t->closed++;
+            fo_settle(k, false);
             continue;
         }
         atollc_on_close(k->c, on_client_close, k);
+        if (cfg.fanout)
+            atollc_on_push(k->c, on_push, k);
         atollc_connect(k->c, on_connect, k); /* failures arrive through on_connect */
         t->connecting++;
     }
@@ -346,12 +585,7 @@ on_phase(uv_timer_t *tm)
         uv_timer_start(&t->phase_timer, on_phase, (uint64_t)(cfg.duration_s * 1000), 0);
         return;
     }
-    t->t_end = uv_hrtime();
-    t->phase = PH_STOPPING;
-    uv_close((uv_handle_t *)&t->phase_timer, NULL);
-    for (int i = 0; i < t->n; i++)
-        if (t->conns[i].c != NULL)
-            atollc_close(t->conns[i].c);
+    stop_thread(t);
 }
 
 static void *
@@ -361,6 +595,12 @@ thread_main(void *arg)
     uv_loop_init(&t->loop);
     uv_timer_init(&t->loop, &t->phase_timer);
     t->phase_timer.data = t;
+    if (cfg.fanout) {
+        t->fo_created = mono_ns();
+        uv_timer_init(&t->loop, &t->pace_timer);
+        t->pace_timer.data = t;
+        uv_timer_start(&t->pace_timer, on_pace, 1, 1);
+    }
     if (t->n == 0) {
         thread_settled(t);
     } else {
@@ -373,6 +613,53 @@ thread_main(void *arg)
     return NULL;
 }
 
+/* ---- once ------------------------------------------------------------------------------ */
+
+/* One request on one blocking connection; its answer on stdout. */
+static int
+run_once(void)
+{
+    atollc_opts o;
+    atollc_opts_init(&o);
+    o.transport = cfg.transport;
+    o.host = cfg.host;
+    o.port = cfg.port;
+    o.use_dict = cfg.use_dict;
+    int err;
+    atollc_sync *s = atollc_sync_connect(&o, &err);
+    if (s == NULL) {
+        fprintf(stderr, "atoll-loadgen: connect: %s\n", atoll_strerror(err));
+        return 1;
+    }
+    char *resp = NULL;
+    if (cfg.entry) {
+        char body[256];
+        if (entry_body(body, sizeof body, -1) < 0) {
+            fprintf(stderr, "atoll-loadgen: --room too long\n");
+            atollc_sync_free(s);
+            return 1;
+        }
+        err = atollc_sync_request(s, "gate.entry", body, &resp, (int)cfg.timeout_ms);
+        if (err != ATOLLC_OK || refused(resp, strlen(resp))) {
+            fprintf(stderr, "atoll-loadgen: gate.entry: %s\n",
+                    err != ATOLLC_OK ? atoll_strerror(err) : resp);
+            free(resp);
+            atollc_sync_free(s);
+            return 1;
+        }
+        free(resp);
+    }
+    err = atollc_sync_request(s, cfg.route, cfg.body, &resp, (int)cfg.timeout_ms);
+    atollc_sync_free(s);
+    if (err != ATOLLC_OK) {
+        fprintf(stderr, "atoll-loadgen: %s: %s\n", cfg.route, atoll_strerror(err));
+        return 1;
+    }
+    printf("%s\n", resp);
+    free(resp);
+    return 0;
+}
+
 /* ---- main ---------------------------------------------------------------------------- */
 
 static void
@@ -381,8 +668,13 @@ usage(void)
     fprintf(stderr,
             "usage: atoll-loadgen --port P [--host H] [--transport tcp|ws] [--conns N]\n"
             "         [--depth D] [--duration S] [--warmup S] [--route R] [--body JSON]\n"
-            "         [--entry] [--idle] [--threads T] [--no-dict] [--ready-file PATH]\n"
-            "         [--timeout MS]\n");
+            "         [--entry] [--room NAME] [--check-code] [--idle] [--threads T]\n"
+            "         [--no-dict] [--ready-file PATH] [--timeout MS]\n"
+            "       atoll-loadgen --fanout --port P [--rate SAYS_PER_S] [--conns N]\n"
+            "         [--route room.say] [--push-route onChat] [--room NAME] [--duration S]\n"
+            "         [--warmup S] [--grace S] [--threads T]\n"
+            "       atoll-loadgen --once --port P [--entry] [--room NAME] --route R\n"
+            "         [--body JSON] [--timeout MS]\n");
     exit(2);
 }
 
@@ -402,6 +694,18 @@ main(int argc, char **argv)
         }
         if (!strcmp(a, "--no-dict")) {
             cfg.use_dict = false;
+            continue;
+        }
+        if (!strcmp(a, "--fanout")) {
+            cfg.fanout = true;
+            continue;
+        }
+        if (!strcmp(a, "--once")) {
+            cfg.once = true;
+            continue;
+        }
+        if (!strcmp(a, "--check-code")) {
+            cfg.check_code = true;
             continue;
         }
         if (v == NULL)
@@ -433,12 +737,37 @@ main(int argc, char **argv)
             cfg.ready_file = v;
         else if (!strcmp(a, "--timeout"))
             cfg.timeout_ms = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--room"))
+            cfg.room = v;
+        else if (!strcmp(a, "--rate"))
+            cfg.rate = atof(v);
+        else if (!strcmp(a, "--grace"))
+            cfg.grace_s = atof(v);
+        else if (!strcmp(a, "--push-route"))
+            cfg.push_route = v;
         else
             usage();
     }
+    signal(SIGPIPE, SIG_IGN);
+    if (cfg.once) {
+        if (cfg.port <= 0 || cfg.port > 65535)
+            usage();
+        return run_once();
+    }
+    if (cfg.fanout) {
+        bool route_given = false;
+        for (int i = 1; i < argc; i++)
+            route_given |= !strcmp(argv[i], "--route");
+        if (!route_given)
+            cfg.route = "room.say";
+        if (cfg.rate <= 0 || cfg.rate > 1e6 || cfg.grace_s < 0 || cfg.idle)
+            usage();
+        fo_duration_ns = (uint64_t)(cfg.duration_s * 1e9);
+        fo_warmup_ns = (uint64_t)(cfg.warmup_s * 1e9);
+        fo_grace_ns = (uint64_t)(cfg.grace_s * 1e9);
+    }
     if (cfg.port <= 0 || cfg.port > 65535 || cfg.conns < 1 || cfg.depth < 1 ||
-        cfg.duration_s <= 0 || cfg.warmup_s < 0 || cfg.threads < 1 ||
-        cfg.threads > MAX_THREADS)
+        cfg.duration_s <= 0 || cfg.warmup_s < 0 || cfg.threads < 1 || cfg.threads > MAX_THREADS)
         usage();
     if (cfg.threads > cfg.conns)
         cfg.threads = cfg.conns;
@@ -450,7 +779,6 @@ main(int argc, char **argv)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    signal(SIGPIPE, SIG_IGN);
 
     lg_thread *threads = calloc((size_t)cfg.threads, sizeof *threads);
     lg_conn *conns = calloc((size_t)cfg.conns, sizeof *conns);
@@ -481,28 +809,55 @@ main(int argc, char **argv)
     for (int t = 0; t < cfg.threads; t++)
         pthread_create(&threads[t].thread, NULL, thread_main, &threads[t]);
 
-    hist *all = calloc(1, sizeof *all);
-    uint64_t requests = 0, errors = 0;
+    hist *all = calloc(1, sizeof *all), *lag = calloc(1, sizeof *lag);
+    uint64_t requests = 0, errors = 0, says = 0, say_errors = 0, pushes = 0, bad_pushes = 0;
     double rps = 0, window = 0;
     for (int t = 0; t < cfg.threads; t++) {
         lg_thread *th = &threads[t];
         pthread_join(th->thread, NULL);
         hist_merge(all, &th->h);
+        hist_merge(lag, &th->lag);
         requests += th->requests;
         errors += th->errors;
+        says += th->says;
+        say_errors += th->say_errors;
+        pushes += th->pushes;
+        bad_pushes += th->bad_pushes;
         double w = th->t_end > th->t_start ? (double)(th->t_end - th->t_start) / 1e9 : 0;
         if (w > 0)
             rps += (double)th->requests / w;
         window += w / cfg.threads;
     }
-    printf("{\"transport\":\"%s\",\"conns\":%d,\"depth\":%d,\"duration_s\":%.3f,"
-           "\"requests\":%llu,\"errors\":%llu,\"throughput_rps\":%.1f,\"p50_us\":%.1f,"
-           "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"connected\":%d}\n",
-           cfg.transport == ATOLLC_WS ? "ws" : "tcp", cfg.conns, cfg.idle ? 0 : cfg.depth,
-           window, (unsigned long long)requests, (unsigned long long)errors, rps,
-           hist_percentile(all, 0.50) / 1e3, hist_percentile(all, 0.99) / 1e3,
-           hist_percentile(all, 0.999) / 1e3, all->max / 1e3, atomic_load(&total_connected));
+    if (cfg.fanout) {
+        int members = atomic_load(&fo_members);
+        uint64_t expected = says * (uint64_t)members;
+        if (bad_pushes > 0)
+            fprintf(stderr, "atoll-loadgen: %llu pushes without a readable send time\n",
+                    (unsigned long long)bad_pushes);
+        printf("{\"mode\":\"fanout\",\"conns\":%d,\"members\":%d,\"rate_per_conn\":%g,"
+               "\"duration_s\":%.3f,\"says\":%llu,\"say_errors\":%llu,"
+               "\"pushes_expected\":%llu,\"pushes\":%llu,\"delivered\":%.6f,"
+               "\"pushes_per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
+               "\"max_us\":%.1f,\"lag_p99_us\":%.1f,\"lag_max_us\":%.1f,\"errors\":%llu,"
+               "\"connected\":%d}\n",
+               cfg.conns, members, cfg.rate, cfg.duration_s, (unsigned long long)says,
+               (unsigned long long)say_errors, (unsigned long long)expected,
+               (unsigned long long)pushes, expected ? (double)pushes / (double)expected : 0.0,
+               (double)pushes / cfg.duration_s, hist_percentile(all, 0.50) / 1e3,
+               hist_percentile(all, 0.99) / 1e3, hist_percentile(all, 0.999) / 1e3, all->max / 1e3,
+               hist_percentile(lag, 0.99) / 1e3, lag->max / 1e3, (unsigned long long)errors,
+               atomic_load(&total_connected));
+    } else {
+        printf("{\"transport\":\"%s\",\"conns\":%d,\"depth\":%d,\"duration_s\":%.3f,"
+               "\"requests\":%llu,\"errors\":%llu,\"throughput_rps\":%.1f,\"p50_us\":%.1f,"
+               "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"connected\":%d}\n",
+               cfg.transport == ATOLLC_WS ? "ws" : "tcp", cfg.conns, cfg.idle ? 0 : cfg.depth,
+               window, (unsigned long long)requests, (unsigned long long)errors, rps,
+               hist_percentile(all, 0.50) / 1e3, hist_percentile(all, 0.99) / 1e3,
+               hist_percentile(all, 0.999) / 1e3, all->max / 1e3, atomic_load(&total_connected));
+    }
     free(all);
+    free(lag);
     free(slots);
     free(conns);
     free(threads);

@@ -1,26 +1,55 @@
 #!/usr/bin/env bash
 # run.sh -- the atoll benchmark: the atoll node against the baseline server, same
-# scenarios, one table.
+# scenarios, one table; then the game scenarios (areas, fan-out, calls, ticks).
 #
-# Usage: bench/run.sh [--quick]
+# Usage: bench/run.sh [--quick] [--only LIST]
+#   LIST: comma-separated sections: echo, idle, levelup, fanout, calls; "areas" stands
+#   for levelup,fanout,calls (the game scenarios); default: all of them.
 #
 # Builds nothing: it expects a configured and built tree in build/ (build/atoll,
-# build/bench/atoll-loadgen, build/bench/atoll-baseline; ATOLL_BUILD_DIR overrides the
-# directory, ATOLL_BIN the node binary). Both servers run side by side on free
-# 127.0.0.1 ports with 2 workers each:
+# build/bench/atoll-loadgen, build/bench/atoll-baseline, build/bench/libatoll_benchgame.so;
+# ATOLL_BUILD_DIR overrides the directory, ATOLL_BIN the node binary). Servers run on
+# free 127.0.0.1 ports with 2 workers each:
 #   baseline: build/bench/atoll-baseline --listen 127.0.0.1:PORT --workers 2
 #   atoll:    build/atoll run --game echo --listen 127.0.0.1:PORT --workers 2 \
 #                 --set net.rate_limit=0
-# Scenarios, identical for both servers (route echo.echo, body {"msg":"hello"}):
-#   throughput: TCP and WebSocket x (100 connections, depth 1) and (100, depth 16);
-#               10 s measured after 2 s of warm-up, 5 pairs of runs (--quick: 3 s after
-#               1 s, 3 pairs). A pair is one run against each server back to back, the
-#               order alternating, so a noisy neighbour on a shared machine hits both
-#               alike; the ratio reported is the median of the per-pair ratios, and each
-#               server's rps and latencies are from its median run.
-#   idle memory: 10000 TCP connections that completed the handshake and only
-#               heartbeat; VmRSS of the server (/proc/PID/status) on a fresh server
-#               before and after, divided by the connections.
+#   quick:    build/atoll run --game quick ... --set quick.broadcast=false --set net.rate_limit=0
+#   chat:     build/atoll run --game chat ... --set net.rate_limit=0
+#   bench:    build/atoll run --game build/bench/libatoll_benchgame.so ...
+# Sections:
+#   echo: route echo.echo, body {"msg":"hello"}, identical for both servers: TCP and
+#         WebSocket x (100 connections, depth 1) and (100, depth 16); 10 s measured after
+#         2 s of warm-up, 5 pairs of runs (--quick: 3 s after 1 s, 3 pairs). A pair is one
+#         run against each server back to back, the order alternating, so a noisy
+#         neighbour on a shared machine hits both alike; the ratio reported is the median
+#         of the per-pair ratios, and each server's rps and latencies are from its median
+#         run.
+#   idle: 10000 TCP connections that completed the handshake and only heartbeat; VmRSS
+#         of the server (/proc/PID/status) on a fresh server before and after, divided by
+#         the connections.
+#   levelup: the quick game against the baseline, in pairs as above: 100 TCP connections,
+#         each sends gate.entry {uid} (unique) and then area.levelup {} in a closed loop,
+#         1 in flight. The baseline gets the very same client traffic and echoes it (its
+#         echo.echo); the node answers {code,level,money} and pushes `money` to the
+#         player. An answer with a code other than 200 counts as an error.
+#   fanout: the chat game, 200 connections in the lobby, open loop: each says room.say
+#         {"text":"<CLOCK_MONOTONIC ns>"} RATE times a second, spread evenly; every client
+#         times every onChat push. First 2 says/s (80,000 pushes/s), REPEATS runs of
+#         DURATION s, each on a fresh node; the run of median p99 is reported, with the
+#         lowest delivery of all runs. Then the highest sustained rate: the rate doubles
+#         from 4 until a run fails, then is bisected 3 times (runs of FO_STEP s); a run
+#         fails when fewer than 99.9 % of the expected pushes arrive, the push p99 is over
+#         50 ms, the generator itself is more than 50 ms behind (p99), or a say or a
+#         connection fails. A failure is confirmed by a second run (noise), a success is
+#         not.
+#   calls: the bench game. ctl.areas tells the worker of each area; the pinger "ping"
+#         calls the ponger on the other worker ("pong" or "pong2"), keeping 1, 16 and
+#         256 calls in flight for DURATION s, REPEATS runs each, median calls/s; then 256
+#         in flight to the ponger on its own worker, if one is. The 20 Hz ticker's
+#         lateness (p99 of late_ns) is read after every run: tick jitter under the call
+#         load. Also tick jitter on an idle node (DURATION s) and under a client load
+#         (100 TCP connections, gate.entry into the load areas, load.levelup, depth 1,
+#         REPEATS runs).
 # The load generator runs on the same machine with 2 threads and no CPU pinning: the
 # servers' 2 workers and the generator's 2 threads share the 2 cores through the
 # scheduler, so a server that spends more CPU per request leaves less to the generator
@@ -36,32 +65,64 @@ BUILD=${ATOLL_BUILD_DIR:-$ROOT/build}
 ATOLL_BIN=${ATOLL_BIN:-$BUILD/atoll}
 LOADGEN=$BUILD/bench/atoll-loadgen
 BASELINE=$BUILD/bench/atoll-baseline
+BENCHGAME=$BUILD/bench/libatoll_benchgame.so
 RESULTS=$BUILD/bench/results.json
 
-QUICK=0
-case "${1:-}" in
-"") ;;
---quick) QUICK=1 ;;
-*)
-    echo "usage: bench/run.sh [--quick]" >&2
+usage() {
+    echo "usage: bench/run.sh [--quick] [--only echo,idle,levelup,fanout,calls|areas]" >&2
     exit 2
-    ;;
-esac
+}
+
+QUICK=0
+ONLY=echo,idle,levelup,fanout,calls
+while (($#)); do
+    case $1 in
+    --quick) QUICK=1 ;;
+    --only)
+        (($# >= 2)) || usage
+        ONLY=${2//areas/levelup,fanout,calls}
+        shift
+        ;;
+    *) usage ;;
+    esac
+    shift
+done
+declare -A RUN_SECTION
+IFS=, read -ra _sections <<<"$ONLY"
+for s in "${_sections[@]}"; do
+    case $s in
+    echo | idle | levelup | fanout | calls) RUN_SECTION[$s]=1 ;;
+    *) usage ;;
+    esac
+done
+want() { [[ -n ${RUN_SECTION[$1]:-} ]]; }
+
 if ((QUICK)); then
-    DURATION=3 WARMUP=1 REPEATS=3
+    DURATION=3 WARMUP=1 REPEATS=3 FO_STEP=3
 else
-    DURATION=10 WARMUP=2 REPEATS=5
+    DURATION=10 WARMUP=2 REPEATS=5 FO_STEP=5
 fi
 IDLE_CONNS=10000
 BODY='{"msg":"hello"}'
 ROUTE=echo.echo
+FO_CONNS=200
+FO_RATE=2
+FO_MAX_RATE=4096 # says per second per connection where the search gives up climbing
+CALL_DEPTHS=(1 16 256)
+LOAD_CONNS=100
 
-for bin in "$ATOLL_BIN" "$LOADGEN" "$BASELINE"; do
+need=("$ATOLL_BIN" "$LOADGEN")
+if want echo || want idle || want levelup; then need+=("$BASELINE"); fi
+for bin in "${need[@]}"; do
     if [[ ! -x $bin ]]; then
         echo "run.sh: $bin is missing: build first (cmake -S . -B build && cmake --build build)" >&2
         exit 1
     fi
 done
+if want calls && [[ ! -f $BENCHGAME ]]; then
+    echo "run.sh: $BENCHGAME is missing: build first" >&2
+    exit 1
+fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/atoll-bench.XXXXXX")
 SERVER_PID=
@@ -121,6 +182,18 @@ start_server() {
         "$ATOLL_BIN" run --game echo --listen "127.0.0.1:$PORT" --workers 2 \
             --set net.rate_limit=0 >"$TMP/$1.log" 2>&1 &
         ;;
+    quick)
+        "$ATOLL_BIN" run --game quick --listen "127.0.0.1:$PORT" --workers 2 \
+            --set quick.broadcast=false --set net.rate_limit=0 >"$TMP/$1.log" 2>&1 &
+        ;;
+    chat)
+        "$ATOLL_BIN" run --game chat --listen "127.0.0.1:$PORT" --workers 2 \
+            --set net.rate_limit=0 >"$TMP/$1.log" 2>&1 &
+        ;;
+    bench)
+        "$ATOLL_BIN" run --game "$BENCHGAME" --listen "127.0.0.1:$PORT" --workers 2 \
+            >"$TMP/$1.log" 2>&1 &
+        ;;
     esac
     SERVER_PID=$!
     for _ in $(seq 1 100); do
@@ -141,6 +214,18 @@ stop_server() {
     SERVER_PID=
 }
 
+# check_alive KIND PID: a server that died under load is a finding, not noise: say so
+# with the end of its log and stop.
+check_alive() {
+    if ! kill -0 "$2" 2>/dev/null; then
+        local rc=0
+        wait "$2" 2>/dev/null || rc=$?
+        echo "run.sh: the $1 server died under load (exit status $rc); its log ends:" >&2
+        tail -20 "$TMP/$1.log" >&2
+        exit 1
+    fi
+}
+
 # field JSON KEY: a number from a flat JSON object.
 field() {
     sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p" <<<"$1"
@@ -150,18 +235,22 @@ rss_kb() {
     awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status"
 }
 
-# one_run KIND TRANSPORT CONNS DEPTH: one measured run against the running server of
-# KIND; sets OUT to the load generator's JSON. (Not run in a subshell: errors must
-# reach the EXIT trap of this shell.)
+# one_run KIND TRANSPORT CONNS DEPTH [LOADGEN ARGS...]: one measured run against the
+# running server of KIND; sets OUT to the load generator's JSON. (Not run in a subshell:
+# errors must reach the EXIT trap of this shell.)
 one_run() {
-    OUT=$("$LOADGEN" --port "${PORT_OF[$1]}" --transport "$2" --conns "$3" --depth "$4" \
-        --threads 2 --duration "$DURATION" --warmup "$WARMUP" --route "$ROUTE" --body "$BODY" \
-        2>>"$TMP/loadgen.log") || {
-        echo "run.sh: load generator failed against $1 ($2 c$3 d$4):" >&2
+    local kind=$1 tr=$2 conns=$3 depth=$4
+    shift 4
+    OUT=$("$LOADGEN" --port "${PORT_OF[$kind]}" --transport "$tr" --conns "$conns" \
+        --depth "$depth" --threads 2 --duration "$DURATION" --warmup "$WARMUP" \
+        --route "$ROUTE" --body "$BODY" "$@" 2>>"$TMP/loadgen.log") || {
+        echo "run.sh: load generator failed against $kind ($tr c$conns d$depth):" >&2
         tail -5 "$TMP/loadgen.log" >&2
         echo "$OUT" >&2
+        check_alive "$kind" "${PID_OF[$kind]}"
         exit 1
     }
+    check_alive "$kind" "${PID_OF[$kind]}"
 }
 
 # median VALUES...: the middle value (the lower middle for an even count).
@@ -169,17 +258,41 @@ median() {
     printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"
 }
 
-# throughput TRANSPORT CONNS DEPTH: REPEATS pairs of runs, baseline and atoll back to
-# back (the order alternating), so that a noisy neighbour hits both alike. Sets
-# RES[kind,...] to each server's median run and PAIR_RATIO to the median of the
-# per-pair throughput ratios, the number the targets are judged by.
+# median_run LINES...: of lines "KEY JSON", the JSON of the line with the median KEY.
+median_run() {
+    printf '%s\n' "$@" | sort -g -k1,1 | sed -n "$((($# + 1) / 2))p" | cut -d' ' -f2-
+}
+
+# json_str TEXT: TEXT escaped for a JSON string (backslashes, quotes, control bytes).
+json_str() {
+    local t=${1//\\/\\\\}
+    t=${t//\"/\\\"}
+    tr -d '\000-\037' <<<"$t"
+}
+
+join() {
+    local IFS=,
+    echo "$*"
+}
+
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else printf "null" }'
+}
+
+# throughput KEY KIND TRANSPORT CONNS DEPTH [LOADGEN ARGS...]: REPEATS pairs of runs,
+# the baseline and the node of KIND back to back (the order alternating), so that a
+# noisy neighbour hits both alike. Sets RES[baseline,KEY] and RES[atoll,KEY] to each
+# server's median run and RATIO[KEY] to the median of the per-pair throughput ratios,
+# the number the targets are judged by.
 throughput() {
+    local key=$1 node=$2 tr=$3 conns=$4 depth=$5
+    shift 5
     local ratios=() base_runs=() atoll_runs=() b a order
     for i in $(seq 1 "$REPEATS"); do
-        if ((i % 2)); then order="baseline atoll"; else order="atoll baseline"; fi
+        if ((i % 2)); then order="baseline $node"; else order="$node baseline"; fi
         for kind in $order; do
-            one_run "$kind" "$1" "$2" "$3"
-            echo "  $kind $1 c$2 d$3 run $i: $(field "$OUT" throughput_rps) rps," \
+            one_run "$kind" "$tr" "$conns" "$depth" "$@"
+            echo "  $kind $tr c$conns d$depth run $i: $(field "$OUT" throughput_rps) rps," \
                 "p99 $(field "$OUT" p99_us) us, errors $(field "$OUT" errors)" >&2
             if [[ $kind == baseline ]]; then b=$OUT; else a=$OUT; fi
         done
@@ -187,12 +300,27 @@ throughput() {
         atoll_runs+=("$(field "$a" throughput_rps) $a")
         ratios+=("$(ratio "$(field "$a" throughput_rps)" "$(field "$b" throughput_rps)")")
     done
-    RES[baseline,$1,$2,$3]=$(printf '%s\n' "${base_runs[@]}" | sort -g -k1,1 |
-        sed -n "$(((REPEATS + 1) / 2))p" | cut -d' ' -f2-)
-    RES[atoll,$1,$2,$3]=$(printf '%s\n' "${atoll_runs[@]}" | sort -g -k1,1 |
-        sed -n "$(((REPEATS + 1) / 2))p" | cut -d' ' -f2-)
-    RATIO[$1,$2,$3]=$(median "${ratios[@]}")
-    echo "  $1 c$2 d$3: per-pair ratios ${ratios[*]} -> median ${RATIO[$1,$2,$3]}" >&2
+    RES[baseline,$key]=$(median_run "${base_runs[@]}")
+    RES[atoll,$key]=$(median_run "${atoll_runs[@]}")
+    RATIO[$key]=$(median "${ratios[@]}")
+    echo "  $key: per-pair ratios ${ratios[*]} -> median ${RATIO[$key]}" >&2
+}
+
+# start_pair KIND...: starts the servers side by side (only the one under load works).
+start_pair() {
+    for kind in "$@"; do
+        start_server "$kind"
+        PID_OF[$kind]=$SERVER_PID
+        PORT_OF[$kind]=$PORT
+        SERVER_PID=
+    done
+}
+
+stop_pair() {
+    for kind in "$@"; do
+        stop_pid "${PID_OF[$kind]}"
+        unset "PID_OF[$kind]"
+    done
 }
 
 # idle KIND: bytes per idle connection on a fresh server; sets RESULT to a JSON object.
@@ -233,79 +361,376 @@ idle() {
         printf "\"bytes_per_conn\":%.0f}", per }')
 }
 
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else printf "null" }'
+# ---- fan-out helpers ----------------------------------------------------------------
+
+# fanout_run RATE SECONDS: one open-loop run on a fresh chat node; sets OUT.
+fanout_run() {
+    start_server chat
+    local pid=$SERVER_PID
+    OUT=$("$LOADGEN" --fanout --port "$PORT" --conns "$FO_CONNS" --rate "$1" --threads 2 \
+        --duration "$2" --warmup "$WARMUP" --grace 2 --room lobby \
+        2>>"$TMP/loadgen.log") || {
+        echo "run.sh: fan-out load generator failed (rate $1):" >&2
+        tail -5 "$TMP/loadgen.log" >&2
+        check_alive chat "$pid"
+        exit 1
+    }
+    check_alive chat "$pid"
+    stop_server
+    echo "  fanout rate $1/s/conn: $(field "$OUT" pushes) of $(field "$OUT" pushes_expected)" \
+        "pushes ($(field "$OUT" pushes_per_s)/s), p50 $(field "$OUT" p50_us) us," \
+        "p99 $(field "$OUT" p99_us) us, max $(field "$OUT" max_us) us," \
+        "generator lag p99 $(field "$OUT" lag_p99_us) us, errors $(field "$OUT" errors)," \
+        "say errors $(field "$OUT" say_errors)" >&2
 }
 
+# fanout_ok JSON: the run sustained its rate (see the header for the rule).
+fanout_ok() {
+    awk -v d="$(field "$1" delivered)" -v p="$(field "$1" p99_us)" \
+        -v l="$(field "$1" lag_p99_us)" -v e="$(field "$1" errors)" \
+        -v s="$(field "$1" say_errors)" \
+        'BEGIN { exit !(d >= 0.999 && p <= 50000 && l <= 50000 && e == 0 && s == 0) }'
+}
+
+# fanout_step RATE: one search step, a failure confirmed by a second run; returns 0 when
+# the rate is sustained; appends to FO_STEPS and sets STEP_OUT to the deciding run.
+fanout_step() {
+    fanout_run "$1" "$FO_STEP"
+    if ! fanout_ok "$OUT"; then
+        echo "  fanout rate $1: failed; again to confirm" >&2
+        fanout_run "$1" "$FO_STEP"
+    fi
+    STEP_OUT=$OUT
+    if fanout_ok "$OUT"; then
+        FO_STEPS+=("{\"rate_per_conn\":$1,\"sustained\":true,\"run\":$OUT}")
+        return 0
+    fi
+    FO_STEPS+=("{\"rate_per_conn\":$1,\"sustained\":false,\"run\":$OUT}")
+    return 1
+}
+
+# ---- bench game helpers -------------------------------------------------------------
+
+# ctl ROUTE BODY TIMEOUT_MS: one request to the bench game's ctl area; sets OUT. A
+# failure stops the benchmark, unless SOFT is set: then it returns 1 with the symptom
+# (and the end of the node's log, if the node died) in FAILURE.
+ctl() {
+    local pid=${PID_OF[bench]} err=
+    OUT=$("$LOADGEN" --once --port "${PORT_OF[bench]}" --entry --route "$1" --body "$2" \
+        --timeout "$3" 2>>"$TMP/loadgen.log") || err="$1 $2 failed: $(tail -1 "$TMP/loadgen.log")"
+    if [[ -z $err && $(field "$OUT" code) != 200 ]]; then err="$1 $2 answered $OUT"; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+        local rc=0
+        wait "$pid" 2>/dev/null || rc=$?
+        err="${err:-$1 $2}; the node died (exit status $rc), its log ends: $(tail -3 "$TMP/bench.log" | tr '\n' ' ')"
+    fi
+    [[ -z $err ]] && return 0
+    echo "run.sh: $err" >&2
+    if [[ -n ${SOFT:-} ]]; then
+        FAILURE=$err
+        return 1
+    fi
+    exit 1
+}
+
+# calls_run TO INFLIGHT: one pinger run of DURATION s with the ticker read around it;
+# sets CALL_OUT and TICK_OUT.
+calls_run() {
+    ctl ctl.ticks '{}' 10000 || return 1 # starts the ticker's record over
+    ctl ctl.calls "{\"inflight\":$2,\"ms\":$((DURATION * 1000)),\"to\":\"$1\"}" \
+        $(((DURATION + 60) * 1000)) || return 1
+    CALL_OUT=$OUT
+    ctl ctl.ticks '{}' 10000 || return 1
+    TICK_OUT=$OUT
+    echo "  calls to $1, $2 in flight: $(field "$CALL_OUT" per_s)/s," \
+        "errors $(field "$CALL_OUT" errors); tick lateness p99 $(field "$TICK_OUT" p99_us) us," \
+        "max $(field "$TICK_OUT" max_us) us over $(field "$TICK_OUT" ticks) ticks" >&2
+}
+
+# calls_series TO INFLIGHT: REPEATS runs; CALLS[TO,INFLIGHT] gets the median run by
+# calls/s, TICKS[TO,INFLIGHT] the run of median tick p99, and their spreads.
+calls_series() {
+    local runs=() ticks=() rates=()
+    for _ in $(seq 1 "$REPEATS"); do
+        calls_run "$1" "$2" || return 1
+        runs+=("$(field "$CALL_OUT" per_s) $CALL_OUT")
+        ticks+=("$(field "$TICK_OUT" p99_us) $TICK_OUT")
+        rates+=("$(printf '%.0f' "$(field "$CALL_OUT" per_s)")")
+    done
+    CALLS[$1,$2]=$(median_run "${runs[@]}")
+    TICKS[$1,$2]=$(median_run "${ticks[@]}")
+    CALL_SPREAD[$1,$2]=$(join "${rates[@]}")
+}
+
+declare -A RES RATIO CALLS TICKS CALL_SPREAD
 SCENARIOS=("tcp 100 1" "tcp 100 16" "ws 100 1" "ws 100 16")
-declare -A RES RATIO
 
-# Both servers run side by side during the throughput runs; only the one under load
-# does any work.
-for kind in baseline atoll; do
-    start_server "$kind"
-    PID_OF[$kind]=$SERVER_PID
-    PORT_OF[$kind]=$PORT
-    SERVER_PID=
-done
-for sc in "${SCENARIOS[@]}"; do
-    read -r tr conns depth <<<"$sc"
-    echo "== $tr c$conns d$depth" >&2
-    throughput "$tr" "$conns" "$depth"
-done
-for kind in baseline atoll; do
-    stop_pid "${PID_OF[$kind]}"
-    unset "PID_OF[$kind]"
-done
+# ---- echo -------------------------------------------------------------------------------
 
-# Idle memory on a fresh server of each kind, one at a time.
-for kind in baseline atoll; do
-    idle "$kind"
-    RES[$kind,idle]=$RESULT
-done
+if want echo; then
+    start_pair baseline atoll
+    for sc in "${SCENARIOS[@]}"; do
+        read -r tr conns depth <<<"$sc"
+        echo "== $tr c$conns d$depth" >&2
+        throughput "$tr,$conns,$depth" atoll "$tr" "$conns" "$depth"
+    done
+    stop_pair baseline atoll
+fi
 
-# ---- table ------------------------------------------------------------------------
-printf '\natoll vs baseline (%s s runs, %d interleaved pairs, 2 workers each, loopback, %s cores)\n' \
-    "$DURATION" "$REPEATS" "$(nproc)"
-printf '%-13s %12s %12s %7s %14s %14s %14s %14s\n' scenario "base rps" "atoll rps" ratio \
-    "base p50/p99" "atoll p50/p99" "base p99.9" "atoll p99.9"
-for sc in "${SCENARIOS[@]}"; do
-    read -r tr conns depth <<<"$sc"
-    b=${RES[baseline,$tr,$conns,$depth]}
-    a=${RES[atoll,$tr,$conns,$depth]}
-    printf '%-13s %12.0f %12.0f %7s %14s %14s %14s %14s\n' "$tr c$conns d$depth" \
-        "$(field "$b" throughput_rps)" "$(field "$a" throughput_rps)" \
-        "${RATIO[$tr,$conns,$depth]}" \
-        "$(printf '%.0f/%.0f' "$(field "$b" p50_us)" "$(field "$b" p99_us)")" \
-        "$(printf '%.0f/%.0f' "$(field "$a" p50_us)" "$(field "$a" p99_us)")" \
-        "$(printf '%.0f' "$(field "$b" p999_us)")" "$(printf '%.0f' "$(field "$a" p999_us)")"
-done
-bi=${RES[baseline,idle]}
-ai=${RES[atoll,idle]}
-printf '%-13s %12s %12s %7s   (bytes of server RSS per idle TCP connection, %s conns)\n' \
-    "idle memory" "$(field "$bi" bytes_per_conn)" "$(field "$ai" bytes_per_conn)" \
-    "$(ratio "$(field "$ai" bytes_per_conn)" "$(field "$bi" bytes_per_conn)")" "$IDLE_CONNS"
-echo "rps: each server's median run; ratio: median of the per-pair atoll/baseline ratios;"
-echo "latencies in microseconds, from the median runs"
+# ---- idle memory: a fresh server of each kind, one at a time ------------------------------
 
-# ---- JSON -------------------------------------------------------------------------
-{
-    printf '{"quick":%s,"duration_s":%s,"warmup_s":%s,"repeats":%d,"cores":%d,' \
-        "$([[ $QUICK == 1 ]] && echo true || echo false)" "$DURATION" "$WARMUP" "$REPEATS" \
-        "$(nproc)"
-    printf '"route":"%s","body":%s,"scenarios":[' "$ROUTE" "$BODY"
-    sep=
+if want idle; then
+    for kind in baseline atoll; do
+        idle "$kind"
+        RES[$kind,idle]=$RESULT
+    done
+fi
+
+# ---- levelup ----------------------------------------------------------------------------
+
+if want levelup; then
+    echo "== levelup (quick game) c100 d1" >&2
+    start_pair baseline quick
+    throughput levelup quick tcp 100 1 --entry --check-code --route area.levelup --body '{}'
+    stop_pair baseline quick
+fi
+
+# ---- fan-out ----------------------------------------------------------------------------
+
+FO_STEPS=()
+if want fanout; then
+    echo "== fanout (chat game) $FO_CONNS connections, $FO_RATE says/s each" >&2
+    fo_runs=()
+    fo_min_delivered=1
+    for _ in $(seq 1 "$REPEATS"); do
+        fanout_run "$FO_RATE" "$DURATION"
+        fo_runs+=("$(field "$OUT" p99_us) $OUT")
+        fo_min_delivered=$(awk -v a="$fo_min_delivered" -v b="$(field "$OUT" delivered)" \
+            'BEGIN { print (b < a ? b : a) }')
+    done
+    FO_TARGET=$(median_run "${fo_runs[@]}")
+
+    echo "== fanout: highest sustained rate" >&2
+    good=$FO_RATE good_out=$FO_TARGET bad=
+    rate=$((FO_RATE * 2))
+    while ((rate <= FO_MAX_RATE)); do
+        if fanout_step "$rate"; then
+            good=$rate good_out=$STEP_OUT
+            rate=$((rate * 2))
+        else
+            bad=$rate
+            break
+        fi
+    done
+    if [[ -n $bad ]]; then
+        for _ in 1 2 3; do
+            mid=$(awk -v g="$good" -v b="$bad" 'BEGIN { printf "%g", (g + b) / 2 }')
+            if fanout_step "$mid"; then good=$mid good_out=$STEP_OUT; else bad=$mid; fi
+        done
+    fi
+    FO_MAX_RATE_OK=$good
+    FO_MAX_OUT=$good_out
+    FO_FIRST_BAD=${bad:-null}
+fi
+
+# ---- calls and ticks --------------------------------------------------------------------
+
+if want calls; then
+    echo "== calls (bench game)" >&2
+    start_pair bench
+    sleep 0.5 # the area stats are published every 100 ms
+    ctl ctl.areas '{}' 10000
+    AREAS=$OUT
+    echo "  areas and their workers: $AREAS" >&2
+    w_ping=$(field "$AREAS" ping)
+    CROSS='' LOCAL=''
+    for p in pong pong2; do
+        if [[ $(field "$AREAS" "$p") == "$w_ping" ]]; then LOCAL=${LOCAL:-$p}; else CROSS=${CROSS:-$p}; fi
+    done
+    if [[ -z $CROSS ]]; then
+        echo "  warning: both pongers share ping's worker; the calls stay on one worker" >&2
+        CROSS=pong
+    fi
+    ctl ctl.calls "{\"inflight\":16,\"ms\":1000,\"to\":\"$CROSS\"}" 61000 # warm-up
+    for d in "${CALL_DEPTHS[@]}"; do
+        calls_series "$CROSS" "$d"
+    done
+    echo "== tick jitter: idle node, then under a client load" >&2
+    ctl ctl.ticks '{}' 10000
+    sleep "$DURATION"
+    ctl ctl.ticks '{}' 10000
+    TICK_IDLE=$OUT
+    echo "  idle: tick lateness p99 $(field "$OUT" p99_us) us, max $(field "$OUT" max_us) us" >&2
+    tl_runs=()
+    for _ in $(seq 1 "$REPEATS"); do
+        ctl ctl.ticks '{}' 10000
+        one_run bench tcp "$LOAD_CONNS" 1 --entry --room load --check-code \
+            --route load.levelup --body '{}'
+        load=$OUT
+        ctl ctl.ticks '{}' 10000
+        echo "  client load $(field "$load" throughput_rps) rps (errors $(field "$load" errors)):" \
+            "tick lateness p99 $(field "$OUT" p99_us) us, max $(field "$OUT" max_us) us" >&2
+        tl_runs+=("$(field "$OUT" p99_us) {\"load\":$load,\"ticks\":$OUT}")
+    done
+    TICK_LOAD=$(median_run "${tl_runs[@]}")
+    ctl ctl.areas '{}' 10000
+    AREAS_AFTER=$OUT
+    # Last, because a failure here is reported and does not stop the benchmark: calls
+    # between two areas of one worker.
+    LOCAL_FAILURE=
+    if [[ -n $LOCAL ]]; then
+        echo "== calls to $LOCAL, on ping's own worker" >&2
+        SOFT=1 calls_series "$LOCAL" 256 || LOCAL_FAILURE=$FAILURE
+    fi
+    stop_pair bench
+fi
+
+# ---- table ------------------------------------------------------------------------------
+
+fmt0() { printf '%.0f' "$1"; }
+
+if want echo; then
+    printf '\natoll vs baseline (%s s runs, %d interleaved pairs, 2 workers each, loopback, %s cores)\n' \
+        "$DURATION" "$REPEATS" "$(nproc)"
+    printf '%-13s %12s %12s %7s %14s %14s %14s %14s\n' scenario "base rps" "atoll rps" ratio \
+        "base p50/p99" "atoll p50/p99" "base p99.9" "atoll p99.9"
     for sc in "${SCENARIOS[@]}"; do
         read -r tr conns depth <<<"$sc"
         b=${RES[baseline,$tr,$conns,$depth]}
         a=${RES[atoll,$tr,$conns,$depth]}
-        printf '%s{"transport":"%s","conns":%d,"depth":%d,"baseline":%s,"atoll":%s,' \
-            "$sep" "$tr" "$conns" "$depth" "$b" "$a"
-        printf '"ratio_rps":%s,"ratio_p99":%s}' "${RATIO[$tr,$conns,$depth]}" \
-            "$(ratio "$(field "$a" p99_us)" "$(field "$b" p99_us)")"
-        sep=,
+        printf '%-13s %12.0f %12.0f %7s %14s %14s %14s %14s\n' "$tr c$conns d$depth" \
+            "$(field "$b" throughput_rps)" "$(field "$a" throughput_rps)" \
+            "${RATIO[$tr,$conns,$depth]}" \
+            "$(printf '%.0f/%.0f' "$(field "$b" p50_us)" "$(field "$b" p99_us)")" \
+            "$(printf '%.0f/%.0f' "$(field "$a" p50_us)" "$(field "$a" p99_us)")" \
+            "$(fmt0 "$(field "$b" p999_us)")" "$(fmt0 "$(field "$a" p999_us)")"
     done
-    printf '],"idle":{"transport":"tcp","baseline":%s,"atoll":%s,"ratio_bytes":%s}}\n' \
-        "$bi" "$ai" "$(ratio "$(field "$ai" bytes_per_conn)" "$(field "$bi" bytes_per_conn)")"
+fi
+if want idle; then
+    bi=${RES[baseline,idle]}
+    ai=${RES[atoll,idle]}
+    printf '%-13s %12s %12s %7s   (bytes of server RSS per idle TCP connection, %s conns)\n' \
+        "idle memory" "$(field "$bi" bytes_per_conn)" "$(field "$ai" bytes_per_conn)" \
+        "$(ratio "$(field "$ai" bytes_per_conn)" "$(field "$bi" bytes_per_conn)")" "$IDLE_CONNS"
+fi
+if want echo || want idle; then
+    echo "rps: each server's median run; ratio: median of the per-pair atoll/baseline ratios;"
+    echo "latencies in microseconds, from the median runs"
+fi
+if want levelup; then
+    b=${RES[baseline,levelup]}
+    a=${RES[atoll,levelup]}
+    printf '\nlevelup: quick game (area.levelup, gate.entry first) vs baseline echo of the same traffic\n'
+    printf '%-13s %12s %12s %7s %14s %14s %8s\n' scenario "base rps" "atoll rps" ratio \
+        "base p50/p99" "atoll p50/p99" "errors"
+    printf '%-13s %12.0f %12.0f %7s %14s %14s %8s   (target ratio >= 0.8)\n' "tcp c100 d1" \
+        "$(field "$b" throughput_rps)" "$(field "$a" throughput_rps)" "${RATIO[levelup]}" \
+        "$(printf '%.0f/%.0f' "$(field "$b" p50_us)" "$(field "$b" p99_us)")" \
+        "$(printf '%.0f/%.0f' "$(field "$a" p50_us)" "$(field "$a" p99_us)")" \
+        "$(field "$a" errors)"
+fi
+if want fanout; then
+    t=$FO_TARGET
+    printf '\nfanout: chat game, %d connections in one room, each pushed every say\n' "$FO_CONNS"
+    printf '%-26s %10s %12s %10s %9s %9s %9s %9s\n' "rate" "pushes/s" "delivered" "min deliv" \
+        "p50 us" "p99 us" "max us" "lag p99"
+    printf '%-26s %10.0f %12s %10s %9.0f %9.0f %9.0f %9.0f   (target p99 < 2000 us, all delivered)\n' \
+        "$FO_RATE says/s/conn (median)" "$(field "$t" pushes_per_s)" \
+        "$(field "$t" pushes)/$(field "$t" pushes_expected)" "$fo_min_delivered" \
+        "$(field "$t" p50_us)" "$(field "$t" p99_us)" "$(field "$t" max_us)" \
+        "$(field "$t" lag_p99_us)"
+    m=$FO_MAX_OUT
+    printf '%-26s %10.0f %12s %10s %9.0f %9.0f %9.0f %9.0f   (highest sustained; %s failed)\n' \
+        "$FO_MAX_RATE_OK says/s/conn (max)" "$(field "$m" pushes_per_s)" \
+        "$(field "$m" pushes)/$(field "$m" pushes_expected)" "$(field "$m" delivered)" \
+        "$(field "$m" p50_us)" "$(field "$m" p99_us)" "$(field "$m" max_us)" \
+        "$(field "$m" lag_p99_us)" "$FO_FIRST_BAD"
+fi
+if want calls; then
+    printf '\ncalls: bench game, pinger (worker %s) -> ponger, request/reply pairs per second\n' \
+        "$w_ping"
+    printf '%-22s %12s %26s %12s %12s\n' "target, in flight" "calls/s" "runs" "tick p99 us" \
+        "tick max us"
+    for key in "${!CALLS[@]}"; do echo "$key"; done | sort -t, -k1,1 -k2,2n | while IFS=, read -r to d; do
+        c=${CALLS[$to,$d]}
+        tk=${TICKS[$to,$d]}
+        printf '%-22s %12.0f %26s %12.0f %12.0f\n' "$to (w$(field "$AREAS" "$to")), $d" \
+            "$(field "$c" per_s)" "${CALL_SPREAD[$to,$d]}" "$(field "$tk" p99_us)" \
+            "$(field "$tk" max_us)"
+    done
+    if [[ -n $LOCAL_FAILURE ]]; then
+        printf '%-22s %s\n' "$LOCAL (w$(field "$AREAS" "$LOCAL")), 256" "FAILED: $LOCAL_FAILURE"
+    fi
+    printf '(target >= 1,000,000 calls/s at the best depth; ticker on worker %s)\n' \
+        "$(field "$AREAS" tick)"
+    printf '\ntick jitter: 20 Hz ticker, lateness of the tick start (target p99 < 2000 us)\n'
+    printf '%-40s %10s %10s %10s %8s\n' load "p50 us" "p99 us" "max us" ticks
+    printf '%-40s %10.0f %10.0f %10.0f %8s\n' "none (idle node)" "$(field "$TICK_IDLE" p50_us)" \
+        "$(field "$TICK_IDLE" p99_us)" "$(field "$TICK_IDLE" max_us)" "$(field "$TICK_IDLE" ticks)"
+    for d in "${CALL_DEPTHS[@]}"; do
+        tk=${TICKS[$CROSS,$d]}
+        printf '%-40s %10.0f %10.0f %10.0f %8s\n' "calls to $CROSS, $d in flight (median)" \
+            "$(field "$tk" p50_us)" "$(field "$tk" p99_us)" "$(field "$tk" max_us)" \
+            "$(field "$tk" ticks)"
+    done
+    tk=${TICK_LOAD#*\"ticks\":} # the ticker's report, the last member
+    printf '%-40s %10.0f %10.0f %10.0f %8s\n' \
+        "clients: load.levelup c$LOAD_CONNS d1 (median)" "$(field "$tk" p50_us)" \
+        "$(field "$tk" p99_us)" "$(field "$tk" max_us)" "$(field "$tk" ticks)"
+    echo "areas and workers at the end: $AREAS_AFTER"
+fi
+
+# ---- JSON -------------------------------------------------------------------------------
+
+{
+    printf '{"quick":%s,"duration_s":%s,"warmup_s":%s,"repeats":%d,"cores":%d,"sections":"%s"' \
+        "$([[ $QUICK == 1 ]] && echo true || echo false)" "$DURATION" "$WARMUP" "$REPEATS" \
+        "$(nproc)" "$ONLY"
+    if want echo; then
+        printf ',"route":"%s","body":%s,"scenarios":[' "$ROUTE" "$BODY"
+        sep=
+        for sc in "${SCENARIOS[@]}"; do
+            read -r tr conns depth <<<"$sc"
+            b=${RES[baseline,$tr,$conns,$depth]}
+            a=${RES[atoll,$tr,$conns,$depth]}
+            printf '%s{"transport":"%s","conns":%d,"depth":%d,"baseline":%s,"atoll":%s,' \
+                "$sep" "$tr" "$conns" "$depth" "$b" "$a"
+            printf '"ratio_rps":%s,"ratio_p99":%s}' "${RATIO[$tr,$conns,$depth]}" \
+                "$(ratio "$(field "$a" p99_us)" "$(field "$b" p99_us)")"
+            sep=,
+        done
+        printf ']'
+    fi
+    if want idle; then
+        printf ',"idle":{"transport":"tcp","baseline":%s,"atoll":%s,"ratio_bytes":%s}' \
+            "$bi" "$ai" "$(ratio "$(field "$ai" bytes_per_conn)" "$(field "$bi" bytes_per_conn)")"
+    fi
+    if want levelup; then
+        printf ',"levelup":{"game":"quick","route":"area.levelup","conns":100,"depth":1,'
+        printf '"baseline":%s,"atoll":%s,"ratio_rps":%s}' "${RES[baseline,levelup]}" \
+            "${RES[atoll,levelup]}" "${RATIO[levelup]}"
+    fi
+    if want fanout; then
+        printf ',"fanout":{"game":"chat","conns":%d,"rate_per_conn":%s,"median_run":%s,' \
+            "$FO_CONNS" "$FO_RATE" "$FO_TARGET"
+        printf '"min_delivered":%s,"max_sustained_rate_per_conn":%s,"max_sustained_run":%s,' \
+            "$fo_min_delivered" "$FO_MAX_RATE_OK" "$FO_MAX_OUT"
+        printf '"first_failed_rate_per_conn":%s,"steps":[%s]}' "$FO_FIRST_BAD" \
+            "$(join "${FO_STEPS[@]}")"
+    fi
+    if want calls; then
+        printf ',"calls":{"areas":%s,"cross":"%s","local":"%s","runs":[' "$AREAS" "$CROSS" "$LOCAL"
+        sep=
+        for key in "${!CALLS[@]}"; do
+            IFS=, read -r to d <<<"$key"
+            printf '%s{"to":"%s","inflight":%d,"median":%s,"per_s_runs":[%s],"ticks_median":%s}' \
+                "$sep" "$to" "$d" "${CALLS[$key]}" "${CALL_SPREAD[$key]}" "${TICKS[$key]}"
+            sep=,
+        done
+        printf '],"local_failure":"%s"},"ticks":{' "$(json_str "$LOCAL_FAILURE")"
+        printf '"hz":20,"idle":%s,"client_load_median":%s,"areas_after":%s}' \
+            "$TICK_IDLE" "$TICK_LOAD" "$AREAS_AFTER"
+    fi
+    printf '}\n'
 } >"$RESULTS"
 echo "results: $RESULTS"

@@ -25,7 +25,8 @@ usage(FILE *f)
             "WebSocket on one port.\n"
             "\n"
             "options:\n"
-            "  --game NAME            built-in game to serve (default echo)\n"
+            "  --game NAME|PATH       game to serve: a built-in one (echo, quick, chat;\n"
+            "                         default echo) or a game built as a shared object\n"
             "  --listen HOST:PORT     address to listen on (default 127.0.0.1:3010;\n"
             "                         port 0 picks a free port)\n"
             "  --workers N            worker threads (default: number of cores)\n"
@@ -90,7 +91,7 @@ set_or_die(atoll__config *cfg, const char *kv)
 }
 
 static int
-cmd_run(int argc, char **argv)
+cmd_run(int argc, char **argv, const atoll_game *linked)
 {
     static atoll__config cfg;
     atoll__config_defaults(&cfg);
@@ -113,7 +114,16 @@ cmd_run(int argc, char **argv)
         int rc = 0;
         switch (ch) {
         case 'g':
-            snprintf(cfg.game, sizeof cfg.game, "%s", optarg);
+            if (linked != NULL) {
+                fprintf(stderr, "atoll: this program serves the game %s; --game is not for it\n",
+                        linked->name);
+                rc = -1;
+            } else if (strlen(optarg) >= sizeof cfg.game) {
+                fprintf(stderr, "atoll: --game is too long\n");
+                rc = -1;
+            } else {
+                snprintf(cfg.game, sizeof cfg.game, "%s", optarg);
+            }
             break;
         case 'l':
             if (parse_listen(&cfg, optarg) != 0) {
@@ -181,7 +191,9 @@ cmd_run(int argc, char **argv)
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
 
-    int rc = atoll__node_start(&node, &cfg);
+    if (linked != NULL)
+        snprintf(cfg.game, sizeof cfg.game, "%s", linked->name ? linked->name : "linked");
+    int rc = atoll__node_start(&node, &cfg, linked);
     if (rc != ATOLL_OK) {
         fprintf(stderr, "atoll: cannot start: %s\n", atoll_strerror(rc));
         uv_close((uv_handle_t *)&sigint, NULL);
@@ -213,8 +225,8 @@ cmd_run(int argc, char **argv)
     return 0;
 }
 
-int
-atoll_main(int argc, char **argv)
+static int
+command(int argc, char **argv, const atoll_game *linked)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
         !strcmp(argv[1], "help")) {
@@ -226,7 +238,23 @@ atoll_main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "run"))
-        return cmd_run(argc - 1, argv + 1);
+        return cmd_run(argc - 1, argv + 1, linked);
     fprintf(stderr, "atoll: unknown command '%s' (try 'atoll run --help')\n", argv[1]);
     return 2;
+}
+
+int
+atoll_main(int argc, char **argv)
+{
+    return command(argc, argv, NULL);
+}
+
+int
+atoll_run(const atoll_game *game, int argc, char **argv)
+{
+    if (game == NULL) {
+        fprintf(stderr, "atoll: atoll_run needs a game\n");
+        return 2;
+    }
+    return command(argc, argv, game);
 }

@@ -3,12 +3,26 @@
  * Game code includes only this file. Everything named atoll_ / ATOLL_ here is the
  * supported API; anything under src/ (atoll__ names) is internal and may change.
  *
- * This first version holds the error codes and the embedding entry point. The game
- * API proper (areas, handlers, values, timers) is added on top without changing
- * what is here.
+ * A game is a set of area types. An area (a map, a room, a lobby, a match) holds its
+ * players and its state in memory; its handlers, hooks, timers and ticks run one at a
+ * time on the one worker thread that owns it, so game code needs no locks. Handlers
+ * never block and never do I/O: they change memory, reply, push, call other areas and
+ * set timers, and the framework turns those effects into I/O.
+ *
+ * Threads: unless a comment says "any thread", a function may only be called from a
+ * hook, handler, timer or callback of the area it names, while that call runs.
+ *
+ * Ownership of values: a function that takes an atoll_value * to send or store (set,
+ * append, reply, push, call, create) takes the caller's reference, even when it fails,
+ * so values can be built inline: atoll_reply(req, atoll_pack("{s:i}", "code", 200)).
+ * Functions that return a value say whether it is new (the caller must atoll_unref it)
+ * or borrowed (valid until the owner changes it or the call returns).
  */
 #ifndef ATOLL_ATOLL_H
 #define ATOLL_ATOLL_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,7 +50,8 @@ extern "C" {
     X(ECLOSED, -11, "connection closed")                                                 \
     X(EJSON, -12, "malformed JSON")                                                      \
     X(EUTF8, -13, "malformed UTF-8")                                                     \
-    X(EADDR, -14, "address cannot be used (malformed, or in use)")
+    X(EADDR, -14, "address cannot be used (malformed, or in use)")                      \
+    X(ESTATE, -15, "not allowed in this state")
 
 typedef enum atoll_err {
     ATOLL_OK = 0,
@@ -57,6 +72,324 @@ const char *atoll_err_name(int err);
  * own main(). Blocks until the node has shut down (SIGINT/SIGTERM) and returns the
  * process exit status. Main thread only; call once. */
 int atoll_main(int argc, char **argv);
+
+
+/* ==== values ========================================================================
+ *
+ * atoll_value is the JSON-like type of message bodies and of area and player state:
+ * null, booleans, integers (int64), reals, strings (UTF-8), arrays and objects. Values
+ * are reference counted; a new value has one reference. A value is used by one thread
+ * at a time; handing it to the framework (reply, push, call) hands it over whole.
+ * Every function accepts NULL where it takes a value and then fails or returns the
+ * default, so a chain of calls needs one check at its end. */
+
+typedef struct atoll_value atoll_value;
+
+typedef enum atoll_type {
+    ATOLL_NULL,
+    ATOLL_BOOL,
+    ATOLL_INT,
+    ATOLL_REAL,
+    ATOLL_STRING,
+    ATOLL_ARRAY,
+    ATOLL_OBJECT,
+} atoll_type;
+
+/* New values (one reference). NULL only on a bad argument (NULL string, bad UTF-8). */
+atoll_value *atoll_null(void);
+atoll_value *atoll_bool(int b);
+atoll_value *atoll_int(int64_t i);
+atoll_value *atoll_real(double d);
+atoll_value *atoll_str(const char *s);            /* NUL-terminated UTF-8, copied */
+atoll_value *atoll_strn(const char *s, size_t n); /* n bytes of UTF-8, copied */
+atoll_value *atoll_array(void);
+atoll_value *atoll_object(void);
+/* Builds a value from a format, as jansson's json_pack does: "{s:i, s:s, s:[i,i]}"
+ * with s string, i int, I int64_t, f double, b bool, n null, o an atoll_value * (its
+ * reference is taken), O an atoll_value * (a new reference is added). NULL when the
+ * format and the arguments do not match (logged). */
+atoll_value *atoll_pack(const char *fmt, ...);
+/* Parses JSON text; NULL on malformed input (err, if not NULL, gets a sentence). */
+atoll_value *atoll_parse(const char *json, size_t len, char *err, size_t errlen);
+/* Compact JSON text of v, NUL-terminated, *len (may be NULL) its length; free it with
+ * atoll_free. NULL for NULL. */
+char *atoll_dump(const atoll_value *v, size_t *len);
+void atoll_free(void *p);
+
+atoll_value *atoll_ref(atoll_value *v);   /* adds a reference, returns v */
+void atoll_unref(atoll_value *v);         /* drops one; frees on the last */
+atoll_value *atoll_copy(const atoll_value *v); /* new deep copy */
+int atoll_equal(const atoll_value *a, const atoll_value *b);
+
+atoll_type atoll_typeof(const atoll_value *v); /* ATOLL_NULL for NULL */
+/* Scalars with a default for a missing value or another type (an int reads as a
+ * real and a real as an int, truncated). The string is borrowed from v. */
+int64_t atoll_as_int(const atoll_value *v, int64_t def);
+double atoll_as_real(const atoll_value *v, double def);
+int atoll_as_bool(const atoll_value *v, int def);
+const char *atoll_as_str(const atoll_value *v, const char *def);
+/* Items of an array, members of an object, bytes of a string; 0 otherwise. */
+size_t atoll_len(const atoll_value *v);
+
+/* Objects. atoll_get returns the member, borrowed, or NULL. The typed getters return
+ * def when the key is missing or of another type. The setters replace the member;
+ * they return ATOLL_OK, or ATOLL_EINVAL when obj is not an object or key is NULL. */
+atoll_value *atoll_get(const atoll_value *obj, const char *key);
+int64_t atoll_get_int(const atoll_value *obj, const char *key, int64_t def);
+double atoll_get_real(const atoll_value *obj, const char *key, double def);
+int atoll_get_bool(const atoll_value *obj, const char *key, int def);
+const char *atoll_get_str(const atoll_value *obj, const char *key, const char *def);
+int atoll_set(atoll_value *obj, const char *key, atoll_value *v); /* takes v */
+int atoll_set_int(atoll_value *obj, const char *key, int64_t i);
+int atoll_set_real(atoll_value *obj, const char *key, double d);
+int atoll_set_bool(atoll_value *obj, const char *key, int b);
+int atoll_set_str(atoll_value *obj, const char *key, const char *s);
+/* Adds by to the integer member key (a missing one counts as 0) and returns the new
+ * value: the one-line counter of game code (level += 1). */
+int64_t atoll_incr(atoll_value *obj, const char *key, int64_t by);
+int atoll_del(atoll_value *obj, const char *key); /* ATOLL_ENOENT when missing */
+/* Walks an object's members in insertion order:
+ *     const char *k; atoll_value *v;
+ *     for (void *it = atoll_iter(obj); atoll_iter_get(it, &k, &v); it = atoll_iter_next(obj, it))
+ * The object must not gain or lose members during the walk. */
+void *atoll_iter(const atoll_value *obj);
+void *atoll_iter_next(const atoll_value *obj, void *it);
+int atoll_iter_get(void *it, const char **key, atoll_value **v);
+
+/* Arrays. atoll_at returns the item, borrowed, or NULL past the end. */
+atoll_value *atoll_at(const atoll_value *arr, size_t i);
+int atoll_append(atoll_value *arr, atoll_value *v); /* takes v */
+int atoll_remove_at(atoll_value *arr, size_t i);    /* ATOLL_ENOENT past the end */
+
+/* ==== games, areas and players ====================================================== */
+
+typedef struct atoll_node atoll_node;     /* the running node (settings, area manager) */
+typedef struct atoll_area atoll_area;     /* one area, on its worker */
+typedef struct atoll_player atoll_player; /* one player, in one area */
+typedef struct atoll_req atoll_req;       /* a request, notify or call being handled */
+
+/* Limits of names, in bytes. */
+#define ATOLL_AREA_ID_MAX 64  /* "area-1", "room:lobby" */
+#define ATOLL_TYPE_NAME_MAX 32 /* area type names: the first part of a route */
+#define ATOLL_UID_MAX 128     /* player ids */
+
+/* A handler serves one route, "<areaType>.<name>". It returns ATOLL_OK or an error
+ * code; an error from a request that was not answered yet is answered
+ * {"code":500,"message":"<what the error means>"} and the area goes on. A request
+ * that returns ATOLL_OK without a reply (and was not kept) is answered {"code":200}. */
+typedef int (*atoll_handler_fn)(atoll_req *req);
+
+enum {
+    /* Reads only: in a command-queue area it runs at once instead of at the next tick. */
+    ATOLL_QUERY = 1 << 0,
+    /* Only other areas may call it (atoll_call/atoll_send); clients get an error. */
+    ATOLL_INTERNAL = 1 << 1,
+};
+
+typedef struct atoll_handler {
+    const char *name; /* the part of the route after the dot */
+    atoll_handler_fn fn;
+    unsigned flags;   /* ATOLL_QUERY | ATOLL_INTERNAL */
+} atoll_handler;
+
+/* Why a player left an area (atoll_area_type.on_leave). */
+typedef enum atoll_leave_reason {
+    ATOLL_LEAVE_DISCONNECT, /* the session closed (logout, network, kick) */
+    ATOLL_LEAVE_MOVE,       /* atoll_player_move to another area */
+    ATOLL_LEAVE_DESTROY,    /* the area is being destroyed */
+} atoll_leave_reason;
+
+/* What on_tick is told about the tick it runs. */
+typedef struct atoll_tick {
+    uint64_t count;   /* ticks of this area so far, from 1 */
+    double dt;        /* seconds since the previous tick (the period for the first) */
+    uint64_t late_ns; /* how long after its scheduled time this tick started */
+} atoll_tick;
+
+/* An area type: the handlers of its routes, its hooks, its tick. Every hook is
+ * optional. Hooks and handlers of one area never run at the same time. */
+typedef struct atoll_area_type {
+    const char *name;                /* route prefix, [A-Za-z0-9_-], not "gate" */
+    const atoll_handler *handlers;   /* ends with an entry whose name is NULL */
+    /* Fixed-rate tick: on_tick runs tick_hz times a second on a fixed schedule (a late
+     * tick does not move the next one). 0: no tick. */
+    int tick_hz;
+    void (*on_tick)(atoll_area *a, const atoll_tick *t);
+    /* The game-loop model: handlers not marked ATOLL_QUERY are queued as commands and
+     * applied at the start of the next tick, in arrival order; queries run at once.
+     * Needs tick_hz > 0. */
+    int queue_commands;
+    /* An area with no players for this long is destroyed; 0: only atoll_area_destroy. */
+    int empty_grace_ms;
+    /* The area was created; init is the value given to atoll_area_create (borrowed,
+     * may be NULL). An error refuses the area: it is destroyed again at once. */
+    int (*on_create)(atoll_area *a, const atoll_value *init);
+    /* The area is going away; its players have left already. */
+    void (*on_destroy)(atoll_area *a);
+    /* A player came in (a new session, or moved here with its data). An error
+     * refuses it: a client's gate.entry is answered with it, a move goes back. */
+    int (*on_enter)(atoll_area *a, atoll_player *p);
+    /* A player is leaving; it is still in the area during the call. */
+    void (*on_leave)(atoll_area *a, atoll_player *p, atoll_leave_reason why);
+} atoll_area_type;
+
+/* gate.entry {uid, ...}: the game chooses the area of a player that logs in. Called on
+ * the connection's worker, maybe on several workers at once: it may read settings and
+ * its arguments, nothing else. It fills area_id and area_type (the type to create the
+ * area with when it does not exist yet) and returns ATOLL_OK, or an error that answers
+ * the gate.entry with {"code":500}. */
+typedef struct atoll_entry {
+    atoll_node *node;
+    const char *uid;
+    const atoll_value *body;            /* the gate.entry body, borrowed */
+    char area_id[ATOLL_AREA_ID_MAX + 1]; /* out */
+    const char *area_type;              /* out */
+} atoll_entry;
+
+typedef struct atoll_game {
+    const char *name;
+    const atoll_area_type *const *area_types; /* NULL-terminated */
+    int (*entry)(atoll_entry *e);
+    /* Once at start, on the main thread before any worker runs: check settings,
+     * create the areas that must exist from the start. An error stops the node. */
+    int (*init)(atoll_node *n);
+    /* Routes the game pushes; put in the route dictionary so they travel as codes.
+     * NULL-terminated; may be NULL. */
+    const char *const *push_routes;
+} atoll_game;
+
+/* A game built as a shared object exports its atoll_game with this macro; `atoll run
+ * --game path/to/game.so` loads it. */
+#define ATOLL_GAME_MODULE(game)                                                          \
+    const atoll_game *atoll_game_module(void) { return &(game); }
+
+/* A game that links atoll as a library calls this from its main(): the `atoll`
+ * command line (`run`, options, settings) serving that game. Blocks until the node has
+ * stopped and returns the exit status. Main thread only. */
+int atoll_run(const atoll_game *game, int argc, char **argv);
+
+/* ---- settings: any `--set KEY=VALUE`; any thread ---- */
+const char *atoll_setting(const atoll_node *n, const char *key, const char *def);
+int64_t atoll_setting_int(const atoll_node *n, const char *key, int64_t def);
+/* true/false/yes/no/on/off/1/0; def for anything else. */
+int atoll_setting_bool(const atoll_node *n, const char *key, int def);
+
+/* ---- areas ---- */
+atoll_node *atoll_area_node(const atoll_area *a);
+const char *atoll_area_id(const atoll_area *a);
+const char *atoll_area_type_name(const atoll_area *a);
+/* The area's state: an object owned by the area, created empty, for the game to fill. */
+atoll_value *atoll_area_state(atoll_area *a);
+/* A pointer of the game's own for C state the value type does not suit. */
+void *atoll_area_udata(const atoll_area *a);
+void atoll_area_set_udata(atoll_area *a, void *udata);
+size_t atoll_area_player_count(const atoll_area *a);
+atoll_player *atoll_area_player(const atoll_area *a, const char *uid);
+/* Players in the order they came in:
+ *     for (atoll_player *p = atoll_area_first(a); p; p = atoll_area_next(p)) */
+atoll_player *atoll_area_first(const atoll_area *a);
+atoll_player *atoll_area_next(const atoll_player *p);
+/* Creates area id of type type on the worker the node chooses; init (taken, may be
+ * NULL) goes to on_create. ATOLL_EEXIST when the id is taken, ATOLL_ENOENT for an
+ * unknown type, ATOLL_EINVAL for a bad id. The area exists for calls and moves at
+ * once; on_create runs on its worker before anything else it receives. Any thread
+ * of the node (a handler, or the game's init). */
+int atoll_area_create(atoll_node *n, const char *type, const char *id, atoll_value *init);
+/* Destroys a once the current hook or handler returns: players leave
+ * (ATOLL_LEAVE_DESTROY) and their sessions are kicked ("area closed"), calls of its
+ * own that wait for replies get ATOLL_ECANCELED, on_destroy runs, the id is free. */
+void atoll_area_destroy(atoll_area *a);
+
+/* ---- players ---- */
+const char *atoll_player_id(const atoll_player *p);
+atoll_area *atoll_player_area(const atoll_player *p);
+/* The player's data: an object that starts empty and moves with the player. */
+atoll_value *atoll_player_data(atoll_player *p);
+/* Moves p to area to_id (on this or another worker) once the current handler returns:
+ * on_leave(ATOLL_LEAVE_MOVE) here, on_enter there, with its data and its session; the
+ * client's connection is untouched and its next requests reach the new area in order.
+ * ATOLL_ENOENT when no such area exists, ATOLL_EINVAL to its own area. */
+int atoll_player_move(atoll_player *p, const char *to_id);
+/* Closes the player's session with a KICK {"reason":reason}; it then leaves. */
+void atoll_player_kick(atoll_player *p, const char *reason);
+
+/* ---- pushes: encoded once, written with the connection's other output of the loop
+ * turn. They take body (NULL sends {}); ATOLL_ELIMIT when too large for a package. */
+int atoll_push(atoll_player *p, const char *route, atoll_value *body);
+int atoll_push_area(atoll_area *a, const char *route, atoll_value *body);
+/* To n players of area a (players of other areas are skipped). */
+int atoll_push_list(atoll_area *a, atoll_player *const *players, size_t n, const char *route,
+                    atoll_value *body);
+
+/* ---- requests ---- */
+atoll_area *atoll_req_area(const atoll_req *req);
+/* The player who sent it; NULL for a call from another area. */
+atoll_player *atoll_req_player(const atoll_req *req);
+const char *atoll_req_route(const atoll_req *req);
+/* Id of the calling area for atoll_call/atoll_send; NULL for a client's message. */
+const char *atoll_req_from(const atoll_req *req);
+/* The body, borrowed: an object (empty when the client sent none or no JSON). */
+atoll_value *atoll_req_body(atoll_req *req);
+/* Answers a request or a call, once; takes body (NULL answers {}). A notify or a send
+ * takes no answer: ATOLL_OK, nothing sent. ATOLL_ESTATE when already answered. */
+int atoll_reply(atoll_req *req, atoll_value *body);
+/* Answers {"code":code,"message":"<printf of fmt>"}. */
+int atoll_reply_error(atoll_req *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Keeps req past its handler, to answer it later (from a timer, a call's callback):
+ * returns a handle to pass to atoll_reply/atoll_reply_error, which frees it. Only
+ * atoll_reply* may be used on a kept request, on the same area. */
+atoll_req *atoll_req_keep(atoll_req *req);
+
+/* ---- timers: owned by the area, cancelled when it is destroyed ---- */
+typedef void (*atoll_timer_fn)(atoll_area *a, void *udata);
+/* Returns a timer id (never 0), or 0 when a is NULL or fn is NULL. */
+uint64_t atoll_timer_once(atoll_area *a, uint64_t ms, atoll_timer_fn fn, void *udata);
+uint64_t atoll_timer_every(atoll_area *a, uint64_t ms, atoll_timer_fn fn, void *udata);
+/* ATOLL_OK, or ATOLL_ENOENT when it already fired (once) or is unknown. */
+int atoll_timer_cancel(atoll_area *a, uint64_t id);
+
+/* ---- the area proxy: calls between areas by id ----
+ * The target may be on this worker or another; the callback always runs later, on the
+ * caller's worker, never inside atoll_call. status is ATOLL_OK with the reply
+ * (borrowed for the callback), ATOLL_ENOENT when no such area exists (at once),
+ * ATOLL_ETIMEDOUT when no reply came within timeout_ms, ATOLL_ECANCELED when the
+ * caller is destroyed first, or the error the target's handler returned. */
+typedef void (*atoll_call_fn)(atoll_area *a, int status, atoll_value *reply, void *udata);
+int atoll_call(atoll_area *from, const char *to_id, const char *route, atoll_value *body,
+               uint32_t timeout_ms, atoll_call_fn cb, void *udata);
+/* One-way: no reply, no callback. ATOLL_ENOENT when no such area is known. */
+int atoll_send(atoll_area *from, const char *to_id, const char *route, atoll_value *body);
+
+/* ---- the area manager: every area of the node with its stats; any thread ---- */
+typedef struct atoll_area_stats {
+    char id[ATOLL_AREA_ID_MAX + 1];
+    char type[ATOLL_TYPE_NAME_MAX + 1];
+    int worker;              /* the worker that owns it */
+    uint32_t players;
+    uint64_t messages;       /* handled since creation (requests, notifies, calls) */
+    double messages_per_s;   /* over the last second */
+    uint64_t handler_ns;     /* total time in its handlers and hooks */
+    uint64_t ticks;
+    uint64_t tick_ns_max;    /* longest on_tick (with queued commands) of the last second */
+    uint64_t tick_late_ns_max; /* latest tick start of the last second */
+    uint32_t queue_depth;    /* commands waiting for the next tick */
+} atoll_area_stats;
+/* Copies the stats of up to cap areas into out and returns how many areas exist (may
+ * be more than cap). Stats are published by the owning worker about every 100 ms. */
+size_t atoll_node_areas(atoll_node *n, atoll_area_stats *out, size_t cap);
+
+/* ---- logging and time; any thread ---- */
+typedef enum atoll_log_level {
+    ATOLL_ERROR = 0,
+    ATOLL_WARN = 1,
+    ATOLL_INFO = 2,
+    ATOLL_DEBUG = 3,
+} atoll_log_level;
+/* One logfmt line: msg="<printf of fmt>" with the thread's name. */
+void atoll_log(atoll_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Monotonic milliseconds. */
+uint64_t atoll_now_ms(void);
 
 #ifdef __cplusplus
 }

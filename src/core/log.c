@@ -87,3 +87,28 @@ atoll__now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+/* ---- for game code (atoll.h) ---- */
+
+void
+atoll_log(atoll_log_level level, const char *fmt, ...)
+{
+    if ((int)level > atoll__log_threshold)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* Quotes and newlines would break the logfmt line. */
+    for (char *p = msg; *p; p++)
+        if (*p == '"' || *p == '\n' || *p == '\r')
+            *p = '\'';
+    atoll__log_write((int)level, "msg=\"%s\" src=game", msg);
+}
+
+uint64_t
+atoll_now_ms(void)
+{
+    return atoll__now_ns() / 1000000;
+}

@@ -12,9 +12,13 @@
  * {"code":500,...}; notifies never get a response.
  *
  * gate.entry {"uid":...} binds the session to a user id through the uid's owner worker
- * (node.h): a second session with the same uid kicks the first.
+ * (node.h): a second session with the same uid kicks the first. For a game of areas the
+ * game's entry hook then names the player's area; the area's worker answers the
+ * gate.entry and sends the route (SESS_ROUTE), which the session caches. Requests for
+ * "<areaType>.<handler>" go to that area as AREA_REQ mail; replies and pushes come back
+ * as SESS_OUT / SESS_PUSH mail (area/area.h has the whole flow, moves included).
  */
-#include "../node/worker.h"
+#include "../area/area.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -138,14 +142,57 @@ atoll__session_allow(atoll__conn *c)
 void
 atoll__dispatch_build(atoll__node *n)
 {
-    /* Handlers by route code: every handler route is in the dictionary, so a request
-     * finds its handler with one hash lookup (or none, when it came compressed). */
-    n->handlers = atoll__calloc(atoll__dict_count(n->dict) + 1, sizeof *n->handlers);
-    n->handlers[atoll__dict_code(n->dict, "gate.entry", 10)] = entry_handler;
+    /* Everything a route code can lead to, by code: one array index per request. */
+    n->routes = atoll__calloc(atoll__dict_count(n->dict) + 1, sizeof *n->routes);
+    n->routes[atoll__dict_code(n->dict, "gate.entry", 10)].gate = entry_handler;
     for (size_t i = 0; i < n->game->nroutes; i++) {
         const char *r = n->game->routes[i].route;
-        n->handlers[atoll__dict_code(n->dict, r, strlen(r))] = n->game->routes[i].fn;
+        n->routes[atoll__dict_code(n->dict, r, strlen(r))].gate = n->game->routes[i].fn;
     }
+    for (int t = 0; t < n->ntypes; t++) {
+        const atoll_area_type *type = n->game->api->area_types[t];
+        for (const atoll_handler *h = type->handlers; h && h->name; h++) {
+            char r[ATOLL_ROUTE_MAX + 1];
+            snprintf(r, sizeof r, "%s.%s", type->name, h->name);
+            atoll__route_entry *e = &n->routes[atoll__dict_code(n->dict, r, strlen(r))];
+            e->handler = h;
+            e->type_index = t;
+        }
+    }
+}
+
+/* A client's message for an area route: to the player's area, through the cache. */
+static void
+area_request(atoll__conn *c, const atoll__msg *m, uint16_t code, const char *route,
+             const uint8_t *body, size_t body_len, atoll__req *req)
+{
+    atoll__node *n = c->worker->node;
+    const atoll__route_entry *e = &n->routes[code];
+    if (e->handler->flags & ATOLL_INTERNAL) {
+        atoll__reply_error(req, 500, "no handler for route");
+        return;
+    }
+    if (c->area == 0) {
+        atoll__reply_error(req, 500, c->entering ? "entry in progress"
+                                                 : "not in an area: send gate.entry first");
+        return;
+    }
+    if (c->area_type != e->type_index) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "route %.64s is for areas of type %s, this player is in a %s",
+                 route, n->game->api->area_types[e->type_index]->name,
+                 n->game->api->area_types[c->area_type]->name);
+        atoll__reply_error(req, 500, msg);
+        return;
+    }
+    atoll__mail *am = atoll__mail_new(ATOLL_MAIL_AREA_REQ, body_len);
+    am->area = c->area;
+    am->session = c->id;
+    am->request_id = m->id;
+    am->msg_type = (uint8_t)m->type;
+    am->route = code;
+    memcpy(am->data, body, body_len);
+    atoll__send(n, c->area_worker, am);
 }
 
 static void
@@ -166,7 +213,7 @@ on_data(atoll__conn *c, const atoll__pkg *pkg)
 
     char buf[ATOLL_ROUTE_MAX + 1];
     const char *route;
-    atoll__handler_fn fn;
+    uint16_t code;
     if (m.compressed) {
         route = n->cfg->dict ? atoll__dict_route(n->dict, m.route_code) : NULL;
         if (route == NULL) {
@@ -174,16 +221,18 @@ on_data(atoll__conn *c, const atoll__pkg *pkg)
                       m.route_code);
             return;
         }
-        fn = n->handlers[m.route_code];
+        code = m.route_code;
     } else {
         if (memchr(m.route, '\0', m.route_len) != NULL)
             return; /* a NUL inside a route can name nothing */
         memcpy(buf, m.route, m.route_len);
         buf[m.route_len] = '\0';
         route = buf;
-        fn = n->handlers[atoll__dict_code(n->dict, m.route, m.route_len)];
+        code = atoll__dict_code(n->dict, m.route, m.route_len);
     }
-    if (fn == NULL) {
+    atoll__handler_fn fn = n->routes[code].gate;
+    bool area_route = n->routes[code].handler != NULL;
+    if (fn == NULL && !area_route) {
         /* Pomelo's rules for routes nobody serves. */
         const char *dot = strrchr(route, '.');
         if (dot == NULL) {
@@ -211,6 +260,10 @@ on_data(atoll__conn *c, const atoll__pkg *pkg)
     if (m.body_len == 0 || !atoll__json_valid(m.body, m.body_len, ATOLL_JSON_MAX_DEPTH)) {
         req.body = (const uint8_t *)"{}";
         req.body_len = 2;
+    }
+    if (area_route) {
+        area_request(c, &m, code, route, req.body, req.body_len, &req);
+        return;
     }
     if (fn == NULL) {
         atoll__reply_error(&req, 500, "no handler for route");
@@ -353,6 +406,47 @@ atoll__broadcast(atoll__worker *w, const char *route, const char *body, size_t l
 
 /* ---- sessions and user ids -------------------------------------------------------------- */
 
+/* Enters the bound uid's player into the area the game chooses (areas games), or
+ * answers at once (connection-level games). body is the gate.entry body (may be NULL).
+ * request_id 0 with reply false: a notify, no answer. */
+static void
+enter_game(atoll__conn *c, uint32_t request_id, bool reply, const atoll_value *body)
+{
+    atoll__node *n = c->worker->node;
+    atoll__req req = {.conn = c, .worker = c->worker, .id = request_id,
+                      .type = reply ? ATOLL_MSG_REQUEST : ATOLL_MSG_NOTIFY, .route = "gate.entry"};
+    if (n->game->api == NULL) {
+        atoll__buf b = ATOLL__BUF_INIT;
+        static const char head[] = "{\"code\":200,\"uid\":";
+        atoll__buf_append(&b, head, sizeof head - 1);
+        atoll__json_put_string(&b, c->uid, strlen(c->uid));
+        atoll__buf_push(&b, '}');
+        atoll__reply(&req, (const char *)atoll__buf_data(&b), b.len);
+        atoll__buf_fini(&b);
+        return;
+    }
+    const atoll_game *g = n->game->api;
+    atoll_entry e = {.node = n, .uid = c->uid, .body = body};
+    int rc = g->entry ? g->entry(&e) : ATOLL_ENOENT;
+    atoll__dir_info info;
+    if (rc == ATOLL_OK)
+        rc = atoll__area_place(n, e.area_type, e.area_id, NULL, false, &info);
+    if (rc != ATOLL_OK) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "entry refused: %s", atoll_strerror(rc));
+        atoll__reply_error(&req, 500, msg);
+        return;
+    }
+    c->entering = true;
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_ENTER, 0);
+    m->area = info.num;
+    m->session = c->id;
+    m->request_id = request_id;
+    m->reply = reply;
+    m->uid = atoll__strndup(c->uid, strlen(c->uid));
+    atoll__send(n, info.worker, m);
+}
+
 static void
 entry_handler(atoll__req *req)
 {
@@ -367,42 +461,131 @@ entry_handler(atoll__req *req)
         snprintf(uid, sizeof uid, "%s", json_string_value(v));
     else if (json_is_integer(v))
         snprintf(uid, sizeof uid, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    json_decref(root);
     if (uid[0] == '\0') {
+        json_decref(root);
         atoll__reply_error(req, 500, "gate.entry needs a uid (string of 1 to 128 bytes)");
         return;
     }
     if (c->uid != NULL) {
-        if (strcmp(c->uid, uid) == 0) {
-            atoll__reply(req, "{\"code\":200}", 12);
-        } else {
+        if (strcmp(c->uid, uid) != 0)
             atoll__reply_error(req, 500, "session already bound to another uid");
-        }
+        else if (c->entering)
+            atoll__reply_error(req, 500, "entry already in progress");
+        else if (c->area == 0 && c->worker->node->game->api != NULL)
+            enter_game(c, req->id, req->type == ATOLL_MSG_REQUEST, (atoll_value *)root);
+        else
+            atoll__reply(req, "{\"code\":200}", 12);
+        json_decref(root);
         return;
     }
     if (c->binding) {
+        json_decref(root);
         atoll__reply_error(req, 500, "entry already in progress");
         return;
     }
     c->binding = true;
-    atoll__mail *m = atoll__calloc(1, sizeof *m);
-    m->type = ATOLL_MAIL_BIND;
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_BIND, 0);
     m->session = c->id;
     m->request_id = req->id;
     m->reply = req->type == ATOLL_MSG_REQUEST;
     m->uid = atoll__strndup(uid, strlen(uid));
+    /* The body travels with the binding: the game's entry hook reads it. */
+    m->value = (atoll_value *)root;
     atoll__worker_post(atoll__uid_owner(c->worker->node, uid), m);
+}
+
+void
+atoll__session_bound(atoll__conn *c, atoll__mail *m)
+{
+    c->binding = false;
+    c->uid = m->uid;
+    m->uid = NULL;
+    enter_game(c, m->request_id, m->reply, m->value);
+    atoll__mail_free(m);
 }
 
 void
 atoll__session_closed(atoll__conn *c)
 {
+    atoll__node *n = c->worker->node;
+    if (c->area != 0) {
+        atoll__mail *l = atoll__mail_new(ATOLL_MAIL_AREA_LEAVE, 0);
+        l->area = c->area;
+        l->session = c->id;
+        atoll__send(n, c->area_worker, l);
+        c->area = 0;
+    }
     if (c->uid == NULL)
         return;
-    atoll__mail *m = atoll__calloc(1, sizeof *m);
-    m->type = ATOLL_MAIL_UNBIND;
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_UNBIND, 0);
     m->session = c->id;
     m->uid = c->uid;
     c->uid = NULL;
-    atoll__worker_post(atoll__uid_owner(c->worker->node, m->uid), m);
+    atoll__worker_post(atoll__uid_owner(n, m->uid), m);
+}
+
+/* SESS_ROUTE: the player is in area m->area now (0: in none). After a move the old
+ * area gets the FENCE that ends its forwarding (area/area.h). */
+static void
+on_route(atoll__worker *w, atoll__mail *m)
+{
+    atoll__node *n = w->node;
+    atoll__conn *c = atoll__worker_find_conn(n, m->session);
+    if (m->area_old != 0) {
+        /* Sent after any LEAVE this worker sent to the old area (same queue), so the
+         * old area forwards that LEAVE before it drops its forward. */
+        atoll__mail *f = atoll__mail_new(ATOLL_MAIL_AREA_FENCE, 0);
+        f->area = m->area_old;
+        f->session = m->session;
+        atoll__send(n, m->worker_old, f);
+    } else if (c == NULL && m->area != 0) {
+        /* Entered after the session closed: nobody will send the LEAVE but us. */
+        atoll__mail *l = atoll__mail_new(ATOLL_MAIL_AREA_LEAVE, 0);
+        l->area = m->area;
+        l->session = m->session;
+        atoll__send(n, m->worker, l);
+    }
+    if (c == NULL)
+        return;
+    /* Even a closing session takes the route: its LEAVE must reach the new area. */
+    if (m->area_old == 0)
+        c->entering = false;
+    c->area = m->area;
+    c->area_worker = m->worker;
+    c->area_type = m->type_index;
+    if (m->len > 0 && c->state == ATOLL_CONN_WORKING && atoll__conn_out_room(c, m->len)) {
+        atoll__buf_append(&c->out, m->data, m->len);
+        atoll__conn_mark_dirty(c);
+    }
+}
+
+void
+atoll__session_mail(atoll__worker *w, atoll__mail *m)
+{
+    switch (m->type) {
+    case ATOLL_MAIL_SESS_OUT: {
+        atoll__conn *c = atoll__worker_find_conn(w->node, m->session);
+        if (c != NULL && c->state == ATOLL_CONN_WORKING && atoll__conn_out_room(c, m->len)) {
+            atoll__buf_append(&c->out, m->data, m->len);
+            atoll__conn_mark_dirty(c);
+        }
+        break;
+    }
+    case ATOLL_MAIL_SESS_PUSH:
+        for (size_t i = 0; i < m->nsessions; i++) {
+            atoll__conn *c = atoll__worker_find_conn(w->node, m->sessions[i]);
+            if (c == NULL || c->state != ATOLL_CONN_WORKING ||
+                !atoll__conn_out_room(c, m->shared->len))
+                continue;
+            atoll__buf_append(&c->out, m->shared->data, m->shared->len);
+            atoll__conn_mark_dirty(c);
+        }
+        break;
+    case ATOLL_MAIL_SESS_ROUTE:
+        on_route(w, m);
+        break;
+    default:
+        break;
+    }
+    atoll__mail_free(m);
 }

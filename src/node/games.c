@@ -1,17 +1,137 @@
-/* games.c -- the table of games built into the atoll binary, found by name. */
+/* games.c -- finding the game a node serves: the games built into the atoll binary by
+ * name, or a game built as a shared object by path (dlopen), and the checks a game's
+ * definition must pass before a node starts with it.
+ */
 #include "node.h"
 
-extern const atoll__game atoll__game_echo;
+#include <dlfcn.h>
+#include <stdio.h>
 
-static const atoll__game *const builtin_games[] = {
+extern const atoll__game atoll__game_echo;
+extern const atoll_game atoll_example_quick;
+extern const atoll_game atoll_example_chat;
+
+static const atoll__game *const builtin_raw[] = {
     &atoll__game_echo,
 };
+
+static const atoll_game *const builtin_api[] = {
+    &atoll_example_quick,
+    &atoll_example_chat,
+};
+
+/* Wraps a game of atoll.h for the node. */
+static const atoll__game *
+wrap(const atoll_game *g, atoll__game *storage)
+{
+    memset(storage, 0, sizeof *storage);
+    storage->name = g->name;
+    storage->api = g;
+    storage->push_routes = g->push_routes;
+    for (const char *const *r = g->push_routes; r && *r; r++)
+        storage->npush++;
+    return storage;
+}
 
 const atoll__game *
 atoll__game_find(const char *name)
 {
-    for (size_t i = 0; i < sizeof builtin_games / sizeof builtin_games[0]; i++)
-        if (strcmp(builtin_games[i]->name, name) == 0)
-            return builtin_games[i];
+    for (size_t i = 0; i < sizeof builtin_raw / sizeof builtin_raw[0]; i++)
+        if (strcmp(builtin_raw[i]->name, name) == 0)
+            return builtin_raw[i];
     return NULL;
+}
+
+static bool
+is_path(const char *s)
+{
+    size_t n = strlen(s);
+    return strchr(s, '/') != NULL || (n > 3 && strcmp(s + n - 3, ".so") == 0);
+}
+
+const atoll__game *
+atoll__game_load(const char *name_or_path, atoll__game *storage, void **dl)
+{
+    *dl = NULL;
+    if (!is_path(name_or_path)) {
+        const atoll__game *raw = atoll__game_find(name_or_path);
+        if (raw != NULL)
+            return raw;
+        for (size_t i = 0; i < sizeof builtin_api / sizeof builtin_api[0]; i++)
+            if (strcmp(builtin_api[i]->name, name_or_path) == 0)
+                return wrap(builtin_api[i], storage);
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"unknown game (built-in games: echo, quick, chat; or "
+                  "give the path of a shared object)\" game=\"%s\"", name_or_path);
+        return NULL;
+    }
+    /* RTLD_NOW: a missing symbol fails here, not in the middle of a handler. */
+    void *h = dlopen(name_or_path, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"cannot load game\" path=\"%s\" error=\"%s\"",
+                  name_or_path, dlerror());
+        return NULL;
+    }
+    const atoll_game *(*module)(void);
+    *(void **)&module = dlsym(h, "atoll_game_module");
+    const atoll_game *g = module ? module() : NULL;
+    if (g == NULL) {
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"not an atoll game: no atoll_game_module (use "
+                  "ATOLL_GAME_MODULE)\" path=\"%s\"", name_or_path);
+        dlclose(h);
+        return NULL;
+    }
+    *dl = h;
+    return wrap(g, storage);
+}
+
+static bool
+name_ok(const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+int
+atoll__game_check(const atoll_game *g, int *ntypes, char *err, size_t errlen)
+{
+    int n = 0;
+    for (const atoll_area_type *const *t = g->area_types; t && *t; t++, n++) {
+        const atoll_area_type *at = *t;
+        if (!name_ok(at->name, ATOLL_TYPE_NAME_MAX) || strcmp(at->name, "gate") == 0) {
+            snprintf(err, errlen, "area type name \"%.40s\" must be 1-%d of [A-Za-z0-9_-], not gate",
+                     at->name ? at->name : "(null)", ATOLL_TYPE_NAME_MAX);
+            return ATOLL_EINVAL;
+        }
+        for (const atoll_area_type *const *u = g->area_types; u != t; u++)
+            if (strcmp((*u)->name, at->name) == 0) {
+                snprintf(err, errlen, "two area types are named %s", at->name);
+                return ATOLL_EINVAL;
+            }
+        if (at->tick_hz < 0 || at->tick_hz > 1000 || (at->queue_commands && at->tick_hz == 0)) {
+            snprintf(err, errlen, "area type %s: tick_hz must be 0-1000, and above 0 with "
+                     "queue_commands", at->name);
+            return ATOLL_EINVAL;
+        }
+        for (const atoll_handler *h = at->handlers; h && h->name; h++) {
+            if (!name_ok(h->name, ATOLL_ROUTE_MAX - ATOLL_TYPE_NAME_MAX - 1) || h->fn == NULL) {
+                snprintf(err, errlen, "area type %s: handler \"%.40s\" needs a name of "
+                         "[A-Za-z0-9_-] and a function", at->name, h->name);
+                return ATOLL_EINVAL;
+            }
+        }
+    }
+    if (n == 0) {
+        snprintf(err, errlen, "game %s has no area types", g->name ? g->name : "(null)");
+        return ATOLL_EINVAL;
+    }
+    *ntypes = n;
+    return ATOLL_OK;
 }

@@ -5,8 +5,12 @@
  * what lets the workers share it without locks.
  */
 #include "worker.h"
+#include "../area/area.h"
 
+#include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -42,31 +46,77 @@ release(atoll__node *n, int created)
         atoll__worker_free(n->workers[j], NULL);
     atoll__free(n->workers);
     atoll__dict_free(n->dict);
-    atoll__free(n->handlers);
+    atoll__free(n->routes);
     atoll__buf_fini(&n->hs_full);
     atoll__buf_fini(&n->hs_cached);
+    atoll__dir_free(n->dir);
+    n->dir = NULL;
+    /* Last: nothing of the game's code or data is used past this point. */
+    if (n->dl)
+        dlclose(n->dl);
+    n->dl = NULL;
+}
+
+/* The route dictionary: gate.entry, the game's handler routes ("<type>.<name>" for
+ * area games) and its push routes. */
+static atoll__dict *
+build_dict(const atoll__game *g, int ntypes)
+{
+    size_t nh = 1 + g->nroutes;
+    for (int t = 0; t < ntypes; t++)
+        for (const atoll_handler *h = g->api->area_types[t]->handlers; h && h->name; h++)
+            nh++;
+    char **names = atoll__calloc(nh, sizeof *names);
+    size_t k = 0;
+    names[k++] = atoll__strndup("gate.entry", 10);
+    for (size_t i = 0; i < g->nroutes; i++)
+        names[k++] = atoll__strndup(g->routes[i].route, strlen(g->routes[i].route));
+    for (int t = 0; t < ntypes; t++) {
+        const atoll_area_type *type = g->api->area_types[t];
+        for (const atoll_handler *h = type->handlers; h && h->name; h++) {
+            size_t len = strlen(type->name) + 1 + strlen(h->name);
+            names[k] = atoll__malloc(len + 1);
+            snprintf(names[k++], len + 1, "%s.%s", type->name, h->name);
+        }
+    }
+    atoll__dict *d = atoll__dict_new((const char *const *)names, nh, g->push_routes, g->npush);
+    for (size_t i = 0; i < nh; i++)
+        atoll__free(names[i]);
+    atoll__free(names);
+    return d;
 }
 
 int
-atoll__node_start(atoll__node *n, atoll__config *cfg)
+atoll__node_start(atoll__node *n, atoll__config *cfg, const atoll_game *linked)
 {
     memset(n, 0, sizeof *n);
     n->cfg = cfg;
-    n->game = atoll__game_find(cfg->game);
-    if (n->game == NULL) {
-        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"unknown game\" game=\"%s\"", cfg->game);
-        return ATOLL_ENOENT;
+    if (linked != NULL) {
+        n->game_storage.name = linked->name;
+        n->game_storage.api = linked;
+        n->game_storage.push_routes = linked->push_routes;
+        for (const char *const *r = linked->push_routes; r && *r; r++)
+            n->game_storage.npush++;
+        n->game = &n->game_storage;
+    } else {
+        n->game = atoll__game_load(cfg->game, &n->game_storage, &n->dl);
     }
-    /* Dictionary: the framework's routes, the game's handler routes, its push routes. */
-    size_t nh = n->game->nroutes + 1;
-    const char **handlers = atoll__calloc(nh, sizeof *handlers);
-    handlers[0] = "gate.entry";
-    for (size_t i = 0; i < n->game->nroutes; i++)
-        handlers[i + 1] = n->game->routes[i].route;
-    n->dict = atoll__dict_new(handlers, nh, n->game->push_routes, n->game->npush);
-    atoll__free(handlers);
-    if (n->dict == NULL)
+    if (n->game == NULL)
+        return ATOLL_ENOENT;
+    if (n->game->api != NULL) {
+        char err[200];
+        if (atoll__game_check(n->game->api, &n->ntypes, err, sizeof err) != ATOLL_OK) {
+            ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad game definition\" game=\"%s\" error=\"%s\"",
+                      cfg->game, err);
+            release(n, 0);
+            return ATOLL_EINVAL;
+        }
+    }
+    n->dict = build_dict(n->game, n->ntypes);
+    if (n->dict == NULL) {
+        release(n, 0);
         return ATOLL_ELIMIT;
+    }
     atoll__dispatch_build(n);
     const atoll__dict *dict = cfg->dict ? n->dict : NULL;
     atoll__handshake_reply(&n->hs_full, cfg->heartbeat_s, dict, NULL);
@@ -86,6 +136,7 @@ atoll__node_start(atoll__node *n, atoll__config *cfg)
         return rc;
     }
     int total = n->nworkers;
+    n->dir = atoll__dir_new(total);
     n->workers = atoll__calloc((size_t)total, sizeof *n->workers);
     int port = cfg->port;
     for (int i = 0; i < total; i++) {
@@ -97,6 +148,17 @@ atoll__node_start(atoll__node *n, atoll__config *cfg)
         }
         /* Port 0 picks a free port once; the other workers join it. */
         port = n->bound_port;
+    }
+    /* The game's init runs before any worker does: areas it creates are placed now and
+     * built by their workers first thing. */
+    if (n->game->api != NULL && n->game->api->init != NULL) {
+        rc = n->game->api->init(n);
+        if (rc != ATOLL_OK) {
+            ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"game init failed\" game=\"%s\" error=%s",
+                      n->game->name, atoll_err_name(rc));
+            release(n, total);
+            return rc;
+        }
     }
     for (int i = 0; i < total; i++) {
         if (atoll__worker_start(n->workers[i]) != ATOLL_OK) {
@@ -144,4 +206,42 @@ atoll__node_join(atoll__node *n, atoll__stats *out)
     if (out)
         *out = sum;
     release(n, 0);
+}
+
+/* ---- settings for game code (atoll.h) ------------------------------------------------ */
+
+const char *
+atoll_setting(const atoll_node *n, const char *key, const char *def)
+{
+    if (n == NULL || key == NULL)
+        return def;
+    return atoll__config_get(n->cfg, key, def);
+}
+
+int64_t
+atoll_setting_int(const atoll_node *n, const char *key, int64_t def)
+{
+    const char *v = atoll_setting(n, key, NULL);
+    if (v == NULL || *v == '\0')
+        return def;
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    return *end == '\0' ? (int64_t)x : def;
+}
+
+int
+atoll_setting_bool(const atoll_node *n, const char *key, int def)
+{
+    const char *v = atoll_setting(n, key, NULL);
+    if (v == NULL)
+        return def;
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0)
+            return 1;
+        if (strcasecmp(v, no[i]) == 0)
+            return 0;
+    }
+    return def;
 }

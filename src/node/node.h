@@ -80,7 +80,7 @@ void atoll__config_fini(atoll__config *c);
 
 /* ---- forward types ------------------------------------------------------------------ */
 
-typedef struct atoll__node atoll__node;
+typedef struct atoll_node atoll__node; /* the public atoll_node of atoll.h */
 typedef struct atoll__worker atoll__worker;
 typedef struct atoll__conn atoll__conn;
 typedef struct atoll__game atoll__game;
@@ -109,19 +109,36 @@ typedef struct atoll__route {
     atoll__handler_fn fn;
 } atoll__route;
 
+/* A game as the node sees it: either built-in connection-level handlers (the echo game,
+ * which serves clients that never enter an area) or a game of atoll.h (api), whose
+ * routes are "<areaType>.<handler>" and run in areas. */
 struct atoll__game {
     const char *name;
-    const atoll__route *routes; /* handler routes */
+    const atoll__route *routes; /* connection-level handler routes */
     size_t nroutes;
     const char *const *push_routes; /* routes the game pushes (put in the dictionary) */
     size_t npush;
+    const atoll_game *api;      /* NULL for connection-level games */
 };
 
-/* Fills node->handlers from the dictionary and the game's routes (session.c). */
+/* What a route code leads to: a connection-level handler, or an area handler. */
+typedef struct atoll__route_entry {
+    atoll__handler_fn gate;          /* run on the connection's worker */
+    const atoll_handler *handler;    /* run in the player's area */
+    int type_index;                  /* the handler's area type */
+} atoll__route_entry;
+
+/* Fills node->routes from the dictionary and the game's routes (session.c). */
 void atoll__dispatch_build(atoll__node *n);
 
 /* Built-in games by name; NULL when unknown. */
 const atoll__game *atoll__game_find(const char *name);
+/* Resolves --game: a built-in name, or a path (with a '/' or ending in .so) to a shared
+ * object exporting atoll_game_module (ATOLL_GAME_MODULE). *dl gets the handle to
+ * dlclose at the end (NULL for built-ins). NULL with a log line on failure. */
+const atoll__game *atoll__game_load(const char *name_or_path, atoll__game *storage, void **dl);
+/* Checks a game of atoll.h (names, tick rates); *ntypes gets its area types. */
+int atoll__game_check(const atoll_game *g, int *ntypes, char *err, size_t errlen);
 
 /* Handler effects. All run on the request's worker thread and never block. */
 /* Replies to a request (no-op for a notify). body must be JSON; NULL/0 sends "{}". */
@@ -147,7 +164,7 @@ typedef struct atoll__stats {
     uint64_t protocol_errors;
 } atoll__stats;
 
-struct atoll__node {
+struct atoll_node {
     atoll__config *cfg;
     const atoll__game *game;
     atoll__dict *dict;
@@ -155,7 +172,11 @@ struct atoll__node {
      * client that already has it (its dictVersion matches). */
     atoll__buf hs_full;
     atoll__buf hs_cached;
-    atoll__handler_fn *handlers; /* by route code; [0] and push routes are NULL */
+    atoll__route_entry *routes; /* by route code; [0] and push routes are empty */
+    atoll__game game_storage;   /* a loaded or linked game's wrapper */
+    void *dl;                   /* dlopen handle of a --game path.so */
+    int ntypes;                 /* area types of game->api */
+    struct atoll__directory *dir; /* areas and players of the node (area/directory.c) */
     atoll__worker **workers;
     int nworkers;
     int bound_port;             /* the real port (when cfg->port was 0) */
@@ -163,9 +184,10 @@ struct atoll__node {
     atomic_bool stopping;
 };
 
-/* Starts the workers and their listeners. Returns ATOLL_OK or an error (bind failed:
- * ATOLL_EADDR with a log line). */
-int atoll__node_start(atoll__node *n, atoll__config *cfg);
+/* Starts the workers and their listeners, serving `linked` (a game linked into the
+ * program, atoll_run) or else the game cfg->game names. Returns ATOLL_OK or an error
+ * (bind failed: ATOLL_EADDR with a log line). */
+int atoll__node_start(atoll__node *n, atoll__config *cfg, const atoll_game *linked);
 /* Asks every worker to stop accepting, flush and close; returns at once. Any thread. */
 void atoll__node_stop(atoll__node *n);
 /* Waits for the workers to finish and frees everything; out (may be NULL) gets the
@@ -176,11 +198,24 @@ void atoll__node_join(atoll__node *n, atoll__stats *out);
 
 typedef enum atoll__mail_type {
     ATOLL_MAIL_BIND,      /* to the uid's owner: bind uid to session */
-    ATOLL_MAIL_BOUND,     /* back to the session's worker: reply to gate.entry */
+    ATOLL_MAIL_BOUND,     /* back to the session's worker: uid bound, enter the game */
     ATOLL_MAIL_UNBIND,    /* to the uid's owner: session closed */
     ATOLL_MAIL_KICK,      /* to a session's worker: kick it */
     ATOLL_MAIL_BROADCAST, /* to every worker: write the shared bytes to every session */
     ATOLL_MAIL_STOP,      /* stop accepting, flush, close */
+    /* to an area's worker (area.c) */
+    ATOLL_MAIL_AREA_CREATE, /* build the area now (on_create) */
+    ATOLL_MAIL_AREA_ENTER,  /* a session's player enters */
+    ATOLL_MAIL_AREA_REQ,    /* a client's request or notify, body bytes inline */
+    ATOLL_MAIL_AREA_LEAVE,  /* the session closed */
+    ATOLL_MAIL_AREA_FENCE,  /* no more forwarded messages for this session follow */
+    ATOLL_MAIL_AREA_MOVE_IN,/* a player moves in from another area */
+    ATOLL_MAIL_AREA_CALL,   /* atoll_call / atoll_send from another area */
+    ATOLL_MAIL_AREA_REPLY,  /* to the caller's worker: a call's answer */
+    /* to a session's worker (session.c) */
+    ATOLL_MAIL_SESS_OUT,    /* encoded packages for one session (replies, pushes) */
+    ATOLL_MAIL_SESS_PUSH,   /* shared encoded push for a list of sessions */
+    ATOLL_MAIL_SESS_ROUTE,  /* the session's player is now in this area */
 } atoll__mail_type;
 
 /* Bytes encoded once and shared by several workers; freed by the last reader. */
@@ -190,17 +225,54 @@ typedef struct atoll__shared {
     uint8_t data[];
 } atoll__shared;
 
+/* Opaque to the node: defined in src/area. */
+typedef struct atoll_player atoll_player;
+typedef struct atoll_value atoll_value;
+
+/* One message between workers. Mail from one worker to another arrives in the order it
+ * was sent; mail a worker sends to itself goes through its local queue, in order too. */
 typedef struct atoll__mail {
+    struct atoll__mail *next;  /* mailbox, outbox, local queue, held and command lists */
     atoll__mail_type type;
     atoll_session_id session;
     uint32_t request_id;
-    bool reply;                /* BIND/BOUND: answer request_id (false for a notify) */
-    char *uid;                 /* owned (BIND, BOUND, UNBIND) */
+    bool reply;                /* BIND/BOUND/ENTER: answer request_id (not for a notify) */
+    bool forwarded;            /* AREA_*: forwarded by the area the player moved from */
+    uint8_t msg_type;          /* AREA_REQ: ATOLL_MSG_REQUEST or NOTIFY */
+    uint16_t route;            /* AREA_REQ/AREA_CALL: route code */
+    int status;                /* AREA_REPLY */
+    int worker;                /* AREA_CALL: caller's worker; SESS_ROUTE: area's worker */
+    uint64_t area;             /* AREA_*: target area; SESS_ROUTE: new area */
+    uint64_t area_old;         /* SESS_ROUTE after a move: the area to fence; MOVE_IN: from */
+    uint64_t call_id;          /* AREA_CALL (0: a send) and AREA_REPLY */
+    int type_index;            /* SESS_ROUTE: area type of the new area */
+    char *uid;                 /* owned (BIND, BOUND, UNBIND, ENTER) */
     char reason[48];           /* KICK */
-    atoll__shared *shared;     /* BROADCAST: holds one reference */
+    atoll__shared *shared;     /* BROADCAST, SESS_PUSH: holds one reference */
+    atoll_session_id *sessions;/* SESS_PUSH: owned */
+    size_t nsessions;
+    atoll_value *value;        /* owned: ENTER body, CALL body, REPLY body */
+    atoll_player *player;      /* owned: MOVE_IN */
+    char from[ATOLL_AREA_ID_MAX + 1]; /* AREA_CALL: the calling area's id */
+    int worker_old;            /* SESS_ROUTE: worker of area_old */
+    size_t len;                /* bytes in data: AREA_REQ body, SESS_OUT packages */
+    uint8_t data[];
 } atoll__mail;
 
-/* Posts mail to worker w; takes ownership. Any thread. */
+/* New zeroed mail with room for len bytes of data (m->len set). */
+atoll__mail *atoll__mail_new(atoll__mail_type type, size_t len);
+/* Frees mail and everything it owns. */
+void atoll__mail_free(atoll__mail *m);
+
+/* Sends mail to worker `to` from the calling thread: a worker thread batches it in its
+ * outbox (one lock per destination per loop turn) or, to itself, in its local queue;
+ * any other thread posts it at once. Takes ownership. */
+void atoll__send(atoll__node *n, int to, atoll__mail *m);
+/* The worker running on this thread, or NULL. */
+atoll__worker *atoll__current_worker(void);
+
+/* Posts mail to worker w at once (a lock and a wake-up); takes ownership. Any thread.
+ * Prefer atoll__send, which batches. */
 void atoll__worker_post(atoll__worker *w, atoll__mail *m);
 
 /* Worker that owns a uid in the registry. */

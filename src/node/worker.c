@@ -13,6 +13,7 @@
  * a kicked session cannot remove its successor.
  */
 #include "worker.h"
+#include "../area/area.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -232,52 +233,129 @@ handle_bound(atoll__worker *w, atoll__mail *m)
         atoll__worker_post(atoll__uid_owner(w->node, m->uid), m);
         return;
     }
-    c->binding = false;
-    c->uid = m->uid;
-    if (m->reply) {
-        atoll__buf b = ATOLL__BUF_INIT;
-        static const char head[] = "{\"code\":200,\"uid\":";
-        atoll__buf_append(&b, head, sizeof head - 1);
-        atoll__json_put_string(&b, c->uid, strlen(c->uid));
-        atoll__buf_push(&b, '}');
-        atoll__msg_put_response(&c->out, m->request_id, atoll__buf_data(&b), b.len);
-        atoll__buf_fini(&b);
-        atoll__conn_mark_dirty(c);
-    }
-    atoll__free(m);
+    atoll__session_bound(c, m);
 }
 
 /* ---- mailbox ------------------------------------------------------------------------------- */
 
-void
-atoll__worker_post(atoll__worker *w, atoll__mail *m)
+static __thread atoll__worker *tls_worker;
+
+atoll__worker *
+atoll__current_worker(void)
 {
-    atoll__mailbox *mb = &w->mailbox;
-    pthread_mutex_lock(&mb->lock);
-    if (mb->len == mb->cap) {
-        mb->cap = mb->cap ? mb->cap * 2 : 64;
-        mb->items = atoll__realloc(mb->items, mb->cap * sizeof *mb->items);
-    }
-    mb->items[mb->len++] = m;
-    bool first = mb->len == 1;
-    pthread_mutex_unlock(&mb->lock);
-    if (first)
-        uv_async_send(&mb->wake);
+    return tls_worker;
 }
 
-static void
-free_mail(atoll__mail *m)
+atoll__mail *
+atoll__mail_new(atoll__mail_type type, size_t len)
+{
+    atoll__mail *m = atoll__calloc(1, sizeof *m + len);
+    m->type = type;
+    m->len = len;
+    return m;
+}
+
+void
+atoll__mail_free(atoll__mail *m)
 {
     if (m->shared && atomic_fetch_sub(&m->shared->refs, 1) == 1)
         atoll__free(m->shared);
     atoll__free(m->uid);
+    atoll__free(m->sessions);
+    atoll_unref(m->value);
+    if (m->player)
+        atoll__player_free(m->player);
     atoll__free(m);
+}
+
+/* Splices the list first..last into w's mailbox; wakes w when it was empty. */
+static void
+post_list(atoll__worker *w, atoll__mail *first, atoll__mail *last)
+{
+    atoll__mailbox *mb = &w->mailbox;
+    last->next = NULL;
+    pthread_mutex_lock(&mb->lock);
+    bool was_empty = mb->head == NULL;
+    if (was_empty)
+        mb->head = first;
+    else
+        mb->tail->next = first;
+    mb->tail = last;
+    pthread_mutex_unlock(&mb->lock);
+    if (was_empty)
+        uv_async_send(&mb->wake);
+}
+
+void
+atoll__worker_post(atoll__worker *w, atoll__mail *m)
+{
+    post_list(w, m, m);
+}
+
+static void
+list_push(atoll__mail_list *l, atoll__mail *m)
+{
+    m->next = NULL;
+    if (l->tail)
+        l->tail->next = m;
+    else
+        l->head = m;
+    l->tail = m;
+}
+
+void
+atoll__send(atoll__node *n, int to, atoll__mail *m)
+{
+    atoll__worker *cur = tls_worker;
+    if (to < 0 || to >= n->nworkers) {
+        atoll__mail_free(m);
+        return;
+    }
+    if (cur == NULL || cur->node != n) {
+        atoll__worker_post(n->workers[to], m);
+        return;
+    }
+    if (cur->stopped) {
+        /* The loop has ended: the node is going down and nobody will read this. */
+        atoll__mail_free(m);
+        return;
+    }
+    list_push(to == cur->index ? &cur->local : &cur->outbox[to], m);
+}
+
+void
+atoll__worker_pump(atoll__worker *w)
+{
+    /* Local mail runs here, never inside the handler that sent it. A bounded number of
+     * rounds keeps a ping-pong between two local areas from starving the sockets; what
+     * is left keeps the idle handle on, so the loop polls without blocking. */
+    for (int round = 0; round < 16 && w->local.head != NULL; round++) {
+        atoll__mail *m = w->local.head;
+        w->local.head = w->local.tail = NULL;
+        while (m != NULL) {
+            atoll__mail *next = m->next;
+            atoll__worker_deliver(w, m);
+            m = next;
+        }
+    }
+    if (w->local.head != NULL)
+        uv_idle_start(&w->local_idle, (uv_idle_cb)atoll__worker_pump);
+    else
+        uv_idle_stop(&w->local_idle);
+    atoll__node *n = w->node;
+    for (int i = 0; i < n->nworkers; i++) {
+        atoll__mail_list *l = &w->outbox[i];
+        if (l->head == NULL)
+            continue;
+        post_list(n->workers[i], l->head, l->tail);
+        l->head = l->tail = NULL;
+    }
 }
 
 static void begin_stop(atoll__worker *w);
 
-static void
-handle_mail(atoll__worker *w, atoll__mail *m)
+void
+atoll__worker_deliver(atoll__worker *w, atoll__mail *m)
 {
     switch (m->type) {
     case ATOLL_MAIL_BIND:
@@ -307,8 +385,25 @@ handle_mail(atoll__worker *w, atoll__mail *m)
     case ATOLL_MAIL_STOP:
         begin_stop(w);
         break;
+    case ATOLL_MAIL_AREA_CREATE:
+    case ATOLL_MAIL_AREA_ENTER:
+    case ATOLL_MAIL_AREA_REQ:
+    case ATOLL_MAIL_AREA_LEAVE:
+    case ATOLL_MAIL_AREA_FENCE:
+    case ATOLL_MAIL_AREA_MOVE_IN:
+    case ATOLL_MAIL_AREA_CALL:
+        atoll__area_mail(w, m);
+        return;
+    case ATOLL_MAIL_AREA_REPLY:
+        atoll__proxy_reply_mail(w, m);
+        return;
+    case ATOLL_MAIL_SESS_OUT:
+    case ATOLL_MAIL_SESS_PUSH:
+    case ATOLL_MAIL_SESS_ROUTE:
+        atoll__session_mail(w, m);
+        return;
     }
-    free_mail(m);
+    atoll__mail_free(m);
 }
 
 static void
@@ -318,26 +413,35 @@ on_wake(uv_async_t *a)
     atoll__mailbox *mb = &w->mailbox;
     for (;;) {
         pthread_mutex_lock(&mb->lock);
-        atoll__mail **items = mb->items;
-        size_t len = mb->len;
-        mb->items = NULL;
-        mb->len = mb->cap = 0;
+        atoll__mail *m = mb->head;
+        mb->head = mb->tail = NULL;
         pthread_mutex_unlock(&mb->lock);
-        if (len == 0) {
-            atoll__free(items);
-            return;
+        if (m == NULL)
+            break;
+        while (m != NULL) {
+            atoll__mail *next = m->next;
+            atoll__worker_deliver(w, m);
+            m = next;
         }
-        for (size_t i = 0; i < len; i++)
-            handle_mail(w, items[i]);
-        atoll__free(items);
     }
+    atoll__worker_pump(w);
 }
 
 /* ---- loop, listener, stop --------------------------------------------------------------- */
 
+/* Before the loop blocks (after timers ran) and after it polled (after reads and
+ * mail): run local mail, post the outboxes, write what the connections gathered. */
 static void
 on_check(uv_check_t *h)
 {
+    atoll__worker_pump(h->data);
+    atoll__worker_flush(h->data);
+}
+
+static void
+on_prepare(uv_prepare_t *h)
+{
+    atoll__worker_pump(h->data);
     atoll__worker_flush(h->data);
 }
 
@@ -356,6 +460,7 @@ static void
 on_wheel_tick(uv_timer_t *t)
 {
     atoll__worker_deadlines(t->data);
+    atoll__areas_publish(t->data);
 }
 
 static void
@@ -481,8 +586,10 @@ static void *
 worker_main(void *arg)
 {
     atoll__worker *w = arg;
+    tls_worker = w;
     atoll__log_set_thread(w->name);
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    w->stopped = true;
     /* Close what is left (connections past the grace period, the worker's handles). */
     atoll__conn *next;
     for (atoll__conn *c = w->all; c != NULL; c = next) {
@@ -496,6 +603,9 @@ worker_main(void *arg)
             uv_close((uv_handle_t *)&c->tcp, NULL);
         }
     }
+    /* Areas go last: their hooks run, whatever they send is dropped. */
+    atoll__areas_shutdown(w);
+    tls_worker = NULL;
     return NULL;
 }
 
@@ -513,6 +623,13 @@ atoll__worker_new(atoll__node *n, int index)
     uv_check_init(&w->loop, &w->flush_check);
     w->flush_check.data = w;
     uv_check_start(&w->flush_check, on_check);
+    uv_prepare_init(&w->loop, &w->prepare);
+    w->prepare.data = w;
+    uv_prepare_start(&w->prepare, on_prepare);
+    uv_idle_init(&w->loop, &w->local_idle);
+    w->local_idle.data = w;
+    w->outbox = atoll__calloc((size_t)(n->nworkers > 0 ? n->nworkers : 1), sizeof *w->outbox);
+    atoll__proxy_init(w);
     uv_timer_init(&w->loop, &w->stop_timer);
     w->stop_timer.data = w;
     /* Deadlines are seconds long: a 100 ms tick over 1024 slots (102 s) is precise
@@ -565,9 +682,23 @@ atoll__worker_free(atoll__worker *w, atoll__stats *out)
         atoll__free(c);
     }
     uv_loop_close(&w->loop);
-    for (size_t i = 0; i < w->mailbox.len; i++)
-        free_mail(w->mailbox.items[i]);
-    atoll__free(w->mailbox.items);
+    /* Mail nobody will read: what arrived after the loop ended, what was never posted. */
+    atoll__mail *lists[] = {w->mailbox.head, w->local.head};
+    for (size_t k = 0; k < sizeof lists / sizeof lists[0]; k++)
+        for (atoll__mail *m = lists[k], *nx; m != NULL; m = nx) {
+            nx = m->next;
+            atoll__mail_free(m);
+        }
+    for (int i = 0; i < w->node->nworkers; i++)
+        for (atoll__mail *m = w->outbox[i].head, *nx; m != NULL; m = nx) {
+            nx = m->next;
+            atoll__mail_free(m);
+        }
+    atoll__free(w->outbox);
+    atoll__proxy_fini(w);
+    atoll__map_fini(&w->areas);
+    atoll__map_fini(&w->forwards);
+    atoll__buf_fini(&w->scratch_out);
     pthread_mutex_destroy(&w->mailbox.lock);
     for (size_t i = 0; i < w->uid_cap; i++)
         atoll__free(w->uids[i].uid);

@@ -5,6 +5,7 @@
 #ifndef ATOLL_WORKER_H
 #define ATOLL_WORKER_H
 
+#include "../core/map.h"
 #include "../core/wheel.h"
 #include "node.h"
 
@@ -49,15 +50,24 @@ struct atoll__conn {
 
     char *uid;                /* bound user id, owned; NULL until gate.entry */
     bool binding;             /* a BIND is in flight */
+    bool entering;            /* an AREA_ENTER is in flight */
+    /* The player's area, cached (0: in none): where AREA_REQ mail goes. */
+    uint64_t area;
+    int area_worker;
+    int area_type;
 };
 
-/* Mailbox: producers append under the lock; the owner swaps the array out whole. */
+/* Mailbox: producers splice lists in under the lock; the owner takes the list whole. */
 typedef struct atoll__mailbox {
     pthread_mutex_t lock;
-    atoll__mail **items;
-    size_t len, cap;
+    atoll__mail *head, *tail;
     uv_async_t wake;
 } atoll__mailbox;
+
+/* A list of mail (outbox per destination, local queue). */
+typedef struct atoll__mail_list {
+    atoll__mail *head, *tail;
+} atoll__mail_list;
 
 /* One uid registry entry (owner worker's shard). */
 typedef struct atoll__uid_entry {
@@ -82,6 +92,7 @@ struct atoll__worker {
     atoll__conn *all;         /* open conns */
     size_t nconns;
     bool stopping;
+    bool stopped;             /* the loop has ended: mail sent now is dropped */
     uv_timer_t stop_timer;    /* forces the remaining conns closed on shutdown */
     atoll__wheel deadlines;   /* every conn's earliest deadline */
     uv_timer_t wheel_timer;   /* advances the wheel each tick */
@@ -96,6 +107,23 @@ struct atoll__worker {
     /* uid registry shard: open addressing */
     atoll__uid_entry *uids;
     size_t nuids, uid_cap;
+
+    /* Mail to other workers gathered this loop turn, one list per destination, posted
+     * with one lock each by atoll__worker_flush_mail; mail to itself (local). */
+    atoll__mail_list *outbox;
+    atoll__mail_list local;
+    uv_prepare_t prepare;     /* flushes before the loop blocks (after timers) */
+    uv_idle_t local_idle;     /* keeps the loop from blocking while local mail waits */
+
+    /* areas (src/area) */
+    atoll__map areas;         /* area number -> atoll_area */
+    atoll__map forwards;      /* session -> forward (a player moved away, not fenced) */
+    atoll__map calls;         /* call id -> atoll__call */
+    atoll__wheel call_wheel;  /* call deadlines, 1 ms */
+    uv_timer_t call_timer;
+    uint64_t next_call_id;
+    uint64_t next_timer_id;
+    atoll__buf scratch_out;   /* encoding scratch for replies and pushes */
 
     atoll__stats stats;       /* this worker's counters; its thread only */
     char name[16];
@@ -153,5 +181,15 @@ atoll_session_id atoll__worker_add_conn(atoll__worker *w, atoll__conn *c);
 void atoll__worker_remove_conn(atoll__worker *w, atoll__conn *c);
 atoll__conn *atoll__worker_find_conn(atoll__node *n, atoll_session_id id);
 atoll__worker *atoll__worker_of(atoll__node *n, atoll_session_id id);
+/* Handles one mail on its worker (worker.c dispatches by type); takes m. */
+void atoll__worker_deliver(atoll__worker *w, atoll__mail *m);
+/* Runs the local queue and posts the outboxes (called at each loop phase boundary). */
+void atoll__worker_pump(atoll__worker *w);
+
+/* ---- session.c: mail for sessions ------------------------------------------------------ */
+void atoll__session_mail(atoll__worker *w, atoll__mail *m);
+/* The uid is bound: enter the game's area (or answer gate.entry for connection-level
+ * games). Takes m. */
+void atoll__session_bound(atoll__conn *c, atoll__mail *m);
 
 #endif /* ATOLL_WORKER_H */

@@ -1,0 +1,181 @@
+/* area.h -- internal contract of the area runtime: areas, players, the directory, the
+ * area proxy (calls), and how mail reaches them.
+ *
+ * DESIGN. Every area is owned by one worker; only that worker's thread touches it. A
+ * message for an area (a client's request, a call, a player moving in) is mail to the
+ * owner, which runs it on the area with no lock. Mail a worker sends to itself goes
+ * through its local queue, so a handler never runs inside another one.
+ *
+ * The directory (directory.c) is the node's one record of which area lives where:
+ * id -> {numeric id, worker, epoch, type}. It is a mutex-guarded table here and will be
+ * Redis in a cluster, behind the same functions. Placing an area picks the worker
+ * with the fewest areas and records it at once; the area struct itself is built on
+ * the owner when the first mail for it arrives (or the AREA_CREATE mail), which is
+ * when on_create runs, so on_create always runs before anything else in the area.
+ *
+ * Sessions cache their player's route (area number, worker, type) in the connection
+ * (invariant 5: a cache, corrected by the area). A request travels as AREA_REQ mail
+ * with its body bytes to the area; replies and pushes go back encoded, as SESS_OUT or
+ * SESS_PUSH mail (one shared encoding per push to many).
+ *
+ * Moving a player (the one-player form of DESIGN.md's area move):
+ *   1. old area A: on_leave(MOVE), the player leaves A; A's worker records a forward
+ *      session -> B, and sends MOVE_IN (the player with its data) to B;
+ *   2. B: on_enter; the player is "unfenced": messages that reach B directly are held;
+ *      B tells the session's worker SESS_ROUTE {B, old A};
+ *   3. the session's worker points its cache at B and sends FENCE to A;
+ *   4. A forwards everything for that session to B (marked forwarded, run at once),
+ *      then the FENCE, and drops the forward;
+ *   5. B, on the FENCE, runs the held messages in order and serves directly.
+ * So every message of a session runs in the order the client sent it.
+ *
+ * Calls: the caller's worker keeps each call under a call id with its deadline in a
+ * 1 ms timing wheel; the target answers with AREA_REPLY. A target that has no such
+ * area answers ATOLL__EMOVED with the body back, and the caller tries the directory
+ * once more before failing with ATOLL_ENOENT.
+ */
+#ifndef ATOLL_AREA_H
+#define ATOLL_AREA_H
+
+#include "../core/map.h"
+#include "../node/worker.h"
+
+/* Internal status of a call answered by a worker that does not have the area. */
+#define ATOLL__EMOVED (-1000)
+
+typedef struct atoll__timer atoll__timer;
+typedef struct atoll__call atoll__call;
+
+struct atoll_player {
+    char *uid;
+    struct atoll_area *area;
+    atoll_session_id session;
+    int session_worker;
+    atoll_value *data;
+    atoll_player *prev, *next;    /* the area's players, in entry order */
+    atoll_player *uid_next;       /* same uid hash in the area (rare) */
+    bool unfenced;                /* moved in; direct messages wait for the fence */
+    atoll__mail *held, *held_tail;/* those messages */
+    char *move_to;                /* atoll_player_move waiting for the handler to end */
+    bool leaving;                 /* being removed; pushes to it are dropped */
+};
+
+struct atoll_area {
+    uint64_t num;                 /* node-unique number, the routing key */
+    char id[ATOLL_AREA_ID_MAX + 1];
+    const atoll_area_type *type;
+    int type_index;
+    atoll__worker *worker;
+    atoll_value *state;
+    void *udata;
+    atoll_player *first, *last;
+    uint32_t nplayers;
+    atoll__map by_session;        /* session id -> player */
+    atoll__map by_uid;            /* hash(uid) -> player (chain by uid_next) */
+    atoll__timer *timers;         /* its timers (list) */
+    uv_timer_t *tick;             /* fixed-rate tick, or NULL */
+    uint64_t tick_period_ns, tick_next_ns, tick_last_ns, tick_count;
+    uv_timer_t *grace;            /* empty-area grace timer, or NULL */
+    atoll__mail *cmds, *cmds_tail;/* queued commands (queue_commands) */
+    uint32_t ncmds;
+    atoll__call *calls;           /* its calls waiting for answers (list) */
+    int depth;                    /* hooks/handlers running (nesting through atoll_*) */
+    bool destroy_requested;
+    bool destroyed;
+    bool has_moves;               /* some player has move_to set */
+    /* stats */
+    uint64_t messages, messages_last, handler_ns, tick_ns_max, tick_late_max;
+    double messages_per_s;
+};
+
+/* ---- directory.c: where areas live (the embedded directory) -------------------------- */
+
+typedef struct atoll__dir_info {
+    uint64_t num;
+    int worker;
+    int type_index;
+    uint64_t epoch;
+} atoll__dir_info;
+
+struct atoll__directory *atoll__dir_new(int nworkers);
+void atoll__dir_free(struct atoll__directory *d);
+/* Places area id of a type: records it on the least-loaded worker. When it exists
+ * already, *out gets the existing entry and the result is ATOLL_EEXIST. init is taken
+ * (kept for on_create, freed on EEXIST). */
+int atoll__dir_place(struct atoll__directory *d, const char *id, int type_index,
+                     const char *type_name, atoll_value *init, atoll__dir_info *out);
+/* The area with number num: its entry and id. ATOLL_ENOENT when gone. */
+int atoll__dir_by_num(struct atoll__directory *d, uint64_t num, atoll__dir_info *out,
+                      char id[ATOLL_AREA_ID_MAX + 1]);
+int atoll__dir_lookup(struct atoll__directory *d, const char *id, atoll__dir_info *out);
+/* Takes the init value kept for the area (NULL when none). */
+atoll_value *atoll__dir_take_init(struct atoll__directory *d, const char *id);
+/* Removes area id when it still has number num. */
+void atoll__dir_remove(struct atoll__directory *d, const char *id, uint64_t num);
+/* Records the player's area ("" when it has none). */
+void atoll__dir_set_player(struct atoll__directory *d, const char *uid, const char *area_id);
+/* Updates the published stats of area id (owner's worker). */
+void atoll__dir_publish(struct atoll__directory *d, const atoll_area_stats *st);
+size_t atoll__dir_list(struct atoll__directory *d, atoll_area_stats *out, size_t cap);
+
+/* ---- area.c ---------------------------------------------------------------------------- */
+
+/* Handles the AREA_* mail (except REPLY) on the area's worker; takes m. */
+void atoll__area_mail(atoll__worker *w, atoll__mail *m);
+/* Stats publishing, every wheel tick (100 ms). */
+void atoll__areas_publish(atoll__worker *w);
+/* Worker shutdown: destroys every area (hooks run, nothing is sent). */
+void atoll__areas_shutdown(atoll__worker *w);
+/* Runs one handler or hook of a (the caller sets up nothing): counts time and
+ * messages, and afterwards carries out deferred destroys and moves. */
+void atoll__area_begin(atoll_area *a);
+void atoll__area_end(atoll_area *a);
+void atoll__player_free(atoll_player *p);
+/* Area ids: 1..ATOLL_AREA_ID_MAX bytes, no control characters, quotes or backslashes. */
+bool atoll__area_id_valid(const char *id);
+/* Records area id of type in the directory and has its worker build it. An existing
+ * area is fine unless must_be_new (then ATOLL_EEXIST); *out gets where it lives. */
+int atoll__area_place(atoll__node *n, const char *type, const char *id, atoll_value *init,
+                      bool must_be_new, atoll__dir_info *out);
+/* Sends encoded packages to a session (its worker appends them to the connection). */
+void atoll__session_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n);
+
+/* ---- proxy.c --------------------------------------------------------------------------- */
+
+void atoll__proxy_reply_mail(atoll__worker *w, atoll__mail *m);
+/* Answers a call (req's call part): status and value (taken). */
+void atoll__proxy_answer(atoll__worker *w, int caller_worker, uint64_t call_id, int status,
+                         atoll_value *value);
+/* Fails every call of a with ATOLL_ECANCELED (area being destroyed). */
+void atoll__proxy_cancel_area(atoll_area *a);
+/* Runs the calls whose deadline passed (the worker's call-wheel timer). */
+void atoll__proxy_init(atoll__worker *w);
+void atoll__proxy_fini(atoll__worker *w);
+
+/* ---- the request being handled (area.c) ----------------------------------------------- */
+
+typedef enum atoll__req_kind {
+    ATOLL__REQ_CLIENT, /* a client's request or notify */
+    ATOLL__REQ_CALL,   /* atoll_call (call_id != 0) or atoll_send */
+} atoll__req_kind;
+
+struct atoll_req {
+    atoll__req_kind kind;
+    atoll_area *area;
+    atoll_player *player;        /* client messages */
+    const char *route;
+    const char *from;            /* calls */
+    atoll_session_id session;    /* client messages */
+    int session_worker;
+    uint32_t request_id;         /* 0 for a notify */
+    int caller_worker;           /* calls */
+    uint64_t call_id;            /* 0 for a send */
+    const uint8_t *body_bytes;   /* client body (JSON) */
+    size_t body_len;
+    atoll_value *body;           /* parsed or given; owned */
+    bool answered;
+    bool kept;                   /* a heap copy from atoll_req_keep */
+    bool wants_answer;
+};
+
+#endif /* ATOLL_AREA_H */

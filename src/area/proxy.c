@@ -1,0 +1,259 @@
+/* proxy.c -- the area proxy: atoll_call and atoll_send between areas by id.
+ *
+ * A call resolves its target in the directory, is recorded on the caller's worker
+ * under a call id (in the worker's map, in the caller area's list, and in a 1 ms
+ * timing wheel at its deadline) and travels as AREA_CALL mail with its body handed
+ * over, never copied or serialized. The target's worker answers with AREA_REPLY; the
+ * first of reply, deadline or the caller's destruction settles the call and the others
+ * find nothing. Callbacks run on the caller's worker from its mail or its wheel, never
+ * inside atoll_call, so game code does not re-enter itself.
+ *
+ * A target area that is not where the directory said (destroyed; later: moved to
+ * another node) answers ATOLL__EMOVED with the body back; the caller resolves the id
+ * once more and resends, or fails with ATOLL_ENOENT (invariant 5: a stale route is
+ * corrected, not trusted).
+ */
+#include "area.h"
+
+#define CALL_WHEEL_SLOTS 4096 /* 4 s at 1 ms a slot; longer deadlines wrap and re-add */
+
+struct atoll__call {
+    atoll__wheel_entry deadline; /* first: wheel callbacks get the call */
+    uint64_t id;
+    uint64_t deadline_ms;
+    atoll_area *caller;
+    atoll__call *prev, *next;    /* the caller's list */
+    atoll_call_fn cb;
+    void *udata;
+    uint16_t route;
+    bool retried;
+    char to[ATOLL_AREA_ID_MAX + 1];
+};
+
+static void on_call_timer(uv_timer_t *t);
+
+void
+atoll__proxy_init(atoll__worker *w)
+{
+    atoll__wheel_init(&w->call_wheel, CALL_WHEEL_SLOTS, 1, uv_now(&w->loop));
+    uv_timer_init(&w->loop, &w->call_timer);
+    w->call_timer.data = w;
+}
+
+void
+atoll__proxy_fini(atoll__worker *w)
+{
+    /* Calls of destroyed areas were settled; what is left belongs to no area. */
+    for (size_t i = 0; i < w->calls.cap; i++)
+        if (w->calls.slots[i].key != 0)
+            atoll__free(w->calls.slots[i].value);
+    atoll__map_fini(&w->calls);
+    atoll__wheel_fini(&w->call_wheel);
+}
+
+/* Takes c out of the map, the wheel and its caller's list. */
+static void
+call_unlink(atoll__worker *w, atoll__call *c)
+{
+    atoll__map_del(&w->calls, c->id);
+    atoll__wheel_remove(&w->call_wheel, &c->deadline);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->caller->calls = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (w->calls.len == 0)
+        uv_timer_stop(&w->call_timer);
+}
+
+static void
+call_settle(atoll__worker *w, atoll__call *c, int status, atoll_value *reply)
+{
+    atoll_area *a = c->caller;
+    call_unlink(w, c);
+    atoll__area_begin(a);
+    c->cb(a, status, reply, c->udata);
+    atoll__free(c);
+    atoll_unref(reply);
+    atoll__area_end(a);
+}
+
+/* Posts the AREA_CALL for c (or a send when c is NULL) to the area info describes. */
+static void
+post_call(atoll__worker *w, const atoll_area *from, const atoll__dir_info *info, uint16_t route,
+          uint64_t call_id, atoll_value *body)
+{
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_CALL, 0);
+    m->area = info->num;
+    m->route = route;
+    m->call_id = call_id;
+    m->worker = w->index;
+    m->value = body;
+    memcpy(m->from, from->id, sizeof m->from);
+    atoll__send(w->node, info->worker, m);
+}
+
+/* A reply that tells the caller it failed before reaching any area. */
+static void
+fail_soon(atoll__worker *w, uint64_t call_id, int status)
+{
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_REPLY, 0);
+    m->call_id = call_id;
+    m->status = status;
+    atoll__send(w->node, w->index, m);
+}
+
+/* Checks route against the target's type; returns its code or 0. */
+static uint16_t
+route_code(const atoll__node *n, const char *route, int type_index)
+{
+    uint16_t code = atoll__dict_code(n->dict, route, strlen(route));
+    if (code == 0 || n->routes[code].handler == NULL || n->routes[code].type_index != type_index)
+        return 0;
+    return code;
+}
+
+static void
+arm_timer(atoll__worker *w)
+{
+    if (!uv_is_active((uv_handle_t *)&w->call_timer))
+        uv_timer_start(&w->call_timer, on_call_timer, 1, 1);
+}
+
+int
+atoll_call(atoll_area *from, const char *to_id, const char *route, atoll_value *body,
+           uint32_t timeout_ms, atoll_call_fn cb, void *udata)
+{
+    atoll__worker *w = atoll__current_worker();
+    if (from == NULL || to_id == NULL || route == NULL || cb == NULL || w == NULL ||
+        from->worker != w || from->destroyed || strlen(to_id) > ATOLL_AREA_ID_MAX) {
+        atoll_unref(body);
+        return ATOLL_EINVAL;
+    }
+    atoll__node *n = w->node;
+    atoll__call *c = atoll__calloc(1, sizeof *c);
+    c->id = ++w->next_call_id;
+    c->caller = from;
+    c->cb = cb;
+    c->udata = udata;
+    snprintf(c->to, sizeof c->to, "%s", to_id);
+    c->next = from->calls;
+    if (from->calls)
+        from->calls->prev = c;
+    from->calls = c;
+    atoll__map_put(&w->calls, c->id, c);
+    c->deadline_ms = uv_now(&w->loop) + (timeout_ms ? timeout_ms : 1);
+    atoll__wheel_add(&w->call_wheel, &c->deadline, c->deadline_ms);
+    arm_timer(w);
+
+    atoll__dir_info info;
+    if (atoll__dir_lookup(n->dir, to_id, &info) != ATOLL_OK) {
+        atoll_unref(body);
+        fail_soon(w, c->id, ATOLL_ENOENT); /* fails fast, but never inside atoll_call */
+        return ATOLL_OK;
+    }
+    c->route = route_code(n, route, info.type_index);
+    if (c->route == 0) {
+        call_unlink(w, c);
+        atoll__free(c);
+        atoll_unref(body);
+        return ATOLL_EINVAL;
+    }
+    post_call(w, from, &info, c->route, c->id, body);
+    return ATOLL_OK;
+}
+
+int
+atoll_send(atoll_area *from, const char *to_id, const char *route, atoll_value *body)
+{
+    atoll__worker *w = atoll__current_worker();
+    if (from == NULL || to_id == NULL || route == NULL || w == NULL || from->worker != w) {
+        atoll_unref(body);
+        return ATOLL_EINVAL;
+    }
+    atoll__dir_info info;
+    if (atoll__dir_lookup(w->node->dir, to_id, &info) != ATOLL_OK) {
+        atoll_unref(body);
+        return ATOLL_ENOENT;
+    }
+    uint16_t code = route_code(w->node, route, info.type_index);
+    if (code == 0) {
+        atoll_unref(body);
+        return ATOLL_EINVAL;
+    }
+    post_call(w, from, &info, code, 0, body);
+    return ATOLL_OK;
+}
+
+void
+atoll__proxy_answer(atoll__worker *w, int caller_worker, uint64_t call_id, int status,
+                    atoll_value *value)
+{
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_REPLY, 0);
+    m->call_id = call_id;
+    m->status = status;
+    m->value = value;
+    atoll__send(w->node, caller_worker, m);
+}
+
+void
+atoll__proxy_reply_mail(atoll__worker *w, atoll__mail *m)
+{
+    atoll__call *c = atoll__map_get(&w->calls, m->call_id);
+    if (c == NULL) {
+        atoll__mail_free(m); /* settled already: timed out or cancelled */
+        return;
+    }
+    if (m->status == ATOLL__EMOVED) {
+        atoll__dir_info info;
+        if (!c->retried && atoll__dir_lookup(w->node->dir, c->to, &info) == ATOLL_OK &&
+            route_code(w->node, atoll__dict_route(w->node->dict, c->route), info.type_index) ==
+                c->route) {
+            c->retried = true;
+            post_call(w, c->caller, &info, c->route, c->id, m->value);
+            m->value = NULL;
+            atoll__mail_free(m);
+            return;
+        }
+        m->status = ATOLL_ENOENT;
+    }
+    atoll_value *v = m->value;
+    m->value = NULL;
+    int status = m->status;
+    atoll__mail_free(m);
+    call_settle(w, c, status, v);
+}
+
+void
+atoll__proxy_cancel_area(atoll_area *a)
+{
+    atoll__worker *w = a->worker;
+    while (a->calls != NULL) {
+        atoll__call *c = a->calls;
+        call_unlink(w, c);
+        c->cb(a, ATOLL_ECANCELED, NULL, c->udata);
+        atoll__free(c);
+    }
+}
+
+static void
+on_deadline(atoll__wheel_entry *e, uint64_t now, void *arg)
+{
+    atoll__worker *w = arg;
+    atoll__call *c = (atoll__call *)e;
+    if (now < c->deadline_ms) {
+        atoll__wheel_add(&w->call_wheel, &c->deadline, c->deadline_ms); /* past the horizon */
+        return;
+    }
+    call_settle(w, c, ATOLL_ETIMEDOUT, NULL);
+}
+
+static void
+on_call_timer(uv_timer_t *t)
+{
+    atoll__worker *w = t->data;
+    atoll__wheel_advance(&w->call_wheel, uv_now(&w->loop), on_deadline, w);
+    if (w->calls.len == 0)
+        uv_timer_stop(&w->call_timer);
+}

@@ -1,0 +1,336 @@
+/* quick_test.c -- the `quick` example game (examples/quick) against a real node with two
+ * workers, through the C client library: the level/money sequence of area.levelup and
+ * area.info, who gets the levelup and money pushes, the quick.broadcast and
+ * quick.areas settings, the order of pipelined requests, and the error answers for an
+ * unknown handler and for a request sent before gate.entry.
+ */
+#include "harness.h"
+#include "test.h"
+
+#include <atollc/atollc.h>
+#include <stdint.h>
+
+/* ---- helpers: each takes the caller's line, so a failure names the test's line ---- */
+
+static void
+fail_at(int line, const char *what, const char *got, const char *want)
+{
+    char m[1400];
+    snprintf(m, sizeof m, "%s: got \"%.600s\", want \"%.600s\"", what, got ? got : "(null)",
+             want ? want : "(null)");
+    test_fail_(__FILE__, line, m);
+}
+
+static atollc_sync *
+connect_to(test_node *n)
+{
+    atollc_opts o;
+    atollc_opts_init(&o);
+    o.port = n->port;
+    int err = 0;
+    atollc_sync *s = atollc_sync_connect(&o, &err);
+    if (s == NULL) {
+        fprintf(stderr, "connect: %s\n", atoll_strerror(err));
+        node_dump_log(n);
+    }
+    ASSERT(s != NULL);
+    return s;
+}
+
+/* Sends a request and returns the response (the caller frees it). */
+static char *
+request_(atollc_sync *s, const char *route, const char *body, int line)
+{
+    char *resp = NULL;
+    int rc = atollc_sync_request(s, route, body, &resp, 5000);
+    if (rc != ATOLLC_OK)
+        fail_at(line, route, atoll_strerror(rc), "a response");
+    return resp;
+}
+#define REQUEST(s, route, body) request_((s), (route), (body), __LINE__)
+
+/* Sends a request; the response must be want exactly (want ending in "*": a prefix). */
+static void
+expect_reply_(atollc_sync *s, const char *route, const char *body, const char *want, int line)
+{
+    char *resp = request_(s, route, body, line);
+    size_t wl = strlen(want);
+    int ok = want[wl - 1] == '*' ? strncmp(resp, want, wl - 1) == 0 : strcmp(resp, want) == 0;
+    if (!ok)
+        fail_at(line, route, resp, want);
+    free(resp);
+}
+#define EXPECT_REPLY(s, route, body, want) expect_reply_((s), (route), (body), (want), __LINE__)
+
+/* The next push must be this route and body. */
+static void
+expect_push_(atollc_sync *s, const char *route, const char *body, int line)
+{
+    char *r = NULL, *b = NULL;
+    int rc = atollc_sync_wait_push(s, &r, &b, 5000);
+    if (rc != ATOLLC_OK)
+        fail_at(line, "push", atoll_strerror(rc), route);
+    if (strcmp(r, route) != 0)
+        fail_at(line, "push route", r, route);
+    if (strcmp(b, body) != 0)
+        fail_at(line, "push body", b, body);
+    free(r);
+    free(b);
+}
+#define EXPECT_PUSH(s, route, body) expect_push_((s), (route), (body), __LINE__)
+
+/* No push may arrive within ms. */
+static void
+expect_no_push_(atollc_sync *s, int ms, int line)
+{
+    char *r = NULL, *b = NULL;
+    int rc = atollc_sync_wait_push(s, &r, &b, ms);
+    if (rc == ATOLLC_OK)
+        fail_at(line, "unexpected push", b, r);
+    if (rc != ATOLL_ETIMEDOUT)
+        fail_at(line, "waiting for no push", atoll_strerror(rc), "a timeout");
+}
+#define EXPECT_NO_PUSH(s, ms) expect_no_push_((s), (ms), __LINE__)
+
+/* Connects and enters the game as uid. */
+static atollc_sync *
+login_(test_node *n, const char *uid, int line)
+{
+    atollc_sync *s = connect_to(n);
+    char body[160];
+    snprintf(body, sizeof body, "{\"uid\":\"%s\"}", uid);
+    expect_reply_(s, "gate.entry", body, "{\"code\":200*", line);
+    return s;
+}
+#define LOGIN(n, uid) login_((n), (uid), __LINE__)
+
+static void
+start_quick(test_node *n, const char *const *settings)
+{
+    const char *args[16] = {"--game", "quick"};
+    int k = 2;
+    for (int i = 0; settings && settings[i] && k < 15; i++)
+        args[k++] = settings[i];
+    args[k] = NULL;
+    node_start(n, args);
+}
+
+/* The same FNV-1a as examples/quick/quick.c: which area quick.areas puts a uid in. */
+static unsigned
+area_of(const char *uid, unsigned areas)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *c = (const unsigned char *)uid; *c; c++)
+        h = (h ^ *c) * 16777619u;
+    return h % areas + 1;
+}
+
+/* ---- tests ---------------------------------------------------------------------- */
+
+TEST(levelup_and_info_count_up_from_zero)
+{
+    test_node n;
+    start_quick(&n, NULL);
+    atollc_sync *a = LOGIN(&n, "alice");
+    EXPECT_REPLY(a, "area.info", "{}", "{\"code\":200,\"level\":0,\"money\":0}");
+    char want[96];
+    for (int i = 1; i <= 3; i++) {
+        snprintf(want, sizeof want, "{\"code\":200,\"level\":%d,\"money\":%d}", i, 10 * i);
+        EXPECT_REPLY(a, "area.levelup", "{}", want);
+        /* The area's levelup first, then the player's own money. */
+        EXPECT_PUSH(a, "levelup", "{\"playerId\":\"alice\"}");
+        snprintf(want, sizeof want, "{\"money\":%d}", 10 * i);
+        EXPECT_PUSH(a, "money", want);
+    }
+    EXPECT_REPLY(a, "area.info", "{}", "{\"code\":200,\"level\":3,\"money\":30}");
+    /* info is a read: it pushes nothing and changes nothing. */
+    EXPECT_REPLY(a, "area.info", "{}", "{\"code\":200,\"level\":3,\"money\":30}");
+    EXPECT_NO_PUSH(a, 200);
+    atollc_sync_free(a);
+    node_stop(&n);
+}
+
+TEST(levelup_reaches_the_whole_area_money_only_the_sender)
+{
+    test_node n;
+    start_quick(&n, NULL);
+    const char *uids[3] = {"a1", "b2", "c3"};
+    atollc_sync *s[3];
+    for (int i = 0; i < 3; i++)
+        s[i] = LOGIN(&n, uids[i]);
+    for (int from = 0; from < 3; from++) {
+        EXPECT_REPLY(s[from], "area.levelup", "{}", "{\"code\":200,\"level\":1,\"money\":10}");
+        char lv[64];
+        snprintf(lv, sizeof lv, "{\"playerId\":\"%s\"}", uids[from]);
+        for (int i = 0; i < 3; i++)
+            EXPECT_PUSH(s[i], "levelup", lv);
+        EXPECT_PUSH(s[from], "money", "{\"money\":10}");
+        for (int i = 0; i < 3; i++)
+            EXPECT_NO_PUSH(s[i], 200);
+    }
+    for (int i = 0; i < 3; i++)
+        atollc_sync_free(s[i]);
+    node_stop(&n);
+}
+
+TEST(broadcast_off_leaves_only_the_money_push)
+{
+    test_node n;
+    start_quick(&n, (const char *[]){"--set", "quick.broadcast=false", NULL});
+    atollc_sync *a = LOGIN(&n, "alice"), *b = LOGIN(&n, "bob");
+    EXPECT_REPLY(a, "area.levelup", "{}", "{\"code\":200,\"level\":1,\"money\":10}");
+    EXPECT_PUSH(a, "money", "{\"money\":10}");
+    EXPECT_NO_PUSH(a, 300);
+    EXPECT_NO_PUSH(b, 300);
+    EXPECT_REPLY(b, "area.levelup", "{}", "{\"code\":200,\"level\":1,\"money\":10}");
+    EXPECT_PUSH(b, "money", "{\"money\":10}");
+    EXPECT_NO_PUSH(a, 300);
+    EXPECT_NO_PUSH(b, 300);
+    atollc_sync_free(a);
+    atollc_sync_free(b);
+    node_stop(&n);
+}
+
+TEST(areas_setting_spreads_players_by_uid_hash)
+{
+    enum { N = 12, AREAS = 4 };
+    test_node n;
+    start_quick(&n, (const char *[]){"--set", "quick.areas=4", NULL});
+    char uids[N][8];
+    unsigned area[N], count[AREAS + 1] = {0};
+    atollc_sync *s[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(uids[i], sizeof uids[i], "p%d", i);
+        area[i] = area_of(uids[i], AREAS);
+        count[area[i]]++;
+        s[i] = LOGIN(&n, uids[i]);
+    }
+    /* The test means something only if the uids fill several areas, some with company. */
+    int used = 0, shared = 0;
+    for (int k = 1; k <= AREAS; k++) {
+        used += count[k] > 0;
+        shared += count[k] > 1;
+    }
+    ASSERT(used >= 2 && shared >= 1);
+
+    for (int from = 0; from < N; from++) {
+        EXPECT_REPLY(s[from], "area.levelup", "{}", "{\"code\":200,\"level\":1,\"money\":10}");
+        char lv[64];
+        snprintf(lv, sizeof lv, "{\"playerId\":\"%s\"}", uids[from]);
+        for (int i = 0; i < N; i++)
+            if (area[i] == area[from])
+                EXPECT_PUSH(s[i], "levelup", lv);
+        EXPECT_PUSH(s[from], "money", "{\"money\":10}");
+    }
+    /* Players of other areas saw none of it: nothing is left in anyone's queue. */
+    for (int i = 0; i < N; i++)
+        EXPECT_NO_PUSH(s[i], 100);
+    for (int i = 0; i < N; i++)
+        atollc_sync_free(s[i]);
+    node_stop(&n);
+}
+
+/* ---- pipelining: 50 requests sent before any answer, through the async API ---- */
+
+enum { PIPELINED = 50 };
+
+static struct {
+    int done;
+    int order[PIPELINED]; /* order[k]: which request the k-th answer belongs to */
+    char body[PIPELINED][96];
+} answers;
+
+static void
+on_levelup(atollc_client *c, int status, const char *body, size_t len, void *ud)
+{
+    (void)c;
+    int k = answers.done++;
+    if (k >= PIPELINED)
+        return;
+    answers.order[k] = (int)(intptr_t)ud;
+    snprintf(answers.body[k], sizeof answers.body[k], "%.*s", status == ATOLLC_OK ? (int)len : 0,
+             status == ATOLLC_OK ? body : "");
+}
+
+TEST(pipelined_levelups_are_answered_in_order)
+{
+    test_node n;
+    start_quick(&n, NULL);
+    atollc_sync *a = LOGIN(&n, "alice");
+    atollc_client *c = atollc_sync_client(a);
+    for (int i = 1; i <= PIPELINED; i++)
+        ASSERT_EQ(atollc_request(c, "area.levelup", "{}", 2, on_levelup, (void *)(intptr_t)i),
+                  ATOLLC_OK);
+    for (int waited = 0; answers.done < PIPELINED && waited < 10000; waited += 20)
+        atollc_sync_pump(a, 20);
+    ASSERT_EQ(answers.done, PIPELINED);
+    for (int k = 0; k < PIPELINED; k++) {
+        char want[96];
+        snprintf(want, sizeof want, "{\"code\":200,\"level\":%d,\"money\":%d}", k + 1,
+                 10 * (k + 1));
+        ASSERT_EQ(answers.order[k], k + 1);
+        ASSERT_STR(answers.body[k], want);
+    }
+    /* The pushes kept their order too: levelup, money, levelup, money... */
+    for (int k = 1; k <= PIPELINED; k++) {
+        char want[64];
+        snprintf(want, sizeof want, "{\"money\":%d}", 10 * k);
+        EXPECT_PUSH(a, "levelup", "{\"playerId\":\"alice\"}");
+        EXPECT_PUSH(a, "money", want);
+    }
+    EXPECT_NO_PUSH(a, 200);
+    atollc_sync_free(a);
+    node_stop(&n);
+}
+
+/* ---- errors ---- */
+
+TEST(unknown_handler_gets_500)
+{
+    test_node n;
+    start_quick(&n, NULL);
+    atollc_sync *a = LOGIN(&n, "alice");
+    EXPECT_REPLY(a, "area.nosuch", "{}", "{\"code\":500*");
+    EXPECT_REPLY(a, "nosuch.levelup", "{}", "{\"code\":500*");
+    /* The session and the player are unharmed. */
+    EXPECT_REPLY(a, "area.levelup", "{}", "{\"code\":200,\"level\":1,\"money\":10}");
+    atollc_sync_free(a);
+    node_stop(&n);
+}
+
+TEST(levelup_before_entry_gets_500)
+{
+    test_node n;
+    start_quick(&n, NULL);
+    atollc_sync *a = connect_to(&n);
+    EXPECT_REPLY(a, "area.levelup", "{}", "{\"code\":500*");
+    EXPECT_REPLY(a, "area.info", "{}", "{\"code\":500*");
+    EXPECT_NO_PUSH(a, 200);
+    /* After entry the player starts from zero: the refused levelup counted for nothing. */
+    EXPECT_REPLY(a, "gate.entry", "{\"uid\":\"late\"}", "{\"code\":200*");
+    EXPECT_REPLY(a, "area.info", "{}", "{\"code\":200,\"level\":0,\"money\":0}");
+    EXPECT_REPLY(a, "area.levelup", "{}", "{\"code\":200,\"level\":1,\"money\":10}");
+    atollc_sync_free(a);
+    node_stop(&n);
+}
+
+TEST(bad_areas_setting_stops_the_node)
+{
+    /* quick.areas=0 would divide by zero in entry: init refuses it and the node exits
+     * with an error (timeout's 124 would mean it came up and ran instead). */
+    const char *bin = getenv("ATOLL_BIN");
+    ASSERT(bin != NULL);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "timeout 10 %s run --listen 127.0.0.1:0 --workers 1 --game quick "
+             "--set quick.areas=0 >/dev/null 2>&1",
+             bin);
+    int status = system(cmd);
+    ASSERT(WIFEXITED(status));
+    ASSERT(WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 124);
+}
+
+TEST_MAIN(levelup_and_info_count_up_from_zero, levelup_reaches_the_whole_area_money_only_the_sender,
+          broadcast_off_leaves_only_the_money_push, areas_setting_spreads_players_by_uid_hash,
+          pipelined_levelups_are_answered_in_order, unknown_handler_gets_500,
+          levelup_before_entry_gets_500, bad_areas_setting_stops_the_node)
