@@ -1,6 +1,7 @@
 # Makefile -- the two commands of atoll, and a few more.
 #
-#   make run     install missing packages, build, start the embedded node with the echo game
+#   make run     install missing packages, build, start the embedded node with the quick
+#                game (GAME=chat or GAME=echo for the others)
 #   make check   install missing packages, build, run the whole suite, then again under
 #                ASan+UBSan, then the threaded tests under TSan
 #   make bench   release build + bench/run.sh (numbers for docs/performance.md)
@@ -10,7 +11,7 @@
 
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 LISTEN    ?= 127.0.0.1:3010
-GAME      ?= echo
+GAME      ?= quick
 FUZZ_SECONDS ?= 60
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 

@@ -15,7 +15,7 @@
 #                 --set net.rate_limit=0
 #   quick:    build/atoll run --game quick ... --set quick.broadcast=false --set net.rate_limit=0
 #   chat:     build/atoll run --game chat ... --set net.rate_limit=0
-#   bench:    build/atoll run --game build/bench/libatoll_benchgame.so ...
+#   bench:    build/atoll run --game build/bench/libatoll_benchgame.so ... --set net.rate_limit=0
 # Sections:
 #   echo: route echo.echo, body {"msg":"hello"}, identical for both servers: TCP and
 #         WebSocket x (100 connections, depth 1) and (100, depth 16); 10 s measured after
@@ -44,12 +44,13 @@
 #         not.
 #   calls: the bench game. ctl.areas tells the worker of each area; the pinger "ping"
 #         calls the ponger on the other worker ("pong" or "pong2"), keeping 1, 16 and
-#         256 calls in flight for DURATION s, REPEATS runs each, median calls/s; then 256
-#         in flight to the ponger on its own worker, if one is. The 20 Hz ticker's
-#         lateness (p99 of late_ns) is read after every run: tick jitter under the call
-#         load. Also tick jitter on an idle node (DURATION s) and under a client load
-#         (100 TCP connections, gate.entry into the load areas, load.levelup, depth 1,
-#         REPEATS runs).
+#         256 calls in flight for DURATION s, REPEATS runs each, median calls/s; then,
+#         last and without stopping the benchmark if it fails, 256 in flight to the
+#         ponger on its own worker, if one is. Tick jitter: the 20 Hz ticker's lateness
+#         (late_ns), one report over each series of runs: under the call load at each
+#         depth, on an idle node (DURATION x REPEATS s) and under a client load (100 TCP
+#         connections, gate.entry into the load areas, load.levelup, depth 1, REPEATS
+#         runs).
 # The load generator runs on the same machine with 2 threads and no CPU pinning: the
 # servers' 2 workers and the generator's 2 threads share the 2 cores through the
 # scheduler, so a server that spends more CPU per request leaves less to the generator
@@ -192,7 +193,7 @@ start_server() {
         ;;
     bench)
         "$ATOLL_BIN" run --game "$BENCHGAME" --listen "127.0.0.1:$PORT" --workers 2 \
-            >"$TMP/$1.log" 2>&1 &
+            --set net.rate_limit=0 >"$TMP/$1.log" 2>&1 &
         ;;
     esac
     SERVER_PID=$!
@@ -433,32 +434,27 @@ ctl() {
     exit 1
 }
 
-# calls_run TO INFLIGHT: one pinger run of DURATION s with the ticker read around it;
-# sets CALL_OUT and TICK_OUT.
-calls_run() {
-    ctl ctl.ticks '{}' 10000 || return 1 # starts the ticker's record over
-    ctl ctl.calls "{\"inflight\":$2,\"ms\":$((DURATION * 1000)),\"to\":\"$1\"}" \
-        $(((DURATION + 60) * 1000)) || return 1
-    CALL_OUT=$OUT
-    ctl ctl.ticks '{}' 10000 || return 1
-    TICK_OUT=$OUT
-    echo "  calls to $1, $2 in flight: $(field "$CALL_OUT" per_s)/s," \
-        "errors $(field "$CALL_OUT" errors); tick lateness p99 $(field "$TICK_OUT" p99_us) us," \
-        "max $(field "$TICK_OUT" max_us) us over $(field "$TICK_OUT" ticks) ticks" >&2
-}
-
-# calls_series TO INFLIGHT: REPEATS runs; CALLS[TO,INFLIGHT] gets the median run by
-# calls/s, TICKS[TO,INFLIGHT] the run of median tick p99, and their spreads.
+# calls_series TO INFLIGHT: REPEATS pinger runs of DURATION s each. CALLS[TO,INFLIGHT]
+# gets the median run by calls/s, CALL_SPREAD[...] every run's rate, and TICKS[...] the
+# ticker's report over the whole series (the record is started over before the first
+# run and read after the last: at 20 Hz, 5 runs of 10 s give 1,000 ticks, so the p99 is
+# the 10th latest tick, not one unlucky sample of a single run).
 calls_series() {
-    local runs=() ticks=() rates=()
+    local runs=() rates=()
+    ctl ctl.ticks '{}' 10000 || return 1
     for _ in $(seq 1 "$REPEATS"); do
-        calls_run "$1" "$2" || return 1
-        runs+=("$(field "$CALL_OUT" per_s) $CALL_OUT")
-        ticks+=("$(field "$TICK_OUT" p99_us) $TICK_OUT")
-        rates+=("$(printf '%.0f' "$(field "$CALL_OUT" per_s)")")
+        ctl ctl.calls "{\"inflight\":$2,\"ms\":$((DURATION * 1000)),\"to\":\"$1\"}" \
+            $(((DURATION + 60) * 1000)) || return 1
+        echo "  calls to $1, $2 in flight: $(field "$OUT" per_s)/s, errors $(field "$OUT" errors)" >&2
+        runs+=("$(field "$OUT" per_s) $OUT")
+        rates+=("$(printf '%.0f' "$(field "$OUT" per_s)")")
     done
+    ctl ctl.ticks '{}' 10000 || return 1
+    echo "  tick lateness over the series: p50 $(field "$OUT" p50_us) us," \
+        "p99 $(field "$OUT" p99_us) us, max $(field "$OUT" max_us) us," \
+        "$(field "$OUT" ticks) ticks" >&2
+    TICKS[$1,$2]=$OUT
     CALLS[$1,$2]=$(median_run "${runs[@]}")
-    TICKS[$1,$2]=$(median_run "${ticks[@]}")
     CALL_SPREAD[$1,$2]=$(join "${rates[@]}")
 }
 
@@ -557,22 +553,24 @@ if want calls; then
     done
     echo "== tick jitter: idle node, then under a client load" >&2
     ctl ctl.ticks '{}' 10000
-    sleep "$DURATION"
+    sleep "$((DURATION * REPEATS))"
     ctl ctl.ticks '{}' 10000
     TICK_IDLE=$OUT
     echo "  idle: tick lateness p99 $(field "$OUT" p99_us) us, max $(field "$OUT" max_us) us" >&2
-    tl_runs=()
+    # Pooled like the call series: one report over all the runs.
+    ctl ctl.ticks '{}' 10000
+    tl_runs=() tl_rates=()
     for _ in $(seq 1 "$REPEATS"); do
-        ctl ctl.ticks '{}' 10000
         one_run bench tcp "$LOAD_CONNS" 1 --entry --room load --check-code \
             --route load.levelup --body '{}'
-        load=$OUT
-        ctl ctl.ticks '{}' 10000
-        echo "  client load $(field "$load" throughput_rps) rps (errors $(field "$load" errors)):" \
-            "tick lateness p99 $(field "$OUT" p99_us) us, max $(field "$OUT" max_us) us" >&2
-        tl_runs+=("$(field "$OUT" p99_us) {\"load\":$load,\"ticks\":$OUT}")
+        echo "  client load: $(field "$OUT" throughput_rps) rps, errors $(field "$OUT" errors)" >&2
+        tl_runs+=("$(field "$OUT" throughput_rps) $OUT")
+        tl_rates+=("$(printf '%.0f' "$(field "$OUT" throughput_rps)")")
     done
-    TICK_LOAD=$(median_run "${tl_runs[@]}")
+    ctl ctl.ticks '{}' 10000
+    echo "  tick lateness under the client load: p99 $(field "$OUT" p99_us) us," \
+        "max $(field "$OUT" max_us) us, $(field "$OUT" ticks) ticks" >&2
+    TICK_LOAD="{\"load_median\":$(median_run "${tl_runs[@]}"),\"load_rps_runs\":[$(join "${tl_rates[@]}")],\"ticks\":$OUT}"
     ctl ctl.areas '{}' 10000
     AREAS_AFTER=$OUT
     # Last, because a failure here is reported and does not stop the benchmark: calls
@@ -669,14 +667,17 @@ if want calls; then
         "$(field "$TICK_IDLE" p99_us)" "$(field "$TICK_IDLE" max_us)" "$(field "$TICK_IDLE" ticks)"
     for d in "${CALL_DEPTHS[@]}"; do
         tk=${TICKS[$CROSS,$d]}
-        printf '%-40s %10.0f %10.0f %10.0f %8s\n' "calls to $CROSS, $d in flight (median)" \
+        printf '%-40s %10.0f %10.0f %10.0f %8s\n' "calls to $CROSS, $d in flight" \
             "$(field "$tk" p50_us)" "$(field "$tk" p99_us)" "$(field "$tk" max_us)" \
             "$(field "$tk" ticks)"
     done
     tk=${TICK_LOAD#*\"ticks\":} # the ticker's report, the last member
-    printf '%-40s %10.0f %10.0f %10.0f %8s\n' \
-        "clients: load.levelup c$LOAD_CONNS d1 (median)" "$(field "$tk" p50_us)" \
-        "$(field "$tk" p99_us)" "$(field "$tk" max_us)" "$(field "$tk" ticks)"
+    lm=${TICK_LOAD#*\"load_median\":}
+    printf '%-40s %10.0f %10.0f %10.0f %8s   (load: %.0f rps, median run)\n' \
+        "clients: load.levelup c$LOAD_CONNS d1" "$(field "$tk" p50_us)" \
+        "$(field "$tk" p99_us)" "$(field "$tk" max_us)" "$(field "$tk" ticks)" \
+        "$(field "${lm%%\}*}" throughput_rps)"
+    echo "each row: one report over all the runs of that load (idle: $((DURATION * REPEATS)) s)"
     echo "areas and workers at the end: $AREAS_AFTER"
 fi
 

@@ -362,7 +362,7 @@ TEST(chat_one_room_across_both_workers)
             EXPECT_PUSH(s[j], "onJoin", who(uid[i], "shared"));
     }
     for (int from = 0; from < N; from++) {
-        char text[32];
+        char text[96];
         snprintf(text, sizeof text, "line from %s", uid[from]);
         EXPECT_REPLY(s[from], "room.say", say_body(text), "{\"code\":200}");
         for (int i = 0; i < N; i++)

@@ -1,0 +1,424 @@
+/* testgame.c -- a game built as a shared object for the runtime's integration tests
+ * (tests/integration/area_test.c), loaded with `atoll run --game path/libtestgame.so`.
+ * Each handler exposes one feature of atoll.h to a client so a test can drive it:
+ * ordering, errors, parallel areas, timers, ticks and command queues, calls between
+ * areas (fast, slow, missing), moves, creation and destruction, the area manager.
+ *
+ * gate.entry {uid, area?, type?} puts the player in `area` (default "t-1") of type
+ * `type` (default "t"). init creates t-1 and t-2, which the node places on two workers.
+ */
+#include <atoll/atoll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t
+now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- area type "t" ---- */
+
+static int
+t_info(atoll_req *req)
+{
+    atoll_area *a = atoll_req_area(req);
+    atoll_value *st = atoll_area_state(a);
+    return atoll_reply(req, atoll_pack("{s:i,s:s,s:i,s:I,s:I}", "code", 200, "area",
+                                       atoll_area_id(a), "players",
+                                       (int)atoll_area_player_count(a), "entered",
+                                       atoll_get_int(st, "entered", 0), "left",
+                                       atoll_get_int(st, "left", 0)));
+}
+
+static int
+t_incr(atoll_req *req)
+{
+    atoll_player *p = atoll_req_player(req);
+    int64_t n = atoll_incr(atoll_player_data(p), "n", atoll_get_int(atoll_req_body(req), "by", 1));
+    return atoll_reply(req, atoll_pack("{s:i,s:I,s:s}", "code", 200, "n", n, "area",
+                                       atoll_area_id(atoll_req_area(req))));
+}
+
+static int
+t_fail(atoll_req *req)
+{
+    return ATOLL_ESTATE; /* answered {"code":500,"message":"not allowed in this state"} */
+}
+
+static int
+t_failmsg(atoll_req *req)
+{
+    return atoll_reply_error(req, 501, "custom failure %d", 7);
+}
+
+static int
+t_spin(atoll_req *req)
+{
+    uint64_t ms = (uint64_t)atoll_get_int(atoll_req_body(req), "ms", 100);
+    uint64_t start = now_us();
+    while (now_us() - start < ms * 1000)
+        ;
+    return atoll_reply(req, atoll_pack("{s:i,s:I,s:I}", "code", 200, "start_us", (int64_t)start,
+                                       "end_us", (int64_t)now_us()));
+}
+
+static int
+t_move(atoll_req *req)
+{
+    const char *to = atoll_get_str(atoll_req_body(req), "to", "");
+    int rc = atoll_player_move(atoll_req_player(req), to);
+    if (rc != ATOLL_OK)
+        return atoll_reply_error(req, 500, "move: %s", atoll_err_name(rc));
+    return atoll_reply(req, atoll_pack("{s:i,s:s}", "code", 200, "to", to));
+}
+
+typedef struct call_ctx {
+    atoll_req *kept;
+    uint64_t start_us;
+} call_ctx;
+
+static void
+on_call_done(atoll_area *a, int status, atoll_value *reply, void *udata)
+{
+    call_ctx *ctx = udata;
+    atoll_reply(ctx->kept, atoll_pack("{s:i,s:s,s:o,s:I}", "code", 200, "status",
+                                      status == ATOLL_OK ? "OK" : atoll_err_name(status),
+                                      "reply", reply ? atoll_ref(reply) : atoll_null(),
+                                      "elapsed_us", (int64_t)(now_us() - ctx->start_us)));
+    free(ctx);
+}
+
+static int
+t_call(atoll_req *req)
+{
+    atoll_value *b = atoll_req_body(req);
+    call_ctx *ctx = malloc(sizeof *ctx);
+    ctx->start_us = now_us();
+    atoll_value *body = atoll_get(b, "body");
+    int rc = atoll_call(atoll_req_area(req), atoll_get_str(b, "to", ""),
+                        atoll_get_str(b, "route", "t.echo"), body ? atoll_copy(body) : NULL,
+                        (uint32_t)atoll_get_int(b, "timeout", 1000), on_call_done, ctx);
+    if (rc != ATOLL_OK) {
+        free(ctx);
+        return atoll_reply_error(req, 500, "call: %s", atoll_err_name(rc));
+    }
+    ctx->kept = atoll_req_keep(req);
+    return ATOLL_OK;
+}
+
+static int
+t_send(atoll_req *req)
+{
+    atoll_value *b = atoll_req_body(req);
+    atoll_value *body = atoll_get(b, "body");
+    int rc = atoll_send(atoll_req_area(req), atoll_get_str(b, "to", ""),
+                        atoll_get_str(b, "route", "t.note"), body ? atoll_copy(body) : NULL);
+    if (rc != ATOLL_OK)
+        return atoll_reply_error(req, 500, "send: %s", atoll_err_name(rc));
+    return ATOLL_OK;
+}
+
+static int
+t_echo(atoll_req *req)
+{
+    const char *from = atoll_req_from(req);
+    return atoll_reply(req, atoll_pack("{s:s,s:s,s:O}", "from", from ? from : "",
+                                       "area", atoll_area_id(atoll_req_area(req)), "body",
+                                       atoll_req_body(req)));
+}
+
+static void
+slow_answer(atoll_area *a, void *udata)
+{
+    atoll_reply(udata, atoll_pack("{s:s}", "slow", "done"));
+}
+
+static int
+t_slow(atoll_req *req)
+{
+    uint64_t ms = (uint64_t)atoll_get_int(atoll_req_body(req), "ms", 500);
+    atoll_timer_once(atoll_req_area(req), ms, slow_answer, atoll_req_keep(req));
+    return ATOLL_OK;
+}
+
+static int
+t_note(atoll_req *req)
+{
+    atoll_value *st = atoll_area_state(atoll_req_area(req));
+    if (atoll_get(st, "notes") == NULL)
+        atoll_set(st, "notes", atoll_array());
+    atoll_append(atoll_get(st, "notes"), atoll_copy(atoll_req_body(req)));
+    return ATOLL_OK;
+}
+
+static int
+t_notes(atoll_req *req)
+{
+    atoll_value *notes = atoll_get(atoll_area_state(atoll_req_area(req)), "notes");
+    return atoll_reply(req, atoll_pack("{s:i,s:o}", "code", 200, "notes",
+                                       notes ? atoll_ref(notes) : atoll_array()));
+}
+
+typedef struct timer_ctx {
+    atoll_player *p; /* valid: the test stays in the area while its timers run */
+    char uid[ATOLL_UID_MAX + 1];
+    int64_t left;
+    uint64_t id;
+    uint64_t start_us;
+} timer_ctx;
+
+static void
+on_test_timer(atoll_area *a, void *udata)
+{
+    timer_ctx *t = udata;
+    atoll_player *p = atoll_area_player(a, t->uid);
+    if (p != NULL)
+        atoll_push(p, "onTimer", atoll_pack("{s:I,s:I}", "left", t->left - 1, "elapsed_us",
+                                            (int64_t)(now_us() - t->start_us)));
+    if (--t->left <= 0) {
+        if (t->id != 0)
+            atoll_timer_cancel(a, t->id);
+        free(t);
+    }
+}
+
+static int
+t_timer(atoll_req *req)
+{
+    atoll_value *b = atoll_req_body(req);
+    timer_ctx *t = calloc(1, sizeof *t);
+    snprintf(t->uid, sizeof t->uid, "%s", atoll_player_id(atoll_req_player(req)));
+    t->left = atoll_get_int(b, "count", 1);
+    t->start_us = now_us();
+    uint64_t ms = (uint64_t)atoll_get_int(b, "ms", 50);
+    if (atoll_get_bool(b, "every", 0))
+        t->id = atoll_timer_every(atoll_req_area(req), ms, on_test_timer, t);
+    else
+        atoll_timer_once(atoll_req_area(req), ms, on_test_timer, t);
+    return ATOLL_OK;
+}
+
+static int
+t_cancel(atoll_req *req)
+{
+    /* A repeating timer cancelled before it fires never runs; cancelling twice fails. */
+    uint64_t id = atoll_timer_every(atoll_req_area(req), 20, on_test_timer, NULL);
+    int first = atoll_timer_cancel(atoll_req_area(req), id);
+    int second = atoll_timer_cancel(atoll_req_area(req), id);
+    return atoll_reply(req, atoll_pack("{s:i,s:s,s:s}", "code", 200, "first",
+                                       atoll_err_name(first), "second", atoll_err_name(second)));
+}
+
+static int
+t_create(atoll_req *req)
+{
+    atoll_value *b = atoll_req_body(req);
+    atoll_value *init = atoll_get(b, "init");
+    int rc = atoll_area_create(atoll_area_node(atoll_req_area(req)), atoll_get_str(b, "type", "t"),
+                               atoll_get_str(b, "id", ""), init ? atoll_copy(init) : NULL);
+    return atoll_reply(req, atoll_pack("{s:i,s:s}", "code", 200, "result",
+                                       rc == ATOLL_OK ? "OK" : atoll_err_name(rc)));
+}
+
+static int
+t_destroy(atoll_req *req)
+{
+    atoll_area_destroy(atoll_req_area(req));
+    return ATOLL_OK;
+}
+
+static int
+t_areas(atoll_req *req)
+{
+    atoll_area_stats st[64];
+    size_t n = atoll_node_areas(atoll_area_node(atoll_req_area(req)), st, 64);
+    atoll_value *list = atoll_array();
+    for (size_t i = 0; i < n && i < 64; i++)
+        atoll_append(list, atoll_pack("{s:s,s:s,s:i,s:i,s:I,s:I,s:i}", "id", st[i].id, "type",
+                                      st[i].type, "worker", st[i].worker, "players",
+                                      (int)st[i].players, "messages", (int64_t)st[i].messages,
+                                      "ticks", (int64_t)st[i].ticks, "queue",
+                                      (int)st[i].queue_depth));
+    return atoll_reply(req, atoll_pack("{s:i,s:i,s:o}", "code", 200, "count", (int)n, "areas",
+                                       list));
+}
+
+static int
+t_kick(atoll_req *req)
+{
+    atoll_player_kick(atoll_req_player(req), "bye");
+    return ATOLL_OK;
+}
+
+static int
+t_data(atoll_req *req)
+{
+    return atoll_reply(req, atoll_pack("{s:i,s:O,s:O}", "code", 200, "data",
+                                       atoll_player_data(atoll_req_player(req)), "state",
+                                       atoll_area_state(atoll_req_area(req))));
+}
+
+static int
+t_init(atoll_area *a, const atoll_value *init)
+{
+    if (init != NULL)
+        atoll_set(atoll_area_state(a), "init", atoll_copy(init));
+    if (atoll_get_bool(init, "refuse", 0))
+        return ATOLL_EINVAL;
+    return ATOLL_OK;
+}
+
+static int
+t_enter(atoll_area *a, atoll_player *p)
+{
+    atoll_incr(atoll_area_state(a), "entered", 1);
+    atoll_incr(atoll_player_data(p), "visits", 1);
+    atoll_push(p, "onEnter", atoll_pack("{s:s,s:i}", "area", atoll_area_id(a), "players",
+                                        (int)atoll_area_player_count(a)));
+    return ATOLL_OK;
+}
+
+static void
+t_leave(atoll_area *a, atoll_player *p, atoll_leave_reason why)
+{
+    atoll_incr(atoll_area_state(a), "left", 1);
+    if (why == ATOLL_LEAVE_MOVE)
+        atoll_push(p, "onLeave", atoll_pack("{s:s}", "area", atoll_area_id(a)));
+}
+
+static const atoll_area_type type_t = {
+    .name = "t",
+    .handlers = (const atoll_handler[]){
+        {"info", t_info, ATOLL_QUERY},
+        {"incr", t_incr, 0},
+        {"fail", t_fail, 0},
+        {"failmsg", t_failmsg, 0},
+        {"spin", t_spin, 0},
+        {"move", t_move, 0},
+        {"call", t_call, 0},
+        {"send", t_send, 0},
+        {"echo", t_echo, 0},
+        {"slow", t_slow, ATOLL_INTERNAL},
+        {"note", t_note, ATOLL_INTERNAL},
+        {"notes", t_notes, ATOLL_QUERY},
+        {"timer", t_timer, 0},
+        {"cancel", t_cancel, 0},
+        {"create", t_create, 0},
+        {"destroy", t_destroy, 0},
+        {"areas", t_areas, ATOLL_QUERY},
+        {"kick", t_kick, 0},
+        {"data", t_data, ATOLL_QUERY},
+        {NULL, NULL, 0},
+    },
+    .on_create = t_init,
+    .on_enter = t_enter,
+    .on_leave = t_leave,
+};
+
+/* ---- area type "g": the game-loop model, 20 Hz with queued commands ---- */
+
+static int
+g_cmd(atoll_req *req)
+{
+    atoll_value *st = atoll_area_state(atoll_req_area(req));
+    if (atoll_get(st, "log") == NULL)
+        atoll_set(st, "log", atoll_array());
+    /* Which tick applied it: commands run at the start of a tick, before on_tick. */
+    atoll_append(atoll_get(st, "log"),
+                 atoll_pack("{s:I,s:I}", "v", atoll_get_int(atoll_req_body(req), "v", 0), "tick",
+                            atoll_get_int(st, "ticks", 0) + 1));
+    return atoll_reply(req, atoll_pack("{s:i,s:I}", "code", 200, "tick",
+                                       atoll_get_int(st, "ticks", 0) + 1));
+}
+
+static int
+g_log(atoll_req *req)
+{
+    atoll_value *st = atoll_area_state(atoll_req_area(req));
+    atoll_value *log = atoll_get(st, "log");
+    return atoll_reply(req, atoll_pack("{s:i,s:o,s:I,s:I,s:I}", "code", 200, "log",
+                                       log ? atoll_ref(log) : atoll_array(), "ticks",
+                                       atoll_get_int(st, "ticks", 0), "late_max_us",
+                                       atoll_get_int(st, "late_max_us", 0), "dt_ms",
+                                       atoll_get_int(st, "dt_ms", 0)));
+}
+
+static void
+g_tick(atoll_area *a, const atoll_tick *t)
+{
+    atoll_value *st = atoll_area_state(a);
+    atoll_set_int(st, "ticks", (int64_t)t->count);
+    atoll_set_int(st, "dt_ms", (int64_t)(t->dt * 1000.0 + 0.5));
+    int64_t late = (int64_t)(t->late_ns / 1000);
+    if (t->count > 1 && late > atoll_get_int(st, "late_max_us", 0))
+        atoll_set_int(st, "late_max_us", late);
+}
+
+static const atoll_area_type type_g = {
+    .name = "g",
+    .handlers = (const atoll_handler[]){
+        {"cmd", g_cmd, 0},
+        {"log", g_log, ATOLL_QUERY},
+        {NULL, NULL, 0},
+    },
+    .tick_hz = 20,
+    .on_tick = g_tick,
+    .queue_commands = 1,
+};
+
+/* ---- "e": destroyed 200 ms after its last player left; "r": refuses players ---- */
+
+static const atoll_area_type type_e = {
+    .name = "e",
+    .handlers = (const atoll_handler[]){{"info", t_info, ATOLL_QUERY}, {NULL, NULL, 0}},
+    .empty_grace_ms = 200,
+};
+
+static int
+r_enter(atoll_area *a, atoll_player *p)
+{
+    return ATOLL_ESTATE;
+}
+
+static const atoll_area_type type_r = {
+    .name = "r",
+    .handlers = (const atoll_handler[]){{"info", t_info, 0}, {NULL, NULL, 0}},
+    .on_enter = r_enter,
+};
+
+static int
+entry(atoll_entry *e)
+{
+    snprintf(e->area_id, sizeof e->area_id, "%s", atoll_get_str(e->body, "area", "t-1"));
+    e->area_type = atoll_get_str(e->body, "type", "t");
+    /* e->area_type points into the body, which lives until the entry is placed. */
+    return ATOLL_OK;
+}
+
+static int
+init(atoll_node *n)
+{
+    int rc = atoll_area_create(n, "t", "t-1", NULL);
+    if (rc == ATOLL_OK)
+        rc = atoll_area_create(n, "t", "t-2", NULL);
+    if (rc == ATOLL_OK)
+        rc = atoll_area_create(n, "g", "g-1", NULL);
+    return rc;
+}
+
+static const char *const pushes[] = {"onEnter", "onLeave", "onTimer", NULL};
+
+static const atoll_game testgame = {
+    .name = "testgame",
+    .area_types = (const atoll_area_type *const[]){&type_t, &type_g, &type_e, &type_r, NULL},
+    .entry = entry,
+    .init = init,
+    .push_routes = pushes,
+};
+
+ATOLL_GAME_MODULE(testgame)
