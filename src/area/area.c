@@ -109,10 +109,11 @@ static void
 answer_client_json(atoll__worker *w, atoll_session_id s, int sw, uint32_t id, const uint8_t *json,
                    size_t len)
 {
-    atoll__buf pkg = ATOLL__BUF_INIT;
-    put_response(&pkg, id, json, len);
-    atoll__session_out(w, s, sw, atoll__buf_data(&pkg), pkg.len);
-    atoll__buf_fini(&pkg);
+    /* Worker scratch: no allocation per reply. session_out copies it out. */
+    atoll__buf *pkg = &w->scratch_pkg;
+    pkg->len = 0;
+    put_response(pkg, id, json, len);
+    atoll__session_out(w, s, sw, atoll__buf_data(pkg), pkg->len);
 }
 
 static void
@@ -1157,12 +1158,12 @@ atoll_push(atoll_player *p, const char *route, atoll_value *body)
         atoll_unref(body);
         return ATOLL_EINVAL;
     }
-    atoll__buf pkg = ATOLL__BUF_INIT;
-    bool ok = put_push(w, &pkg, route, body);
+    atoll__buf *pkg = &w->scratch_pkg;
+    pkg->len = 0;
+    bool ok = put_push(w, pkg, route, body);
     atoll_unref(body);
     if (ok)
-        atoll__session_out(w, p->session, p->session_worker, atoll__buf_data(&pkg), pkg.len);
-    atoll__buf_fini(&pkg);
+        atoll__session_out(w, p->session, p->session_worker, atoll__buf_data(pkg), pkg->len);
     return ok ? ATOLL_OK : ATOLL_ELIMIT;
 }
 

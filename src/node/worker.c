@@ -699,6 +699,7 @@ atoll__worker_free(atoll__worker *w, atoll__stats *out)
     atoll__map_fini(&w->areas);
     atoll__map_fini(&w->forwards);
     atoll__buf_fini(&w->scratch_out);
+    atoll__buf_fini(&w->scratch_pkg);
     pthread_mutex_destroy(&w->mailbox.lock);
     for (size_t i = 0; i < w->uid_cap; i++)
         atoll__free(w->uids[i].uid);

@@ -123,7 +123,8 @@ struct atoll__worker {
     uv_timer_t call_timer;
     uint64_t next_call_id;
     uint64_t next_timer_id;
-    atoll__buf scratch_out;   /* encoding scratch for replies and pushes */
+    atoll__buf scratch_out;   /* JSON of a reply or push being encoded */
+    atoll__buf scratch_pkg;   /* its Pomelo package */
 
     atoll__stats stats;       /* this worker's counters; its thread only */
     char name[16];
