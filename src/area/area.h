@@ -173,6 +173,7 @@ struct atoll_req {
     const uint8_t *body_bytes;   /* client body (JSON) */
     size_t body_len;
     atoll_value *body;           /* parsed or given; owned */
+    atoll__mail *mail;           /* a call's mail, reused for its answer */
     bool answered;
     bool kept;                   /* a heap copy from atoll_req_keep */
     bool wants_answer;

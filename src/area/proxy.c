@@ -16,6 +16,7 @@
 #include "area.h"
 
 #define CALL_WHEEL_SLOTS 4096 /* 4 s at 1 ms a slot; longer deadlines wrap and re-add */
+#define CALL_POOL_MAX 4096    /* call records kept for reuse per worker (worker.h) */
 
 struct atoll__call {
     atoll__wheel_entry deadline; /* first: wheel callbacks get the call */
@@ -40,9 +41,37 @@ atoll__proxy_init(atoll__worker *w)
     w->call_timer.data = w;
 }
 
+static atoll__call *
+call_new(atoll__worker *w)
+{
+    atoll__call *c = w->call_pool;
+    if (c == NULL)
+        return atoll__calloc(1, sizeof *c);
+    w->call_pool = c->next;
+    w->call_pool_len--;
+    memset(c, 0, sizeof *c);
+    return c;
+}
+
+static void
+call_free(atoll__worker *w, atoll__call *c)
+{
+    if (w->call_pool_len >= CALL_POOL_MAX) {
+        atoll__free(c);
+        return;
+    }
+    c->next = w->call_pool;
+    w->call_pool = c;
+    w->call_pool_len++;
+}
+
 void
 atoll__proxy_fini(atoll__worker *w)
 {
+    for (atoll__call *c = w->call_pool, *nx; c != NULL; c = nx) {
+        nx = c->next;
+        atoll__free(c);
+    }
     /* Calls of destroyed areas were settled; what is left belongs to no area. */
     for (size_t i = 0; i < w->calls.cap; i++)
         if (w->calls.slots[i].key != 0)
@@ -72,9 +101,11 @@ call_settle(atoll__worker *w, atoll__call *c, int status, atoll_value *reply)
 {
     atoll_area *a = c->caller;
     call_unlink(w, c);
+    atoll_call_fn cb = c->cb;
+    void *udata = c->udata;
+    call_free(w, c);
     atoll__area_begin(a);
-    c->cb(a, status, reply, c->udata);
-    atoll__free(c);
+    cb(a, status, reply, udata);
     atoll_unref(reply);
     atoll__area_end(a);
 }
@@ -90,7 +121,7 @@ post_call(atoll__worker *w, const atoll_area *from, const atoll__dir_info *info,
     m->call_id = call_id;
     m->worker = w->index;
     m->value = body;
-    memcpy(m->from, from->id, sizeof m->from);
+    memcpy(m->from, from->id, strlen(from->id) + 1);
     atoll__send(w->node, info->worker, m);
 }
 
@@ -132,12 +163,12 @@ atoll_call(atoll_area *from, const char *to_id, const char *route, atoll_value *
         return ATOLL_EINVAL;
     }
     atoll__node *n = w->node;
-    atoll__call *c = atoll__calloc(1, sizeof *c);
+    atoll__call *c = call_new(w);
     c->id = ++w->next_call_id;
     c->caller = from;
     c->cb = cb;
     c->udata = udata;
-    snprintf(c->to, sizeof c->to, "%s", to_id);
+    memcpy(c->to, to_id, strlen(to_id) + 1); /* length checked above */
     c->next = from->calls;
     if (from->calls)
         from->calls->prev = c;
@@ -156,7 +187,7 @@ atoll_call(atoll_area *from, const char *to_id, const char *route, atoll_value *
     c->route = route_code(n, route, info.type_index);
     if (c->route == 0) {
         call_unlink(w, c);
-        atoll__free(c);
+        call_free(w, c);
         atoll_unref(body);
         return ATOLL_EINVAL;
     }
@@ -232,8 +263,10 @@ atoll__proxy_cancel_area(atoll_area *a)
     while (a->calls != NULL) {
         atoll__call *c = a->calls;
         call_unlink(w, c);
-        c->cb(a, ATOLL_ECANCELED, NULL, c->udata);
-        atoll__free(c);
+        atoll_call_fn cb = c->cb;
+        void *udata = c->udata;
+        call_free(w, c);
+        cb(a, ATOLL_ECANCELED, NULL, udata);
     }
 }
 

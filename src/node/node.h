@@ -255,6 +255,7 @@ typedef struct atoll__mail {
     atoll_player *player;      /* owned: MOVE_IN */
     char from[ATOLL_AREA_ID_MAX + 1]; /* AREA_CALL: the calling area's id */
     int worker_old;            /* SESS_ROUTE: worker of area_old */
+    bool pooled;               /* allocated without data: may go to a worker's free list */
     size_t len;                /* bytes in data: AREA_REQ body, SESS_OUT packages */
     uint8_t data[];
 } atoll__mail;

@@ -246,12 +246,24 @@ atoll__current_worker(void)
     return tls_worker;
 }
 
+#define MAIL_POOL_MAX 4096
+
 atoll__mail *
 atoll__mail_new(atoll__mail_type type, size_t len)
 {
-    atoll__mail *m = atoll__calloc(1, sizeof *m + len);
+    atoll__worker *w = tls_worker;
+    atoll__mail *m;
+    if (len == 0 && w != NULL && w->mail_pool != NULL) {
+        m = w->mail_pool;
+        w->mail_pool = m->next;
+        w->mail_pool_len--;
+        memset(m, 0, sizeof *m);
+    } else {
+        m = atoll__calloc(1, sizeof *m + len);
+    }
     m->type = type;
     m->len = len;
+    m->pooled = len == 0;
     return m;
 }
 
@@ -265,6 +277,13 @@ atoll__mail_free(atoll__mail *m)
     atoll_unref(m->value);
     if (m->player)
         atoll__player_free(m->player);
+    atoll__worker *w = tls_worker;
+    if (m->pooled && w != NULL && w->mail_pool_len < MAIL_POOL_MAX) {
+        m->next = w->mail_pool;
+        w->mail_pool = m;
+        w->mail_pool_len++;
+        return;
+    }
     atoll__free(m);
 }
 
@@ -695,6 +714,10 @@ atoll__worker_free(atoll__worker *w, atoll__stats *out)
             atoll__mail_free(m);
         }
     atoll__free(w->outbox);
+    for (atoll__mail *m = w->mail_pool, *nx; m != NULL; m = nx) {
+        nx = m->next;
+        atoll__free(m);
+    }
     atoll__proxy_fini(w);
     atoll__map_fini(&w->areas);
     atoll__map_fini(&w->forwards);

@@ -125,6 +125,13 @@ struct atoll__worker {
     uint64_t next_timer_id;
     atoll__buf scratch_out;   /* JSON of a reply or push being encoded */
     atoll__buf scratch_pkg;   /* its Pomelo package */
+    /* Free lists of mail without data and of call records. Mail and calls come and go
+     * in batches of hundreds per loop turn, which overflow glibc's per-thread caches
+     * (7 entries a size); a list of our own made calls 20 % cheaper. Bounded. */
+    atoll__mail *mail_pool;
+    size_t mail_pool_len;
+    void *call_pool;
+    size_t call_pool_len;
 
     atoll__stats stats;       /* this worker's counters; its thread only */
     char name[16];
