@@ -76,7 +76,7 @@ room_join(atoll_req *req)
 {
     const char *room = atoll_get_str(atoll_req_body(req), "room", NULL);
     if (!valid_room(room))
-        return atoll_reply_error(req, 500, "room must be 1 to 32 of [A-Za-z0-9_-]");
+        return atoll_reply_error(req, 500, "room must be 1 to 32 characters of [A-Za-z0-9_-]");
 
     /* Joining the room you are in changes nothing. */
     if (strcmp(room, atoll_area_id(atoll_req_area(req))) != 0) {

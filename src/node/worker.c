@@ -342,9 +342,32 @@ atoll__send(atoll__node *n, int to, atoll__mail *m)
     list_push(to == cur->index ? &cur->local : &cur->outbox[to], m);
 }
 
+/* Splices each non-empty outbox into its worker's mailbox. */
+static void
+post_outboxes(atoll__worker *w)
+{
+    atoll__node *n = w->node;
+    for (int i = 0; i < n->nworkers; i++) {
+        atoll__mail_list *l = &w->outbox[i];
+        if (l->head == NULL)
+            continue;
+        post_list(n->workers[i], l->head, l->tail);
+        l->head = l->tail = NULL;
+    }
+}
+
+static void
+on_local_idle(uv_idle_t *h)
+{
+    atoll__worker_pump(h->data);
+}
+
 void
 atoll__worker_pump(atoll__worker *w)
 {
+    /* Mail for other workers leaves first: they start on it while this worker runs its
+     * own local mail (a slow handler here must not hold up an area elsewhere). */
+    post_outboxes(w);
     /* Local mail runs here, never inside the handler that sent it. A bounded number of
      * rounds keeps a ping-pong between two local areas from starving the sockets; what
      * is left keeps the idle handle on, so the loop polls without blocking. */
@@ -356,19 +379,12 @@ atoll__worker_pump(atoll__worker *w)
             atoll__worker_deliver(w, m);
             m = next;
         }
+        post_outboxes(w);
     }
     if (w->local.head != NULL)
-        uv_idle_start(&w->local_idle, (uv_idle_cb)atoll__worker_pump);
+        uv_idle_start(&w->local_idle, on_local_idle);
     else
         uv_idle_stop(&w->local_idle);
-    atoll__node *n = w->node;
-    for (int i = 0; i < n->nworkers; i++) {
-        atoll__mail_list *l = &w->outbox[i];
-        if (l->head == NULL)
-            continue;
-        post_list(n->workers[i], l->head, l->tail);
-        l->head = l->tail = NULL;
-    }
 }
 
 static void begin_stop(atoll__worker *w);

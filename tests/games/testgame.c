@@ -111,6 +111,73 @@ t_call(atoll_req *req)
     return ATOLL_OK;
 }
 
+/* t.chain {to, n}: n calls to `to`, each made from the previous one's callback. With
+ * `to` on the same worker this is a long run of local mail (more rounds than one loop
+ * turn runs), so the answer arriving at all shows the worker keeps going. */
+typedef struct chain_ctx {
+    atoll_req *kept;
+    char to[ATOLL_AREA_ID_MAX + 1];
+    int64_t left, done;
+} chain_ctx;
+
+static void
+on_chain(atoll_area *a, int status, atoll_value *reply, void *udata)
+{
+    chain_ctx *c = udata;
+    if (status == ATOLL_OK)
+        c->done++;
+    if (status == ATOLL_OK && --c->left > 0 &&
+        atoll_call(a, c->to, "t.echo", NULL, 1000, on_chain, c) == ATOLL_OK)
+        return;
+    atoll_reply(c->kept, atoll_pack("{s:i,s:I}", "code", 200, "done", c->done));
+    free(c);
+}
+
+static int
+t_chain(atoll_req *req)
+{
+    atoll_value *b = atoll_req_body(req);
+    chain_ctx *c = calloc(1, sizeof *c);
+    snprintf(c->to, sizeof c->to, "%s", atoll_get_str(b, "to", "t-1"));
+    c->left = atoll_get_int(b, "n", 100);
+    if (atoll_call(atoll_req_area(req), c->to, "t.echo", NULL, 1000, on_chain, c) != ATOLL_OK) {
+        free(c);
+        return ATOLL_EINVAL;
+    }
+    c->kept = atoll_req_keep(req);
+    return ATOLL_OK;
+}
+
+/* t.relay {left} (internal): sends itself to its own area until left is 0, then
+ * answers the request t.sendchain kept in the area's udata. One-way sends set no timer,
+ * so nothing but the worker's own local-mail handling keeps the chain moving. */
+static int
+t_relay(atoll_req *req)
+{
+    atoll_area *a = atoll_req_area(req);
+    int64_t left = atoll_get_int(atoll_req_body(req), "left", 0);
+    if (left > 0)
+        return atoll_send(a, atoll_area_id(a), "t.relay", atoll_pack("{s:I}", "left", left - 1));
+    atoll_req *kept = atoll_area_udata(a);
+    atoll_area_set_udata(a, NULL);
+    if (kept != NULL)
+        atoll_reply(kept, atoll_pack("{s:i,s:s}", "code", 200, "relay", "done"));
+    return ATOLL_OK;
+}
+
+static int
+t_sendchain(atoll_req *req)
+{
+    atoll_area *a = atoll_req_area(req);
+    if (atoll_area_udata(a) != NULL)
+        return ATOLL_ESTATE;
+    int rc = atoll_send(a, atoll_area_id(a), "t.relay",
+                        atoll_pack("{s:I}", "left", atoll_get_int(atoll_req_body(req), "n", 100)));
+    if (rc == ATOLL_OK)
+        atoll_area_set_udata(a, atoll_req_keep(req));
+    return rc;
+}
+
 static int
 t_send(atoll_req *req)
 {
@@ -302,6 +369,9 @@ static const atoll_area_type type_t = {
         {"move", t_move, 0},
         {"call", t_call, 0},
         {"send", t_send, 0},
+        {"chain", t_chain, 0},
+        {"relay", t_relay, ATOLL_INTERNAL},
+        {"sendchain", t_sendchain, 0},
         {"echo", t_echo, 0},
         {"slow", t_slow, ATOLL_INTERNAL},
         {"note", t_note, ATOLL_INTERNAL},

@@ -160,7 +160,7 @@ TEST(levelup_reaches_the_whole_area_money_only_the_sender)
         s[i] = LOGIN(&n, uids[i]);
     for (int from = 0; from < 3; from++) {
         EXPECT_REPLY(s[from], "area.levelup", "{}", "{\"code\":200,\"level\":1,\"money\":10}");
-        char lv[64];
+        char lv[128];
         snprintf(lv, sizeof lv, "{\"playerId\":\"%s\"}", uids[from]);
         for (int i = 0; i < 3; i++)
             EXPECT_PUSH(s[i], "levelup", lv);
@@ -215,7 +215,7 @@ TEST(areas_setting_spreads_players_by_uid_hash)
 
     for (int from = 0; from < N; from++) {
         EXPECT_REPLY(s[from], "area.levelup", "{}", "{\"code\":200,\"level\":1,\"money\":10}");
-        char lv[64];
+        char lv[128];
         snprintf(lv, sizeof lv, "{\"playerId\":\"%s\"}", uids[from]);
         for (int i = 0; i < N; i++)
             if (area[i] == area[from])

@@ -8,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <arpa/inet.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 
 static uint64_t
@@ -43,6 +44,8 @@ node_start(test_node *n, const char *const *args)
     argv[argc] = NULL;
     pid_t pid = fork();
     if (pid == 0) {
+        /* A test that fails exits at once (test.h): the node must not outlive it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(out[1], 1);
         dup2(logfd, 2);
         close(out[0]);

@@ -1,0 +1,1209 @@
+/* area_test.c -- the area runtime against real nodes running the test game
+ * (tests/games/testgame.c, loaded with --game $ATOLL_TESTGAME) on two workers, through
+ * the C client library: the order of one session's requests, areas of two workers in
+ * parallel and one area in series, timers, ticks and command queues, handler errors,
+ * calls between areas, moves (state, connection and order kept), duplicate entry,
+ * creation, destruction and the empty grace, entry refused by on_enter, the area
+ * manager, the same game linked into a program of its own, and kicks.
+ *
+ * Replies are parsed with atoll_parse and checked field by field. Everything waits for
+ * events with timeouts; nothing sleeps longer than a timing check needs.
+ */
+#include "harness.h"
+#include "test.h"
+
+#include <atollc/atollc.h>
+#include <stdint.h>
+
+/* ---- helpers: each takes the caller's line, so a failure names the test's line ---- */
+
+static uint64_t
+now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void
+fail_at(int line, const char *what, const char *got, const char *want)
+{
+    char m[1600];
+    snprintf(m, sizeof m, "%s: got \"%.700s\", want \"%.600s\"", what, got ? got : "(null)",
+             want ? want : "(null)");
+    test_fail_(__FILE__, line, m);
+}
+
+static void
+start_game(test_node *n)
+{
+    const char *game = getenv("ATOLL_TESTGAME");
+    if (game == NULL)
+        test_fail_(__FILE__, __LINE__, "ATOLL_TESTGAME is not set (run through ctest)");
+    /* node_start adds run --listen 127.0.0.1:0 --workers 2 */
+    node_start(n, (const char *[]){"--game", game, NULL});
+}
+
+static atollc_sync *
+connect_to(test_node *n)
+{
+    atollc_opts o;
+    atollc_opts_init(&o);
+    o.port = n->port;
+    int err = 0;
+    atollc_sync *s = atollc_sync_connect(&o, &err);
+    if (s == NULL) {
+        fprintf(stderr, "connect: %s\n", atoll_strerror(err));
+        node_dump_log(n);
+    }
+    ASSERT(s != NULL);
+    return s;
+}
+
+/* Parses JSON text into a value (the caller unrefs it); fails the test on bad JSON. */
+static atoll_value *
+parse_(const char *text, int line)
+{
+    char err[128];
+    atoll_value *v = atoll_parse(text, strlen(text), err, sizeof err);
+    if (v == NULL)
+        fail_at(line, "JSON", text, err);
+    return v;
+}
+
+/* The member at a dotted path ("reply.body.x", "log.0.v"), borrowed, or NULL. */
+static atoll_value *
+jget(const atoll_value *v, const char *path)
+{
+    char key[128];
+    while (v != NULL && *path) {
+        const char *dot = strchr(path, '.');
+        size_t k = dot ? (size_t)(dot - path) : strlen(path);
+        snprintf(key, sizeof key, "%.*s", (int)k, path);
+        if (atoll_typeof(v) == ATOLL_ARRAY)
+            v = atoll_at(v, (size_t)strtoul(key, NULL, 10));
+        else
+            v = atoll_get(v, key);
+        path += k + (dot ? 1 : 0);
+    }
+    return (atoll_value *)v;
+}
+
+static int64_t
+jint(const atoll_value *v, const char *path)
+{
+    return atoll_as_int(jget(v, path), INT64_MIN);
+}
+
+static const char *
+jstr(const atoll_value *v, const char *path)
+{
+    return atoll_as_str(jget(v, path), NULL);
+}
+
+/* Sends a request; returns the response text (the caller frees it). */
+static char *
+request_raw_(atollc_sync *s, const char *route, const char *body, int line)
+{
+    char *resp = NULL;
+    int rc = atollc_sync_request(s, route, body, &resp, 5000);
+    if (rc != ATOLLC_OK)
+        fail_at(line, route, atoll_strerror(rc), "a response");
+    return resp;
+}
+
+/* Sends a request; returns the parsed response (the caller unrefs it). */
+static atoll_value *
+request_(atollc_sync *s, const char *route, const char *body, int line)
+{
+    char *resp = request_raw_(s, route, body, line);
+    atoll_value *v = parse_(resp, line);
+    free(resp);
+    return v;
+}
+#define REQUEST(s, route, body) request_((s), (route), (body), __LINE__)
+
+/* Sends a request; the response must be want exactly (want ending in "*": a prefix). */
+static void
+expect_reply_(atollc_sync *s, const char *route, const char *body, const char *want, int line)
+{
+    char *resp = request_raw_(s, route, body, line);
+    size_t wl = strlen(want);
+    int ok = want[wl - 1] == '*' ? strncmp(resp, want, wl - 1) == 0 : strcmp(resp, want) == 0;
+    if (!ok)
+        fail_at(line, route, resp, want);
+    free(resp);
+}
+#define EXPECT_REPLY(s, route, body, want) expect_reply_((s), (route), (body), (want), __LINE__)
+
+/* The next push must be this route and body. */
+static void
+expect_push_(atollc_sync *s, const char *route, const char *body, int line)
+{
+    char *r = NULL, *b = NULL;
+    int rc = atollc_sync_wait_push(s, &r, &b, 5000);
+    if (rc != ATOLLC_OK)
+        fail_at(line, "push", atoll_strerror(rc), route);
+    if (strcmp(r, route) != 0)
+        fail_at(line, "push route", r, route);
+    if (body != NULL && strcmp(b, body) != 0)
+        fail_at(line, "push body", b, body);
+    free(r);
+    free(b);
+}
+#define EXPECT_PUSH(s, route, body) expect_push_((s), (route), (body), __LINE__)
+
+/* Waits for the next push, which must be route; returns its parsed body. */
+static atoll_value *
+wait_push_(atollc_sync *s, const char *route, int timeout_ms, int line)
+{
+    char *r = NULL, *b = NULL;
+    int rc = atollc_sync_wait_push(s, &r, &b, timeout_ms);
+    if (rc != ATOLLC_OK)
+        fail_at(line, "push", atoll_strerror(rc), route);
+    if (strcmp(r, route) != 0)
+        fail_at(line, "push route", r, route);
+    atoll_value *v = parse_(b, line);
+    free(r);
+    free(b);
+    return v;
+}
+#define WAIT_PUSH(s, route, ms) wait_push_((s), (route), (ms), __LINE__)
+
+/* No push may arrive within ms. */
+static void
+expect_no_push_(atollc_sync *s, int ms, int line)
+{
+    char *r = NULL, *b = NULL;
+    int rc = atollc_sync_wait_push(s, &r, &b, ms);
+    if (rc == ATOLLC_OK)
+        fail_at(line, "unexpected push", b, r);
+    if (rc != ATOLL_ETIMEDOUT)
+        fail_at(line, "waiting for no push", atoll_strerror(rc), "a timeout");
+}
+#define EXPECT_NO_PUSH(s, ms) expect_no_push_((s), (ms), __LINE__)
+
+/* The server must close the connection with a KICK {"reason":reason}. */
+static void
+expect_kick_(atollc_sync *s, const char *reason, int line)
+{
+    char *kick = NULL;
+    int rc = atollc_sync_wait_close(s, &kick, 5000);
+    if (rc != ATOLLC_OK)
+        fail_at(line, "kick", atoll_strerror(rc), reason);
+    char want[256];
+    snprintf(want, sizeof want, "{\"reason\":\"%s\"}", reason);
+    if (kick == NULL || strcmp(kick, want) != 0)
+        fail_at(line, "kick body", kick, want);
+    free(kick);
+    ASSERT(!atollc_sync_is_open(s));
+}
+#define EXPECT_KICK(s, reason) expect_kick_((s), (reason), __LINE__)
+
+/* Connects and enters as uid in area (NULL: the game's default t-1) of type (NULL:
+ * "t"); the entry must be answered {"code":200,"uid":uid,"area":area}. */
+static atollc_sync *
+enter_(test_node *n, const char *uid, const char *area, const char *type, int line)
+{
+    atollc_sync *s = connect_to(n);
+    char body[256], want[256];
+    int k = snprintf(body, sizeof body, "{\"uid\":\"%s\"", uid);
+    if (area)
+        k += snprintf(body + k, sizeof body - (size_t)k, ",\"area\":\"%s\"", area);
+    if (type)
+        k += snprintf(body + k, sizeof body - (size_t)k, ",\"type\":\"%s\"", type);
+    snprintf(body + k, sizeof body - (size_t)k, "}");
+    snprintf(want, sizeof want, "{\"code\":200,\"uid\":\"%s\",\"area\":\"%s\"}", uid,
+             area ? area : "t-1");
+    expect_reply_(s, "gate.entry", body, want, line);
+    return s;
+}
+#define ENTER(n, uid, area, type) enter_((n), (uid), (area), (type), __LINE__)
+
+/* The entry of area id in a t.areas answer, borrowed from it, or NULL. */
+static atoll_value *
+find_area(const atoll_value *areas, const char *id)
+{
+    atoll_value *list = jget(areas, "areas");
+    for (size_t i = 0; i < atoll_len(list); i++)
+        if (jstr(atoll_at(list, i), "id") && strcmp(jstr(atoll_at(list, i), "id"), id) == 0)
+            return atoll_at(list, i);
+    return NULL;
+}
+
+/* Polls t.areas until area id is listed (want 1) or not listed (want 0), up to ms;
+ * returns whether it happened. */
+static bool
+wait_listed_(atollc_sync *s, const char *id, int want, int ms, int line)
+{
+    uint64_t deadline = now_us() + (uint64_t)ms * 1000;
+    for (;;) {
+        atoll_value *v = request_(s, "t.areas", "{}", line);
+        bool listed = find_area(v, id) != NULL;
+        atoll_unref(v);
+        if (listed == (want != 0))
+            return true;
+        if (now_us() >= deadline)
+            return false;
+        atollc_sync_pump(s, 20);
+    }
+}
+#define WAIT_LISTED(s, id, want, ms) wait_listed_((s), (id), (want), (ms), __LINE__)
+
+/* ---- pipelining: requests sent before any answer, through the async API ------------ */
+
+enum { MAX_PIPE = 256 };
+
+typedef struct slot {
+    int done;
+    int status;
+    int order;        /* arrival rank, from 0 */
+    uint64_t at_us;   /* arrival time */
+    char body[512];
+} slot;
+
+static slot slots[MAX_PIPE];
+static int arrivals;
+
+static void
+on_slot(atollc_client *c, int status, const char *body, size_t len, void *ud)
+{
+    (void)c;
+    slot *sl = ud;
+    sl->done = 1;
+    sl->status = status;
+    sl->order = arrivals++;
+    sl->at_us = now_us();
+    snprintf(sl->body, sizeof sl->body, "%.*s", status == ATOLLC_OK ? (int)len : 0,
+             status == ATOLLC_OK ? body : "");
+}
+
+static void
+slots_reset(void)
+{
+    memset(slots, 0, sizeof slots);
+    arrivals = 0;
+}
+
+/* Queues a request whose answer lands in slots[i]; it leaves at the next loop turn. */
+static void
+send_async_(atollc_sync *s, int i, const char *route, const char *body, int line)
+{
+    if (i >= MAX_PIPE)
+        test_fail_(__FILE__, line, "too many pipelined requests");
+    if (atollc_request(atollc_sync_client(s), route, body, strlen(body), on_slot, &slots[i]) !=
+        ATOLLC_OK)
+        fail_at(line, route, "request refused", "queued");
+}
+#define SEND_ASYNC(s, i, route, body) send_async_((s), (i), (route), (body), __LINE__)
+
+/* Runs the client's loop until `count` answers came, up to ms. (One client only: the
+ * sync wrapper's loop runs only inside its calls, so several clients are pumped on a
+ * loop of the test's own below.) */
+static void
+pump_until_(atollc_sync *s, int count, int ms, int line)
+{
+    uint64_t deadline = now_us() + (uint64_t)ms * 1000;
+    while (arrivals < count && now_us() < deadline)
+        atollc_sync_pump(s, 5);
+    if (arrivals < count) {
+        char got[32];
+        snprintf(got, sizeof got, "%d answers", arrivals);
+        fail_at(line, "pipelined answers", got, "all of them");
+    }
+}
+#define PUMP_UNTIL(s, count, ms) pump_until_((s), (count), (ms), __LINE__)
+
+/* The parsed answer in slots[i]; fails unless it came with status OK. */
+static atoll_value *
+slot_value_(int i, int line)
+{
+    if (!slots[i].done || slots[i].status != ATOLLC_OK)
+        fail_at(line, "pipelined answer", slots[i].done ? atoll_strerror(slots[i].status)
+                                                        : "none", "a response");
+    return parse_(slots[i].body, line);
+}
+#define SLOT_VALUE(i) slot_value_((i), __LINE__)
+
+/* ---- tests ---------------------------------------------------------------------- */
+
+TEST(order_of_one_sessions_requests_is_kept)
+{
+    enum { N = 200 };
+    test_node n;
+    start_game(&n);
+    atollc_sync *a = ENTER(&n, "ord", NULL, NULL);
+    slots_reset();
+    for (int i = 0; i < N; i++)
+        SEND_ASYNC(a, i, "t.incr", "{}");
+    PUMP_UNTIL(a, N, 10000);
+    for (int i = 0; i < N; i++) {
+        atoll_value *v = SLOT_VALUE(i);
+        ASSERT_EQ(slots[i].order, i);
+        ASSERT_EQ(jint(v, "code"), 200);
+        ASSERT_EQ(jint(v, "n"), i + 1);
+        ASSERT_STR(jstr(v, "area"), "t-1");
+        atoll_unref(v);
+    }
+    /* The player's data holds the last count. */
+    atoll_value *d = REQUEST(a, "t.data", "{}");
+    ASSERT_EQ(jint(d, "data.n"), N);
+    atoll_unref(d);
+    atollc_sync_free(a);
+    node_stop(&n);
+}
+
+/* ---- several clients on one loop of the test's own, for requests that must leave
+ * together and answers timed as they come (the sync wrapper runs one private loop per
+ * client, only while it is called) ---- */
+
+static uv_loop_t aloop;
+static uv_timer_t aguard;
+static bool aguard_fired;
+
+static void
+on_aguard(uv_timer_t *t)
+{
+    (void)t;
+    aguard_fired = true;
+}
+
+static void
+aloop_init(void)
+{
+    ASSERT_EQ(uv_loop_init(&aloop), 0);
+    uv_timer_init(&aloop, &aguard);
+}
+
+/* Runs the loop until *done becomes true (or, when done is NULL, `count` answers came),
+ * up to ms; returns whether it happened. */
+static bool
+arun(const int *done, int count, int ms)
+{
+    uv_update_time(&aloop);
+    aguard_fired = false;
+    uv_timer_start(&aguard, on_aguard, (uint64_t)ms, 0);
+    while (!(done ? *done : arrivals >= count) && !aguard_fired)
+        uv_run(&aloop, UV_RUN_ONCE);
+    uv_timer_stop(&aguard);
+    return done ? *done : arrivals >= count;
+}
+
+static void
+on_aconnect(atollc_client *c, int status, void *ud)
+{
+    (void)c;
+    int *st = ud;
+    *st = status == ATOLLC_OK ? 1 : -1;
+}
+
+/* Connects an async client on aloop and enters as uid in area (type t); the entry must
+ * be answered {"code":200,...,"area":area}. */
+static atollc_client *
+aenter_(test_node *n, const char *uid, const char *area, int line)
+{
+    atollc_opts o;
+    atollc_opts_init(&o);
+    o.port = n->port;
+    atollc_client *c = NULL;
+    if (atollc_client_new(&aloop, &o, &c) != ATOLLC_OK)
+        test_fail_(__FILE__, line, "atollc_client_new");
+    int st = 0;
+    if (atollc_connect(c, on_aconnect, &st) != ATOLLC_OK || !arun(&st, 0, 7000) || st != 1)
+        test_fail_(__FILE__, line, "async connect");
+    char body[160], want[200];
+    snprintf(body, sizeof body, "{\"uid\":\"%s\",\"area\":\"%s\"}", uid, area);
+    snprintf(want, sizeof want, "{\"code\":200,\"uid\":\"%s\",\"area\":\"%s\"}", uid, area);
+    slot sl = {0};
+    if (atollc_request(c, "gate.entry", body, strlen(body), on_slot, &sl) != ATOLLC_OK ||
+        !arun(&sl.done, 0, 5000))
+        test_fail_(__FILE__, line, "async gate.entry");
+    arrivals = 0;
+    if (sl.status != ATOLLC_OK || strcmp(sl.body, want) != 0)
+        fail_at(line, "gate.entry", sl.body, want);
+    return c;
+}
+#define AENTER(n, uid, area) aenter_((n), (uid), (area), __LINE__)
+
+/* Queues a request on an async client, answered into slots[i]. */
+static void
+asend_(atollc_client *c, int i, const char *route, const char *body, int line)
+{
+    if (i >= MAX_PIPE ||
+        atollc_request(c, route, body, strlen(body), on_slot, &slots[i]) != ATOLLC_OK)
+        fail_at(line, route, "request refused", "queued");
+}
+#define ASEND(c, i, route, body) asend_((c), (i), (route), (body), __LINE__)
+
+/* Frees the clients (closing them) and the loop. */
+static void
+aloop_fini(atollc_client **cs, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (cs[i] != NULL)
+            atollc_client_free(cs[i]);
+    uv_close((uv_handle_t *)&aguard, NULL);
+    uv_run(&aloop, UV_RUN_DEFAULT);
+    ASSERT_EQ(uv_loop_close(&aloop), 0);
+}
+
+/* Sends t.spin {ms} from a and b in one loop turn; returns the server's intervals and
+ * the wall time until both answers came. */
+static void
+spin_pair(atollc_client *a, atollc_client *b, int ms, int64_t iv[2][2], uint64_t *wall_us)
+{
+    char body[32];
+    snprintf(body, sizeof body, "{\"ms\":%d}", ms);
+    slots_reset();
+    ASEND(a, 0, "t.spin", body);
+    ASEND(b, 1, "t.spin", body);
+    uint64_t t0 = now_us();
+    if (!arun(NULL, 2, 5000))
+        test_fail_(__FILE__, __LINE__, "t.spin not answered");
+    for (int i = 0; i < 2; i++) {
+        atoll_value *v = SLOT_VALUE(i);
+        ASSERT_EQ(jint(v, "code"), 200);
+        iv[i][0] = jint(v, "start_us");
+        iv[i][1] = jint(v, "end_us");
+        ASSERT(iv[i][1] - iv[i][0] >= (int64_t)ms * 1000);
+        atoll_unref(v);
+    }
+    uint64_t last = slots[0].at_us > slots[1].at_us ? slots[0].at_us : slots[1].at_us;
+    *wall_us = last - t0;
+}
+
+/* Which worker serves each candidate's connection. The candidates are players of t-2
+ * (worker 1). While worker 0 spins 250 ms for x, a player of t-1, each candidate sends
+ * t.info: one whose connection is on worker 1 is answered at once, one on worker 0
+ * only after the spin (a spinning worker reads none of its sockets). worker[i] gets 0,
+ * 1, or -1 when the round trip said neither clearly. */
+static void
+probe_workers(atollc_client *x, atollc_client **cand, int nc, int *worker)
+{
+    slots_reset();
+    ASEND(x, 0, "t.spin", "{\"ms\":250}");
+    int never = 0;
+    arun(&never, 0, 40); /* the spin has begun */
+    uint64_t t0 = now_us();
+    for (int i = 0; i < nc; i++)
+        ASEND(cand[i], 1 + i, "t.info", "{}");
+    if (!arun(NULL, nc + 1, 5000))
+        test_fail_(__FILE__, __LINE__, "probe not answered");
+    for (int i = 0; i < nc; i++) {
+        atoll_value *v = SLOT_VALUE(1 + i);
+        ASSERT_STR(jstr(v, "area"), "t-2");
+        atoll_unref(v);
+        uint64_t rtt = slots[1 + i].at_us - t0;
+        worker[i] = rtt < 80000 ? 1 : rtt > 130000 ? 0 : -1;
+    }
+}
+
+TEST(areas_on_two_workers_run_in_parallel)
+{
+    test_node n;
+    start_game(&n);
+    aloop_init();
+    enum { NC = 8, ROUNDS = 4 };
+    atollc_client *all[1 + NC * ROUNDS] = {0};
+    int nall = 0;
+    atollc_client *x = all[nall++] = AENTER(&n, "px", "t-1");
+    /* t-1 and t-2 live on different workers. */
+    slots_reset();
+    ASEND(x, 0, "t.areas", "{}");
+    ASSERT(arun(NULL, 1, 5000));
+    atoll_value *areas = SLOT_VALUE(0);
+    ASSERT(find_area(areas, "t-1") && find_area(areas, "t-2"));
+    ASSERT_EQ(jint(find_area(areas, "t-1"), "worker"), 0);
+    ASSERT_EQ(jint(find_area(areas, "t-2"), "worker"), 1);
+    atoll_unref(areas);
+
+    /* A request whose connection is on the other area's worker could wait for that
+     * area's spin whatever the areas do (its worker reads nothing while it spins). So
+     * take a with its connection on worker 0 (its area will be t-1) and b on worker 1
+     * (area t-2): each request then needs only its own area's worker. The kernel
+     * spreads connections over the workers (SO_REUSEPORT); probe until both are found. */
+    atollc_client *a = NULL, *b = NULL;
+    for (int round = 0; round < ROUNDS && (a == NULL || b == NULL); round++) {
+        atollc_client *cand[NC];
+        int worker[NC];
+        for (int i = 0; i < NC; i++) {
+            char uid[32];
+            snprintf(uid, sizeof uid, "c%d-%d", round, i);
+            cand[i] = all[nall++] = AENTER(&n, uid, "t-2");
+        }
+        probe_workers(x, cand, NC, worker);
+        for (int i = 0; i < NC; i++) {
+            if (a == NULL && worker[i] == 0)
+                a = cand[i];
+            else if (b == NULL && worker[i] == 1)
+                b = cand[i];
+        }
+    }
+    if (a == NULL || b == NULL)
+        test_fail_(__FILE__, __LINE__, "found no connection on one of the two workers");
+    slots_reset();
+    ASEND(a, 0, "t.move", "{\"to\":\"t-1\"}");
+    ASEND(a, 1, "t.info", "{}");
+    ASSERT(arun(NULL, 2, 5000));
+    ASSERT_STR(slots[0].body, "{\"code\":200,\"to\":\"t-1\"}");
+    ASSERT(strncmp(slots[1].body, "{\"code\":200,\"area\":\"t-1\"", 24) == 0);
+
+    /* Both spin 300 ms at once: the two intervals overlap, and both are done in less
+     * than the 600 ms they would take one after the other. */
+    int64_t iv[2][2];
+    uint64_t wall;
+    spin_pair(a, b, 300, iv, &wall);
+    if (!(iv[0][0] < iv[1][1] && iv[1][0] < iv[0][1]) || wall >= 550000) {
+        fprintf(stderr, "  t-1 [%lld, %lld], t-2 [%lld, %lld] (us), wall %llu us\n",
+                (long long)iv[0][0], (long long)iv[0][1], (long long)iv[1][0],
+                (long long)iv[1][1], (unsigned long long)wall);
+        test_fail_(__FILE__, __LINE__, "t-1 and t-2 did not spin in parallel");
+    }
+
+    /* Two players of one area (a and x in t-1): its handlers run one at a time. */
+    spin_pair(a, x, 200, iv, &wall);
+    if (!(iv[0][1] <= iv[1][0] || iv[1][1] <= iv[0][0])) {
+        fprintf(stderr, "  a [%lld, %lld], x [%lld, %lld] (us)\n", (long long)iv[0][0],
+                (long long)iv[0][1], (long long)iv[1][0], (long long)iv[1][1]);
+        test_fail_(__FILE__, __LINE__, "two handlers of t-1 overlapped");
+    }
+    ASSERT(wall >= 400000);
+    aloop_fini(all, nall);
+    node_stop(&n);
+}
+
+TEST(timers_fire_as_set)
+{
+    test_node n;
+    start_game(&n);
+    atollc_sync *a = ENTER(&n, "tim", NULL, NULL);
+    EXPECT_PUSH(a, "onEnter", "{\"area\":\"t-1\",\"players\":1}");
+
+    /* Once, after 100 ms. */
+    EXPECT_REPLY(a, "t.timer", "{\"ms\":100}", "{\"code\":200}");
+    atoll_value *p = WAIT_PUSH(a, "onTimer", 2000);
+    ASSERT_EQ(jint(p, "left"), 0);
+    ASSERT(jint(p, "elapsed_us") >= 95000 && jint(p, "elapsed_us") <= 400000);
+    atoll_unref(p);
+    EXPECT_NO_PUSH(a, 150); /* and only once */
+
+    /* Every 30 ms, five times, then the game cancels it. */
+    EXPECT_REPLY(a, "t.timer", "{\"ms\":30,\"every\":true,\"count\":5}", "{\"code\":200}");
+    int64_t prev = 0;
+    for (int i = 0; i < 5; i++) {
+        p = WAIT_PUSH(a, "onTimer", 2000);
+        ASSERT_EQ(jint(p, "left"), 4 - i);
+        int64_t el = jint(p, "elapsed_us");
+        ASSERT(el > prev);
+        ASSERT(el >= (int64_t)(i + 1) * 30000 - 5000);
+        if (i > 0)
+            ASSERT(el - prev >= 20000); /* a period, not a burst */
+        prev = el;
+        atoll_unref(p);
+    }
+    ASSERT(prev <= 5 * 30000 + 400000);
+    EXPECT_NO_PUSH(a, 150);
+
+    /* A cancelled timer never fires; cancelling it again finds nothing. */
+    EXPECT_REPLY(a, "t.cancel", "{}", "{\"code\":200,\"first\":\"OK\",\"second\":\"ENOENT\"}");
+    EXPECT_NO_PUSH(a, 100);
+    atollc_sync_free(a);
+    node_stop(&n);
+}
+
+TEST(ticks_and_command_queue)
+{
+    test_node n;
+    start_game(&n);
+    atollc_sync *a = ENTER(&n, "tick", "g-1", "g");
+
+    /* 20 Hz: about 10 ticks in 500 ms, 50 ms apart. */
+    atoll_value *l1 = REQUEST(a, "g.log", "{}");
+    ASSERT_EQ(jint(l1, "code"), 200);
+    uint64_t t1 = now_us();
+    atollc_sync_pump(a, 500);
+    atoll_value *l2 = REQUEST(a, "g.log", "{}");
+    uint64_t t2 = now_us();
+    int64_t dticks = jint(l2, "ticks") - jint(l1, "ticks");
+    int64_t expect = (int64_t)((t2 - t1) / 50000);
+    if (dticks < expect - 4 || dticks > expect + 4) {
+        fprintf(stderr, "  %lld ticks in %llu us\n", (long long)dticks,
+                (unsigned long long)(t2 - t1));
+        test_fail_(__FILE__, __LINE__, "not 20 ticks a second");
+    }
+    ASSERT(jint(l2, "dt_ms") >= 45 && jint(l2, "dt_ms") <= 55);
+    ASSERT_EQ(atoll_len(jget(l2, "log")), 0);
+    atoll_unref(l1);
+    atoll_unref(l2);
+
+    /* Five commands pipelined: each is applied at a tick after the ones seen before
+     * they were sent, in arrival order, and answered then. */
+    atoll_value *l0 = REQUEST(a, "g.log", "{}");
+    int64_t before = jint(l0, "ticks");
+    atoll_unref(l0);
+    slots_reset();
+    for (int i = 0; i < 5; i++) {
+        char body[32];
+        snprintf(body, sizeof body, "{\"v\":%d}", i + 1);
+        SEND_ASYNC(a, i, "g.cmd", body);
+    }
+    /* A query sent right behind them runs at once, before the next tick applied them:
+     * it is answered first and sees none of them. */
+    SEND_ASYNC(a, 5, "g.log", "{}");
+    PUMP_UNTIL(a, 6, 5000);
+    ASSERT_EQ(slots[5].order, 0);
+    atoll_value *q = SLOT_VALUE(5);
+    ASSERT_EQ(atoll_len(jget(q, "log")), 0);
+    ASSERT(jint(q, "ticks") >= before);
+    atoll_unref(q);
+    int64_t ticks[5];
+    for (int i = 0; i < 5; i++) {
+        ASSERT_EQ(slots[i].order, i + 1);
+        atoll_value *v = SLOT_VALUE(i);
+        ASSERT_EQ(jint(v, "code"), 200);
+        ticks[i] = jint(v, "tick");
+        ASSERT(ticks[i] > before);
+        if (i > 0)
+            ASSERT(ticks[i] >= ticks[i - 1]);
+        atoll_unref(v);
+    }
+    atoll_value *lg = REQUEST(a, "g.log", "{}");
+    ASSERT_EQ(atoll_len(jget(lg, "log")), 5);
+    for (int i = 0; i < 5; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "log.%d.v", i);
+        ASSERT_EQ(jint(lg, path), i + 1);
+        snprintf(path, sizeof path, "log.%d.tick", i);
+        ASSERT_EQ(jint(lg, path), ticks[i]);
+    }
+    ASSERT(jint(lg, "ticks") >= ticks[4]);
+    atoll_unref(lg);
+
+    /* A query between ticks answers without waiting for one (loosely timed). */
+    uint64_t q0 = now_us();
+    atoll_value *lq = REQUEST(a, "g.log", "{}");
+    ASSERT(now_us() - q0 < 1000000);
+    atoll_unref(lq);
+    atollc_sync_free(a);
+    node_stop(&n);
+}
+
+TEST(handler_error_answers_500_and_area_goes_on)
+{
+    test_node n;
+    start_game(&n);
+    atollc_sync *a = ENTER(&n, "err", NULL, NULL);
+    EXPECT_REPLY(a, "t.fail", "{}", "{\"code\":500,\"message\":\"not allowed in this state\"}");
+    EXPECT_REPLY(a, "t.failmsg", "{}", "{\"code\":501,\"message\":\"custom failure 7\"}");
+    EXPECT_REPLY(a, "t.incr", "{}", "{\"code\":200,\"n\":1,\"area\":\"t-1\"}");
+    /* A route nobody serves; internal routes are not for clients. */
+    EXPECT_REPLY(a, "t.nope", "{}", "{\"code\":500*");
+    EXPECT_REPLY(a, "t.slow", "{}", "{\"code\":500,\"message\":\"no handler for route\"}");
+    EXPECT_REPLY(a, "t.note", "{}", "{\"code\":500,\"message\":\"no handler for route\"}");
+    /* A route of another area type. */
+    atoll_value *v = REQUEST(a, "g.cmd", "{\"v\":1}");
+    ASSERT_EQ(jint(v, "code"), 500);
+    ASSERT(jstr(v, "message") != NULL && strstr(jstr(v, "message"), "type g") != NULL);
+    atoll_unref(v);
+    /* The area and the player went on. */
+    EXPECT_REPLY(a, "t.incr", "{}", "{\"code\":200,\"n\":2,\"area\":\"t-1\"}");
+    ASSERT(atollc_sync_is_open(a));
+    /* The internal route really exists: nothing was stored by the refused t.note. */
+    v = REQUEST(a, "t.notes", "{}");
+    ASSERT_EQ(atoll_len(jget(v, "notes")), 0);
+    atoll_unref(v);
+    atollc_sync_free(a);
+    node_stop(&n);
+}
+
+TEST(calls_between_areas)
+{
+    test_node n;
+    start_game(&n);
+    atollc_sync *a = ENTER(&n, "caller", NULL, NULL);
+
+    atoll_value *v =
+        REQUEST(a, "t.call", "{\"to\":\"t-2\",\"route\":\"t.echo\",\"body\":{\"x\":1}}");
+    ASSERT_EQ(jint(v, "code"), 200);
+    ASSERT_STR(jstr(v, "status"), "OK");
+    ASSERT_STR(jstr(v, "reply.from"), "t-1");
+    ASSERT_STR(jstr(v, "reply.area"), "t-2");
+    ASSERT_EQ(atoll_len(jget(v, "reply.body")), 1);
+    ASSERT_EQ(jint(v, "reply.body.x"), 1);
+    atoll_unref(v);
+
+    /* A missing area fails fast. */
+    v = REQUEST(a, "t.call", "{\"to\":\"nope\",\"route\":\"t.echo\"}");
+    ASSERT_STR(jstr(v, "status"), "ENOENT");
+    ASSERT(jint(v, "elapsed_us") >= 0 && jint(v, "elapsed_us") < 50000);
+    atoll_unref(v);
+
+    /* A slow area: past the deadline the call times out... */
+    v = REQUEST(a, "t.call",
+                "{\"to\":\"t-2\",\"route\":\"t.slow\",\"timeout\":100,\"body\":{\"ms\":400}}");
+    ASSERT_STR(jstr(v, "status"), "ETIMEDOUT");
+    ASSERT(jget(v, "reply") != NULL && atoll_typeof(jget(v, "reply")) == ATOLL_NULL);
+    if (jint(v, "elapsed_us") < 90000 || jint(v, "elapsed_us") > 350000) {
+        fprintf(stderr, "  elapsed %lld us\n", (long long)jint(v, "elapsed_us"));
+        test_fail_(__FILE__, __LINE__, "timeout of 100 ms not kept");
+    }
+    atoll_unref(v);
+    /* ... and with time enough it gets the late answer. */
+    v = REQUEST(a, "t.call",
+                "{\"to\":\"t-2\",\"route\":\"t.slow\",\"timeout\":2000,\"body\":{\"ms\":400}}");
+    ASSERT_STR(jstr(v, "status"), "OK");
+    ASSERT_STR(jstr(v, "reply.slow"), "done");
+    ASSERT(jint(v, "elapsed_us") >= 390000 && jint(v, "elapsed_us") < 2000000);
+    atoll_unref(v);
+
+    /* A route the target's type lacks is refused by atoll_call itself. */
+    EXPECT_REPLY(a, "t.call", "{\"to\":\"g-1\",\"route\":\"t.echo\"}",
+                 "{\"code\":500,\"message\":\"call: EINVAL\"}");
+
+    /* One-way send: t-2 stores the note; a player of t-2 reads it. */
+    EXPECT_REPLY(a, "t.send", "{\"to\":\"t-2\",\"route\":\"t.note\",\"body\":{\"k\":1}}",
+                 "{\"code\":200}");
+    EXPECT_REPLY(a, "t.send", "{\"to\":\"nope\"}", "{\"code\":500,\"message\":\"send: ENOENT\"}");
+    atollc_sync *b = ENTER(&n, "reader", "t-2", NULL);
+    bool seen = false;
+    for (int i = 0; i < 50 && !seen; i++) {
+        v = REQUEST(b, "t.notes", "{}");
+        if (atoll_len(jget(v, "notes")) > 0) {
+            ASSERT_EQ(atoll_len(jget(v, "notes")), 1);
+            ASSERT_EQ(atoll_len(jget(v, "notes.0")), 1);
+            ASSERT_EQ(jint(v, "notes.0.k"), 1);
+            seen = true;
+        }
+        atoll_unref(v);
+        if (!seen)
+            atollc_sync_pump(b, 20);
+    }
+    ASSERT(seen);
+
+    /* A call to the caller's own area: answered later, no deadlock. */
+    v = REQUEST(a, "t.call", "{\"to\":\"t-1\",\"route\":\"t.echo\",\"body\":{\"self\":true}}");
+    ASSERT_STR(jstr(v, "status"), "OK");
+    ASSERT_STR(jstr(v, "reply.from"), "t-1");
+    ASSERT_STR(jstr(v, "reply.area"), "t-1");
+    ASSERT(atoll_as_bool(jget(v, "reply.body.self"), 0));
+    atoll_unref(v);
+    atollc_sync_free(a);
+    atollc_sync_free(b);
+    node_stop(&n);
+}
+
+/* 3000 one-way sends of an area to itself, each sent by the previous one's handler,
+ * then 500 calls each from the previous one's callback to the caller's own area (same
+ * worker: local mail only) and to the other worker's area. A worker runs a bounded
+ * number of local rounds per loop turn and then keeps going from its idle handle; the
+ * answer arriving at all, with every call counted, shows it does. */
+TEST(chains_of_calls_complete_on_one_and_two_workers)
+{
+    test_node n;
+    start_game(&n);
+    atollc_sync *a = ENTER(&n, "chainer", NULL, NULL);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    atoll_value *v = REQUEST(a, "t.sendchain", "{\"n\":3000}");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ASSERT_EQ(jint(v, "code"), 200);
+    ASSERT_STR(jstr(v, "relay"), "done");
+    atoll_unref(v);
+    /* Local mail must not wait for a timer to wake the loop: 3000 local deliveries take
+     * milliseconds; waking on the 100 ms wheel tick would take about 10 s. */
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (secs > 2.0) {
+        fprintf(stderr, "  3000 local sends took %.2f s\n", secs);
+        test_fail_(__FILE__, __LINE__, "local mail stalls between loop turns");
+    }
+    v = REQUEST(a, "t.chain", "{\"to\":\"t-1\",\"n\":500}");
+    ASSERT_EQ(jint(v, "code"), 200);
+    ASSERT_EQ(jint(v, "done"), 500);
+    atoll_unref(v);
+    v = REQUEST(a, "t.chain", "{\"to\":\"t-2\",\"n\":500}");
+    ASSERT_EQ(jint(v, "done"), 500);
+    atoll_unref(v);
+    /* The worker still serves clients afterwards. */
+    v = REQUEST(a, "t.incr", "{}");
+    ASSERT_EQ(jint(v, "n"), 1);
+    atoll_unref(v);
+    atollc_sync_free(a);
+    node_stop(&n);
+}
+
+TEST(moving_keeps_state_and_connection)
+{
+    test_node n;
+    start_game(&n);
+    atollc_sync *a = ENTER(&n, "mover", NULL, NULL);
+    atollc_client *conn = atollc_sync_client(a);
+    EXPECT_PUSH(a, "onEnter", "{\"area\":\"t-1\",\"players\":1}");
+    for (int i = 1; i <= 3; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "{\"code\":200,\"n\":%d,\"area\":\"t-1\"}", i);
+        EXPECT_REPLY(a, "t.incr", "{}", want);
+    }
+    EXPECT_REPLY(a, "t.move", "{\"to\":\"t-2\"}", "{\"code\":200,\"to\":\"t-2\"}");
+    EXPECT_PUSH(a, "onLeave", "{\"area\":\"t-1\"}");
+    EXPECT_PUSH(a, "onEnter", "{\"area\":\"t-2\",\"players\":1}");
+    EXPECT_REPLY(a, "t.incr", "{}", "{\"code\":200,\"n\":4,\"area\":\"t-2\"}");
+    atoll_value *d = REQUEST(a, "t.data", "{}");
+    ASSERT_EQ(jint(d, "data.visits"), 2);
+    ASSERT_EQ(jint(d, "data.n"), 4);
+    ASSERT_EQ(jint(d, "state.entered"), 1);
+    atoll_unref(d);
+    EXPECT_REPLY(a, "t.info", "{}",
+                 "{\"code\":200,\"area\":\"t-2\",\"players\":1,\"entered\":1,\"left\":0}");
+    /* Bad moves are refused and the player stays. */
+    EXPECT_REPLY(a, "t.move", "{\"to\":\"nope\"}", "{\"code\":500,\"message\":\"move: ENOENT\"}");
+    EXPECT_REPLY(a, "t.move", "{\"to\":\"t-2\"}", "{\"code\":500,\"message\":\"move: EINVAL\"}");
+    EXPECT_REPLY(a, "t.incr", "{}", "{\"code\":200,\"n\":5,\"area\":\"t-2\"}");
+    /* One connection all along, never closed or kicked. */
+    ASSERT(atollc_sync_client(a) == conn);
+    ASSERT(atollc_sync_is_open(a));
+    EXPECT_NO_PUSH(a, 50);
+    /* t-1 saw the player leave. */
+    atollc_sync *b = ENTER(&n, "watcher", NULL, NULL);
+    EXPECT_REPLY(b, "t.info", "{}",
+                 "{\"code\":200,\"area\":\"t-1\",\"players\":1,\"entered\":2,\"left\":1}");
+    atollc_sync_free(a);
+    atollc_sync_free(b);
+    node_stop(&n);
+}
+
+/* Pipelines `incr_before` t.incr, a t.move to `to`, then `incr_after` t.incr; checks
+ * the answers came in order with n counting on from n0 and the area after the move. */
+static void
+pipeline_move_(atollc_sync *a, int incr_before, const char *to, int incr_after, int64_t n0,
+               const char *from, int line)
+{
+    slots_reset();
+    int k = 0;
+    for (int i = 0; i < incr_before; i++)
+        send_async_(a, k++, "t.incr", "{}", line);
+    char body[64];
+    snprintf(body, sizeof body, "{\"to\":\"%s\"}", to);
+    send_async_(a, k++, "t.move", body, line);
+    for (int i = 0; i < incr_after; i++)
+        send_async_(a, k++, "t.incr", "{}", line);
+    pump_until_(a, k, 10000, line);
+    int64_t nexp = n0;
+    for (int i = 0; i < k; i++) {
+        if (slots[i].order != i)
+            test_fail_(__FILE__, line, "answers out of order");
+        atoll_value *v = slot_value_(i, line);
+        if (jint(v, "code") != 200)
+            fail_at(line, "pipelined answer", slots[i].body, "code 200");
+        if (i == incr_before) {
+            if (jstr(v, "to") == NULL || strcmp(jstr(v, "to"), to) != 0)
+                fail_at(line, "move answer", slots[i].body, to);
+        } else {
+            const char *area = i < incr_before ? from : to;
+            if (jint(v, "n") != ++nexp || jstr(v, "area") == NULL ||
+                strcmp(jstr(v, "area"), area) != 0) {
+                char want[64];
+                snprintf(want, sizeof want, "n %lld in %s", (long long)nexp, area);
+                fail_at(line, "incr answer", slots[i].body, want);
+            }
+        }
+        atoll_unref(v);
+    }
+}
+
+TEST(moving_keeps_order)
+{
+    test_node n;
+    start_game(&n);
+    atollc_sync *a = ENTER(&n, "pipe", NULL, NULL);
+    pipeline_move_(a, 2, "t-2", 50, 0, "t-1", __LINE__);
+    /* And back, with no pause: the forward from the first move may still be there. */
+    pipeline_move_(a, 0, "t-1", 50, 52, "t-2", __LINE__);
+    pipeline_move_(a, 3, "t-2", 20, 102, "t-1", __LINE__);
+    atoll_value *d = REQUEST(a, "t.data", "{}");
+    ASSERT_EQ(jint(d, "data.n"), 125);
+    ASSERT_EQ(jint(d, "data.visits"), 4);
+    atoll_unref(d);
+    /* Pushes: onEnter t-1, then a leave and an enter per move. */
+    EXPECT_PUSH(a, "onEnter", "{\"area\":\"t-1\",\"players\":1}");
+    const char *seq[3][2] = {{"t-1", "t-2"}, {"t-2", "t-1"}, {"t-1", "t-2"}};
+    for (int i = 0; i < 3; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "{\"area\":\"%s\"}", seq[i][0]);
+        EXPECT_PUSH(a, "onLeave", want);
+        snprintf(want, sizeof want, "{\"area\":\"%s\",\"players\":1}", seq[i][1]);
+        EXPECT_PUSH(a, "onEnter", want);
+    }
+    EXPECT_NO_PUSH(a, 50);
+    atollc_sync_free(a);
+    node_stop(&n);
+}
+
+TEST(duplicate_entry_kicks_old_session_and_keeps_player)
+{
+    test_node n;
+    start_game(&n);
+    atollc_sync *a = ENTER(&n, "dup", NULL, NULL);
+    EXPECT_REPLY(a, "t.incr", "{}", "{\"code\":200,\"n\":1,\"area\":\"t-1\"}");
+    atollc_sync *b = ENTER(&n, "dup", NULL, NULL);
+    EXPECT_KICK(a, "duplicate login");
+    /* Whether the player (with its data) stayed or entered anew depends on which of the
+     * old session's leave and the new entry reached t-1 first; either way one player. */
+    atoll_value *d = REQUEST(b, "t.data", "{}");
+    int64_t n0 = jint(d, "data.n") == INT64_MIN ? 0 : jint(d, "data.n");
+    ASSERT(n0 == 0 || n0 == 1);
+    atoll_unref(d);
+    char want[64];
+    snprintf(want, sizeof want, "{\"code\":200,\"n\":%lld,\"area\":\"t-1\"}", (long long)n0 + 1);
+    EXPECT_REPLY(b, "t.incr", "{}", want);
+    int64_t players = -1;
+    for (int i = 0; i < 50 && players != 1; i++) {
+        atoll_value *v = REQUEST(b, "t.info", "{}");
+        players = jint(v, "players");
+        atoll_unref(v);
+        if (players != 1)
+            atollc_sync_pump(b, 20);
+    }
+    ASSERT_EQ(players, 1);
+    atollc_sync_free(a);
+    atollc_sync_free(b);
+    node_stop(&n);
+}
+
+TEST(create_destroy_and_grace)
+{
+    test_node n;
+    start_game(&n);
+    atollc_sync *a = ENTER(&n, "maker", NULL, NULL);
+    EXPECT_REPLY(a, "t.create", "{\"id\":\"x-1\"}", "{\"code\":200,\"result\":\"OK\"}");
+    EXPECT_REPLY(a, "t.create", "{\"id\":\"x-1\"}", "{\"code\":200,\"result\":\"EEXIST\"}");
+    EXPECT_REPLY(a, "t.create", "{\"id\":\"x-9\",\"type\":\"nosuch\"}",
+                 "{\"code\":200,\"result\":\"ENOENT\"}");
+    EXPECT_REPLY(a, "t.create", "{\"id\":\"\"}", "{\"code\":200,\"result\":\"EINVAL\"}");
+    ASSERT(WAIT_LISTED(a, "x-1", 1, 1000));
+    ASSERT(!WAIT_LISTED(a, "x-9", 1, 0));
+
+    /* on_create refuses x-2: created, then destroyed again at once. */
+    EXPECT_REPLY(a, "t.create", "{\"id\":\"x-2\",\"init\":{\"refuse\":true}}",
+                 "{\"code\":200,\"result\":\"OK\"}");
+    ASSERT(WAIT_LISTED(a, "x-2", 0, 1000));
+    /* Its id is free again. */
+    EXPECT_REPLY(a, "t.create", "{\"id\":\"x-2\"}", "{\"code\":200,\"result\":\"OK\"}");
+    /* The init value reached on_create. */
+    EXPECT_REPLY(a, "t.create", "{\"id\":\"x-3\",\"init\":{\"hello\":5}}",
+                 "{\"code\":200,\"result\":\"OK\"}");
+    atollc_sync *c = ENTER(&n, "x3", "x-3", NULL);
+    atoll_value *d = REQUEST(c, "t.data", "{}");
+    ASSERT_EQ(jint(d, "state.init.hello"), 5);
+    atoll_unref(d);
+    atollc_sync_free(c);
+
+    /* A player of x-1 destroys it: it is kicked and the area is gone. */
+    atollc_sync *b = ENTER(&n, "inx", "x-1", NULL);
+    EXPECT_PUSH(b, "onEnter", "{\"area\":\"x-1\",\"players\":1}");
+    char *resp = NULL;
+    int rc = atollc_sync_request(b, "t.destroy", "{}", &resp, 5000);
+    ASSERT(rc == ATOLLC_OK || rc == ATOLL_ECLOSED);
+    if (rc == ATOLLC_OK)
+        ASSERT_STR(resp, "{\"code\":200}");
+    free(resp);
+    EXPECT_KICK(b, "area closed");
+    ASSERT(WAIT_LISTED(a, "x-1", 0, 1000));
+    atollc_sync_free(b);
+
+    /* Empty grace: e-1 outlives its last player by 200 ms, then goes. */
+    atollc_sync *e = ENTER(&n, "ghost", "e-1", "e");
+    EXPECT_REPLY(e, "e.info", "{}",
+                 "{\"code\":200,\"area\":\"e-1\",\"players\":1,\"entered\":0,\"left\":0}");
+    ASSERT(WAIT_LISTED(a, "e-1", 1, 0));
+    /* Stats catch up within 100 ms: the area shows its player before it leaves. */
+    atollc_sync_free(e);
+    uint64_t closed = now_us();
+    ASSERT(WAIT_LISTED(a, "e-1", 1, 0));
+    atollc_sync_pump(a, 100);
+    if (now_us() - closed < 150000)
+        ASSERT(WAIT_LISTED(a, "e-1", 1, 0)); /* still within its grace */
+    ASSERT(WAIT_LISTED(a, "e-1", 0, 2000));
+    ASSERT(now_us() - closed >= 190000);
+    atollc_sync_free(a);
+    node_stop(&n);
+}
+
+TEST(entry_refused_by_on_enter)
+{
+    test_node n;
+    start_game(&n);
+    atollc_sync *a = connect_to(&n);
+    EXPECT_REPLY(a, "gate.entry", "{\"uid\":\"ref\",\"area\":\"r-1\",\"type\":\"r\"}",
+                 "{\"code\":500,\"message\":\"not allowed in this state\"}");
+    ASSERT(atollc_sync_is_open(a));
+    /* Not in any area after the refusal. */
+    EXPECT_REPLY(a, "t.incr", "{}", "{\"code\":500*");
+    /* The same session, same uid, enters elsewhere. */
+    EXPECT_REPLY(a, "gate.entry", "{\"uid\":\"ref\",\"area\":\"t-1\"}",
+                 "{\"code\":200,\"uid\":\"ref\",\"area\":\"t-1\"}");
+    EXPECT_REPLY(a, "t.incr", "{}", "{\"code\":200,\"n\":1,\"area\":\"t-1\"}");
+    EXPECT_REPLY(a, "t.info", "{}",
+                 "{\"code\":200,\"area\":\"t-1\",\"players\":1,\"entered\":1,\"left\":0}");
+    atollc_sync_free(a);
+    node_stop(&n);
+}
+
+TEST(area_manager_lists_stats)
+{
+    test_node n;
+    start_game(&n);
+    atollc_sync *a = ENTER(&n, "stats", NULL, NULL);
+    for (int i = 0; i < 5; i++)
+        EXPECT_REPLY(a, "t.incr", "{}", "{\"code\":200*");
+    atoll_value *v = NULL;
+    bool ok = false;
+    for (int i = 0; i < 50 && !ok; i++) {
+        atoll_unref(v);
+        v = REQUEST(a, "t.areas", "{}");
+        atoll_value *t1 = find_area(v, "t-1"), *g1 = find_area(v, "g-1");
+        ok = t1 && g1 && jint(t1, "players") >= 1 && jint(t1, "messages") >= 5 &&
+             jint(g1, "ticks") > 0;
+        if (!ok)
+            atollc_sync_pump(a, 20);
+    }
+    if (!ok) {
+        char *j = atoll_dump(v, NULL);
+        fail_at(__LINE__, "t.areas", j, "t-1 with a player and 5 messages, g-1 ticking");
+    }
+    ASSERT_EQ(jint(v, "count"), 3);
+    ASSERT_EQ(atoll_len(jget(v, "areas")), 3);
+    atoll_value *t1 = find_area(v, "t-1"), *t2 = find_area(v, "t-2"), *g1 = find_area(v, "g-1");
+    ASSERT(t2 != NULL);
+    ASSERT_STR(jstr(t1, "type"), "t");
+    ASSERT_STR(jstr(t2, "type"), "t");
+    ASSERT_STR(jstr(g1, "type"), "g");
+    ASSERT_EQ(jint(t1, "worker"), 0);
+    ASSERT_EQ(jint(t2, "worker"), 1);
+    ASSERT(jint(g1, "worker") == 0 || jint(g1, "worker") == 1);
+    ASSERT_EQ(jint(t2, "players"), 0);
+    ASSERT_EQ(jint(t1, "ticks"), 0);
+    ASSERT_EQ(jint(g1, "queue"), 0);
+    atoll_unref(v);
+    /* Ticks go on: 20 a second. */
+    int64_t before = -1, after = -1;
+    v = REQUEST(a, "t.areas", "{}");
+    before = jint(find_area(v, "g-1"), "ticks");
+    atoll_unref(v);
+    atollc_sync_pump(a, 300);
+    v = REQUEST(a, "t.areas", "{}");
+    after = jint(find_area(v, "g-1"), "ticks");
+    atoll_unref(v);
+    ASSERT(after - before >= 2 && after - before <= 12);
+    atollc_sync_free(a);
+    node_stop(&n);
+}
+
+/* Runs a shell command; returns its exit status (-1 when it did not exit) and its
+ * output (stdout and stderr) in out. */
+static int
+run_cmd(const char *cmd, char *out, size_t cap)
+{
+    FILE *f = popen(cmd, "r");
+    ASSERT(f != NULL);
+    size_t len = 0, k;
+    while (len < cap - 1 && (k = fread(out + len, 1, cap - 1 - len, f)) > 0)
+        len += k;
+    out[len] = '\0';
+    int status = pclose(f);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(linked_program_serves_the_game)
+{
+    const char *linked = getenv("ATOLL_LINKED_BIN");
+    const char *bin = getenv("ATOLL_BIN");
+    ASSERT(linked != NULL && bin != NULL);
+    /* node_start runs $ATOLL_BIN: point it at the linked program (this test's process
+     * only); its --workers 1 comes after the harness's --workers 2 and wins. */
+    setenv("ATOLL_BIN", linked, 1);
+    test_node n;
+    node_start(&n, (const char *[]){"--workers", "1", NULL});
+    atollc_sync *a = ENTER(&n, "linked", NULL, NULL);
+    EXPECT_REPLY(a, "t.info", "{}",
+                 "{\"code\":200,\"area\":\"t-1\",\"players\":1,\"entered\":1,\"left\":0}");
+    EXPECT_REPLY(a, "t.incr", "{}", "{\"code\":200,\"n\":1,\"area\":\"t-1\"}");
+    atoll_value *v = REQUEST(a, "t.areas", "{}");
+    ASSERT_EQ(jint(v, "count"), 3);
+    ASSERT_EQ(jint(find_area(v, "t-1"), "worker"), 0);
+    ASSERT_EQ(jint(find_area(v, "t-2"), "worker"), 0); /* one worker */
+    atoll_unref(v);
+    atollc_sync_free(a);
+    node_stop(&n);
+    setenv("ATOLL_BIN", bin, 1);
+
+    char cmd[2048], out[8192];
+    /* A game path that cannot be loaded stops the node with an error (timeout's 124
+     * would mean it came up and ran instead). */
+    snprintf(cmd, sizeof cmd,
+             "timeout 10 %s run --game /nonexistent.so --listen 127.0.0.1:0 --workers 1 "
+             "2>&1 >/dev/null",
+             bin);
+    int rc = run_cmd(cmd, out, sizeof out);
+    if (rc == 0 || rc == 124 || rc == -1 || strstr(out, "cannot load game") == NULL ||
+        strstr(out, "/nonexistent.so") == NULL)
+        fail_at(__LINE__, "--game /nonexistent.so", out, "a non-zero exit and \"cannot load game\"");
+    /* So does an unknown built-in name. */
+    snprintf(cmd, sizeof cmd,
+             "timeout 10 %s run --game nosuchgame --listen 127.0.0.1:0 --workers 1 "
+             "2>&1 >/dev/null",
+             bin);
+    rc = run_cmd(cmd, out, sizeof out);
+    if (rc == 0 || rc == 124 || rc == -1 || strstr(out, "unknown game") == NULL)
+        fail_at(__LINE__, "--game nosuchgame", out, "a non-zero exit and \"unknown game\"");
+    /* The linked program serves its own game only. */
+    snprintf(cmd, sizeof cmd,
+             "timeout 10 %s run --game echo --listen 127.0.0.1:0 --workers 1 2>&1 >/dev/null",
+             linked);
+    rc = run_cmd(cmd, out, sizeof out);
+    if (rc == 0 || rc == 124 || rc == -1 || strstr(out, "--game is not for it") == NULL)
+        fail_at(__LINE__, "linked --game echo", out, "a non-zero exit and a clear error");
+}
+
+TEST(player_kick)
+{
+    test_node n;
+    start_game(&n);
+    atollc_sync *b = ENTER(&n, "stay", NULL, NULL);
+    atollc_sync *a = ENTER(&n, "kicked", NULL, NULL);
+    EXPECT_REPLY(b, "t.info", "{}",
+                 "{\"code\":200,\"area\":\"t-1\",\"players\":2,\"entered\":2,\"left\":0}");
+    /* The kick may close the session before the request's own answer leaves. */
+    char *resp = NULL;
+    int rc = atollc_sync_request(a, "t.kick", "{}", &resp, 5000);
+    ASSERT(rc == ATOLLC_OK || rc == ATOLL_ECLOSED);
+    if (rc == ATOLLC_OK)
+        ASSERT_STR(resp, "{\"code\":200}");
+    free(resp);
+    EXPECT_KICK(a, "bye");
+    atoll_value *v = NULL;
+    for (int i = 0; i < 50; i++) {
+        atoll_unref(v);
+        v = REQUEST(b, "t.info", "{}");
+        if (jint(v, "players") == 1)
+            break;
+        atollc_sync_pump(b, 20);
+    }
+    ASSERT_EQ(jint(v, "players"), 1);
+    ASSERT_EQ(jint(v, "left"), 1);
+    atoll_unref(v);
+    /* The kicked uid may log in again; it starts anew. */
+    atollc_sync *c = ENTER(&n, "kicked", NULL, NULL);
+    EXPECT_REPLY(c, "t.incr", "{}", "{\"code\":200,\"n\":1,\"area\":\"t-1\"}");
+    atollc_sync_free(a);
+    atollc_sync_free(b);
+    atollc_sync_free(c);
+    node_stop(&n);
+}
+
+TEST_MAIN(order_of_one_sessions_requests_is_kept, areas_on_two_workers_run_in_parallel,
+          chains_of_calls_complete_on_one_and_two_workers,
+          timers_fire_as_set, ticks_and_command_queue, handler_error_answers_500_and_area_goes_on,
+          calls_between_areas, moving_keeps_state_and_connection, moving_keeps_order,
+          duplicate_entry_kicks_old_session_and_keeps_player, create_destroy_and_grace,
+          entry_refused_by_on_enter, area_manager_lists_stats, linked_program_serves_the_game,
+          player_kick)
