@@ -265,19 +265,6 @@ free_handle(uv_handle_t *h)
     atoll__free(h);
 }
 
-static void on_tick(uv_timer_t *t);
-
-static void
-tick_arm(atoll_area *a)
-{
-    /* uv timers fire when the loop's millisecond clock reaches their due time; due at
-     * the scheduled time rounded up, a tick is never early and at most 1 ms late plus
-     * whatever the loop was busy with. */
-    uint64_t due_ms = (a->tick_next_ns + 999999) / 1000000;
-    uint64_t now_ms = uv_now(&a->worker->loop);
-    uv_timer_start(a->tick, on_tick, due_ms > now_ms ? due_ms - now_ms : 0, 0);
-}
-
 /* Builds the area numbered num on this worker if the directory says it lives here. */
 static atoll_area *
 area_find(atoll__worker *w, uint64_t num)
@@ -299,12 +286,9 @@ area_find(atoll__worker *w, uint64_t num)
     a->state = atoll_object();
     atoll__map_put(&w->areas, num, a);
     if (a->type->tick_hz > 0) {
-        a->tick = atoll__malloc(sizeof *a->tick);
-        uv_timer_init(&w->loop, a->tick);
-        a->tick->data = a;
         a->tick_period_ns = 1000000000ull / (uint64_t)a->type->tick_hz;
         a->tick_next_ns = uv_hrtime() + a->tick_period_ns;
-        tick_arm(a);
+        atoll__tick_add(a);
     }
     atoll_value *init = atoll__dir_take_init(n->dir, id);
     ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"area created\" area=\"%s\" type=%s", a->id, a->type->name);
@@ -373,10 +357,7 @@ destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
         uv_close((uv_handle_t *)&t->handle, free_handle);
     }
     a->timers = NULL;
-    if (a->tick) {
-        uv_close((uv_handle_t *)a->tick, free_handle);
-        a->tick = NULL;
-    }
+    atoll__tick_remove(a);
     if (a->grace) {
         uv_close((uv_handle_t *)a->grace, free_handle);
         a->grace = NULL;
@@ -564,17 +545,11 @@ run_command(atoll__worker *w, atoll_area *a, atoll__mail *m)
     run_client(w, a, p, m);
 }
 
-static void
-on_tick(uv_timer_t *t)
+bool
+atoll__area_tick(atoll_area *a, uint64_t now)
 {
-    atoll_area *a = t->data;
     atoll__worker *w = a->worker;
-    uint64_t now = uv_hrtime();
-    if (now < a->tick_next_ns) {
-        tick_arm(a); /* woke early (coarse clock): wait for the real time */
-        return;
-    }
-    uint64_t late = now - a->tick_next_ns;
+    uint64_t late = now > a->tick_next_ns ? now - a->tick_next_ns : 0;
     atoll_tick info = {
         .count = ++a->tick_count,
         .dt = a->tick_last_ns ? (double)(now - a->tick_last_ns) / 1e9
@@ -611,8 +586,7 @@ on_tick(uv_timer_t *t)
         a->tick_ns_max = spent;
     bool gone = a->destroy_requested;
     atoll__area_end(a); /* may free a */
-    if (!gone)
-        tick_arm(a);
+    return !gone;
 }
 
 /* ---- mail for areas -------------------------------------------------------------------------- */

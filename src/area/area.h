@@ -73,7 +73,7 @@ struct atoll_area {
     atoll__map by_session;        /* session id -> player */
     atoll__map by_uid;            /* hash(uid) -> player (chain by uid_next) */
     atoll__timer *timers;         /* its timers (list) */
-    uv_timer_t *tick;             /* fixed-rate tick, or NULL */
+    size_t tick_slot;             /* heap index + 1 in the worker's ticks, 0: none */
     uint64_t tick_period_ns, tick_next_ns, tick_last_ns, tick_count;
     uv_timer_t *grace;            /* empty-area grace timer, or NULL */
     atoll__mail *cmds, *cmds_tail;/* queued commands (queue_commands) */
@@ -139,6 +139,16 @@ int atoll__area_place(atoll__node *n, const char *type, const char *id, atoll_va
                       bool must_be_new, atoll__dir_info *out);
 /* Sends encoded packages to a session (its worker appends them to the connection). */
 void atoll__session_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n);
+
+/* ---- ticks.c: the worker's ticking areas ------------------------------------------------- */
+
+int atoll__ticks_init(atoll__worker *w);
+void atoll__ticks_fini(atoll__worker *w);
+/* Schedules a's next tick at a->tick_next_ns. */
+void atoll__tick_add(atoll_area *a);
+void atoll__tick_remove(atoll_area *a);
+/* Runs a's tick (area.c); false when the area is gone afterwards. */
+bool atoll__area_tick(atoll_area *a, uint64_t now_ns);
 
 /* ---- proxy.c --------------------------------------------------------------------------- */
 

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -665,6 +666,12 @@ atoll__worker_new(atoll__node *n, int index)
     w->local_idle.data = w;
     w->outbox = atoll__calloc((size_t)(n->nworkers > 0 ? n->nworkers : 1), sizeof *w->outbox);
     atoll__proxy_init(w);
+    if (atoll__ticks_init(w) != ATOLL_OK) {
+        /* Only when the process is out of file descriptors before it even started. */
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"cannot create the tick timer\" error=\"%s\"",
+                  strerror(errno));
+        abort();
+    }
     uv_timer_init(&w->loop, &w->stop_timer);
     w->stop_timer.data = w;
     /* Deadlines are seconds long: a 100 ms tick over 1024 slots (102 s) is precise
@@ -735,6 +742,7 @@ atoll__worker_free(atoll__worker *w, atoll__stats *out)
         atoll__free(m);
     }
     atoll__proxy_fini(w);
+    atoll__ticks_fini(w);
     atoll__map_fini(&w->areas);
     atoll__map_fini(&w->forwards);
     atoll__buf_fini(&w->scratch_out);

@@ -123,6 +123,10 @@ struct atoll__worker {
     uv_timer_t call_timer;
     uint64_t next_call_id;
     uint64_t next_timer_id;
+    int tick_fd;              /* timerfd at the earliest area tick (area/ticks.c) */
+    uv_poll_t tick_poll;
+    struct atoll_area **tick_heap; /* ticking areas by next tick time */
+    size_t tick_len, tick_cap;
     atoll__buf scratch_out;   /* JSON of a reply or push being encoded */
     atoll__buf scratch_pkg;   /* its Pomelo package */
     /* Free lists of mail without data and of call records. Mail and calls come and go
