@@ -665,6 +665,18 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
     int sw = (int)(m->session.v >> 56);
     atoll__buf pkg = ATOLL__BUF_INIT;
     atoll_player none = {.session = m->session, .session_worker = sw};
+    if (a == NULL && !m->forwarded && m->from[0] != '\0') {
+        /* The area went away (empty past its grace) while this entry was on its way:
+         * place it again and pass the entry on, once. */
+        atoll__dir_info info;
+        const char *type = w->node->game->api->area_types[m->type_index]->name;
+        if (atoll__area_place(w->node, type, m->from, NULL, false, &info) == ATOLL_OK) {
+            m->forwarded = true;
+            m->area = info.num;
+            atoll__send(w->node, info.worker, m);
+            return;
+        }
+    }
     if (a == NULL) {
         entry_answer(&pkg, m, NULL, ATOLL_ENOENT);
         send_route(w, &none, NULL, m, atoll__buf_data(&pkg), pkg.len);
@@ -704,6 +716,8 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
 static void
 on_move_in(atoll__worker *w, atoll_area *a, atoll__mail *m)
 {
+    /* The target went away (empty past its grace) while the player was on its way. It
+     * is not created again here: the old area's forward points at the old number. */
     atoll_player *p = m->player;
     m->player = NULL;
     p->session = m->session;
@@ -866,7 +880,6 @@ do_moves(atoll__worker *w, atoll_area *a)
             atoll__free(to);
             continue;
         }
-        atoll__free(to);
         p->leaving = true;
         if (a->type->on_leave) {
             a->depth++;
@@ -888,6 +901,7 @@ do_moves(atoll__worker *w, atoll_area *a)
         m->worker_old = w->index;
         m->session = p->session;
         m->player = p;
+        atoll__free(to);
         /* The held list of a player that moves again is empty: it moves only fenced. */
         atoll__send(w->node, info.worker, m);
     }

@@ -444,6 +444,10 @@ enter_game(atoll__conn *c, uint32_t request_id, bool reply, const atoll_value *b
     m->request_id = request_id;
     m->reply = reply;
     m->uid = atoll__strndup(c->uid, strlen(c->uid));
+    /* Id and type travel along: should the area be destroyed (empty past its grace)
+     * before this arrives, its worker creates it again rather than fail the entry. */
+    memcpy(m->from, e.area_id, strlen(e.area_id) + 1);
+    m->type_index = info.type_index;
     atoll__send(n, info.worker, m);
 }
 

@@ -126,6 +126,12 @@ atoll__game_check(const atoll_game *g, int *ntypes, char *err, size_t errlen)
                          "[A-Za-z0-9_-] and a function", at->name, h->name);
                 return ATOLL_EINVAL;
             }
+            for (const atoll_handler *g2 = at->handlers; g2 != h; g2++)
+                if (strcmp(g2->name, h->name) == 0) {
+                    snprintf(err, errlen, "area type %s has two handlers named %s", at->name,
+                             h->name);
+                    return ATOLL_EINVAL;
+                }
         }
     }
     if (n == 0) {

@@ -245,7 +245,7 @@ typedef struct atoll__mail {
     uint64_t area;             /* AREA_*: target area; SESS_ROUTE: new area */
     uint64_t area_old;         /* SESS_ROUTE after a move: the area to fence; MOVE_IN: from */
     uint64_t call_id;          /* AREA_CALL (0: a send) and AREA_REPLY */
-    int type_index;            /* SESS_ROUTE: area type of the new area */
+    int type_index;            /* SESS_ROUTE, AREA_ENTER: area type */
     char *uid;                 /* owned (BIND, BOUND, UNBIND, ENTER) */
     char reason[48];           /* KICK */
     atoll__shared *shared;     /* BROADCAST, SESS_PUSH: holds one reference */
@@ -253,7 +253,9 @@ typedef struct atoll__mail {
     size_t nsessions;
     atoll_value *value;        /* owned: ENTER body, CALL body, REPLY body */
     atoll_player *player;      /* owned: MOVE_IN */
-    char from[ATOLL_AREA_ID_MAX + 1]; /* AREA_CALL: the calling area's id */
+    /* AREA_CALL: the calling area's id; AREA_ENTER: the target's id (with type_index),
+     * to create it again if it was destroyed on the way */
+    char from[ATOLL_AREA_ID_MAX + 1];
     int worker_old;            /* SESS_ROUTE: worker of area_old */
     bool pooled;               /* allocated without data: may go to a worker's free list */
     size_t len;                /* bytes in data: AREA_REQ body, SESS_OUT packages */

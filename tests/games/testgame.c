@@ -441,12 +441,19 @@ static const atoll_area_type type_g = {
     .queue_commands = 1,
 };
 
-/* ---- "e": destroyed 200 ms after its last player left; "r": refuses players ---- */
+/* ---- "e": destroyed 200 ms after its last player left; "r": refuses players; "q" ---- */
 
 static const atoll_area_type type_e = {
     .name = "e",
     .handlers = (const atoll_handler[]){{"info", t_info, ATOLL_QUERY}, {NULL, NULL, 0}},
     .empty_grace_ms = 200,
+};
+
+/* "q": destroyed 1 ms after it empties, so entries race its destruction. */
+static const atoll_area_type type_q = {
+    .name = "q",
+    .handlers = (const atoll_handler[]){{"info", t_info, ATOLL_QUERY}, {NULL, NULL, 0}},
+    .empty_grace_ms = 1,
 };
 
 static int
@@ -485,7 +492,7 @@ static const char *const pushes[] = {"onEnter", "onLeave", "onTimer", NULL};
 
 static const atoll_game testgame = {
     .name = "testgame",
-    .area_types = (const atoll_area_type *const[]){&type_t, &type_g, &type_e, &type_r, NULL},
+    .area_types = (const atoll_area_type *const[]){&type_t, &type_g, &type_e, &type_r, &type_q, NULL},
     .entry = entry,
     .init = init,
     .push_routes = pushes,

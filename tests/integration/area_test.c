@@ -1028,6 +1028,28 @@ TEST(create_destroy_and_grace)
     node_stop(&n);
 }
 
+/* Sessions enter and leave an area that is destroyed 1 ms after it empties: an entry
+ * can reach the area's worker just after the area was destroyed. Every entry must
+ * still succeed (the worker creates the area again). */
+TEST(entry_racing_the_empty_grace_succeeds)
+{
+    test_node n;
+    start_game(&n);
+    char uid[32];
+    for (int i = 0; i < 150; i++) {
+        snprintf(uid, sizeof uid, "racer-%d", i);
+        atollc_sync *c = ENTER(&n, uid, "q-1", "q");
+        atoll_value *v = REQUEST(c, "q.info", "{}");
+        ASSERT_EQ(jint(v, "code"), 200);
+        ASSERT_EQ(jint(v, "players"), 1);
+        atoll_unref(v);
+        atollc_sync_free(c);
+        if (i % 3 == 0)
+            usleep(1500); /* sometimes let the grace run out first */
+    }
+    node_stop(&n);
+}
+
 TEST(entry_refused_by_on_enter)
 {
     test_node n;
@@ -1201,7 +1223,7 @@ TEST(player_kick)
 }
 
 TEST_MAIN(order_of_one_sessions_requests_is_kept, areas_on_two_workers_run_in_parallel,
-          chains_of_calls_complete_on_one_and_two_workers,
+          chains_of_calls_complete_on_one_and_two_workers, entry_racing_the_empty_grace_succeeds,
           timers_fire_as_set, ticks_and_command_queue, handler_error_answers_500_and_area_goes_on,
           calls_between_areas, moving_keeps_state_and_connection, moving_keeps_order,
           duplicate_entry_kicks_old_session_and_keeps_player, create_destroy_and_grace,
