@@ -58,14 +58,8 @@ encode_json(atoll__worker *w, const atoll_value *v)
 static void
 put_response(atoll__buf *out, uint32_t id, const uint8_t *json, size_t len)
 {
-    size_t size = atoll__msg_size(ATOLL_MSG_RESPONSE, id, 0, 0, len);
-    if (size > ATOLL_PKG_BODY_CEILING) {
-        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"response too large for a package\" size=%zu", size);
-        static const char tl[] = "{\"code\":500,\"message\":\"response too large\"}";
-        atoll__msg_put_response(out, id, tl, sizeof tl - 1);
-        return;
-    }
-    atoll__msg_put_response(out, id, json, len);
+    const void *body = atoll__response_fit(id, json, &len);
+    atoll__msg_put_response(out, id, body, len);
 }
 
 /* The encoded push package of route/body in *out, or false (logged) when too large. */
@@ -76,12 +70,8 @@ put_push(atoll__worker *w, atoll__buf *out, const char *route, const atoll_value
     size_t rlen = strlen(route);
     uint16_t code = n->cfg->dict ? atoll__dict_code(n->dict, route, rlen) : 0;
     encode_json(w, body);
-    size_t size = atoll__msg_size(ATOLL_MSG_PUSH, 0, rlen, code, w->scratch_out.len);
-    if (size > ATOLL_PKG_BODY_CEILING || (code == 0 && rlen > ATOLL_ROUTE_MAX)) {
-        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"push dropped: too large for a package\" route=\"%.64s\" "
-                  "size=%zu", route, size);
+    if (atoll__push_pkg_size(route, rlen, code, w->scratch_out.len) == 0)
         return false;
-    }
     atoll__msg_put_push(out, route, rlen, code, atoll__buf_data(&w->scratch_out),
                         w->scratch_out.len);
     return true;
@@ -121,11 +111,7 @@ answer_client_error(atoll__worker *w, atoll_session_id s, int sw, uint32_t id, i
                     const char *msg)
 {
     atoll__buf b = ATOLL__BUF_INIT;
-    char head[48];
-    int k = snprintf(head, sizeof head, "{\"code\":%d,\"message\":", code);
-    atoll__buf_append(&b, head, (size_t)k);
-    atoll__json_put_string(&b, msg, strlen(msg));
-    atoll__buf_push(&b, '}');
+    atoll__json_put_error(&b, code, msg);
     answer_client_json(w, s, sw, id, atoll__buf_data(&b), b.len);
     atoll__buf_fini(&b);
 }
@@ -648,13 +634,10 @@ entry_answer(atoll__buf *pkg, const atoll__mail *m, const char *area_id, int rc)
         atoll__json_put_string(&j, m->uid, strlen(m->uid));
         atoll__buf_append(&j, ",\"area\":", 8);
         atoll__json_put_string(&j, area_id, strlen(area_id));
+        atoll__buf_push(&j, '}');
     } else {
-        static const char head[] = "{\"code\":500,\"message\":";
-        atoll__buf_append(&j, head, sizeof head - 1);
-        const char *msg = area_id ? atoll_strerror(rc) : "area is gone";
-        atoll__json_put_string(&j, msg, strlen(msg));
+        atoll__json_put_error(&j, 500, area_id ? atoll_strerror(rc) : "area is gone");
     }
-    atoll__buf_push(&j, '}');
     put_response(pkg, m->request_id, atoll__buf_data(&j), j.len);
     atoll__buf_fini(&j);
 }

@@ -317,43 +317,19 @@ atoll__reply(atoll__req *req, const char *body, size_t len)
         body = "{}";
         len = 2;
     }
+    body = atoll__response_fit(req->id, body, &len);
     size_t size = atoll__msg_size(ATOLL_MSG_RESPONSE, req->id, 0, 0, len);
-    if (size > ATOLL_PKG_BODY_CEILING) {
-        /* The 24-bit length cannot carry it: an error the client can read instead. */
-        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"response too large for a package\" route=\"%s\" size=%zu",
-                  req->route, size);
-        body = "{\"code\":500,\"message\":\"response too large\"}";
-        len = strlen(body);
-        size = atoll__msg_size(ATOLL_MSG_RESPONSE, req->id, 0, 0, len);
-    }
     if (!atoll__conn_out_room(req->conn, ATOLL_PKG_HEADER_LEN + size))
         return;
     atoll__msg_put_response(&req->conn->out, req->id, body, len);
     atoll__conn_mark_dirty(req->conn);
 }
 
-/* Size of a push package, or 0 (and a log line) when it cannot be one package. */
-static size_t
-push_size(const char *route, size_t rlen, uint16_t code, size_t len)
-{
-    size_t size = atoll__msg_size(ATOLL_MSG_PUSH, 0, rlen, code, len);
-    if (size > ATOLL_PKG_BODY_CEILING || (code == 0 && rlen > ATOLL_ROUTE_MAX)) {
-        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"push dropped: too large for a package\" route=\"%.64s\" "
-                  "size=%zu", route, size);
-        return 0;
-    }
-    return ATOLL_PKG_HEADER_LEN + size;
-}
-
 void
 atoll__reply_error(atoll__req *req, int code, const char *msg)
 {
     atoll__buf b = ATOLL__BUF_INIT;
-    char head[48];
-    int k = snprintf(head, sizeof head, "{\"code\":%d,\"message\":", code);
-    atoll__buf_append(&b, head, (size_t)k);
-    atoll__json_put_string(&b, msg, strlen(msg));
-    atoll__buf_push(&b, '}');
+    atoll__json_put_error(&b, code, msg);
     atoll__reply(req, (const char *)atoll__buf_data(&b), b.len);
     atoll__buf_fini(&b);
 }
@@ -370,7 +346,7 @@ atoll__push(atoll__conn *c, const char *route, const char *body, size_t len)
         body = "{}";
         len = 2;
     }
-    size_t size = push_size(route, rlen, code, len);
+    size_t size = atoll__push_pkg_size(route, rlen, code, len);
     if (size == 0 || !atoll__conn_out_room(c, size))
         return;
     atoll__msg_put_push(&c->out, route, rlen, code, body, len);
@@ -387,7 +363,7 @@ atoll__broadcast(atoll__worker *w, const char *route, const char *body, size_t l
         body = "{}";
         len = 2;
     }
-    if (push_size(route, rlen, code, len) == 0)
+    if (atoll__push_pkg_size(route, rlen, code, len) == 0)
         return;
     atoll__buf b = ATOLL__BUF_INIT;
     atoll__msg_put_push(&b, route, rlen, code, body, len);

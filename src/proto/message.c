@@ -167,3 +167,28 @@ atoll__msg_put_notify(atoll__buf *b, const char *route, size_t route_len, uint16
 {
     put_message(b, ATOLL_MSG_NOTIFY, 0, route, route_len, route_code, body, len);
 }
+
+const void *
+atoll__response_fit(uint32_t id, const void *body, size_t *len)
+{
+    size_t size = atoll__msg_size(ATOLL_MSG_RESPONSE, id, 0, 0, *len);
+    if (size <= ATOLL_PKG_BODY_CEILING)
+        return body;
+    /* The 24-bit length cannot carry it: an error the client can read instead. */
+    ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"response too large for a package\" size=%zu", size);
+    static const char too_large[] = "{\"code\":500,\"message\":\"response too large\"}";
+    *len = sizeof too_large - 1;
+    return too_large;
+}
+
+size_t
+atoll__push_pkg_size(const char *route, size_t rlen, uint16_t code, size_t len)
+{
+    size_t size = atoll__msg_size(ATOLL_MSG_PUSH, 0, rlen, code, len);
+    if (size > ATOLL_PKG_BODY_CEILING || (code == 0 && rlen > ATOLL_ROUTE_MAX)) {
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"push dropped: too large for a package\" route=\"%.64s\" "
+                  "size=%zu", route, size);
+        return 0;
+    }
+    return ATOLL_PKG_HEADER_LEN + size;
+}

@@ -81,6 +81,11 @@ int atoll__msg_decode(const uint8_t *p, size_t n, atoll__msg *out);
 size_t atoll__varint_put(uint8_t out[5], uint32_t v);
 
 /* Bytes of one encoded message (without the package header). */
+/* The body a response can carry: body itself when the response fits one package, else
+ * (logged) {"code":500,"message":"response too large"}; *len is updated. */
+const void *atoll__response_fit(uint32_t id, const void *body, size_t *len);
+/* Package size, header included, of a push; 0 (logged) when it cannot be one package. */
+size_t atoll__push_pkg_size(const char *route, size_t rlen, uint16_t code, size_t len);
 size_t atoll__msg_size(int type, uint32_t id, size_t route_len, uint16_t route_code,
                        size_t body_len);
 
@@ -163,5 +168,7 @@ void atoll__kick_put(atoll__buf *b, const char *reason);
 
 /* Appends s to b as a JSON string literal (with quotes), escaping as JSON requires. */
 void atoll__json_put_string(atoll__buf *b, const char *s, size_t n);
+/* Appends {"code":code,"message":"<msg escaped>"}: the error answer Pomelo clients read. */
+void atoll__json_put_error(atoll__buf *b, int code, const char *msg);
 
 #endif /* ATOLL_PROTO_H */

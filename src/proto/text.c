@@ -7,6 +7,8 @@
  */
 #include "proto.h"
 
+#include <stdio.h>
+
 /* Length of the UTF-8 sequence at p (1..4), or 0 when it is malformed: overlong forms,
  * surrogates (U+D800..U+DFFF) and code points past U+10FFFF are refused (RFC 3629). */
 static size_t
@@ -284,4 +286,14 @@ atoll__json_put_string(atoll__buf *b, const char *s, size_t n)
         }
     }
     atoll__buf_push(b, '"');
+}
+
+void
+atoll__json_put_error(atoll__buf *b, int code, const char *msg)
+{
+    char head[48];
+    int k = snprintf(head, sizeof head, "{\"code\":%d,\"message\":", code);
+    atoll__buf_append(b, head, (size_t)k);
+    atoll__json_put_string(b, msg, strlen(msg));
+    atoll__buf_push(b, '}');
 }
