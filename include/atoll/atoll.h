@@ -258,9 +258,14 @@ typedef struct atoll_game {
     const char *const *push_routes;
 } atoll_game;
 
+/* The layout of the structs above and the meaning of the functions; a node refuses a
+ * game module built against another one (bumped on any incompatible change). */
+#define ATOLL_ABI_VERSION 1
+
 /* A game built as a shared object exports its atoll_game with this macro; `atoll run
- * --game path/to/game.so` loads it. */
+ * --game path/to/game.so` loads it, after checking it was built with this ABI. */
 #define ATOLL_GAME_MODULE(game)                                                          \
+    int atoll_game_abi(void) { return ATOLL_ABI_VERSION; }                              \
     const atoll_game *atoll_game_module(void) { return &(game); }
 
 /* A game that links atoll as a library calls this from its main(): the `atoll`

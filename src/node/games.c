@@ -71,9 +71,18 @@ atoll__game_load(const char *name_or_path, atoll__game *storage, void **dl)
                   name_or_path, dlerror());
         return NULL;
     }
+    int (*abi)(void);
+    *(void **)&abi = dlsym(h, "atoll_game_abi");
+    if (abi != NULL && abi() != ATOLL_ABI_VERSION) {
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"game built for another atoll ABI; rebuild it against "
+                  "this atoll.h\" path=\"%s\" game_abi=%d node_abi=%d", name_or_path, abi(),
+                  ATOLL_ABI_VERSION);
+        dlclose(h);
+        return NULL;
+    }
     const atoll_game *(*module)(void);
     *(void **)&module = dlsym(h, "atoll_game_module");
-    const atoll_game *g = module ? module() : NULL;
+    const atoll_game *g = abi && module ? module() : NULL;
     if (g == NULL) {
         ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"not an atoll game: no atoll_game_module (use "
                   "ATOLL_GAME_MODULE)\" path=\"%s\"", name_or_path);
