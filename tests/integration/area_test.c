@@ -9,30 +9,13 @@
  * Replies are parsed with atoll_parse and checked field by field. Everything waits for
  * events with timeouts; nothing sleeps longer than a timing check needs.
  */
+#include "game_client.h"
 #include "harness.h"
 #include "test.h"
 
-#include <atollc/atollc.h>
 #include <stdint.h>
 
 /* ---- helpers: each takes the caller's line, so a failure names the test's line ---- */
-
-static uint64_t
-now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static void
-fail_at(int line, const char *what, const char *got, const char *want)
-{
-    char m[1600];
-    snprintf(m, sizeof m, "%s: got \"%.700s\", want \"%.600s\"", what, got ? got : "(null)",
-             want ? want : "(null)");
-    test_fail_(__FILE__, line, m);
-}
 
 static void
 start_game(test_node *n)
@@ -44,181 +27,96 @@ start_game(test_node *n)
     node_start(n, (const char *[]){"--game", game, NULL});
 }
 
-static atollc_sync *
-connect_to(test_node *n)
-{
-    atollc_opts o;
-    atollc_opts_init(&o);
-    o.port = n->port;
-    int err = 0;
-    atollc_sync *s = atollc_sync_connect(&o, &err);
-    if (s == NULL) {
-        fprintf(stderr, "connect: %s\n", atoll_strerror(err));
-        node_dump_log(n);
-    }
-    ASSERT(s != NULL);
-    return s;
-}
-
-/* Parses JSON text into a value (the caller unrefs it); fails the test on bad JSON. */
-static atoll_value *
-parse_(const char *text, int line)
-{
-    char err[128];
-    atoll_value *v = atoll_parse(text, strlen(text), err, sizeof err);
-    if (v == NULL)
-        fail_at(line, "JSON", text, err);
-    return v;
-}
-
-/* The member at a dotted path ("reply.body.x", "log.0.v"), borrowed, or NULL. */
-static atoll_value *
-jget(const atoll_value *v, const char *path)
-{
-    char key[128];
-    while (v != NULL && *path) {
-        const char *dot = strchr(path, '.');
-        size_t k = dot ? (size_t)(dot - path) : strlen(path);
-        snprintf(key, sizeof key, "%.*s", (int)k, path);
-        if (atoll_typeof(v) == ATOLL_ARRAY)
-            v = atoll_at(v, (size_t)strtoul(key, NULL, 10));
-        else
-            v = atoll_get(v, key);
-        path += k + (dot ? 1 : 0);
-    }
-    return (atoll_value *)v;
-}
-
-static int64_t
-jint(const atoll_value *v, const char *path)
-{
-    return atoll_as_int(jget(v, path), INT64_MIN);
-}
-
-static const char *
-jstr(const atoll_value *v, const char *path)
-{
-    return atoll_as_str(jget(v, path), NULL);
-}
-
-/* Sends a request; returns the response text (the caller frees it). */
-static char *
-request_raw_(atollc_sync *s, const char *route, const char *body, int line)
-{
-    char *resp = NULL;
-    int rc = atollc_sync_request(s, route, body, &resp, 5000);
-    if (rc != ATOLLC_OK)
-        fail_at(line, route, atoll_strerror(rc), "a response");
-    return resp;
-}
-
-/* Sends a request; returns the parsed response (the caller unrefs it). */
-static atoll_value *
-request_(atollc_sync *s, const char *route, const char *body, int line)
-{
-    char *resp = request_raw_(s, route, body, line);
-    atoll_value *v = parse_(resp, line);
-    free(resp);
-    return v;
-}
-#define REQUEST(s, route, body) request_((s), (route), (body), __LINE__)
-
-/* Sends a request; the response must be want exactly (want ending in "*": a prefix). */
-static void
-expect_reply_(atollc_sync *s, const char *route, const char *body, const char *want, int line)
-{
-    char *resp = request_raw_(s, route, body, line);
-    size_t wl = strlen(want);
-    int ok = want[wl - 1] == '*' ? strncmp(resp, want, wl - 1) == 0 : strcmp(resp, want) == 0;
-    if (!ok)
-        fail_at(line, route, resp, want);
-    free(resp);
-}
-#define EXPECT_REPLY(s, route, body, want) expect_reply_((s), (route), (body), (want), __LINE__)
-
-/* The next push must be this route and body. */
-static void
-expect_push_(atollc_sync *s, const char *route, const char *body, int line)
-{
-    char *r = NULL, *b = NULL;
-    int rc = atollc_sync_wait_push(s, &r, &b, 5000);
-    if (rc != ATOLLC_OK)
-        fail_at(line, "push", atoll_strerror(rc), route);
-    if (strcmp(r, route) != 0)
-        fail_at(line, "push route", r, route);
-    if (body != NULL && strcmp(b, body) != 0)
-        fail_at(line, "push body", b, body);
-    free(r);
-    free(b);
-}
-#define EXPECT_PUSH(s, route, body) expect_push_((s), (route), (body), __LINE__)
-
-/* Waits for the next push, which must be route; returns its parsed body. */
-static atoll_value *
-wait_push_(atollc_sync *s, const char *route, int timeout_ms, int line)
-{
-    char *r = NULL, *b = NULL;
-    int rc = atollc_sync_wait_push(s, &r, &b, timeout_ms);
-    if (rc != ATOLLC_OK)
-        fail_at(line, "push", atoll_strerror(rc), route);
-    if (strcmp(r, route) != 0)
-        fail_at(line, "push route", r, route);
-    atoll_value *v = parse_(b, line);
-    free(r);
-    free(b);
-    return v;
-}
-#define WAIT_PUSH(s, route, ms) wait_push_((s), (route), (ms), __LINE__)
-
-/* No push may arrive within ms. */
-static void
-expect_no_push_(atollc_sync *s, int ms, int line)
-{
-    char *r = NULL, *b = NULL;
-    int rc = atollc_sync_wait_push(s, &r, &b, ms);
-    if (rc == ATOLLC_OK)
-        fail_at(line, "unexpected push", b, r);
-    if (rc != ATOLL_ETIMEDOUT)
-        fail_at(line, "waiting for no push", atoll_strerror(rc), "a timeout");
-}
-#define EXPECT_NO_PUSH(s, ms) expect_no_push_((s), (ms), __LINE__)
-
-/* The server must close the connection with a KICK {"reason":reason}. */
-static void
-expect_kick_(atollc_sync *s, const char *reason, int line)
-{
-    char *kick = NULL;
-    int rc = atollc_sync_wait_close(s, &kick, 5000);
-    if (rc != ATOLLC_OK)
-        fail_at(line, "kick", atoll_strerror(rc), reason);
-    char want[256];
-    snprintf(want, sizeof want, "{\"reason\":\"%s\"}", reason);
-    if (kick == NULL || strcmp(kick, want) != 0)
-        fail_at(line, "kick body", kick, want);
-    free(kick);
-    ASSERT(!atollc_sync_is_open(s));
-}
-#define EXPECT_KICK(s, reason) expect_kick_((s), (reason), __LINE__)
-
 /* Connects and enters as uid in area (NULL: the game's default t-1) of type (NULL:
  * "t"); the entry must be answered {"code":200,"uid":uid,"area":area}. */
 static atollc_sync *
-enter_(test_node *n, const char *uid, const char *area, const char *type, int line)
+enter_at_(test_node *n, const char *uid, const char *area, const char *type, int line)
 {
-    atollc_sync *s = connect_to(n);
-    char body[256], want[256];
-    int k = snprintf(body, sizeof body, "{\"uid\":\"%s\"", uid);
-    if (area)
-        k += snprintf(body + k, sizeof body - (size_t)k, ",\"area\":\"%s\"", area);
-    if (type)
-        k += snprintf(body + k, sizeof body - (size_t)k, ",\"type\":\"%s\"", type);
-    snprintf(body + k, sizeof body - (size_t)k, "}");
+    const char *fields[5] = {NULL};
+    int k = 0;
+    if (area) {
+        fields[k++] = "area";
+        fields[k++] = area;
+    }
+    if (type) {
+        fields[k++] = "type";
+        fields[k++] = type;
+    }
+    char want[256];
     snprintf(want, sizeof want, "{\"code\":200,\"uid\":\"%s\",\"area\":\"%s\"}", uid,
              area ? area : "t-1");
-    expect_reply_(s, "gate.entry", body, want, line);
-    return s;
+    return gc_enter_(n, uid, fields, want, __FILE__, line);
 }
-#define ENTER(n, uid, area, type) enter_((n), (uid), (area), (type), __LINE__)
+#define ENTER_AT(n, uid, area, type) enter_at_((n), (uid), (area), (type), __LINE__)
+
+/* Sends t.incr; the answer must be exactly code 200 with count n in area. */
+static void
+expect_incr_(atollc_sync *s, int64_t n, const char *area, int line)
+{
+    char want[128];
+    snprintf(want, sizeof want, "{\"code\":200,\"n\":%lld,\"area\":\"%s\"}", (long long)n, area);
+    gc_expect_reply_(s, "t.incr", "{}", want, __FILE__, line);
+}
+#define EXPECT_INCR(s, n, area) expect_incr_((s), (n), (area), __LINE__)
+
+/* Sends route (t.info, e.info); the answer must be exactly code 200 with these area
+ * stats. */
+static void
+expect_info_(atollc_sync *s, const char *route, const char *area, int players, int entered,
+             int left, int line)
+{
+    char want[192];
+    snprintf(want, sizeof want,
+             "{\"code\":200,\"area\":\"%s\",\"players\":%d,\"entered\":%d,\"left\":%d}", area,
+             players, entered, left);
+    gc_expect_reply_(s, route, "{}", want, __FILE__, line);
+}
+#define EXPECT_INFO(s, route, area, players, entered, left)                                \
+    expect_info_((s), (route), (area), (players), (entered), (left), __LINE__)
+
+/* Sends t.create body; the answer must be code 200 with this result ("OK", "EEXIST"...). */
+static void
+expect_create_(atollc_sync *s, const char *body, const char *result, int line)
+{
+    char want[128];
+    snprintf(want, sizeof want, "{\"code\":200,\"result\":\"%s\"}", result);
+    gc_expect_reply_(s, "t.create", body, want, __FILE__, line);
+}
+#define EXPECT_CREATE(s, body, result) expect_create_((s), (body), (result), __LINE__)
+
+/* Sends route, whose handler ends the sender's session: the server may close it before
+ * the request's own answer leaves, so the answer is {"code":200} or none (ECLOSED);
+ * then the KICK {"reason":reason} must come. */
+static void
+request_then_kicked_(atollc_sync *s, const char *route, const char *reason, int line)
+{
+    char *resp = NULL;
+    int rc = atollc_sync_request(s, route, "{}", &resp, 5000);
+    if (rc != ATOLLC_OK && rc != ATOLL_ECLOSED)
+        gc_fail_at(__FILE__, line, route, atoll_strerror(rc), "a response or ECLOSED");
+    if (rc == ATOLLC_OK && (resp == NULL || strcmp(resp, "{\"code\":200}") != 0))
+        gc_fail_at(__FILE__, line, route, resp, "{\"code\":200}");
+    free(resp);
+    gc_expect_kick_(s, reason, __FILE__, line);
+}
+#define REQUEST_THEN_KICKED(s, route, reason) request_then_kicked_((s), (route), (reason), __LINE__)
+
+/* Asks t.info until its answer counts `players` players, up to 50 times 20 ms apart;
+ * returns the last answer (the caller unrefs it). */
+static atoll_value *
+poll_players_(atollc_sync *s, int64_t players, int line)
+{
+    atoll_value *v = NULL;
+    for (int i = 0; i < 50; i++) {
+        atoll_unref(v);
+        v = gc_request_value_(s, "t.info", "{}", __FILE__, line);
+        if (jint(v, "players") == players)
+            break;
+        atollc_sync_pump(s, 20);
+    }
+    return v;
+}
+#define POLL_PLAYERS(s, players) poll_players_((s), (players), __LINE__)
 
 /* The entry of area id in a t.areas answer, borrowed from it, or NULL. */
 static atoll_value *
@@ -236,14 +134,14 @@ find_area(const atoll_value *areas, const char *id)
 static bool
 wait_listed_(atollc_sync *s, const char *id, int want, int ms, int line)
 {
-    uint64_t deadline = now_us() + (uint64_t)ms * 1000;
+    uint64_t deadline = gc_now_us() + (uint64_t)ms * 1000;
     for (;;) {
-        atoll_value *v = request_(s, "t.areas", "{}", line);
+        atoll_value *v = gc_request_value_(s, "t.areas", "{}", __FILE__, line);
         bool listed = find_area(v, id) != NULL;
         atoll_unref(v);
         if (listed == (want != 0))
             return true;
-        if (now_us() >= deadline)
+        if (gc_now_us() >= deadline)
             return false;
         atollc_sync_pump(s, 20);
     }
@@ -273,7 +171,7 @@ on_slot(atollc_client *c, int status, const char *body, size_t len, void *ud)
     sl->done = 1;
     sl->status = status;
     sl->order = arrivals++;
-    sl->at_us = now_us();
+    sl->at_us = gc_now_us();
     snprintf(sl->body, sizeof sl->body, "%.*s", status == ATOLLC_OK ? (int)len : 0,
              status == ATOLLC_OK ? body : "");
 }
@@ -293,7 +191,7 @@ send_async_(atollc_sync *s, int i, const char *route, const char *body, int line
         test_fail_(__FILE__, line, "too many pipelined requests");
     if (atollc_request(atollc_sync_client(s), route, body, strlen(body), on_slot, &slots[i]) !=
         ATOLLC_OK)
-        fail_at(line, route, "request refused", "queued");
+        gc_fail_at(__FILE__, line, route, "request refused", "queued");
 }
 #define SEND_ASYNC(s, i, route, body) send_async_((s), (i), (route), (body), __LINE__)
 
@@ -303,13 +201,13 @@ send_async_(atollc_sync *s, int i, const char *route, const char *body, int line
 static void
 pump_until_(atollc_sync *s, int count, int ms, int line)
 {
-    uint64_t deadline = now_us() + (uint64_t)ms * 1000;
-    while (arrivals < count && now_us() < deadline)
+    uint64_t deadline = gc_now_us() + (uint64_t)ms * 1000;
+    while (arrivals < count && gc_now_us() < deadline)
         atollc_sync_pump(s, 5);
     if (arrivals < count) {
         char got[32];
         snprintf(got, sizeof got, "%d answers", arrivals);
-        fail_at(line, "pipelined answers", got, "all of them");
+        gc_fail_at(__FILE__, line, "pipelined answers", got, "all of them");
     }
 }
 #define PUMP_UNTIL(s, count, ms) pump_until_((s), (count), (ms), __LINE__)
@@ -319,9 +217,9 @@ static atoll_value *
 slot_value_(int i, int line)
 {
     if (!slots[i].done || slots[i].status != ATOLLC_OK)
-        fail_at(line, "pipelined answer", slots[i].done ? atoll_strerror(slots[i].status)
-                                                        : "none", "a response");
-    return parse_(slots[i].body, line);
+        gc_fail_at(__FILE__, line, "pipelined answer",
+                   slots[i].done ? atoll_strerror(slots[i].status) : "none", "a response");
+    return gc_parse_(slots[i].body, __FILE__, line);
 }
 #define SLOT_VALUE(i) slot_value_((i), __LINE__)
 
@@ -332,7 +230,7 @@ TEST(order_of_one_sessions_requests_is_kept)
     enum { N = 200 };
     test_node n;
     start_game(&n);
-    atollc_sync *a = ENTER(&n, "ord", NULL, NULL);
+    atollc_sync *a = ENTER_AT(&n, "ord", NULL, NULL);
     slots_reset();
     for (int i = 0; i < N; i++)
         SEND_ASYNC(a, i, "t.incr", "{}");
@@ -346,7 +244,7 @@ TEST(order_of_one_sessions_requests_is_kept)
         atoll_unref(v);
     }
     /* The player's data holds the last count. */
-    atoll_value *d = REQUEST(a, "t.data", "{}");
+    atoll_value *d = REQUEST_VALUE(a, "t.data", "{}");
     ASSERT_EQ(jint(d, "data.n"), N);
     atoll_unref(d);
     atollc_sync_free(a);
@@ -420,7 +318,7 @@ aenter_(test_node *n, const char *uid, const char *area, int line)
         test_fail_(__FILE__, line, "async gate.entry");
     arrivals = 0;
     if (sl.status != ATOLLC_OK || strcmp(sl.body, want) != 0)
-        fail_at(line, "gate.entry", sl.body, want);
+        gc_fail_at(__FILE__, line, "gate.entry", sl.body, want);
     return c;
 }
 #define AENTER(n, uid, area) aenter_((n), (uid), (area), __LINE__)
@@ -431,7 +329,7 @@ asend_(atollc_client *c, int i, const char *route, const char *body, int line)
 {
     if (i >= MAX_PIPE ||
         atollc_request(c, route, body, strlen(body), on_slot, &slots[i]) != ATOLLC_OK)
-        fail_at(line, route, "request refused", "queued");
+        gc_fail_at(__FILE__, line, route, "request refused", "queued");
 }
 #define ASEND(c, i, route, body) asend_((c), (i), (route), (body), __LINE__)
 
@@ -457,7 +355,7 @@ spin_pair(atollc_client *a, atollc_client *b, int ms, int64_t iv[2][2], uint64_t
     slots_reset();
     ASEND(a, 0, "t.spin", body);
     ASEND(b, 1, "t.spin", body);
-    uint64_t t0 = now_us();
+    uint64_t t0 = gc_now_us();
     if (!arun(NULL, 2, 5000))
         test_fail_(__FILE__, __LINE__, "t.spin not answered");
     for (int i = 0; i < 2; i++) {
@@ -484,7 +382,7 @@ probe_workers(atollc_client *x, atollc_client **cand, int nc, int *worker)
     ASEND(x, 0, "t.spin", "{\"ms\":250}");
     int never = 0;
     arun(&never, 0, 40); /* the spin has begun */
-    uint64_t t0 = now_us();
+    uint64_t t0 = gc_now_us();
     for (int i = 0; i < nc; i++)
         ASEND(cand[i], 1 + i, "t.info", "{}");
     if (!arun(NULL, nc + 1, 5000))
@@ -576,7 +474,7 @@ TEST(timers_fire_as_set)
 {
     test_node n;
     start_game(&n);
-    atollc_sync *a = ENTER(&n, "tim", NULL, NULL);
+    atollc_sync *a = ENTER_AT(&n, "tim", NULL, NULL);
     EXPECT_PUSH(a, "onEnter", "{\"area\":\"t-1\",\"players\":1}");
 
     /* Once, after 100 ms. */
@@ -615,15 +513,15 @@ TEST(ticks_and_command_queue)
 {
     test_node n;
     start_game(&n);
-    atollc_sync *a = ENTER(&n, "tick", "g-1", "g");
+    atollc_sync *a = ENTER_AT(&n, "tick", "g-1", "g");
 
     /* 20 Hz: about 10 ticks in 500 ms, 50 ms apart. */
-    atoll_value *l1 = REQUEST(a, "g.log", "{}");
+    atoll_value *l1 = REQUEST_VALUE(a, "g.log", "{}");
     ASSERT_EQ(jint(l1, "code"), 200);
-    uint64_t t1 = now_us();
+    uint64_t t1 = gc_now_us();
     atollc_sync_pump(a, 500);
-    atoll_value *l2 = REQUEST(a, "g.log", "{}");
-    uint64_t t2 = now_us();
+    atoll_value *l2 = REQUEST_VALUE(a, "g.log", "{}");
+    uint64_t t2 = gc_now_us();
     int64_t dticks = jint(l2, "ticks") - jint(l1, "ticks");
     int64_t expect = (int64_t)((t2 - t1) / 50000);
     if (dticks < expect - 4 || dticks > expect + 4) {
@@ -638,7 +536,7 @@ TEST(ticks_and_command_queue)
 
     /* Five commands pipelined: each is applied at a tick after the ones seen before
      * they were sent, in arrival order, and answered then. */
-    atoll_value *l0 = REQUEST(a, "g.log", "{}");
+    atoll_value *l0 = REQUEST_VALUE(a, "g.log", "{}");
     int64_t before = jint(l0, "ticks");
     atoll_unref(l0);
     slots_reset();
@@ -667,7 +565,7 @@ TEST(ticks_and_command_queue)
             ASSERT(ticks[i] >= ticks[i - 1]);
         atoll_unref(v);
     }
-    atoll_value *lg = REQUEST(a, "g.log", "{}");
+    atoll_value *lg = REQUEST_VALUE(a, "g.log", "{}");
     ASSERT_EQ(atoll_len(jget(lg, "log")), 5);
     for (int i = 0; i < 5; i++) {
         char path[32];
@@ -680,9 +578,9 @@ TEST(ticks_and_command_queue)
     atoll_unref(lg);
 
     /* A query between ticks answers without waiting for one (loosely timed). */
-    uint64_t q0 = now_us();
-    atoll_value *lq = REQUEST(a, "g.log", "{}");
-    ASSERT(now_us() - q0 < 1000000);
+    uint64_t q0 = gc_now_us();
+    atoll_value *lq = REQUEST_VALUE(a, "g.log", "{}");
+    ASSERT(gc_now_us() - q0 < 1000000);
     atoll_unref(lq);
     atollc_sync_free(a);
     node_stop(&n);
@@ -692,24 +590,24 @@ TEST(handler_error_answers_500_and_area_goes_on)
 {
     test_node n;
     start_game(&n);
-    atollc_sync *a = ENTER(&n, "err", NULL, NULL);
+    atollc_sync *a = ENTER_AT(&n, "err", NULL, NULL);
     EXPECT_REPLY(a, "t.fail", "{}", "{\"code\":500,\"message\":\"not allowed in this state\"}");
     EXPECT_REPLY(a, "t.failmsg", "{}", "{\"code\":501,\"message\":\"custom failure 7\"}");
-    EXPECT_REPLY(a, "t.incr", "{}", "{\"code\":200,\"n\":1,\"area\":\"t-1\"}");
+    EXPECT_INCR(a, 1, "t-1");
     /* A route nobody serves; internal routes are not for clients. */
     EXPECT_REPLY(a, "t.nope", "{}", "{\"code\":500*");
     EXPECT_REPLY(a, "t.slow", "{}", "{\"code\":500,\"message\":\"no handler for route\"}");
     EXPECT_REPLY(a, "t.note", "{}", "{\"code\":500,\"message\":\"no handler for route\"}");
     /* A route of another area type. */
-    atoll_value *v = REQUEST(a, "g.cmd", "{\"v\":1}");
+    atoll_value *v = REQUEST_VALUE(a, "g.cmd", "{\"v\":1}");
     ASSERT_EQ(jint(v, "code"), 500);
     ASSERT(jstr(v, "message") != NULL && strstr(jstr(v, "message"), "type g") != NULL);
     atoll_unref(v);
     /* The area and the player went on. */
-    EXPECT_REPLY(a, "t.incr", "{}", "{\"code\":200,\"n\":2,\"area\":\"t-1\"}");
+    EXPECT_INCR(a, 2, "t-1");
     ASSERT(atollc_sync_is_open(a));
     /* The internal route really exists: nothing was stored by the refused t.note. */
-    v = REQUEST(a, "t.notes", "{}");
+    v = REQUEST_VALUE(a, "t.notes", "{}");
     ASSERT_EQ(atoll_len(jget(v, "notes")), 0);
     atoll_unref(v);
     atollc_sync_free(a);
@@ -720,10 +618,10 @@ TEST(calls_between_areas)
 {
     test_node n;
     start_game(&n);
-    atollc_sync *a = ENTER(&n, "caller", NULL, NULL);
+    atollc_sync *a = ENTER_AT(&n, "caller", NULL, NULL);
 
     atoll_value *v =
-        REQUEST(a, "t.call", "{\"to\":\"t-2\",\"route\":\"t.echo\",\"body\":{\"x\":1}}");
+        REQUEST_VALUE(a, "t.call", "{\"to\":\"t-2\",\"route\":\"t.echo\",\"body\":{\"x\":1}}");
     ASSERT_EQ(jint(v, "code"), 200);
     ASSERT_STR(jstr(v, "status"), "OK");
     ASSERT_STR(jstr(v, "reply.from"), "t-1");
@@ -733,14 +631,14 @@ TEST(calls_between_areas)
     atoll_unref(v);
 
     /* A missing area fails fast. */
-    v = REQUEST(a, "t.call", "{\"to\":\"nope\",\"route\":\"t.echo\"}");
+    v = REQUEST_VALUE(a, "t.call", "{\"to\":\"nope\",\"route\":\"t.echo\"}");
     ASSERT_STR(jstr(v, "status"), "ENOENT");
     ASSERT(jint(v, "elapsed_us") >= 0 && jint(v, "elapsed_us") < 50000);
     atoll_unref(v);
 
     /* A slow area: past the deadline the call times out... */
-    v = REQUEST(a, "t.call",
-                "{\"to\":\"t-2\",\"route\":\"t.slow\",\"timeout\":100,\"body\":{\"ms\":400}}");
+    v = REQUEST_VALUE(
+        a, "t.call", "{\"to\":\"t-2\",\"route\":\"t.slow\",\"timeout\":100,\"body\":{\"ms\":400}}");
     ASSERT_STR(jstr(v, "status"), "ETIMEDOUT");
     ASSERT(jget(v, "reply") != NULL && atoll_typeof(jget(v, "reply")) == ATOLL_NULL);
     if (jint(v, "elapsed_us") < 90000 || jint(v, "elapsed_us") > 350000) {
@@ -749,8 +647,9 @@ TEST(calls_between_areas)
     }
     atoll_unref(v);
     /* ... and with time enough it gets the late answer. */
-    v = REQUEST(a, "t.call",
-                "{\"to\":\"t-2\",\"route\":\"t.slow\",\"timeout\":2000,\"body\":{\"ms\":400}}");
+    v = REQUEST_VALUE(
+        a, "t.call",
+        "{\"to\":\"t-2\",\"route\":\"t.slow\",\"timeout\":2000,\"body\":{\"ms\":400}}");
     ASSERT_STR(jstr(v, "status"), "OK");
     ASSERT_STR(jstr(v, "reply.slow"), "done");
     ASSERT(jint(v, "elapsed_us") >= 390000 && jint(v, "elapsed_us") < 2000000);
@@ -764,10 +663,10 @@ TEST(calls_between_areas)
     EXPECT_REPLY(a, "t.send", "{\"to\":\"t-2\",\"route\":\"t.note\",\"body\":{\"k\":1}}",
                  "{\"code\":200}");
     EXPECT_REPLY(a, "t.send", "{\"to\":\"nope\"}", "{\"code\":500,\"message\":\"send: ENOENT\"}");
-    atollc_sync *b = ENTER(&n, "reader", "t-2", NULL);
+    atollc_sync *b = ENTER_AT(&n, "reader", "t-2", NULL);
     bool seen = false;
     for (int i = 0; i < 50 && !seen; i++) {
-        v = REQUEST(b, "t.notes", "{}");
+        v = REQUEST_VALUE(b, "t.notes", "{}");
         if (atoll_len(jget(v, "notes")) > 0) {
             ASSERT_EQ(atoll_len(jget(v, "notes")), 1);
             ASSERT_EQ(atoll_len(jget(v, "notes.0")), 1);
@@ -781,7 +680,8 @@ TEST(calls_between_areas)
     ASSERT(seen);
 
     /* A call to the caller's own area: answered later, no deadlock. */
-    v = REQUEST(a, "t.call", "{\"to\":\"t-1\",\"route\":\"t.echo\",\"body\":{\"self\":true}}");
+    v = REQUEST_VALUE(a, "t.call",
+                      "{\"to\":\"t-1\",\"route\":\"t.echo\",\"body\":{\"self\":true}}");
     ASSERT_STR(jstr(v, "status"), "OK");
     ASSERT_STR(jstr(v, "reply.from"), "t-1");
     ASSERT_STR(jstr(v, "reply.area"), "t-1");
@@ -801,10 +701,10 @@ TEST(chains_of_calls_complete_on_one_and_two_workers)
 {
     test_node n;
     start_game(&n);
-    atollc_sync *a = ENTER(&n, "chainer", NULL, NULL);
+    atollc_sync *a = ENTER_AT(&n, "chainer", NULL, NULL);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    atoll_value *v = REQUEST(a, "t.sendchain", "{\"n\":3000}");
+    atoll_value *v = REQUEST_VALUE(a, "t.sendchain", "{\"n\":3000}");
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ASSERT_EQ(jint(v, "code"), 200);
     ASSERT_STR(jstr(v, "relay"), "done");
@@ -816,15 +716,15 @@ TEST(chains_of_calls_complete_on_one_and_two_workers)
         fprintf(stderr, "  3000 local sends took %.2f s\n", secs);
         test_fail_(__FILE__, __LINE__, "local mail stalls between loop turns");
     }
-    v = REQUEST(a, "t.chain", "{\"to\":\"t-1\",\"n\":500}");
+    v = REQUEST_VALUE(a, "t.chain", "{\"to\":\"t-1\",\"n\":500}");
     ASSERT_EQ(jint(v, "code"), 200);
     ASSERT_EQ(jint(v, "done"), 500);
     atoll_unref(v);
-    v = REQUEST(a, "t.chain", "{\"to\":\"t-2\",\"n\":500}");
+    v = REQUEST_VALUE(a, "t.chain", "{\"to\":\"t-2\",\"n\":500}");
     ASSERT_EQ(jint(v, "done"), 500);
     atoll_unref(v);
     /* The worker still serves clients afterwards. */
-    v = REQUEST(a, "t.incr", "{}");
+    v = REQUEST_VALUE(a, "t.incr", "{}");
     ASSERT_EQ(jint(v, "n"), 1);
     atoll_unref(v);
     atollc_sync_free(a);
@@ -835,37 +735,32 @@ TEST(moving_keeps_state_and_connection)
 {
     test_node n;
     start_game(&n);
-    atollc_sync *a = ENTER(&n, "mover", NULL, NULL);
+    atollc_sync *a = ENTER_AT(&n, "mover", NULL, NULL);
     atollc_client *conn = atollc_sync_client(a);
     EXPECT_PUSH(a, "onEnter", "{\"area\":\"t-1\",\"players\":1}");
-    for (int i = 1; i <= 3; i++) {
-        char want[64];
-        snprintf(want, sizeof want, "{\"code\":200,\"n\":%d,\"area\":\"t-1\"}", i);
-        EXPECT_REPLY(a, "t.incr", "{}", want);
-    }
+    for (int i = 1; i <= 3; i++)
+        EXPECT_INCR(a, i, "t-1");
     EXPECT_REPLY(a, "t.move", "{\"to\":\"t-2\"}", "{\"code\":200,\"to\":\"t-2\"}");
     EXPECT_PUSH(a, "onLeave", "{\"area\":\"t-1\"}");
     EXPECT_PUSH(a, "onEnter", "{\"area\":\"t-2\",\"players\":1}");
-    EXPECT_REPLY(a, "t.incr", "{}", "{\"code\":200,\"n\":4,\"area\":\"t-2\"}");
-    atoll_value *d = REQUEST(a, "t.data", "{}");
+    EXPECT_INCR(a, 4, "t-2");
+    atoll_value *d = REQUEST_VALUE(a, "t.data", "{}");
     ASSERT_EQ(jint(d, "data.visits"), 2);
     ASSERT_EQ(jint(d, "data.n"), 4);
     ASSERT_EQ(jint(d, "state.entered"), 1);
     atoll_unref(d);
-    EXPECT_REPLY(a, "t.info", "{}",
-                 "{\"code\":200,\"area\":\"t-2\",\"players\":1,\"entered\":1,\"left\":0}");
+    EXPECT_INFO(a, "t.info", "t-2", 1, 1, 0);
     /* Bad moves are refused and the player stays. */
     EXPECT_REPLY(a, "t.move", "{\"to\":\"nope\"}", "{\"code\":500,\"message\":\"move: ENOENT\"}");
     EXPECT_REPLY(a, "t.move", "{\"to\":\"t-2\"}", "{\"code\":500,\"message\":\"move: EINVAL\"}");
-    EXPECT_REPLY(a, "t.incr", "{}", "{\"code\":200,\"n\":5,\"area\":\"t-2\"}");
+    EXPECT_INCR(a, 5, "t-2");
     /* One connection all along, never closed or kicked. */
     ASSERT(atollc_sync_client(a) == conn);
     ASSERT(atollc_sync_is_open(a));
     EXPECT_NO_PUSH(a, 50);
     /* t-1 saw the player leave. */
-    atollc_sync *b = ENTER(&n, "watcher", NULL, NULL);
-    EXPECT_REPLY(b, "t.info", "{}",
-                 "{\"code\":200,\"area\":\"t-1\",\"players\":1,\"entered\":2,\"left\":1}");
+    atollc_sync *b = ENTER_AT(&n, "watcher", NULL, NULL);
+    EXPECT_INFO(b, "t.info", "t-1", 1, 2, 1);
     atollc_sync_free(a);
     atollc_sync_free(b);
     node_stop(&n);
@@ -893,17 +788,17 @@ pipeline_move_(atollc_sync *a, int incr_before, const char *to, int incr_after, 
             test_fail_(__FILE__, line, "answers out of order");
         atoll_value *v = slot_value_(i, line);
         if (jint(v, "code") != 200)
-            fail_at(line, "pipelined answer", slots[i].body, "code 200");
+            gc_fail_at(__FILE__, line, "pipelined answer", slots[i].body, "code 200");
         if (i == incr_before) {
             if (jstr(v, "to") == NULL || strcmp(jstr(v, "to"), to) != 0)
-                fail_at(line, "move answer", slots[i].body, to);
+                gc_fail_at(__FILE__, line, "move answer", slots[i].body, to);
         } else {
             const char *area = i < incr_before ? from : to;
             if (jint(v, "n") != ++nexp || jstr(v, "area") == NULL ||
                 strcmp(jstr(v, "area"), area) != 0) {
                 char want[64];
                 snprintf(want, sizeof want, "n %lld in %s", (long long)nexp, area);
-                fail_at(line, "incr answer", slots[i].body, want);
+                gc_fail_at(__FILE__, line, "incr answer", slots[i].body, want);
             }
         }
         atoll_unref(v);
@@ -914,12 +809,12 @@ TEST(moving_keeps_order)
 {
     test_node n;
     start_game(&n);
-    atollc_sync *a = ENTER(&n, "pipe", NULL, NULL);
+    atollc_sync *a = ENTER_AT(&n, "pipe", NULL, NULL);
     pipeline_move_(a, 2, "t-2", 50, 0, "t-1", __LINE__);
     /* And back, with no pause: the forward from the first move may still be there. */
     pipeline_move_(a, 0, "t-1", 50, 52, "t-2", __LINE__);
     pipeline_move_(a, 3, "t-2", 20, 102, "t-1", __LINE__);
-    atoll_value *d = REQUEST(a, "t.data", "{}");
+    atoll_value *d = REQUEST_VALUE(a, "t.data", "{}");
     ASSERT_EQ(jint(d, "data.n"), 125);
     ASSERT_EQ(jint(d, "data.visits"), 4);
     atoll_unref(d);
@@ -942,28 +837,20 @@ TEST(duplicate_entry_kicks_old_session_and_keeps_player)
 {
     test_node n;
     start_game(&n);
-    atollc_sync *a = ENTER(&n, "dup", NULL, NULL);
-    EXPECT_REPLY(a, "t.incr", "{}", "{\"code\":200,\"n\":1,\"area\":\"t-1\"}");
-    atollc_sync *b = ENTER(&n, "dup", NULL, NULL);
+    atollc_sync *a = ENTER_AT(&n, "dup", NULL, NULL);
+    EXPECT_INCR(a, 1, "t-1");
+    atollc_sync *b = ENTER_AT(&n, "dup", NULL, NULL);
     EXPECT_KICK(a, "duplicate login");
     /* Whether the player (with its data) stayed or entered anew depends on which of the
      * old session's leave and the new entry reached t-1 first; either way one player. */
-    atoll_value *d = REQUEST(b, "t.data", "{}");
+    atoll_value *d = REQUEST_VALUE(b, "t.data", "{}");
     int64_t n0 = jint(d, "data.n") == INT64_MIN ? 0 : jint(d, "data.n");
     ASSERT(n0 == 0 || n0 == 1);
     atoll_unref(d);
-    char want[64];
-    snprintf(want, sizeof want, "{\"code\":200,\"n\":%lld,\"area\":\"t-1\"}", (long long)n0 + 1);
-    EXPECT_REPLY(b, "t.incr", "{}", want);
-    int64_t players = -1;
-    for (int i = 0; i < 50 && players != 1; i++) {
-        atoll_value *v = REQUEST(b, "t.info", "{}");
-        players = jint(v, "players");
-        atoll_unref(v);
-        if (players != 1)
-            atollc_sync_pump(b, 20);
-    }
-    ASSERT_EQ(players, 1);
+    EXPECT_INCR(b, n0 + 1, "t-1");
+    atoll_value *v = POLL_PLAYERS(b, 1);
+    ASSERT_EQ(jint(v, "players"), 1);
+    atoll_unref(v);
     atollc_sync_free(a);
     atollc_sync_free(b);
     node_stop(&n);
@@ -973,57 +860,47 @@ TEST(create_destroy_and_grace)
 {
     test_node n;
     start_game(&n);
-    atollc_sync *a = ENTER(&n, "maker", NULL, NULL);
-    EXPECT_REPLY(a, "t.create", "{\"id\":\"x-1\"}", "{\"code\":200,\"result\":\"OK\"}");
-    EXPECT_REPLY(a, "t.create", "{\"id\":\"x-1\"}", "{\"code\":200,\"result\":\"EEXIST\"}");
-    EXPECT_REPLY(a, "t.create", "{\"id\":\"x-9\",\"type\":\"nosuch\"}",
-                 "{\"code\":200,\"result\":\"ENOENT\"}");
-    EXPECT_REPLY(a, "t.create", "{\"id\":\"\"}", "{\"code\":200,\"result\":\"EINVAL\"}");
+    atollc_sync *a = ENTER_AT(&n, "maker", NULL, NULL);
+    EXPECT_CREATE(a, "{\"id\":\"x-1\"}", "OK");
+    EXPECT_CREATE(a, "{\"id\":\"x-1\"}", "EEXIST");
+    EXPECT_CREATE(a, "{\"id\":\"x-9\",\"type\":\"nosuch\"}", "ENOENT");
+    EXPECT_CREATE(a, "{\"id\":\"\"}", "EINVAL");
     ASSERT(WAIT_LISTED(a, "x-1", 1, 1000));
     ASSERT(!WAIT_LISTED(a, "x-9", 1, 0));
 
     /* on_create refuses x-2: created, then destroyed again at once. */
-    EXPECT_REPLY(a, "t.create", "{\"id\":\"x-2\",\"init\":{\"refuse\":true}}",
-                 "{\"code\":200,\"result\":\"OK\"}");
+    EXPECT_CREATE(a, "{\"id\":\"x-2\",\"init\":{\"refuse\":true}}", "OK");
     ASSERT(WAIT_LISTED(a, "x-2", 0, 1000));
     /* Its id is free again. */
-    EXPECT_REPLY(a, "t.create", "{\"id\":\"x-2\"}", "{\"code\":200,\"result\":\"OK\"}");
+    EXPECT_CREATE(a, "{\"id\":\"x-2\"}", "OK");
     /* The init value reached on_create. */
-    EXPECT_REPLY(a, "t.create", "{\"id\":\"x-3\",\"init\":{\"hello\":5}}",
-                 "{\"code\":200,\"result\":\"OK\"}");
-    atollc_sync *c = ENTER(&n, "x3", "x-3", NULL);
-    atoll_value *d = REQUEST(c, "t.data", "{}");
+    EXPECT_CREATE(a, "{\"id\":\"x-3\",\"init\":{\"hello\":5}}", "OK");
+    atollc_sync *c = ENTER_AT(&n, "x3", "x-3", NULL);
+    atoll_value *d = REQUEST_VALUE(c, "t.data", "{}");
     ASSERT_EQ(jint(d, "state.init.hello"), 5);
     atoll_unref(d);
     atollc_sync_free(c);
 
     /* A player of x-1 destroys it: it is kicked and the area is gone. */
-    atollc_sync *b = ENTER(&n, "inx", "x-1", NULL);
+    atollc_sync *b = ENTER_AT(&n, "inx", "x-1", NULL);
     EXPECT_PUSH(b, "onEnter", "{\"area\":\"x-1\",\"players\":1}");
-    char *resp = NULL;
-    int rc = atollc_sync_request(b, "t.destroy", "{}", &resp, 5000);
-    ASSERT(rc == ATOLLC_OK || rc == ATOLL_ECLOSED);
-    if (rc == ATOLLC_OK)
-        ASSERT_STR(resp, "{\"code\":200}");
-    free(resp);
-    EXPECT_KICK(b, "area closed");
+    REQUEST_THEN_KICKED(b, "t.destroy", "area closed");
     ASSERT(WAIT_LISTED(a, "x-1", 0, 1000));
     atollc_sync_free(b);
 
     /* Empty grace: e-1 outlives its last player by 200 ms, then goes. */
-    atollc_sync *e = ENTER(&n, "ghost", "e-1", "e");
-    EXPECT_REPLY(e, "e.info", "{}",
-                 "{\"code\":200,\"area\":\"e-1\",\"players\":1,\"entered\":0,\"left\":0}");
+    atollc_sync *e = ENTER_AT(&n, "ghost", "e-1", "e");
+    EXPECT_INFO(e, "e.info", "e-1", 1, 0, 0);
     ASSERT(WAIT_LISTED(a, "e-1", 1, 0));
     /* Stats catch up within 100 ms: the area shows its player before it leaves. */
     atollc_sync_free(e);
-    uint64_t closed = now_us();
+    uint64_t closed = gc_now_us();
     ASSERT(WAIT_LISTED(a, "e-1", 1, 0));
     atollc_sync_pump(a, 100);
-    if (now_us() - closed < 150000)
+    if (gc_now_us() - closed < 150000)
         ASSERT(WAIT_LISTED(a, "e-1", 1, 0)); /* still within its grace */
     ASSERT(WAIT_LISTED(a, "e-1", 0, 2000));
-    ASSERT(now_us() - closed >= 190000);
+    ASSERT(gc_now_us() - closed >= 190000);
     atollc_sync_free(a);
     node_stop(&n);
 }
@@ -1038,8 +915,8 @@ TEST(entry_racing_the_empty_grace_succeeds)
     char uid[32];
     for (int i = 0; i < 150; i++) {
         snprintf(uid, sizeof uid, "racer-%d", i);
-        atollc_sync *c = ENTER(&n, uid, "q-1", "q");
-        atoll_value *v = REQUEST(c, "q.info", "{}");
+        atollc_sync *c = ENTER_AT(&n, uid, "q-1", "q");
+        atoll_value *v = REQUEST_VALUE(c, "q.info", "{}");
         ASSERT_EQ(jint(v, "code"), 200);
         ASSERT_EQ(jint(v, "players"), 1);
         atoll_unref(v);
@@ -1054,7 +931,7 @@ TEST(entry_refused_by_on_enter)
 {
     test_node n;
     start_game(&n);
-    atollc_sync *a = connect_to(&n);
+    atollc_sync *a = CONNECT(&n);
     EXPECT_REPLY(a, "gate.entry", "{\"uid\":\"ref\",\"area\":\"r-1\",\"type\":\"r\"}",
                  "{\"code\":500,\"message\":\"not allowed in this state\"}");
     ASSERT(atollc_sync_is_open(a));
@@ -1063,9 +940,8 @@ TEST(entry_refused_by_on_enter)
     /* The same session, same uid, enters elsewhere. */
     EXPECT_REPLY(a, "gate.entry", "{\"uid\":\"ref\",\"area\":\"t-1\"}",
                  "{\"code\":200,\"uid\":\"ref\",\"area\":\"t-1\"}");
-    EXPECT_REPLY(a, "t.incr", "{}", "{\"code\":200,\"n\":1,\"area\":\"t-1\"}");
-    EXPECT_REPLY(a, "t.info", "{}",
-                 "{\"code\":200,\"area\":\"t-1\",\"players\":1,\"entered\":1,\"left\":0}");
+    EXPECT_INCR(a, 1, "t-1");
+    EXPECT_INFO(a, "t.info", "t-1", 1, 1, 0);
     atollc_sync_free(a);
     node_stop(&n);
 }
@@ -1074,14 +950,14 @@ TEST(area_manager_lists_stats)
 {
     test_node n;
     start_game(&n);
-    atollc_sync *a = ENTER(&n, "stats", NULL, NULL);
+    atollc_sync *a = ENTER_AT(&n, "stats", NULL, NULL);
     for (int i = 0; i < 5; i++)
         EXPECT_REPLY(a, "t.incr", "{}", "{\"code\":200*");
     atoll_value *v = NULL;
     bool ok = false;
     for (int i = 0; i < 50 && !ok; i++) {
         atoll_unref(v);
-        v = REQUEST(a, "t.areas", "{}");
+        v = REQUEST_VALUE(a, "t.areas", "{}");
         atoll_value *t1 = find_area(v, "t-1"), *g1 = find_area(v, "g-1");
         ok = t1 && g1 && jint(t1, "players") >= 1 && jint(t1, "messages") >= 5 &&
              jint(g1, "ticks") > 0;
@@ -1090,7 +966,7 @@ TEST(area_manager_lists_stats)
     }
     if (!ok) {
         char *j = atoll_dump(v, NULL);
-        fail_at(__LINE__, "t.areas", j, "t-1 with a player and 5 messages, g-1 ticking");
+        FAIL_AT("t.areas", j, "t-1 with a player and 5 messages, g-1 ticking");
     }
     ASSERT_EQ(jint(v, "count"), 3);
     ASSERT_EQ(atoll_len(jget(v, "areas")), 3);
@@ -1108,11 +984,11 @@ TEST(area_manager_lists_stats)
     atoll_unref(v);
     /* Ticks go on: 20 a second. */
     int64_t before = -1, after = -1;
-    v = REQUEST(a, "t.areas", "{}");
+    v = REQUEST_VALUE(a, "t.areas", "{}");
     before = jint(find_area(v, "g-1"), "ticks");
     atoll_unref(v);
     atollc_sync_pump(a, 300);
-    v = REQUEST(a, "t.areas", "{}");
+    v = REQUEST_VALUE(a, "t.areas", "{}");
     after = jint(find_area(v, "g-1"), "ticks");
     atoll_unref(v);
     ASSERT(after - before >= 2 && after - before <= 12);
@@ -1145,11 +1021,10 @@ TEST(linked_program_serves_the_game)
     setenv("ATOLL_BIN", linked, 1);
     test_node n;
     node_start(&n, (const char *[]){"--workers", "1", NULL});
-    atollc_sync *a = ENTER(&n, "linked", NULL, NULL);
-    EXPECT_REPLY(a, "t.info", "{}",
-                 "{\"code\":200,\"area\":\"t-1\",\"players\":1,\"entered\":1,\"left\":0}");
-    EXPECT_REPLY(a, "t.incr", "{}", "{\"code\":200,\"n\":1,\"area\":\"t-1\"}");
-    atoll_value *v = REQUEST(a, "t.areas", "{}");
+    atollc_sync *a = ENTER_AT(&n, "linked", NULL, NULL);
+    EXPECT_INFO(a, "t.info", "t-1", 1, 1, 0);
+    EXPECT_INCR(a, 1, "t-1");
+    atoll_value *v = REQUEST_VALUE(a, "t.areas", "{}");
     ASSERT_EQ(jint(v, "count"), 3);
     ASSERT_EQ(jint(find_area(v, "t-1"), "worker"), 0);
     ASSERT_EQ(jint(find_area(v, "t-2"), "worker"), 0); /* one worker */
@@ -1168,7 +1043,7 @@ TEST(linked_program_serves_the_game)
     int rc = run_cmd(cmd, out, sizeof out);
     if (rc == 0 || rc == 124 || rc == -1 || strstr(out, "cannot load game") == NULL ||
         strstr(out, "/nonexistent.so") == NULL)
-        fail_at(__LINE__, "--game /nonexistent.so", out, "a non-zero exit and \"cannot load game\"");
+        FAIL_AT("--game /nonexistent.so", out, "a non-zero exit and \"cannot load game\"");
     /* So does an unknown built-in name. */
     snprintf(cmd, sizeof cmd,
              "timeout 10 %s run --game nosuchgame --listen 127.0.0.1:0 --workers 1 "
@@ -1176,46 +1051,40 @@ TEST(linked_program_serves_the_game)
              bin);
     rc = run_cmd(cmd, out, sizeof out);
     if (rc == 0 || rc == 124 || rc == -1 || strstr(out, "unknown game") == NULL)
-        fail_at(__LINE__, "--game nosuchgame", out, "a non-zero exit and \"unknown game\"");
+        FAIL_AT("--game nosuchgame", out, "a non-zero exit and \"unknown game\"");
+    /* A module built for another ABI is refused before any of its code runs. */
+    const char *oldabi = getenv("ATOLL_OLDABI_GAME");
+    ASSERT(oldabi != NULL);
+    snprintf(cmd, sizeof cmd,
+             "timeout 10 %s run --game %s --listen 127.0.0.1:0 --workers 1 2>&1 >/dev/null", bin,
+             oldabi);
+    rc = run_cmd(cmd, out, sizeof out);
+    if (rc == 0 || rc == 124 || rc == -1 || strstr(out, "another atoll ABI") == NULL)
+        FAIL_AT("--game liboldabigame.so", out, "a non-zero exit and \"another atoll ABI\"");
     /* The linked program serves its own game only. */
     snprintf(cmd, sizeof cmd,
              "timeout 10 %s run --game echo --listen 127.0.0.1:0 --workers 1 2>&1 >/dev/null",
              linked);
     rc = run_cmd(cmd, out, sizeof out);
     if (rc == 0 || rc == 124 || rc == -1 || strstr(out, "--game is not for it") == NULL)
-        fail_at(__LINE__, "linked --game echo", out, "a non-zero exit and a clear error");
+        FAIL_AT("linked --game echo", out, "a non-zero exit and a clear error");
 }
 
 TEST(player_kick)
 {
     test_node n;
     start_game(&n);
-    atollc_sync *b = ENTER(&n, "stay", NULL, NULL);
-    atollc_sync *a = ENTER(&n, "kicked", NULL, NULL);
-    EXPECT_REPLY(b, "t.info", "{}",
-                 "{\"code\":200,\"area\":\"t-1\",\"players\":2,\"entered\":2,\"left\":0}");
-    /* The kick may close the session before the request's own answer leaves. */
-    char *resp = NULL;
-    int rc = atollc_sync_request(a, "t.kick", "{}", &resp, 5000);
-    ASSERT(rc == ATOLLC_OK || rc == ATOLL_ECLOSED);
-    if (rc == ATOLLC_OK)
-        ASSERT_STR(resp, "{\"code\":200}");
-    free(resp);
-    EXPECT_KICK(a, "bye");
-    atoll_value *v = NULL;
-    for (int i = 0; i < 50; i++) {
-        atoll_unref(v);
-        v = REQUEST(b, "t.info", "{}");
-        if (jint(v, "players") == 1)
-            break;
-        atollc_sync_pump(b, 20);
-    }
+    atollc_sync *b = ENTER_AT(&n, "stay", NULL, NULL);
+    atollc_sync *a = ENTER_AT(&n, "kicked", NULL, NULL);
+    EXPECT_INFO(b, "t.info", "t-1", 2, 2, 0);
+    REQUEST_THEN_KICKED(a, "t.kick", "bye");
+    atoll_value *v = POLL_PLAYERS(b, 1);
     ASSERT_EQ(jint(v, "players"), 1);
     ASSERT_EQ(jint(v, "left"), 1);
     atoll_unref(v);
     /* The kicked uid may log in again; it starts anew. */
-    atollc_sync *c = ENTER(&n, "kicked", NULL, NULL);
-    EXPECT_REPLY(c, "t.incr", "{}", "{\"code\":200,\"n\":1,\"area\":\"t-1\"}");
+    atollc_sync *c = ENTER_AT(&n, "kicked", NULL, NULL);
+    EXPECT_INCR(c, 1, "t-1");
     atollc_sync_free(a);
     atollc_sync_free(b);
     atollc_sync_free(c);

@@ -4,99 +4,15 @@
  * connection, leaving to the lobby, validation of room.say and of room names, and a
  * room shared by connections of both workers.
  */
+#include "game_client.h"
 #include "harness.h"
 #include "test.h"
 
-#include <atollc/atollc.h>
+/* ---- helpers ---------------------------------------------------------------------- */
 
-/* ---- helpers: each takes the caller's line, so a failure names the test's line ---- */
-
-static void
-fail_at(int line, const char *what, const char *got, const char *want)
-{
-    char m[1400];
-    snprintf(m, sizeof m, "%s: got \"%.600s\", want \"%.600s\"", what, got ? got : "(null)",
-             want ? want : "(null)");
-    test_fail_(__FILE__, line, m);
-}
-
-static atollc_sync *
-connect_to(test_node *n)
-{
-    atollc_opts o;
-    atollc_opts_init(&o);
-    o.port = n->port;
-    int err = 0;
-    atollc_sync *s = atollc_sync_connect(&o, &err);
-    if (s == NULL) {
-        fprintf(stderr, "connect: %s\n", atoll_strerror(err));
-        node_dump_log(n);
-    }
-    ASSERT(s != NULL);
-    return s;
-}
-
-/* Sends a request; the response must be want exactly (want ending in "*": a prefix). */
-static void
-expect_reply_(atollc_sync *s, const char *route, const char *body, const char *want, int line)
-{
-    char *resp = NULL;
-    int rc = atollc_sync_request(s, route, body, &resp, 5000);
-    if (rc != ATOLLC_OK)
-        fail_at(line, route, atoll_strerror(rc), want);
-    size_t wl = strlen(want);
-    int ok = want[wl - 1] == '*' ? strncmp(resp, want, wl - 1) == 0 : strcmp(resp, want) == 0;
-    if (!ok)
-        fail_at(line, route, resp, want);
-    free(resp);
-}
-#define EXPECT_REPLY(s, route, body, want) expect_reply_((s), (route), (body), (want), __LINE__)
-
-/* The next push must have this route, and this body unless body is NULL. */
-static void
-expect_push_(atollc_sync *s, const char *route, const char *body, int line)
-{
-    char *r = NULL, *b = NULL;
-    int rc = atollc_sync_wait_push(s, &r, &b, 5000);
-    if (rc != ATOLLC_OK)
-        fail_at(line, "push", atoll_strerror(rc), body ? body : route);
-    if (strcmp(r, route) != 0)
-        fail_at(line, "push route", r, route);
-    if (body != NULL && strcmp(b, body) != 0)
-        fail_at(line, "push body", b, body);
-    free(r);
-    free(b);
-}
-#define EXPECT_PUSH(s, route, body) expect_push_((s), (route), (body), __LINE__)
-
-/* No push may arrive within ms. */
-static void
-expect_no_push_(atollc_sync *s, int ms, int line)
-{
-    char *r = NULL, *b = NULL;
-    int rc = atollc_sync_wait_push(s, &r, &b, ms);
-    if (rc == ATOLLC_OK)
-        fail_at(line, "unexpected push", b, r);
-    if (rc != ATOLL_ETIMEDOUT)
-        fail_at(line, "waiting for no push", atoll_strerror(rc), "a timeout");
-}
-#define EXPECT_NO_PUSH(s, ms) expect_no_push_((s), (ms), __LINE__)
-
-/* Connects and enters the game as uid, in room (NULL: no room given, the lobby). */
-static atollc_sync *
-login_(test_node *n, const char *uid, const char *room, int line)
-{
-    atollc_sync *s = connect_to(n);
-    char body[256];
-    if (room != NULL)
-        snprintf(body, sizeof body, "{\"uid\":\"%s\",\"room\":\"%s\"}", uid, room);
-    else
-        snprintf(body, sizeof body, "{\"uid\":\"%s\"}", uid);
-    expect_reply_(s, "gate.entry", body, "{\"code\":200*", line);
-    return s;
-}
-#define LOGIN(n, uid) login_((n), (uid), NULL, __LINE__)
-#define LOGIN_TO(n, uid, room) login_((n), (uid), (room), __LINE__)
+/* Enters as uid straight into room (any code-200 answer). */
+#define ENTER_ROOM(n, uid, room)                                                           \
+    ENTER_WITH((n), (uid), ((const char *[]){"room", (room), NULL}), NULL)
 
 /* Builders of the bodies the game sends. */
 static const char *
@@ -132,32 +48,79 @@ start_chat(test_node *n)
     node_start(n, (const char *[]){"--game", "chat", NULL});
 }
 
+/* room.join room; the answer must be {"code":200,"room":room}. */
+static void
+join_(atollc_sync *s, const char *room, int line)
+{
+    char body[128], want[160];
+    snprintf(body, sizeof body, "{\"room\":\"%s\"}", room);
+    snprintf(want, sizeof want, "{\"code\":200,\"room\":\"%s\"}", room);
+    gc_expect_reply_(s, "room.join", body, want, __FILE__, line);
+}
+#define JOIN(s, room) join_((s), (room), __LINE__)
+
+/* room.say text; the answer must be {"code":200}. */
+#define SAY(s, text) EXPECT_REPLY((s), "room.say", say_body(text), "{\"code\":200}")
+
+/* room.members; the answer must be room and exactly these members (a NULL-terminated
+ * list of uids), in order. */
+static void
+expect_members_(atollc_sync *s, const char *room, const char *const *uids, int line)
+{
+    char want[1024];
+    size_t k =
+        (size_t)snprintf(want, sizeof want, "{\"code\":200,\"room\":\"%s\",\"members\":[", room);
+    for (int i = 0; uids[i] != NULL && k < sizeof want; i++)
+        k += (size_t)snprintf(want + k, sizeof want - k, "%s\"%s\"", i ? "," : "", uids[i]);
+    if (k < sizeof want)
+        snprintf(want + k, sizeof want - k, "]}");
+    gc_expect_reply_(s, "room.members", "{}", want, __FILE__, line);
+}
+#define EXPECT_MEMBERS(s, room, ...)                                                       \
+    expect_members_((s), (room), (const char *[]){__VA_ARGS__, NULL}, __LINE__)
+
+/* Starts the chat node; alice, bob and carol enter the lobby in that order, each one
+ * already there being pushed the onJoin of each newcomer. */
+static void
+start_with_alice_bob_carol_(test_node *n, atollc_sync **a, atollc_sync **b, atollc_sync **c,
+                            int line)
+{
+    static const char *const uids[3] = {"alice", "bob", "carol"};
+    atollc_sync *s[3];
+    start_chat(n);
+    for (int i = 0; i < 3; i++) {
+        s[i] = gc_enter_(n, uids[i], NULL, NULL, __FILE__, line);
+        for (int j = 0; j < i; j++)
+            gc_expect_push_(s[j], "onJoin", who(uids[i], "lobby"), __FILE__, line);
+    }
+    *a = s[0];
+    *b = s[1];
+    *c = s[2];
+}
+#define START_WITH_ALICE_BOB_CAROL(n, a, b, c)                                             \
+    start_with_alice_bob_carol_((n), (a), (b), (c), __LINE__)
+
 /* ---- tests ---------------------------------------------------------------------- */
 
 TEST(chat_join_and_leave_reach_only_the_room)
 {
     test_node n;
-    start_chat(&n);
-    atollc_sync *a = LOGIN(&n, "alice");
-    atollc_sync *b = LOGIN(&n, "bob");
-    EXPECT_PUSH(a, "onJoin", who("bob", "lobby"));
-    atollc_sync *c = LOGIN(&n, "carol");
-    EXPECT_PUSH(a, "onJoin", who("carol", "lobby"));
-    EXPECT_PUSH(b, "onJoin", who("carol", "lobby"));
+    atollc_sync *a, *b, *c;
+    START_WITH_ALICE_BOB_CAROL(&n, &a, &b, &c);
 
     /* alice opens "red": the lobby sees her go, nobody is in red to see her come. */
-    EXPECT_REPLY(a, "room.join", "{\"room\":\"red\"}", "{\"code\":200,\"room\":\"red\"}");
+    JOIN(a, "red");
     EXPECT_PUSH(b, "onLeave", who("alice", "lobby"));
     EXPECT_PUSH(c, "onLeave", who("alice", "lobby"));
-    EXPECT_REPLY(b, "room.join", "{\"room\":\"red\"}", "{\"code\":200,\"room\":\"red\"}");
+    JOIN(b, "red");
     EXPECT_PUSH(a, "onJoin", who("bob", "red"));
     EXPECT_PUSH(c, "onLeave", who("bob", "lobby"));
 
     /* A line in red reaches alice (the sender too) and bob, not carol in the lobby. */
-    EXPECT_REPLY(a, "room.say", say_body("hi red"), "{\"code\":200}");
+    SAY(a, "hi red");
     EXPECT_PUSH(a, "onChat", chat_line("alice", "red", "hi red"));
     EXPECT_PUSH(b, "onChat", chat_line("alice", "red", "hi red"));
-    EXPECT_REPLY(c, "room.say", say_body("anyone?"), "{\"code\":200}");
+    SAY(c, "anyone?");
     EXPECT_PUSH(c, "onChat", chat_line("carol", "lobby", "anyone?"));
     EXPECT_NO_PUSH(a, 200);
     EXPECT_NO_PUSH(b, 200);
@@ -175,42 +138,31 @@ TEST(chat_join_and_leave_reach_only_the_room)
 TEST(chat_members_in_order_and_leave_to_lobby)
 {
     test_node n;
-    start_chat(&n);
-    atollc_sync *a = LOGIN(&n, "alice");
-    atollc_sync *b = LOGIN(&n, "bob");
-    EXPECT_PUSH(a, "onJoin", who("bob", "lobby"));
-    atollc_sync *c = LOGIN(&n, "carol");
-    EXPECT_PUSH(a, "onJoin", who("carol", "lobby"));
-    EXPECT_PUSH(b, "onJoin", who("carol", "lobby"));
-    EXPECT_REPLY(b, "room.members", "{}",
-                 "{\"code\":200,\"room\":\"lobby\",\"members\":[\"alice\",\"bob\",\"carol\"]}");
+    atollc_sync *a, *b, *c;
+    START_WITH_ALICE_BOB_CAROL(&n, &a, &b, &c);
+    EXPECT_MEMBERS(b, "lobby", "alice", "bob", "carol");
 
-    EXPECT_REPLY(a, "room.join", "{\"room\":\"blue\"}", "{\"code\":200,\"room\":\"blue\"}");
+    JOIN(a, "blue");
     EXPECT_PUSH(b, "onLeave", who("alice", "lobby"));
     EXPECT_PUSH(c, "onLeave", who("alice", "lobby"));
-    EXPECT_REPLY(a, "room.members", "{}",
-                 "{\"code\":200,\"room\":\"blue\",\"members\":[\"alice\"]}");
-    EXPECT_REPLY(c, "room.join", "{\"room\":\"blue\"}", "{\"code\":200,\"room\":\"blue\"}");
+    EXPECT_MEMBERS(a, "blue", "alice");
+    JOIN(c, "blue");
     EXPECT_PUSH(a, "onJoin", who("carol", "blue"));
     EXPECT_PUSH(b, "onLeave", who("carol", "lobby"));
-    EXPECT_REPLY(c, "room.members", "{}",
-                 "{\"code\":200,\"room\":\"blue\",\"members\":[\"alice\",\"carol\"]}");
-    EXPECT_REPLY(b, "room.members", "{}",
-                 "{\"code\":200,\"room\":\"lobby\",\"members\":[\"bob\"]}");
+    EXPECT_MEMBERS(c, "blue", "alice", "carol");
+    EXPECT_MEMBERS(b, "lobby", "bob");
 
     /* room.leave goes back to the lobby, at the end of its order. */
     EXPECT_REPLY(a, "room.leave", "{}", "{\"code\":200,\"room\":\"lobby\"}");
     EXPECT_PUSH(c, "onLeave", who("alice", "blue"));
     EXPECT_PUSH(b, "onJoin", who("alice", "lobby"));
-    EXPECT_REPLY(a, "room.members", "{}",
-                 "{\"code\":200,\"room\":\"lobby\",\"members\":[\"bob\",\"alice\"]}");
+    EXPECT_MEMBERS(a, "lobby", "bob", "alice");
     EXPECT_REPLY(a, "room.leave", "{}", "{\"code\":500,\"message\":\"already in the lobby\"}");
 
     /* Joining the room you are in answers and moves nobody: no onLeave/onJoin. */
-    EXPECT_REPLY(a, "room.join", "{\"room\":\"lobby\"}", "{\"code\":200,\"room\":\"lobby\"}");
-    EXPECT_REPLY(c, "room.join", "{\"room\":\"blue\"}", "{\"code\":200,\"room\":\"blue\"}");
-    EXPECT_REPLY(a, "room.members", "{}",
-                 "{\"code\":200,\"room\":\"lobby\",\"members\":[\"bob\",\"alice\"]}");
+    JOIN(a, "lobby");
+    JOIN(c, "blue");
+    EXPECT_MEMBERS(a, "lobby", "bob", "alice");
     EXPECT_NO_PUSH(a, 200);
     EXPECT_NO_PUSH(b, 200);
     EXPECT_NO_PUSH(c, 200);
@@ -224,34 +176,30 @@ TEST(chat_moving_keeps_the_connection)
 {
     test_node n;
     start_chat(&n);
-    atollc_sync *w1 = LOGIN_TO(&n, "w1", "r1");
-    atollc_sync *w2 = LOGIN_TO(&n, "w2", "r2");
-    atollc_sync *x = LOGIN(&n, "mover");
+    atollc_sync *w1 = ENTER_ROOM(&n, "w1", "r1");
+    atollc_sync *w2 = ENTER_ROOM(&n, "w2", "r2");
+    atollc_sync *x = ENTER(&n, "mover");
     atollc_sync *watch[2] = {w1, w2};
     const char *rooms[2] = {"r1", "r2"};
 
     /* Hop r1, r2, r1, ... on one connection: each say lands in the room just joined. */
     for (int hop = 0; hop < 10; hop++) {
         int here = hop % 2, there = 1 - here;
-        char body[64], want[64], text[32];
-        snprintf(body, sizeof body, "{\"room\":\"%s\"}", rooms[here]);
-        snprintf(want, sizeof want, "{\"code\":200,\"room\":\"%s\"}", rooms[here]);
-        EXPECT_REPLY(x, "room.join", body, want);
+        char text[32];
+        JOIN(x, rooms[here]);
         EXPECT_PUSH(watch[here], "onJoin", who("mover", rooms[here]));
         if (hop > 0)
             EXPECT_PUSH(watch[there], "onLeave", who("mover", rooms[there]));
         snprintf(text, sizeof text, "hop %d", hop);
-        EXPECT_REPLY(x, "room.say", say_body(text), "{\"code\":200}");
+        SAY(x, text);
         EXPECT_PUSH(x, "onChat", chat_line("mover", rooms[here], text));
         EXPECT_PUSH(watch[here], "onChat", chat_line("mover", rooms[here], text));
         EXPECT_NO_PUSH(watch[there], 50);
         ASSERT(atollc_sync_is_open(x));
     }
     /* After the last hop (to r2) the members say where mover is. */
-    EXPECT_REPLY(x, "room.members", "{}",
-                 "{\"code\":200,\"room\":\"r2\",\"members\":[\"w2\",\"mover\"]}");
-    EXPECT_REPLY(w1, "room.members", "{}",
-                 "{\"code\":200,\"room\":\"r1\",\"members\":[\"w1\"]}");
+    EXPECT_MEMBERS(x, "r2", "w2", "mover");
+    EXPECT_MEMBERS(w1, "r1", "w1");
     EXPECT_NO_PUSH(x, 200);
     EXPECT_NO_PUSH(w1, 100);
     EXPECT_NO_PUSH(w2, 100);
@@ -265,16 +213,14 @@ TEST(chat_say_validation)
 {
     test_node n;
     start_chat(&n);
-    atollc_sync *a = LOGIN(&n, "alice");
-    atollc_sync *b = LOGIN(&n, "bob");
+    atollc_sync *a = ENTER(&n, "alice");
+    atollc_sync *b = ENTER(&n, "bob");
     EXPECT_PUSH(a, "onJoin", who("bob", "lobby"));
 
-    EXPECT_REPLY(a, "room.say", "{}", "{\"code\":500*");
-    EXPECT_REPLY(a, "room.say", "{\"text\":\"\"}", "{\"code\":500*");
-    EXPECT_REPLY(a, "room.say", "{\"text\":5}", "{\"code\":500*");
-    EXPECT_REPLY(a, "room.say", "{\"text\":[\"hi\"]}", "{\"code\":500*");
-    EXPECT_REPLY(a, "room.say", "{\"text\":null}", "{\"code\":500*");
-    EXPECT_REPLY(a, "room.say", "not json", "{\"code\":500*");
+    const char *bad_say[] = {"{}", "{\"text\":\"\"}", "{\"text\":5}", "{\"text\":[\"hi\"]}",
+                             "{\"text\":null}", "not json"};
+    for (size_t i = 0; i < sizeof bad_say / sizeof bad_say[0]; i++)
+        EXPECT_REPLY(a, "room.say", bad_say[i], "{\"code\":500*");
 
     /* 512 bytes is the most; the limit counts bytes, not characters. */
     char text[600];
@@ -282,7 +228,7 @@ TEST(chat_say_validation)
     text[513] = '\0';
     EXPECT_REPLY(a, "room.say", say_body(text), "{\"code\":500*");
     text[512] = '\0';
-    EXPECT_REPLY(a, "room.say", say_body(text), "{\"code\":200}");
+    SAY(a, text);
     EXPECT_PUSH(a, "onChat", chat_line("alice", "lobby", text));
     EXPECT_PUSH(b, "onChat", chat_line("alice", "lobby", text));
     text[0] = '\0';
@@ -290,7 +236,7 @@ TEST(chat_say_validation)
         strcat(text, "\xe2\x82\xac");
     EXPECT_REPLY(a, "room.say", say_body(text), "{\"code\":500*");
     text[170 * 3] = '\0';
-    EXPECT_REPLY(a, "room.say", say_body(text), "{\"code\":200}");
+    SAY(a, text);
     EXPECT_PUSH(a, "onChat", NULL);
     EXPECT_PUSH(b, "onChat", NULL);
 
@@ -311,7 +257,7 @@ TEST(chat_bad_room_names_are_refused)
         "\"caf\xc3\xa9\"", "\"a.b\"", "7", "null", "[\"lobby\"]",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        atollc_sync *s = connect_to(&n);
+        atollc_sync *s = CONNECT(&n);
         char body[160];
         snprintf(body, sizeof body, "{\"uid\":\"bad%zu\",\"room\":%s}", i, bad[i]);
         EXPECT_REPLY(s, "gate.entry", body, "{\"code\":500*");
@@ -320,11 +266,9 @@ TEST(chat_bad_room_names_are_refused)
         atollc_sync_free(s);
     }
     /* The longest name and every kind of character allowed. */
-    atollc_sync *a = LOGIN_TO(&n, "alice", "abcdefghijklmnopqrstuvwxyz012345");
-    EXPECT_REPLY(a, "room.members", "{}",
-                 "{\"code\":200,\"room\":\"abcdefghijklmnopqrstuvwxyz012345\","
-                 "\"members\":[\"alice\"]}");
-    EXPECT_REPLY(a, "room.join", "{\"room\":\"Az_09-x\"}", "{\"code\":200,\"room\":\"Az_09-x\"}");
+    atollc_sync *a = ENTER_ROOM(&n, "alice", "abcdefghijklmnopqrstuvwxyz012345");
+    EXPECT_MEMBERS(a, "abcdefghijklmnopqrstuvwxyz012345", "alice");
+    JOIN(a, "Az_09-x");
 
     /* room.join checks the name the same way, and a refused join moves nobody. */
     const char *bad_join[] = {"{}", "{\"room\":\"no spaces\"}", "{\"room\":\"\"}",
@@ -332,8 +276,7 @@ TEST(chat_bad_room_names_are_refused)
                               "{\"room\":\"abcdefghijklmnopqrstuvwxyz0123456\"}"};
     for (size_t i = 0; i < sizeof bad_join / sizeof bad_join[0]; i++)
         EXPECT_REPLY(a, "room.join", bad_join[i], "{\"code\":500*");
-    EXPECT_REPLY(a, "room.members", "{}",
-                 "{\"code\":200,\"room\":\"Az_09-x\",\"members\":[\"alice\"]}");
+    EXPECT_MEMBERS(a, "Az_09-x", "alice");
     atollc_sync_free(a);
     node_stop(&n);
 }
@@ -352,11 +295,10 @@ TEST(chat_one_room_across_both_workers)
     for (int i = 0; i < N; i++) {
         snprintf(uid[i], sizeof uid[i], "u%d", i);
         if (i % 2 == 0) {
-            s[i] = LOGIN_TO(&n, uid[i], "shared");
+            s[i] = ENTER_ROOM(&n, uid[i], "shared");
         } else {
-            s[i] = LOGIN(&n, uid[i]);
-            EXPECT_REPLY(s[i], "room.join", "{\"room\":\"shared\"}",
-                         "{\"code\":200,\"room\":\"shared\"}");
+            s[i] = ENTER(&n, uid[i]);
+            JOIN(s[i], "shared");
         }
         for (int j = 0; j < i; j++)
             EXPECT_PUSH(s[j], "onJoin", who(uid[i], "shared"));
@@ -364,7 +306,7 @@ TEST(chat_one_room_across_both_workers)
     for (int from = 0; from < N; from++) {
         char text[96];
         snprintf(text, sizeof text, "line from %s", uid[from]);
-        EXPECT_REPLY(s[from], "room.say", say_body(text), "{\"code\":200}");
+        SAY(s[from], text);
         for (int i = 0; i < N; i++)
             EXPECT_PUSH(s[i], "onChat", chat_line(uid[from], "shared", text));
     }

@@ -6,35 +6,16 @@
  * CONFORMANCE_TESTS(prefix, transport) emits one test per behaviour for a transport,
  * so a behaviour that works on one transport and not the other shows up by name.
  */
+#include "game_client.h"
 #include "harness.h"
 #include "test.h"
-
-#include <atollc/atollc.h>
-
-static atollc_sync *
-connect_to(test_node *n, atollc_transport t, int use_dict)
-{
-    atollc_opts o;
-    atollc_opts_init(&o);
-    o.transport = t;
-    o.port = n->port;
-    o.use_dict = use_dict;
-    int err = 0;
-    atollc_sync *s = atollc_sync_connect(&o, &err);
-    if (s == NULL) {
-        fprintf(stderr, "connect: %s\n", atoll_strerror(err));
-        node_dump_log(n);
-    }
-    ASSERT(s != NULL);
-    return s;
-}
 
 static void
 check_echo(atollc_transport t)
 {
     test_node n;
     node_start(&n, NULL);
-    atollc_sync *s = connect_to(&n, t, 1);
+    atollc_sync *s = CONNECT_WITH(&n, t, 1);
     char *resp = NULL;
     const char *body = "{\"msg\":\"hi\",\"n\":[1,2,3],\"u\":\"\xe4\xbd\xa0\xe5\xa5\xbd\"}";
     ASSERT_EQ(atollc_sync_request(s, "echo.echo", body, &resp, 5000), ATOLLC_OK);
@@ -48,7 +29,7 @@ check_echo(atollc_transport t)
     ASSERT_STR(resp, "{}");
     free(resp);
     /* Without route compression too. */
-    atollc_sync *plain = connect_to(&n, t, 0);
+    atollc_sync *plain = CONNECT_WITH(&n, t, 0);
     ASSERT_EQ(atollc_sync_request(plain, "echo.echo", "[true,null]", &resp, 5000), ATOLLC_OK);
     ASSERT_STR(resp, "[true,null]");
     free(resp);
@@ -62,7 +43,7 @@ check_ids_cross_varint_sizes(atollc_transport t)
 {
     test_node n;
     node_start(&n, (const char *[]){"--set", "net.rate_limit=0", NULL});
-    atollc_sync *s = connect_to(&n, t, 1);
+    atollc_sync *s = CONNECT_WITH(&n, t, 1);
     /* Sequential requests with growing ids cross the 1-, 2- and 3-byte varint sizes. */
     char body[64], *resp = NULL;
     for (int i = 0; i < 17000; i++) {
@@ -80,8 +61,8 @@ check_push_and_broadcast(atollc_transport t)
 {
     test_node n;
     node_start(&n, NULL);
-    atollc_sync *a = connect_to(&n, t, 1);
-    atollc_sync *b = connect_to(&n, t, 0); /* b gets pushes with string routes resolved */
+    atollc_sync *a = CONNECT_WITH(&n, t, 1);
+    atollc_sync *b = CONNECT_WITH(&n, t, 0); /* b gets pushes with string routes resolved */
     char *route = NULL, *body = NULL;
     ASSERT_EQ(atollc_sync_notify(a, "echo.push", "{\"p\":1}"), ATOLLC_OK);
     ASSERT_EQ(atollc_sync_wait_push(a, &route, &body, 5000), ATOLLC_OK);
@@ -110,7 +91,7 @@ check_kick(atollc_transport t)
 {
     test_node n;
     node_start(&n, NULL);
-    atollc_sync *s = connect_to(&n, t, 1);
+    atollc_sync *s = CONNECT_WITH(&n, t, 1);
     char *resp = NULL, *kick = NULL;
     ASSERT_EQ(atollc_sync_request(s, "echo.kick", "{}", &resp, 5000), ATOLLC_OK);
     ASSERT_STR(resp, "{\"code\":200}");
@@ -128,7 +109,7 @@ check_errors(atollc_transport t)
 {
     test_node n;
     node_start(&n, NULL);
-    atollc_sync *s = connect_to(&n, t, 1);
+    atollc_sync *s = CONNECT_WITH(&n, t, 1);
     char *resp = NULL;
     ASSERT_EQ(atollc_sync_request(s, "echo.nosuch", "{}", &resp, 5000), ATOLLC_OK);
     ASSERT_STR(resp, "{\"code\":500,\"message\":\"no handler for route\"}");
@@ -152,7 +133,7 @@ check_heartbeats_keep_alive(atollc_transport t)
 {
     test_node n;
     node_start(&n, (const char *[]){"--set", "net.heartbeat=1", NULL});
-    atollc_sync *s = connect_to(&n, t, 1);
+    atollc_sync *s = CONNECT_WITH(&n, t, 1);
     ASSERT_EQ(atollc_heartbeat_interval(atollc_sync_client(s)), 1);
     /* 3.5 s of silence from the game: the client's heartbeats keep it open (the
      * server would close it after 2 s without them). */
@@ -170,8 +151,8 @@ check_duplicate_login(atollc_transport t)
 {
     test_node n;
     node_start(&n, NULL);
-    atollc_sync *a = connect_to(&n, t, 1);
-    atollc_sync *b = connect_to(&n, t, 1);
+    atollc_sync *a = CONNECT_WITH(&n, t, 1);
+    atollc_sync *b = CONNECT_WITH(&n, t, 1);
     char *resp = NULL, *kick = NULL;
     ASSERT_EQ(atollc_sync_request(a, "gate.entry", "{\"uid\":\"u1\"}", &resp, 5000), ATOLLC_OK);
     ASSERT_STR(resp, "{\"code\":200,\"uid\":\"u1\"}");

@@ -4,105 +4,13 @@
  * quick.areas settings, the order of pipelined requests, and the error answers for an
  * unknown handler and for a request sent before gate.entry.
  */
+#include "game_client.h"
 #include "harness.h"
 #include "test.h"
 
-#include <atollc/atollc.h>
 #include <stdint.h>
 
-/* ---- helpers: each takes the caller's line, so a failure names the test's line ---- */
-
-static void
-fail_at(int line, const char *what, const char *got, const char *want)
-{
-    char m[1400];
-    snprintf(m, sizeof m, "%s: got \"%.600s\", want \"%.600s\"", what, got ? got : "(null)",
-             want ? want : "(null)");
-    test_fail_(__FILE__, line, m);
-}
-
-static atollc_sync *
-connect_to(test_node *n)
-{
-    atollc_opts o;
-    atollc_opts_init(&o);
-    o.port = n->port;
-    int err = 0;
-    atollc_sync *s = atollc_sync_connect(&o, &err);
-    if (s == NULL) {
-        fprintf(stderr, "connect: %s\n", atoll_strerror(err));
-        node_dump_log(n);
-    }
-    ASSERT(s != NULL);
-    return s;
-}
-
-/* Sends a request and returns the response (the caller frees it). */
-static char *
-request_(atollc_sync *s, const char *route, const char *body, int line)
-{
-    char *resp = NULL;
-    int rc = atollc_sync_request(s, route, body, &resp, 5000);
-    if (rc != ATOLLC_OK)
-        fail_at(line, route, atoll_strerror(rc), "a response");
-    return resp;
-}
-#define REQUEST(s, route, body) request_((s), (route), (body), __LINE__)
-
-/* Sends a request; the response must be want exactly (want ending in "*": a prefix). */
-static void
-expect_reply_(atollc_sync *s, const char *route, const char *body, const char *want, int line)
-{
-    char *resp = request_(s, route, body, line);
-    size_t wl = strlen(want);
-    int ok = want[wl - 1] == '*' ? strncmp(resp, want, wl - 1) == 0 : strcmp(resp, want) == 0;
-    if (!ok)
-        fail_at(line, route, resp, want);
-    free(resp);
-}
-#define EXPECT_REPLY(s, route, body, want) expect_reply_((s), (route), (body), (want), __LINE__)
-
-/* The next push must be this route and body. */
-static void
-expect_push_(atollc_sync *s, const char *route, const char *body, int line)
-{
-    char *r = NULL, *b = NULL;
-    int rc = atollc_sync_wait_push(s, &r, &b, 5000);
-    if (rc != ATOLLC_OK)
-        fail_at(line, "push", atoll_strerror(rc), route);
-    if (strcmp(r, route) != 0)
-        fail_at(line, "push route", r, route);
-    if (strcmp(b, body) != 0)
-        fail_at(line, "push body", b, body);
-    free(r);
-    free(b);
-}
-#define EXPECT_PUSH(s, route, body) expect_push_((s), (route), (body), __LINE__)
-
-/* No push may arrive within ms. */
-static void
-expect_no_push_(atollc_sync *s, int ms, int line)
-{
-    char *r = NULL, *b = NULL;
-    int rc = atollc_sync_wait_push(s, &r, &b, ms);
-    if (rc == ATOLLC_OK)
-        fail_at(line, "unexpected push", b, r);
-    if (rc != ATOLL_ETIMEDOUT)
-        fail_at(line, "waiting for no push", atoll_strerror(rc), "a timeout");
-}
-#define EXPECT_NO_PUSH(s, ms) expect_no_push_((s), (ms), __LINE__)
-
-/* Connects and enters the game as uid. */
-static atollc_sync *
-login_(test_node *n, const char *uid, int line)
-{
-    atollc_sync *s = connect_to(n);
-    char body[160];
-    snprintf(body, sizeof body, "{\"uid\":\"%s\"}", uid);
-    expect_reply_(s, "gate.entry", body, "{\"code\":200*", line);
-    return s;
-}
-#define LOGIN(n, uid) login_((n), (uid), __LINE__)
+/* ---- helpers ---------------------------------------------------------------------- */
 
 static void
 start_quick(test_node *n, const char *const *settings)
@@ -114,6 +22,18 @@ start_quick(test_node *n, const char *const *settings)
     args[k] = NULL;
     node_start(n, args);
 }
+
+/* Sends area.levelup or area.info; the answer must be exactly code 200 with this level
+ * and its money (10 a level). */
+static void
+expect_level_(atollc_sync *s, const char *route, int level, int line)
+{
+    char want[96];
+    snprintf(want, sizeof want, "{\"code\":200,\"level\":%d,\"money\":%d}", level, 10 * level);
+    gc_expect_reply_(s, route, "{}", want, __FILE__, line);
+}
+#define EXPECT_LEVELUP(s, level) expect_level_((s), "area.levelup", (level), __LINE__)
+#define EXPECT_INFO(s, level) expect_level_((s), "area.info", (level), __LINE__)
 
 /* The same FNV-1a as examples/quick/quick.c: which area quick.areas puts a uid in. */
 static unsigned
@@ -131,20 +51,19 @@ TEST(levelup_and_info_count_up_from_zero)
 {
     test_node n;
     start_quick(&n, NULL);
-    atollc_sync *a = LOGIN(&n, "alice");
-    EXPECT_REPLY(a, "area.info", "{}", "{\"code\":200,\"level\":0,\"money\":0}");
+    atollc_sync *a = ENTER(&n, "alice");
+    EXPECT_INFO(a, 0);
     char want[96];
     for (int i = 1; i <= 3; i++) {
-        snprintf(want, sizeof want, "{\"code\":200,\"level\":%d,\"money\":%d}", i, 10 * i);
-        EXPECT_REPLY(a, "area.levelup", "{}", want);
+        EXPECT_LEVELUP(a, i);
         /* The area's levelup first, then the player's own money. */
         EXPECT_PUSH(a, "levelup", "{\"playerId\":\"alice\"}");
         snprintf(want, sizeof want, "{\"money\":%d}", 10 * i);
         EXPECT_PUSH(a, "money", want);
     }
-    EXPECT_REPLY(a, "area.info", "{}", "{\"code\":200,\"level\":3,\"money\":30}");
+    EXPECT_INFO(a, 3);
     /* info is a read: it pushes nothing and changes nothing. */
-    EXPECT_REPLY(a, "area.info", "{}", "{\"code\":200,\"level\":3,\"money\":30}");
+    EXPECT_INFO(a, 3);
     EXPECT_NO_PUSH(a, 200);
     atollc_sync_free(a);
     node_stop(&n);
@@ -157,9 +76,9 @@ TEST(levelup_reaches_the_whole_area_money_only_the_sender)
     const char *uids[3] = {"a1", "b2", "c3"};
     atollc_sync *s[3];
     for (int i = 0; i < 3; i++)
-        s[i] = LOGIN(&n, uids[i]);
+        s[i] = ENTER(&n, uids[i]);
     for (int from = 0; from < 3; from++) {
-        EXPECT_REPLY(s[from], "area.levelup", "{}", "{\"code\":200,\"level\":1,\"money\":10}");
+        EXPECT_LEVELUP(s[from], 1);
         char lv[128];
         snprintf(lv, sizeof lv, "{\"playerId\":\"%s\"}", uids[from]);
         for (int i = 0; i < 3; i++)
@@ -177,12 +96,12 @@ TEST(broadcast_off_leaves_only_the_money_push)
 {
     test_node n;
     start_quick(&n, (const char *[]){"--set", "quick.broadcast=false", NULL});
-    atollc_sync *a = LOGIN(&n, "alice"), *b = LOGIN(&n, "bob");
-    EXPECT_REPLY(a, "area.levelup", "{}", "{\"code\":200,\"level\":1,\"money\":10}");
+    atollc_sync *a = ENTER(&n, "alice"), *b = ENTER(&n, "bob");
+    EXPECT_LEVELUP(a, 1);
     EXPECT_PUSH(a, "money", "{\"money\":10}");
     EXPECT_NO_PUSH(a, 300);
     EXPECT_NO_PUSH(b, 300);
-    EXPECT_REPLY(b, "area.levelup", "{}", "{\"code\":200,\"level\":1,\"money\":10}");
+    EXPECT_LEVELUP(b, 1);
     EXPECT_PUSH(b, "money", "{\"money\":10}");
     EXPECT_NO_PUSH(a, 300);
     EXPECT_NO_PUSH(b, 300);
@@ -203,7 +122,7 @@ TEST(areas_setting_spreads_players_by_uid_hash)
         snprintf(uids[i], sizeof uids[i], "p%d", i);
         area[i] = area_of(uids[i], AREAS);
         count[area[i]]++;
-        s[i] = LOGIN(&n, uids[i]);
+        s[i] = ENTER(&n, uids[i]);
     }
     /* The test means something only if the uids fill several areas, some with company. */
     int used = 0, shared = 0;
@@ -214,7 +133,7 @@ TEST(areas_setting_spreads_players_by_uid_hash)
     ASSERT(used >= 2 && shared >= 1);
 
     for (int from = 0; from < N; from++) {
-        EXPECT_REPLY(s[from], "area.levelup", "{}", "{\"code\":200,\"level\":1,\"money\":10}");
+        EXPECT_LEVELUP(s[from], 1);
         char lv[128];
         snprintf(lv, sizeof lv, "{\"playerId\":\"%s\"}", uids[from]);
         for (int i = 0; i < N; i++)
@@ -256,7 +175,7 @@ TEST(pipelined_levelups_are_answered_in_order)
 {
     test_node n;
     start_quick(&n, NULL);
-    atollc_sync *a = LOGIN(&n, "alice");
+    atollc_sync *a = ENTER(&n, "alice");
     atollc_client *c = atollc_sync_client(a);
     for (int i = 1; i <= PIPELINED; i++)
         ASSERT_EQ(atollc_request(c, "area.levelup", "{}", 2, on_levelup, (void *)(intptr_t)i),
@@ -289,11 +208,11 @@ TEST(unknown_handler_gets_500)
 {
     test_node n;
     start_quick(&n, NULL);
-    atollc_sync *a = LOGIN(&n, "alice");
+    atollc_sync *a = ENTER(&n, "alice");
     EXPECT_REPLY(a, "area.nosuch", "{}", "{\"code\":500*");
     EXPECT_REPLY(a, "nosuch.levelup", "{}", "{\"code\":500*");
     /* The session and the player are unharmed. */
-    EXPECT_REPLY(a, "area.levelup", "{}", "{\"code\":200,\"level\":1,\"money\":10}");
+    EXPECT_LEVELUP(a, 1);
     atollc_sync_free(a);
     node_stop(&n);
 }
@@ -302,14 +221,14 @@ TEST(levelup_before_entry_gets_500)
 {
     test_node n;
     start_quick(&n, NULL);
-    atollc_sync *a = connect_to(&n);
+    atollc_sync *a = CONNECT(&n);
     EXPECT_REPLY(a, "area.levelup", "{}", "{\"code\":500*");
     EXPECT_REPLY(a, "area.info", "{}", "{\"code\":500*");
     EXPECT_NO_PUSH(a, 200);
     /* After entry the player starts from zero: the refused levelup counted for nothing. */
     EXPECT_REPLY(a, "gate.entry", "{\"uid\":\"late\"}", "{\"code\":200*");
-    EXPECT_REPLY(a, "area.info", "{}", "{\"code\":200,\"level\":0,\"money\":0}");
-    EXPECT_REPLY(a, "area.levelup", "{}", "{\"code\":200,\"level\":1,\"money\":10}");
+    EXPECT_INFO(a, 0);
+    EXPECT_LEVELUP(a, 1);
     atollc_sync_free(a);
     node_stop(&n);
 }
