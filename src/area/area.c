@@ -4,8 +4,8 @@
  * function here runs on the worker that owns the area it touches.
  */
 #include "area.h"
+#include "value.h"
 
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -36,23 +36,15 @@ node_of(const atoll_area *a)
 
 /* ---- encoding replies and pushes ------------------------------------------------------ */
 
-static int
-dump_cb(const char *buf, size_t size, void *data)
-{
-    atoll__buf_append(data, buf, size);
-    return 0;
-}
-
 /* JSON text of v ("{}" for NULL) into w->scratch_out. */
 static void
 encode_json(atoll__worker *w, const atoll_value *v)
 {
     w->scratch_out.len = 0;
-    if (v == NULL || json_dump_callback((const json_t *)v, dump_cb, &w->scratch_out,
-                                        JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
-        w->scratch_out.len = 0;
+    if (v == NULL)
         atoll__buf_append(&w->scratch_out, "{}", 2);
-    }
+    else
+        atoll__value_write(&w->scratch_out, v);
 }
 
 static void
@@ -88,10 +80,7 @@ atoll__session_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *
         atoll__conn_mark_dirty(c);
         return;
     }
-    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_SESS_OUT, n);
-    m->session = s;
-    memcpy(m->data, p, n);
-    atoll__send(w->node, sw, m);
+    atoll__send_out(w->node, sw, s, p, n);
 }
 
 /* Answers a client's request with JSON text. */

@@ -19,7 +19,8 @@
  * contain itself: jansson refuses the direct case (atoll_set(o, k, o)); a deeper
  * cycle is not detected and would leak and recurse forever in dump and equal.
  */
-#include "../core/core.h"
+#include "value.h"
+#include "../proto/proto.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -174,12 +175,107 @@ atoll_parse(const char *json, size_t len, char *err, size_t errlen)
  * functions with json_set_alloc_funcs (see the invariants at the top); that is what
  * lets atoll_free be free(). The text never holds a NUL byte before its end (a NUL in
  * a string is written as \u0000), so strlen gives its length. */
+static void
+write_int(atoll__buf *b, json_int_t i)
+{
+    char tmp[24];
+    size_t n = 0;
+    /* Through unsigned, so INT64_MIN negates without overflow. */
+    uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+    do {
+        tmp[sizeof tmp - 1 - n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (i < 0)
+        tmp[sizeof tmp - 1 - n++] = '-';
+    atoll__buf_append(b, tmp + sizeof tmp - n, n);
+}
+
+static void
+write_real(atoll__buf *b, double d)
+{
+    /* jansson's format: 17 significant digits (every double reads back exactly), and a
+     * ".0" when that looks like an integer, so it parses back as a real. */
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%.17g", d);
+    if (n <= 0 || (size_t)n >= sizeof tmp)
+        n = snprintf(tmp, sizeof tmp, "0.0");
+    atoll__buf_append(b, tmp, (size_t)n);
+    if (strspn(tmp, "0123456789-") == (size_t)n)
+        atoll__buf_append(b, ".0", 2);
+}
+
+void
+atoll__value_write(atoll__buf *b, const atoll_value *v)
+{
+    const json_t *j = CJ(v);
+    switch (j ? json_typeof(j) : JSON_NULL) {
+    case JSON_OBJECT: {
+        atoll__buf_push(b, '{');
+        bool first = true;
+        for (void *it = json_object_iter((json_t *)j); it != NULL;
+             it = json_object_iter_next((json_t *)j, it)) {
+            if (!first)
+                atoll__buf_push(b, ',');
+            first = false;
+            const char *k = json_object_iter_key(it);
+            atoll__json_put_string(b, k, strlen(k));
+            atoll__buf_push(b, ':');
+            atoll__value_write(b, V(json_object_iter_value(it)));
+        }
+        atoll__buf_push(b, '}');
+        break;
+    }
+    case JSON_ARRAY: {
+        atoll__buf_push(b, '[');
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            if (i > 0)
+                atoll__buf_push(b, ',');
+            atoll__value_write(b, V(json_array_get(j, i)));
+        }
+        atoll__buf_push(b, ']');
+        break;
+    }
+    case JSON_STRING:
+        atoll__json_put_string(b, json_string_value(j), json_string_length(j));
+        break;
+    case JSON_INTEGER:
+        write_int(b, json_integer_value(j));
+        break;
+    case JSON_REAL:
+        write_real(b, json_real_value(j));
+        break;
+    case JSON_TRUE:
+        atoll__buf_append(b, "true", 4);
+        break;
+    case JSON_FALSE:
+        atoll__buf_append(b, "false", 5);
+        break;
+    case JSON_NULL:
+        atoll__buf_append(b, "null", 4);
+        break;
+    }
+}
+
 char *
 atoll_dump(const atoll_value *v, size_t *len)
 {
-    char *s = v ? json_dumps(CJ(v), JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (v == NULL) {
+        if (len)
+            *len = 0;
+        return NULL;
+    }
+    atoll__buf b = ATOLL__BUF_INIT;
+    atoll__value_write(&b, v);
+    /* A plain malloc'ed string, so atoll_free (free) releases it. */
+    char *s = malloc(b.len + 1);
+    if (s != NULL) {
+        memcpy(s, atoll__buf_data(&b), b.len);
+        s[b.len] = '\0';
+    }
     if (len)
-        *len = s ? strlen(s) : 0;
+        *len = s ? b.len : 0;
+    atoll__buf_fini(&b);
     return s;
 }
 

@@ -543,14 +543,24 @@ void
 atoll__session_mail(atoll__worker *w, atoll__mail *m)
 {
     switch (m->type) {
-    case ATOLL_MAIL_SESS_OUT: {
-        atoll__conn *c = atoll__worker_find_conn(w->node, m->session);
-        if (c != NULL && c->state == ATOLL_CONN_WORKING && atoll__conn_out_room(c, m->len)) {
-            atoll__buf_append(&c->out, m->data, m->len);
-            atoll__conn_mark_dirty(c);
+    case ATOLL_MAIL_SESS_OUT:
+        /* Records {session id (8), length (4), bytes}, written by atoll__send_out. */
+        for (size_t off = 0; off + 12 <= m->len;) {
+            atoll_session_id s;
+            uint32_t len;
+            memcpy(&s.v, m->data + off, 8);
+            memcpy(&len, m->data + off + 8, 4);
+            const uint8_t *p = m->data + off + 12;
+            off += 12 + (size_t)len;
+            if (off > m->len)
+                break; /* cannot happen: the same process wrote it */
+            atoll__conn *c = atoll__worker_find_conn(w->node, s);
+            if (c != NULL && c->state == ATOLL_CONN_WORKING && atoll__conn_out_room(c, len)) {
+                atoll__buf_append(&c->out, p, len);
+                atoll__conn_mark_dirty(c);
+            }
         }
         break;
-    }
     case ATOLL_MAIL_SESS_PUSH:
         for (size_t i = 0; i < m->nsessions; i++) {
             atoll__conn *c = atoll__worker_find_conn(w->node, m->sessions[i]);

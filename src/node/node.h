@@ -213,7 +213,8 @@ typedef enum atoll__mail_type {
     ATOLL_MAIL_AREA_CALL,   /* atoll_call / atoll_send from another area */
     ATOLL_MAIL_AREA_REPLY,  /* to the caller's worker: a call's answer */
     /* to a session's worker (session.c) */
-    ATOLL_MAIL_SESS_OUT,    /* encoded packages for one session (replies, pushes) */
+    ATOLL_MAIL_SESS_OUT,    /* encoded packages for sessions: records of {session id,
+                             * length, bytes}, a loop turn's worth for one worker */
     ATOLL_MAIL_SESS_PUSH,   /* shared encoded push for a list of sessions */
     ATOLL_MAIL_SESS_ROUTE,  /* the session's player is now in this area */
 } atoll__mail_type;
@@ -271,6 +272,10 @@ void atoll__mail_free(atoll__mail *m);
  * outbox (one lock per destination per loop turn) or, to itself, in its local queue;
  * any other thread posts it at once. Takes ownership. */
 void atoll__send(atoll__node *n, int to, atoll__mail *m);
+/* Sends encoded packages to session s on worker `to` (not the calling worker): appended
+ * to this turn's SESS_OUT batch for that worker, one mail per turn instead of one per
+ * reply. Other mail sent to `to` later is queued after the batch, so order holds. */
+void atoll__send_out(atoll__node *n, int to, atoll_session_id s, const uint8_t *p, size_t len);
 /* The worker running on this thread, or NULL. */
 atoll__worker *atoll__current_worker(void);
 

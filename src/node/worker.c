@@ -323,6 +323,42 @@ list_push(atoll__mail_list *l, atoll__mail *m)
     l->tail = m;
 }
 
+/* Moves the SESS_OUT records gathered for worker `to` into one mail in its outbox. */
+static void
+batch_flush(atoll__worker *w, int to)
+{
+    atoll__buf *b = &w->out_batch[to];
+    if (b->len == 0)
+        return;
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_SESS_OUT, b->len);
+    memcpy(m->data, atoll__buf_data(b), b->len);
+    b->len = 0;
+    atoll__buf_shrink(b, 64 * 1024); /* a burst does not pin its memory */
+    list_push(&w->outbox[to], m);
+}
+
+void
+atoll__send_out(atoll__node *n, int to, atoll_session_id s, const uint8_t *p, size_t len)
+{
+    atoll__worker *cur = tls_worker;
+    if (cur == NULL || cur->node != n || cur->stopped || to == cur->index || to < 0 ||
+        to >= n->nworkers || len > UINT32_MAX) {
+        atoll__mail *m = atoll__mail_new(ATOLL_MAIL_SESS_OUT, sizeof s.v + 4 + len);
+        uint32_t l = (uint32_t)len;
+        memcpy(m->data, &s.v, sizeof s.v);
+        memcpy(m->data + sizeof s.v, &l, 4);
+        memcpy(m->data + sizeof s.v + 4, p, len);
+        atoll__send(n, to, m);
+        return;
+    }
+    atoll__buf *b = &cur->out_batch[to];
+    uint32_t l = (uint32_t)len;
+    atoll__buf_reserve(b, sizeof s.v + 4 + len);
+    atoll__buf_append(b, &s.v, sizeof s.v);
+    atoll__buf_append(b, &l, 4);
+    atoll__buf_append(b, p, len);
+}
+
 void
 atoll__send(atoll__node *n, int to, atoll__mail *m)
 {
@@ -340,6 +376,8 @@ atoll__send(atoll__node *n, int to, atoll__mail *m)
         atoll__mail_free(m);
         return;
     }
+    if (to != cur->index)
+        batch_flush(cur, to); /* what was written before this mail is read before it */
     list_push(to == cur->index ? &cur->local : &cur->outbox[to], m);
 }
 
@@ -349,6 +387,8 @@ post_outboxes(atoll__worker *w)
 {
     atoll__node *n = w->node;
     for (int i = 0; i < n->nworkers; i++) {
+        if (w->out_batch[i].len > 0)
+            batch_flush(w, i);
         atoll__mail_list *l = &w->outbox[i];
         if (l->head == NULL)
             continue;
@@ -665,6 +705,7 @@ atoll__worker_new(atoll__node *n, int index)
     uv_idle_init(&w->loop, &w->local_idle);
     w->local_idle.data = w;
     w->outbox = atoll__calloc((size_t)(n->nworkers > 0 ? n->nworkers : 1), sizeof *w->outbox);
+    w->out_batch = atoll__calloc((size_t)(n->nworkers > 0 ? n->nworkers : 1), sizeof *w->out_batch);
     atoll__proxy_init(w);
     if (atoll__ticks_init(w) != ATOLL_OK) {
         /* Only when the process is out of file descriptors before it even started. */
@@ -737,6 +778,9 @@ atoll__worker_free(atoll__worker *w, atoll__stats *out)
             atoll__mail_free(m);
         }
     atoll__free(w->outbox);
+    for (int i = 0; i < w->node->nworkers; i++)
+        atoll__buf_fini(&w->out_batch[i]);
+    atoll__free(w->out_batch);
     for (atoll__mail *m = w->mail_pool, *nx; m != NULL; m = nx) {
         nx = m->next;
         atoll__free(m);

@@ -111,6 +111,7 @@ struct atoll__worker {
     /* Mail to other workers gathered this loop turn, one list per destination, posted
      * with one lock each by atoll__worker_flush_mail; mail to itself (local). */
     atoll__mail_list *outbox;
+    atoll__buf *out_batch;    /* per destination: SESS_OUT records of this turn */
     atoll__mail_list local;
     uv_prepare_t prepare;     /* flushes before the loop blocks (after timers) */
     uv_idle_t local_idle;     /* keeps the loop from blocking while local mail waits */
