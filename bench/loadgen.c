@@ -681,6 +681,7 @@ usage(void)
 int
 main(int argc, char **argv)
 {
+    bool route_set = false; /* --fanout's default route differs */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -727,9 +728,10 @@ main(int argc, char **argv)
             cfg.duration_s = atof(v);
         else if (!strcmp(a, "--warmup"))
             cfg.warmup_s = atof(v);
-        else if (!strcmp(a, "--route"))
+        else if (!strcmp(a, "--route")) {
             cfg.route = v;
-        else if (!strcmp(a, "--body"))
+            route_set = true;
+        } else if (!strcmp(a, "--body"))
             cfg.body = v;
         else if (!strcmp(a, "--threads"))
             cfg.threads = atoi(v);
@@ -755,10 +757,7 @@ main(int argc, char **argv)
         return run_once();
     }
     if (cfg.fanout) {
-        bool route_given = false;
-        for (int i = 1; i < argc; i++)
-            route_given |= !strcmp(argv[i], "--route");
-        if (!route_given)
+        if (!route_set)
             cfg.route = "room.say";
         if (cfg.rate <= 0 || cfg.rate > 1e6 || cfg.grace_s < 0 || cfg.idle)
             usage();
