@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs the genuine pomelo-jsclient-websocket@0.1.1 (browser code, shimmed for
 // Node as described in shared/protocol-pomelo.md section 12) against a real
-// `atoll run --game echo` server on 127.0.0.1.
+// `atoll run --game echo` server on 127.0.0.1, then against `--game quick`
+// (players in an area: entry, area requests, pushes to the area and the player).
 //
 //   ATOLL_BIN=/path/to/atoll node jsclient_test.js
 //   node jsclient_test.js /path/to/atoll
@@ -461,13 +462,13 @@ class Client {
 const serverLog = [];
 let server = null;
 
-function startServer(bin) {
+function startServer(bin, game = 'echo') {
   return new Promise((resolve, reject) => {
     // A 1 s heartbeat makes the client heartbeat often enough to count within the idle
     // step; the 6 s timeout (instead of 2 x 1 s) keeps a client that a loaded CI machine
     // freezes for a second from being dropped. The counts, not the timeout, prove that
     // heartbeats flow both ways.
-    const args = ['run', '--game', 'echo', '--listen', HOST + ':0', '--workers', '2', '--set', 'net.heartbeat=' + HEARTBEAT_S, '--set', 'net.heartbeat_timeout=6'];
+    const args = ['run', '--game', game, '--listen', HOST + ':0', '--workers', '2', '--set', 'net.heartbeat=' + HEARTBEAT_S, '--set', 'net.heartbeat_timeout=6'];
     // Extra server options for debugging, e.g. ATOLL_JS_SERVER_ARGS="--log-level debug".
     if (process.env.ATOLL_JS_SERVER_ARGS) args.push(...process.env.ATOLL_JS_SERVER_ARGS.split(/\s+/).filter(Boolean));
     const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -580,7 +581,7 @@ async function main() {
 
   // Every client process is started (and has loaded the jsclient) before any
   // connection exists, so no process start-up competes with heartbeats later.
-  const [A, B, K, D, E] = ['A', 'B', 'K', 'D', 'E'].map((n) => new Client(n));
+  const [A, B, K, D, E, Q, R] = ['A', 'B', 'K', 'D', 'E', 'Q', 'R'].map((n) => new Client(n));
   let port = 0;
   const g0 = new Group('server');
   await g0.step(`server starts (atoll run --game echo --listen ${HOST}:0 --workers 2 --set net.heartbeat=${HEARTBEAT_S}) and prints "listening ${HOST}:PORT"`, async () => {
@@ -780,12 +781,62 @@ async function main() {
   worst.push(['driver', driverStall]);
   const stalls = worst.filter(([, ms]) => ms >= 300);
   if (stalls.length) out('# event-loop stalls seen (ms): ' + stalls.map(([n, ms]) => `${n} ${ms}`).join(', '));
-  await Promise.all(clients.map((c) => c.close()));
+  await Promise.all(clients.filter((c) => c !== Q && c !== R).map((c) => c.close()));
 
   await new Group('shutdown').step('server stops on SIGTERM with exit code 0', async () => {
     const r = await stopServer();
     check(r && r.code === 0 && !r.signal, 'server exit: ' + JSON.stringify(r));
   });
+
+  // ---- the quick game: areas, through the same genuine client ----
+  let qport = 0;
+  const gQ = new Group('quick game (areas)');
+  await gQ.step('a second server starts with --game quick; clients Q and R connect', async () => {
+    qport = await startServer(bin, 'quick');
+    await Promise.all([Q.init(qport), R.init(qport)]);
+  }, true);
+  if (qport) {
+    await gQ.step('the route dictionary has the area routes and the pushes of the game', async () => {
+      const hs = Q.wire(0, (e) => e.dir === 'recv' && e.type === 1)[0];
+      const d = hs && hs.json && hs.json.sys && hs.json.sys.dict;
+      for (const route of ['gate.entry', 'area.levelup', 'area.info', 'levelup', 'money']) {
+        check(d && Number.isInteger(d[route]) && d[route] > 0, `sys.dict has no code for ${route}: ${JSON.stringify(d)}`);
+      }
+    });
+    await gQ.step('gate.entry puts both players in area-1', async () => {
+      sameJson((await Q.request('gate.entry', { uid: 'qa' })).body, { code: 200, uid: 'qa', area: 'area-1' }, 'Q gate.entry');
+      sameJson((await R.request('gate.entry', { uid: 'qb' })).body, { code: 200, uid: 'qb', area: 'area-1' }, 'R gate.entry');
+    });
+    await gQ.step('area.levelup answers {code:200,level:1,money:10}; "levelup" reaches both players, "money" the sender', async () => {
+      const fromQ = Q.mark();
+      const fromR = R.mark();
+      const { body, from } = await Q.request('area.levelup', {});
+      sameJson(body, { code: 200, level: 1, money: 10 }, 'area.levelup response');
+      const req = Q.wire(from, (e) => e.dir === 'sent' && e.type === 4)[0];
+      check(req && req.flag === 0x01, 'area.levelup was not sent with a compressed route: ' + JSON.stringify(req));
+      sameJson((await Q.event('levelup', fromQ)).e.data, { playerId: 'qa' }, 'levelup push on Q');
+      sameJson((await Q.event('money', fromQ)).e.data, { money: 10 }, 'money push on Q');
+      sameJson((await R.event('levelup', fromR)).e.data, { playerId: 'qa' }, 'levelup push on R');
+    });
+    await gQ.step('area.info of the other player is still level 0; an unknown area route answers 500', async () => {
+      sameJson((await R.request('area.info', {})).body, { code: 200, level: 0, money: 0 }, 'area.info on R');
+      const { body } = await Q.request('area.nosuch', {});
+      check(body && body.code === 500 && typeof body.message === 'string', 'area.nosuch answered ' + JSON.stringify(body));
+    });
+    await gQ.step('no client saw a malformed package; the quick server stops with exit code 0', async () => {
+      const problems = [];
+      for (const c of [Q, R]) {
+        for (const e of c.events) {
+          if ((e.ev === 'wire' && e.bad) || e.ev === 'crash' || e.ev === 'exception') problems.push(`${c.name}: ${JSON.stringify(e)}`);
+        }
+      }
+      check(problems.length === 0, problems.join('\n'));
+      await disconnectAll([Q, R]);
+      await Promise.all([Q.close(), R.close()]);
+      const r = await stopServer();
+      check(r && r.code === 0 && !r.signal, 'quick server exit: ' + JSON.stringify(r));
+    });
+  }
 
   clearTimeout(watchdog);
   if (failed) dumpServerLog();
