@@ -685,30 +685,25 @@ main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--entry")) {
-            cfg.entry = true;
-            continue;
+        /* Flags without a value: the option and the setting it turns on (or off). */
+        const struct {
+            const char *name;
+            bool *field;
+            bool value;
+        } flags[] = {
+            {"--entry", &cfg.entry, true},   {"--idle", &cfg.idle, true},
+            {"--no-dict", &cfg.use_dict, false}, {"--fanout", &cfg.fanout, true},
+            {"--once", &cfg.once, true},     {"--check-code", &cfg.check_code, true},
+        };
+        bool was_flag = false;
+        for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++) {
+            if (strcmp(a, flags[k].name) == 0) {
+                *flags[k].field = flags[k].value;
+                was_flag = true;
+            }
         }
-        if (!strcmp(a, "--idle")) {
-            cfg.idle = true;
+        if (was_flag)
             continue;
-        }
-        if (!strcmp(a, "--no-dict")) {
-            cfg.use_dict = false;
-            continue;
-        }
-        if (!strcmp(a, "--fanout")) {
-            cfg.fanout = true;
-            continue;
-        }
-        if (!strcmp(a, "--once")) {
-            cfg.once = true;
-            continue;
-        }
-        if (!strcmp(a, "--check-code")) {
-            cfg.check_code = true;
-            continue;
-        }
         if (v == NULL)
             usage();
         i++;

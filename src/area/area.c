@@ -121,7 +121,7 @@ player_new(const char *uid, atoll_session_id s, int sw)
 void
 atoll__player_free(atoll_player *p)
 {
-    for (atoll__mail *m = p->held, *next; m != NULL; m = next) {
+    for (atoll__mail *m = p->held.head, *next; m != NULL; m = next) {
         next = m->next;
         atoll__mail_free(m);
     }
@@ -321,11 +321,10 @@ destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
         atoll__dir_set_player(w->node->dir, p->uid, "");
         atoll__player_free(p);
     }
-    for (atoll__mail *m = a->cmds, *next; m != NULL; m = next) {
+    for (atoll__mail *m = atoll__mail_list_take(&a->cmds), *next; m != NULL; m = next) {
         next = m->next;
         fail_mail(w, m, "area closed");
     }
-    a->cmds = a->cmds_tail = NULL;
     atoll__proxy_cancel_area(a);
     for (atoll__timer *t = a->timers, *next; t != NULL; t = next) {
         next = t->next;
@@ -495,12 +494,7 @@ queue_if_command(atoll_area *a, const atoll__route_entry *re, atoll__mail *m)
     if (!a->type->queue_commands || re == NULL || re->handler == NULL ||
         (re->handler->flags & ATOLL_QUERY))
         return false;
-    m->next = NULL;
-    if (a->cmds_tail)
-        a->cmds_tail->next = m;
-    else
-        a->cmds = m;
-    a->cmds_tail = m;
+    atoll__mail_list_push(&a->cmds, m);
     a->ncmds++;
     return true;
 }
@@ -543,8 +537,7 @@ atoll__area_tick(atoll_area *a, uint64_t now)
     atoll__area_begin(a);
     /* Commands that arrived before this tick, in arrival order; those they cause wait
      * for the next one. After a command asks for a destroy, the rest fail. */
-    atoll__mail *m = a->cmds;
-    a->cmds = a->cmds_tail = NULL;
+    atoll__mail *m = atoll__mail_list_take(&a->cmds);
     a->ncmds = 0;
     while (m != NULL) {
         atoll__mail *next = m->next;
@@ -579,17 +572,6 @@ forward_mail(atoll__worker *w, forward *f, atoll__mail *m)
     m->forwarded = true;
     m->area = f->area;
     atoll__send(w->node, f->worker, m);
-}
-
-static void
-hold(atoll_player *p, atoll__mail *m)
-{
-    m->next = NULL;
-    if (p->held_tail)
-        p->held_tail->next = m;
-    else
-        p->held = m;
-    p->held_tail = m;
 }
 
 static void
@@ -788,7 +770,7 @@ atoll__area_mail(atoll__worker *w, atoll__mail *m)
         return;
     }
     if (p->unfenced && !m->forwarded) {
-        hold(p, m);
+        atoll__mail_list_push(&p->held, m);
         return;
     }
     if (m->type == ATOLL_MAIL_AREA_LEAVE) {
@@ -815,8 +797,7 @@ static void
 deliver_held(atoll__worker *w, atoll_area *a, atoll_player *p)
 {
     uint64_t num = a->num;
-    atoll__mail *m = p->held;
-    p->held = p->held_tail = NULL;
+    atoll__mail *m = atoll__mail_list_take(&p->held);
     while (m != NULL) {
         atoll__mail *next = m->next;
         m->forwarded = true;

@@ -55,7 +55,7 @@ struct atoll_player {
     atoll_player *prev, *next;    /* the area's players, in entry order */
     atoll_player *uid_next;       /* same uid hash in the area (rare) */
     bool unfenced;                /* moved in; direct messages wait for the fence */
-    atoll__mail *held, *held_tail;/* those messages */
+    atoll__mail_list held;        /* those messages */
     char *move_to;                /* atoll_player_move waiting for the handler to end */
     bool leaving;                 /* being removed; pushes to it are dropped */
 };
@@ -76,7 +76,7 @@ struct atoll_area {
     size_t tick_slot;             /* heap index + 1 in the worker's ticks, 0: none */
     uint64_t tick_period_ns, tick_next_ns, tick_last_ns, tick_count;
     uv_timer_t *grace;            /* empty-area grace timer, or NULL */
-    atoll__mail *cmds, *cmds_tail;/* queued commands (queue_commands) */
+    atoll__mail_list cmds;        /* queued commands (queue_commands) */
     uint32_t ncmds;
     atoll__call *calls;           /* its calls waiting for answers (list) */
     int depth;                    /* hooks/handlers running (nesting through atoll_*) */

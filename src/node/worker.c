@@ -312,17 +312,6 @@ atoll__worker_post(atoll__worker *w, atoll__mail *m)
     post_list(w, m, m);
 }
 
-static void
-list_push(atoll__mail_list *l, atoll__mail *m)
-{
-    m->next = NULL;
-    if (l->tail)
-        l->tail->next = m;
-    else
-        l->head = m;
-    l->tail = m;
-}
-
 /* Moves the SESS_OUT records gathered for worker `to` into one mail in its outbox. */
 static void
 batch_flush(atoll__worker *w, int to)
@@ -334,7 +323,7 @@ batch_flush(atoll__worker *w, int to)
     memcpy(m->data, atoll__buf_data(b), b->len);
     b->len = 0;
     atoll__buf_shrink(b, 64 * 1024); /* a burst does not pin its memory */
-    list_push(&w->outbox[to], m);
+    atoll__mail_list_push(&w->outbox[to], m);
 }
 
 void
@@ -378,7 +367,7 @@ atoll__send(atoll__node *n, int to, atoll__mail *m)
     }
     if (to != cur->index)
         batch_flush(cur, to); /* what was written before this mail is read before it */
-    list_push(to == cur->index ? &cur->local : &cur->outbox[to], m);
+    atoll__mail_list_push(to == cur->index ? &cur->local : &cur->outbox[to], m);
 }
 
 /* Splices each non-empty outbox into its worker's mailbox. */

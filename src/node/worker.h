@@ -64,10 +64,30 @@ typedef struct atoll__mailbox {
     uv_async_t wake;
 } atoll__mailbox;
 
-/* A list of mail (outbox per destination, local queue). */
+/* A FIFO list of mail (outboxes, local queue, held messages, command queues). */
 typedef struct atoll__mail_list {
     atoll__mail *head, *tail;
 } atoll__mail_list;
+
+static inline void
+atoll__mail_list_push(atoll__mail_list *l, atoll__mail *m)
+{
+    m->next = NULL;
+    if (l->tail)
+        l->tail->next = m;
+    else
+        l->head = m;
+    l->tail = m;
+}
+
+/* Empties l and returns what it held, first to last. */
+static inline atoll__mail *
+atoll__mail_list_take(atoll__mail_list *l)
+{
+    atoll__mail *m = l->head;
+    l->head = l->tail = NULL;
+    return m;
+}
 
 /* One uid registry entry (owner worker's shard). */
 typedef struct atoll__uid_entry {
