@@ -547,18 +547,25 @@ on_connect(atollc_client *c, int status, void *ud)
         thread_settled(t);
 }
 
+/* Client options from the command line. */
+static void
+client_opts(atollc_opts *o)
+{
+    atollc_opts_init(o);
+    o->transport = cfg.transport;
+    o->host = cfg.host;
+    o->port = cfg.port;
+    o->use_dict = cfg.use_dict;
+    o->timeout_ms = cfg.timeout_ms;
+}
+
 static void
 connect_more(lg_thread *t)
 {
     while (t->next < t->n && t->connecting < MAX_CONNECTING) {
         lg_conn *k = &t->conns[t->next++];
         atollc_opts o;
-        atollc_opts_init(&o);
-        o.transport = cfg.transport;
-        o.host = cfg.host;
-        o.port = cfg.port;
-        o.use_dict = cfg.use_dict;
-        o.timeout_ms = cfg.timeout_ms;
+        client_opts(&o);
         if (atollc_client_new(&t->loop, &o, &k->c) != ATOLLC_OK) {
             t->errors++;
             t->settled++;
@@ -620,11 +627,7 @@ static int
 run_once(void)
 {
     atollc_opts o;
-    atollc_opts_init(&o);
-    o.transport = cfg.transport;
-    o.host = cfg.host;
-    o.port = cfg.port;
-    o.use_dict = cfg.use_dict;
+    client_opts(&o); /* the sync client's deadline is the connect timeout here too */
     int err;
     atollc_sync *s = atollc_sync_connect(&o, &err);
     if (s == NULL) {
