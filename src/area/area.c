@@ -291,7 +291,7 @@ static void
 fail_mail(atoll__worker *w, atoll__mail *m, const char *why)
 {
     if (m->type == ATOLL_MAIL_AREA_REQ && m->msg_type == ATOLL_MSG_REQUEST)
-        answer_client_error(w, m->session, (int)(m->session.v >> 56), m->request_id, 500, why);
+        answer_client_error(w, m->session, atoll__session_worker(m->session), m->request_id, 500, why);
     else if (m->type == ATOLL_MAIL_AREA_CALL && m->call_id != 0)
         atoll__proxy_answer(w, m->worker, m->call_id, ATOLL_ECANCELED, NULL);
     atoll__mail_free(m);
@@ -616,7 +616,7 @@ entry_answer(atoll__buf *pkg, const atoll__mail *m, const char *area_id, int rc)
 static void
 on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
 {
-    int sw = (int)(m->session.v >> 56);
+    int sw = atoll__session_worker(m->session);
     atoll__buf pkg = ATOLL__BUF_INIT;
     atoll_player none = {.session = m->session, .session_worker = sw};
     if (a == NULL && !m->forwarded && m->from[0] != '\0') {

@@ -165,6 +165,21 @@ list_has(const uint8_t *v, size_t n, const char *tok)
     return false;
 }
 
+/* The two fields both sides of an upgrade must carry: "Upgrade: websocket" and
+ * "Connection: upgrade" (each may list other tokens too). Records what f says of them;
+ * false when f is neither. */
+static bool
+upgrade_field(const field *f, bool *upgrade, bool *connection)
+{
+    if (ieq(f->name, f->nlen, "Upgrade"))
+        *upgrade |= list_has(f->value, f->vlen, "websocket");
+    else if (ieq(f->name, f->nlen, "Connection"))
+        *connection |= list_has(f->value, f->vlen, "upgrade");
+    else
+        return false;
+    return true;
+}
+
 static bool
 is_b64(uint8_t c)
 {
@@ -216,11 +231,9 @@ atoll__http_upgrade_parse(const uint8_t *p, size_t n, atoll__http_upgrade *out)
     while (next_line(&cur, end, &l)) {
         if (!split_field(l.s, l.e, &f))
             return ATOLL_EPROTO;
-        if (ieq(f.name, f.nlen, "Upgrade")) {
-            upgrade |= list_has(f.value, f.vlen, "websocket");
-        } else if (ieq(f.name, f.nlen, "Connection")) {
-            connection |= list_has(f.value, f.vlen, "upgrade");
-        } else if (ieq(f.name, f.nlen, "Sec-WebSocket-Version")) {
+        if (upgrade_field(&f, &upgrade, &connection))
+            continue;
+        if (ieq(f.name, f.nlen, "Sec-WebSocket-Version")) {
             if (f.vlen == 2 && memcmp(f.value, "13", 2) == 0)
                 version13 = true;
             else
@@ -361,11 +374,9 @@ atoll__http_response_parse(const uint8_t *p, size_t n, const char *key)
     while (next_line(&cur, end, &l)) {
         if (!split_field(l.s, l.e, &f))
             return ATOLL_EPROTO;
-        if (ieq(f.name, f.nlen, "Upgrade")) {
-            upgrade |= list_has(f.value, f.vlen, "websocket");
-        } else if (ieq(f.name, f.nlen, "Connection")) {
-            connection |= list_has(f.value, f.vlen, "upgrade");
-        } else if (ieq(f.name, f.nlen, "Sec-WebSocket-Accept")) {
+        if (upgrade_field(&f, &upgrade, &connection))
+            continue;
+        if (ieq(f.name, f.nlen, "Sec-WebSocket-Accept")) {
             if (++accepts > 1 || accept[0] == '\0' || f.vlen != 28 ||
                 memcmp(f.value, accept, 28) != 0)
                 return ATOLL_EPROTO;

@@ -89,6 +89,13 @@ typedef struct atoll_session_id {
     uint64_t v;
 } atoll_session_id;
 
+/* The worker a session belongs to (the top 8 bits of its id; worker.c). */
+static inline int
+atoll__session_worker(atoll_session_id id)
+{
+    return (int)(id.v >> 56);
+}
+
 /* ---- handler dispatch (minimal, for the built-in games) ----------------------------- */
 
 /* One decoded client message on its way to a handler. Lent for the handler call. */

@@ -81,7 +81,7 @@ atoll__worker_remove_conn(atoll__worker *w, atoll__conn *c)
 atoll__worker *
 atoll__worker_of(atoll__node *n, atoll_session_id id)
 {
-    int wi = (int)(id.v >> 56);
+    int wi = atoll__session_worker(id);
     return wi < n->nworkers ? n->workers[wi] : NULL;
 }
 
@@ -575,8 +575,10 @@ parse_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *s
     return -1;
 }
 
-int
-atoll__listen_probe(const char *host, int port)
+/* A TCP socket bound to host:port with SO_REUSEADDR (TIME_WAIT leftovers pass) and,
+ * when asked, SO_REUSEPORT; logs why not. Returns the fd, or an error. */
+static int
+bind_socket(const char *host, int port, bool reuseport, int *family_out)
 {
     struct sockaddr_storage ss;
     socklen_t slen;
@@ -585,23 +587,42 @@ atoll__listen_probe(const char *host, int port)
         ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad listen address\" host=\"%s\"", host);
         return ATOLL_EADDR;
     }
-    if (port == 0)
-        return ATOLL_OK;
     int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return ATOLL_EIO;
-    /* SO_REUSEADDR (not SO_REUSEPORT): TIME_WAIT leftovers pass, a live listener
-     * (another node, reuseport or not) does not. */
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    int rc = bind(fd, (struct sockaddr *)&ss, slen);
-    int err = errno;
-    close(fd);
-    if (rc != 0) {
+    if (reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, slen) != 0) {
         ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"cannot listen\" host=%s port=%d error=\"%s\"", host,
-                  port, strerror(err));
+                  port, strerror(errno));
+        close(fd);
         return ATOLL_EADDR;
     }
+    *family_out = family;
+    return fd;
+}
+
+int
+atoll__listen_probe(const char *host, int port)
+{
+    struct sockaddr_storage ss;
+    socklen_t slen;
+    if (port == 0) {
+        if (parse_addr(host, port, &ss, &slen) < 0) {
+            ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad listen address\" host=\"%s\"", host);
+            return ATOLL_EADDR;
+        }
+        return ATOLL_OK;
+    }
+    /* Without SO_REUSEPORT: a live listener (another node, reuseport or not) is in the
+     * way, so the bind fails. */
+    int family;
+    int fd = bind_socket(host, port, false, &family);
+    if (fd < 0)
+        return fd;
+    close(fd);
     return ATOLL_OK;
 }
 
@@ -610,18 +631,11 @@ atoll__listen_probe(const char *host, int port)
 static int
 open_listener(atoll__worker *w, const char *host, int port, int *bound_port)
 {
-    struct sockaddr_storage ss;
-    socklen_t slen;
-    int family = parse_addr(host, port, &ss, &slen);
-    if (family < 0)
-        return ATOLL_EADDR;
-    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int family;
+    int fd = bind_socket(host, port, true, &family);
     if (fd < 0)
-        return ATOLL_EIO;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, slen) != 0 || listen(fd, 1024) != 0) {
+        return fd;
+    if (listen(fd, 1024) != 0) {
         ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"cannot listen\" host=%s port=%d error=\"%s\"", host,
                   port, strerror(errno));
         close(fd);
