@@ -1144,52 +1144,56 @@ atoll_push_list(atoll_area *a, atoll_player *const *players, size_t n, const cha
     }
     atoll__node *node = w->node;
     /* Encoded once; this worker's sessions get it at once, every other worker one mail
-     * with the shared bytes and its list of sessions. */
-    atoll__buf pkg = ATOLL__BUF_INIT;
-    bool ok = put_push(w, &pkg, route, body);
+     * with the shared bytes and its list of sessions. Two passes over the players
+     * whatever the number of workers: count per worker, then fill. */
+    atoll__buf *pkg = &w->scratch_pkg;
+    pkg->len = 0;
+    bool ok = put_push(w, pkg, route, body);
     atoll_unref(body);
-    if (!ok) {
-        atoll__buf_fini(&pkg);
+    if (!ok)
         return ATOLL_ELIMIT;
-    }
     size_t nw = (size_t)node->nworkers;
-    size_t counts_stack[16];
+    atoll__mail *mails_stack[16] = {0};
+    atoll__mail **mails = nw <= 16 ? mails_stack : atoll__calloc(nw, sizeof *mails);
+    size_t counts_stack[16] = {0};
     size_t *counts = nw <= 16 ? counts_stack : atoll__calloc(nw, sizeof *counts);
-    memset(counts, 0, nw * sizeof *counts);
+    size_t remote = 0;
     for (size_t i = 0; i < n; i++) {
         atoll_player *p = players[i];
         if (p == NULL || p->area != a)
             continue;
         if (p->session_worker == w->index)
-            atoll__session_out(w, p->session, w->index, atoll__buf_data(&pkg), pkg.len);
-        else
-            counts[p->session_worker]++;
+            atoll__session_out(w, p->session, w->index, atoll__buf_data(pkg), pkg->len);
+        else if (counts[p->session_worker]++ == 0)
+            remote++;
     }
-    size_t remote = 0;
-    for (size_t k = 0; k < nw; k++)
-        remote += counts[k] > 0;
     if (remote > 0) {
-        atoll__shared *sh = atoll__malloc(sizeof *sh + pkg.len);
+        atoll__shared *sh = atoll__malloc(sizeof *sh + pkg->len);
         atomic_init(&sh->refs, (int)remote);
-        sh->len = pkg.len;
-        memcpy(sh->data, atoll__buf_data(&pkg), pkg.len);
+        sh->len = pkg->len;
+        memcpy(sh->data, atoll__buf_data(pkg), pkg->len);
         for (size_t k = 0; k < nw; k++) {
             if (counts[k] == 0)
                 continue;
-            atoll__mail *m = atoll__mail_new(ATOLL_MAIL_SESS_PUSH, 0);
-            m->shared = sh;
-            m->sessions = atoll__malloc(counts[k] * sizeof *m->sessions);
-            for (size_t i = 0; i < n; i++) {
-                atoll_player *p = players[i];
-                if (p != NULL && p->area == a && (size_t)p->session_worker == k)
-                    m->sessions[m->nsessions++] = p->session;
-            }
-            atoll__send(node, (int)k, m);
+            mails[k] = atoll__mail_new(ATOLL_MAIL_SESS_PUSH, 0);
+            mails[k]->shared = sh;
+            mails[k]->sessions = atoll__malloc(counts[k] * sizeof *mails[k]->sessions);
         }
+        for (size_t i = 0; i < n; i++) {
+            atoll_player *p = players[i];
+            if (p != NULL && p->area == a && p->session_worker != w->index) {
+                atoll__mail *m = mails[p->session_worker];
+                m->sessions[m->nsessions++] = p->session;
+            }
+        }
+        for (size_t k = 0; k < nw; k++)
+            if (mails[k] != NULL)
+                atoll__send(node, (int)k, mails[k]);
     }
-    if (counts != counts_stack)
+    if (counts != counts_stack) {
         atoll__free(counts);
-    atoll__buf_fini(&pkg);
+        atoll__free(mails);
+    }
     return ATOLL_OK;
 }
 
