@@ -667,23 +667,32 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
     atoll__area_end(a);
 }
 
+/* A moving player that cannot be taken in: its session is kicked with reason, the
+ * session's worker gets a route to no area (which fences the old one), p is freed. */
+static void
+drop_moving_player(atoll__worker *w, atoll_player *p, const atoll__mail *m, const char *reason)
+{
+    atoll__mail *k = atoll__mail_new(ATOLL_MAIL_KICK, 0);
+    k->session = p->session;
+    snprintf(k->reason, sizeof k->reason, "%s", reason);
+    atoll__send(w->node, p->session_worker, k);
+    send_route(w, p, NULL, m, NULL, 0);
+    atoll__player_free(p);
+}
+
 static void
 on_move_in(atoll__worker *w, atoll_area *a, atoll__mail *m)
 {
-    /* The target went away (empty past its grace) while the player was on its way. It
-     * is not created again here: the old area's forward points at the old number. */
     atoll_player *p = m->player;
     m->player = NULL;
     p->session = m->session;
     if (a == NULL || atoll_area_player(a, p->uid) != NULL) {
+        /* The target went away (empty past its grace) while the player was on its way.
+         * It is not created again here: the old area's forward points at the old
+         * number. */
         ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"move target gone, kicking the player\" uid=\"%s\"",
                   p->uid);
-        atoll__mail *k = atoll__mail_new(ATOLL_MAIL_KICK, 0);
-        k->session = p->session;
-        snprintf(k->reason, sizeof k->reason, "move failed");
-        atoll__send(w->node, p->session_worker, k);
-        send_route(w, p, NULL, m, NULL, 0);
-        atoll__player_free(p);
+        drop_moving_player(w, p, m, "move failed");
         atoll__mail_free(m);
         return;
     }
@@ -698,12 +707,7 @@ on_move_in(atoll__worker *w, atoll_area *a, atoll__mail *m)
                   "uid=\"%s\" area=\"%s\"", p->uid, a->id);
         player_detach(a, p);
         atoll__dir_set_player(w->node->dir, p->uid, "");
-        atoll__mail *k = atoll__mail_new(ATOLL_MAIL_KICK, 0);
-        k->session = p->session;
-        snprintf(k->reason, sizeof k->reason, "move refused");
-        atoll__send(w->node, p->session_worker, k);
-        send_route(w, p, NULL, m, NULL, 0);
-        atoll__player_free(p);
+        drop_moving_player(w, p, m, "move refused");
     } else {
         send_route(w, p, a, m, NULL, 0);
     }
