@@ -33,15 +33,23 @@ good_echo(int fd)
     ASSERT(len == 2 + 11 && memcmp(body + 2, "{\"ok\":true}", 11) == 0);
 }
 
+/* Starts a node with these arguments and returns a well-behaved client that has had
+ * one round trip. */
 static int
-open_good(test_node *n)
+start_with_good(test_node *n, const char *const *args)
 {
-    int fd = raw_connect(n->port);
-    ASSERT(fd >= 0);
-    raw_pomelo_open(fd, true);
+    node_start(n, args);
+    int fd = raw_open_client(n->port);
     good_echo(fd);
     return fd;
 }
+
+/* The peer must close fd within 5 s; then fd is closed here too. */
+#define EXPECT_CLOSED(fd)                                                                  \
+    do {                                                                                   \
+        ASSERT(raw_wait_closed((fd), 5000));                                               \
+        close(fd);                                                                         \
+    } while (0)
 
 
 /* Waits for fd to be closed while keeping the good client alive with heartbeats. */
@@ -67,10 +75,8 @@ finish(test_node *n, int good)
 TEST(oversized_package_is_kicked_at_the_header)
 {
     test_node n;
-    node_start(&n, (const char *[]){"--set", "net.max_package=1024", NULL});
-    int good = open_good(&n);
-    int bad = raw_connect(n.port);
-    raw_pomelo_open(bad, true);
+    int good = start_with_good(&n, (const char *[]){"--set", "net.max_package=1024", NULL});
+    int bad = raw_open_client(n.port);
     /* Only the header: the node must refuse before any body arrives. */
     uint8_t h[4] = {4, 0, 0x08, 0x00}; /* 2048 bytes declared */
     ASSERT(raw_send(bad, h, 4));
@@ -82,23 +88,19 @@ TEST(oversized_package_is_kicked_at_the_header)
 TEST(oversized_package_before_handshake_closes)
 {
     test_node n;
-    node_start(&n, (const char *[]){"--set", "net.max_package=1024", NULL});
-    int good = open_good(&n);
+    int good = start_with_good(&n, (const char *[]){"--set", "net.max_package=1024", NULL});
     int bad = raw_connect(n.port);
     uint8_t h[4] = {1, 0xff, 0xff, 0xff};
     ASSERT(raw_send(bad, h, 4));
-    ASSERT(raw_wait_closed(bad, 5000));
-    close(bad);
+    EXPECT_CLOSED(bad);
     finish(&n, good);
 }
 
 TEST(unknown_package_type_closes)
 {
     test_node n;
-    node_start(&n, NULL);
-    int good = open_good(&n);
-    int bad = raw_connect(n.port);
-    raw_pomelo_open(bad, true);
+    int good = start_with_good(&n, NULL);
+    int bad = raw_open_client(n.port);
     uint8_t h[4] = {9, 0, 0, 0};
     ASSERT(raw_send(bad, h, 4));
     raw_expect_kick(bad, "bad package type");
@@ -107,16 +109,14 @@ TEST(unknown_package_type_closes)
     bad = raw_connect(n.port);
     h[0] = 0x42;
     ASSERT(raw_send(bad, h, 4));
-    ASSERT(raw_wait_closed(bad, 5000));
-    close(bad);
+    EXPECT_CLOSED(bad);
     finish(&n, good);
 }
 
 TEST(data_before_handshake_is_ignored)
 {
     test_node n;
-    node_start(&n, NULL);
-    int good = open_good(&n);
+    int good = start_with_good(&n, NULL);
     int fd = raw_connect(n.port);
     uint8_t msg[256], body[256];
     size_t len;
@@ -134,8 +134,7 @@ TEST(data_before_handshake_is_ignored)
 TEST(bad_handshakes_get_500_and_close)
 {
     test_node n;
-    node_start(&n, NULL);
-    int good = open_good(&n);
+    int good = start_with_good(&n, NULL);
     const char *bodies[] = {"{\"user\":{}}", "not json", "{\"sys\":false}", "[1,2]",
                             "{\"sys\":{}", ""};
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
@@ -145,8 +144,7 @@ TEST(bad_handshakes_get_500_and_close)
         ASSERT(raw_send_pkg(fd, 1, bodies[i], strlen(bodies[i])));
         ASSERT_EQ(raw_recv_pkg(fd, body, sizeof body, &len, 5000), 1);
         ASSERT(len == 12 && memcmp(body, "{\"code\":500}", 12) == 0);
-        ASSERT(raw_wait_closed(fd, 5000));
-        close(fd);
+        EXPECT_CLOSED(fd);
     }
     finish(&n, good);
 }
@@ -154,8 +152,7 @@ TEST(bad_handshakes_get_500_and_close)
 TEST(malformed_messages_are_kicked)
 {
     test_node n;
-    node_start(&n, NULL);
-    int good = open_good(&n);
+    int good = start_with_good(&n, NULL);
     struct {
         const char *hex;
         const char *reason;
@@ -172,8 +169,7 @@ TEST(malformed_messages_are_kicked)
         {"04 01 7b 7d", "unexpected message type"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int fd = raw_connect(n.port);
-        raw_pomelo_open(fd, true);
+        int fd = raw_open_client(n.port);
         uint8_t msg[64];
         size_t k = test_hex(cases[i].hex, msg, sizeof msg);
         ASSERT(raw_send_pkg(fd, 4, msg, k));
@@ -186,10 +182,8 @@ TEST(malformed_messages_are_kicked)
 TEST(routes_pomelo_drops_or_rejects)
 {
     test_node n;
-    node_start(&n, NULL);
-    int good = open_good(&n);
-    int fd = raw_connect(n.port);
-    raw_pomelo_open(fd, true);
+    int good = start_with_good(&n, NULL);
+    int fd = raw_open_client(n.port);
     uint8_t msg[256], body[512];
     size_t len, k;
     /* No dot: dropped silently. Unknown code: dropped silently. */
@@ -220,10 +214,8 @@ TEST(routes_pomelo_drops_or_rejects)
 TEST(websocket_two_packages_in_one_message_closes)
 {
     test_node n;
-    node_start(&n, NULL);
-    int good = open_good(&n);
-    int fd = raw_connect(n.port);
-    ws_pomelo_open(fd, true);
+    int good = start_with_good(&n, NULL);
+    int fd = ws_open_client(n.port);
     uint8_t two[8] = {3, 0, 0, 0, 3, 0, 0, 0};
     ASSERT(ws_send_frame(fd, 2, true, true, two, 8));
     uint8_t p[512];
@@ -233,11 +225,11 @@ TEST(websocket_two_packages_in_one_message_closes)
     ASSERT_EQ(p[0], 5);
     ASSERT_EQ(ws_recv_frame(fd, p, sizeof p, &len, 5000), 8);
     ASSERT(len >= 2 && ((p[0] << 8) | p[1]) == 1002);
-    ASSERT(raw_wait_closed(fd, 5000));
-    close(fd);
+    EXPECT_CLOSED(fd);
     finish(&n, good);
 }
 
+/* Expects a close frame with this code, then the close; closes fd. */
 static void
 ws_expect_close_code(int fd, int code)
 {
@@ -249,57 +241,46 @@ ws_expect_close_code(int fd, int code)
     ASSERT_EQ(op, 8);
     ASSERT(len >= 2);
     ASSERT_EQ((p[0] << 8) | p[1], code);
-    ASSERT(raw_wait_closed(fd, 5000));
+    EXPECT_CLOSED(fd);
 }
 
 TEST(websocket_bad_frames_close_with_codes)
 {
     test_node n;
-    node_start(&n, (const char *[]){"--set", "net.max_package=1024", NULL});
-    int good = open_good(&n);
+    int good = start_with_good(&n, (const char *[]){"--set", "net.max_package=1024", NULL});
     /* text frame -> 1003 */
-    int fd = raw_connect(n.port);
-    ws_pomelo_open(fd, true);
+    int fd = ws_open_client(n.port);
     ASSERT(ws_send_frame(fd, 1, true, true, "hello", 5));
     ws_expect_close_code(fd, 1003);
-    close(fd);
     /* unmasked client frame -> 1002 */
-    fd = raw_connect(n.port);
-    ws_pomelo_open(fd, true);
+    fd = ws_open_client(n.port);
     uint8_t hb[4] = {3, 0, 0, 0};
     ASSERT(ws_send_frame(fd, 2, true, false, hb, 4));
     ws_expect_close_code(fd, 1002);
-    close(fd);
     /* oversized frame (header only) -> 1009 */
-    fd = raw_connect(n.port);
-    ws_pomelo_open(fd, true);
+    fd = ws_open_client(n.port);
     uint8_t big[4] = {0x82, 0xfe, 0x40, 0x00}; /* masked, 16384 bytes declared */
     ASSERT(raw_send(fd, big, 4));
     ws_expect_close_code(fd, 1009);
-    close(fd);
     /* a package split over two messages -> 1002 */
-    fd = raw_connect(n.port);
-    ws_pomelo_open(fd, true);
+    fd = ws_open_client(n.port);
     uint8_t half[2] = {4, 0};
     ASSERT(ws_send_frame(fd, 2, true, true, half, 2));
     ws_expect_close_code(fd, 1002);
-    close(fd);
     finish(&n, good);
 }
 
 TEST(bad_http_upgrade_gets_400)
 {
     test_node n;
-    node_start(&n, NULL);
-    int good = open_good(&n);
+    int good = start_with_good(&n, NULL);
     int fd = raw_connect(n.port);
     const char *req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     ASSERT(raw_send(fd, req, strlen(req)));
     char head[64] = {0};
     raw_recv(fd, head, 12, 5000);
     ASSERT(strncmp(head, "HTTP/1.1 400", 12) == 0);
-    ASSERT(raw_wait_closed(fd, 5000));
-    close(fd);
+    EXPECT_CLOSED(fd);
     /* A head that never ends: 431 once it passes the limit. */
     fd = raw_connect(n.port);
     ASSERT(raw_send(fd, "GET / HTTP/1.1\r\n", 16));
@@ -313,17 +294,15 @@ TEST(bad_http_upgrade_gets_400)
     memset(head, 0, sizeof head);
     raw_recv(fd, head, 12, 5000);
     ASSERT(strncmp(head, "HTTP/1.1 431", 12) == 0);
-    ASSERT(raw_wait_closed(fd, 5000));
-    close(fd);
+    EXPECT_CLOSED(fd);
     finish(&n, good);
 }
 
 TEST(slowloris_half_header_is_closed)
 {
     test_node n;
-    node_start(&n, (const char *[]){"--set", "net.handshake_timeout=1", "--set",
+    int good = start_with_good(&n, (const char *[]){"--set", "net.handshake_timeout=1", "--set",
                                     "net.heartbeat=1", NULL});
-    int good = open_good(&n);
     /* Half a header before the handshake: closed by the handshake deadline. */
     int a = raw_connect(n.port);
     ASSERT(raw_send(a, "\x01\x00", 2));
@@ -331,8 +310,7 @@ TEST(slowloris_half_header_is_closed)
     int b = raw_connect(n.port);
     ASSERT(raw_send(b, "GET / HT", 8));
     /* Half a package after the handshake: the heartbeat deadline (2 s). */
-    int c = raw_connect(n.port);
-    raw_pomelo_open(c, true);
+    int c = raw_open_client(n.port);
     ASSERT(raw_send(c, "\x04\x00\x00", 3));
     ASSERT(wait_closed_keepalive(a, good, 4000));
     ASSERT(wait_closed_keepalive(b, good, 4000));
@@ -347,8 +325,7 @@ TEST(heartbeat_timeout_not_reset_by_data)
 {
     test_node n;
     node_start(&n, (const char *[]){"--set", "net.heartbeat=1", NULL});
-    int fd = raw_connect(n.port);
-    raw_pomelo_open(fd, true);
+    int fd = raw_open_client(n.port);
     /* Requests every 300 ms but no heartbeats: closed about 2 s after the ack. */
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -370,21 +347,18 @@ TEST(heartbeat_timeout_not_reset_by_data)
 TEST(more_connections_than_the_maximum)
 {
     test_node n;
-    node_start(&n, (const char *[]){"--set", "net.max_conns=3", NULL});
-    int good = open_good(&n);
+    int good = start_with_good(&n, (const char *[]){"--set", "net.max_conns=3", NULL});
     int b = raw_connect(n.port), c = raw_connect(n.port);
     raw_pomelo_open(b, true);
     raw_pomelo_open(c, true);
     /* The fourth is accepted and closed at once. */
     int d = raw_connect(n.port);
     ASSERT(d >= 0);
-    ASSERT(raw_wait_closed(d, 5000));
-    close(d);
+    EXPECT_CLOSED(d);
     /* Closing one frees a place. */
     close(c);
     usleep(200000);
-    int e = raw_connect(n.port);
-    raw_pomelo_open(e, true);
+    int e = raw_open_client(n.port);
     good_echo(e);
     close(e);
     close(b);
@@ -394,23 +368,16 @@ TEST(more_connections_than_the_maximum)
 TEST(request_flood_is_rate_limited)
 {
     test_node n;
-    node_start(&n, (const char *[]){"--set", "net.rate_limit=50", "--set", "net.rate_burst=100",
-                                    NULL});
-    int good = open_good(&n);
-    int fd = raw_connect(n.port);
-    raw_pomelo_open(fd, true);
+    int good = start_with_good(
+        &n, (const char *[]){"--set", "net.rate_limit=50", "--set", "net.rate_burst=100", NULL});
+    int fd = raw_open_client(n.port);
     /* 1000 requests in one burst: the first 100 are answered, then the kick. */
     uint8_t *flood = malloc(1000 * 32);
     size_t off = 0;
     for (uint32_t i = 1; i <= 1000; i++) {
         uint8_t msg[32];
         size_t k = raw_request(msg, i, "echo.echo", "{}");
-        flood[off] = 4;
-        flood[off + 1] = 0;
-        flood[off + 2] = 0;
-        flood[off + 3] = (uint8_t)k;
-        memcpy(flood + off + 4, msg, k);
-        off += 4 + k;
+        off += raw_put_pkg(flood + off, 4, msg, k);
     }
     raw_send(fd, flood, off);
     free(flood);
@@ -426,18 +393,16 @@ TEST(request_flood_is_rate_limited)
     /* The burst is served, then the flood is cut off long before its end (the bucket
      * refills at 50 a second, so a slow, sanitized node may answer a few more). */
     ASSERT(responses >= 100 && responses < 300);
-    ASSERT(raw_wait_closed(fd, 5000));
-    close(fd);
+    EXPECT_CLOSED(fd);
     finish(&n, good);
 }
 
 TEST(slow_reader_is_closed_at_the_output_cap)
 {
     test_node n;
-    node_start(&n, (const char *[]){"--set", "net.output_cap=131072", "--set",
+    int good = start_with_good(&n, (const char *[]){"--set", "net.output_cap=131072", "--set",
                                     "net.rate_limit=0", "--set", "net.max_package=65536",
                                     NULL});
-    int good = open_good(&n);
     int fd = raw_connect(n.port);
     int small = 4096;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
@@ -471,8 +436,7 @@ TEST(slow_reader_is_closed_at_the_output_cap)
 TEST(bad_input_cannot_flood_the_log)
 {
     test_node n;
-    node_start(&n, NULL);
-    int good = open_good(&n);
+    int good = start_with_good(&n, NULL);
     enum { N = 300 };
     for (int i = 0; i < N; i++) {
         int fd = raw_connect(n.port);
@@ -483,8 +447,7 @@ TEST(bad_input_cannot_flood_the_log)
     /* One more in a later second reports how many lines were dropped. */
     int fd = raw_connect(n.port);
     ASSERT(raw_send_pkg(fd, 1, "nope", 4));
-    ASSERT(raw_wait_closed(fd, 5000));
-    close(fd);
+    EXPECT_CLOSED(fd);
     usleep(100000);
     int lines = node_log_count(&n, "bad handshake");
     /* Two workers, each 20 lines a second, over at most a few seconds. */

@@ -16,23 +16,14 @@ check_echo(atollc_transport t)
     test_node n;
     node_start(&n, NULL);
     atollc_sync *s = CONNECT_WITH(&n, t, 1);
-    char *resp = NULL;
     const char *body = "{\"msg\":\"hi\",\"n\":[1,2,3],\"u\":\"\xe4\xbd\xa0\xe5\xa5\xbd\"}";
-    ASSERT_EQ(atollc_sync_request(s, "echo.echo", body, &resp, 5000), ATOLLC_OK);
-    ASSERT_STR(resp, body);
-    free(resp);
+    EXPECT_REPLY(s, "echo.echo", body, body);
     /* An empty object, and a body that is not JSON (handled as {}). */
-    ASSERT_EQ(atollc_sync_request(s, "echo.echo", "{}", &resp, 5000), ATOLLC_OK);
-    ASSERT_STR(resp, "{}");
-    free(resp);
-    ASSERT_EQ(atollc_sync_request(s, "echo.echo", "not json", &resp, 5000), ATOLLC_OK);
-    ASSERT_STR(resp, "{}");
-    free(resp);
+    EXPECT_REPLY(s, "echo.echo", "{}", "{}");
+    EXPECT_REPLY(s, "echo.echo", "not json", "{}");
     /* Without route compression too. */
     atollc_sync *plain = CONNECT_WITH(&n, t, 0);
-    ASSERT_EQ(atollc_sync_request(plain, "echo.echo", "[true,null]", &resp, 5000), ATOLLC_OK);
-    ASSERT_STR(resp, "[true,null]");
-    free(resp);
+    EXPECT_REPLY(plain, "echo.echo", "[true,null]", "[true,null]");
     atollc_sync_free(plain);
     atollc_sync_free(s);
     node_stop(&n);
@@ -45,12 +36,10 @@ check_ids_cross_varint_sizes(atollc_transport t)
     node_start(&n, (const char *[]){"--set", "net.rate_limit=0", NULL});
     atollc_sync *s = CONNECT_WITH(&n, t, 1);
     /* Sequential requests with growing ids cross the 1-, 2- and 3-byte varint sizes. */
-    char body[64], *resp = NULL;
+    char body[64];
     for (int i = 0; i < 17000; i++) {
         snprintf(body, sizeof body, "{\"i\":%d}", i);
-        ASSERT_EQ(atollc_sync_request(s, "echo.echo", body, &resp, 5000), ATOLLC_OK);
-        ASSERT_STR(resp, body);
-        free(resp);
+        EXPECT_REPLY(s, "echo.echo", body, body);
     }
     atollc_sync_free(s);
     node_stop(&n);
@@ -65,19 +54,11 @@ check_push_and_broadcast(atollc_transport t)
     atollc_sync *b = CONNECT_WITH(&n, t, 0); /* b gets pushes with string routes resolved */
     char *route = NULL, *body = NULL;
     ASSERT_EQ(atollc_sync_notify(a, "echo.push", "{\"p\":1}"), ATOLLC_OK);
-    ASSERT_EQ(atollc_sync_wait_push(a, &route, &body, 5000), ATOLLC_OK);
-    ASSERT_STR(route, "onPush");
-    ASSERT_STR(body, "{\"p\":1}");
-    free(route);
-    free(body);
+    EXPECT_PUSH(a, "onPush", "{\"p\":1}");
     ASSERT_EQ(atollc_sync_notify(b, "echo.broadcast", "{\"say\":\"hi\"}"), ATOLLC_OK);
     atollc_sync *both[2] = {a, b};
     for (int i = 0; i < 2; i++) {
-        ASSERT_EQ(atollc_sync_wait_push(both[i], &route, &body, 5000), ATOLLC_OK);
-        ASSERT_STR(route, "onChat");
-        ASSERT_STR(body, "{\"say\":\"hi\"}");
-        free(route);
-        free(body);
+        EXPECT_PUSH(both[i], "onChat", "{\"say\":\"hi\"}");
     }
     /* A notify never gets a response; nothing else is queued for a. */
     ASSERT_EQ(atollc_sync_wait_push(a, &route, &body, 300), ATOLL_ETIMEDOUT);
@@ -92,14 +73,8 @@ check_kick(atollc_transport t)
     test_node n;
     node_start(&n, NULL);
     atollc_sync *s = CONNECT_WITH(&n, t, 1);
-    char *resp = NULL, *kick = NULL;
-    ASSERT_EQ(atollc_sync_request(s, "echo.kick", "{}", &resp, 5000), ATOLLC_OK);
-    ASSERT_STR(resp, "{\"code\":200}");
-    free(resp);
-    ASSERT_EQ(atollc_sync_wait_close(s, &kick, 5000), ATOLLC_OK);
-    ASSERT_STR(kick, "{\"reason\":\"kick\"}");
-    free(kick);
-    ASSERT(!atollc_sync_is_open(s));
+    EXPECT_REPLY(s, "echo.kick", "{}", "{\"code\":200}");
+    EXPECT_KICK(s, "kick");
     atollc_sync_free(s);
     node_stop(&n);
 }
@@ -111,19 +86,13 @@ check_errors(atollc_transport t)
     node_start(&n, NULL);
     atollc_sync *s = CONNECT_WITH(&n, t, 1);
     char *resp = NULL;
-    ASSERT_EQ(atollc_sync_request(s, "echo.nosuch", "{}", &resp, 5000), ATOLLC_OK);
-    ASSERT_STR(resp, "{\"code\":500,\"message\":\"no handler for route\"}");
-    free(resp);
-    ASSERT_EQ(atollc_sync_request(s, "nosuchserver.handler.method", "{}", &resp, 5000),
-              ATOLLC_OK);
-    ASSERT(strncmp(resp, "{\"code\":500", 11) == 0);
-    free(resp);
+    EXPECT_REPLY(s, "echo.nosuch", "{}",
+                 "{\"code\":500,\"message\":\"no handler for route\"}");
+    EXPECT_REPLY(s, "nosuchserver.handler.method", "{}", "{\"code\":500*");
     /* A route without a dot gets no answer at all. */
     ASSERT_EQ(atollc_sync_request(s, "nodots", "{}", &resp, 500), ATOLL_ETIMEDOUT);
     /* The session still works after all that. */
-    ASSERT_EQ(atollc_sync_request(s, "echo.echo", "{\"ok\":1}", &resp, 5000), ATOLLC_OK);
-    ASSERT_STR(resp, "{\"ok\":1}");
-    free(resp);
+    EXPECT_REPLY(s, "echo.echo", "{\"ok\":1}", "{\"ok\":1}");
     atollc_sync_free(s);
     node_stop(&n);
 }
@@ -139,9 +108,7 @@ check_heartbeats_keep_alive(atollc_transport t)
      * server would close it after 2 s without them). */
     atollc_sync_pump(s, 3500);
     ASSERT(atollc_sync_is_open(s));
-    char *resp = NULL;
-    ASSERT_EQ(atollc_sync_request(s, "echo.echo", "{}", &resp, 5000), ATOLLC_OK);
-    free(resp);
+    free(REQUEST_TEXT(s, "echo.echo", "{}"));
     atollc_sync_free(s);
     node_stop(&n);
 }
@@ -153,18 +120,13 @@ check_duplicate_login(atollc_transport t)
     node_start(&n, NULL);
     atollc_sync *a = CONNECT_WITH(&n, t, 1);
     atollc_sync *b = CONNECT_WITH(&n, t, 1);
-    char *resp = NULL, *kick = NULL;
-    ASSERT_EQ(atollc_sync_request(a, "gate.entry", "{\"uid\":\"u1\"}", &resp, 5000), ATOLLC_OK);
-    ASSERT_STR(resp, "{\"code\":200,\"uid\":\"u1\"}");
-    free(resp);
-    ASSERT_EQ(atollc_sync_request(b, "gate.entry", "{\"uid\":\"u1\"}", &resp, 5000), ATOLLC_OK);
-    ASSERT_STR(resp, "{\"code\":200,\"uid\":\"u1\"}");
-    free(resp);
+    char *kick = NULL;
+    EXPECT_REPLY(a, "gate.entry", "{\"uid\":\"u1\"}", "{\"code\":200,\"uid\":\"u1\"}");
+    EXPECT_REPLY(b, "gate.entry", "{\"uid\":\"u1\"}", "{\"code\":200,\"uid\":\"u1\"}");
     ASSERT_EQ(atollc_sync_wait_close(a, &kick, 5000), ATOLLC_OK);
     ASSERT_STR(kick, "{\"reason\":\"duplicate login\"}");
     free(kick);
-    ASSERT_EQ(atollc_sync_request(b, "echo.echo", "{}", &resp, 5000), ATOLLC_OK);
-    free(resp);
+    free(REQUEST_TEXT(b, "echo.echo", "{}"));
     atollc_sync_free(a);
     atollc_sync_free(b);
     node_stop(&n);

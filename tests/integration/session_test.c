@@ -13,10 +13,18 @@
 static int
 open_client(test_node *n)
 {
-    int fd = raw_connect(n->port);
-    ASSERT(fd >= 0);
-    raw_pomelo_open(fd, true);
-    return fd;
+    return raw_open_client(n->port);
+}
+
+/* Sends handshake body hs and returns the reply (type 1, NUL-terminated) in buf. */
+static char *
+handshake_reply(int fd, const char *hs, uint8_t *buf, size_t cap)
+{
+    size_t len;
+    ASSERT(raw_send_pkg(fd, 1, hs, strlen(hs)));
+    ASSERT_EQ(raw_recv_pkg(fd, buf, cap - 1, &len, 5000), 1);
+    buf[len] = '\0';
+    return (char *)buf;
 }
 
 /* Sends a request and returns the response body (NUL-terminated) in out. Heartbeats
@@ -160,12 +168,7 @@ TEST(requests_of_one_session_keep_their_order)
         snprintf(body, sizeof body, "{\"n\":%u}", i);
         uint8_t msg[64];
         size_t k = raw_request(msg, i, "echo.echo", body);
-        all[off] = 4;
-        all[off + 1] = 0;
-        all[off + 2] = 0;
-        all[off + 3] = (uint8_t)k;
-        memcpy(all + off + 4, msg, k);
-        off += 4 + k;
+        off += raw_put_pkg(all + off, 4, msg, k);
     }
     ASSERT(raw_send(fd, all, off));
     free(all);
@@ -191,10 +194,7 @@ TEST(handshake_dictionary_and_compressed_routes)
     uint8_t buf[8192];
     size_t len;
     const char *hs = "{\"sys\":{\"type\":\"t\",\"version\":\"1\"}}";
-    ASSERT(raw_send_pkg(fd, 1, hs, strlen(hs)));
-    ASSERT_EQ(raw_recv_pkg(fd, buf, sizeof buf - 1, &len, 5000), 1);
-    buf[len] = '\0';
-    char *reply = (char *)buf;
+    char *reply = handshake_reply(fd, hs, buf, sizeof buf);
     ASSERT(strncmp(reply, "{\"code\":200,\"sys\":{\"heartbeat\":10,\"dict\":{", 41) == 0);
     ASSERT(strstr(reply, "\"routeToCode\":{") && strstr(reply, "\"codeToRoute\":{"));
     ASSERT(strstr(reply, "\"useDict\":true}}"));
@@ -222,9 +222,7 @@ TEST(handshake_dictionary_and_compressed_routes)
     fd = raw_connect(n.port);
     char hs2[256];
     snprintf(hs2, sizeof hs2, "{\"sys\":{\"type\":\"t\",\"dictVersion\":\"%s\"}}", version);
-    ASSERT(raw_send_pkg(fd, 1, hs2, strlen(hs2)));
-    ASSERT_EQ(raw_recv_pkg(fd, buf, sizeof buf - 1, &len, 5000), 1);
-    buf[len] = '\0';
+    handshake_reply(fd, hs2, buf, sizeof buf);
     ASSERT_STR((char *)buf, "{\"code\":200,\"sys\":{\"heartbeat\":10,\"useDict\":true}}");
     close(fd);
     node_stop(&n);
@@ -238,9 +236,7 @@ TEST(dictionary_off_and_no_heartbeat)
     uint8_t buf[1024];
     size_t len;
     const char *hs = "{\"sys\":{}}";
-    ASSERT(raw_send_pkg(fd, 1, hs, strlen(hs)));
-    ASSERT_EQ(raw_recv_pkg(fd, buf, sizeof buf - 1, &len, 5000), 1);
-    buf[len] = '\0';
+    handshake_reply(fd, hs, buf, sizeof buf);
     ASSERT_STR((char *)buf, "{\"code\":200,\"sys\":{}}");
     ASSERT(raw_send_pkg(fd, 2, NULL, 0));
     /* No heartbeat after the ack; pushes carry the route as a string. */
@@ -256,8 +252,7 @@ TEST(shutdown_closes_every_connection_cleanly)
     test_node n;
     node_start(&n, NULL);
     int tcp = open_client(&n);
-    int ws = raw_connect(n.port);
-    ws_pomelo_open(ws, true);
+    int ws = ws_open_client(n.port);
     kill(n.pid, SIGTERM);
     /* WebSocket: close frame 1001 (going away); TCP: EOF. */
     uint8_t p[256];

@@ -272,6 +272,17 @@ raw_send_pkg(int fd, int type, const void *body, size_t len)
     return raw_send(fd, h, 4) && (len == 0 || raw_send(fd, body, len));
 }
 
+size_t
+raw_put_pkg(uint8_t *out, int type, const void *body, size_t len)
+{
+    out[0] = (uint8_t)type;
+    out[1] = (uint8_t)(len >> 16);
+    out[2] = (uint8_t)(len >> 8);
+    out[3] = (uint8_t)len;
+    memcpy(out + 4, body, len);
+    return 4 + len;
+}
+
 void
 raw_expect_kick(int fd, const char *reason)
 {
@@ -283,6 +294,15 @@ raw_expect_kick(int fd, const char *reason)
     snprintf(want, sizeof want, "{\"reason\":\"%s\"}", reason);
     ASSERT_STR((char *)body, want);
     ASSERT(raw_wait_closed(fd, 5000));
+}
+
+int
+raw_open_client(int port)
+{
+    int fd = raw_connect(port);
+    ASSERT(fd >= 0);
+    raw_pomelo_open(fd, true);
+    return fd;
 }
 
 static const char handshake_json[] = "{\"sys\":{\"type\":\"raw-test\",\"version\":\"0.0.1\"}}";
@@ -424,4 +444,13 @@ ws_pomelo_open(int fd, bool expect_heartbeat)
         ASSERT_EQ(ws_recv_frame(fd, buf, sizeof buf, &len, 5000), 2);
         ASSERT(len == 4 && buf[0] == 3);
     }
+}
+
+int
+ws_open_client(int port)
+{
+    int fd = raw_connect(port);
+    ASSERT(fd >= 0);
+    ws_pomelo_open(fd, true);
+    return fd;
 }

@@ -55,12 +55,18 @@ int raw_recv_pkg(int fd, uint8_t *body, size_t cap, size_t *len, int timeout_ms)
 int raw_recv_pkg_nohb(int fd, uint8_t *body, size_t cap, size_t *len, int timeout_ms);
 /* Writes one package. */
 bool raw_send_pkg(int fd, int type, const void *body, size_t len);
+/* Puts one package (4-byte header, then the body) at out, for a test that sends many
+ * in one write; returns its size. */
+size_t raw_put_pkg(uint8_t *out, int type, const void *body, size_t len);
 /* Expects a KICK {"reason":"<reason>"} (heartbeats before it are skipped), then the
  * close; fails the test otherwise. */
 void raw_expect_kick(int fd, const char *reason);
 /* Handshake + ack over raw TCP: returns after the server's first heartbeat (or at once
  * when heartbeats are off: pass expect_heartbeat false). Fails the test on error. */
 void raw_pomelo_open(int fd, bool expect_heartbeat);
+/* raw_connect to port (asserting it connects) and raw_pomelo_open(fd, true): a client
+ * past its first heartbeat. */
+int raw_open_client(int port);
 /* Encodes a request message with a string route into out; returns its length. */
 size_t raw_request(uint8_t *out, uint32_t id, const char *route, const char *body);
 
@@ -74,5 +80,7 @@ bool ws_send_frame(int fd, int opcode, bool fin, bool mask, const void *p, size_
 int ws_recv_frame(int fd, uint8_t *p, size_t cap, size_t *len, int timeout_ms);
 /* Handshake + ack over WebSocket (one package per message); waits for the heartbeat. */
 void ws_pomelo_open(int fd, bool expect_heartbeat);
+/* raw_connect to port (asserting it connects) and ws_pomelo_open(fd, true). */
+int ws_open_client(int port);
 
 #endif /* ATOLL_HARNESS_H */

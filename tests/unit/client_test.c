@@ -77,6 +77,16 @@ fake_consume(fake *f, size_t n)
     f->len -= n;
 }
 
+static void
+rpkg_set(rpkg *out, const atoll__pkg *pkg)
+{
+    out->type = pkg->type;
+    out->len = pkg->len;
+    ASSERT(pkg->len <= sizeof out->body);
+    if (pkg->len)
+        memcpy(out->body, pkg->body, pkg->len);
+}
+
 /* Reads the next package; returns false on EOF or a WebSocket close. */
 static bool
 fake_read(fake *f, rpkg *out)
@@ -109,11 +119,7 @@ fake_read(fake *f, rpkg *out)
                 atoll__pkg pkg;
                 ssize_t pr = atoll__pkg_parse(ev.data, ev.len, 1 << 20, &pkg);
                 ASSERT_EQ(pr, (ssize_t)ev.len); /* exactly one package per message */
-                out->type = pkg.type;
-                out->len = pkg.len;
-                ASSERT(pkg.len <= sizeof out->body);
-                if (pkg.len)
-                    memcpy(out->body, pkg.body, pkg.len);
+                rpkg_set(out, &pkg);
                 fake_consume(f, (size_t)r);
                 return true;
             }
@@ -122,11 +128,7 @@ fake_read(fake *f, rpkg *out)
             ssize_t r = atoll__pkg_parse(f->buf, f->len, 1 << 20, &pkg);
             ASSERT(r >= 0);
             if (r > 0) {
-                out->type = pkg.type;
-                out->len = pkg.len;
-                ASSERT(pkg.len <= sizeof out->body);
-                if (pkg.len)
-                    memcpy(out->body, pkg.body, pkg.len);
+                rpkg_set(out, &pkg);
                 fake_consume(f, (size_t)r);
                 return true;
             }
@@ -168,6 +170,14 @@ fake_send(fake *f, const void *p, size_t n)
     free(frame);
 }
 
+/* Sends the bytes of b (as fake_send does) and frees it. */
+static void
+fake_send_buf(fake *f, atoll__buf *b)
+{
+    fake_send(f, atoll__buf_data(b), b->len);
+    atoll__buf_fini(b);
+}
+
 static void
 fake_send_hex(fake *f, const char *hex)
 {
@@ -180,8 +190,7 @@ fake_send_pkg(fake *f, int type, const char *body)
 {
     atoll__buf b = ATOLL__BUF_INIT;
     atoll__pkg_put(&b, type, body, body ? strlen(body) : 0);
-    fake_send(f, atoll__buf_data(&b), b.len);
-    atoll__buf_fini(&b);
+    fake_send_buf(f, &b);
 }
 
 static void
@@ -189,8 +198,7 @@ fake_send_response(fake *f, uint32_t id, const char *body)
 {
     atoll__buf b = ATOLL__BUF_INIT;
     atoll__msg_put_response(&b, id, body, strlen(body));
-    fake_send(f, atoll__buf_data(&b), b.len);
-    atoll__buf_fini(&b);
+    fake_send_buf(f, &b);
 }
 
 /* Reads the handshake (kept in f->handshake), answers with reply, reads the ack and,
@@ -220,6 +228,48 @@ fake_expect_close(fake *f)
     while (fake_read(f, &p))
         ;
 }
+
+/* Helpers below that check something take the caller's line (their capitalised
+ * macros pass __FILE__ and __LINE__), so a failure names the test's own line. */
+#include <stdarg.h>
+
+static void
+fail_at_(const char *file, int line, const char *fmt, ...)
+{
+    char m[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof m, fmt, ap);
+    va_end(ap);
+    test_fail_(file, line, m);
+}
+
+/* Reads n packages (the client's requests) without looking at them. */
+static void
+fake_skip_(fake *f, int n, const char *file, int line)
+{
+    rpkg p;
+    for (int i = 0; i < n; i++)
+        if (!fake_read(f, &p))
+            fail_at_(file, line, "fake server: connection closed before package %d of %d",
+                     i + 1, n);
+}
+#define FAKE_SKIP(f, n) fake_skip_((f), (n), __FILE__, __LINE__)
+
+/* Reads the next package into *p and checks that its body is the given hex bytes. */
+static void
+fake_expect_body_(fake *f, rpkg *p, const char *hex, const char *file, int line)
+{
+    uint8_t want[256];
+    size_t n = test_hex(hex, want, sizeof want);
+    if (!fake_read(f, p))
+        fail_at_(file, line, "fake server: connection closed, want a package");
+    if (p->len != n)
+        fail_at_(file, line, "package body: %zu bytes, want %zu", p->len, n);
+    if (memcmp(p->body, want, n) != 0)
+        fail_at_(file, line, "package body differs from %s", hex);
+}
+#define FAKE_EXPECT_BODY(f, p, hex) fake_expect_body_((f), (p), (hex), __FILE__, __LINE__)
 
 static void
 fake_upgrade(fake *f)
@@ -441,6 +491,74 @@ a_finish(actx *a)
     ASSERT_EQ(uv_loop_close(&a->loop), 0);
 }
 
+/* a_start, then runs the loop until the connect callback, which must report success. */
+static void
+a_connect_(actx *a, const atollc_opts *o, const char *file, int line)
+{
+    a_start(a, o);
+    run_until(&a->loop, &a->connect_done, 5000);
+    if (a->connect_status != ATOLLC_OK)
+        fail_at_(file, line, "connect status %d", a->connect_status);
+}
+#define A_CONNECT(a, o) a_connect_((a), (o), __FILE__, __LINE__)
+
+/* Sends echo.echo {} whose response a_on_response records under t->tag. */
+static void
+a_request_echo_(actx *a, req_tag *t, const char *file, int line)
+{
+    int rc = atollc_request(a->c, "echo.echo", "{}", 2, a_on_response, t);
+    if (rc != ATOLLC_OK)
+        fail_at_(file, line, "atollc_request: status %d", rc);
+}
+#define A_REQUEST_ECHO(a, t) a_request_echo_((a), (t), __FILE__, __LINE__)
+
+static atollc_sync *
+sync_connect_(const atollc_opts *o, const char *file, int line)
+{
+    atollc_sync *s = atollc_sync_connect(o, NULL);
+    if (s == NULL)
+        fail_at_(file, line, "atollc_sync_connect failed");
+    return s;
+}
+#define SYNC_CONNECT(o) sync_connect_((o), __FILE__, __LINE__)
+
+/* A request within 3 s that must succeed with exactly want. */
+static void
+expect_response_(atollc_sync *s, const char *route, const char *body, const char *want,
+                 const char *file, int line)
+{
+    char *resp = NULL;
+    int rc = atollc_sync_request(s, route, body, &resp, 3000);
+    if (rc != ATOLLC_OK)
+        fail_at_(file, line, "request %s: status %d", route, rc);
+    if (resp == NULL || strcmp(resp, want) != 0)
+        fail_at_(file, line, "request %s: got \"%.400s\", want \"%.400s\"", route,
+                 resp ? resp : "(null)", want);
+    free(resp);
+}
+#define EXPECT_RESPONSE(s, route, body, want)                                              \
+    expect_response_((s), (route), (body), (want), __FILE__, __LINE__)
+
+/* The next push within 3 s must be this route and body. */
+static void
+expect_push_(atollc_sync *s, const char *want_route, const char *want_body, const char *file,
+             int line)
+{
+    char *route = NULL, *body = NULL;
+    int rc = atollc_sync_wait_push(s, &route, &body, 3000);
+    if (rc != ATOLLC_OK)
+        fail_at_(file, line, "wait_push: status %d", rc);
+    if (route == NULL || strcmp(route, want_route) != 0)
+        fail_at_(file, line, "push route: got \"%s\", want \"%s\"", route ? route : "(null)",
+                 want_route);
+    if (body == NULL || strcmp(body, want_body) != 0)
+        fail_at_(file, line, "push body: got \"%.400s\", want \"%.400s\"",
+                 body ? body : "(null)", want_body);
+    free(route);
+    free(body);
+}
+#define EXPECT_PUSH(s, route, body) expect_push_((s), (route), (body), __FILE__, __LINE__)
+
 #define BOTH(name)                                                                         \
     TEST(tcp_##name) { name(false); }                                                       \
     TEST(ws_##name) { name(true); }
@@ -486,8 +604,7 @@ TEST(tcp_handshake_without_user)
 {
     fake *f = fake_start(false, script_handshake_nouser, NULL);
     atollc_opts o = opts_for(f);
-    atollc_sync *s = atollc_sync_connect(&o, NULL);
-    ASSERT(s != NULL);
+    atollc_sync *s = SYNC_CONNECT(&o);
     ASSERT_EQ(atollc_heartbeat_interval(atollc_sync_client(s)), 0);
     atollc_sync_free(s);
     fake_join(f);
@@ -525,26 +642,15 @@ script_dict(fake *f)
 {
     fake_handshake(f, REPLY_DICT, true);
     rpkg p;
-    uint8_t want[64];
-    size_t n;
     /* echo.echo has code 1: flag 01 (request, compressed), id 1, code 00 01. */
-    ASSERT(fake_read(f, &p));
+    FAKE_EXPECT_BODY(f, &p, "01 01 00 01 7b 22 61 22 3a 31 7d");
     ASSERT_EQ(p.type, ATOLL_PKG_DATA);
-    n = test_hex("01 01 00 01 7b 22 61 22 3a 31 7d", want, sizeof want);
-    ASSERT_EQ(p.len, n);
-    ASSERT_MEM(p.body, want, n);
     fake_send_response(f, 1, "{\"a\":1}");
     /* A route outside the dictionary goes as a string: flag 00, id 2, len 0b. */
-    ASSERT(fake_read(f, &p));
-    n = test_hex("00 02 0b 6f 74 68 65 72 2e 72 6f 75 74 65 7b 7d", want, sizeof want);
-    ASSERT_EQ(p.len, n);
-    ASSERT_MEM(p.body, want, n);
+    FAKE_EXPECT_BODY(f, &p, "00 02 0b 6f 74 68 65 72 2e 72 6f 75 74 65 7b 7d");
     fake_send_response(f, 2, "{\"code\":500}");
     /* Notify area.move (code 2): flag 03, no id. */
-    ASSERT(fake_read(f, &p));
-    n = test_hex("03 00 02 7b 7d", want, sizeof want);
-    ASSERT_EQ(p.len, n);
-    ASSERT_MEM(p.body, want, n);
+    FAKE_EXPECT_BODY(f, &p, "03 00 02 7b 7d");
     /* send_raw: exactly the given bytes. */
     ASSERT(fake_read(f, &p));
     ASSERT_EQ(p.type, ATOLL_PKG_HEARTBEAT);
@@ -556,20 +662,14 @@ dict(bool ws)
 {
     fake *f = fake_start(ws, script_dict, NULL);
     atollc_opts o = opts_for(f);
-    atollc_sync *s = atollc_sync_connect(&o, NULL);
-    ASSERT(s != NULL);
+    atollc_sync *s = SYNC_CONNECT(&o);
     atollc_client *c = atollc_sync_client(s);
     ASSERT_EQ(atollc_route_code(c, "echo.echo"), 1);
     ASSERT_EQ(atollc_route_code(c, "area.move"), 2);
     ASSERT_EQ(atollc_route_code(c, "onPush"), 7);
     ASSERT_EQ(atollc_route_code(c, "echo"), 0);
-    char *resp = NULL;
-    ASSERT_EQ(atollc_sync_request(s, "echo.echo", "{\"a\":1}", &resp, 3000), ATOLLC_OK);
-    ASSERT_STR(resp, "{\"a\":1}");
-    free(resp);
-    ASSERT_EQ(atollc_sync_request(s, "other.route", "{}", &resp, 3000), ATOLLC_OK);
-    ASSERT_STR(resp, "{\"code\":500}");
-    free(resp);
+    EXPECT_RESPONSE(s, "echo.echo", "{\"a\":1}", "{\"a\":1}");
+    EXPECT_RESPONSE(s, "other.route", "{}", "{\"code\":500}");
     ASSERT_EQ(atollc_sync_notify(s, "area.move", "{}"), ATOLLC_OK);
     uint8_t hb[4] = {3, 0, 0, 0};
     ASSERT_EQ(atollc_sync_send_raw(s, hb, sizeof hb), ATOLLC_OK);
@@ -583,11 +683,7 @@ script_nodict(fake *f)
 {
     fake_handshake(f, REPLY_DICT, true);
     rpkg p;
-    uint8_t want[64];
-    ASSERT(fake_read(f, &p));
-    size_t n = test_hex("00 01 09 65 63 68 6f 2e 65 63 68 6f 7b 7d", want, sizeof want);
-    ASSERT_EQ(p.len, n);
-    ASSERT_MEM(p.body, want, n);
+    FAKE_EXPECT_BODY(f, &p, "00 01 09 65 63 68 6f 2e 65 63 68 6f 7b 7d");
     fake_send_response(f, 1, "{}");
     fake_expect_close(f);
 }
@@ -597,12 +693,8 @@ TEST(tcp_use_dict_off)
     fake *f = fake_start(false, script_nodict, NULL);
     atollc_opts o = opts_for(f);
     o.use_dict = 0;
-    atollc_sync *s = atollc_sync_connect(&o, NULL);
-    ASSERT(s != NULL);
-    char *resp = NULL;
-    ASSERT_EQ(atollc_sync_request(s, "echo.echo", "{}", &resp, 3000), ATOLLC_OK);
-    ASSERT_STR(resp, "{}");
-    free(resp);
+    atollc_sync *s = SYNC_CONNECT(&o);
+    EXPECT_RESPONSE(s, "echo.echo", "{}", "{}");
     atollc_sync_free(s);
     fake_join(f);
 }
@@ -686,17 +778,14 @@ static void
 script_batch(fake *f)
 {
     fake_handshake(f, REPLY_DICT, true);
-    rpkg p;
-    ASSERT(fake_read(f, &p));
-    ASSERT(fake_read(f, &p));
+    FAKE_SKIP(f, 2);
     /* Two responses, a compressed push, an uncompressed UTF-8 push: one write. */
     atoll__buf b = ATOLL__BUF_INIT;
     atoll__msg_put_response(&b, 2, "{\"r\":2}", 7);
     atoll__msg_put_push(&b, "onPush", 6, 7, "{\"p\":1}", 7);
     atoll__msg_put_response(&b, 1, "{\"r\":1}", 7);
     atoll__msg_put_push(&b, "onChat", 6, 0, "{\"msg\":\"\xe4\xbd\xa0\"}", 13);
-    fake_send(f, atoll__buf_data(&b), b.len);
-    atoll__buf_fini(&b);
+    fake_send_buf(f, &b);
     fake_expect_close(f);
 }
 
@@ -707,13 +796,10 @@ batch(bool ws)
     atollc_opts o = opts_for(f);
     actx a;
     req_tag tags[2];
-    a_start(&a, &o);
-    run_until(&a.loop, &a.connect_done, 5000);
-    ASSERT_EQ(a.connect_status, ATOLLC_OK);
+    A_CONNECT(&a, &o);
     for (int i = 0; i < 2; i++) {
         tags[i] = (req_tag){&a, i + 1};
-        ASSERT_EQ(atollc_request(a.c, "echo.echo", "{}", 2, a_on_response, &tags[i]),
-                  ATOLLC_OK);
+        A_REQUEST_ECHO(&a, &tags[i]);
     }
     for (int i = 0; i < 100 && (a.nresp < 2 || a.npush < 2) && !a.closed; i++)
         run_until(&a.loop, &a.closed, 50);
@@ -755,12 +841,8 @@ TEST(tcp_split_package)
 {
     fake *f = fake_start(false, script_split, NULL);
     atollc_opts o = opts_for(f);
-    atollc_sync *s = atollc_sync_connect(&o, NULL);
-    ASSERT(s != NULL);
-    char *resp = NULL;
-    ASSERT_EQ(atollc_sync_request(s, "echo.echo", "{}", &resp, 3000), ATOLLC_OK);
-    ASSERT_STR(resp, "{\"split\":true}");
-    free(resp);
+    atollc_sync *s = SYNC_CONNECT(&o);
+    EXPECT_RESPONSE(s, "echo.echo", "{}", "{\"split\":true}");
     atollc_sync_free(s);
     fake_join(f);
 }
@@ -784,19 +866,10 @@ push(bool ws)
     fake *f = fake_start(ws, script_push, NULL);
     atollc_opts o = opts_for(f);
     o.use_dict = 0; /* sending without the dict still resolves compressed pushes */
-    atollc_sync *s = atollc_sync_connect(&o, NULL);
-    ASSERT(s != NULL);
+    atollc_sync *s = SYNC_CONNECT(&o);
+    EXPECT_PUSH(s, "onPush", "{\"x\":1}");
+    EXPECT_PUSH(s, "onChat", "{\"msg\":\"hello\",\"from\":\"u1\"}");
     char *route = NULL, *body = NULL;
-    ASSERT_EQ(atollc_sync_wait_push(s, &route, &body, 3000), ATOLLC_OK);
-    ASSERT_STR(route, "onPush");
-    ASSERT_STR(body, "{\"x\":1}");
-    free(route);
-    free(body);
-    ASSERT_EQ(atollc_sync_wait_push(s, &route, &body, 3000), ATOLLC_OK);
-    ASSERT_STR(route, "onChat");
-    ASSERT_STR(body, "{\"msg\":\"hello\",\"from\":\"u1\"}");
-    free(route);
-    free(body);
     ASSERT_EQ(atollc_sync_wait_push(s, &route, &body, 100), ATOLL_ETIMEDOUT);
     atollc_sync_free(s);
     fake_join(f);
@@ -819,8 +892,7 @@ kick(bool ws)
 {
     fake *f = fake_start(ws, script_kick, NULL);
     atollc_opts o = opts_for(f);
-    atollc_sync *s = atollc_sync_connect(&o, NULL);
-    ASSERT(s != NULL);
+    atollc_sync *s = SYNC_CONNECT(&o);
     char *kick_body = NULL;
     ASSERT_EQ(atollc_sync_wait_close(s, &kick_body, 3000), ATOLLC_OK);
     ASSERT_STR(kick_body, "{\"reason\":\"kick\"}");
@@ -839,9 +911,7 @@ static void
 script_close_mid_request(fake *f)
 {
     fake_handshake(f, REPLY_PLAIN, true);
-    rpkg p;
-    ASSERT(fake_read(f, &p));
-    ASSERT(fake_read(f, &p));
+    FAKE_SKIP(f, 2);
     /* Two requests pending: close without answering. */
 }
 
@@ -852,11 +922,9 @@ close_mid_request(bool ws)
     atollc_opts o = opts_for(f);
     actx a;
     req_tag tags[2] = {{&a, 1}, {&a, 2}};
-    a_start(&a, &o);
-    run_until(&a.loop, &a.connect_done, 5000);
-    ASSERT_EQ(a.connect_status, ATOLLC_OK);
-    ASSERT_EQ(atollc_request(a.c, "echo.echo", "{}", 2, a_on_response, &tags[0]), ATOLLC_OK);
-    ASSERT_EQ(atollc_request(a.c, "echo.echo", "{}", 2, a_on_response, &tags[1]), ATOLLC_OK);
+    A_CONNECT(&a, &o);
+    A_REQUEST_ECHO(&a, &tags[0]);
+    A_REQUEST_ECHO(&a, &tags[1]);
     run_until(&a.loop, &a.closed, 5000);
     ASSERT(a.closed);
     ASSERT_EQ(a.close_status, ATOLL_ECLOSED);
@@ -875,15 +943,12 @@ static void
 script_close_in_callback(fake *f)
 {
     fake_handshake(f, REPLY_PLAIN, true);
-    rpkg p;
-    ASSERT(fake_read(f, &p));
-    ASSERT(fake_read(f, &p));
+    FAKE_SKIP(f, 2);
     /* Answer the first only, followed by a push the client must not deliver. */
     atoll__buf b = ATOLL__BUF_INIT;
     atoll__msg_put_response(&b, 1, "{}", 2);
     atoll__msg_put_push(&b, "late", 4, 0, "{}", 2);
-    fake_send(f, atoll__buf_data(&b), b.len);
-    atoll__buf_fini(&b);
+    fake_send_buf(f, &b);
     fake_expect_close(f);
 }
 
@@ -894,12 +959,10 @@ close_in_callback(bool ws)
     atollc_opts o = opts_for(f);
     actx a;
     req_tag tags[2] = {{&a, 1}, {&a, 2}};
-    a_start(&a, &o);
-    a.close_in_response = true;
-    run_until(&a.loop, &a.connect_done, 5000);
-    ASSERT_EQ(a.connect_status, ATOLLC_OK);
-    ASSERT_EQ(atollc_request(a.c, "echo.echo", "{}", 2, a_on_response, &tags[0]), ATOLLC_OK);
-    ASSERT_EQ(atollc_request(a.c, "echo.echo", "{}", 2, a_on_response, &tags[1]), ATOLLC_OK);
+    A_CONNECT(&a, &o);
+    a.close_in_response = true; /* read only by the response callback */
+    A_REQUEST_ECHO(&a, &tags[0]);
+    A_REQUEST_ECHO(&a, &tags[1]);
     run_until(&a.loop, &a.closed, 5000);
     ASSERT(a.closed);
     ASSERT_EQ(a.close_status, ATOLLC_OK);
@@ -932,9 +995,7 @@ heartbeat_timeout(bool ws)
     fake *f = fake_start(ws, script_heartbeat_timeout, NULL);
     atollc_opts o = opts_for(f);
     actx a;
-    a_start(&a, &o);
-    run_until(&a.loop, &a.connect_done, 5000);
-    ASSERT_EQ(a.connect_status, ATOLLC_OK);
+    A_CONNECT(&a, &o);
     uint64_t t0 = uv_hrtime();
     run_until(&a.loop, &a.closed, 8000);
     double dt = (double)(uv_hrtime() - t0) / 1e9;
@@ -964,8 +1025,7 @@ TEST(tcp_heartbeat_answered)
 {
     fake *f = fake_start(false, script_heartbeat_echo, NULL);
     atollc_opts o = opts_for(f);
-    atollc_sync *s = atollc_sync_connect(&o, NULL);
-    ASSERT(s != NULL);
+    atollc_sync *s = SYNC_CONNECT(&o);
     atollc_sync_pump(s, 3600); /* past the 2H deadline of a client that got no answer */
     ASSERT(atollc_sync_is_open(s));
     atollc_sync_free(s);
@@ -1094,8 +1154,7 @@ TEST(ws_ping_pong)
 {
     fake *f = fake_start(true, script_ping, NULL);
     atollc_opts o = opts_for(f);
-    atollc_sync *s = atollc_sync_connect(&o, NULL);
-    ASSERT(s != NULL);
+    atollc_sync *s = SYNC_CONNECT(&o);
     atollc_sync_pump(s, 200);
     uint8_t hb[4] = {3, 0, 0, 0};
     ASSERT_EQ(atollc_sync_send_raw(s, hb, sizeof hb), ATOLLC_OK);
@@ -1109,9 +1168,7 @@ static void
 script_late(fake *f)
 {
     fake_handshake(f, REPLY_PLAIN, true);
-    rpkg p;
-    ASSERT(fake_read(f, &p));
-    ASSERT(fake_read(f, &p));
+    FAKE_SKIP(f, 2);
     fake_send_response(f, 1, "{\"late\":1}");
     fake_send_response(f, 2, "{\"on\":\"time\"}");
     fake_expect_close(f);
@@ -1121,14 +1178,11 @@ TEST(tcp_sync_request_timeout)
 {
     fake *f = fake_start(false, script_late, NULL);
     atollc_opts o = opts_for(f);
-    atollc_sync *s = atollc_sync_connect(&o, NULL);
-    ASSERT(s != NULL);
+    atollc_sync *s = SYNC_CONNECT(&o);
     char *resp = NULL;
     ASSERT_EQ(atollc_sync_request(s, "echo.echo", "{}", &resp, 50), ATOLL_ETIMEDOUT);
     ASSERT(resp == NULL);
-    ASSERT_EQ(atollc_sync_request(s, "echo.echo", "{}", &resp, 3000), ATOLLC_OK);
-    ASSERT_STR(resp, "{\"on\":\"time\"}");
-    free(resp);
+    EXPECT_RESPONSE(s, "echo.echo", "{}", "{\"on\":\"time\"}");
     atollc_sync_free(s);
     fake_join(f);
 }

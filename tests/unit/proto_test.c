@@ -572,6 +572,15 @@ TEST(transcript_client_packages)
     atoll__dict_free(d);
 }
 
+/* b (emptied first) gets the response package for id and body; the label is
+ * "response id=<id>". */
+#define CHECK_RESPONSE(b, id, body, hexstr)                                                \
+    do {                                                                                   \
+        (b)->len = 0;                                                                      \
+        atoll__msg_put_response((b), (id), (body), strlen(body));                          \
+        CHECK_BUF_HEX("response id=" #id, (b), (hexstr));                                  \
+    } while (0)
+
 /* Server to client: every package the live server sent, produced by our encoders. */
 TEST(transcript_server_packages)
 {
@@ -584,38 +593,29 @@ TEST(transcript_server_packages)
 
     atoll__pkg_put(&b, ATOLL_PKG_HEARTBEAT, NULL, 0);
     CHECK_BUF_HEX("heartbeat", &b, "03 00 00 00");
-    b.len = 0;
-    atoll__msg_put_response(&b, 1, "{\"code\":200,\"msg\":\"game server is ok.\"}", 39);
-    CHECK_BUF_HEX("response id=1", &b,
-                  "04 00 00 29 04 01 7b 22 63 6f 64 65 22 3a 32 30 30 2c 22 6d 73 67 22 3a 22 67"
-                  " 61 6d 65 20 73 65 72 76 65 72 20 69 73 20 6f 6b 2e 22 7d");
-    b.len = 0;
-    atoll__msg_put_response(&b, 2, "{\"code\":200}", 12);
-    CHECK_BUF_HEX("response id=2", &b, "04 00 00 0e 04 02 7b 22 63 6f 64 65 22 3a 32 30 30 7d");
+    CHECK_RESPONSE(&b, 1, "{\"code\":200,\"msg\":\"game server is ok.\"}",
+                   "04 00 00 29 04 01 7b 22 63 6f 64 65 22 3a 32 30 30 2c 22 6d 73 67 22 3a 22 67"
+                   " 61 6d 65 20 73 65 72 76 65 72 20 69 73 20 6f 6b 2e 22 7d");
+    CHECK_RESPONSE(&b, 2, "{\"code\":200}",
+                   "04 00 00 0e 04 02 7b 22 63 6f 64 65 22 3a 32 30 30 7d");
     b.len = 0;
     atoll__msg_put_push(&b, "onChat", 6, on_chat, "{\"msg\":\"hi\",\"from\":\"u1\"}", 24);
     CHECK_BUF_HEX("push code 8", &b,
                   "04 00 00 1b 07 00 08 7b 22 6d 73 67 22 3a 22 68 69 22 2c 22 66 72 6f 6d 22 3a"
                   " 22 75 31 22 7d");
-    b.len = 0;
-    atoll__msg_put_response(&b, 3, "{\"code\":500}", 12);
-    CHECK_BUF_HEX("response id=3", &b, "04 00 00 0e 04 03 7b 22 63 6f 64 65 22 3a 35 30 30 7d");
-    b.len = 0;
-    atoll__msg_put_response(&b, 9, "{}", 2);
-    CHECK_BUF_HEX("response id=9", &b, "04 00 00 04 04 09 7b 7d");
+    CHECK_RESPONSE(&b, 3, "{\"code\":500}",
+                   "04 00 00 0e 04 03 7b 22 63 6f 64 65 22 3a 35 30 30 7d");
+    CHECK_RESPONSE(&b, 9, "{}", "04 00 00 04 04 09 7b 7d");
     b.len = 0;
     static const char via[] = "{\"msg\":\"via notify\",\"from\":\"u1\"}";
     atoll__msg_put_push(&b, "onChat", 6, on_chat, via, strlen(via));
     wn = pkg_text("04 00 00 23 07 00 08", via, want, sizeof want);
     CHECK_BYTES("push via notify", atoll__buf_data(&b), b.len, want, wn);
-    b.len = 0;
-    atoll__msg_put_response(&b, 300, "{\"code\":200,\"msg\":\"game server is ok.\"}", 39);
-    CHECK_BUF_HEX("response id=300", &b,
-                  "04 00 00 2a 04 ac 02 7b 22 63 6f 64 65 22 3a 32 30 30 2c 22 6d 73 67 22 3a 22"
-                  " 67 61 6d 65 20 73 65 72 76 65 72 20 69 73 20 6f 6b 2e 22 7d");
-    b.len = 0;
-    atoll__msg_put_response(&b, 10, "{\"code\":200}", 12);
-    CHECK_BUF_HEX("response id=10", &b, "04 00 00 0e 04 0a 7b 22 63 6f 64 65 22 3a 32 30 30 7d");
+    CHECK_RESPONSE(&b, 300, "{\"code\":200,\"msg\":\"game server is ok.\"}",
+                   "04 00 00 2a 04 ac 02 7b 22 63 6f 64 65 22 3a 32 30 30 2c 22 6d 73 67 22 3a 22"
+                   " 67 61 6d 65 20 73 65 72 76 65 72 20 69 73 20 6f 6b 2e 22 7d");
+    CHECK_RESPONSE(&b, 10, "{\"code\":200}",
+                   "04 00 00 0e 04 0a 7b 22 63 6f 64 65 22 3a 32 30 30 7d");
     b.len = 0;
     atoll__kick_put(&b, "kick");
     CHECK_BUF_HEX("kick", &b, "05 00 00 11 7b 22 72 65 61 73 6f 6e 22 3a 22 6b 69 63 6b 22 7d");

@@ -61,6 +61,30 @@ run_whole(atoll__ws_reader *r, uint8_t *p, size_t n, rec *log, int *nlog)
     return 0;
 }
 
+/* run_whole through a fresh reader (masked, max_message max), freed before returning:
+ * the events are copies in log. */
+static ssize_t
+parse_whole(bool masked, size_t max, uint8_t *p, size_t n, rec *log, int *nlog)
+{
+    atoll__ws_reader r;
+    atoll__ws_reader_init(&r, masked, max);
+    ssize_t k = run_whole(&r, p, n, log, nlog);
+    atoll__ws_reader_fini(&r);
+    return k;
+}
+
+/* The first step of a fresh reader over p[0..n): returns what it consumed, the event in
+ * *ev (its data points into p). */
+static ssize_t
+first_event(bool masked, size_t max, uint8_t *p, size_t n, atoll__ws_event *ev)
+{
+    atoll__ws_reader r;
+    atoll__ws_reader_init(&r, masked, max);
+    ssize_t k = atoll__ws_reader_next(&r, p, n, ev);
+    atoll__ws_reader_fini(&r);
+    return k;
+}
+
 /* Feeds p[0..n) `chunk` bytes at a time through a stream buffer, as a connection does. */
 static ssize_t
 run_chunked(atoll__ws_reader *r, const uint8_t *p, size_t n, size_t chunk, rec *log,
@@ -114,30 +138,24 @@ TEST(rfc_unmasked_binary)
 {
     uint8_t p[16];
     size_t n = test_hex("82 05 48 65 6c 6c 6f", p, sizeof p);
-    atoll__ws_reader r;
-    atoll__ws_reader_init(&r, false, 1024);
     atoll__ws_event ev;
-    ASSERT_EQ(atoll__ws_reader_next(&r, p, n, &ev), 7);
+    ASSERT_EQ(first_event(false, 1024, p, n, &ev), 7);
     ASSERT_EQ(ev.type, ATOLL_WS_EV_MESSAGE);
     ASSERT_EQ(ev.len, 5);
     ASSERT(ev.data == p + 2); /* no copy */
     ASSERT_MEM(ev.data, "Hello", 5);
-    atoll__ws_reader_fini(&r);
 }
 
 TEST(rfc_masked_binary)
 {
     uint8_t p[16];
     size_t n = test_hex("82 85 37 fa 21 3d 7f 9f 4d 51 58", p, sizeof p);
-    atoll__ws_reader r;
-    atoll__ws_reader_init(&r, true, 1024);
     atoll__ws_event ev;
-    ASSERT_EQ(atoll__ws_reader_next(&r, p, n, &ev), 11);
+    ASSERT_EQ(first_event(true, 1024, p, n, &ev), 11);
     ASSERT_EQ(ev.type, ATOLL_WS_EV_MESSAGE);
     ASSERT_EQ(ev.len, 5);
     ASSERT(ev.data == p + 6); /* unmasked in place */
     ASSERT_MEM(p + 6, "Hello", 5);
-    atoll__ws_reader_fini(&r);
 }
 
 TEST(rfc_text_is_1003)
@@ -172,22 +190,17 @@ TEST(rfc_ping_pong)
 {
     uint8_t p[32];
     size_t n = test_hex("89 05 48 65 6c 6c 6f", p, sizeof p);
-    atoll__ws_reader r;
-    atoll__ws_reader_init(&r, false, 1024);
     atoll__ws_event ev;
-    ASSERT_EQ(atoll__ws_reader_next(&r, p, n, &ev), 7);
+    ASSERT_EQ(first_event(false, 1024, p, n, &ev), 7);
     ASSERT_EQ(ev.type, ATOLL_WS_EV_PING);
     ASSERT_EQ(ev.len, 5);
     ASSERT_MEM(ev.data, "Hello", 5);
-    atoll__ws_reader_fini(&r);
 
     n = test_hex("8a 85 37 fa 21 3d 7f 9f 4d 51 58", p, sizeof p);
-    atoll__ws_reader_init(&r, true, 1024);
-    ASSERT_EQ(atoll__ws_reader_next(&r, p, n, &ev), 11);
+    ASSERT_EQ(first_event(true, 1024, p, n, &ev), 11);
     ASSERT_EQ(ev.type, ATOLL_WS_EV_PONG);
     ASSERT_EQ(ev.len, 5);
     ASSERT_MEM(ev.data, "Hello", 5);
-    atoll__ws_reader_fini(&r);
 }
 
 TEST(rfc_256_bytes)
@@ -235,15 +248,12 @@ TEST(noncanonical_length_tolerated)
     uint8_t p[32];
     size_t n = test_hex("82 7E 00 05 48 65 6c 6c 6f 82 7F 00 00 00 00 00 00 00 05 48 65 6c 6c 6f",
                         p, sizeof p);
-    atoll__ws_reader r;
-    atoll__ws_reader_init(&r, false, 1024);
     rec log[4];
     int nlog;
-    ASSERT_EQ(run_whole(&r, p, n, log, &nlog), 0);
+    ASSERT_EQ(parse_whole(false, 1024, p, n, log, &nlog), 0);
     ASSERT_EQ(nlog, 2);
     ASSERT_EQ(log[1].len, 5);
     ASSERT_MEM(log[1].data, "Hello", 5);
-    atoll__ws_reader_fini(&r);
 }
 
 TEST(empty_messages)
@@ -253,18 +263,15 @@ TEST(empty_messages)
     put_frame(&b, ATOLL_WS_OP_BINARY, 0, "", 0, 1);
     put_frame(&b, ATOLL_WS_OP_CONT, 1, "", 0, 1);
     put_frame(&b, ATOLL_WS_OP_PING, 1, "", 0, 1);
-    atoll__ws_reader r;
-    atoll__ws_reader_init(&r, true, 16);
     rec log[4];
     int nlog;
-    ASSERT_EQ(run_whole(&r, atoll__buf_data(&b), b.len, log, &nlog), 0);
+    ASSERT_EQ(parse_whole(true, 16, atoll__buf_data(&b), b.len, log, &nlog), 0);
     ASSERT_EQ(nlog, 3);
     ASSERT_EQ(log[0].type, ATOLL_WS_EV_MESSAGE);
     ASSERT_EQ(log[0].len, 0);
     ASSERT_EQ(log[1].type, ATOLL_WS_EV_MESSAGE);
     ASSERT_EQ(log[1].len, 0);
     ASSERT_EQ(log[2].type, ATOLL_WS_EV_PING);
-    atoll__ws_reader_fini(&r);
     atoll__buf_fini(&b);
 }
 
@@ -462,17 +469,14 @@ TEST(consecutive_fragmented_messages)
     put_frame(&b, ATOLL_WS_OP_CONT, 1, "1", 1, 0);
     put_frame(&b, ATOLL_WS_OP_BINARY, 0, "tw", 2, 0);
     put_frame(&b, ATOLL_WS_OP_CONT, 1, "o", 1, 0);
-    atoll__ws_reader r;
-    atoll__ws_reader_init(&r, false, 4);
     rec log[4];
     int nlog;
-    ASSERT_EQ(run_whole(&r, atoll__buf_data(&b), b.len, log, &nlog), 0);
+    ASSERT_EQ(parse_whole(false, 4, atoll__buf_data(&b), b.len, log, &nlog), 0);
     ASSERT_EQ(nlog, 2);
     ASSERT_EQ(log[0].len, 4);
     ASSERT_MEM(log[0].data, "one1", 4);
     ASSERT_EQ(log[1].len, 3);
     ASSERT_MEM(log[1].data, "two", 3);
-    atoll__ws_reader_fini(&r);
     atoll__buf_fini(&b);
 }
 
@@ -584,12 +588,9 @@ TEST(max_message_boundary)
     uint8_t p[2 + 100];
     memset(p, 'z', sizeof p);
     p[0] = 0x82, p[1] = 100;
-    atoll__ws_reader r;
-    atoll__ws_reader_init(&r, false, 100);
     atoll__ws_event ev;
-    ASSERT_EQ(atoll__ws_reader_next(&r, p, sizeof p, &ev), 102);
+    ASSERT_EQ(first_event(false, 100, p, sizeof p, &ev), 102);
     ASSERT_EQ(ev.len, 100);
-    atoll__ws_reader_fini(&r);
     expect_fail(false, 100, "82 65", ATOLL_ELIMIT, 1009);
     expect_fail(false, 100, "82 7e 00 65", ATOLL_ELIMIT, 1009);
     expect_fail(false, 100, "82 7f 00 00 00 01 00 00 00 00", ATOLL_ELIMIT, 1009);
@@ -601,17 +602,16 @@ TEST(max_message_boundary)
     uint8_t z[64] = {0};
     put_frame(&b, ATOLL_WS_OP_BINARY, 0, z, 60, 0);
     put_frame(&b, ATOLL_WS_OP_CONT, 1, z, 40, 0);
-    atoll__ws_reader_init(&r, false, 100);
     rec log[2];
     int nlog;
-    ASSERT_EQ(run_whole(&r, atoll__buf_data(&b), b.len, log, &nlog), 0);
+    ASSERT_EQ(parse_whole(false, 100, atoll__buf_data(&b), b.len, log, &nlog), 0);
     ASSERT_EQ(nlog, 1);
     ASSERT_EQ(log[0].len, 100);
-    atoll__ws_reader_fini(&r);
 
     b.len = 0;
     put_frame(&b, ATOLL_WS_OP_BINARY, 0, z, 60, 0);
     put_frame(&b, ATOLL_WS_OP_CONT, 1, z, 41, 0);
+    atoll__ws_reader r;
     atoll__ws_reader_init(&r, false, 100);
     ASSERT_EQ(atoll__ws_reader_next(&r, atoll__buf_data(&b), 62, &ev), 62);
     ASSERT_EQ(atoll__ws_reader_next(&r, atoll__buf_data(&b) + 62, 2, &ev), ATOLL_ELIMIT);
@@ -630,16 +630,13 @@ TEST(too_many_fragments)
     put_frame(&b, ATOLL_WS_OP_CONT, 1, "x", 1, 1);
 
     /* ATOLL_WS_MAX_FRAGMENTS frames make one message */
-    atoll__ws_reader r;
-    atoll__ws_reader_init(&r, true, 1 << 20);
     rec log[2];
     int nlog;
     uint8_t *copy = malloc(b.len);
     memcpy(copy, atoll__buf_data(&b), b.len);
-    ASSERT_EQ(run_whole(&r, copy, b.len, log, &nlog), 0);
+    ASSERT_EQ(parse_whole(true, 1 << 20, copy, b.len, log, &nlog), 0);
     ASSERT_EQ(nlog, 1);
     ASSERT_EQ(log[0].len, ATOLL_WS_MAX_FRAGMENTS);
-    atoll__ws_reader_fini(&r);
     free(copy);
 
     /* one more is refused at its header */
@@ -647,6 +644,7 @@ TEST(too_many_fragments)
     put_frame(&b, ATOLL_WS_OP_CONT, 0, "x", 1, 1);
     size_t last = b.len;
     put_frame(&b, ATOLL_WS_OP_CONT, 1, "x", 1, 1);
+    atoll__ws_reader r;
     atoll__ws_reader_init(&r, true, 1 << 20);
     ASSERT_EQ(run_whole(&r, atoll__buf_data(&b), last + 2, log, &nlog), ATOLL_ELIMIT);
     ASSERT_EQ(r.error_code, 1009);
