@@ -918,7 +918,10 @@ TEST(entry_racing_the_empty_grace_succeeds)
         atollc_sync *c = ENTER_AT(&n, uid, "q-1", "q");
         atoll_value *v = REQUEST_VALUE(c, "q.info", "{}");
         ASSERT_EQ(jint(v, "code"), 200);
-        ASSERT_EQ(jint(v, "players"), 1);
+        /* This player is in. The one before may be too: its LEAVE comes from the worker
+         * of its own connection, which nothing orders before this entry (on a loaded
+         * machine that worker can be descheduled while the other runs the entry). */
+        ASSERT(jint(v, "players") >= 1);
         atoll_unref(v);
         atollc_sync_free(c);
         if (i % 3 == 0)
