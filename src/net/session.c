@@ -373,8 +373,7 @@ atoll__broadcast(atoll__worker *w, const char *route, const char *body, size_t l
     memcpy(sh->data, atoll__buf_data(&b), b.len);
     atoll__buf_fini(&b);
     for (int i = 0; i < n->nworkers; i++) {
-        atoll__mail *m = atoll__calloc(1, sizeof *m);
-        m->type = ATOLL_MAIL_BROADCAST;
+        atoll__mail *m = atoll__mail_new(ATOLL_MAIL_BROADCAST, 0);
         m->shared = sh;
         atoll__worker_post(n->workers[i], m);
     }

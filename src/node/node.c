@@ -181,8 +181,7 @@ atoll__node_stop(atoll__node *n)
     if (atomic_exchange(&n->stopping, true))
         return;
     for (int i = 0; i < n->nworkers; i++) {
-        atoll__mail *m = atoll__calloc(1, sizeof *m);
-        m->type = ATOLL_MAIL_STOP;
+        atoll__mail *m = atoll__mail_new(ATOLL_MAIL_STOP, 0);
         atoll__worker_post(n->workers[i], m);
     }
 }

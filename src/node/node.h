@@ -270,9 +270,13 @@ typedef struct atoll__mail {
     uint8_t data[];
 } atoll__mail;
 
-/* New zeroed mail with room for len bytes of data (m->len set). */
+/* New zeroed mail with room for len bytes of data (m->len set). Every mail is made
+ * here, whatever its kind. */
 atoll__mail *atoll__mail_new(atoll__mail_type type, size_t len);
-/* Frees mail and everything it owns. */
+/* Frees mail and everything it owns (uid, value, player, sessions, shared bytes),
+ * whatever its kind is or became on the way. The one way to drop mail: a path that
+ * frees the struct alone leaks what it carries (a gate.entry body per reset client
+ * was such a leak). */
 void atoll__mail_free(atoll__mail *m);
 
 /* Sends mail to worker `to` from the calling thread: a worker thread batches it in its

@@ -179,8 +179,7 @@ post_to_session(atoll__node *n, atoll_session_id id, atoll__mail *m)
 {
     atoll__worker *w = atoll__worker_of(n, id);
     if (w == NULL) {
-        atoll__free(m->uid);
-        atoll__free(m);
+        atoll__mail_free(m);
         return;
     }
     m->session = id;
@@ -199,8 +198,7 @@ handle_bind(atoll__worker *w, atoll__mail *m)
     bool found;
     atoll__uid_entry *e = uid_find(w, m->uid, &found);
     if (found && e->session.v != m->session.v) {
-        atoll__mail *k = atoll__calloc(1, sizeof *k);
-        k->type = ATOLL_MAIL_KICK;
+        atoll__mail *k = atoll__mail_new(ATOLL_MAIL_KICK, 0);
         snprintf(k->reason, sizeof k->reason, "duplicate login");
         post_to_session(w->node, e->session, k);
         e->session = m->session;
@@ -220,8 +218,9 @@ handle_unbind(atoll__worker *w, atoll__mail *m)
     atoll__uid_entry *e = w->uid_cap ? uid_find(w, m->uid, &found) : NULL;
     if (e && found && e->session.v == m->session.v)
         uid_remove(w, e);
-    atoll__free(m->uid);
-    atoll__free(m);
+    /* Whatever this mail was before (a BOUND whose session had gone carries the whole
+     * gate.entry body), atoll__mail_free releases all of it. */
+    atoll__mail_free(m);
 }
 
 static void
@@ -229,8 +228,11 @@ handle_bound(atoll__worker *w, atoll__mail *m)
 {
     atoll__conn *c = atoll__worker_find_conn(w->node, m->session);
     if (c == NULL || c->state != ATOLL_CONN_WORKING) {
-        /* The session went away while binding: release the uid again. */
+        /* The session went away while binding: release the uid again. The entry body
+         * is not needed for that; it need not cross to the uid's owner either. */
         m->type = ATOLL_MAIL_UNBIND;
+        atoll_unref(m->value);
+        m->value = NULL;
         atoll__worker_post(atoll__uid_owner(w->node, m->uid), m);
         return;
     }
