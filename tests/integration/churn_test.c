@@ -329,7 +329,7 @@ check_growth(const char *what, size_t before, size_t after, int conns)
     double per10k = after > before ? (double)(after - before) * 10000.0 / conns : 0.0;
     printf("# %s: %d connections, RSS %.1f -> %.1f MB, growth %.2f MB per 10,000%s\n", what,
            conns, before / 1048576.0, after / 1048576.0, per10k / 1048576.0,
-           sanitized() ? " (sanitized build: not checked, LeakSanitizer checks at exit)" : "");
+           sanitized() ? " (sanitized build: not checked; under ASan, LeakSanitizer checks at the node's exit)" : "");
     fflush(stdout);
     if (!sanitized())
         ASSERT(per10k <= CHURN_GROWTH_MAX_PER_10K);
