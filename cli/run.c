@@ -5,7 +5,7 @@
  * accepting, flush and close, and waits for them. A second signal gets the default
  * action (the process ends at once).
  */
-#include "../src/node/node.h"
+#include "../src/area/area.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -193,7 +193,8 @@ cmd_run(int argc, char **argv, const atoll_game *linked)
 
     if (linked != NULL)
         snprintf(cfg.game, sizeof cfg.game, "%s", linked->name ? linked->name : "linked");
-    int rc = atoll__node_start(&node, &cfg, linked);
+    static const atoll__module *const modules[] = {&atoll__area_module, NULL};
+    int rc = atoll__node_start(&node, &cfg, linked, modules);
     if (rc != ATOLL_OK) {
         fprintf(stderr, "atoll: cannot start: %s\n", atoll_strerror(rc));
         uv_close((uv_handle_t *)&sigint, NULL);

@@ -9,7 +9,7 @@
  * echo.push and echo.broadcast sent as requests also answer {"code":200}, so a client
  * can wait for them. Run it with `build/atoll run --game echo`.
  */
-#include "../../src/node/node.h"
+#include "../../src/node/session.h"
 
 static void
 echo_echo(atoll__req *req)
@@ -20,7 +20,7 @@ echo_echo(atoll__req *req)
 static void
 echo_push(atoll__req *req)
 {
-    atoll__push(req->conn, "onPush", (const char *)req->body, req->body_len);
+    atoll__push(req->session, "onPush", (const char *)req->body, req->body_len);
     atoll__reply(req, "{\"code\":200}", 12);
 }
 
@@ -35,7 +35,7 @@ static void
 echo_kick(atoll__req *req)
 {
     atoll__reply(req, "{\"code\":200}", 12);
-    atoll__kick(req->conn, "kick");
+    atoll__kick(req->session, "kick");
 }
 
 static const atoll__route echo_routes[] = {

@@ -4,7 +4,7 @@
  * function here runs on the worker that owns the area it touches.
  */
 #include "area.h"
-#include "value.h"
+#include "../value/value.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,15 +36,15 @@ node_of(const atoll_area *a)
 
 /* ---- encoding replies and pushes ------------------------------------------------------ */
 
-/* JSON text of v ("{}" for NULL) into w->scratch_out. */
+/* JSON text of v ("{}" for NULL) into w->areas->scratch_out. */
 static void
 encode_json(atoll__worker *w, const atoll_value *v)
 {
-    w->scratch_out.len = 0;
+    w->areas->scratch_out.len = 0;
     if (v == NULL)
-        atoll__buf_append(&w->scratch_out, "{}", 2);
+        atoll__buf_append(&w->areas->scratch_out, "{}", 2);
     else
-        atoll__value_write(&w->scratch_out, v);
+        atoll__value_write(&w->areas->scratch_out, v);
 }
 
 static void
@@ -62,25 +62,20 @@ put_push(atoll__worker *w, atoll__buf *out, const char *route, const atoll_value
     size_t rlen = strlen(route);
     uint16_t code = n->cfg->dict ? atoll__dict_code(n->dict, route, rlen) : 0;
     encode_json(w, body);
-    if (atoll__push_pkg_size(route, rlen, code, w->scratch_out.len) == 0)
+    if (atoll__push_pkg_size(route, rlen, code, w->areas->scratch_out.len) == 0)
         return false;
-    atoll__msg_put_push(out, route, rlen, code, atoll__buf_data(&w->scratch_out),
-                        w->scratch_out.len);
+    atoll__msg_put_push(out, route, rlen, code, atoll__buf_data(&w->areas->scratch_out),
+                        w->areas->scratch_out.len);
     return true;
 }
 
 void
 atoll__session_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n)
 {
-    if (sw == w->index) {
-        atoll__conn *c = atoll__worker_find_conn(w->node, s);
-        if (c == NULL || c->state != ATOLL_CONN_WORKING || !atoll__conn_out_room(c, n))
-            return;
-        atoll__buf_append(&c->out, p, n);
-        atoll__conn_mark_dirty(c);
-        return;
-    }
-    atoll__send_out(w->node, sw, s, p, n);
+    if (sw == w->index)
+        atoll__session_deliver(w, s, p, n);
+    else
+        atoll__send_out(w->node, sw, s, p, n);
 }
 
 /* Answers a client's request with JSON text. */
@@ -89,7 +84,7 @@ answer_client_json(atoll__worker *w, atoll_session_id s, int sw, uint32_t id, co
                    size_t len)
 {
     /* Worker scratch: no allocation per reply. session_out copies it out. */
-    atoll__buf *pkg = &w->scratch_pkg;
+    atoll__buf *pkg = &w->areas->scratch_pkg;
     pkg->len = 0;
     put_response(pkg, id, json, len);
     atoll__session_out(w, s, sw, atoll__buf_data(pkg), pkg->len);
@@ -167,7 +162,7 @@ player_attach(atoll_area *a, atoll_player *p)
     p->uid_next = atoll__map_put(&a->by_uid, h, p);
     if (a->grace != NULL)
         uv_timer_stop(a->grace);
-    atoll__dir_set_player(node_of(a)->dir, p->uid, a->id);
+    atoll__dir_set_player(atoll__dir_of(node_of(a)), p->uid, a->id);
 }
 
 static void
@@ -244,13 +239,13 @@ free_handle(uv_handle_t *h)
 static atoll_area *
 area_find(atoll__worker *w, uint64_t num)
 {
-    atoll_area *a = atoll__map_get(&w->areas, num);
+    atoll_area *a = atoll__map_get(&w->areas->by_num, num);
     if (a != NULL || num == 0)
         return a;
     atoll__node *n = w->node;
     atoll__dir_info info;
     char id[ATOLL_AREA_ID_MAX + 1];
-    if (atoll__dir_by_num(n->dir, num, &info, id) != ATOLL_OK || info.worker != w->index)
+    if (atoll__dir_by_num(atoll__dir_of(n), num, &info, id) != ATOLL_OK || info.worker != w->index)
         return NULL;
     a = atoll__calloc(1, sizeof *a);
     a->num = num;
@@ -259,13 +254,13 @@ area_find(atoll__worker *w, uint64_t num)
     a->type = n->game->api->area_types[info.type_index];
     a->worker = w;
     a->state = atoll_object();
-    atoll__map_put(&w->areas, num, a);
+    atoll__map_put(&w->areas->by_num, num, a);
     if (a->type->tick_hz > 0) {
         a->tick_period_ns = 1000000000ull / (uint64_t)a->type->tick_hz;
         a->tick_next_ns = uv_hrtime() + a->tick_period_ns;
         atoll__tick_add(a);
     }
-    atoll_value *init = atoll__dir_take_init(n->dir, id);
+    atoll_value *init = atoll__dir_take_init(atoll__dir_of(n), id);
     ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"area created\" area=\"%s\" type=%s", a->id, a->type->name);
     int rc = ATOLL_OK;
     if (a->type->on_create) {
@@ -304,8 +299,8 @@ destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
         return;
     a->destroyed = true;
     a->depth++; /* hooks below must not trigger the deferred work again */
-    atoll__dir_remove(w->node->dir, a->id, a->num);
-    atoll__map_del(&w->areas, a->num);
+    atoll__dir_remove(atoll__dir_of(w->node), a->id, a->num);
+    atoll__map_del(&w->areas->by_num, a->num);
     while (a->first != NULL) {
         atoll_player *p = a->first;
         p->leaving = true;
@@ -318,7 +313,7 @@ destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
             atoll__send(w->node, p->session_worker, k);
         }
         player_detach(a, p);
-        atoll__dir_set_player(w->node->dir, p->uid, "");
+        atoll__dir_set_player(atoll__dir_of(w->node), p->uid, "");
         atoll__player_free(p);
     }
     for (atoll__mail *m = atoll__mail_list_take(&a->cmds), *next; m != NULL; m = next) {
@@ -348,18 +343,18 @@ destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
 void
 atoll__areas_shutdown(atoll__worker *w)
 {
-    while (w->areas.len > 0) {
-        for (size_t i = 0; i < w->areas.cap; i++) {
-            if (w->areas.slots[i].key != 0) {
-                destroy_now(w, w->areas.slots[i].value, true);
+    while (w->areas->by_num.len > 0) {
+        for (size_t i = 0; i < w->areas->by_num.cap; i++) {
+            if (w->areas->by_num.slots[i].key != 0) {
+                destroy_now(w, w->areas->by_num.slots[i].value, true);
                 break;
             }
         }
     }
-    for (size_t i = 0; i < w->forwards.cap; i++)
-        if (w->forwards.slots[i].key != 0)
-            atoll__free(w->forwards.slots[i].value);
-    atoll__map_fini(&w->forwards);
+    for (size_t i = 0; i < w->areas->forwards.cap; i++)
+        if (w->areas->forwards.slots[i].key != 0)
+            atoll__free(w->areas->forwards.slots[i].value);
+    atoll__map_fini(&w->areas->forwards);
 }
 
 /* ---- running game code ------------------------------------------------------------------- */
@@ -562,7 +557,7 @@ atoll__area_tick(atoll_area *a, uint64_t now)
 static forward *
 forward_of(atoll__worker *w, atoll_session_id s)
 {
-    return atoll__map_get(&w->forwards, s.v);
+    return atoll__map_get(&w->areas->forwards, s.v);
 }
 
 /* Passes m on to the area its session's player moved to. */
@@ -655,7 +650,7 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
             rc = a->type->on_enter(a, p);
         if (rc != ATOLL_OK) {
             player_detach(a, p);
-            atoll__dir_set_player(w->node->dir, p->uid, "");
+            atoll__dir_set_player(atoll__dir_of(w->node), p->uid, "");
             atoll__player_free(p);
             p = NULL;
         }
@@ -683,8 +678,8 @@ drop_moving_player(atoll__worker *w, atoll_player *p, const atoll__mail *m, cons
 static void
 on_move_in(atoll__worker *w, atoll_area *a, atoll__mail *m)
 {
-    atoll_player *p = m->player;
-    m->player = NULL;
+    atoll_player *p = m->payload;
+    m->payload = NULL;
     p->session = m->session;
     if (a == NULL || atoll_area_player(a, p->uid) != NULL) {
         /* The target went away (empty past its grace) while the player was on its way.
@@ -706,7 +701,7 @@ on_move_in(atoll__worker *w, atoll_area *a, atoll__mail *m)
         ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"on_enter refused a moving player, kicking it\" "
                   "uid=\"%s\" area=\"%s\"", p->uid, a->id);
         player_detach(a, p);
-        atoll__dir_set_player(w->node->dir, p->uid, "");
+        atoll__dir_set_player(atoll__dir_of(w->node), p->uid, "");
         drop_moving_player(w, p, m, "move refused");
     } else {
         send_route(w, p, a, m, NULL, 0);
@@ -753,7 +748,7 @@ atoll__area_mail(atoll__worker *w, atoll__mail *m)
             if (m->type == ATOLL_MAIL_AREA_FENCE && !m->forwarded) {
                 /* The session now talks to the new area: nothing more will come here. */
                 forward_mail(w, f, m);
-                atoll__free(atoll__map_del(&w->forwards, m->session.v));
+                atoll__free(atoll__map_del(&w->areas->forwards, m->session.v));
             } else {
                 forward_mail(w, f, m);
             }
@@ -783,7 +778,7 @@ atoll__area_mail(atoll__worker *w, atoll__mail *m)
         if (a->type->on_leave)
             a->type->on_leave(a, p, ATOLL_LEAVE_DISCONNECT);
         player_detach(a, p);
-        atoll__dir_set_player(w->node->dir, p->uid, "");
+        atoll__dir_set_player(atoll__dir_of(w->node), p->uid, "");
         atoll__player_free(p);
         atoll__mail_free(m);
         atoll__area_end(a);
@@ -808,7 +803,7 @@ deliver_held(atoll__worker *w, atoll_area *a, atoll_player *p)
         atoll__area_mail(w, m);
         m = next;
     }
-    a = atoll__map_get(&w->areas, num);
+    a = atoll__map_get(&w->areas->by_num, num);
     if (a != NULL && a->has_moves && a->depth == 0)
         do_moves(w, a);
 }
@@ -830,7 +825,7 @@ do_moves(atoll__worker *w, atoll_area *a)
         atoll__dir_info info;
         char *to = p->move_to;
         p->move_to = NULL;
-        int rc = atoll__dir_lookup(w->node->dir, to, &info);
+        int rc = atoll__dir_lookup(atoll__dir_of(w->node), to, &info);
         if (rc != ATOLL_OK || info.num == a->num) {
             ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"move target gone, player stays\" uid=\"%s\" to=\"%s\"",
                       p->uid, to);
@@ -845,10 +840,10 @@ do_moves(atoll__worker *w, atoll_area *a)
         }
         p->leaving = false;
         player_detach(a, p);
-        forward *f = atoll__map_get(&w->forwards, p->session.v);
+        forward *f = atoll__map_get(&w->areas->forwards, p->session.v);
         if (f == NULL) {
             f = atoll__malloc(sizeof *f);
-            atoll__map_put(&w->forwards, p->session.v, f);
+            atoll__map_put(&w->areas->forwards, p->session.v, f);
         }
         f->area = info.num;
         f->worker = info.worker;
@@ -857,7 +852,7 @@ do_moves(atoll__worker *w, atoll_area *a)
         m->area_old = a->num;
         m->worker_old = w->index;
         m->session = p->session;
-        m->player = p;
+        m->payload = p;
         atoll__free(to);
         /* The held list of a player that moves again is empty: it moves only fenced. */
         atoll__send(w->node, info.worker, m);
@@ -872,7 +867,7 @@ atoll_player_move(atoll_player *p, const char *to_id)
     if (strcmp(to_id, p->area->id) == 0)
         return ATOLL_EINVAL;
     atoll__dir_info info;
-    if (atoll__dir_lookup(node_of(p->area)->dir, to_id, &info) != ATOLL_OK)
+    if (atoll__dir_lookup(atoll__dir_of(node_of(p->area)), to_id, &info) != ATOLL_OK)
         return ATOLL_ENOENT;
     atoll__free(p->move_to);
     p->move_to = atoll__strndup(to_id, strlen(to_id));
@@ -929,7 +924,7 @@ atoll__area_place(atoll__node *n, const char *type, const char *id, atoll_value 
         atoll_unref(init);
         return ATOLL_EINVAL;
     }
-    int rc = atoll__dir_place(n->dir, id, ti, type, init, out);
+    int rc = atoll__dir_place(atoll__dir_of(n), id, ti, type, init, out);
     if (rc == ATOLL_EEXIST && !must_be_new)
         return ATOLL_OK;
     if (rc == ATOLL_OK) {
@@ -970,10 +965,10 @@ atoll__areas_publish(atoll__worker *w)
     /* Called every 100 ms; rates and maxima cover the last whole second. */
     static __thread unsigned calls;
     bool second = ++calls % 10 == 0;
-    for (size_t i = 0; i < w->areas.cap; i++) {
-        if (w->areas.slots[i].key == 0)
+    for (size_t i = 0; i < w->areas->by_num.cap; i++) {
+        if (w->areas->by_num.slots[i].key == 0)
             continue;
-        atoll_area *a = w->areas.slots[i].value;
+        atoll_area *a = w->areas->by_num.slots[i].value;
         atoll_area_stats st = {0};
         memcpy(st.id, a->id, sizeof st.id);
         snprintf(st.type, sizeof st.type, "%s", a->type->name);
@@ -992,16 +987,16 @@ atoll__areas_publish(atoll__worker *w)
             a->tick_late_max = 0;
         }
         st.messages_per_s = a->messages_per_s;
-        atoll__dir_publish(w->node->dir, &st);
+        atoll__dir_publish(atoll__dir_of(w->node), &st);
     }
 }
 
 size_t
 atoll_node_areas(atoll_node *n, atoll_area_stats *out, size_t cap)
 {
-    if (n == NULL || n->dir == NULL)
+    if (n == NULL || atoll__dir_of(n) == NULL)
         return 0;
-    return atoll__dir_list(n->dir, out, cap);
+    return atoll__dir_list(atoll__dir_of(n), out, cap);
 }
 
 /* ---- accessors --------------------------------------------------------------------------- */
@@ -1060,7 +1055,7 @@ atoll_reply(atoll_req *r, atoll_value *body)
         encode_json(w, body);
         atoll_unref(body);
         answer_client_json(w, r->session, r->session_worker, r->request_id,
-                           atoll__buf_data(&w->scratch_out), w->scratch_out.len);
+                           atoll__buf_data(&w->areas->scratch_out), w->areas->scratch_out.len);
     } else if (r->mail != NULL) {
         /* The call's own mail carries the answer back, so it is freed by the thread that
          * allocated it (glibc's caches stay local: cross-thread frees were the largest
@@ -1128,7 +1123,7 @@ atoll_push(atoll_player *p, const char *route, atoll_value *body)
         atoll_unref(body);
         return ATOLL_EINVAL;
     }
-    atoll__buf *pkg = &w->scratch_pkg;
+    atoll__buf *pkg = &w->areas->scratch_pkg;
     pkg->len = 0;
     bool ok = put_push(w, pkg, route, body);
     atoll_unref(body);
@@ -1150,7 +1145,7 @@ atoll_push_list(atoll_area *a, atoll_player *const *players, size_t n, const cha
     /* Encoded once; this worker's sessions get it at once, every other worker one mail
      * with the shared bytes and its list of sessions. Two passes over the players
      * whatever the number of workers: count per worker, then fill. */
-    atoll__buf *pkg = &w->scratch_pkg;
+    atoll__buf *pkg = &w->areas->scratch_pkg;
     pkg->len = 0;
     bool ok = put_push(w, pkg, route, body);
     atoll_unref(body);
@@ -1254,7 +1249,7 @@ timer_start(atoll_area *a, uint64_t ms, atoll_timer_fn fn, void *udata, bool rep
     atoll__timer *t = atoll__calloc(1, sizeof *t);
     uv_timer_init(&a->worker->loop, &t->handle);
     t->area = a;
-    t->id = ++a->worker->next_timer_id;
+    t->id = ++a->worker->areas->next_timer_id;
     t->fn = fn;
     t->udata = udata;
     t->repeat = repeat;
@@ -1290,4 +1285,11 @@ atoll_timer_cancel(atoll_area *a, uint64_t id)
         }
     }
     return ATOLL_ENOENT;
+}
+
+void
+atoll__area_move_fini(atoll__mail *m)
+{
+    atoll__player_free(m->payload);
+    m->payload = NULL;
 }

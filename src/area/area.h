@@ -38,7 +38,8 @@
 #define ATOLL_AREA_H
 
 #include "../core/map.h"
-#include "../node/worker.h"
+#include "../core/wheel.h"
+#include "../node/session.h"
 
 /* Internal status of a call answered by a worker that does not have the area. */
 #define ATOLL__EMOVED (-1000)
@@ -88,6 +89,40 @@ struct atoll_area {
     double messages_per_s;
 };
 
+/* ---- the area runtime of one worker ------------------------------------------------------ */
+
+/* What the area runtime keeps per worker (the worker holds it as w->areas). */
+struct atoll__area_worker {
+    atoll__map by_num;        /* area number -> atoll_area */
+    atoll__map forwards;      /* session -> forward (a player moved away, not fenced) */
+    atoll__map calls;         /* call id -> atoll__call */
+    atoll__wheel call_wheel;  /* call deadlines, 1 ms */
+    uv_timer_t call_timer;
+    uint64_t next_call_id;
+    uint64_t next_timer_id;
+    int tick_fd;              /* timerfd at the earliest area tick (ticks.c) */
+    uv_poll_t tick_poll;
+    struct atoll_area **tick_heap; /* ticking areas by next tick time */
+    size_t tick_len, tick_cap;
+    atoll__buf scratch_out;   /* JSON of a reply or push being encoded */
+    atoll__buf scratch_pkg;   /* its Pomelo package */
+    /* A free list of call records: calls come and go in batches of hundreds per loop
+     * turn (see the mail pool in worker.h). Bounded. */
+    void *call_pool;
+    size_t call_pool_len;
+};
+
+/* The area runtime as a module of the node (module.c): registers its mail kinds, the
+ * route handlers of area routes and the session hooks, and keeps the directory. */
+extern const atoll__module atoll__area_module;
+
+/* The node's directory (the area module's node-wide state). */
+static inline struct atoll__directory *
+atoll__dir_of(const atoll__node *n)
+{
+    return (struct atoll__directory *)n->module_data;
+}
+
 /* ---- directory.c: where areas live (the embedded directory) -------------------------- */
 
 typedef struct atoll__dir_info {
@@ -122,6 +157,8 @@ size_t atoll__dir_list(struct atoll__directory *d, atoll_area_stats *out, size_t
 
 /* Handles the AREA_* mail (except REPLY) on the area's worker; takes m. */
 void atoll__area_mail(atoll__worker *w, atoll__mail *m);
+/* MOVE_IN's fini: frees the player it carries. */
+void atoll__area_move_fini(atoll__mail *m);
 /* Stats publishing, every wheel tick (100 ms). */
 void atoll__areas_publish(atoll__worker *w);
 /* Worker shutdown: destroys every area (hooks run, nothing is sent). */
@@ -139,6 +176,19 @@ int atoll__area_place(atoll__node *n, const char *type, const char *id, atoll_va
                       bool must_be_new, atoll__dir_info *out);
 /* Sends encoded packages to a session (its worker appends them to the connection). */
 void atoll__session_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n);
+
+/* ---- entry.c: the gate's side of areas ---------------------------------------------------- */
+
+/* Route handler of every area route: to the player's area, through the session's
+ * cached route. */
+void atoll__area_route(atoll__req *req);
+/* The session hooks (node.h): entering the game's area after gate.entry, and the LEAVE
+ * of a closing session. */
+void atoll__area_enter(atoll__session *s, uint32_t request_id, bool reply, const atoll_value *body,
+                       bool again);
+void atoll__area_session_closed(atoll__session *s);
+/* SESS_ROUTE: the session's player is now in another area (or none). */
+void atoll__area_route_mail(atoll__worker *w, atoll__mail *m);
 
 /* ---- ticks.c: the worker's ticking areas ------------------------------------------------- */
 

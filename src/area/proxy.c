@@ -36,19 +36,19 @@ static void on_call_timer(uv_timer_t *t);
 void
 atoll__proxy_init(atoll__worker *w)
 {
-    atoll__wheel_init(&w->call_wheel, CALL_WHEEL_SLOTS, 1, uv_now(&w->loop));
-    uv_timer_init(&w->loop, &w->call_timer);
-    w->call_timer.data = w;
+    atoll__wheel_init(&w->areas->call_wheel, CALL_WHEEL_SLOTS, 1, uv_now(&w->loop));
+    uv_timer_init(&w->loop, &w->areas->call_timer);
+    w->areas->call_timer.data = w;
 }
 
 static atoll__call *
 call_new(atoll__worker *w)
 {
-    atoll__call *c = w->call_pool;
+    atoll__call *c = w->areas->call_pool;
     if (c == NULL)
         return atoll__calloc(1, sizeof *c);
-    w->call_pool = c->next;
-    w->call_pool_len--;
+    w->areas->call_pool = c->next;
+    w->areas->call_pool_len--;
     memset(c, 0, sizeof *c);
     return c;
 }
@@ -56,44 +56,44 @@ call_new(atoll__worker *w)
 static void
 call_free(atoll__worker *w, atoll__call *c)
 {
-    if (w->call_pool_len >= CALL_POOL_MAX) {
+    if (w->areas->call_pool_len >= CALL_POOL_MAX) {
         atoll__free(c);
         return;
     }
-    c->next = w->call_pool;
-    w->call_pool = c;
-    w->call_pool_len++;
+    c->next = w->areas->call_pool;
+    w->areas->call_pool = c;
+    w->areas->call_pool_len++;
 }
 
 void
 atoll__proxy_fini(atoll__worker *w)
 {
-    for (atoll__call *c = w->call_pool, *nx; c != NULL; c = nx) {
+    for (atoll__call *c = w->areas->call_pool, *nx; c != NULL; c = nx) {
         nx = c->next;
         atoll__free(c);
     }
     /* Calls of destroyed areas were settled; what is left belongs to no area. */
-    for (size_t i = 0; i < w->calls.cap; i++)
-        if (w->calls.slots[i].key != 0)
-            atoll__free(w->calls.slots[i].value);
-    atoll__map_fini(&w->calls);
-    atoll__wheel_fini(&w->call_wheel);
+    for (size_t i = 0; i < w->areas->calls.cap; i++)
+        if (w->areas->calls.slots[i].key != 0)
+            atoll__free(w->areas->calls.slots[i].value);
+    atoll__map_fini(&w->areas->calls);
+    atoll__wheel_fini(&w->areas->call_wheel);
 }
 
 /* Takes c out of the map, the wheel and its caller's list. */
 static void
 call_unlink(atoll__worker *w, atoll__call *c)
 {
-    atoll__map_del(&w->calls, c->id);
-    atoll__wheel_remove(&w->call_wheel, &c->deadline);
+    atoll__map_del(&w->areas->calls, c->id);
+    atoll__wheel_remove(&w->areas->call_wheel, &c->deadline);
     if (c->prev)
         c->prev->next = c->next;
     else
         c->caller->calls = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    if (w->calls.len == 0)
-        uv_timer_stop(&w->call_timer);
+    if (w->areas->calls.len == 0)
+        uv_timer_stop(&w->areas->call_timer);
 }
 
 static void
@@ -148,8 +148,8 @@ route_code(const atoll__node *n, const char *route, int type_index)
 static void
 arm_timer(atoll__worker *w)
 {
-    if (!uv_is_active((uv_handle_t *)&w->call_timer))
-        uv_timer_start(&w->call_timer, on_call_timer, 1, 1);
+    if (!uv_is_active((uv_handle_t *)&w->areas->call_timer))
+        uv_timer_start(&w->areas->call_timer, on_call_timer, 1, 1);
 }
 
 int
@@ -164,7 +164,7 @@ atoll_call(atoll_area *from, const char *to_id, const char *route, atoll_value *
     }
     atoll__node *n = w->node;
     atoll__call *c = call_new(w);
-    c->id = ++w->next_call_id;
+    c->id = ++w->areas->next_call_id;
     c->caller = from;
     c->cb = cb;
     c->udata = udata;
@@ -173,13 +173,13 @@ atoll_call(atoll_area *from, const char *to_id, const char *route, atoll_value *
     if (from->calls)
         from->calls->prev = c;
     from->calls = c;
-    atoll__map_put(&w->calls, c->id, c);
+    atoll__map_put(&w->areas->calls, c->id, c);
     c->deadline_ms = uv_now(&w->loop) + (timeout_ms ? timeout_ms : 1);
-    atoll__wheel_add(&w->call_wheel, &c->deadline, c->deadline_ms);
+    atoll__wheel_add(&w->areas->call_wheel, &c->deadline, c->deadline_ms);
     arm_timer(w);
 
     atoll__dir_info info;
-    if (atoll__dir_lookup(n->dir, to_id, &info) != ATOLL_OK) {
+    if (atoll__dir_lookup(atoll__dir_of(n), to_id, &info) != ATOLL_OK) {
         atoll_unref(body);
         fail_soon(w, c->id, ATOLL_ENOENT); /* fails fast, but never inside atoll_call */
         return ATOLL_OK;
@@ -204,7 +204,7 @@ atoll_send(atoll_area *from, const char *to_id, const char *route, atoll_value *
         return ATOLL_EINVAL;
     }
     atoll__dir_info info;
-    if (atoll__dir_lookup(w->node->dir, to_id, &info) != ATOLL_OK) {
+    if (atoll__dir_lookup(atoll__dir_of(w->node), to_id, &info) != ATOLL_OK) {
         atoll_unref(body);
         return ATOLL_ENOENT;
     }
@@ -231,14 +231,14 @@ atoll__proxy_answer(atoll__worker *w, int caller_worker, uint64_t call_id, int s
 void
 atoll__proxy_reply_mail(atoll__worker *w, atoll__mail *m)
 {
-    atoll__call *c = atoll__map_get(&w->calls, m->call_id);
+    atoll__call *c = atoll__map_get(&w->areas->calls, m->call_id);
     if (c == NULL) {
         atoll__mail_free(m); /* settled already: timed out or cancelled */
         return;
     }
     if (m->status == ATOLL__EMOVED) {
         atoll__dir_info info;
-        if (!c->retried && atoll__dir_lookup(w->node->dir, c->to, &info) == ATOLL_OK &&
+        if (!c->retried && atoll__dir_lookup(atoll__dir_of(w->node), c->to, &info) == ATOLL_OK &&
             route_code(w->node, atoll__dict_route(w->node->dict, c->route), info.type_index) ==
                 c->route) {
             c->retried = true;
@@ -276,7 +276,7 @@ on_deadline(atoll__wheel_entry *e, uint64_t now, void *arg)
     atoll__worker *w = arg;
     atoll__call *c = (atoll__call *)e;
     if (now < c->deadline_ms) {
-        atoll__wheel_add(&w->call_wheel, &c->deadline, c->deadline_ms); /* past the horizon */
+        atoll__wheel_add(&w->areas->call_wheel, &c->deadline, c->deadline_ms); /* past the horizon */
         return;
     }
     call_settle(w, c, ATOLL_ETIMEDOUT, NULL);
@@ -286,7 +286,7 @@ static void
 on_call_timer(uv_timer_t *t)
 {
     atoll__worker *w = t->data;
-    atoll__wheel_advance(&w->call_wheel, uv_now(&w->loop), on_deadline, w);
-    if (w->calls.len == 0)
-        uv_timer_stop(&w->call_timer);
+    atoll__wheel_advance(&w->areas->call_wheel, uv_now(&w->loop), on_deadline, w);
+    if (w->areas->calls.len == 0)
+        uv_timer_stop(&w->areas->call_timer);
 }

@@ -27,19 +27,19 @@ earlier(const atoll_area *x, const atoll_area *y)
 static void
 place(atoll__worker *w, size_t i, atoll_area *a)
 {
-    w->tick_heap[i] = a;
+    w->areas->tick_heap[i] = a;
     a->tick_slot = i + 1;
 }
 
 static void
 sift_up(atoll__worker *w, size_t i)
 {
-    atoll_area *a = w->tick_heap[i];
+    atoll_area *a = w->areas->tick_heap[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!earlier(a, w->tick_heap[parent]))
+        if (!earlier(a, w->areas->tick_heap[parent]))
             break;
-        place(w, i, w->tick_heap[parent]);
+        place(w, i, w->areas->tick_heap[parent]);
         i = parent;
     }
     place(w, i, a);
@@ -48,16 +48,16 @@ sift_up(atoll__worker *w, size_t i)
 static void
 sift_down(atoll__worker *w, size_t i)
 {
-    atoll_area *a = w->tick_heap[i];
+    atoll_area *a = w->areas->tick_heap[i];
     for (;;) {
         size_t child = 2 * i + 1;
-        if (child >= w->tick_len)
+        if (child >= w->areas->tick_len)
             break;
-        if (child + 1 < w->tick_len && earlier(w->tick_heap[child + 1], w->tick_heap[child]))
+        if (child + 1 < w->areas->tick_len && earlier(w->areas->tick_heap[child + 1], w->areas->tick_heap[child]))
             child++;
-        if (!earlier(w->tick_heap[child], a))
+        if (!earlier(w->areas->tick_heap[child], a))
             break;
-        place(w, i, w->tick_heap[child]);
+        place(w, i, w->areas->tick_heap[child]);
         i = child;
     }
     place(w, i, a);
@@ -68,27 +68,27 @@ static void
 rearm(atoll__worker *w)
 {
     struct itimerspec its = {0};
-    if (w->tick_len > 0) {
-        uint64_t due = w->tick_heap[0]->tick_next_ns;
+    if (w->areas->tick_len > 0) {
+        uint64_t due = w->areas->tick_heap[0]->tick_next_ns;
         its.it_value.tv_sec = (time_t)(due / 1000000000u);
         its.it_value.tv_nsec = (long)(due % 1000000000u);
         if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
             its.it_value.tv_nsec = 1; /* zero would disarm it */
     }
-    timerfd_settime(w->tick_fd, TFD_TIMER_ABSTIME, &its, NULL);
+    timerfd_settime(w->areas->tick_fd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
 void
 atoll__tick_add(atoll_area *a)
 {
     atoll__worker *w = a->worker;
-    if (w->tick_len == w->tick_cap) {
-        w->tick_cap = w->tick_cap ? w->tick_cap * 2 : 16;
-        w->tick_heap = atoll__realloc(w->tick_heap, w->tick_cap * sizeof *w->tick_heap);
+    if (w->areas->tick_len == w->areas->tick_cap) {
+        w->areas->tick_cap = w->areas->tick_cap ? w->areas->tick_cap * 2 : 16;
+        w->areas->tick_heap = atoll__realloc(w->areas->tick_heap, w->areas->tick_cap * sizeof *w->areas->tick_heap);
     }
-    place(w, w->tick_len++, a);
-    sift_up(w, w->tick_len - 1);
-    if (w->tick_heap[0] == a)
+    place(w, w->areas->tick_len++, a);
+    sift_up(w, w->areas->tick_len - 1);
+    if (w->areas->tick_heap[0] == a)
         rearm(w);
 }
 
@@ -100,8 +100,8 @@ atoll__tick_remove(atoll_area *a)
     atoll__worker *w = a->worker;
     size_t i = a->tick_slot - 1;
     a->tick_slot = 0;
-    atoll_area *last = w->tick_heap[--w->tick_len];
-    if (i < w->tick_len) {
+    atoll_area *last = w->areas->tick_heap[--w->areas->tick_len];
+    if (i < w->areas->tick_len) {
         place(w, i, last);
         sift_down(w, i);
         sift_up(w, last->tick_slot - 1);
@@ -115,14 +115,14 @@ on_tick_fd(uv_poll_t *h, int status, int events)
 {
     atoll__worker *w = h->data;
     uint64_t expirations;
-    if (read(w->tick_fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+    if (read(w->areas->tick_fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
         ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"tick timer read failed\" error=\"%s\"", strerror(errno));
     /* Every area due now ticks once, earliest first; one whose tick took so long that
      * it is due again waits for the next wake-up rather than starving the loop. */
     uint64_t now = uv_hrtime();
-    size_t budget = w->tick_len;
-    while (w->tick_len > 0 && budget-- > 0 && w->tick_heap[0]->tick_next_ns <= now) {
-        atoll_area *a = w->tick_heap[0];
+    size_t budget = w->areas->tick_len;
+    while (w->areas->tick_len > 0 && budget-- > 0 && w->areas->tick_heap[0]->tick_next_ns <= now) {
+        atoll_area *a = w->areas->tick_heap[0];
         atoll__tick_remove(a);
         if (atoll__area_tick(a, uv_hrtime()))
             atoll__tick_add(a);
@@ -133,12 +133,12 @@ on_tick_fd(uv_poll_t *h, int status, int events)
 int
 atoll__ticks_init(atoll__worker *w)
 {
-    w->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (w->tick_fd < 0)
+    w->areas->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (w->areas->tick_fd < 0)
         return ATOLL_EIO;
-    uv_poll_init(&w->loop, &w->tick_poll, w->tick_fd);
-    w->tick_poll.data = w;
-    uv_poll_start(&w->tick_poll, UV_READABLE, on_tick_fd);
+    uv_poll_init(&w->loop, &w->areas->tick_poll, w->areas->tick_fd);
+    w->areas->tick_poll.data = w;
+    uv_poll_start(&w->areas->tick_poll, UV_READABLE, on_tick_fd);
     return ATOLL_OK;
 }
 
@@ -146,10 +146,10 @@ void
 atoll__ticks_fini(atoll__worker *w)
 {
     /* The poll handle was closed with the loop's other handles. */
-    if (w->tick_fd >= 0)
-        close(w->tick_fd);
-    w->tick_fd = -1;
-    atoll__free(w->tick_heap);
-    w->tick_heap = NULL;
-    w->tick_len = w->tick_cap = 0;
+    if (w->areas->tick_fd >= 0)
+        close(w->areas->tick_fd);
+    w->areas->tick_fd = -1;
+    atoll__free(w->areas->tick_heap);
+    w->areas->tick_heap = NULL;
+    w->areas->tick_len = w->areas->tick_cap = 0;
 }

@@ -1,26 +1,8 @@
 /* conn.c -- one client connection: reading, transport choice, WebSocket framing,
- * deadlines, batched output and closing.
- *
- * Reading: libuv reads into the worker's scratch buffer; the bytes are decoded in place
- * (WebSocket payloads are unmasked in place) and only an unfinished tail is copied into
- * the conn's own buffer. The first bytes choose the transport, as Pomelo's switcher
- * does: an HTTP method means a WebSocket upgrade, anything else a raw Pomelo stream.
- *
- * Writing: handlers append packages to c->out during the loop turn; the worker's check
- * handle calls atoll__worker_flush once per turn, which writes each dirty conn's output
- * with one uv_try_write (writev): on WebSocket a frame header built on the stack, the
- * gathered packages as one binary message, then c->ctrl (pongs and the final close
- * frame, already framed). What the socket does not take is copied to c->wbuf for a
- * uv_write; while that is in flight new output keeps gathering in c->out.
- *
- * Deadlines: each conn sits in its worker's timing wheel (core/wheel.h) at the earliest
- * of: handshake deadline (until WORKING), heartbeat deadline (WORKING, when heartbeats
- * are on), idle deadline (no bytes received) and close deadline (CLOSING). Heartbeats
- * and reads only move deadlines later, so they just record a time; an entry that fires
- * early finds nothing due and is put back at the new earliest deadline.
+ * deadlines, batched output and closing (the design is in conn.h).
  */
 #define _GNU_SOURCE /* memmem */
-#include "../node/worker.h"
+#include "conn.h"
 
 #include <stdio.h>
 
@@ -30,6 +12,7 @@
 
 static void on_close_handle(uv_handle_t *h);
 static void arm_deadline(atoll__conn *c);
+static void unlink_conn(atoll__net *net, atoll__conn *c);
 
 size_t
 atoll__conn_pending(const atoll__conn *c)
@@ -45,8 +28,8 @@ atoll__conn_mark_dirty(atoll__conn *c)
     if (c->in_dirty_list || c->closed_handles)
         return;
     c->in_dirty_list = true;
-    c->dirty_next = c->worker->dirty;
-    c->worker->dirty = c;
+    c->dirty_next = c->net->dirty;
+    c->net->dirty = c;
 }
 
 /* ---- closing ------------------------------------------------------------------------ */
@@ -59,9 +42,10 @@ close_handles(atoll__conn *c)
     c->closed_handles = true;
     if (c->state != ATOLL_CONN_CLOSING)
         c->state = ATOLL_CONN_CLOSING;
-    atoll__session_closed(c);
-    atoll__wheel_remove(&c->worker->deadlines, &c->deadline);
-    atoll__worker_remove_conn(c->worker, c);
+    atoll__net *net = c->net;
+    net->ops->closed(c);
+    atoll__wheel_remove(&net->deadlines, &c->deadline);
+    unlink_conn(net, c);
     /* A conn dropped for not reading is reset: the kernel discards what it still
      * holds for it instead of keeping it (and its memory) until the peer reads. */
     if (!c->abort || uv_tcp_close_reset(&c->tcp, on_close_handle) != 0)
@@ -86,10 +70,9 @@ on_close_handle(uv_handle_t *h)
     atoll__buf_fini(&c->wbuf);
     atoll__buf_fini(&c->ctrl);
     atoll__ws_reader_fini(&c->wsr);
-    atoll__free(c->uid);
     if (c->counted)
-        atomic_fetch_sub(&c->worker->node->nconns, 1);
-    c->worker->stats.closed++;
+        atomic_fetch_sub(c->net->open_total, 1);
+    c->net->stats.closed++;
     atoll__free(c);
 }
 
@@ -100,11 +83,11 @@ atoll__conn_close(atoll__conn *c, const char *reason, int ws_code)
         return;
     c->state = ATOLL_CONN_CLOSING;
     ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"connection closing\" session=%llx reason=\"%s\"",
-              (unsigned long long)c->id.v, reason);
+              (unsigned long long)c->log_id, reason);
     uv_read_stop((uv_stream_t *)&c->tcp);
     if (c->ws && ws_code)
         atoll__ws_put_close(&c->ctrl, ws_code, "");
-    c->close_deadline_ms = uv_now(&c->worker->loop) + CLOSE_GRACE_MS;
+    c->close_deadline_ms = uv_now(c->net->loop) + CLOSE_GRACE_MS;
     arm_deadline(c);
     if (atoll__conn_pending(c) == 0 && !c->writing)
         close_handles(c);
@@ -117,17 +100,17 @@ atoll__conn_close(atoll__conn *c, const char *reason, int ws_code)
 static uint64_t
 next_deadline(atoll__conn *c)
 {
-    const atoll__config *cfg = c->worker->node->cfg;
+    const atoll__net_limits *lim = c->net->limits;
     if (c->state == ATOLL_CONN_CLOSING)
         return c->close_deadline_ms;
-    uint64_t d = c->last_rx_ms + (uint64_t)cfg->idle_timeout_s * 1000;
-    if (c->state != ATOLL_CONN_WORKING) {
-        uint64_t h = c->accepted_ms + (uint64_t)cfg->handshake_timeout_s * 1000;
+    uint64_t d = c->last_rx_ms + (uint64_t)lim->idle_timeout_s * 1000;
+    if (!c->established) {
+        uint64_t h = c->accepted_ms + (uint64_t)lim->handshake_timeout_s * 1000;
         if (h < d)
             d = h;
-    } else if (c->hb_deadline_ms && c->hb_deadline_ms < d) {
-        d = c->hb_deadline_ms;
     }
+    if (c->owner_deadline_ms && c->owner_deadline_ms < d)
+        d = c->owner_deadline_ms;
     return d;
 }
 
@@ -143,17 +126,19 @@ on_deadline(atoll__wheel_entry *e, uint64_t now, void *arg)
             return;
         }
     } else {
-        const atoll__config *cfg = c->worker->node->cfg;
-        if (c->state != ATOLL_CONN_WORKING &&
-            now >= c->accepted_ms + (uint64_t)cfg->handshake_timeout_s * 1000) {
+        const atoll__net_limits *lim = c->net->limits;
+        if (!c->established &&
+            now >= c->accepted_ms + (uint64_t)lim->handshake_timeout_s * 1000) {
             atoll__conn_close(c, "handshake timeout", ATOLL_WS_CLOSE_PROTOCOL);
             return;
         }
-        if (c->state == ATOLL_CONN_WORKING && c->hb_deadline_ms && now >= c->hb_deadline_ms) {
-            atoll__conn_close(c, "heartbeat timeout", ATOLL_WS_CLOSE_GOING_AWAY);
-            return;
+        if (c->owner_deadline_ms && now >= c->owner_deadline_ms) {
+            c->owner_deadline_ms = 0;
+            c->net->ops->expired(c);
+            if (c->state == ATOLL_CONN_CLOSING || c->closed_handles)
+                return;
         }
-        if (now >= c->last_rx_ms + (uint64_t)cfg->idle_timeout_s * 1000) {
+        if (now >= c->last_rx_ms + (uint64_t)lim->idle_timeout_s * 1000) {
             atoll__conn_close(c, "idle timeout", ATOLL_WS_CLOSE_GOING_AWAY);
             return;
         }
@@ -162,9 +147,9 @@ on_deadline(atoll__wheel_entry *e, uint64_t now, void *arg)
 }
 
 void
-atoll__worker_deadlines(atoll__worker *w)
+atoll__net_deadlines(atoll__net *net)
 {
-    atoll__wheel_advance(&w->deadlines, uv_now(&w->loop), on_deadline, NULL);
+    atoll__wheel_advance(&net->deadlines, uv_now(net->loop), on_deadline, NULL);
 }
 
 static void
@@ -173,7 +158,7 @@ arm_deadline(atoll__conn *c)
     if (c->closed_handles)
         return;
     uint64_t d = next_deadline(c);
-    atoll__wheel *wh = &c->worker->deadlines;
+    atoll__wheel *wh = &c->net->deadlines;
     if (atoll__wheel_linked(&c->deadline)) {
         if (c->deadline.slot_ms <= d)
             return; /* fires early and is put back then */
@@ -183,8 +168,16 @@ arm_deadline(atoll__conn *c)
 }
 
 void
-atoll__conn_rearm(atoll__conn *c)
+atoll__conn_established(atoll__conn *c)
 {
+    c->established = true;
+    arm_deadline(c);
+}
+
+void
+atoll__conn_set_deadline(atoll__conn *c, uint64_t ms)
+{
+    c->owner_deadline_ms = ms;
     arm_deadline(c);
 }
 
@@ -197,16 +190,16 @@ feed_packages(atoll__conn *c, const uint8_t *p, size_t n)
     size_t off = 0;
     while (off < n && c->state != ATOLL_CONN_CLOSING) {
         atoll__pkg pkg;
-        ssize_t k = atoll__pkg_parse(p + off, n - off, c->worker->node->cfg->max_package, &pkg);
+        ssize_t k = atoll__pkg_parse(p + off, n - off, c->net->limits->max_package, &pkg);
         if (k == 0)
             break;
         if (k < 0) {
-            atoll__session_fail(c, k == ATOLL_ELIMIT ? "package too large" : "bad package type",
-                                0);
+            c->net->ops->bad_input(c, k == ATOLL_ELIMIT ? "package too large" : "bad package type",
+                                   0);
             return n;
         }
         off += (size_t)k;
-        if (!atoll__session_package(c, &pkg))
+        if (!c->net->ops->package(c, &pkg))
             return n;
     }
     return off;
@@ -217,17 +210,18 @@ static void
 ws_message(atoll__conn *c, const uint8_t *p, size_t n)
 {
     atoll__pkg pkg;
-    ssize_t k = atoll__pkg_parse(p, n, c->worker->node->cfg->max_package, &pkg);
+    const atoll__conn_ops *ops = c->net->ops;
+    ssize_t k = atoll__pkg_parse(p, n, c->net->limits->max_package, &pkg);
     if (k < 0) {
-        atoll__session_fail(c, k == ATOLL_ELIMIT ? "package too large" : "bad package type",
-                            k == ATOLL_ELIMIT ? ATOLL_WS_CLOSE_TOO_BIG : ATOLL_WS_CLOSE_PROTOCOL);
+        ops->bad_input(c, k == ATOLL_ELIMIT ? "package too large" : "bad package type",
+                       k == ATOLL_ELIMIT ? ATOLL_WS_CLOSE_TOO_BIG : ATOLL_WS_CLOSE_PROTOCOL);
         return;
     }
     if (k == 0 || (size_t)k != n) {
-        atoll__session_fail(c, "one package per WebSocket message", ATOLL_WS_CLOSE_PROTOCOL);
+        ops->bad_input(c, "one package per WebSocket message", ATOLL_WS_CLOSE_PROTOCOL);
         return;
     }
-    atoll__session_package(c, &pkg);
+    ops->package(c, &pkg);
 }
 
 static size_t
@@ -245,7 +239,7 @@ feed_ws(atoll__conn *c, uint8_t *p, size_t n)
                               : c->wsr.error_code == ATOLL_WS_CLOSE_TOO_BIG
                                   ? "WebSocket message too large"
                                   : "WebSocket protocol error";
-            atoll__session_fail(c, why, c->wsr.error_code);
+            c->net->ops->bad_input(c, why, c->wsr.error_code);
             return n;
         }
         off += (size_t)k;
@@ -254,7 +248,7 @@ feed_ws(atoll__conn *c, uint8_t *p, size_t n)
             ws_message(c, ev.data, ev.len);
             break;
         case ATOLL_WS_EV_PING: {
-            if (c->state == ATOLL_CONN_WORKING && !atoll__session_allow(c))
+            if (!c->net->ops->ping(c))
                 return n;
             uint8_t h[14];
             size_t hl = atoll__ws_frame_header(h, ATOLL_WS_OP_PONG, true, ev.len, NULL);
@@ -279,11 +273,10 @@ static void
 on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     atoll__conn *c = h->data;
-    atoll__worker *w = c->worker;
     /* The scratch buffer is lent for one read callback at a time; libuv reads one
      * stream per callback on this thread, so it is never handed out twice. */
-    buf->base = (char *)w->scratch;
-    buf->len = w->scratch_len;
+    buf->base = (char *)c->net->scratch;
+    buf->len = c->net->scratch_len;
 }
 
 /* Decodes what is in p[0..n) by the conn's current mode; returns bytes consumed. The
@@ -300,7 +293,7 @@ feed(atoll__conn *c, uint8_t *p, size_t n)
             if (atoll__http_looks_like(p + off, n - off)) {
                 c->state = ATOLL_CONN_HTTP;
             } else if (p[off] == ATOLL_PKG_HANDSHAKE || n - off >= 4) {
-                c->state = ATOLL_CONN_INITED;
+                c->state = ATOLL_CONN_OPEN;
             } else {
                 /* Fewer than 4 bytes that could still be a method ("GE"): wait. */
                 return off;
@@ -332,8 +325,8 @@ feed(atoll__conn *c, uint8_t *p, size_t n)
             c->ws = true;
             /* A message is one package: its body plus the 4-byte header. */
             atoll__ws_reader_init(&c->wsr, true,
-                                  (size_t)c->worker->node->cfg->max_package + ATOLL_PKG_HEADER_LEN);
-            c->state = ATOLL_CONN_INITED;
+                                  (size_t)c->net->limits->max_package + ATOLL_PKG_HEADER_LEN);
+            c->state = ATOLL_CONN_OPEN;
             atoll__http_put_101(&c->ctrl, &req);
             /* Written at once: every frame that follows must come after it. The write
              * can fail and close the conn; then nothing more is decoded. */
@@ -354,7 +347,6 @@ static void
 on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     atoll__conn *c = s->data;
-    atoll__worker *w = c->worker;
     if (nread < 0) {
         if (nread == UV_EOF) {
             /* Half-closed: what we owe the client is still written. */
@@ -370,7 +362,7 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
-    c->last_rx_ms = uv_now(&w->loop);
+    c->last_rx_ms = uv_now(c->net->loop);
     uint8_t *p = (uint8_t *)buf->base;
     size_t n = (size_t)nread;
     if (c->in.len > 0) {
@@ -484,7 +476,7 @@ static void
 drop_slow_reader(atoll__conn *c)
 {
     ATOLL_LOG_CLIENT(ATOLL_LOG_WARN, "msg=\"closing slow reader\" session=%llx pending=%zu",
-                     (unsigned long long)c->id.v, atoll__conn_pending(c));
+                     (unsigned long long)c->log_id, atoll__conn_pending(c));
     c->out.len = 0;
     c->ctrl.len = 0;
     atoll__conn_close(c, "output over cap", 0);
@@ -496,7 +488,7 @@ atoll__conn_out_room(atoll__conn *c, size_t n)
 {
     if (c->state == ATOLL_CONN_CLOSING || c->closed_handles)
         return false;
-    size_t cap = c->worker->node->cfg->output_cap;
+    size_t cap = c->net->limits->output_cap;
     if (atoll__conn_pending(c) + n <= cap)
         return true;
     /* Over the cap: hand what is gathered to the socket now; a client that reads keeps
@@ -510,13 +502,23 @@ atoll__conn_out_room(atoll__conn *c, size_t n)
     return false;
 }
 
-void
-atoll__worker_flush(atoll__worker *w)
+bool
+atoll__conn_write(atoll__conn *c, const void *p, size_t n)
 {
-    size_t cap = w->node->cfg->output_cap;
-    while (w->dirty) {
-        atoll__conn *c = w->dirty;
-        w->dirty = c->dirty_next;
+    if (!atoll__conn_out_room(c, n))
+        return false;
+    atoll__buf_append(&c->out, p, n);
+    atoll__conn_mark_dirty(c);
+    return true;
+}
+
+void
+atoll__net_flush(atoll__net *net)
+{
+    size_t cap = net->limits->output_cap;
+    while (net->dirty) {
+        atoll__conn *c = net->dirty;
+        net->dirty = c->dirty_next;
         c->in_dirty_list = false;
         c->dirty_next = NULL;
         if (c->closed_handles)
@@ -530,36 +532,136 @@ atoll__worker_flush(atoll__worker *w)
 
 /* ---- accept ------------------------------------------------------------------------- */
 
-void
-atoll__conn_accept(atoll__worker *w, uv_stream_t *server)
+static void
+link_conn(atoll__net *net, atoll__conn *c)
 {
-    atoll__node *n = w->node;
-    atoll__conn *c = atoll__calloc(1, sizeof *c);
-    c->worker = w;
-    uv_tcp_init(&w->loop, &c->tcp);
+    c->all_next = net->all;
+    c->all_prev = NULL;
+    if (net->all)
+        net->all->all_prev = c;
+    net->all = c;
+    net->nconns++;
+}
+
+static void
+unlink_conn(atoll__net *net, atoll__conn *c)
+{
+    if (c->all_prev)
+        c->all_prev->all_next = c->all_next;
+    else if (net->all == c)
+        net->all = c->all_next;
+    if (c->all_next)
+        c->all_next->all_prev = c->all_prev;
+    c->all_prev = c->all_next = NULL;
+    net->nconns--;
+    if (net->stopping && net->nconns == 0 && net->drained)
+        net->drained(net);
+}
+
+void
+atoll__net_accept(atoll__net *net, uv_stream_t *server)
+{
+    atoll__conn *c = atoll__calloc(1, net->ops->conn_size);
+    c->net = net;
+    uv_tcp_init(net->loop, &c->tcp);
     c->tcp.data = c;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
         uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)atoll__free);
         return;
     }
-    int open = atomic_fetch_add(&n->nconns, 1) + 1;
-    if (open > n->cfg->max_conns || w->stopping) {
-        atomic_fetch_sub(&n->nconns, 1);
-        w->stats.rejected_full++;
+    int open = atomic_fetch_add(net->open_total, 1) + 1;
+    if (open > net->limits->max_conns || net->stopping) {
+        atomic_fetch_sub(net->open_total, 1);
+        net->stats.rejected_full++;
         ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"connection refused: node full\" max_conns=%d",
-                  n->cfg->max_conns);
+                  net->limits->max_conns);
         uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)atoll__free);
         return;
     }
-    w->stats.accepted++;
+    net->stats.accepted++;
     c->counted = true;
     uv_tcp_nodelay(&c->tcp, 1);
     c->state = ATOLL_CONN_INIT;
-    c->accepted_ms = c->last_rx_ms = uv_now(&w->loop);
-    c->tokens = n->cfg->rate_burst;
-    c->tokens_ms = c->accepted_ms;
-    c->id = atoll__worker_add_conn(w, c);
+    c->accepted_ms = c->last_rx_ms = uv_now(net->loop);
+    link_conn(net, c);
+    net->ops->opened(c);
     arm_deadline(c);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
         atoll__conn_close(c, "read start failed", 0);
+}
+
+/* ---- the net of one thread ------------------------------------------------------------- */
+
+#define SCRATCH_LEN (64 * 1024)
+
+void
+atoll__net_init(atoll__net *net, uv_loop_t *loop, const atoll__conn_ops *ops,
+                const atoll__net_limits *limits, atomic_int *open_total)
+{
+    memset(net, 0, sizeof *net);
+    net->loop = loop;
+    net->ops = ops;
+    net->limits = limits;
+    net->open_total = open_total;
+    net->scratch_len = SCRATCH_LEN;
+    net->scratch = atoll__malloc(SCRATCH_LEN);
+    /* Deadlines are seconds long: a 100 ms tick over 1024 slots (102 s) is precise
+     * enough and costs ten wake-ups a second per thread. */
+    atoll__wheel_init(&net->deadlines, 1024, ATOLL_NET_WHEEL_TICK_MS, uv_now(loop));
+}
+
+void
+atoll__net_stop(atoll__net *net, int ws_code)
+{
+    if (net->stopping)
+        return;
+    net->stopping = true;
+    if (net->listening) {
+        uv_close((uv_handle_t *)&net->listener, NULL);
+        net->listening = false;
+    }
+    for (atoll__conn *c = net->all, *next; c != NULL; c = next) {
+        next = c->all_next;
+        atoll__conn_close(c, "shutdown", ws_code);
+    }
+    if (net->nconns == 0 && net->drained)
+        net->drained(net);
+}
+
+void
+atoll__net_sweep(atoll__net *net)
+{
+    for (atoll__conn *c = net->all, *next; c != NULL; c = next) {
+        next = c->all_next;
+        c->out.len = c->ctrl.len = 0;
+        c->state = ATOLL_CONN_CLOSING;
+        if (!c->closed_handles) {
+            c->closed_handles = true;
+            net->ops->closed(c);
+            atoll__wheel_remove(&net->deadlines, &c->deadline);
+            uv_close((uv_handle_t *)&c->tcp, NULL);
+        }
+    }
+}
+
+void
+atoll__net_fini(atoll__net *net)
+{
+    /* Conns closed by the sweep (close callbacks NULL) are freed here. */
+    for (atoll__conn *c = net->all, *next; c != NULL; c = next) {
+        next = c->all_next;
+        atoll__buf_fini(&c->in);
+        atoll__buf_fini(&c->out);
+        atoll__buf_fini(&c->wbuf);
+        atoll__buf_fini(&c->ctrl);
+        atoll__ws_reader_fini(&c->wsr);
+        atoll__free(c->wreq);
+        if (c->counted)
+            atomic_fetch_sub(net->open_total, 1);
+        atoll__free(c);
+    }
+    net->all = NULL;
+    atoll__free(net->scratch);
+    net->scratch = NULL;
+    atoll__wheel_fini(&net->deadlines);
 }

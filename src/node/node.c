@@ -4,8 +4,7 @@
  * Everything built here before the threads start is read-only afterwards, which is
  * what lets the workers share it without locks.
  */
-#include "worker.h"
-#include "../area/area.h"
+#include "session.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -49,8 +48,9 @@ release(atoll__node *n, int created)
     atoll__free(n->routes);
     atoll__buf_fini(&n->hs_full);
     atoll__buf_fini(&n->hs_cached);
-    atoll__dir_free(n->dir);
-    n->dir = NULL;
+    for (const atoll__module *const *m = n->modules; m && *m; m++)
+        if ((*m)->stop)
+            (*m)->stop(n);
     /* Last: nothing of the game's code or data is used past this point. */
     if (n->dl)
         dlclose(n->dl);
@@ -86,11 +86,32 @@ build_dict(const atoll__game *g, int ntypes)
     return d;
 }
 
+/* The route table by code: the area handlers of the game's types (the modules above
+ * set what runs them); gate.entry and connection-level routes are set by the session
+ * layer. */
+static void
+build_routes(atoll__node *n)
+{
+    n->routes = atoll__calloc(atoll__dict_count(n->dict) + 1, sizeof *n->routes);
+    for (int t = 0; t < n->ntypes; t++) {
+        const atoll_area_type *type = n->game->api->area_types[t];
+        for (const atoll_handler *h = type->handlers; h && h->name; h++) {
+            char r[ATOLL_ROUTE_MAX + 1];
+            snprintf(r, sizeof r, "%s.%s", type->name, h->name);
+            atoll__route_entry *e = &n->routes[atoll__dict_code(n->dict, r, strlen(r))];
+            e->handler = h;
+            e->type_index = t;
+        }
+    }
+}
+
 int
-atoll__node_start(atoll__node *n, atoll__config *cfg, const atoll_game *linked)
+atoll__node_start(atoll__node *n, atoll__config *cfg, const atoll_game *linked,
+                  const atoll__module *const *modules)
 {
     memset(n, 0, sizeof *n);
     n->cfg = cfg;
+    n->modules = modules;
     if (linked != NULL) {
         n->game_storage.name = linked->name;
         n->game_storage.api = linked;
@@ -117,7 +138,8 @@ atoll__node_start(atoll__node *n, atoll__config *cfg, const atoll_game *linked)
         release(n, 0);
         return ATOLL_ELIMIT;
     }
-    atoll__dispatch_build(n);
+    build_routes(n);
+    atoll__session_start(n);
     const atoll__dict *dict = cfg->dict ? n->dict : NULL;
     atoll__handshake_reply(&n->hs_full, cfg->heartbeat_s, dict, NULL);
     atoll__handshake_reply(&n->hs_cached, cfg->heartbeat_s, dict, atoll__dict_version(n->dict));
@@ -125,6 +147,13 @@ atoll__node_start(atoll__node *n, atoll__config *cfg, const atoll_game *linked)
     if (cfg->rate_burst < 1)
         cfg->rate_burst = cfg->rate_limit * 2 > 1 ? cfg->rate_limit * 2 : 1;
     raise_fd_limit(cfg);
+    n->net_limits = (atoll__net_limits){
+        .max_package = cfg->max_package,
+        .max_conns = cfg->max_conns,
+        .idle_timeout_s = cfg->idle_timeout_s,
+        .handshake_timeout_s = cfg->handshake_timeout_s,
+        .output_cap = cfg->output_cap,
+    };
     n->nworkers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (n->nworkers < 1)
         n->nworkers = 1;
@@ -136,7 +165,13 @@ atoll__node_start(atoll__node *n, atoll__config *cfg, const atoll_game *linked)
         return rc;
     }
     int total = n->nworkers;
-    n->dir = atoll__dir_new(total);
+    for (const atoll__module *const *m = n->modules; m && *m; m++) {
+        rc = (*m)->start ? (*m)->start(n) : ATOLL_OK;
+        if (rc != ATOLL_OK) {
+            release(n, 0);
+            return rc;
+        }
+    }
     n->workers = atoll__calloc((size_t)total, sizeof *n->workers);
     int port = cfg->port;
     for (int i = 0; i < total; i++) {
@@ -149,13 +184,9 @@ atoll__node_start(atoll__node *n, atoll__config *cfg, const atoll_game *linked)
         /* Port 0 picks a free port once; the other workers join it. */
         port = n->bound_port;
     }
-    /* The game's init runs before any worker does: areas it creates are placed now and
-     * built by their workers first thing. */
-    if (n->game->api != NULL && n->game->api->init != NULL) {
-        rc = n->game->api->init(n);
+    for (const atoll__module *const *m = n->modules; m && *m; m++) {
+        rc = (*m)->ready ? (*m)->ready(n) : ATOLL_OK;
         if (rc != ATOLL_OK) {
-            ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"game init failed\" game=\"%s\" error=%s",
-                      n->game->name, atoll_err_name(rc));
             release(n, total);
             return rc;
         }

@@ -17,6 +17,7 @@
 #define ATOLL_PROTO_H
 
 #include "../core/core.h"
+#include "../core/text.h"
 #include "limits.h"
 
 #include <stdbool.h>
@@ -100,17 +101,6 @@ void atoll__msg_put_request(atoll__buf *b, uint32_t id, const char *route, size_
 void atoll__msg_put_notify(atoll__buf *b, const char *route, size_t route_len,
                            uint16_t route_code, const void *body, size_t len);
 
-/* ---- text checks -------------------------------------------------------------- */
-
-/* Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
-bool atoll__utf8_valid(const uint8_t *p, size_t n);
-
-/* atoll__json_valid checks that p[0..n) is one RFC 8259 JSON text (surrounding
- * whitespace allowed) with strings in valid UTF-8 and nesting at most max_depth
- * (values above 256, the size of its fixed stack, count as 256).
- * It allocates nothing and runs in one pass: it is on the path of every request. */
-bool atoll__json_valid(const uint8_t *p, size_t n, int max_depth);
-
 /* ---- route dictionary --------------------------------------------------------- */
 
 /* The dictionary maps routes to 16-bit codes. Pomelo numbers handler routes 1..N in
@@ -165,10 +155,5 @@ void atoll__handshake_error(atoll__buf *b, int code);
 
 /* Appends a KICK package {"reason":"<reason>"} (reason JSON-escaped). */
 void atoll__kick_put(atoll__buf *b, const char *reason);
-
-/* Appends s to b as a JSON string literal (with quotes), escaping as JSON requires. */
-void atoll__json_put_string(atoll__buf *b, const char *s, size_t n);
-/* Appends {"code":code,"message":"<msg escaped>"}: the error answer Pomelo clients read. */
-void atoll__json_put_error(atoll__buf *b, int code, const char *msg);
 
 #endif /* ATOLL_PROTO_H */

@@ -1,4 +1,4 @@
-/* fuzz_value.c -- libFuzzer target: atoll_parse and atoll_dump (src/area/value.c).
+/* fuzz_value.c -- libFuzzer target: atoll_parse and atoll_dump (src/value/value.c).
  *
  * atoll_parse reads any bytes (a stored state blob, a body, a config) and atoll_dump
  * writes what is sent to clients and other nodes, so beyond "never crashes, never
@@ -20,7 +20,7 @@
  * it into this target alone, without pulling the runtime's threads and sockets into
  * the fuzzer or changing the build files.
  */
-#include "../../src/area/value.c"
+#include "../../src/value/value.c"
 
 #include "proto/proto.h"
 

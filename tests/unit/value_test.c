@@ -1,4 +1,4 @@
-/* value_test.c -- atoll_value (src/area/value.c): every function of the "values"
+/* value_test.c -- atoll_value (src/value/value.c): every function of the "values"
  * section of atoll.h, its NULL tolerance and its ownership rules.
  *
  * Ownership is checked by building values inline (atoll_set(o, k, atoll_int(1))) on

@@ -20,7 +20,7 @@
  * cycle is not detected and would leak and recurse forever in dump and equal.
  */
 #include "value.h"
-#include "../proto/proto.h"
+#include "../core/text.h"
 
 #include <jansson.h>
 #include <stdarg.h>

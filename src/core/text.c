@@ -5,7 +5,7 @@
  * allocate per node; this is one pass over the bytes with an explicit depth counter
  * and no recursion, which is why it is hand-written (docs/design/dependencies.md).
  */
-#include "proto.h"
+#include "text.h"
 
 #include <stdio.h>
 

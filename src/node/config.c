@@ -4,7 +4,8 @@
  * flag (--max-conns) or from --set (net.max_conns); keys outside the framework's
  * namespaces (net., log., node.) belong to the game and are kept as text for it.
  */
-#include "../node/node.h"
+#include "config.h"
+#include "../proto/proto.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,0 +1,97 @@
+/* module.c -- the area runtime as a module of the node: what it registers before the
+ * workers start (its mail kinds, the route handler of every area route, the session
+ * hooks), the directory it keeps for the node, the game's init, and its state on each
+ * worker from start to end.
+ */
+#include "area.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int
+area_start(atoll__node *n)
+{
+    if (n->game->api == NULL)
+        return ATOLL_OK; /* a connection-level game: no areas */
+    n->module_data = atoll__dir_new(n->nworkers);
+    static const atoll__mail_type area_kinds[] = {
+        ATOLL_MAIL_AREA_CREATE, ATOLL_MAIL_AREA_ENTER, ATOLL_MAIL_AREA_REQ,
+        ATOLL_MAIL_AREA_LEAVE,  ATOLL_MAIL_AREA_FENCE, ATOLL_MAIL_AREA_CALL,
+    };
+    for (size_t i = 0; i < sizeof area_kinds / sizeof area_kinds[0]; i++)
+        atoll__mail_register(area_kinds[i], atoll__area_mail, NULL);
+    atoll__mail_register(ATOLL_MAIL_AREA_MOVE_IN, atoll__area_mail, atoll__area_move_fini);
+    atoll__mail_register(ATOLL_MAIL_AREA_REPLY, atoll__proxy_reply_mail, NULL);
+    atoll__mail_register(ATOLL_MAIL_SESS_ROUTE, atoll__area_route_mail, NULL);
+    for (size_t code = 0; code <= atoll__dict_count(n->dict); code++)
+        if (n->routes[code].handler != NULL)
+            n->routes[code].gate = atoll__area_route;
+    n->hooks.enter = atoll__area_enter;
+    n->hooks.closed = atoll__area_session_closed;
+    return ATOLL_OK;
+}
+
+/* The game's init runs before any worker does: areas it creates are placed now and
+ * built by their workers first thing. */
+static int
+area_ready(atoll__node *n)
+{
+    if (n->game->api == NULL || n->game->api->init == NULL)
+        return ATOLL_OK;
+    int rc = n->game->api->init(n);
+    if (rc != ATOLL_OK)
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"game init failed\" game=\"%s\" error=%s",
+                  n->game->name, atoll_err_name(rc));
+    return rc;
+}
+
+static void
+area_worker_init(atoll__worker *w)
+{
+    w->areas = atoll__calloc(1, sizeof *w->areas);
+    w->areas->tick_fd = -1;
+    atoll__proxy_init(w);
+    if (atoll__ticks_init(w) != ATOLL_OK) {
+        /* Only when the process is out of file descriptors before it even started. */
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"cannot create the tick timer\" error=\"%s\"",
+                  strerror(errno));
+        abort();
+    }
+}
+
+static void
+area_worker_fini(atoll__worker *w)
+{
+    struct atoll__area_worker *aw = w->areas;
+    atoll__proxy_fini(w);
+    atoll__ticks_fini(w);
+    atoll__map_fini(&aw->by_num);
+    /* Forwards of players whose fence never came (the node stopped mid-move). */
+    for (size_t i = 0; i < aw->forwards.cap; i++)
+        if (aw->forwards.slots[i].key != 0)
+            atoll__free(aw->forwards.slots[i].value);
+    atoll__map_fini(&aw->forwards);
+    atoll__buf_fini(&aw->scratch_out);
+    atoll__buf_fini(&aw->scratch_pkg);
+    atoll__free(aw);
+    w->areas = NULL;
+}
+
+static void
+area_stop(atoll__node *n)
+{
+    atoll__dir_free(atoll__dir_of(n));
+    n->module_data = NULL;
+}
+
+const atoll__module atoll__area_module = {
+    .name = "area",
+    .start = area_start,
+    .ready = area_ready,
+    .worker_init = area_worker_init,
+    .worker_tick = atoll__areas_publish,
+    .worker_stopped = atoll__areas_shutdown,
+    .worker_fini = area_worker_fini,
+    .stop = area_stop,
+};

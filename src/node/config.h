@@ -1,0 +1,53 @@
+/* config.h -- the node's settings (config.c): defaults, `--set KEY=VALUE`, and the
+ * checks of settings against each other. Built before the workers start and read-only
+ * afterwards, so every thread reads it without a lock.
+ */
+#ifndef ATOLL_CONFIG_H
+#define ATOLL_CONFIG_H
+
+#include "../core/core.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct atoll__setting {
+    char *key;
+    char *value;
+} atoll__setting;
+
+typedef struct atoll__config {
+    char host[64];
+    int port;
+    int workers;            /* 0: number of cores */
+    char game[256];         /* built-in name or path of a shared object */
+    int log_level;
+    /* net.* */
+    uint32_t max_package;   /* bytes of one package body */
+    int max_conns;          /* whole node */
+    int heartbeat_s;        /* 0: no heartbeats */
+    int heartbeat_timeout_s;/* 0: 2 * heartbeat */
+    int idle_timeout_s;     /* no bytes received for this long: close */
+    int handshake_timeout_s;/* must reach WORKING within this */
+    size_t output_cap;      /* unsent bytes per connection before it is closed */
+    double rate_limit;      /* messages per second per connection, 0: off */
+    double rate_burst;      /* bucket size; 0: 2 * rate_limit */
+    int dict;               /* send the route dictionary in the handshake */
+    char min_client_version[32]; /* older clients get {"code":501}; "" = any */
+    /* every --set KEY=VALUE, including game settings, in order */
+    atoll__setting *settings;
+    size_t nsettings;
+} atoll__config;
+
+void atoll__config_defaults(atoll__config *c);
+/* Applies KEY=VALUE. Known keys (net.*, log.*, node.*) are checked and stored in the
+ * typed fields; other keys are kept for the game. Returns ATOLL_OK or ATOLL_EINVAL
+ * with a sentence in err. */
+int atoll__config_set(atoll__config *c, const char *kv, char *err, size_t errlen);
+/* Checks settings against each other (heartbeat vs idle and heartbeat timeouts, output
+ * cap vs package size) once all are given. ATOLL_EINVAL with a sentence in err. */
+int atoll__config_check(const atoll__config *c, char *err, size_t errlen);
+/* A game setting, or def when not given. */
+const char *atoll__config_get(const atoll__config *c, const char *key, const char *def);
+void atoll__config_fini(atoll__config *c);
+
+#endif /* ATOLL_CONFIG_H */

@@ -1,0 +1,282 @@
+/* mail.c -- mail between workers: the kinds' handlers, making and freeing mail, the
+ * mailboxes, outboxes, SESS_OUT batches and the local queue (mail.h has the design).
+ */
+#include "worker.h"
+
+#define MAIL_POOL_MAX 4096
+
+/* ---- kinds ------------------------------------------------------------------------------- */
+
+typedef struct mail_kind {
+    atoll__mail_fn handle;
+    void (*fini)(atoll__mail *m);
+} mail_kind;
+
+/* Written by atoll__mail_register before any worker starts, read-only afterwards. */
+static mail_kind kinds[ATOLL_MAIL_KINDS];
+
+void
+atoll__mail_register(atoll__mail_type type, atoll__mail_fn handle, void (*fini)(atoll__mail *m))
+{
+    kinds[type].handle = handle;
+    kinds[type].fini = fini;
+}
+
+void
+atoll__mail_dispatch(atoll__worker *w, atoll__mail *m)
+{
+    atoll__mail_fn fn = (unsigned)m->type < ATOLL_MAIL_KINDS ? kinds[m->type].handle : NULL;
+    if (fn != NULL)
+        fn(w, m);
+    else
+        atoll__mail_free(m);
+}
+
+/* ---- making and freeing ------------------------------------------------------------------- */
+
+static __thread atoll__worker *tls_worker;
+
+atoll__worker *
+atoll__current_worker(void)
+{
+    return tls_worker;
+}
+
+void
+atoll__mail_set_thread(atoll__worker *w)
+{
+    tls_worker = w;
+}
+
+atoll__mail *
+atoll__mail_new(atoll__mail_type type, size_t len)
+{
+    atoll__worker *w = tls_worker;
+    atoll__mail *m;
+    if (len == 0 && w != NULL && w->mail_pool != NULL) {
+        m = w->mail_pool;
+        w->mail_pool = m->next;
+        w->mail_pool_len--;
+        memset(m, 0, sizeof *m);
+    } else {
+        m = atoll__calloc(1, sizeof *m + len);
+    }
+    m->type = type;
+    m->len = len;
+    m->pooled = len == 0;
+    return m;
+}
+
+void
+atoll__mail_free(atoll__mail *m)
+{
+    if (m->shared && atomic_fetch_sub(&m->shared->refs, 1) == 1)
+        atoll__free(m->shared);
+    atoll__free(m->uid);
+    atoll__free(m->sessions);
+    atoll_unref(m->value);
+    if (m->payload != NULL && (unsigned)m->type < ATOLL_MAIL_KINDS && kinds[m->type].fini)
+        kinds[m->type].fini(m);
+    atoll__worker *w = tls_worker;
+    if (m->pooled && w != NULL && w->mail_pool_len < MAIL_POOL_MAX) {
+        m->next = w->mail_pool;
+        w->mail_pool = m;
+        w->mail_pool_len++;
+        return;
+    }
+    atoll__free(m);
+}
+
+void
+atoll__mail_free_list(atoll__mail *m)
+{
+    while (m != NULL) {
+        atoll__mail *next = m->next;
+        atoll__mail_free(m);
+        m = next;
+    }
+}
+
+/* ---- mailboxes ------------------------------------------------------------------------------ */
+
+/* Splices the list first..last into w's mailbox; wakes w when it was empty. */
+static void
+post_list(atoll__worker *w, atoll__mail *first, atoll__mail *last)
+{
+    atoll__mailbox *mb = &w->mailbox;
+    last->next = NULL;
+    pthread_mutex_lock(&mb->lock);
+    bool was_empty = mb->head == NULL;
+    if (was_empty)
+        mb->head = first;
+    else
+        mb->tail->next = first;
+    mb->tail = last;
+    pthread_mutex_unlock(&mb->lock);
+    if (was_empty)
+        uv_async_send(&w->wake);
+}
+
+void
+atoll__worker_post(atoll__worker *w, atoll__mail *m)
+{
+    post_list(w, m, m);
+}
+
+void
+atoll__mail_receive(atoll__worker *w)
+{
+    atoll__mailbox *mb = &w->mailbox;
+    for (;;) {
+        pthread_mutex_lock(&mb->lock);
+        atoll__mail *m = mb->head;
+        mb->head = mb->tail = NULL;
+        pthread_mutex_unlock(&mb->lock);
+        if (m == NULL)
+            break;
+        while (m != NULL) {
+            atoll__mail *next = m->next;
+            atoll__mail_dispatch(w, m);
+            m = next;
+        }
+    }
+    atoll__mail_pump(w);
+}
+
+/* ---- outboxes and batches ------------------------------------------------------------------- */
+
+/* Moves the SESS_OUT records gathered for worker `to` into one mail in its outbox. */
+static void
+batch_flush(atoll__worker *w, int to)
+{
+    atoll__buf *b = &w->out_batch[to];
+    if (b->len == 0)
+        return;
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_SESS_OUT, b->len);
+    memcpy(m->data, atoll__buf_data(b), b->len);
+    b->len = 0;
+    atoll__buf_shrink(b, 64 * 1024); /* a burst does not pin its memory */
+    atoll__mail_list_push(&w->outbox[to], m);
+}
+
+void
+atoll__send_out(atoll__node *n, int to, atoll_session_id s, const uint8_t *p, size_t len)
+{
+    atoll__worker *cur = tls_worker;
+    if (cur == NULL || cur->node != n || cur->stopped || to == cur->index || to < 0 ||
+        to >= n->nworkers || len > UINT32_MAX) {
+        atoll__mail *m = atoll__mail_new(ATOLL_MAIL_SESS_OUT, sizeof s.v + 4 + len);
+        uint32_t l = (uint32_t)len;
+        memcpy(m->data, &s.v, sizeof s.v);
+        memcpy(m->data + sizeof s.v, &l, 4);
+        memcpy(m->data + sizeof s.v + 4, p, len);
+        atoll__send(n, to, m);
+        return;
+    }
+    atoll__buf *b = &cur->out_batch[to];
+    uint32_t l = (uint32_t)len;
+    atoll__buf_reserve(b, sizeof s.v + 4 + len);
+    atoll__buf_append(b, &s.v, sizeof s.v);
+    atoll__buf_append(b, &l, 4);
+    atoll__buf_append(b, p, len);
+}
+
+void
+atoll__send(atoll__node *n, int to, atoll__mail *m)
+{
+    atoll__worker *cur = tls_worker;
+    if (to < 0 || to >= n->nworkers) {
+        atoll__mail_free(m);
+        return;
+    }
+    if (cur == NULL || cur->node != n) {
+        atoll__worker_post(n->workers[to], m);
+        return;
+    }
+    if (cur->stopped) {
+        /* The loop has ended: the node is going down and nobody will read this. */
+        atoll__mail_free(m);
+        return;
+    }
+    if (to != cur->index)
+        batch_flush(cur, to); /* what was written before this mail is read before it */
+    atoll__mail_list_push(to == cur->index ? &cur->local : &cur->outbox[to], m);
+}
+
+/* Splices each non-empty outbox into its worker's mailbox. */
+static void
+post_outboxes(atoll__worker *w)
+{
+    atoll__node *n = w->node;
+    for (int i = 0; i < n->nworkers; i++) {
+        if (w->out_batch[i].len > 0)
+            batch_flush(w, i);
+        atoll__mail_list *l = &w->outbox[i];
+        if (l->head == NULL)
+            continue;
+        post_list(n->workers[i], l->head, l->tail);
+        l->head = l->tail = NULL;
+    }
+}
+
+static void
+on_local_idle(uv_idle_t *h)
+{
+    atoll__mail_pump(h->data);
+}
+
+void
+atoll__mail_pump(atoll__worker *w)
+{
+    /* Mail for other workers leaves first: they start on it while this worker runs its
+     * own local mail (a slow handler here must not hold up an area elsewhere). */
+    post_outboxes(w);
+    /* Local mail runs here, never inside the handler that sent it. A bounded number of
+     * rounds keeps a ping-pong between two local areas from starving the sockets; what
+     * is left keeps the idle handle on, so the loop polls without blocking. */
+    for (int round = 0; round < 16 && w->local.head != NULL; round++) {
+        atoll__mail *m = atoll__mail_list_take(&w->local);
+        while (m != NULL) {
+            atoll__mail *next = m->next;
+            atoll__mail_dispatch(w, m);
+            m = next;
+        }
+        post_outboxes(w);
+    }
+    if (w->local.head != NULL)
+        uv_idle_start(&w->local_idle, on_local_idle);
+    else
+        uv_idle_stop(&w->local_idle);
+}
+
+/* ---- a worker's mail, start to end --------------------------------------------------------- */
+
+void
+atoll__mail_worker_init(atoll__worker *w, int nworkers)
+{
+    pthread_mutex_init(&w->mailbox.lock, NULL);
+    size_t k = (size_t)(nworkers > 0 ? nworkers : 1);
+    w->outbox = atoll__calloc(k, sizeof *w->outbox);
+    w->out_batch = atoll__calloc(k, sizeof *w->out_batch);
+}
+
+void
+atoll__mail_worker_fini(atoll__worker *w)
+{
+    /* Mail nobody will read: what arrived after the loop ended, what was never posted. */
+    atoll__mail_free_list(w->mailbox.head);
+    atoll__mail_free_list(w->local.head);
+    w->mailbox.head = w->local.head = NULL;
+    for (int i = 0; i < w->node->nworkers; i++)
+        atoll__mail_free_list(w->outbox[i].head);
+    atoll__free(w->outbox);
+    for (int i = 0; i < w->node->nworkers; i++)
+        atoll__buf_fini(&w->out_batch[i]);
+    atoll__free(w->out_batch);
+    for (atoll__mail *m = w->mail_pool, *nx; m != NULL; m = nx) {
+        nx = m->next;
+        atoll__free(m);
+    }
+    w->mail_pool = NULL;
+    pthread_mutex_destroy(&w->mailbox.lock);
+}

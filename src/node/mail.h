@@ -1,0 +1,184 @@
+/* mail.h -- messages between workers (mail.c): the mail struct, the kinds and who
+ * handles them, the mailboxes, and the batching of a loop turn's mail.
+ *
+ * DESIGN. Workers share nothing mutable; they talk only through mail. Each worker has
+ * one mailbox: producers splice a list in under its mutex and wake the owner with one
+ * coalescing uv_async; the owner takes the whole list at once and handles it in
+ * arrival order. A worker gathers the mail it sends during a loop turn in one outbox
+ * per destination and posts each outbox with one lock per turn (atoll__mail_pump);
+ * mail to itself goes through its local queue, run at the next phase boundary, so a
+ * handler never runs inside another one. Mail from one worker to another arrives in
+ * the order it was sent.
+ *
+ * Kinds: every kind is handled by the module it belongs to, which registers a handler
+ * (and, for kinds that own more than the struct, a fini) before the workers start;
+ * the worker dispatches through that table and knows no kind but STOP. Whatever a mail
+ * became on its way, atoll__mail_free releases everything it owns.
+ */
+#ifndef ATOLL_NODE_MAIL_H
+#define ATOLL_NODE_MAIL_H
+
+#include "../core/core.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+typedef struct atoll_node atoll__node; /* the public atoll_node of atoll.h */
+typedef struct atoll__worker atoll__worker;
+typedef struct atoll_value atoll_value;
+
+typedef struct atoll_session_id {
+    uint64_t v;
+} atoll_session_id;
+
+typedef enum atoll__mail_type {
+    ATOLL_MAIL_STOP,      /* to every worker: stop accepting, flush, close (worker.c) */
+    /* to a session's worker or a uid's owner (session.c, uids.c) */
+    ATOLL_MAIL_BIND,      /* to the uid's owner: bind uid to session */
+    ATOLL_MAIL_BOUND,     /* back to the session's worker: uid bound, enter the game */
+    ATOLL_MAIL_UNBIND,    /* to the uid's owner: session closed */
+    ATOLL_MAIL_KICK,      /* to a session's worker: kick it */
+    ATOLL_MAIL_BROADCAST, /* to every worker: write the shared bytes to every session */
+    ATOLL_MAIL_SESS_OUT,  /* encoded packages for sessions: records of {session id,
+                           * length, bytes}, a loop turn's worth for one worker */
+    ATOLL_MAIL_SESS_PUSH, /* shared encoded push for a list of sessions */
+    /* to an area's worker (src/area) */
+    ATOLL_MAIL_AREA_CREATE, /* build the area now (on_create) */
+    ATOLL_MAIL_AREA_ENTER,  /* a session's player enters */
+    ATOLL_MAIL_AREA_REQ,    /* a client's request or notify, body bytes inline */
+    ATOLL_MAIL_AREA_LEAVE,  /* the session closed */
+    ATOLL_MAIL_AREA_FENCE,  /* no more forwarded messages for this session follow */
+    ATOLL_MAIL_AREA_MOVE_IN,/* a player moves in from another area */
+    ATOLL_MAIL_AREA_CALL,   /* atoll_call / atoll_send from another area */
+    ATOLL_MAIL_AREA_REPLY,  /* to the caller's worker: a call's answer */
+    ATOLL_MAIL_SESS_ROUTE,  /* to a session's worker: its player is now in this area */
+    ATOLL_MAIL_KINDS
+} atoll__mail_type;
+
+/* Bytes encoded once and shared by several workers; freed by the last reader. */
+typedef struct atoll__shared {
+    atomic_int refs;
+    size_t len;
+    uint8_t data[];
+} atoll__shared;
+
+/* One message between workers. */
+typedef struct atoll__mail {
+    struct atoll__mail *next;  /* mailbox, outbox, local queue, held and command lists */
+    atoll__mail_type type;
+    atoll_session_id session;
+    uint32_t request_id;
+    bool reply;                /* BIND/BOUND/ENTER: answer request_id (not for a notify) */
+    bool forwarded;            /* AREA_*: forwarded by the area the player moved from */
+    uint8_t msg_type;          /* AREA_REQ: ATOLL_MSG_REQUEST or NOTIFY */
+    uint16_t route;            /* AREA_REQ/AREA_CALL: route code */
+    int status;                /* AREA_REPLY */
+    int worker;                /* AREA_CALL: caller's worker; SESS_ROUTE: area's worker */
+    uint64_t area;             /* AREA_*: target area; SESS_ROUTE: new area */
+    uint64_t area_old;         /* SESS_ROUTE after a move: the area to fence; MOVE_IN: from */
+    uint64_t call_id;          /* AREA_CALL (0: a send) and AREA_REPLY */
+    int type_index;            /* SESS_ROUTE, AREA_ENTER: area type */
+    char *uid;                 /* owned (BIND, BOUND, UNBIND, ENTER) */
+    char reason[48];           /* KICK */
+    atoll__shared *shared;     /* BROADCAST, SESS_PUSH: holds one reference */
+    atoll_session_id *sessions;/* SESS_PUSH: owned */
+    size_t nsessions;
+    atoll_value *value;        /* owned: ENTER body, CALL body, REPLY body */
+    void *payload;             /* owned by the kind (MOVE_IN: the player); its fini frees it */
+    /* AREA_CALL: the calling area's id; AREA_ENTER: the target's id (with type_index),
+     * to create it again if it was destroyed on the way */
+    char from[ATOLL_AREA_ID_MAX + 1];
+    int worker_old;            /* SESS_ROUTE: worker of area_old */
+    bool pooled;               /* allocated without data: may go to a worker's free list */
+    size_t len;                /* bytes in data: AREA_REQ body, SESS_OUT packages */
+    uint8_t data[];
+} atoll__mail;
+
+/* A FIFO list of mail (outboxes, local queue, held messages, command queues). */
+typedef struct atoll__mail_list {
+    atoll__mail *head, *tail;
+} atoll__mail_list;
+
+static inline void
+atoll__mail_list_push(atoll__mail_list *l, atoll__mail *m)
+{
+    m->next = NULL;
+    if (l->tail)
+        l->tail->next = m;
+    else
+        l->head = m;
+    l->tail = m;
+}
+
+/* Empties l and returns what it held, first to last. */
+static inline atoll__mail *
+atoll__mail_list_take(atoll__mail_list *l)
+{
+    atoll__mail *m = l->head;
+    l->head = l->tail = NULL;
+    return m;
+}
+
+/* Mailbox: producers splice lists in under the lock; the owner takes the list whole. */
+typedef struct atoll__mailbox {
+    pthread_mutex_t lock;
+    atoll__mail *head, *tail;
+} atoll__mailbox;
+
+/* ---- kinds ------------------------------------------------------------------------------ */
+
+/* Handles one mail on its worker's thread; takes m. */
+typedef void (*atoll__mail_fn)(atoll__worker *w, atoll__mail *m);
+
+/* Registers the handler of a kind, and its fini (NULL: none) which frees what the
+ * kind keeps in m->payload. Before any worker starts; the same for every node of the
+ * process. */
+void atoll__mail_register(atoll__mail_type type, atoll__mail_fn handle,
+                          void (*fini)(atoll__mail *m));
+/* Runs the registered handler (mail of an unregistered kind is dropped). */
+void atoll__mail_dispatch(atoll__worker *w, atoll__mail *m);
+
+/* ---- making and freeing ----------------------------------------------------------------- */
+
+/* New zeroed mail with room for len bytes of data (m->len set). Every mail is made
+ * here, whatever its kind. */
+atoll__mail *atoll__mail_new(atoll__mail_type type, size_t len);
+/* Frees mail and everything it owns (uid, value, sessions, shared bytes, the kind's
+ * payload), whatever its kind is or became on the way. The one way to drop mail: a
+ * path that frees the struct alone leaks what it carries (a gate.entry body per reset
+ * client was such a leak). */
+void atoll__mail_free(atoll__mail *m);
+/* Frees a list of mail (next-linked). */
+void atoll__mail_free_list(atoll__mail *m);
+
+/* ---- sending ---------------------------------------------------------------------------- */
+
+/* Sends mail to worker `to` from the calling thread: a worker thread batches it in its
+ * outbox (one lock per destination per loop turn) or, to itself, in its local queue;
+ * any other thread posts it at once. Takes ownership. */
+void atoll__send(atoll__node *n, int to, atoll__mail *m);
+/* Sends encoded packages to session s on worker `to` (not the calling worker): appended
+ * to this turn's SESS_OUT batch for that worker, one mail per turn instead of one per
+ * reply. Other mail sent to `to` later is queued after the batch, so order holds. */
+void atoll__send_out(atoll__node *n, int to, atoll_session_id s, const uint8_t *p, size_t len);
+/* Posts mail to worker w at once (a lock and a wake-up); takes ownership. Any thread.
+ * Prefer atoll__send, which batches. */
+void atoll__worker_post(atoll__worker *w, atoll__mail *m);
+/* The worker running on this thread, or NULL. */
+atoll__worker *atoll__current_worker(void);
+
+/* ---- the worker's side (worker.c calls these) -------------------------------------------- */
+
+/* Per worker: outboxes and SESS_OUT batches for nworkers destinations. */
+void atoll__mail_worker_init(atoll__worker *w, int nworkers);
+/* After the loop: frees unread mail, outboxes, batches and the free list. */
+void atoll__mail_worker_fini(atoll__worker *w);
+/* Marks the calling thread as w's (NULL: none): mail sent from it is batched. */
+void atoll__mail_set_thread(atoll__worker *w);
+/* Takes and handles everything in w's mailbox, in order (the wake-up). */
+void atoll__mail_receive(atoll__worker *w);
+/* Runs the local queue and posts the outboxes (at each loop phase boundary). */
+void atoll__mail_pump(atoll__worker *w);
+
+#endif /* ATOLL_NODE_MAIL_H */

@@ -1,0 +1,107 @@
+/* session.h -- sessions: the Pomelo protocol of one client connection on its gate
+ * worker (session.c), the uid registry (uids.c), and the one way bytes reach a client
+ * (atoll__session_deliver).
+ *
+ * A session is a connection of the net layer (its first member) plus the Pomelo state
+ * machine, the rate limit, the bound uid and the cached route to the player's area.
+ * Session ids are {worker:8 | slot:24 | generation:32}: a stale id (the connection is
+ * gone, the slot reused) never matches, so mail that names a session is safe to deliver
+ * late.
+ *
+ * States and what each accepts (Pomelo's rules):
+ *   INITED    HANDSHAKE -> answer, WAIT_ACK (or {"code":500} and close); the rest ignored
+ *   WAIT_ACK  HANDSHAKE_ACK -> WORKING, one HEARTBEAT sent, heartbeat deadline started
+ *   WORKING   HEARTBEAT (answered at once, deadline restarted), DATA (dispatched)
+ * A KICK package from a client is a type the server has no handler for: close.
+ *
+ * DATA: rate limit (token bucket), decode, resolve the route (a compressed code not in
+ * the dictionary, or a route without a dot, is dropped silently as Pomelo does), check
+ * the body (not JSON: handled as {}), then the route's handler on this worker (the
+ * node's route table). Requests to unknown routes get {"code":500,...}; notifies never
+ * get a response.
+ *
+ * gate.entry {"uid":...} binds the session to a user id through the uid's owner worker
+ * (uids.c): a second session with the same uid kicks the first. Then the enter hook
+ * (node.h) enters the game.
+ */
+#ifndef ATOLL_NODE_SESSION_H
+#define ATOLL_NODE_SESSION_H
+
+#include "worker.h"
+
+typedef enum atoll__session_phase {
+    ATOLL_SESSION_INITED,   /* waiting for the handshake */
+    ATOLL_SESSION_WAIT_ACK, /* handshake answered, waiting for the ack */
+    ATOLL_SESSION_WORKING,  /* requests, notifies, heartbeats */
+} atoll__session_phase;
+
+struct atoll__session {
+    atoll__conn conn;         /* first: the net layer allocates the whole session */
+    atoll__worker *worker;
+    atoll_session_id id;
+    atoll__session_phase phase;
+    double tokens;            /* rate-limit bucket */
+    uint64_t tokens_ms;
+    char *uid;                /* bound user id, owned; NULL until gate.entry */
+    bool binding;             /* a BIND is in flight */
+    /* The gate's cached route to the player's area (kept by src/area). */
+    bool entering;            /* an AREA_ENTER is in flight */
+    uint64_t area;            /* 0: in none */
+    int area_worker;
+    int area_type;
+};
+
+/* The worker a session belongs to (the top 8 bits of its id). */
+static inline int
+atoll__session_worker(atoll_session_id id)
+{
+    return (int)(id.v >> 56);
+}
+
+/* True while the session can take output: past the handshake and not closing. */
+static inline bool
+atoll__session_live(const atoll__session *s)
+{
+    return s->phase == ATOLL_SESSION_WORKING && s->conn.state != ATOLL_CONN_CLOSING &&
+           !s->conn.closed_handles;
+}
+
+/* The connection operations the net layer calls (session.c). */
+extern const atoll__conn_ops atoll__session_ops;
+/* Registers the session layer's mail kinds (KICK, BROADCAST, SESS_OUT, SESS_PUSH, and
+ * uids.c's BIND, BOUND, UNBIND), and gate.entry in n->routes. */
+void atoll__session_start(atoll__node *n);
+
+/* The session with this id on worker w (only on w's thread), or NULL. */
+atoll__session *atoll__session_find(atoll__worker *w, atoll_session_id id);
+
+/* The one way bytes reach a client: appends encoded packages to session id's output
+ * when it lives on w and can take them (else they are dropped: the client is gone, or
+ * was dropped as a slow reader). Returns whether they were taken. */
+bool atoll__session_deliver(atoll__worker *w, atoll_session_id id, const void *p, size_t n);
+
+/* ---- answers of connection-level handlers (on the session's worker) --------------------- */
+
+/* Replies to a request (no-op for a notify). body must be JSON; NULL/0 sends "{}". */
+void atoll__reply(atoll__req *req, const char *body, size_t len);
+/* Replies {"code":<code>,"message":"<msg>"} (no-op for a notify). */
+void atoll__reply_error(atoll__req *req, int code, const char *msg);
+/* Pushes to one session. */
+void atoll__push(atoll__session *s, const char *route, const char *body, size_t len);
+/* Pushes to every WORKING session of the node, encoded once. */
+void atoll__broadcast(atoll__worker *w, const char *route, const char *body, size_t len);
+/* Sends a KICK {"reason":...} (WORKING only) and closes after the output is written. */
+void atoll__kick(atoll__session *s, const char *reason);
+
+/* ---- uids.c ------------------------------------------------------------------------------- */
+
+/* Worker that owns a uid in the registry. */
+atoll__worker *atoll__uid_owner(atoll__node *n, const char *uid);
+/* gate.entry: binds the uid of the body, then the enter hook. */
+void atoll__gate_entry(atoll__req *req);
+/* The session closed: releases its uid. */
+void atoll__uid_release(atoll__session *s);
+void atoll__uids_register(void);
+void atoll__uids_fini(atoll__worker *w);
+
+#endif /* ATOLL_NODE_SESSION_H */

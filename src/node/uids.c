@@ -1,0 +1,256 @@
+/* uids.c -- the uid registry of a node, and gate.entry, which binds a session to a uid.
+ *
+ * The registry is sharded over the workers by hash(uid). A BIND goes to the shard
+ * owner, which records uid -> session and, when another session held the uid, sends
+ * that session's worker a KICK; it answers the binding session's worker with BOUND,
+ * which carries the gate.entry body on to the enter hook (node.h). UNBIND removes the
+ * entry only if it still names the closing session, so a late UNBIND of a kicked
+ * session cannot remove its successor. A BOUND that finds its session gone turns into
+ * the UNBIND that releases the uid again.
+ */
+#include "session.h"
+#include "../core/map.h"
+
+#include <jansson.h>
+#include <stdio.h>
+
+#define UID_MAX 128
+
+/* One uid of a shard; entries whose uids share a hash are chained. */
+typedef struct atoll__uid_entry {
+    struct atoll__uid_entry *next;
+    atoll_session_id session;
+    char uid[];
+} atoll__uid_entry;
+
+/* A worker's shard: hash(uid) -> chain of entries. */
+typedef struct atoll__uid_shard {
+    atoll__map by_hash;
+} uid_shard;
+
+static uid_shard *
+shard_of(atoll__worker *w)
+{
+    if (w->uids == NULL)
+        w->uids = atoll__calloc(1, sizeof(uid_shard));
+    return w->uids;
+}
+
+atoll__worker *
+atoll__uid_owner(atoll__node *n, const char *uid)
+{
+    return n->workers[atoll__hash_str(uid) % (uint64_t)n->nworkers];
+}
+
+static atoll__uid_entry *
+uid_find(uid_shard *sh, const char *uid, uint64_t h)
+{
+    for (atoll__uid_entry *e = atoll__map_get(&sh->by_hash, h); e != NULL; e = e->next)
+        if (strcmp(e->uid, uid) == 0)
+            return e;
+    return NULL;
+}
+
+static void
+uid_remove(uid_shard *sh, atoll__uid_entry *e, uint64_t h)
+{
+    atoll__uid_entry *head = atoll__map_get(&sh->by_hash, h);
+    if (head == e) {
+        if (e->next)
+            atoll__map_put(&sh->by_hash, h, e->next);
+        else
+            atoll__map_del(&sh->by_hash, h);
+    } else {
+        atoll__uid_entry *p = head;
+        while (p->next != e)
+            p = p->next;
+        p->next = e->next;
+    }
+    atoll__free(e);
+}
+
+void
+atoll__uids_fini(atoll__worker *w)
+{
+    uid_shard *sh = w->uids;
+    if (sh == NULL)
+        return;
+    for (size_t i = 0; i < sh->by_hash.cap; i++) {
+        if (sh->by_hash.slots[i].key == 0)
+            continue;
+        for (atoll__uid_entry *e = sh->by_hash.slots[i].value, *next; e != NULL; e = next) {
+            next = e->next;
+            atoll__free(e);
+        }
+    }
+    atoll__map_fini(&sh->by_hash);
+    atoll__free(sh);
+    w->uids = NULL;
+}
+
+/* ---- the mail of the registry ------------------------------------------------------------ */
+
+static void
+post_to_session(atoll__node *n, atoll_session_id id, atoll__mail *m)
+{
+    atoll__worker *w = atoll__worker_of(n, id);
+    if (w == NULL) {
+        atoll__mail_free(m);
+        return;
+    }
+    m->session = id;
+    atoll__worker_post(w, m);
+}
+
+static void
+on_bind(atoll__worker *w, atoll__mail *m)
+{
+    uid_shard *sh = shard_of(w);
+    uint64_t h = atoll__hash_str(m->uid);
+    atoll__uid_entry *e = uid_find(sh, m->uid, h);
+    if (e != NULL && e->session.v != m->session.v) {
+        atoll__mail *k = atoll__mail_new(ATOLL_MAIL_KICK, 0);
+        snprintf(k->reason, sizeof k->reason, "duplicate login");
+        post_to_session(w->node, e->session, k);
+        e->session = m->session;
+    } else if (e == NULL) {
+        size_t len = strlen(m->uid);
+        e = atoll__malloc(sizeof *e + len + 1);
+        memcpy(e->uid, m->uid, len + 1);
+        e->session = m->session;
+        e->next = atoll__map_get(&sh->by_hash, h);
+        atoll__map_put(&sh->by_hash, h, e);
+        w->nuids++;
+    }
+    m->type = ATOLL_MAIL_BOUND;
+    post_to_session(w->node, m->session, m);
+}
+
+static void
+on_unbind(atoll__worker *w, atoll__mail *m)
+{
+    uid_shard *sh = shard_of(w);
+    uint64_t h = atoll__hash_str(m->uid);
+    atoll__uid_entry *e = uid_find(sh, m->uid, h);
+    if (e != NULL && e->session.v == m->session.v) {
+        uid_remove(sh, e, h);
+        w->nuids--;
+    }
+    /* Whatever this mail was before (a BOUND whose session had gone carries the whole
+     * gate.entry body), atoll__mail_free releases all of it. */
+    atoll__mail_free(m);
+}
+
+/* The enter hook when no module above gives one: a connection-level game. */
+static void
+enter_default(atoll__session *s, uint32_t request_id, bool reply, bool again)
+{
+    atoll__req req = {.session = s, .worker = s->worker, .id = request_id,
+                      .type = reply ? ATOLL_MSG_REQUEST : ATOLL_MSG_NOTIFY, .route = "gate.entry"};
+    if (again) {
+        atoll__reply(&req, "{\"code\":200}", 12);
+        return;
+    }
+    atoll__buf b = ATOLL__BUF_INIT;
+    static const char head[] = "{\"code\":200,\"uid\":";
+    atoll__buf_append(&b, head, sizeof head - 1);
+    atoll__json_put_string(&b, s->uid, strlen(s->uid));
+    atoll__buf_push(&b, '}');
+    atoll__reply(&req, (const char *)atoll__buf_data(&b), b.len);
+    atoll__buf_fini(&b);
+}
+
+static void
+enter(atoll__session *s, uint32_t request_id, bool reply, const atoll_value *body, bool again)
+{
+    const atoll__session_hooks *hk = &s->worker->node->hooks;
+    if (hk->enter != NULL)
+        hk->enter(s, request_id, reply, body, again);
+    else
+        enter_default(s, request_id, reply, again);
+}
+
+static void
+on_bound(atoll__worker *w, atoll__mail *m)
+{
+    atoll__session *s = atoll__session_find(w, m->session);
+    if (s == NULL || !atoll__session_live(s)) {
+        /* The session went away while binding: release the uid again. The entry body
+         * is not needed for that; it need not cross to the uid's owner either. */
+        m->type = ATOLL_MAIL_UNBIND;
+        atoll_unref(m->value);
+        m->value = NULL;
+        atoll__worker_post(atoll__uid_owner(w->node, m->uid), m);
+        return;
+    }
+    s->binding = false;
+    s->uid = m->uid;
+    m->uid = NULL;
+    enter(s, m->request_id, m->reply, m->value, false);
+    atoll__mail_free(m);
+}
+
+void
+atoll__uids_register(void)
+{
+    atoll__mail_register(ATOLL_MAIL_BIND, on_bind, NULL);
+    atoll__mail_register(ATOLL_MAIL_BOUND, on_bound, NULL);
+    atoll__mail_register(ATOLL_MAIL_UNBIND, on_unbind, NULL);
+}
+
+/* ---- gate.entry and the session's end -------------------------------------------------------- */
+
+void
+atoll__gate_entry(atoll__req *req)
+{
+    atoll__session *s = req->session;
+    json_error_t err;
+    json_t *root = json_loadb((const char *)req->body, req->body_len, 0, &err);
+    const json_t *v = json_is_object(root) ? json_object_get(root, "uid") : NULL;
+    char uid[UID_MAX + 1];
+    uid[0] = '\0';
+    if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= UID_MAX &&
+        memchr(json_string_value(v), '\0', json_string_length(v)) == NULL)
+        snprintf(uid, sizeof uid, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(uid, sizeof uid, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    if (uid[0] == '\0') {
+        json_decref(root);
+        atoll__reply_error(req, 500, "gate.entry needs a uid (string of 1 to 128 bytes)");
+        return;
+    }
+    if (s->uid != NULL) {
+        if (strcmp(s->uid, uid) != 0)
+            atoll__reply_error(req, 500, "session already bound to another uid");
+        else
+            enter(s, req->id, req->type == ATOLL_MSG_REQUEST, (atoll_value *)root, true);
+        json_decref(root);
+        return;
+    }
+    if (s->binding) {
+        json_decref(root);
+        atoll__reply_error(req, 500, "entry already in progress");
+        return;
+    }
+    s->binding = true;
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_BIND, 0);
+    m->session = s->id;
+    m->request_id = req->id;
+    m->reply = req->type == ATOLL_MSG_REQUEST;
+    m->uid = atoll__strndup(uid, strlen(uid));
+    /* The body travels with the binding: the game's entry hook reads it. */
+    m->value = (atoll_value *)root;
+    atoll__worker_post(atoll__uid_owner(s->worker->node, uid), m);
+}
+
+void
+atoll__uid_release(atoll__session *s)
+{
+    if (s->uid == NULL)
+        return;
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_UNBIND, 0);
+    m->session = s->id;
+    m->uid = s->uid;
+    s->uid = NULL;
+    atoll__worker_post(atoll__uid_owner(s->worker->node, m->uid), m);
+}
