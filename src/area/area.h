@@ -153,7 +153,29 @@ void atoll__dir_set_player(struct atoll__directory *d, const char *uid, const ch
 void atoll__dir_publish(struct atoll__directory *d, const atoll_area_stats *st);
 size_t atoll__dir_list(struct atoll__directory *d, atoll_area_stats *out, size_t cap);
 
-/* ---- area.c ---------------------------------------------------------------------------- */
+static inline atoll__node *
+atoll__node_of(const atoll_area *a)
+{
+    return a->worker->node;
+}
+
+/* ---- area.c: areas and their players ------------------------------------------------------ */
+
+atoll_player *atoll__player_new(const char *uid, atoll_session_id s, int sw);
+/* The player joins a (lists, maps, directory); detach undoes it (and starts the empty
+ * grace when a is left empty). */
+void atoll__player_attach(atoll_area *a, atoll_player *p);
+void atoll__player_detach(atoll_area *a, atoll_player *p);
+atoll_player *atoll__player_by_session(const atoll_area *a, atoll_session_id s);
+/* The area numbered num on this worker, built now (on_create) when the directory says
+ * it lives here; NULL when it does not. */
+atoll_area *atoll__area_find(atoll__worker *w, uint64_t num);
+/* Drops mail that cannot run (the area is gone): a request is answered 500 with why, a
+ * call ATOLL_ECANCELED. */
+void atoll__area_fail_mail(atoll__worker *w, atoll__mail *m, const char *why);
+/* Destroys a now: on_leave for each player (kicked unless shutdown), commands failed,
+ * calls cancelled, timers closed, on_destroy, freed. */
+void atoll__area_destroy_now(atoll__worker *w, atoll_area *a, bool shutdown);
 
 /* Handles the AREA_* mail (except REPLY) on the area's worker; takes m. */
 void atoll__area_mail(atoll__worker *w, atoll__mail *m);
@@ -176,6 +198,35 @@ int atoll__area_place(atoll__node *n, const char *type, const char *id, atoll_va
                       bool must_be_new, atoll__dir_info *out);
 /* Sends encoded packages to a session (its worker appends them to the connection). */
 void atoll__session_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n);
+
+/* ---- run.c: running game code and its answers ---------------------------------------------- */
+
+/* Appends a RESPONSE package for request id with JSON body json[0..len). */
+void atoll__put_response(atoll__buf *out, uint32_t id, const uint8_t *json, size_t len);
+/* Answers a client's request with JSON text, or {"code":code,"message":msg}. */
+void atoll__answer_client_json(atoll__worker *w, atoll_session_id s, int sw, uint32_t id,
+                               const uint8_t *json, size_t len);
+void atoll__answer_client_error(atoll__worker *w, atoll_session_id s, int sw, uint32_t id,
+                                int code, const char *msg);
+/* The route entry of a code (NULL when out of range). */
+const atoll__route_entry *atoll__route_of(atoll__worker *w, uint16_t code);
+/* True when m waits for a's next tick (command-queue areas); then it is queued. */
+bool atoll__queue_if_command(atoll_area *a, const atoll__route_entry *re, atoll__mail *m);
+/* Runs a client's message (AREA_REQ) of player p, or a call (AREA_CALL); take m. */
+void atoll__run_client(atoll__worker *w, atoll_area *a, atoll_player *p, atoll__mail *m);
+void atoll__run_call(atoll__worker *w, atoll_area *a, atoll__mail *m);
+
+/* ---- flow.c: the mail of areas, and players moving --------------------------------------- */
+
+/* Carries out the moves asked for in a (atoll_player_move), once no handler runs. */
+void atoll__do_moves(atoll__worker *w, atoll_area *a);
+/* The fence of p came: runs the messages held for it, in order. */
+void atoll__deliver_held(atoll__worker *w, atoll_area *a, atoll_player *p);
+
+/* ---- timers.c ------------------------------------------------------------------------------- */
+
+/* Closes every timer of a (the area is being destroyed). */
+void atoll__timers_close(atoll_area *a);
 
 /* ---- entry.c: the gate's side of areas ---------------------------------------------------- */
 

@@ -530,10 +530,10 @@ atoll__net_flush(atoll__net *net)
     }
 }
 
-/* ---- accept ------------------------------------------------------------------------- */
+/* ---- the net's list of conns ------------------------------------------------------------ */
 
-static void
-link_conn(atoll__net *net, atoll__conn *c)
+void
+atoll__net_link(atoll__net *net, atoll__conn *c)
 {
     c->all_next = net->all;
     c->all_prev = NULL;
@@ -558,110 +558,11 @@ unlink_conn(atoll__net *net, atoll__conn *c)
         net->drained(net);
 }
 
+
 void
-atoll__net_accept(atoll__net *net, uv_stream_t *server)
+atoll__conn_start(atoll__conn *c)
 {
-    atoll__conn *c = atoll__calloc(1, net->ops->conn_size);
-    c->net = net;
-    uv_tcp_init(net->loop, &c->tcp);
-    c->tcp.data = c;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)atoll__free);
-        return;
-    }
-    int open = atomic_fetch_add(net->open_total, 1) + 1;
-    if (open > net->limits->max_conns || net->stopping) {
-        atomic_fetch_sub(net->open_total, 1);
-        net->stats.rejected_full++;
-        ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"connection refused: node full\" max_conns=%d",
-                  net->limits->max_conns);
-        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)atoll__free);
-        return;
-    }
-    net->stats.accepted++;
-    c->counted = true;
-    uv_tcp_nodelay(&c->tcp, 1);
-    c->state = ATOLL_CONN_INIT;
-    c->accepted_ms = c->last_rx_ms = uv_now(net->loop);
-    link_conn(net, c);
-    net->ops->opened(c);
     arm_deadline(c);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
         atoll__conn_close(c, "read start failed", 0);
-}
-
-/* ---- the net of one thread ------------------------------------------------------------- */
-
-#define SCRATCH_LEN (64 * 1024)
-
-void
-atoll__net_init(atoll__net *net, uv_loop_t *loop, const atoll__conn_ops *ops,
-                const atoll__net_limits *limits, atomic_int *open_total)
-{
-    memset(net, 0, sizeof *net);
-    net->loop = loop;
-    net->ops = ops;
-    net->limits = limits;
-    net->open_total = open_total;
-    net->scratch_len = SCRATCH_LEN;
-    net->scratch = atoll__malloc(SCRATCH_LEN);
-    /* Deadlines are seconds long: a 100 ms tick over 1024 slots (102 s) is precise
-     * enough and costs ten wake-ups a second per thread. */
-    atoll__wheel_init(&net->deadlines, 1024, ATOLL_NET_WHEEL_TICK_MS, uv_now(loop));
-}
-
-void
-atoll__net_stop(atoll__net *net, int ws_code)
-{
-    if (net->stopping)
-        return;
-    net->stopping = true;
-    if (net->listening) {
-        uv_close((uv_handle_t *)&net->listener, NULL);
-        net->listening = false;
-    }
-    for (atoll__conn *c = net->all, *next; c != NULL; c = next) {
-        next = c->all_next;
-        atoll__conn_close(c, "shutdown", ws_code);
-    }
-    if (net->nconns == 0 && net->drained)
-        net->drained(net);
-}
-
-void
-atoll__net_sweep(atoll__net *net)
-{
-    for (atoll__conn *c = net->all, *next; c != NULL; c = next) {
-        next = c->all_next;
-        c->out.len = c->ctrl.len = 0;
-        c->state = ATOLL_CONN_CLOSING;
-        if (!c->closed_handles) {
-            c->closed_handles = true;
-            net->ops->closed(c);
-            atoll__wheel_remove(&net->deadlines, &c->deadline);
-            uv_close((uv_handle_t *)&c->tcp, NULL);
-        }
-    }
-}
-
-void
-atoll__net_fini(atoll__net *net)
-{
-    /* Conns closed by the sweep (close callbacks NULL) are freed here. */
-    for (atoll__conn *c = net->all, *next; c != NULL; c = next) {
-        next = c->all_next;
-        atoll__buf_fini(&c->in);
-        atoll__buf_fini(&c->out);
-        atoll__buf_fini(&c->wbuf);
-        atoll__buf_fini(&c->ctrl);
-        atoll__ws_reader_fini(&c->wsr);
-        atoll__free(c->wreq);
-        if (c->counted)
-            atomic_fetch_sub(net->open_total, 1);
-        atoll__free(c);
-    }
-    net->all = NULL;
-    atoll__free(net->scratch);
-    net->scratch = NULL;
-    atoll__wheel_fini(&net->deadlines);
 }

@@ -1,6 +1,6 @@
 /* conn.h -- the connection layer: TCP and WebSocket on one port, framing of Pomelo
- * packages, deadlines, batched output, closing, and the listening sockets (conn.c,
- * listener.c).
+ * packages, deadlines, batched output, closing (conn.c), and the net of one thread with
+ * its listening socket (net.c).
  *
  * It knows nothing of sessions. The layer above (src/node/session.c) registers an
  * atoll__conn_ops table: the net layer allocates ops->conn_size bytes per connection
@@ -190,6 +190,10 @@ bool atoll__conn_out_room(atoll__conn *c, size_t n);
 bool atoll__conn_write(atoll__conn *c, const void *p, size_t n);
 /* Bytes waiting to be written. */
 size_t atoll__conn_pending(const atoll__conn *c);
+/* Inside the net layer (net.c): a conn just accepted joins the net's list, then
+ * starts its deadline and reading. */
+void atoll__net_link(atoll__net *net, atoll__conn *c);
+void atoll__conn_start(atoll__conn *c);
 /* The loop's clock (ms). */
 static inline uint64_t
 atoll__conn_now(const atoll__conn *c)

@@ -1,0 +1,354 @@
+/* flow.c -- the mail of areas on the owner's worker, and players moving between
+ * areas: entries (with the area created again when it went away on the way), moves
+ * with their forwards and fences (area.h has the protocol), leaves, and the dispatch of
+ * every AREA_* mail to the area it names.
+ */
+#include "area.h"
+#include "../value/value.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+/* A forward left behind by a player who moved away and whose session has not fenced
+ * the old area yet (area.h, moving a player). */
+typedef struct forward {
+    uint64_t area;
+    int worker;
+} forward;
+
+/* ---- mail for areas -------------------------------------------------------------------------- */
+
+static forward *
+forward_of(atoll__worker *w, atoll_session_id s)
+{
+    return atoll__map_get(&w->areas->forwards, s.v);
+}
+
+/* Passes m on to the area its session's player moved to. */
+static void
+forward_mail(atoll__worker *w, forward *f, atoll__mail *m)
+{
+    m->forwarded = true;
+    m->area = f->area;
+    atoll__send(w->node, f->worker, m);
+}
+
+static void
+send_route(atoll__worker *w, atoll_player *p, atoll_area *a, const atoll__mail *cause,
+           const uint8_t *reply, size_t reply_len)
+{
+    atoll__mail *r = atoll__mail_new(ATOLL_MAIL_SESS_ROUTE, reply_len);
+    r->session = p->session;
+    r->area = a ? a->num : 0;
+    r->worker = w->index;
+    r->type_index = a ? a->type_index : -1;
+    if (cause->type == ATOLL_MAIL_AREA_MOVE_IN) {
+        r->area_old = cause->area_old;
+        r->worker_old = cause->worker_old;
+    }
+    if (reply_len)
+        memcpy(r->data, reply, reply_len);
+    atoll__send(w->node, p->session_worker, r);
+}
+
+/* The answer to gate.entry: {"code":200,"uid":...,"area":...} or {"code":500,...}. */
+static void
+entry_answer(atoll__buf *pkg, const atoll__mail *m, const char *area_id, int rc)
+{
+    if (!m->reply)
+        return;
+    atoll__buf j = ATOLL__BUF_INIT;
+    if (rc == ATOLL_OK) {
+        static const char head[] = "{\"code\":200,\"uid\":";
+        atoll__buf_append(&j, head, sizeof head - 1);
+        atoll__json_put_string(&j, m->uid, strlen(m->uid));
+        atoll__buf_append(&j, ",\"area\":", 8);
+        atoll__json_put_string(&j, area_id, strlen(area_id));
+        atoll__buf_push(&j, '}');
+    } else {
+        atoll__json_put_error(&j, 500, area_id ? atoll_strerror(rc) : "area is gone");
+    }
+    atoll__put_response(pkg, m->request_id, atoll__buf_data(&j), j.len);
+    atoll__buf_fini(&j);
+}
+
+static void
+on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
+{
+    int sw = atoll__session_worker(m->session);
+    atoll__buf pkg = ATOLL__BUF_INIT;
+    atoll_player none = {.session = m->session, .session_worker = sw};
+    if (a == NULL && !m->forwarded && m->from[0] != '\0') {
+        /* The area went away (empty past its grace) while this entry was on its way:
+         * place it again and pass the entry on, once. */
+        atoll__dir_info info;
+        const char *type = w->node->game->api->area_types[m->type_index]->name;
+        if (atoll__area_place(w->node, type, m->from, NULL, false, &info) == ATOLL_OK) {
+            m->forwarded = true;
+            m->area = info.num;
+            atoll__send(w->node, info.worker, m);
+            return;
+        }
+    }
+    if (a == NULL) {
+        entry_answer(&pkg, m, NULL, ATOLL_ENOENT);
+        send_route(w, &none, NULL, m, atoll__buf_data(&pkg), pkg.len);
+        atoll__buf_fini(&pkg);
+        atoll__mail_free(m);
+        return;
+    }
+    atoll__area_begin(a); /* a destroy or move asked for in on_enter waits for the answer */
+    atoll_player *p = atoll_area_player(a, m->uid);
+    int rc = ATOLL_OK;
+    if (p != NULL) {
+        /* The same uid logged in again (its old session is being kicked): the player
+         * stays, with its data; only its session changes. */
+        atoll__map_del(&a->by_session, p->session.v);
+        p->session = m->session;
+        p->session_worker = sw;
+        atoll__map_put(&a->by_session, p->session.v, p);
+    } else {
+        p = atoll__player_new(m->uid, m->session, sw);
+        atoll__player_attach(a, p);
+        if (a->type->on_enter)
+            rc = a->type->on_enter(a, p);
+        if (rc != ATOLL_OK) {
+            atoll__player_detach(a, p);
+            atoll__dir_set_player(atoll__dir_of(w->node), p->uid, "");
+            atoll__player_free(p);
+            p = NULL;
+        }
+    }
+    entry_answer(&pkg, m, a->id, rc);
+    send_route(w, p ? p : &none, p ? a : NULL, m, atoll__buf_data(&pkg), pkg.len);
+    atoll__buf_fini(&pkg);
+    atoll__mail_free(m);
+    atoll__area_end(a);
+}
+
+/* A moving player that cannot be taken in: its session is kicked with reason, the
+ * session's worker gets a route to no area (which fences the old one), p is freed. */
+static void
+drop_moving_player(atoll__worker *w, atoll_player *p, const atoll__mail *m, const char *reason)
+{
+    atoll__mail *k = atoll__mail_new(ATOLL_MAIL_KICK, 0);
+    k->session = p->session;
+    snprintf(k->reason, sizeof k->reason, "%s", reason);
+    atoll__send(w->node, p->session_worker, k);
+    send_route(w, p, NULL, m, NULL, 0);
+    atoll__player_free(p);
+}
+
+static void
+on_move_in(atoll__worker *w, atoll_area *a, atoll__mail *m)
+{
+    atoll_player *p = m->payload;
+    m->payload = NULL;
+    p->session = m->session;
+    if (a == NULL || atoll_area_player(a, p->uid) != NULL) {
+        /* The target went away (empty past its grace) while the player was on its way.
+         * It is not created again here: the old area's forward points at the old
+         * number. */
+        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"move target gone, kicking the player\" uid=\"%s\"",
+                  p->uid);
+        drop_moving_player(w, p, m, "move failed");
+        atoll__mail_free(m);
+        return;
+    }
+    p->unfenced = true;
+    atoll__area_begin(a);
+    atoll__player_attach(a, p);
+    int rc = ATOLL_OK;
+    if (a->type->on_enter)
+        rc = a->type->on_enter(a, p);
+    if (rc != ATOLL_OK) {
+        ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"on_enter refused a moving player, kicking it\" "
+                  "uid=\"%s\" area=\"%s\"", p->uid, a->id);
+        atoll__player_detach(a, p);
+        atoll__dir_set_player(atoll__dir_of(w->node), p->uid, "");
+        drop_moving_player(w, p, m, "move refused");
+    } else {
+        send_route(w, p, a, m, NULL, 0);
+    }
+    atoll__mail_free(m);
+    atoll__area_end(a);
+}
+
+void
+atoll__area_mail(atoll__worker *w, atoll__mail *m)
+{
+    atoll_area *a = atoll__area_find(w, m->area);
+    switch (m->type) {
+    case ATOLL_MAIL_AREA_CREATE:
+        atoll__mail_free(m); /* area_find built it */
+        return;
+    case ATOLL_MAIL_AREA_ENTER:
+        on_enter_mail(w, a, m);
+        return;
+    case ATOLL_MAIL_AREA_MOVE_IN:
+        on_move_in(w, a, m);
+        return;
+    case ATOLL_MAIL_AREA_CALL:
+        if (a == NULL) {
+            if (m->call_id != 0) {
+                /* Not here (gone, or a stale route): the body goes back for a retry. */
+                atoll__proxy_answer(w, m->worker, m->call_id, ATOLL__EMOVED, m->value);
+                m->value = NULL;
+            }
+            atoll__mail_free(m);
+            return;
+        }
+        if (!atoll__queue_if_command(a, atoll__route_of(w, m->route), m))
+            atoll__run_call(w, a, m);
+        return;
+    default:
+        break;
+    }
+    /* Messages of a session: REQ, LEAVE, FENCE. */
+    atoll_player *p = a ? atoll__player_by_session(a, m->session) : NULL;
+    if (p == NULL) {
+        forward *f = forward_of(w, m->session);
+        if (f != NULL) {
+            if (m->type == ATOLL_MAIL_AREA_FENCE && !m->forwarded) {
+                /* The session now talks to the new area: nothing more will come here. */
+                forward_mail(w, f, m);
+                atoll__free(atoll__map_del(&w->areas->forwards, m->session.v));
+            } else {
+                forward_mail(w, f, m);
+            }
+            return;
+        }
+        if (m->type == ATOLL_MAIL_AREA_REQ)
+            atoll__area_fail_mail(w, m, a ? "not in this area" : "area is gone");
+        else
+            atoll__mail_free(m);
+        return;
+    }
+    if (m->type == ATOLL_MAIL_AREA_FENCE) {
+        atoll__mail_free(m);
+        if (p->unfenced) {
+            p->unfenced = false;
+            atoll__deliver_held(w, a, p);
+        }
+        return;
+    }
+    if (p->unfenced && !m->forwarded) {
+        atoll__mail_list_push(&p->held, m);
+        return;
+    }
+    if (m->type == ATOLL_MAIL_AREA_LEAVE) {
+        atoll__area_begin(a);
+        p->leaving = true;
+        if (a->type->on_leave)
+            a->type->on_leave(a, p, ATOLL_LEAVE_DISCONNECT);
+        atoll__player_detach(a, p);
+        atoll__dir_set_player(atoll__dir_of(w->node), p->uid, "");
+        atoll__player_free(p);
+        atoll__mail_free(m);
+        atoll__area_end(a);
+        return;
+    }
+    if (!atoll__queue_if_command(a, atoll__route_of(w, m->route), m))
+        atoll__run_client(w, a, p, m);
+}
+
+/* The fence came: run what waited, in order, as if forwarded. A held message may move
+ * the player (the rest then follow it through the new forward) or destroy the area, so
+ * the area is looked up again by number (never reused) instead of trusted. A move asked
+ * for before the fence happens now. */
+void
+atoll__deliver_held(atoll__worker *w, atoll_area *a, atoll_player *p)
+{
+    uint64_t num = a->num;
+    atoll__mail *m = atoll__mail_list_take(&p->held);
+    while (m != NULL) {
+        atoll__mail *next = m->next;
+        m->forwarded = true;
+        atoll__area_mail(w, m);
+        m = next;
+    }
+    a = atoll__map_get(&w->areas->by_num, num);
+    if (a != NULL && a->has_moves && a->depth == 0)
+        atoll__do_moves(w, a);
+}
+
+/* ---- moving players ---------------------------------------------------------------------- */
+
+void
+atoll__do_moves(atoll__worker *w, atoll_area *a)
+{
+    a->has_moves = false;
+    for (atoll_player *p = a->first, *next; p != NULL; p = next) {
+        next = p->next;
+        if (p->move_to == NULL)
+            continue;
+        if (p->unfenced) {
+            a->has_moves = true; /* after its own fence */
+            continue;
+        }
+        atoll__dir_info info;
+        char *to = p->move_to;
+        p->move_to = NULL;
+        int rc = atoll__dir_lookup(atoll__dir_of(w->node), to, &info);
+        if (rc != ATOLL_OK || info.num == a->num) {
+            ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"move target gone, player stays\" uid=\"%s\" to=\"%s\"",
+                      p->uid, to);
+            atoll__free(to);
+            continue;
+        }
+        p->leaving = true;
+        if (a->type->on_leave) {
+            a->depth++;
+            a->type->on_leave(a, p, ATOLL_LEAVE_MOVE);
+            a->depth--;
+        }
+        p->leaving = false;
+        atoll__player_detach(a, p);
+        forward *f = atoll__map_get(&w->areas->forwards, p->session.v);
+        if (f == NULL) {
+            f = atoll__malloc(sizeof *f);
+            atoll__map_put(&w->areas->forwards, p->session.v, f);
+        }
+        f->area = info.num;
+        f->worker = info.worker;
+        atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_MOVE_IN, 0);
+        m->area = info.num;
+        m->area_old = a->num;
+        m->worker_old = w->index;
+        m->session = p->session;
+        m->payload = p;
+        atoll__free(to);
+        /* The held list of a player that moves again is empty: it moves only fenced. */
+        atoll__send(w->node, info.worker, m);
+    }
+}
+
+int
+atoll_player_move(atoll_player *p, const char *to_id)
+{
+    if (p == NULL || to_id == NULL || p->area == NULL || p->leaving)
+        return ATOLL_EINVAL;
+    if (strcmp(to_id, p->area->id) == 0)
+        return ATOLL_EINVAL;
+    atoll__dir_info info;
+    if (atoll__dir_lookup(atoll__dir_of(atoll__node_of(p->area)), to_id, &info) != ATOLL_OK)
+        return ATOLL_ENOENT;
+    atoll__free(p->move_to);
+    p->move_to = atoll__strndup(to_id, strlen(to_id));
+    p->area->has_moves = true;
+    if (p->area->depth == 0)
+        atoll__do_moves(p->area->worker, p->area);
+    return ATOLL_OK;
+}
+
+void
+atoll_player_kick(atoll_player *p, const char *reason)
+{
+    if (p == NULL || p->area == NULL)
+        return;
+    atoll__mail *k = atoll__mail_new(ATOLL_MAIL_KICK, 0);
+    k->session = p->session;
+    snprintf(k->reason, sizeof k->reason, "%s", reason ? reason : "kick");
+    atoll__send(atoll__node_of(p->area), p->session_worker, k);
+}
+

@@ -1,0 +1,452 @@
+/* run.c -- running game code in an area: a client's request, a call from another
+ * area, a queued command, a tick; and what a handler gives back: replies (now or kept
+ * for later), pushes to a player, to a list and to the whole area, each encoded once.
+ */
+#include "area.h"
+#include "../value/value.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+/* ---- encoding replies and pushes ------------------------------------------------------ */
+
+/* JSON text of v ("{}" for NULL) into w->areas->scratch_out. */
+static void
+encode_json(atoll__worker *w, const atoll_value *v)
+{
+    w->areas->scratch_out.len = 0;
+    if (v == NULL)
+        atoll__buf_append(&w->areas->scratch_out, "{}", 2);
+    else
+        atoll__value_write(&w->areas->scratch_out, v);
+}
+
+void
+atoll__put_response(atoll__buf *out, uint32_t id, const uint8_t *json, size_t len)
+{
+    const void *body = atoll__response_fit(id, json, &len);
+    atoll__msg_put_response(out, id, body, len);
+}
+
+/* The encoded push package of route/body in *out, or false (logged) when too large. */
+static bool
+put_push(atoll__worker *w, atoll__buf *out, const char *route, const atoll_value *body)
+{
+    atoll__node *n = w->node;
+    size_t rlen = strlen(route);
+    uint16_t code = n->cfg->dict ? atoll__dict_code(n->dict, route, rlen) : 0;
+    encode_json(w, body);
+    if (atoll__push_pkg_size(route, rlen, code, w->areas->scratch_out.len) == 0)
+        return false;
+    atoll__msg_put_push(out, route, rlen, code, atoll__buf_data(&w->areas->scratch_out),
+                        w->areas->scratch_out.len);
+    return true;
+}
+
+void
+atoll__session_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n)
+{
+    if (sw == w->index)
+        atoll__session_deliver(w, s, p, n);
+    else
+        atoll__send_out(w->node, sw, s, p, n);
+}
+
+/* Answers a client's request with JSON text. */
+void
+atoll__answer_client_json(atoll__worker *w, atoll_session_id s, int sw, uint32_t id, const uint8_t *json,
+                   size_t len)
+{
+    /* Worker scratch: no allocation per reply. session_out copies it out. */
+    atoll__buf *pkg = &w->areas->scratch_pkg;
+    pkg->len = 0;
+    atoll__put_response(pkg, id, json, len);
+    atoll__session_out(w, s, sw, atoll__buf_data(pkg), pkg->len);
+}
+
+void
+atoll__answer_client_error(atoll__worker *w, atoll_session_id s, int sw, uint32_t id, int code,
+                    const char *msg)
+{
+    atoll__buf b = ATOLL__BUF_INIT;
+    atoll__json_put_error(&b, code, msg);
+    atoll__answer_client_json(w, s, sw, id, atoll__buf_data(&b), b.len);
+    atoll__buf_fini(&b);
+}
+
+/* ---- running game code ------------------------------------------------------------------- */
+
+/* Handler time is sampled: one run in HANDLER_SAMPLE is timed and counted
+ * HANDLER_SAMPLE times. Reading the clock twice per handler cost 17 % of a call's CPU
+ * in the calls benchmark (clock_gettime is not cheap on every virtual machine), and a
+ * total over thousands of runs does not need every one of them. */
+#define HANDLER_SAMPLE 8
+static __thread uint64_t begin_ns;
+static __thread unsigned sample_tick;
+static __thread bool sampling;
+
+void
+atoll__area_begin(atoll_area *a)
+{
+    if (a->depth++ == 0) {
+        sampling = ++sample_tick % HANDLER_SAMPLE == 0;
+        if (sampling)
+            begin_ns = atoll__now_ns();
+    }
+}
+
+void
+atoll__area_end(atoll_area *a)
+{
+    if (--a->depth > 0)
+        return;
+    if (sampling) {
+        a->handler_ns += (atoll__now_ns() - begin_ns) * HANDLER_SAMPLE;
+        sampling = false;
+    }
+    if (a->has_moves)
+        atoll__do_moves(a->worker, a);
+    if (a->destroy_requested)
+        atoll__area_destroy_now(a->worker, a, false);
+}
+
+/* Answers a request that its handler left unanswered. */
+static void
+finish_req(atoll__worker *w, atoll_req *r, int rc)
+{
+    if (r->kept || r->answered || !r->wants_answer)
+        return;
+    if (rc < 0) {
+        if (r->kind == ATOLL__REQ_CLIENT)
+            ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"handler failed\" route=%s error=%s", r->route,
+                      atoll_err_name(rc));
+        atoll_reply_error(r, 500, "%s", atoll_strerror(rc));
+    } else {
+        atoll_reply(r, atoll_pack("{s:i}", "code", 200));
+    }
+}
+
+static void
+run_handler(atoll__worker *w, atoll_area *a, atoll_req *r, const atoll_handler *h)
+{
+    atoll__area_begin(a);
+    a->messages++;
+    int rc = h->fn(r);
+    finish_req(w, r, rc);
+    atoll_unref(r->body);
+    r->body = NULL;
+    atoll__area_end(a);
+}
+
+const atoll__route_entry *
+atoll__route_of(atoll__worker *w, uint16_t code)
+{
+    if (code == 0 || code > atoll__dict_count(w->node->dict))
+        return NULL;
+    return &w->node->routes[code];
+}
+
+/* Runs a client's message (AREA_REQ) on a's player p. */
+void
+atoll__run_client(atoll__worker *w, atoll_area *a, atoll_player *p, atoll__mail *m)
+{
+    const atoll__route_entry *re = atoll__route_of(w, m->route);
+    if (re == NULL || re->handler == NULL || re->type_index != a->type_index ||
+        (re->handler->flags & ATOLL_INTERNAL)) {
+        atoll__area_fail_mail(w, m, "no handler for route in this area");
+        return;
+    }
+    atoll_req r = {
+        .kind = ATOLL__REQ_CLIENT,
+        .area = a,
+        .player = p,
+        .route = atoll__dict_route(w->node->dict, m->route),
+        .session = m->session,
+        .session_worker = p->session_worker,
+        .request_id = m->request_id,
+        .wants_answer = m->msg_type == ATOLL_MSG_REQUEST,
+        .body_bytes = m->data,
+        .body_len = m->len,
+    };
+    run_handler(w, a, &r, re->handler);
+    atoll__mail_free(m);
+}
+
+void
+atoll__run_call(atoll__worker *w, atoll_area *a, atoll__mail *m)
+{
+    const atoll__route_entry *re = atoll__route_of(w, m->route);
+    if (re == NULL || re->handler == NULL || re->type_index != a->type_index) {
+        if (m->call_id != 0)
+            atoll__proxy_answer(w, m->worker, m->call_id, ATOLL_EINVAL, NULL);
+        atoll__mail_free(m);
+        return;
+    }
+    atoll_req r = {
+        .kind = ATOLL__REQ_CALL,
+        .area = a,
+        .route = atoll__dict_route(w->node->dict, m->route),
+        .from = m->from,
+        .caller_worker = m->worker,
+        .call_id = m->call_id,
+        .wants_answer = m->call_id != 0,
+        .body = m->value,
+        .mail = m,
+    };
+    m->value = NULL;
+    run_handler(w, a, &r, re->handler);
+    if (r.mail != NULL)
+        atoll__mail_free(r.mail); /* not answered in the handler (kept, or a send) */
+}
+
+/* True when the message waits for the next tick (command-queue areas). */
+bool
+atoll__queue_if_command(atoll_area *a, const atoll__route_entry *re, atoll__mail *m)
+{
+    if (!a->type->queue_commands || re == NULL || re->handler == NULL ||
+        (re->handler->flags & ATOLL_QUERY))
+        return false;
+    atoll__mail_list_push(&a->cmds, m);
+    a->ncmds++;
+    return true;
+}
+
+static void
+run_command(atoll__worker *w, atoll_area *a, atoll__mail *m)
+{
+    if (m->type == ATOLL_MAIL_AREA_CALL) {
+        atoll__run_call(w, a, m);
+        return;
+    }
+    atoll_player *p = atoll__player_by_session(a, m->session);
+    if (p == NULL) {
+        atoll__area_fail_mail(w, m, "player left the area");
+        return;
+    }
+    atoll__run_client(w, a, p, m);
+}
+
+bool
+atoll__area_tick(atoll_area *a, uint64_t now)
+{
+    atoll__worker *w = a->worker;
+    uint64_t late = now > a->tick_next_ns ? now - a->tick_next_ns : 0;
+    atoll_tick info = {
+        .count = ++a->tick_count,
+        .dt = a->tick_last_ns ? (double)(now - a->tick_last_ns) / 1e9
+                              : (double)a->tick_period_ns / 1e9,
+        .late_ns = late,
+    };
+    a->tick_last_ns = now;
+    /* Fixed rate: the next tick is due one period after this one was due; ticks
+     * missed while the worker was busy are skipped, not run in a burst. */
+    a->tick_next_ns += a->tick_period_ns;
+    if (a->tick_next_ns <= now)
+        a->tick_next_ns += ((now - a->tick_next_ns) / a->tick_period_ns + 1) * a->tick_period_ns;
+    if (late > a->tick_late_max)
+        a->tick_late_max = late;
+
+    atoll__area_begin(a);
+    /* Commands that arrived before this tick, in arrival order; those they cause wait
+     * for the next one. After a command asks for a destroy, the rest fail. */
+    atoll__mail *m = atoll__mail_list_take(&a->cmds);
+    a->ncmds = 0;
+    while (m != NULL) {
+        atoll__mail *next = m->next;
+        if (a->destroy_requested)
+            atoll__area_fail_mail(w, m, "area closed");
+        else
+            run_command(w, a, m);
+        m = next;
+    }
+    if (!a->destroy_requested && a->type->on_tick)
+        a->type->on_tick(a, &info);
+    uint64_t spent = uv_hrtime() - now;
+    if (spent > a->tick_ns_max)
+        a->tick_ns_max = spent;
+    bool gone = a->destroy_requested;
+    atoll__area_end(a); /* may free a */
+    return !gone;
+}
+
+/* ---- replies -------------------------------------------------------------------------------- */
+
+int
+atoll_reply(atoll_req *r, atoll_value *body)
+{
+    if (r == NULL) {
+        atoll_unref(body);
+        return ATOLL_EINVAL;
+    }
+    if (r->answered) {
+        atoll_unref(body);
+        return ATOLL_ESTATE;
+    }
+    r->answered = true;
+    atoll__worker *w = atoll__current_worker();
+    if (!r->wants_answer || w == NULL) {
+        atoll_unref(body);
+    } else if (r->kind == ATOLL__REQ_CLIENT) {
+        encode_json(w, body);
+        atoll_unref(body);
+        atoll__answer_client_json(w, r->session, r->session_worker, r->request_id,
+                           atoll__buf_data(&w->areas->scratch_out), w->areas->scratch_out.len);
+    } else if (r->mail != NULL) {
+        /* The call's own mail carries the answer back, so it is freed by the thread that
+         * allocated it (glibc's caches stay local: cross-thread frees were the largest
+         * cost of a call). */
+        atoll__mail *m = r->mail;
+        r->mail = NULL;
+        m->type = ATOLL_MAIL_AREA_REPLY;
+        m->status = ATOLL_OK;
+        m->value = body;
+        atoll__send(w->node, r->caller_worker, m);
+    } else {
+        atoll__proxy_answer(w, r->caller_worker, r->call_id, ATOLL_OK, body);
+    }
+    if (r->kept)
+        atoll__free(r);
+    return ATOLL_OK;
+}
+
+int
+atoll_reply_error(atoll_req *r, int code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt ? fmt : "", ap);
+    va_end(ap);
+    if (r != NULL && r->kind == ATOLL__REQ_CALL && r->wants_answer && !r->answered) {
+        /* A call's callback gets the error object as its reply, with status OK: the
+         * target answered. */
+        return atoll_reply(r, atoll_pack("{s:i,s:s}", "code", code, "message", msg));
+    }
+    atoll_value *v = atoll_pack("{s:i,s:s}", "code", code, "message", msg);
+    if (v == NULL) /* msg was not UTF-8 */
+        v = atoll_pack("{s:i,s:s}", "code", code, "message", "error");
+    return atoll_reply(r, v);
+}
+
+atoll_req *
+atoll_req_keep(atoll_req *r)
+{
+    if (r == NULL || r->kept || r->answered)
+        return NULL;
+    atoll_req *k = atoll__malloc(sizeof *k);
+    *k = *r;
+    k->kept = true;
+    k->body = NULL;
+    k->body_bytes = NULL;
+    k->body_len = 0;
+    k->area = NULL;
+    k->player = NULL;
+    k->route = NULL;
+    k->from = NULL;
+    k->mail = NULL;
+    r->kept = true; /* the handler's copy must not answer on return */
+    return k;
+}
+
+/* ---- pushes ---------------------------------------------------------------------------------- */
+
+int
+atoll_push(atoll_player *p, const char *route, atoll_value *body)
+{
+    atoll__worker *w = atoll__current_worker();
+    if (p == NULL || route == NULL || w == NULL || p->area == NULL) {
+        atoll_unref(body);
+        return ATOLL_EINVAL;
+    }
+    atoll__buf *pkg = &w->areas->scratch_pkg;
+    pkg->len = 0;
+    bool ok = put_push(w, pkg, route, body);
+    atoll_unref(body);
+    if (ok)
+        atoll__session_out(w, p->session, p->session_worker, atoll__buf_data(pkg), pkg->len);
+    return ok ? ATOLL_OK : ATOLL_ELIMIT;
+}
+
+int
+atoll_push_list(atoll_area *a, atoll_player *const *players, size_t n, const char *route,
+                atoll_value *body)
+{
+    atoll__worker *w = atoll__current_worker();
+    if (a == NULL || route == NULL || w == NULL || (players == NULL && n > 0)) {
+        atoll_unref(body);
+        return ATOLL_EINVAL;
+    }
+    atoll__node *node = w->node;
+    /* Encoded once; this worker's sessions get it at once, every other worker one mail
+     * with the shared bytes and its list of sessions. Two passes over the players
+     * whatever the number of workers: count per worker, then fill. */
+    atoll__buf *pkg = &w->areas->scratch_pkg;
+    pkg->len = 0;
+    bool ok = put_push(w, pkg, route, body);
+    atoll_unref(body);
+    if (!ok)
+        return ATOLL_ELIMIT;
+    size_t nw = (size_t)node->nworkers;
+    atoll__mail *mails_stack[16] = {0};
+    atoll__mail **mails = nw <= 16 ? mails_stack : atoll__calloc(nw, sizeof *mails);
+    size_t counts_stack[16] = {0};
+    size_t *counts = nw <= 16 ? counts_stack : atoll__calloc(nw, sizeof *counts);
+    size_t remote = 0;
+    for (size_t i = 0; i < n; i++) {
+        atoll_player *p = players[i];
+        if (p == NULL || p->area != a)
+            continue;
+        if (p->session_worker == w->index)
+            atoll__session_out(w, p->session, w->index, atoll__buf_data(pkg), pkg->len);
+        else if (counts[p->session_worker]++ == 0)
+            remote++;
+    }
+    if (remote > 0) {
+        atoll__shared *sh = atoll__malloc(sizeof *sh + pkg->len);
+        atomic_init(&sh->refs, (int)remote);
+        sh->len = pkg->len;
+        memcpy(sh->data, atoll__buf_data(pkg), pkg->len);
+        for (size_t k = 0; k < nw; k++) {
+            if (counts[k] == 0)
+                continue;
+            mails[k] = atoll__mail_new(ATOLL_MAIL_SESS_PUSH, 0);
+            mails[k]->shared = sh;
+            mails[k]->sessions = atoll__malloc(counts[k] * sizeof *mails[k]->sessions);
+        }
+        for (size_t i = 0; i < n; i++) {
+            atoll_player *p = players[i];
+            if (p != NULL && p->area == a && p->session_worker != w->index) {
+                atoll__mail *m = mails[p->session_worker];
+                m->sessions[m->nsessions++] = p->session;
+            }
+        }
+        for (size_t k = 0; k < nw; k++)
+            if (mails[k] != NULL)
+                atoll__send(node, (int)k, mails[k]);
+    }
+    if (counts != counts_stack) {
+        atoll__free(counts);
+        atoll__free(mails);
+    }
+    return ATOLL_OK;
+}
+
+int
+atoll_push_area(atoll_area *a, const char *route, atoll_value *body)
+{
+    if (a == NULL) {
+        atoll_unref(body);
+        return ATOLL_EINVAL;
+    }
+    atoll_player *stack[64] = {0};
+    atoll_player **ps = a->nplayers <= 64 ? stack : atoll__malloc(a->nplayers * sizeof *ps);
+    size_t n = 0;
+    for (atoll_player *p = a->first; p != NULL; p = p->next)
+        if (!p->leaving)
+            ps[n++] = p;
+    int rc = atoll_push_list(a, ps, n, route, body);
+    if (ps != stack)
+        atoll__free(ps);
+    return rc;
+}
+

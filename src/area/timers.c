@@ -1,0 +1,114 @@
+/* timers.c -- an area's timers (atoll_timer_once, atoll_timer_every): libuv timers
+ * on the owner's loop, listed in the area so that destroying it closes them.
+ */
+#include "area.h"
+#include "../value/value.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static void
+free_handle(uv_handle_t *h)
+{
+    atoll__free(h);
+}
+
+struct atoll__timer {
+    uv_timer_t handle;       /* first: the handle's data is the area */
+    atoll__timer *next;
+    atoll_area *area;
+    uint64_t id;
+    atoll_timer_fn fn;
+    void *udata;
+    bool repeat;
+};
+
+/* ---- timers ------------------------------------------------------------------------------- */
+
+static void
+timer_unlink(atoll_area *a, atoll__timer *t)
+{
+    for (atoll__timer **pp = &a->timers; *pp; pp = &(*pp)->next)
+        if (*pp == t) {
+            *pp = t->next;
+            return;
+        }
+}
+
+static void
+on_timer(uv_timer_t *h)
+{
+    atoll__timer *t = (atoll__timer *)h;
+    atoll_area *a = t->area;
+    if (!t->repeat) {
+        timer_unlink(a, t);
+        uv_close((uv_handle_t *)h, free_handle);
+    }
+    atoll__area_begin(a);
+    t->fn(a, t->udata); /* t may be cancelled (freed later) in here */
+    atoll__area_end(a);
+}
+
+static uint64_t
+timer_start(atoll_area *a, uint64_t ms, atoll_timer_fn fn, void *udata, bool repeat)
+{
+    if (a == NULL || fn == NULL || a->destroyed)
+        return 0;
+    atoll__timer *t = atoll__calloc(1, sizeof *t);
+    uv_timer_init(&a->worker->loop, &t->handle);
+    t->area = a;
+    t->id = ++a->worker->areas->next_timer_id;
+    t->fn = fn;
+    t->udata = udata;
+    t->repeat = repeat;
+    t->next = a->timers;
+    a->timers = t;
+    uint64_t period = repeat && ms == 0 ? 1 : ms;
+    uv_timer_start(&t->handle, on_timer, ms, repeat ? period : 0);
+    return t->id;
+}
+
+uint64_t
+atoll_timer_once(atoll_area *a, uint64_t ms, atoll_timer_fn fn, void *udata)
+{
+    return timer_start(a, ms, fn, udata, false);
+}
+
+uint64_t
+atoll_timer_every(atoll_area *a, uint64_t ms, atoll_timer_fn fn, void *udata)
+{
+    return timer_start(a, ms, fn, udata, true);
+}
+
+int
+atoll_timer_cancel(atoll_area *a, uint64_t id)
+{
+    if (a == NULL)
+        return ATOLL_EINVAL;
+    for (atoll__timer *t = a->timers; t; t = t->next) {
+        if (t->id == id) {
+            timer_unlink(a, t);
+            uv_close((uv_handle_t *)&t->handle, free_handle);
+            return ATOLL_OK;
+        }
+    }
+    return ATOLL_ENOENT;
+}
+
+void
+atoll__area_move_fini(atoll__mail *m)
+{
+    atoll__player_free(m->payload);
+    m->payload = NULL;
+}
+
+
+void
+atoll__timers_close(atoll_area *a)
+{
+    for (atoll__timer *t = a->timers, *next; t != NULL; t = next) {
+        next = t->next;
+        uv_close((uv_handle_t *)&t->handle, free_handle);
+    }
+    a->timers = NULL;
+}
