@@ -172,7 +172,9 @@ atoll__area_find(atoll__worker *w, uint64_t num)
     int rc = ATOLL_OK;
     if (a->type->on_create) {
         atoll__area_begin(a);
+        atoll__fx_begin(w);
         rc = a->type->on_create(a, init);
+        atoll__fx_end(w, rc == ATOLL_OK);
         atoll__area_end(a);
     }
     atoll_unref(init);
@@ -211,8 +213,7 @@ atoll__area_destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
     while (a->first != NULL) {
         atoll_player *p = a->first;
         p->leaving = true;
-        if (a->type->on_leave)
-            a->type->on_leave(a, p, ATOLL_LEAVE_DESTROY);
+        atoll__hook_leave(a, p, ATOLL_LEAVE_DESTROY);
         if (!shutdown) {
             atoll__mail *k = atoll__mail_new(ATOLL_MAIL_KICK, 0);
             k->session = p->session;
@@ -234,8 +235,11 @@ atoll__area_destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
         uv_close((uv_handle_t *)a->grace, free_handle);
         a->grace = NULL;
     }
-    if (a->type->on_destroy)
+    if (a->type->on_destroy) {
+        atoll__fx_begin(w);
         a->type->on_destroy(a);
+        atoll__fx_end(w, true);
+    }
     ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"area destroyed\" area=\"%s\"", a->id);
     atoll_unref(a->state);
     atoll__map_fini(&a->by_session);

@@ -91,6 +91,15 @@ struct atoll_area {
 
 /* ---- the area runtime of one worker ------------------------------------------------------ */
 
+/* The effects stage of a worker (effects.c): what the running game code sent. */
+typedef struct atoll__fx {
+    int depth;                /* regions open (game code running) */
+    atoll__buf log;           /* journal: client bytes and places of staged mail */
+    atoll__mail_list mail;    /* staged mail, in order */
+    atoll_player **moved;     /* players whose move was asked in the region */
+    size_t nmoved, cap_moved;
+} atoll__fx;
+
 /* What the area runtime keeps per worker (the worker holds it as w->areas). */
 struct atoll__area_worker {
     atoll__map by_num;        /* area number -> atoll_area */
@@ -110,6 +119,7 @@ struct atoll__area_worker {
      * turn (see the mail pool in worker.h). Bounded. */
     void *call_pool;
     size_t call_pool_len;
+    atoll__fx fx;
 };
 
 /* The area runtime as a module of the node (module.c): registers its mail kinds, the
@@ -223,6 +233,29 @@ void atoll__do_moves(atoll__worker *w, atoll_area *a);
 /* The fence of p came: runs the messages held for it, in order. */
 void atoll__deliver_held(atoll__worker *w, atoll_area *a, atoll_player *p);
 
+/* Runs on_enter (staged: its effects are dropped when it refuses the player) and
+ * on_leave (staged, released). */
+int atoll__hook_enter(atoll_area *a, atoll_player *p);
+void atoll__hook_leave(atoll_area *a, atoll_player *p, atoll_leave_reason why);
+/* Sends bytes to a session now, past the effects stage. */
+void atoll__session_out_now(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p,
+                            size_t n);
+
+/* ---- effects.c: the effects stage --------------------------------------------------------- */
+
+/* A region of game code: what it sends is held until fx_end, then released in order
+ * (keep) or dropped (its calls are settled with ATOLL_ECANCELED, its moves forgotten). */
+void atoll__fx_begin(atoll__worker *w);
+void atoll__fx_end(atoll__worker *w, bool keep);
+bool atoll__fx_active(const atoll__worker *w);
+/* Holds bytes for a client (atoll__session_out while a region is open). */
+void atoll__fx_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n);
+/* Mail that game code causes: held while a region is open, else sent at once. */
+void atoll__area_send(atoll__worker *w, int to, atoll__mail *m);
+/* A move was asked for p in the open region (forgotten if it fails). */
+void atoll__fx_moved(atoll__worker *w, atoll_player *p);
+void atoll__fx_fini(atoll__worker *w);
+
 /* ---- timers.c ------------------------------------------------------------------------------- */
 
 /* Closes every timer of a (the area is being destroyed). */
@@ -257,6 +290,9 @@ void atoll__proxy_reply_mail(atoll__worker *w, atoll__mail *m);
 /* Answers a call (req's call part): status and value (taken). */
 void atoll__proxy_answer(atoll__worker *w, int caller_worker, uint64_t call_id, int status,
                          atoll_value *value);
+/* Settles call call_id of this worker with ATOLL_ECANCELED (its AREA_CALL was dropped
+ * with the effects of failed game code); nothing when it is settled already. */
+void atoll__proxy_cancel_call(atoll__worker *w, uint64_t call_id);
 /* Fails every call of a with ATOLL_ECANCELED (area being destroyed). */
 void atoll__proxy_cancel_area(atoll_area *a);
 /* Runs the calls whose deadline passed (the worker's call-wheel timer). */

@@ -110,8 +110,7 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
     } else {
         p = atoll__player_new(m->uid, m->session, sw);
         atoll__player_attach(a, p);
-        if (a->type->on_enter)
-            rc = a->type->on_enter(a, p);
+        rc = atoll__hook_enter(a, p);
         if (rc != ATOLL_OK) {
             atoll__player_detach(a, p);
             atoll__dir_set_player(atoll__dir_of(w->node), p->uid, "");
@@ -158,9 +157,7 @@ on_move_in(atoll__worker *w, atoll_area *a, atoll__mail *m)
     p->unfenced = true;
     atoll__area_begin(a);
     atoll__player_attach(a, p);
-    int rc = ATOLL_OK;
-    if (a->type->on_enter)
-        rc = a->type->on_enter(a, p);
+    int rc = atoll__hook_enter(a, p);
     if (rc != ATOLL_OK) {
         ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"on_enter refused a moving player, kicking it\" "
                   "uid=\"%s\" area=\"%s\"", p->uid, a->id);
@@ -239,8 +236,7 @@ atoll__area_mail(atoll__worker *w, atoll__mail *m)
     if (m->type == ATOLL_MAIL_AREA_LEAVE) {
         atoll__area_begin(a);
         p->leaving = true;
-        if (a->type->on_leave)
-            a->type->on_leave(a, p, ATOLL_LEAVE_DISCONNECT);
+        atoll__hook_leave(a, p, ATOLL_LEAVE_DISCONNECT);
         atoll__player_detach(a, p);
         atoll__dir_set_player(atoll__dir_of(w->node), p->uid, "");
         atoll__player_free(p);
@@ -297,11 +293,9 @@ atoll__do_moves(atoll__worker *w, atoll_area *a)
             continue;
         }
         p->leaving = true;
-        if (a->type->on_leave) {
-            a->depth++;
-            a->type->on_leave(a, p, ATOLL_LEAVE_MOVE);
-            a->depth--;
-        }
+        a->depth++;
+        atoll__hook_leave(a, p, ATOLL_LEAVE_MOVE);
+        a->depth--;
         p->leaving = false;
         atoll__player_detach(a, p);
         forward *f = atoll__map_get(&w->areas->forwards, p->session.v);
@@ -335,6 +329,7 @@ atoll_player_move(atoll_player *p, const char *to_id)
         return ATOLL_ENOENT;
     atoll__free(p->move_to);
     p->move_to = atoll__strndup(to_id, strlen(to_id));
+    atoll__fx_moved(p->area->worker, p);
     p->area->has_moves = true;
     if (p->area->depth == 0)
         atoll__do_moves(p->area->worker, p->area);
@@ -349,6 +344,6 @@ atoll_player_kick(atoll_player *p, const char *reason)
     atoll__mail *k = atoll__mail_new(ATOLL_MAIL_KICK, 0);
     k->session = p->session;
     snprintf(k->reason, sizeof k->reason, "%s", reason ? reason : "kick");
-    atoll__send(atoll__node_of(p->area), p->session_worker, k);
+    atoll__area_send(p->area->worker, p->session_worker, k);
 }
 

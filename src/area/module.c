@@ -64,6 +64,7 @@ static void
 area_worker_fini(atoll__worker *w)
 {
     struct atoll__area_worker *aw = w->areas;
+    atoll__fx_fini(w);
     atoll__proxy_fini(w);
     atoll__ticks_fini(w);
     atoll__map_fini(&aw->by_num);

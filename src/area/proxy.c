@@ -105,7 +105,9 @@ call_settle(atoll__worker *w, atoll__call *c, int status, atoll_value *reply)
     void *udata = c->udata;
     call_free(w, c);
     atoll__area_begin(a);
+    atoll__fx_begin(w);
     cb(a, status, reply, udata);
+    atoll__fx_end(w, true);
     atoll_unref(reply);
     atoll__area_end(a);
 }
@@ -122,7 +124,7 @@ post_call(atoll__worker *w, const atoll_area *from, const atoll__dir_info *info,
     m->worker = w->index;
     m->value = body;
     memcpy(m->from, from->id, strlen(from->id) + 1);
-    atoll__send(w->node, info->worker, m);
+    atoll__area_send(w, info->worker, m);
 }
 
 /* A reply that tells the caller it failed before reaching any area. */
@@ -225,7 +227,7 @@ atoll__proxy_answer(atoll__worker *w, int caller_worker, uint64_t call_id, int s
     m->call_id = call_id;
     m->status = status;
     m->value = value;
-    atoll__send(w->node, caller_worker, m);
+    atoll__area_send(w, caller_worker, m);
 }
 
 void
@@ -257,6 +259,14 @@ atoll__proxy_reply_mail(atoll__worker *w, atoll__mail *m)
 }
 
 void
+atoll__proxy_cancel_call(atoll__worker *w, uint64_t call_id)
+{
+    atoll__call *c = atoll__map_get(&w->areas->calls, call_id);
+    if (c != NULL)
+        call_settle(w, c, ATOLL_ECANCELED, NULL);
+}
+
+void
 atoll__proxy_cancel_area(atoll_area *a)
 {
     atoll__worker *w = a->worker;
@@ -266,7 +276,9 @@ atoll__proxy_cancel_area(atoll_area *a)
         atoll_call_fn cb = c->cb;
         void *udata = c->udata;
         call_free(w, c);
+        atoll__fx_begin(w);
         cb(a, ATOLL_ECANCELED, NULL, udata);
+        atoll__fx_end(w, true);
     }
 }
 

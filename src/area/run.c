@@ -44,7 +44,7 @@ put_push(atoll__worker *w, atoll__buf *out, const char *route, const atoll_value
 }
 
 void
-atoll__session_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n)
+atoll__session_out_now(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n)
 {
     if (sw == w->index)
         atoll__session_deliver(w, s, p, n);
@@ -52,16 +52,36 @@ atoll__session_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *
         atoll__send_out(w->node, sw, s, p, n);
 }
 
-/* Answers a client's request with JSON text. */
 void
-atoll__answer_client_json(atoll__worker *w, atoll_session_id s, int sw, uint32_t id, const uint8_t *json,
-                   size_t len)
+atoll__session_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n)
+{
+    if (atoll__fx_active(w))
+        atoll__fx_out(w, s, sw, p, n);
+    else
+        atoll__session_out_now(w, s, sw, p, n);
+}
+
+/* Answers a client's request with JSON text: staged while game code runs, unless now
+ * (the answer of a kept request belongs to the message that kept it). */
+static void
+answer_client(atoll__worker *w, atoll_session_id s, int sw, uint32_t id, const uint8_t *json,
+              size_t len, bool now)
 {
     /* Worker scratch: no allocation per reply. session_out copies it out. */
     atoll__buf *pkg = &w->areas->scratch_pkg;
     pkg->len = 0;
     atoll__put_response(pkg, id, json, len);
-    atoll__session_out(w, s, sw, atoll__buf_data(pkg), pkg->len);
+    if (now)
+        atoll__session_out_now(w, s, sw, atoll__buf_data(pkg), pkg->len);
+    else
+        atoll__session_out(w, s, sw, atoll__buf_data(pkg), pkg->len);
+}
+
+void
+atoll__answer_client_json(atoll__worker *w, atoll_session_id s, int sw, uint32_t id,
+                          const uint8_t *json, size_t len)
+{
+    answer_client(w, s, sw, id, json, len, false);
 }
 
 void
@@ -131,7 +151,11 @@ run_handler(atoll__worker *w, atoll_area *a, atoll_req *r, const atoll_handler *
 {
     atoll__area_begin(a);
     a->messages++;
+    atoll__fx_begin(w);
     int rc = h->fn(r);
+    atoll__fx_end(w, rc >= 0);
+    if (rc < 0 && r->answered && !r->kept)
+        r->answered = false; /* its answer was dropped with the rest: the error goes */
     finish_req(w, r, rc);
     atoll_unref(r->body);
     r->body = NULL;
@@ -211,6 +235,27 @@ atoll__queue_if_command(atoll_area *a, const atoll__route_entry *re, atoll__mail
     return true;
 }
 
+int
+atoll__hook_enter(atoll_area *a, atoll_player *p)
+{
+    if (a->type->on_enter == NULL)
+        return ATOLL_OK;
+    atoll__fx_begin(a->worker);
+    int rc = a->type->on_enter(a, p);
+    atoll__fx_end(a->worker, rc == ATOLL_OK);
+    return rc;
+}
+
+void
+atoll__hook_leave(atoll_area *a, atoll_player *p, atoll_leave_reason why)
+{
+    if (a->type->on_leave == NULL)
+        return;
+    atoll__fx_begin(a->worker);
+    a->type->on_leave(a, p, why);
+    atoll__fx_end(a->worker, true);
+}
+
 static void
 run_command(atoll__worker *w, atoll_area *a, atoll__mail *m)
 {
@@ -259,8 +304,11 @@ atoll__area_tick(atoll_area *a, uint64_t now)
             run_command(w, a, m);
         m = next;
     }
-    if (!a->destroy_requested && a->type->on_tick)
+    if (!a->destroy_requested && a->type->on_tick) {
+        atoll__fx_begin(w);
         a->type->on_tick(a, &info);
+        atoll__fx_end(w, true);
+    }
     uint64_t spent = uv_hrtime() - now;
     if (spent > a->tick_ns_max)
         a->tick_ns_max = spent;
@@ -289,8 +337,8 @@ atoll_reply(atoll_req *r, atoll_value *body)
     } else if (r->kind == ATOLL__REQ_CLIENT) {
         encode_json(w, body);
         atoll_unref(body);
-        atoll__answer_client_json(w, r->session, r->session_worker, r->request_id,
-                           atoll__buf_data(&w->areas->scratch_out), w->areas->scratch_out.len);
+        answer_client(w, r->session, r->session_worker, r->request_id,
+                      atoll__buf_data(&w->areas->scratch_out), w->areas->scratch_out.len, r->kept);
     } else if (r->mail != NULL) {
         /* The call's own mail carries the answer back, so it is freed by the thread that
          * allocated it (glibc's caches stay local: cross-thread frees were the largest
@@ -300,7 +348,7 @@ atoll_reply(atoll_req *r, atoll_value *body)
         m->type = ATOLL_MAIL_AREA_REPLY;
         m->status = ATOLL_OK;
         m->value = body;
-        atoll__send(w->node, r->caller_worker, m);
+        atoll__area_send(w, r->caller_worker, m);
     } else {
         atoll__proxy_answer(w, r->caller_worker, r->call_id, ATOLL_OK, body);
     }
@@ -422,7 +470,7 @@ atoll_push_list(atoll_area *a, atoll_player *const *players, size_t n, const cha
         }
         for (size_t k = 0; k < nw; k++)
             if (mails[k] != NULL)
-                atoll__send(node, (int)k, mails[k]);
+                atoll__area_send(w, (int)k, mails[k]);
     }
     if (counts != counts_stack) {
         atoll__free(counts);

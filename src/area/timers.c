@@ -45,7 +45,9 @@ on_timer(uv_timer_t *h)
         uv_close((uv_handle_t *)h, free_handle);
     }
     atoll__area_begin(a);
+    atoll__fx_begin(a->worker);
     t->fn(a, t->udata); /* t may be cancelled (freed later) in here */
+    atoll__fx_end(a->worker, true);
     atoll__area_end(a);
 }
 

@@ -90,6 +90,7 @@ typedef struct atoll__mail {
      * to create it again if it was destroyed on the way */
     char from[ATOLL_AREA_ID_MAX + 1];
     int worker_old;            /* SESS_ROUTE: worker of area_old */
+    int fx_to;                 /* held by the effects stage: where it goes (src/area) */
     bool pooled;               /* allocated without data: may go to a worker's free list */
     size_t len;                /* bytes in data: AREA_REQ body, SESS_OUT packages */
     uint8_t data[];

@@ -468,6 +468,57 @@ static const atoll_area_type type_r = {
     .on_enter = r_enter,
 };
 
+/* ---- "x": the effects stage ---- */
+
+/* x.effects {push, area, reply, kick, move, call, fail}: pushes "onEffect" to the
+ * player and/or the area, replies, kicks, moves to `move`, calls x.note in `call`, as
+ * the body asks; then fails (ATOLL_ESTATE) when fail is true, so that every one of
+ * them must be dropped. A call's callback records its status in the area's state. */
+static void
+x_call_done(atoll_area *a, int status, atoll_value *reply, void *udata)
+{
+    atoll_set_str(atoll_area_state(a), "call_status",
+                  status == ATOLL_OK ? "OK" : atoll_err_name(status));
+}
+
+static int
+x_effects(atoll_req *req)
+{
+    atoll_value *b = atoll_req_body(req);
+    atoll_player *p = atoll_req_player(req);
+    atoll_area *a = atoll_req_area(req);
+    if (atoll_get_bool(b, "push", 0))
+        atoll_push(p, "onEffect", atoll_pack("{s:s}", "to", "player"));
+    if (atoll_get_bool(b, "area", 0))
+        atoll_push_area(a, "onEffect", atoll_pack("{s:s}", "to", "area"));
+    if (atoll_get_bool(b, "reply", 0))
+        atoll_reply(req, atoll_pack("{s:i,s:s}", "code", 200, "from", "handler"));
+    if (atoll_get_bool(b, "kick", 0))
+        atoll_player_kick(p, "effects");
+    const char *to = atoll_get_str(b, "move", NULL);
+    if (to != NULL)
+        atoll_player_move(p, to);
+    const char *target = atoll_get_str(b, "call", NULL);
+    if (target != NULL) {
+        atoll_set_str(atoll_area_state(a), "call_status", "pending");
+        atoll_call(a, target, "x.note", atoll_pack("{s:s}", "from", atoll_area_id(a)), 5000,
+                   x_call_done, NULL);
+    }
+    return atoll_get_bool(b, "fail", 0) ? ATOLL_ESTATE : ATOLL_OK;
+}
+
+static const atoll_area_type type_x = {
+    .name = "x",
+    .handlers = (const atoll_handler[]){
+        {"effects", x_effects, 0},
+        {"info", t_info, ATOLL_QUERY},
+        {"note", t_note, ATOLL_INTERNAL},
+        {"notes", t_notes, ATOLL_QUERY},
+        {"data", t_data, ATOLL_QUERY},
+        {NULL, NULL, 0},
+    },
+};
+
 static int
 entry(atoll_entry *e)
 {
@@ -488,11 +539,11 @@ init(atoll_node *n)
     return rc;
 }
 
-static const char *const pushes[] = {"onEnter", "onLeave", "onTimer", NULL};
+static const char *const pushes[] = {"onEnter", "onLeave", "onTimer", "onEffect", NULL};
 
 static const atoll_game testgame = {
     .name = "testgame",
-    .area_types = (const atoll_area_type *const[]){&type_t, &type_g, &type_e, &type_r, &type_q, NULL},
+    .area_types = (const atoll_area_type *const[]){&type_t, &type_g, &type_e, &type_r, &type_q, &type_x, NULL},
     .entry = entry,
     .init = init,
     .push_routes = pushes,

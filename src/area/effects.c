@@ -1,0 +1,158 @@
+/* effects.c -- the effects stage: what game code sends while it runs is held, and
+ * released when it returns successfully or dropped when it fails.
+ *
+ * A handler's effects are its replies, its pushes (to a player, a list, the area), the
+ * kicks, moves and calls it asks for. Each run of game code on a worker (a handler, a
+ * hook, a tick, a timer or call callback) is a region: atoll__fx_begin ... atoll__fx_end.
+ * Inside it, the bytes for clients (atoll__session_out) and the mail that game code
+ * causes (atoll__area_send) are appended to the worker's journal in order; moves are
+ * noted. At the end the journal is released in the order it was written (so a reply
+ * still goes before a kick that follows it) or dropped: the staged mail is freed, a
+ * call it held is settled with ATOLL_ECANCELED, noted moves are forgotten. The answer
+ * of a failed request is then the error answer, sent after the region.
+ *
+ * The framework's own mail (routes, entries, forwards, fences) is never staged: it is
+ * sent outside regions. Persistence will hold a journal until the commit of the state
+ * it follows; this is the seam for it. Regions do not nest in practice (game code never
+ * runs inside other game code: local mail waits for the loop); a nested region joins
+ * the outer one.
+ */
+#include "area.h"
+
+/* Journal records: a tag, then for FX_OUT {session (8), worker (4), length (4), bytes};
+ * FX_MAIL stands for the next mail of the staged list. */
+enum { FX_OUT = 1, FX_MAIL = 2 };
+
+void
+atoll__fx_begin(atoll__worker *w)
+{
+    w->areas->fx.depth++;
+}
+
+bool
+atoll__fx_active(const atoll__worker *w)
+{
+    return w->areas != NULL && w->areas->fx.depth > 0;
+}
+
+void
+atoll__fx_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n)
+{
+    atoll__buf *log = &w->areas->fx.log;
+    uint32_t worker = (uint32_t)sw, len = (uint32_t)n;
+    atoll__buf_reserve(log, 1 + 16 + n);
+    atoll__buf_push(log, FX_OUT);
+    atoll__buf_append(log, &s.v, 8);
+    atoll__buf_append(log, &worker, 4);
+    atoll__buf_append(log, &len, 4);
+    atoll__buf_append(log, p, n);
+}
+
+void
+atoll__area_send(atoll__worker *w, int to, atoll__mail *m)
+{
+    if (!atoll__fx_active(w)) {
+        atoll__send(w->node, to, m);
+        return;
+    }
+    atoll__fx *fx = &w->areas->fx;
+    m->fx_to = to;
+    atoll__mail_list_push(&fx->mail, m);
+    atoll__buf_push(&fx->log, FX_MAIL);
+}
+
+void
+atoll__fx_moved(atoll__worker *w, atoll_player *p)
+{
+    if (!atoll__fx_active(w))
+        return;
+    atoll__fx *fx = &w->areas->fx;
+    if (fx->nmoved == fx->cap_moved) {
+        fx->cap_moved = fx->cap_moved ? fx->cap_moved * 2 : 8;
+        fx->moved = atoll__realloc(fx->moved, fx->cap_moved * sizeof *fx->moved);
+    }
+    fx->moved[fx->nmoved++] = p;
+}
+
+static void
+release(atoll__worker *w, atoll__fx *fx)
+{
+    const uint8_t *p = atoll__buf_data(&fx->log), *end = p + fx->log.len;
+    atoll__mail *m = atoll__mail_list_take(&fx->mail);
+    while (p < end) {
+        if (*p++ == FX_MAIL) {
+            atoll__mail *next = m->next;
+            atoll__send(w->node, m->fx_to, m);
+            m = next;
+            continue;
+        }
+        atoll_session_id s;
+        uint32_t worker, len;
+        memcpy(&s.v, p, 8);
+        memcpy(&worker, p + 8, 4);
+        memcpy(&len, p + 12, 4);
+        p += 16;
+        if ((int)worker == w->index)
+            atoll__session_deliver(w, s, p, len);
+        else
+            atoll__send_out(w->node, (int)worker, s, p, len);
+        p += len;
+    }
+}
+
+static void
+drop(atoll__worker *w, atoll__fx *fx)
+{
+    /* Calls the failed code made never leave; their callbacks learn it. Settled after
+     * the journal is empty, since a callback is game code with a region of its own. */
+    uint64_t stack[16];
+    uint64_t *calls = stack;
+    size_t ncalls = 0, cap = 16;
+    for (atoll__mail *m = atoll__mail_list_take(&fx->mail), *next; m != NULL; m = next) {
+        next = m->next;
+        if (m->type == ATOLL_MAIL_AREA_CALL && m->call_id != 0) {
+            if (ncalls == cap) {
+                cap *= 2;
+                calls = calls == stack ? memcpy(atoll__malloc(cap * sizeof *calls), stack, sizeof stack)
+                                       : atoll__realloc(calls, cap * sizeof *calls);
+            }
+            calls[ncalls++] = m->call_id;
+        }
+        atoll__mail_free(m);
+    }
+    for (size_t i = 0; i < fx->nmoved; i++) {
+        atoll__free(fx->moved[i]->move_to);
+        fx->moved[i]->move_to = NULL;
+    }
+    fx->nmoved = 0;
+    fx->log.len = 0;
+    for (size_t i = 0; i < ncalls; i++)
+        atoll__proxy_cancel_call(w, calls[i]);
+    if (calls != stack)
+        atoll__free(calls);
+}
+
+void
+atoll__fx_end(atoll__worker *w, bool keep)
+{
+    atoll__fx *fx = &w->areas->fx;
+    if (--fx->depth > 0)
+        return;
+    if (keep)
+        release(w, fx);
+    else
+        drop(w, fx);
+    fx->log.len = 0;
+    fx->nmoved = 0;
+    /* A burst does not pin its memory. */
+    atoll__buf_shrink(&fx->log, 64 * 1024);
+}
+
+void
+atoll__fx_fini(atoll__worker *w)
+{
+    atoll__fx *fx = &w->areas->fx;
+    atoll__mail_free_list(atoll__mail_list_take(&fx->mail));
+    atoll__buf_fini(&fx->log);
+    atoll__free(fx->moved);
+}
