@@ -3,7 +3,8 @@
 #   make run     install missing packages, build, start the embedded node with the quick
 #                game (GAME=chat or GAME=echo for the others)
 #   make check   install missing packages, build, run the whole suite, then again under
-#                ASan+UBSan, then the threaded tests under TSan
+#                ASan+UBSan (and its integration tests once more with node.loopback_links,
+#                every mail between workers encoded as node-link frames), then under TSan
 #   make bench   release build + bench/run.sh (numbers for docs/performance.md)
 #   make fuzz    run every libFuzzer target for FUZZ_SECONDS each (default 60)
 #
@@ -39,6 +40,9 @@ check-asan: deps
 	@cmake --build build-asan -j$(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS)
+	@echo "== integration suite again, every mail between workers as node-link frames"
+	cd build-asan && ATOLL_LOOPBACK_LINKS=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS) -L integration
 
 # ThreadSanitizer where threads meet: the node's workers and mailboxes (driven by the
 # integration and JS tests, which start TSan-built nodes) and the client tests' server

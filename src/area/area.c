@@ -410,3 +410,43 @@ atoll_req_body(atoll_req *r)
     return r->body;
 }
 
+
+/* MOVE_IN's player on the wire: {session worker u32, uid (u16 n, n bytes), data (u32 n,
+ * n bytes of JSON object)}. Its held list is empty and no move waits on it: a player
+ * moves only once fenced. */
+int
+atoll__area_move_encode(const atoll__mail *m, atoll__buf *out)
+{
+    const atoll_player *p = m->payload;
+    size_t n = strlen(p->uid);
+    atoll__wire_put_u32(out, (uint32_t)p->session_worker);
+    atoll__wire_put_u16(out, (uint16_t)n);
+    atoll__buf_append(out, p->uid, n);
+    atoll__wire_put_json(out, p->data);
+    return ATOLL_OK;
+}
+
+int
+atoll__area_move_decode(atoll__mail *m, const uint8_t *bytes, size_t len)
+{
+    atoll__wire_reader r = {bytes, len, false};
+    uint32_t sw, n;
+    uint16_t ulen;
+    const uint8_t *uid;
+    atoll_value *data = NULL;
+    if (!atoll__wire_get_u32(&r, &sw) || !atoll__wire_get_u16(&r, &ulen) || ulen == 0 ||
+        ulen > ATOLL_UID_MAX || !atoll__wire_get_bytes(&r, ulen, &uid) ||
+        memchr(uid, '\0', ulen) != NULL || !atoll__wire_get_u32(&r, &n) ||
+        !atoll__wire_get_json(&r, n, &data) || r.left != 0 || atoll_typeof(data) != ATOLL_OBJECT) {
+        atoll_unref(data);
+        return ATOLL_EPROTO;
+    }
+    char id[ATOLL_UID_MAX + 1];
+    memcpy(id, uid, ulen);
+    id[ulen] = '\0';
+    atoll_player *p = atoll__player_new(id, m->session, (int)sw);
+    atoll_unref(p->data);
+    p->data = data;
+    m->payload = p;
+    return ATOLL_OK;
+}

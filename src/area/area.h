@@ -40,6 +40,7 @@
 #include "../core/map.h"
 #include "../core/wheel.h"
 #include "../node/session.h"
+#include "../node/wire.h"
 
 /* Internal status of a call answered by a worker that does not have the area. */
 #define ATOLL__EMOVED (-1000)
@@ -189,8 +190,10 @@ void atoll__area_destroy_now(atoll__worker *w, atoll_area *a, bool shutdown);
 
 /* Handles the AREA_* mail (except REPLY) on the area's worker; takes m. */
 void atoll__area_mail(atoll__worker *w, atoll__mail *m);
-/* MOVE_IN's fini: frees the player it carries. */
+/* MOVE_IN's fini: frees the player it carries; its codec for node links. */
 void atoll__area_move_fini(atoll__mail *m);
+int atoll__area_move_encode(const atoll__mail *m, atoll__buf *out);
+int atoll__area_move_decode(atoll__mail *m, const uint8_t *bytes, size_t len);
 /* Stats publishing, every wheel tick (100 ms). */
 void atoll__areas_publish(atoll__worker *w);
 /* Worker shutdown: destroys every area (hooks run, nothing is sent). */

@@ -41,7 +41,7 @@ send_route(atoll__worker *w, atoll_player *p, atoll_area *a, const atoll__mail *
     r->session = p->session;
     r->area = a ? a->num : 0;
     r->worker = w->index;
-    r->type_index = a ? a->type_index : -1;
+    r->type_index = a ? a->type_index : 0; /* no area: no type */
     if (cause->type == ATOLL_MAIL_AREA_MOVE_IN) {
         r->area_old = cause->area_old;
         r->worker_old = cause->worker_old;

@@ -22,6 +22,8 @@ area_start(atoll__node *n)
     for (size_t i = 0; i < sizeof area_kinds / sizeof area_kinds[0]; i++)
         atoll__mail_register(area_kinds[i], atoll__area_mail, NULL);
     atoll__mail_register(ATOLL_MAIL_AREA_MOVE_IN, atoll__area_mail, atoll__area_move_fini);
+    atoll__mail_register_codec(ATOLL_MAIL_AREA_MOVE_IN, atoll__area_move_encode,
+                               atoll__area_move_decode);
     atoll__mail_register(ATOLL_MAIL_AREA_REPLY, atoll__proxy_reply_mail, NULL);
     atoll__mail_register(ATOLL_MAIL_SESS_ROUTE, atoll__area_route_mail, NULL);
     for (size_t code = 0; code <= atoll__dict_count(n->dict); code++)

@@ -138,6 +138,13 @@ atoll__config_set(atoll__config *c, const char *kv, char *err, size_t errlen)
         }
         goto keep;
     }
+    if (!strcmp(key, "node.loopback_links")) {
+        if (parse_bool(val, &c->loopback_links) != 0) {
+            snprintf(err, errlen, "node.loopback_links must be true or false");
+            return ATOLL_EINVAL;
+        }
+        goto keep;
+    }
     if (!strcmp(key, "net.min_client_version")) {
         if (val[0] != '\0' && (strlen(val) >= sizeof c->min_client_version ||
                                !atoll__version_valid(val))) {

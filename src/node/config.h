@@ -32,6 +32,7 @@ typedef struct atoll__config {
     double rate_limit;      /* messages per second per connection, 0: off */
     double rate_burst;      /* bucket size; 0: 2 * rate_limit */
     int dict;               /* send the route dictionary in the handshake */
+    int loopback_links;     /* node.loopback_links: mail between workers as link frames */
     char min_client_version[32]; /* older clients get {"code":501}; "" = any */
     /* every --set KEY=VALUE, including game settings, in order */
     atoll__setting *settings;

@@ -1,6 +1,7 @@
 /* mail.c -- mail between workers: the kinds' handlers, making and freeing mail, the
  * mailboxes, outboxes, SESS_OUT batches and the local queue (mail.h has the design).
  */
+#include "wire.h"
 #include "worker.h"
 
 #define MAIL_POOL_MAX 4096
@@ -10,6 +11,8 @@
 typedef struct mail_kind {
     atoll__mail_fn handle;
     void (*fini)(atoll__mail *m);
+    int (*encode)(const atoll__mail *m, atoll__buf *out);
+    int (*decode)(atoll__mail *m, const uint8_t *p, size_t n);
 } mail_kind;
 
 /* Written by atoll__mail_register before any worker starts, read-only afterwards. */
@@ -20,6 +23,27 @@ atoll__mail_register(atoll__mail_type type, atoll__mail_fn handle, void (*fini)(
 {
     kinds[type].handle = handle;
     kinds[type].fini = fini;
+}
+
+void
+atoll__mail_register_codec(atoll__mail_type type,
+                           int (*encode)(const atoll__mail *m, atoll__buf *out),
+                           int (*decode)(atoll__mail *m, const uint8_t *p, size_t n))
+{
+    kinds[type].encode = encode;
+    kinds[type].decode = decode;
+}
+
+int
+atoll__mail_payload_encode(const atoll__mail *m, atoll__buf *out)
+{
+    return kinds[m->type].encode ? kinds[m->type].encode(m, out) : ATOLL_EINVAL;
+}
+
+int
+atoll__mail_payload_decode(atoll__mail *m, const uint8_t *p, size_t n)
+{
+    return kinds[m->type].decode ? kinds[m->type].decode(m, p, n) : ATOLL_EPROTO;
 }
 
 void
@@ -117,9 +141,61 @@ post_list(atoll__worker *w, atoll__mail *first, atoll__mail *last)
         uv_async_send(&w->wake);
 }
 
+/* ---- loopback links ------------------------------------------------------------------------ */
+
+/* With node.loopback_links every mail between workers is encoded, framed as a node link
+ * frames it, and decoded by the receiver, as if each worker were a node: the proof
+ * that every kind crosses nodes whole. The list first..(NULL) becomes one LINK mail. */
+static atoll__mail *
+link_encode(atoll__mail *first)
+{
+    atoll__buf b = ATOLL__BUF_INIT;
+    for (atoll__mail *m = first, *next; m != NULL; m = next) {
+        next = m->next;
+        int rc = atoll__wire_encode(m, &b);
+        if (rc != ATOLL_OK)
+            ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"mail cannot cross a link, dropped\" kind=%d error=%s",
+                      (int)m->type, atoll_err_name(rc));
+        atoll__mail_free(m);
+    }
+    atoll__mail *l = atoll__mail_new(ATOLL_MAIL_LINK, b.len);
+    memcpy(l->data, atoll__buf_data(&b), b.len);
+    atoll__buf_fini(&b);
+    return l;
+}
+
+static void
+on_link_mail(atoll__worker *w, atoll__mail *l)
+{
+    atoll__wire_limits lim = {.nworkers = w->node->nworkers, .ntypes = w->node->ntypes};
+    for (size_t off = 0; off < l->len;) {
+        atoll__mail *m;
+        ssize_t k = atoll__wire_decode(l->data + off, l->len - off, &lim, &m);
+        if (k <= 0) {
+            /* From a peer node this is bad input: its link is dropped. */
+            ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad frame on a link, rest dropped\" error=%s",
+                      k == 0 ? "truncated" : atoll_err_name((int)k));
+            break;
+        }
+        off += (size_t)k;
+        atoll__mail_dispatch(w, m);
+    }
+    atoll__mail_free(l);
+}
+
+static bool
+loopback(const atoll__worker *from, const atoll__worker *to)
+{
+    return from != NULL && from != to && from->node == to->node && to->node->cfg->loopback_links;
+}
+
 void
 atoll__worker_post(atoll__worker *w, atoll__mail *m)
 {
+    if (m->type != ATOLL_MAIL_STOP && m->type != ATOLL_MAIL_LINK && loopback(tls_worker, w)) {
+        m->next = NULL;
+        m = link_encode(m);
+    }
     post_list(w, m, m);
 }
 
@@ -214,6 +290,11 @@ post_outboxes(atoll__worker *w)
         atoll__mail_list *l = &w->outbox[i];
         if (l->head == NULL)
             continue;
+        if (loopback(w, n->workers[i])) {
+            atoll__mail *link = link_encode(atoll__mail_list_take(l));
+            post_list(n->workers[i], link, link);
+            continue;
+        }
         post_list(n->workers[i], l->head, l->tail);
         l->head = l->tail = NULL;
     }
@@ -254,6 +335,7 @@ atoll__mail_pump(atoll__worker *w)
 void
 atoll__mail_worker_init(atoll__worker *w, int nworkers)
 {
+    atoll__mail_register(ATOLL_MAIL_LINK, on_link_mail, NULL);
     pthread_mutex_init(&w->mailbox.lock, NULL);
     size_t k = (size_t)(nworkers > 0 ? nworkers : 1);
     w->outbox = atoll__calloc(k, sizeof *w->outbox);

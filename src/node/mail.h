@@ -53,6 +53,8 @@ typedef enum atoll__mail_type {
     ATOLL_MAIL_AREA_CALL,   /* atoll_call / atoll_send from another area */
     ATOLL_MAIL_AREA_REPLY,  /* to the caller's worker: a call's answer */
     ATOLL_MAIL_SESS_ROUTE,  /* to a session's worker: its player is now in this area */
+    ATOLL_MAIL_LINK,        /* frames of encoded mail, as a node link carries them (wire.h);
+                             * between workers with node.loopback_links */
     ATOLL_MAIL_KINDS
 } atoll__mail_type;
 
@@ -137,6 +139,14 @@ typedef void (*atoll__mail_fn)(atoll__worker *w, atoll__mail *m);
  * process. */
 void atoll__mail_register(atoll__mail_type type, atoll__mail_fn handle,
                           void (*fini)(atoll__mail *m));
+/* Registers how a kind's payload crosses nodes: encode appends its bytes (ATOLL_OK or
+ * an error), decode sets m->payload from n bytes of untrusted input (ATOLL_OK, or an
+ * error and nothing set). */
+void atoll__mail_register_codec(atoll__mail_type type,
+                                int (*encode)(const atoll__mail *m, atoll__buf *out),
+                                int (*decode)(atoll__mail *m, const uint8_t *p, size_t n));
+int atoll__mail_payload_encode(const atoll__mail *m, atoll__buf *out);
+int atoll__mail_payload_decode(atoll__mail *m, const uint8_t *p, size_t n);
 /* Runs the registered handler (mail of an unregistered kind is dropped). */
 void atoll__mail_dispatch(atoll__worker *w, atoll__mail *m);
 

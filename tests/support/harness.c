@@ -39,6 +39,12 @@ node_start(test_node *n, const char *const *args)
     argv[argc++] = "127.0.0.1:0";
     argv[argc++] = "--workers";
     argv[argc++] = "2";
+    /* The suite's second pass: every mail between workers as node-link frames. */
+    const char *loop = getenv("ATOLL_LOOPBACK_LINKS");
+    if (loop != NULL && strcmp(loop, "1") == 0) {
+        argv[argc++] = "--set";
+        argv[argc++] = "node.loopback_links=true";
+    }
     for (int i = 0; args && args[i] && argc < 62; i++)
         argv[argc++] = args[i];
     argv[argc] = NULL;

@@ -5,7 +5,8 @@
  * free port, the node prints "listening HOST:PORT" on stdout, so parallel tests never
  * collide. Its stderr (logs) goes to a temporary file that is shown when a test fails.
  * Stopping sends SIGTERM and requires a clean exit (status 0): under ASan that also
- * proves the node freed everything.
+ * proves the node freed everything. With ATOLL_LOOPBACK_LINKS=1 in the environment,
+ * every node is started with node.loopback_links=true (make check's second pass).
  */
 #ifndef ATOLL_HARNESS_H
 #define ATOLL_HARNESS_H
