@@ -1,8 +1,9 @@
 /* testgame.c -- a game built as a shared object for the runtime's integration tests
  * (tests/integration/area_test.c), loaded with `atoll run --game path/libtestgame.so`.
  * Each handler exposes one feature of atoll.h to a client so a test can drive it:
- * ordering, errors, parallel areas, timers, ticks and command queues, calls between
- * areas (fast, slow, missing), moves, creation and destruction, the area manager.
+ * ordering, errors, parallel areas, timers, ticks (and a worker too busy to tick) and
+ * command queues, calls between areas (fast, slow, missing), moves, creation and
+ * destruction, the area manager.
  *
  * gate.entry {uid, area?, type?} puts the player in `area` (default "t-1") of type
  * `type` (default "t"). init creates t-1 and t-2, which the node places on two workers.
@@ -392,6 +393,9 @@ static const atoll_area_type type_t = {
 
 /* ---- area type "g": the game-loop model, 20 Hz with queued commands ---- */
 
+#define G_HZ 20
+#define G_PERIOD_US (1000000 / G_HZ)
+
 static int
 g_cmd(atoll_req *req)
 {
@@ -411,11 +415,30 @@ g_log(atoll_req *req)
 {
     atoll_value *st = atoll_area_state(atoll_req_area(req));
     atoll_value *log = atoll_get(st, "log");
-    return atoll_reply(req, atoll_pack("{s:i,s:o,s:I,s:I,s:I}", "code", 200, "log",
+    return atoll_reply(req, atoll_pack("{s:i,s:o,s:I,s:I,s:I,s:I}", "code", 200, "log",
                                        log ? atoll_ref(log) : atoll_array(), "ticks",
                                        atoll_get_int(st, "ticks", 0), "late_max_us",
                                        atoll_get_int(st, "late_max_us", 0), "dt_ms",
-                                       atoll_get_int(st, "dt_ms", 0)));
+                                       atoll_get_int(st, "dt_ms", 0), "due_us",
+                                       atoll_get_int(st, "due_us", 0)));
+}
+
+/* g.spin {periods} (a query, so it runs at once): keeps the worker busy until halfway
+ * between two due times, `periods` tick periods after the last tick was due, missing
+ * the ticks due meanwhile. Answers the tick count and due time of that last tick. */
+static int
+g_spin(atoll_req *req)
+{
+    atoll_value *st = atoll_area_state(atoll_req_area(req));
+    int64_t due = atoll_get_int(st, "due_us", 0);
+    int64_t periods = atoll_get_int(atoll_req_body(req), "periods", 16);
+    uint64_t start = now_us();
+    uint64_t end = (uint64_t)(due + periods * G_PERIOD_US + G_PERIOD_US / 2);
+    while (now_us() < end)
+        ;
+    return atoll_reply(req, atoll_pack("{s:i,s:I,s:I,s:I}", "code", 200, "ticks",
+                                       atoll_get_int(st, "ticks", 0), "due_us", due, "spun_us",
+                                       (int64_t)(now_us() - start)));
 }
 
 static void
@@ -424,6 +447,8 @@ g_tick(atoll_area *a, const atoll_tick *t)
     atoll_value *st = atoll_area_state(a);
     atoll_set_int(st, "ticks", (int64_t)t->count);
     atoll_set_int(st, "dt_ms", (int64_t)(t->dt * 1000.0 + 0.5));
+    /* When it was due (started late_ns after that): on the schedule, whatever the load. */
+    atoll_set_int(st, "due_us", (int64_t)(now_us() - t->late_ns / 1000));
     int64_t late = (int64_t)(t->late_ns / 1000);
     if (t->count > 1 && late > atoll_get_int(st, "late_max_us", 0))
         atoll_set_int(st, "late_max_us", late);
@@ -434,9 +459,10 @@ static const atoll_area_type type_g = {
     .handlers = (const atoll_handler[]){
         {"cmd", g_cmd, 0},
         {"log", g_log, ATOLL_QUERY},
+        {"spin", g_spin, ATOLL_QUERY},
         {NULL, NULL, 0},
     },
-    .tick_hz = 20,
+    .tick_hz = G_HZ,
     .on_tick = g_tick,
     .queue_commands = 1,
 };

@@ -1,10 +1,11 @@
 /* area_test.c -- the area runtime against real nodes running the test game
  * (tests/games/testgame.c, loaded with --game $ATOLL_TESTGAME) on two workers, through
  * the C client library: the order of one session's requests, areas of two workers in
- * parallel and one area in series, timers, ticks and command queues, handler errors,
- * calls between areas, moves (state, connection and order kept), duplicate entry,
- * creation, destruction and the empty grace, entry refused by on_enter, the area
- * manager, the same game linked into a program of its own, and kicks.
+ * parallel and one area in series, timers, ticks (missed ones skipped) and command
+ * queues, handler errors, calls between areas, moves (state, connection and order
+ * kept), duplicate entry, creation, destruction and the empty grace, entry refused by
+ * on_enter, the area manager, the same game linked into a program of its own, and
+ * kicks.
  *
  * Replies are parsed with atoll_parse and checked field by field. Everything waits for
  * events with timeouts; nothing sleeps longer than a timing check needs.
@@ -552,17 +553,19 @@ TEST(ticks_and_command_queue)
     ASSERT_EQ(slots[5].order, 0);
     atoll_value *q = SLOT_VALUE(5);
     ASSERT_EQ(atoll_len(jget(q, "log")), 0);
-    ASSERT(jint(q, "ticks") >= before);
+    int64_t seen = jint(q, "ticks");
+    ASSERT(seen >= before);
     atoll_unref(q);
+    /* All five were queued when the query ran after tick `seen`, so tick seen + 1
+     * applies them, before its on_tick: each reads the count on_tick left at tick
+     * `seen` and answers seen + 1 (had on_tick run first, seen + 2). */
     int64_t ticks[5];
     for (int i = 0; i < 5; i++) {
         ASSERT_EQ(slots[i].order, i + 1);
         atoll_value *v = SLOT_VALUE(i);
         ASSERT_EQ(jint(v, "code"), 200);
         ticks[i] = jint(v, "tick");
-        ASSERT(ticks[i] > before);
-        if (i > 0)
-            ASSERT(ticks[i] >= ticks[i - 1]);
+        ASSERT_EQ(ticks[i], seen + 1);
         atoll_unref(v);
     }
     atoll_value *lg = REQUEST_VALUE(a, "g.log", "{}");
@@ -582,6 +585,59 @@ TEST(ticks_and_command_queue)
     atoll_value *lq = REQUEST_VALUE(a, "g.log", "{}");
     ASSERT(gc_now_us() - q0 < 1000000);
     atoll_unref(lq);
+    atollc_sync_free(a);
+    node_stop(&n);
+}
+
+/* A worker busy for 16 tick periods (g.spin: until halfway between two due times)
+ * neither runs the ticks it missed in a burst once it is free nor starts a schedule of
+ * its own from then: the next tick is the next one due on the old schedule.
+ * Whatever the load, ticks after the busy spell cannot outnumber the periods that
+ * passed after it plus 2 (a late one, then one per due time, each due after the tick
+ * before it); a burst of catch-up ticks would add about 16. And the due time of every
+ * tick (g_tick: its start less its lateness) stays a whole number of periods after
+ * the one before the spell; a schedule restarted at the end of the spell would be
+ * half a period off. */
+TEST(busy_worker_skips_missed_ticks)
+{
+    enum { PERIOD_US = 50000 };
+    test_node n;
+    start_game(&n);
+    atollc_sync *a = ENTER_AT(&n, "busy", "g-1", "g");
+    /* The spin is timed from the last tick: let g-1 tick first. */
+    atoll_value *lg = NULL;
+    for (int i = 0; i < 100 && (lg == NULL || jint(lg, "ticks") < 1); i++) {
+        atoll_unref(lg);
+        atollc_sync_pump(a, 20);
+        lg = REQUEST_VALUE(a, "g.log", "{}");
+    }
+    ASSERT(jint(lg, "ticks") >= 1);
+    atoll_unref(lg);
+    uint64_t t0 = gc_now_us();
+    atoll_value *sp = REQUEST_VALUE(a, "g.spin", "{\"periods\":16}");
+    ASSERT_EQ(jint(sp, "code"), 200);
+    ASSERT(jint(sp, "spun_us") >= 15 * PERIOD_US);
+    int64_t before = jint(sp, "ticks"), due0 = jint(sp, "due_us");
+    atoll_unref(sp);
+    atollc_sync_pump(a, 300); /* a burst, if any, is over */
+    lg = REQUEST_VALUE(a, "g.log", "{}");
+    uint64_t t1 = gc_now_us();
+    int64_t ticks = jint(lg, "ticks") - before, due1 = jint(lg, "due_us");
+    atoll_unref(lg);
+    int64_t after_us = (int64_t)(t1 - t0) - 15 * PERIOD_US;
+    if (ticks < 1 || ticks > after_us / PERIOD_US + 2) {
+        fprintf(stderr, "  %lld ticks in at most %lld us after the spin\n", (long long)ticks,
+                (long long)after_us);
+        test_fail_(__FILE__, __LINE__, "missed ticks were not skipped");
+    }
+    /* Off the schedule by less than 5 ms (what a due time read in g_tick can be off
+     * by); a restarted schedule would be off by about 25 ms. */
+    int64_t off = (due1 - due0) % PERIOD_US;
+    if (due1 <= due0 || (off > 5000 && off < PERIOD_US - 5000)) {
+        fprintf(stderr, "  due %lld us, then %lld us: %lld us off the schedule\n",
+                (long long)due0, (long long)due1, (long long)off);
+        test_fail_(__FILE__, __LINE__, "ticks left their schedule after a busy spell");
+    }
     atollc_sync_free(a);
     node_stop(&n);
 }
@@ -1093,8 +1149,9 @@ TEST(player_kick)
 
 TEST_MAIN(order_of_one_sessions_requests_is_kept, areas_on_two_workers_run_in_parallel,
           chains_of_calls_complete_on_one_and_two_workers, entry_racing_the_empty_grace_succeeds,
-          timers_fire_as_set, ticks_and_command_queue, handler_error_answers_500_and_area_goes_on,
-          calls_between_areas, moving_keeps_state_and_connection, moving_keeps_order,
+          timers_fire_as_set, ticks_and_command_queue, busy_worker_skips_missed_ticks,
+          handler_error_answers_500_and_area_goes_on, calls_between_areas,
+          moving_keeps_state_and_connection, moving_keeps_order,
           duplicate_entry_kicks_old_session_and_keeps_player, create_destroy_and_grace,
           entry_refused_by_on_enter, area_manager_lists_stats, linked_program_serves_the_game,
           player_kick)
