@@ -2,8 +2,8 @@
  * (tests/integration/area_test.c), loaded with `atoll run --game path/libtestgame.so`.
  * Each handler exposes one feature of atoll.h to a client so a test can drive it:
  * ordering, errors, parallel areas, timers, ticks (and a worker too busy to tick) and
- * command queues, calls between areas (fast, slow, missing), moves, creation and
- * destruction, the area manager.
+ * command queues, calls between areas (fast, slow, missing, to an area created again
+ * while the call travels), moves, creation and destruction, the area manager.
  *
  * gate.entry {uid, area?, type?} puts the player in `area` (default "t-1") of type
  * `type` (default "t"). init creates t-1 and t-2, which the node places on two workers.
@@ -94,10 +94,20 @@ on_call_done(atoll_area *a, int status, atoll_value *reply, void *udata)
     free(ctx);
 }
 
+/* t.call {to, route, body, timeout, respawn?}: calls area `to` and answers with the
+ * call's status, reply and time. With respawn, a one-way t.respawn goes to `to` first:
+ * it destroys that area and has it created again under the same id, so the call, which
+ * was resolved to the old area, reaches a worker that no longer has it and must be
+ * sent again to the new one. */
 static int
 t_call(atoll_req *req)
 {
     atoll_value *b = atoll_req_body(req);
+    if (atoll_get_bool(b, "respawn", 0)) {
+        int rc = atoll_send(atoll_req_area(req), atoll_get_str(b, "to", ""), "t.respawn", NULL);
+        if (rc != ATOLL_OK)
+            return atoll_reply_error(req, 500, "respawn: %s", atoll_err_name(rc));
+    }
     call_ctx *ctx = malloc(sizeof *ctx);
     ctx->start_us = now_us();
     atoll_value *body = atoll_get(b, "body");
@@ -300,6 +310,29 @@ t_destroy(atoll_req *req)
     return ATOLL_OK;
 }
 
+/* t.respawn (internal): destroys this area; t_destroyed creates it again. */
+static int
+t_respawn(atoll_req *req)
+{
+    atoll_area *a = atoll_req_area(req);
+    atoll_set(atoll_area_state(a), "respawn", atoll_bool(1));
+    atoll_area_destroy(a); /* when this handler returns */
+    return ATOLL_OK;
+}
+
+/* An area destroyed by t.respawn is created again under its id (its number changes),
+ * with init {"respawned": n}, n counting its lives. */
+static void
+t_destroyed(atoll_area *a)
+{
+    atoll_value *st = atoll_area_state(a);
+    if (!atoll_get_bool(st, "respawn", 0))
+        return;
+    int64_t n = atoll_get_int(atoll_get(st, "init"), "respawned", 0) + 1;
+    atoll_area_create(atoll_area_node(a), "t", atoll_area_id(a),
+                      atoll_pack("{s:I}", "respawned", n));
+}
+
 static int
 t_areas(atoll_req *req)
 {
@@ -381,12 +414,14 @@ static const atoll_area_type type_t = {
         {"cancel", t_cancel, 0},
         {"create", t_create, 0},
         {"destroy", t_destroy, 0},
+        {"respawn", t_respawn, ATOLL_INTERNAL},
         {"areas", t_areas, ATOLL_QUERY},
         {"kick", t_kick, 0},
         {"data", t_data, ATOLL_QUERY},
         {NULL, NULL, 0},
     },
     .on_create = t_init,
+    .on_destroy = t_destroyed,
     .on_enter = t_enter,
     .on_leave = t_leave,
 };

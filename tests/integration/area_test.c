@@ -2,7 +2,8 @@
  * (tests/games/testgame.c, loaded with --game $ATOLL_TESTGAME) on two workers, through
  * the C client library: the order of one session's requests, areas of two workers in
  * parallel and one area in series, timers, ticks (missed ones skipped) and command
- * queues, handler errors, calls between areas, moves (state, connection and order
+ * queues, handler errors, calls between areas (deadlines past the timing wheel, a
+ * target created again while the call travels), moves (state, connection and order
  * kept), duplicate entry, creation, destruction and the empty grace, entry refused by
  * on_enter, the area manager, the same game linked into a program of its own, and
  * kicks.
@@ -748,6 +749,71 @@ TEST(calls_between_areas)
     node_stop(&n);
 }
 
+/* The call wheel spans 4.096 s (1 ms slots); a longer deadline goes round it and must
+ * still be kept. Two calls at once to t-2's t.slow: with 5 s to wait for an answer due
+ * after 6 s, the call times out at 5 s, not earlier; with 6 s to wait for an answer due
+ * after 4.5 s, it gets the answer. */
+TEST(call_deadlines_past_the_wheel_horizon)
+{
+    test_node n;
+    start_game(&n);
+    atollc_sync *a = ENTER_AT(&n, "patient", NULL, NULL);
+    slots_reset();
+    SEND_ASYNC(a, 0, "t.call",
+               "{\"to\":\"t-2\",\"route\":\"t.slow\",\"timeout\":5000,\"body\":{\"ms\":6000}}");
+    SEND_ASYNC(a, 1, "t.call",
+               "{\"to\":\"t-2\",\"route\":\"t.slow\",\"timeout\":6000,\"body\":{\"ms\":4500}}");
+    PUMP_UNTIL(a, 2, 15000);
+    atoll_value *v = SLOT_VALUE(0);
+    ASSERT_STR(jstr(v, "status"), "ETIMEDOUT");
+    if (jint(v, "elapsed_us") < 4800000) {
+        fprintf(stderr, "  elapsed %lld us\n", (long long)jint(v, "elapsed_us"));
+        test_fail_(__FILE__, __LINE__, "a 5 s deadline expired early");
+    }
+    atoll_unref(v);
+    v = SLOT_VALUE(1);
+    ASSERT_STR(jstr(v, "status"), "OK");
+    ASSERT_STR(jstr(v, "reply.slow"), "done");
+    ASSERT(jint(v, "elapsed_us") >= 4490000);
+    atoll_unref(v);
+    /* The first t.slow answers about 1 s later, to nobody; let it, so that no request
+     * is still kept by a timer when the node stops. */
+    atollc_sync_pump(a, 1500);
+    EXPECT_INCR(a, 1, "t-1");
+    atollc_sync_free(a);
+    node_stop(&n);
+}
+
+/* A call resolved to an area that is destroyed and created again under the same id
+ * before the call arrives (t.call with respawn: t.respawn is sent to the target just
+ * before the call) reaches a worker without that area; it is answered "moved" and sent
+ * again to the new area, body and all. Twice, to the second and third life. */
+TEST(call_follows_an_area_created_again)
+{
+    test_node n;
+    start_game(&n);
+    atollc_sync *a = ENTER_AT(&n, "respawner", NULL, NULL);
+    EXPECT_CREATE(a, "{\"id\":\"x-1\"}", "OK");
+    for (int life = 1; life <= 2; life++) {
+        atoll_value *v = REQUEST_VALUE(
+            a, "t.call", "{\"to\":\"x-1\",\"route\":\"t.echo\",\"respawn\":true,\"body\":{\"k\":7}}");
+        ASSERT_EQ(jint(v, "code"), 200);
+        ASSERT_STR(jstr(v, "status"), "OK");
+        ASSERT_STR(jstr(v, "reply.from"), "t-1");
+        ASSERT_STR(jstr(v, "reply.area"), "x-1");
+        ASSERT_EQ(jint(v, "reply.body.k"), 7);
+        atoll_unref(v);
+    }
+    /* x-1 really lives its third life: on_create got the init of the second respawn. */
+    atollc_sync *b = ENTER_AT(&n, "inx", "x-1", NULL);
+    atoll_value *d = REQUEST_VALUE(b, "t.data", "{}");
+    ASSERT_EQ(jint(d, "state.init.respawned"), 2);
+    atoll_unref(d);
+    atollc_sync_free(b);
+    atollc_sync_free(a);
+    node_stop(&n);
+}
+
 /* 3000 one-way sends of an area to itself, each sent by the previous one's handler,
  * then 500 calls each from the previous one's callback to the caller's own area (same
  * worker: local mail only) and to the other worker's area. A worker runs a bounded
@@ -1151,6 +1217,7 @@ TEST_MAIN(order_of_one_sessions_requests_is_kept, areas_on_two_workers_run_in_pa
           chains_of_calls_complete_on_one_and_two_workers, entry_racing_the_empty_grace_succeeds,
           timers_fire_as_set, ticks_and_command_queue, busy_worker_skips_missed_ticks,
           handler_error_answers_500_and_area_goes_on, calls_between_areas,
+          call_deadlines_past_the_wheel_horizon, call_follows_an_area_created_again,
           moving_keeps_state_and_connection, moving_keeps_order,
           duplicate_entry_kicks_old_session_and_keeps_player, create_destroy_and_grace,
           entry_refused_by_on_enter, area_manager_lists_stats, linked_program_serves_the_game,
