@@ -3,7 +3,8 @@
  * Each handler exposes one feature of atoll.h to a client so a test can drive it:
  * ordering, errors, parallel areas, timers, ticks (and a worker too busy to tick) and
  * command queues, calls between areas (fast, slow, missing, to an area created again
- * while the call travels), moves, creation and destruction, the area manager.
+ * while the call travels), moves (also with the old worker busy when the fence comes),
+ * creation and destruction, the area manager.
  *
  * gate.entry {uid, area?, type?} puts the player in `area` (default "t-1") of type
  * `type` (default "t"). init creates t-1 and t-2, which the node places on two workers.
@@ -68,13 +69,21 @@ t_spin(atoll_req *req)
                                        "end_us", (int64_t)now_us()));
 }
 
+/* t.move {to, busy_ms?}: moves the player to area `to`. With busy_ms the area also
+ * sends itself a t.spin of that long, which runs on this worker right after the move
+ * has left: the old area's worker is then busy when the session's FENCE comes, so the
+ * fence reaches the new area late (area/area.h, moving a player). */
 static int
 t_move(atoll_req *req)
 {
+    atoll_area *a = atoll_req_area(req);
     const char *to = atoll_get_str(atoll_req_body(req), "to", "");
+    int64_t busy = atoll_get_int(atoll_req_body(req), "busy_ms", 0);
     int rc = atoll_player_move(atoll_req_player(req), to);
     if (rc != ATOLL_OK)
         return atoll_reply_error(req, 500, "move: %s", atoll_err_name(rc));
+    if (busy > 0)
+        atoll_send(a, atoll_area_id(a), "t.spin", atoll_pack("{s:I}", "ms", busy));
     return atoll_reply(req, atoll_pack("{s:i,s:s}", "code", 200, "to", to));
 }
 

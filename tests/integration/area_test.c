@@ -4,9 +4,9 @@
  * parallel and one area in series, timers, ticks (missed ones skipped) and command
  * queues, handler errors, calls between areas (deadlines past the timing wheel, a
  * target created again while the call travels), moves (state, connection and order
- * kept), duplicate entry, creation, destruction and the empty grace, entry refused by
- * on_enter, the area manager, the same game linked into a program of its own, and
- * kicks.
+ * kept, also when the fence comes late), duplicate entry, creation, destruction and
+ * the empty grace, entry refused by on_enter, the area manager, the same game linked
+ * into a program of its own, and kicks.
  *
  * Replies are parsed with atoll_parse and checked field by field. Everything waits for
  * events with timeouts; nothing sleeps longer than a timing check needs.
@@ -955,6 +955,65 @@ TEST(moving_keeps_order)
     node_stop(&n);
 }
 
+/* One move, from `from` to `to`, with the old area's worker busy for 1 s right after it
+ * (t.move busy_ms), so the session's FENCE reaches the new area late: K1 t.incr
+ * pipelined behind the move reach the old area and are forwarded; K2 more, sent once
+ * onEnter came (the session routes them straight to the new area by then), must wait
+ * there for the fence. Each answer is checked against its own request: n counts on
+ * from n0 in request order, whatever order the answers came in. */
+static void
+fence_round_(atollc_sync *a, const char *from, const char *to, int64_t n0, int line)
+{
+    enum { K1 = 5, K2 = 5 };
+    char body[96], want[96];
+    slots_reset();
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"busy_ms\":1000}", to);
+    send_async_(a, 0, "t.move", body, line);
+    for (int i = 1; i <= K1; i++)
+        send_async_(a, i, "t.incr", "{}", line);
+    snprintf(want, sizeof want, "{\"area\":\"%s\"}", from);
+    gc_expect_push_(a, "onLeave", want, __FILE__, line);
+    snprintf(want, sizeof want, "{\"area\":\"%s\",\"players\":1}", to);
+    gc_expect_push_(a, "onEnter", want, __FILE__, line);
+    for (int i = K1 + 1; i <= K1 + K2; i++)
+        send_async_(a, i, "t.incr", "{}", line);
+    pump_until_(a, 1 + K1 + K2, 10000, line);
+    snprintf(want, sizeof want, "{\"code\":200,\"to\":\"%s\"}", to);
+    if (strcmp(slots[0].body, want) != 0)
+        gc_fail_at(__FILE__, line, "move answer", slots[0].body, want);
+    for (int i = 1; i <= K1 + K2; i++) {
+        snprintf(want, sizeof want, "{\"code\":200,\"n\":%lld,\"area\":\"%s\"}",
+                 (long long)(n0 + i), to);
+        if (strcmp(slots[i].body, want) != 0)
+            gc_fail_at(__FILE__, line, "t.incr answer (by request)", slots[i].body, want);
+    }
+    for (int i = 0; i <= K1 + K2; i++)
+        if (slots[i].order != i)
+            test_fail_(__FILE__, line, "answers out of order");
+}
+
+/* The fence holds what the new area receives directly until what was forwarded has
+ * run. Only a session whose connection is not on the old area's worker can send to
+ * the new area while that worker is busy; the connection's worker is the kernel's
+ * choice, so the move is made both ways (t-1 on worker 0 to t-2 on worker 1, and
+ * back): one of the two is such a move. */
+TEST(moving_holds_direct_requests_until_the_fence)
+{
+    test_node n;
+    start_game(&n);
+    atollc_sync *a = ENTER_AT(&n, "fenced", NULL, NULL);
+    EXPECT_PUSH(a, "onEnter", "{\"area\":\"t-1\",\"players\":1}");
+    fence_round_(a, "t-1", "t-2", 0, __LINE__);
+    fence_round_(a, "t-2", "t-1", 10, __LINE__);
+    atoll_value *d = REQUEST_VALUE(a, "t.data", "{}");
+    ASSERT_EQ(jint(d, "data.n"), 20);
+    ASSERT_EQ(jint(d, "data.visits"), 3);
+    atoll_unref(d);
+    EXPECT_NO_PUSH(a, 50);
+    atollc_sync_free(a);
+    node_stop(&n);
+}
+
 TEST(duplicate_entry_kicks_old_session_and_keeps_player)
 {
     test_node n;
@@ -1219,6 +1278,7 @@ TEST_MAIN(order_of_one_sessions_requests_is_kept, areas_on_two_workers_run_in_pa
           handler_error_answers_500_and_area_goes_on, calls_between_areas,
           call_deadlines_past_the_wheel_horizon, call_follows_an_area_created_again,
           moving_keeps_state_and_connection, moving_keeps_order,
+          moving_holds_direct_requests_until_the_fence,
           duplicate_entry_kicks_old_session_and_keeps_player, create_destroy_and_grace,
           entry_refused_by_on_enter, area_manager_lists_stats, linked_program_serves_the_game,
           player_kick)
