@@ -635,8 +635,8 @@ TEST(busy_worker_skips_missed_ticks)
      * by); a restarted schedule would be off by about 25 ms. */
     int64_t off = (due1 - due0) % PERIOD_US;
     if (due1 <= due0 || (off > 5000 && off < PERIOD_US - 5000)) {
-        fprintf(stderr, "  due %lld us, then %lld us: %lld us off the schedule\n",
-                (long long)due0, (long long)due1, (long long)off);
+        fprintf(stderr, "  due %lld us, then %lld us: %lld us off the schedule\n", (long long)due0,
+                (long long)due1, (long long)off);
         test_fail_(__FILE__, __LINE__, "ticks left their schedule after a busy spell");
     }
     atollc_sync_free(a);
@@ -796,7 +796,8 @@ TEST(call_follows_an_area_created_again)
     EXPECT_CREATE(a, "{\"id\":\"x-1\"}", "OK");
     for (int life = 1; life <= 2; life++) {
         atoll_value *v = REQUEST_VALUE(
-            a, "t.call", "{\"to\":\"x-1\",\"route\":\"t.echo\",\"respawn\":true,\"body\":{\"k\":7}}");
+            a, "t.call",
+            "{\"to\":\"x-1\",\"route\":\"t.echo\",\"respawn\":true,\"body\":{\"k\":7}}");
         ASSERT_EQ(jint(v, "code"), 200);
         ASSERT_STR(jstr(v, "status"), "OK");
         ASSERT_STR(jstr(v, "reply.from"), "t-1");

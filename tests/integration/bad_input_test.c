@@ -504,12 +504,13 @@ TEST(bad_input_cannot_flood_the_log)
     finish(&n, good);
 }
 
-TEST_MAIN(bad_input_cannot_flood_the_log, oversized_package_is_kicked_at_the_header, oversized_package_before_handshake_closes,
-          unknown_package_type_closes, data_before_handshake_is_ignored,
-          bad_handshakes_get_500_and_close, malformed_messages_are_kicked,
-          routes_pomelo_drops_or_rejects, websocket_two_packages_in_one_message_closes,
-          websocket_bad_frames_close_with_codes, bad_http_upgrade_gets_400,
-          slowloris_half_header_is_closed, slowloris_handshake_never_acked_is_closed,
-          heartbeat_timeout_not_reset_by_data, more_connections_than_the_maximum,
-          request_flood_is_rate_limited, request_flood_after_idling_is_capped_at_the_burst,
+TEST_MAIN(bad_input_cannot_flood_the_log, oversized_package_is_kicked_at_the_header,
+          oversized_package_before_handshake_closes, unknown_package_type_closes,
+          data_before_handshake_is_ignored, bad_handshakes_get_500_and_close,
+          malformed_messages_are_kicked, routes_pomelo_drops_or_rejects,
+          websocket_two_packages_in_one_message_closes, websocket_bad_frames_close_with_codes,
+          bad_http_upgrade_gets_400, slowloris_half_header_is_closed,
+          slowloris_handshake_never_acked_is_closed, heartbeat_timeout_not_reset_by_data,
+          more_connections_than_the_maximum, request_flood_is_rate_limited,
+          request_flood_after_idling_is_capped_at_the_burst,
           slow_reader_is_closed_at_the_output_cap)

@@ -430,7 +430,9 @@ TEST(idle_timeout_closes_silent_clients_only)
     node_stop(&n);
 }
 
-TEST_MAIN(idle_timeout_closes_silent_clients_only, second_node_on_the_same_port_refuses_to_start, client_version_gate_answers_501, entry_binds_and_duplicate_login_kicks_across_workers, many_uids_grow_and_release_the_registry,
-          broadcast_reaches_every_session_on_every_worker, requests_of_one_session_keep_their_order,
-          handshake_dictionary_and_compressed_routes, dictionary_off_and_no_heartbeat,
-          shutdown_closes_every_connection_cleanly, websocket_close_frame_is_answered)
+TEST_MAIN(idle_timeout_closes_silent_clients_only, second_node_on_the_same_port_refuses_to_start,
+          client_version_gate_answers_501, entry_binds_and_duplicate_login_kicks_across_workers,
+          many_uids_grow_and_release_the_registry, broadcast_reaches_every_session_on_every_worker,
+          requests_of_one_session_keep_their_order, handshake_dictionary_and_compressed_routes,
+          dictionary_off_and_no_heartbeat, shutdown_closes_every_connection_cleanly,
+          websocket_close_frame_is_answered)

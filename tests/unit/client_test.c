@@ -788,9 +788,9 @@ enum {
     MANY_TOTAL = 1500,
     MANY_NARROW = 300,
     MANY_WINDOW = 48,
-    MANY_POOL = 16,         /* the server answers once it holds this many (not sticky) */
+    MANY_POOL = 16, /* the server answers once it holds this many (not sticky) */
     MANY_STICKY_EVERY = 16,
-    MANY_STICKY = 20,       /* sticky ids held back at most */
+    MANY_STICKY = 20, /* sticky ids held back at most */
 };
 
 static struct {
@@ -801,8 +801,7 @@ static struct {
     char first_wrong[200];
 } many;
 
-static void many_on_response(atollc_client *c, int status, const char *body, size_t len,
-                             void *ud);
+static void many_on_response(atollc_client *c, int status, const char *body, size_t len, void *ud);
 
 /* Tops the client up to MANY_WINDOW requests in flight. */
 static void
@@ -824,8 +823,7 @@ many_on_response(atollc_client *c, int status, const char *body, size_t len, voi
     int id = *(const int *)ud;
     char want[32];
     int n = snprintf(want, sizeof want, "{\"id\":%d}", id);
-    if (status != ATOLLC_OK || len != (size_t)n || memcmp(body, want, len) != 0 ||
-        many.seen[id]) {
+    if (status != ATOLLC_OK || len != (size_t)n || memcmp(body, want, len) != 0 || many.seen[id]) {
         if (many.wrong++ == 0)
             snprintf(many.first_wrong, sizeof many.first_wrong,
                      "request %d: status %d, body \"%.*s\"%s", id, status,
@@ -1342,12 +1340,11 @@ TEST(tcp_sync_request_timeout)
     fake_join(f);
 }
 
-TEST_MAIN(tcp_handshake, ws_handshake, tcp_handshake_without_user, bad_options, tcp_dict,
-          ws_dict, tcp_use_dict_off, tcp_out_of_order, ws_out_of_order, tcp_batch, ws_batch,
+TEST_MAIN(tcp_handshake, ws_handshake, tcp_handshake_without_user, bad_options, tcp_dict, ws_dict,
+          tcp_use_dict_off, tcp_out_of_order, ws_out_of_order, tcp_batch, ws_batch,
           tcp_split_package, tcp_push, ws_push, tcp_kick, ws_kick, tcp_close_mid_request,
-          ws_close_mid_request, tcp_close_in_callback, ws_close_in_callback,
-          tcp_heartbeat_timeout, ws_heartbeat_timeout, tcp_heartbeat_answered,
-          tcp_connect_timeout, ws_connect_timeout, tcp_handshake_refused,
-          ws_handshake_refused, tcp_connection_refused, tcp_close_while_connecting,
-          ws_ping_pong, tcp_sync_request_timeout, tcp_many_in_flight_out_of_order,
-          ws_many_in_flight_out_of_order)
+          ws_close_mid_request, tcp_close_in_callback, ws_close_in_callback, tcp_heartbeat_timeout,
+          ws_heartbeat_timeout, tcp_heartbeat_answered, tcp_connect_timeout, ws_connect_timeout,
+          tcp_handshake_refused, ws_handshake_refused, tcp_connection_refused,
+          tcp_close_while_connecting, ws_ping_pong, tcp_sync_request_timeout,
+          tcp_many_in_flight_out_of_order, ws_many_in_flight_out_of_order)
