@@ -1,8 +1,10 @@
 /* testgame.c -- a game built as a shared object for the runtime's integration tests
  * (tests/integration/area_test.c), loaded with `atoll run --game path/libtestgame.so`.
  * Each handler exposes one feature of atoll.h to a client so a test can drive it:
- * ordering, errors, parallel areas, timers, ticks and command queues, calls between
- * areas (fast, slow, missing), moves, creation and destruction, the area manager.
+ * ordering, errors, parallel areas, timers, ticks (and a worker too busy to tick) and
+ * command queues, calls between areas (fast, slow, missing, to an area created again
+ * while the call travels), moves (also with the old worker busy when the fence comes),
+ * creation and destruction, the area manager.
  *
  * gate.entry {uid, area?, type?} puts the player in `area` (default "t-1") of type
  * `type` (default "t"). init creates t-1 and t-2, which the node places on two workers.
@@ -67,13 +69,21 @@ t_spin(atoll_req *req)
                                        "end_us", (int64_t)now_us()));
 }
 
+/* t.move {to, busy_ms?}: moves the player to area `to`. With busy_ms the area also
+ * sends itself a t.spin of that long, which runs on this worker right after the move
+ * has left: the old area's worker is then busy when the session's FENCE comes, so the
+ * fence reaches the new area late (area/area.h, moving a player). */
 static int
 t_move(atoll_req *req)
 {
+    atoll_area *a = atoll_req_area(req);
     const char *to = atoll_get_str(atoll_req_body(req), "to", "");
+    int64_t busy = atoll_get_int(atoll_req_body(req), "busy_ms", 0);
     int rc = atoll_player_move(atoll_req_player(req), to);
     if (rc != ATOLL_OK)
         return atoll_reply_error(req, 500, "move: %s", atoll_err_name(rc));
+    if (busy > 0)
+        atoll_send(a, atoll_area_id(a), "t.spin", atoll_pack("{s:I}", "ms", busy));
     return atoll_reply(req, atoll_pack("{s:i,s:s}", "code", 200, "to", to));
 }
 
@@ -93,10 +103,20 @@ on_call_done(atoll_area *a, int status, atoll_value *reply, void *udata)
     free(ctx);
 }
 
+/* t.call {to, route, body, timeout, respawn?}: calls area `to` and answers with the
+ * call's status, reply and time. With respawn, a one-way t.respawn goes to `to` first:
+ * it destroys that area and has it created again under the same id, so the call, which
+ * was resolved to the old area, reaches a worker that no longer has it and must be
+ * sent again to the new one. */
 static int
 t_call(atoll_req *req)
 {
     atoll_value *b = atoll_req_body(req);
+    if (atoll_get_bool(b, "respawn", 0)) {
+        int rc = atoll_send(atoll_req_area(req), atoll_get_str(b, "to", ""), "t.respawn", NULL);
+        if (rc != ATOLL_OK)
+            return atoll_reply_error(req, 500, "respawn: %s", atoll_err_name(rc));
+    }
     call_ctx *ctx = malloc(sizeof *ctx);
     ctx->start_us = now_us();
     atoll_value *body = atoll_get(b, "body");
@@ -299,6 +319,29 @@ t_destroy(atoll_req *req)
     return ATOLL_OK;
 }
 
+/* t.respawn (internal): destroys this area; t_destroyed creates it again. */
+static int
+t_respawn(atoll_req *req)
+{
+    atoll_area *a = atoll_req_area(req);
+    atoll_set(atoll_area_state(a), "respawn", atoll_bool(1));
+    atoll_area_destroy(a); /* when this handler returns */
+    return ATOLL_OK;
+}
+
+/* An area destroyed by t.respawn is created again under its id (its number changes),
+ * with init {"respawned": n}, n counting its lives. */
+static void
+t_destroyed(atoll_area *a)
+{
+    atoll_value *st = atoll_area_state(a);
+    if (!atoll_get_bool(st, "respawn", 0))
+        return;
+    int64_t n = atoll_get_int(atoll_get(st, "init"), "respawned", 0) + 1;
+    atoll_area_create(atoll_area_node(a), "t", atoll_area_id(a),
+                      atoll_pack("{s:I}", "respawned", n));
+}
+
 static int
 t_areas(atoll_req *req)
 {
@@ -380,17 +423,22 @@ static const atoll_area_type type_t = {
         {"cancel", t_cancel, 0},
         {"create", t_create, 0},
         {"destroy", t_destroy, 0},
+        {"respawn", t_respawn, ATOLL_INTERNAL},
         {"areas", t_areas, ATOLL_QUERY},
         {"kick", t_kick, 0},
         {"data", t_data, ATOLL_QUERY},
         {NULL, NULL, 0},
     },
     .on_create = t_init,
+    .on_destroy = t_destroyed,
     .on_enter = t_enter,
     .on_leave = t_leave,
 };
 
 /* ---- area type "g": the game-loop model, 20 Hz with queued commands ---- */
+
+#define G_HZ 20
+#define G_PERIOD_US (1000000 / G_HZ)
 
 static int
 g_cmd(atoll_req *req)
@@ -411,11 +459,30 @@ g_log(atoll_req *req)
 {
     atoll_value *st = atoll_area_state(atoll_req_area(req));
     atoll_value *log = atoll_get(st, "log");
-    return atoll_reply(req, atoll_pack("{s:i,s:o,s:I,s:I,s:I}", "code", 200, "log",
+    return atoll_reply(req, atoll_pack("{s:i,s:o,s:I,s:I,s:I,s:I}", "code", 200, "log",
                                        log ? atoll_ref(log) : atoll_array(), "ticks",
                                        atoll_get_int(st, "ticks", 0), "late_max_us",
                                        atoll_get_int(st, "late_max_us", 0), "dt_ms",
-                                       atoll_get_int(st, "dt_ms", 0)));
+                                       atoll_get_int(st, "dt_ms", 0), "due_us",
+                                       atoll_get_int(st, "due_us", 0)));
+}
+
+/* g.spin {periods} (a query, so it runs at once): keeps the worker busy until halfway
+ * between two due times, `periods` tick periods after the last tick was due, missing
+ * the ticks due meanwhile. Answers the tick count and due time of that last tick. */
+static int
+g_spin(atoll_req *req)
+{
+    atoll_value *st = atoll_area_state(atoll_req_area(req));
+    int64_t due = atoll_get_int(st, "due_us", 0);
+    int64_t periods = atoll_get_int(atoll_req_body(req), "periods", 16);
+    uint64_t start = now_us();
+    uint64_t end = (uint64_t)(due + periods * G_PERIOD_US + G_PERIOD_US / 2);
+    while (now_us() < end)
+        ;
+    return atoll_reply(req, atoll_pack("{s:i,s:I,s:I,s:I}", "code", 200, "ticks",
+                                       atoll_get_int(st, "ticks", 0), "due_us", due, "spun_us",
+                                       (int64_t)(now_us() - start)));
 }
 
 static void
@@ -424,6 +491,8 @@ g_tick(atoll_area *a, const atoll_tick *t)
     atoll_value *st = atoll_area_state(a);
     atoll_set_int(st, "ticks", (int64_t)t->count);
     atoll_set_int(st, "dt_ms", (int64_t)(t->dt * 1000.0 + 0.5));
+    /* When it was due (started late_ns after that): on the schedule, whatever the load. */
+    atoll_set_int(st, "due_us", (int64_t)(now_us() - t->late_ns / 1000));
     int64_t late = (int64_t)(t->late_ns / 1000);
     if (t->count > 1 && late > atoll_get_int(st, "late_max_us", 0))
         atoll_set_int(st, "late_max_us", late);
@@ -434,9 +503,10 @@ static const atoll_area_type type_g = {
     .handlers = (const atoll_handler[]){
         {"cmd", g_cmd, 0},
         {"log", g_log, ATOLL_QUERY},
+        {"spin", g_spin, ATOLL_QUERY},
         {NULL, NULL, 0},
     },
-    .tick_hz = 20,
+    .tick_hz = G_HZ,
     .on_tick = g_tick,
     .queue_commands = 1,
 };

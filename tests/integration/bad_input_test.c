@@ -321,6 +321,26 @@ TEST(slowloris_half_header_is_closed)
     finish(&n, good);
 }
 
+/* Handshake answered but never acked (Pomelo's WAIT_ACK): the handshake deadline
+ * still applies, or the client would hold its connection until the idle timeout
+ * (90 s). */
+TEST(slowloris_handshake_never_acked_is_closed)
+{
+    test_node n;
+    int good = start_with_good(&n, (const char *[]){"--set", "net.handshake_timeout=1", NULL});
+    int fd = raw_connect(n.port);
+    ASSERT(fd >= 0);
+    static const char hs[] = "{\"sys\":{\"type\":\"raw-test\",\"version\":\"0.0.1\"}}";
+    uint8_t body[8192];
+    size_t len;
+    ASSERT(raw_send_pkg(fd, 1, hs, strlen(hs)));
+    ASSERT_EQ(raw_recv_pkg(fd, body, sizeof body, &len, 5000), 1);
+    ASSERT(len > 11 && memcmp(body, "{\"code\":200", 11) == 0);
+    ASSERT(wait_closed_keepalive(fd, good, 4000));
+    close(fd);
+    finish(&n, good);
+}
+
 TEST(heartbeat_timeout_not_reset_by_data)
 {
     test_node n;
@@ -365,16 +385,14 @@ TEST(more_connections_than_the_maximum)
     finish(&n, good);
 }
 
-TEST(request_flood_is_rate_limited)
+/* Sends n echo requests in one write; returns how many were answered before the kick
+ * for "rate limit", which must come, followed by the close. */
+static int
+flood_until_kicked(int fd, int n)
 {
-    test_node n;
-    int good = start_with_good(
-        &n, (const char *[]){"--set", "net.rate_limit=50", "--set", "net.rate_burst=100", NULL});
-    int fd = raw_open_client(n.port);
-    /* 1000 requests in one burst: the first 100 are answered, then the kick. */
-    uint8_t *flood = malloc(1000 * 32);
+    uint8_t *flood = malloc((size_t)n * 32);
     size_t off = 0;
-    for (uint32_t i = 1; i <= 1000; i++) {
+    for (uint32_t i = 1; i <= (uint32_t)n; i++) {
         uint8_t msg[32];
         size_t k = raw_request(msg, i, "echo.echo", "{}");
         off += raw_put_pkg(flood + off, 4, msg, k);
@@ -390,10 +408,40 @@ TEST(request_flood_is_rate_limited)
     ASSERT_EQ(type, 5);
     body[len] = '\0';
     ASSERT_STR((char *)body, "{\"reason\":\"rate limit\"}");
+    EXPECT_CLOSED(fd);
+    return responses;
+}
+
+TEST(request_flood_is_rate_limited)
+{
+    test_node n;
+    int good = start_with_good(
+        &n, (const char *[]){"--set", "net.rate_limit=50", "--set", "net.rate_burst=100", NULL});
+    int fd = raw_open_client(n.port);
+    /* 1000 requests in one burst: the first 100 are answered, then the kick. */
+    int responses = flood_until_kicked(fd, 1000);
     /* The burst is served, then the flood is cut off long before its end (the bucket
      * refills at 50 a second, so a slow, sanitized node may answer a few more). */
     ASSERT(responses >= 100 && responses < 300);
-    EXPECT_CLOSED(fd);
+    finish(&n, good);
+}
+
+/* The bucket never holds more than net.rate_burst: a client that idles first has
+ * earned no more than the burst (two idle seconds at 100 a second would be 200). */
+TEST(request_flood_after_idling_is_capped_at_the_burst)
+{
+    test_node n;
+    int good = start_with_good(
+        &n, (const char *[]){"--set", "net.rate_limit=100", "--set", "net.rate_burst=10", NULL});
+    int fd = raw_open_client(n.port);
+    usleep(2000000);
+    int responses = flood_until_kicked(fd, 1000);
+    /* 10, and what the bucket refills while the node reads the flood: a few at most
+     * (half a second of a slow, sanitized node would be 50). */
+    if (responses < 10 || responses >= 60) {
+        fprintf(stderr, "  %d answers before the kick\n", responses);
+        test_fail_(__FILE__, __LINE__, "burst not capped at net.rate_burst");
+    }
     finish(&n, good);
 }
 
@@ -456,11 +504,13 @@ TEST(bad_input_cannot_flood_the_log)
     finish(&n, good);
 }
 
-TEST_MAIN(bad_input_cannot_flood_the_log, oversized_package_is_kicked_at_the_header, oversized_package_before_handshake_closes,
-          unknown_package_type_closes, data_before_handshake_is_ignored,
-          bad_handshakes_get_500_and_close, malformed_messages_are_kicked,
-          routes_pomelo_drops_or_rejects, websocket_two_packages_in_one_message_closes,
-          websocket_bad_frames_close_with_codes, bad_http_upgrade_gets_400,
-          slowloris_half_header_is_closed, heartbeat_timeout_not_reset_by_data,
+TEST_MAIN(bad_input_cannot_flood_the_log, oversized_package_is_kicked_at_the_header,
+          oversized_package_before_handshake_closes, unknown_package_type_closes,
+          data_before_handshake_is_ignored, bad_handshakes_get_500_and_close,
+          malformed_messages_are_kicked, routes_pomelo_drops_or_rejects,
+          websocket_two_packages_in_one_message_closes, websocket_bad_frames_close_with_codes,
+          bad_http_upgrade_gets_400, slowloris_half_header_is_closed,
+          slowloris_handshake_never_acked_is_closed, heartbeat_timeout_not_reset_by_data,
           more_connections_than_the_maximum, request_flood_is_rate_limited,
+          request_flood_after_idling_is_capped_at_the_burst,
           slow_reader_is_closed_at_the_output_cap)

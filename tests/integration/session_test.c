@@ -1,6 +1,7 @@
 /* session_test.c -- sessions, user ids, pushes and shutdown against a real node with
  * two workers: entry and duplicate login across workers, broadcast to every session,
- * order of one session's requests, dictionary handshake, heartbeats, clean shutdown.
+ * order of one session's requests, dictionary handshake, heartbeats, clean shutdown,
+ * a WebSocket client's close frame answered.
  */
 #include "harness.h"
 #include "test.h"
@@ -272,6 +273,34 @@ TEST(shutdown_closes_every_connection_cleanly)
     unlink(n.log_path);
 }
 
+/* A client that closes a WebSocket with a close frame gets the answering close frame
+ * (RFC 6455 5.5.1: the code it sent, 1000) and then the end of the TCP stream; the
+ * node goes on serving others. */
+TEST(websocket_close_frame_is_answered)
+{
+    test_node n;
+    node_start(&n, NULL);
+    int fd = ws_open_client(n.port);
+    const uint8_t bye[] = {0x03, 0xe8, 'b', 'y', 'e'}; /* 1000, "bye" */
+    ASSERT(ws_send_frame(fd, 8, true, true, bye, sizeof bye));
+    uint8_t p[256];
+    size_t len;
+    int op;
+    while ((op = ws_recv_frame(fd, p, sizeof p, &len, 5000)) == 2)
+        ; /* a heartbeat may come first */
+    ASSERT_EQ(op, 8);
+    ASSERT(len >= 2);
+    ASSERT_EQ((p[0] << 8) | p[1], 1000);
+    ASSERT(raw_wait_closed(fd, 5000));
+    close(fd);
+    int other = open_client(&n);
+    char out[64];
+    request(other, 1, "echo.echo", "{}", out, sizeof out);
+    ASSERT_STR(out, "{}");
+    close(other);
+    node_stop(&n);
+}
+
 TEST(many_uids_grow_and_release_the_registry)
 {
     test_node n;
@@ -401,7 +430,9 @@ TEST(idle_timeout_closes_silent_clients_only)
     node_stop(&n);
 }
 
-TEST_MAIN(idle_timeout_closes_silent_clients_only, second_node_on_the_same_port_refuses_to_start, client_version_gate_answers_501, entry_binds_and_duplicate_login_kicks_across_workers, many_uids_grow_and_release_the_registry,
-          broadcast_reaches_every_session_on_every_worker, requests_of_one_session_keep_their_order,
-          handshake_dictionary_and_compressed_routes, dictionary_off_and_no_heartbeat,
-          shutdown_closes_every_connection_cleanly)
+TEST_MAIN(idle_timeout_closes_silent_clients_only, second_node_on_the_same_port_refuses_to_start,
+          client_version_gate_answers_501, entry_binds_and_duplicate_login_kicks_across_workers,
+          many_uids_grow_and_release_the_registry, broadcast_reaches_every_session_on_every_worker,
+          requests_of_one_session_keep_their_order, handshake_dictionary_and_compressed_routes,
+          dictionary_off_and_no_heartbeat, shutdown_closes_every_connection_cleanly,
+          websocket_close_frame_is_answered)

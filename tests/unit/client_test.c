@@ -772,6 +772,159 @@ out_of_order(bool ws)
 }
 BOTH(out_of_order)
 
+/* ---- many requests in flight, answered out of order --------------------------------------
+ *
+ * The client keeps 8 requests in flight for its first MANY_NARROW ids (its pending
+ * table keeps its first 16 slots), then MANY_WINDOW: the table grows to 128 slots with
+ * ids far past its old size inside, which must be placed again by the new size. Ids
+ * run on to MANY_TOTAL, wrapping around the table many times. The fake server answers
+ * in a shuffled order, and after MANY_NARROW holds every MANY_STICKY_EVERY-th id back
+ * for about MANY_STICKY of those (320 ids, more than the table spans), so old and new
+ * ids share probe runs, runs cross the end of the table, and removals shift entries
+ * back across it. Each answer names the id it answers, and each callback checks that
+ * it got its own. */
+
+enum {
+    MANY_TOTAL = 1500,
+    MANY_NARROW = 300,
+    MANY_WINDOW = 48,
+    MANY_POOL = 16, /* the server answers once it holds this many (not sticky) */
+    MANY_STICKY_EVERY = 16,
+    MANY_STICKY = 20, /* sticky ids held back at most */
+};
+
+static struct {
+    int sent, answered, wrong;
+    bool done;
+    int tags[MANY_TOTAL + 1]; /* tags[i] == i: the ud of request i */
+    bool seen[MANY_TOTAL + 1];
+    char first_wrong[200];
+} many;
+
+static void many_on_response(atollc_client *c, int status, const char *body, size_t len, void *ud);
+
+/* Tops the client up to MANY_WINDOW requests in flight. */
+static void
+many_send(atollc_client *c)
+{
+    while (many.sent < MANY_TOTAL &&
+           many.sent - many.answered < (many.sent < MANY_NARROW ? 8 : MANY_WINDOW)) {
+        int id = ++many.sent;
+        many.tags[id] = id;
+        ASSERT_EQ(atollc_request(c, "echo.echo", "{}", 2, many_on_response, &many.tags[id]),
+                  ATOLLC_OK);
+    }
+    ASSERT_EQ(atollc_pending(c), (size_t)(many.sent - many.answered));
+}
+
+static void
+many_on_response(atollc_client *c, int status, const char *body, size_t len, void *ud)
+{
+    int id = *(const int *)ud;
+    char want[32];
+    int n = snprintf(want, sizeof want, "{\"id\":%d}", id);
+    if (status != ATOLLC_OK || len != (size_t)n || memcmp(body, want, len) != 0 || many.seen[id]) {
+        if (many.wrong++ == 0)
+            snprintf(many.first_wrong, sizeof many.first_wrong,
+                     "request %d: status %d, body \"%.*s\"%s", id, status,
+                     status == ATOLLC_OK ? (int)len : 0, status == ATOLLC_OK ? body : "",
+                     many.seen[id] ? " (answered twice)" : "");
+    }
+    many.seen[id] = true;
+    if (++many.answered == MANY_TOTAL || status != ATOLLC_OK) {
+        many.done = true;
+        return;
+    }
+    many_send(c);
+}
+
+static void
+fake_answer_id(fake *f, uint32_t id)
+{
+    char body[32];
+    snprintf(body, sizeof body, "{\"id\":%u}", id);
+    fake_send_response(f, id, body);
+}
+
+static void
+script_many(fake *f)
+{
+    fake_handshake(f, REPLY_PLAIN, false);
+    uint32_t pool[MANY_WINDOW], sticky[MANY_STICKY];
+    int npool = 0, nsticky = 0, received = 0, answered = 0;
+    uint64_t rng = 0x9e3779b97f4a7c15ull; /* fixed: the same shuffle every run */
+    while (answered < MANY_TOTAL) {
+        /* Read while holding few; the client has more in flight than we hold, so a
+         * read always finds a request (or all were read). */
+        if (received < MANY_TOTAL && npool < (received < MANY_NARROW ? 4 : MANY_POOL)) {
+            rpkg p;
+            ASSERT(fake_read(f, &p));
+            atoll__msg m;
+            ASSERT_EQ(atoll__msg_decode(p.body, p.len, &m), ATOLL_OK);
+            ASSERT_EQ(m.type, ATOLL_MSG_REQUEST);
+            ASSERT_EQ(m.id, (uint32_t)received + 1);
+            received++;
+            if (m.id <= MANY_NARROW || m.id % MANY_STICKY_EVERY != 0) {
+                pool[npool++] = m.id;
+                continue;
+            }
+            if (nsticky == MANY_STICKY) { /* the oldest goes */
+                fake_answer_id(f, sticky[0]);
+                answered++;
+                memmove(sticky, sticky + 1, (MANY_STICKY - 1) * sizeof *sticky);
+                nsticky--;
+            }
+            sticky[nsticky++] = m.id;
+            continue;
+        }
+        uint32_t id;
+        if (npool > 0) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            int k = (int)(rng % (uint64_t)npool);
+            id = pool[k];
+            pool[k] = pool[--npool];
+        } else {
+            id = sticky[--nsticky]; /* all read: the rest, newest first */
+        }
+        fake_answer_id(f, id);
+        answered++;
+    }
+    fake_expect_close(f);
+}
+
+static void
+many_in_flight_out_of_order(bool ws)
+{
+    fake *f = fake_start(ws, script_many, NULL);
+    atollc_opts o = opts_for(f);
+    actx a;
+    A_CONNECT(&a, &o);
+    memset(&many, 0, sizeof many);
+    many_send(a.c);
+    /* Until all are answered, or nothing more came for 2 s (answers lost in the table:
+     * told here, before the server's 5 s read timeout ends the test less clearly). */
+    int last = -1;
+    uint64_t progress_at = uv_hrtime();
+    while (!many.done && uv_hrtime() - progress_at < 2000000000u) {
+        run_until(&a.loop, &many.done, 100);
+        if (many.answered != last) {
+            last = many.answered;
+            progress_at = uv_hrtime();
+        }
+    }
+    if (many.wrong > 0)
+        fail_at_(__FILE__, __LINE__, "%d wrong answers; first: %s", many.wrong, many.first_wrong);
+    if (many.answered != MANY_TOTAL)
+        fail_at_(__FILE__, __LINE__, "%d of %d requests answered", many.answered, MANY_TOTAL);
+    ASSERT_EQ(atollc_pending(a.c), 0);
+    a_finish(&a);
+    ASSERT_EQ(a.close_status, ATOLLC_OK);
+    fake_join(f);
+}
+BOTH(many_in_flight_out_of_order)
+
 /* ---- several packages in one read / one WebSocket message ------------------------------ */
 
 static void
@@ -1187,11 +1340,11 @@ TEST(tcp_sync_request_timeout)
     fake_join(f);
 }
 
-TEST_MAIN(tcp_handshake, ws_handshake, tcp_handshake_without_user, bad_options, tcp_dict,
-          ws_dict, tcp_use_dict_off, tcp_out_of_order, ws_out_of_order, tcp_batch, ws_batch,
+TEST_MAIN(tcp_handshake, ws_handshake, tcp_handshake_without_user, bad_options, tcp_dict, ws_dict,
+          tcp_use_dict_off, tcp_out_of_order, ws_out_of_order, tcp_batch, ws_batch,
           tcp_split_package, tcp_push, ws_push, tcp_kick, ws_kick, tcp_close_mid_request,
-          ws_close_mid_request, tcp_close_in_callback, ws_close_in_callback,
-          tcp_heartbeat_timeout, ws_heartbeat_timeout, tcp_heartbeat_answered,
-          tcp_connect_timeout, ws_connect_timeout, tcp_handshake_refused,
-          ws_handshake_refused, tcp_connection_refused, tcp_close_while_connecting,
-          ws_ping_pong, tcp_sync_request_timeout)
+          ws_close_mid_request, tcp_close_in_callback, ws_close_in_callback, tcp_heartbeat_timeout,
+          ws_heartbeat_timeout, tcp_heartbeat_answered, tcp_connect_timeout, ws_connect_timeout,
+          tcp_handshake_refused, ws_handshake_refused, tcp_connection_refused,
+          tcp_close_while_connecting, ws_ping_pong, tcp_sync_request_timeout,
+          tcp_many_in_flight_out_of_order, ws_many_in_flight_out_of_order)
