@@ -18,7 +18,7 @@
  * with its body bytes to the area; replies and pushes go back encoded, as SESS_OUT or
  * SESS_PUSH mail (one shared encoding per push to many).
  *
- * Moving a player (the one-player form of DESIGN.md's area move):
+ * Moving a player (the one-player form of an area's move between nodes):
  *   1. old area A: on_leave(MOVE), the player leaves A; A's worker records a forward
  *      session -> B, and sends MOVE_IN (the player with its data) to B;
  *   2. B: on_enter; the player is "unfenced": messages that reach B directly are held;

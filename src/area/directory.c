@@ -1,9 +1,9 @@
 /* directory.c -- the embedded directory: which area lives on which worker, which
  * player is in which area, and the stats each owner publishes.
  *
- * It is the node's single source of truth (DESIGN.md invariant 5): placing an area
- * records it here before anything is sent to it, so two sessions entering the same
- * new area at once agree on its owner. One mutex guards it; it is touched on area
+ * It is the node's single source of truth (docs/design/architecture.md, invariant 5):
+ * placing an area records it here before anything is sent to it, so two sessions
+ * entering the same new area at once agree on its owner. One mutex guards it; it is touched on area
  * creation and removal, on entries and moves, when a call resolves a target, and ten
  * times a second per worker for stats, never per client request (sessions cache their
  * route). In a cluster the same functions are backed by Redis.

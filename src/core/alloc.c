@@ -1,7 +1,7 @@
 /* alloc.c -- the one allocation seam of the server core, with an abort-on-OOM policy.
  *
  * Everything in src/ allocates through these functions so that accounting, limits and
- * fault injection can be added in one place later (see STYLE.md H9).
+ * fault injection can be added in one place later.
  */
 #include "core.h"
 

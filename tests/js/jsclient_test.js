@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Runs the genuine pomelo-jsclient-websocket@0.1.1 (browser code, shimmed for
-// Node as described in shared/protocol-pomelo.md section 12) against a real
+// Runs the genuine pomelo-jsclient-websocket@0.1.1 (browser code, run in
+// Node with a small shim of the browser globals it expects) against a real
 // `atoll run --game echo` server on 127.0.0.1, then against `--game quick`
 // (players in an area: entry, area requests, pushes to the area and the player).
 //

@@ -1,9 +1,9 @@
 /* proto_test.c -- unit tests of the Pomelo codec (src/proto) against the protocol
- * reference (docs: protocol-pomelo.md, sections 3-5, 7, 9, 11, 14).
+ * reference (docs/protocol/client.md: packages, messages, handshake, dictionary, limits).
  *
- * Every vector of section 11.1 is encoded with our encoders and compared byte for byte,
- * and decoded with the fields checked; the packages of the live-server transcript of
- * section 11.2 are decoded (client to server) or re-encoded (server to client). The
+ * Every published test vector of the protocol is encoded with our encoders and compared
+ * byte for byte, and decoded with the fields checked; the packages of a transcript of a
+ * live Pomelo server are decoded (client to server) or re-encoded (server to client). The
  * rest pins down the edges a hostile peer can reach: varint and route boundaries,
  * malformed flags, partial and oversized packages, the JSON and UTF-8 validators, the
  * handshake parser, JSON string escaping and the route dictionary.
