@@ -143,7 +143,8 @@ typedef struct atoll__dir_info {
     uint64_t epoch;
 } atoll__dir_info;
 
-struct atoll__directory *atoll__dir_new(int nworkers);
+/* Area numbers it gives are {node_id:12 | counter:52}. */
+struct atoll__directory *atoll__dir_new(int nworkers, int node_id);
 void atoll__dir_free(struct atoll__directory *d);
 /* Places area id of a type: records it on the least-loaded worker. When it exists
  * already, *out gets the existing entry and the result is ATOLL_EEXIST. init is taken

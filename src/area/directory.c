@@ -33,14 +33,16 @@ struct atoll__directory {
     atoll__map players;          /* hash(uid) -> dir_player chain */
     size_t nareas;
     int nworkers;
+    int node_id;                 /* the top bits of the area numbers it gives */
     uint32_t *load;              /* areas per worker */
     uint64_t next_num;
 };
 
 struct atoll__directory *
-atoll__dir_new(int nworkers)
+atoll__dir_new(int nworkers, int node_id)
 {
     struct atoll__directory *d = atoll__calloc(1, sizeof *d);
+    d->node_id = node_id;
     pthread_mutex_init(&d->lock, NULL);
     d->nworkers = nworkers;
     d->load = atoll__calloc((size_t)nworkers, sizeof *d->load);
@@ -104,7 +106,7 @@ atoll__dir_place(struct atoll__directory *d, const char *id, int type_index,
             best = i;
     e = atoll__calloc(1, sizeof *e);
     snprintf(e->id, sizeof e->id, "%s", id);
-    e->info.num = ++d->next_num;
+    e->info.num = (uint64_t)d->node_id << 52 | ++d->next_num;
     e->info.worker = best;
     e->info.type_index = type_index;
     e->info.epoch = 1;

@@ -14,7 +14,7 @@ area_start(atoll__node *n)
 {
     if (n->game->api == NULL)
         return ATOLL_OK; /* a connection-level game: no areas */
-    n->module_data = atoll__dir_new(n->nworkers);
+    n->module_data = atoll__dir_new(n->nworkers, n->id);
     static const atoll__mail_type area_kinds[] = {
         ATOLL_MAIL_AREA_CREATE, ATOLL_MAIL_AREA_ENTER, ATOLL_MAIL_AREA_REQ,
         ATOLL_MAIL_AREA_LEAVE,  ATOLL_MAIL_AREA_FENCE, ATOLL_MAIL_AREA_CALL,

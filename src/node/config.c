@@ -18,6 +18,7 @@ atoll__config_defaults(atoll__config *c)
     snprintf(c->host, sizeof c->host, "127.0.0.1");
     c->port = 3010;
     c->workers = 0;
+    c->node_id = 1;
     snprintf(c->game, sizeof c->game, "echo");
     c->log_level = ATOLL_LOG_INFO;
     c->max_package = ATOLL_PKG_BODY_DEFAULT_MAX;
@@ -74,6 +75,7 @@ static const int_setting int_settings[] = {
     {"net.rate_limit", 0, 1000000, "messages per second per connection, 0 = off"},
     {"net.rate_burst", 0, 10000000, "rate-limit bucket, 0 = 2 x rate"},
     {"node.workers", 0, 255, "worker threads, 0 = number of cores"},
+    {"node.id", 1, ATOLL_NODE_ID_MAX, "this node's id in the cluster (in session ids and area numbers)"},
 };
 
 static void
@@ -99,6 +101,8 @@ store_int(atoll__config *c, const char *key, long v)
         c->rate_burst = (double)v;
     else if (!strcmp(key, "node.workers"))
         c->workers = (int)v;
+    else if (!strcmp(key, "node.id"))
+        c->node_id = (int)v;
 }
 
 int

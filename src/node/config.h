@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define ATOLL_NODE_ID_MAX 4095 /* node ids fit the 12 node bits of session ids (mail.h) */
+
 typedef struct atoll__setting {
     char *key;
     char *value;
@@ -19,6 +21,7 @@ typedef struct atoll__config {
     char host[64];
     int port;
     int workers;            /* 0: number of cores */
+    int node_id;            /* node.id: 1..ATOLL_NODE_ID_MAX, in session ids and area numbers */
     char game[256];         /* built-in name or path of a shared object */
     int log_level;
     /* net.* */

@@ -28,9 +28,52 @@ typedef struct atoll_node atoll__node; /* the public atoll_node of atoll.h */
 typedef struct atoll__worker atoll__worker;
 typedef struct atoll_value atoll_value;
 
+/* A session id names a connection anywhere in the cluster:
+ *   {node:12 | worker:8 | slot:20 | generation:24}
+ * A stale id (the connection is gone, its slot reused) never matches, so mail that names
+ * a session is safe to deliver late. Area numbers carry the node that made them in their
+ * top 12 bits the same way, so numbers never collide across nodes. */
 typedef struct atoll_session_id {
     uint64_t v;
 } atoll_session_id;
+
+#define ATOLL_SESSION_SLOTS (1u << 20)   /* sessions per worker */
+#define ATOLL_SESSION_GEN_MASK 0xFFFFFFu
+
+static inline atoll_session_id
+atoll__session_id(int node, int worker, uint32_t slot, uint32_t gen)
+{
+    atoll_session_id id = {(uint64_t)node << 52 | (uint64_t)(worker & 0xFF) << 44 |
+                           (uint64_t)(slot & (ATOLL_SESSION_SLOTS - 1)) << 24 |
+                           (gen & ATOLL_SESSION_GEN_MASK)};
+    return id;
+}
+
+/* The parts of a session id. */
+static inline int
+atoll__session_node(atoll_session_id id)
+{
+    return (int)(id.v >> 52);
+}
+
+static inline int
+atoll__session_worker(atoll_session_id id)
+{
+    return (int)(id.v >> 44) & 0xFF;
+}
+
+static inline uint32_t
+atoll__session_slot(atoll_session_id id)
+{
+    return (uint32_t)(id.v >> 24) & (ATOLL_SESSION_SLOTS - 1);
+}
+
+/* The node that made area number num. */
+static inline int
+atoll__area_num_node(uint64_t num)
+{
+    return (int)(num >> 52);
+}
 
 typedef enum atoll__mail_type {
     ATOLL_MAIL_STOP,      /* to every worker: stop accepting, flush, close (worker.c) */

@@ -111,6 +111,7 @@ atoll__node_start(atoll__node *n, atoll__config *cfg, const atoll_game *linked,
 {
     memset(n, 0, sizeof *n);
     n->cfg = cfg;
+    n->id = cfg->node_id;
     n->modules = modules;
     if (linked != NULL) {
         n->game_storage.name = linked->name;
@@ -159,6 +160,14 @@ atoll__node_start(atoll__node *n, atoll__config *cfg, const atoll_game *linked,
         n->nworkers = 1;
     if (n->nworkers > 255)
         n->nworkers = 255;
+    /* A worker numbers its sessions in ATOLL_SESSION_SLOTS slots. */
+    long slots = (long)n->nworkers * (ATOLL_SESSION_SLOTS - 1);
+    if (cfg->max_conns > slots) {
+        ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"net.max_conns capped by the session slots\" now=%ld",
+                  slots);
+        cfg->max_conns = (int)slots;
+        n->net_limits.max_conns = cfg->max_conns;
+    }
     int rc = atoll__listen_probe(cfg->host, cfg->port);
     if (rc != ATOLL_OK) {
         release(n, 0);

@@ -124,6 +124,7 @@ typedef struct atoll__session_hooks {
 
 struct atoll_node {
     atoll__config *cfg;
+    int id;                     /* node.id */
     atoll__net_limits net_limits; /* from cfg, for the net layer */
     const atoll__game *game;
     atoll__dict *dict;

@@ -26,8 +26,8 @@ slot_add(atoll__worker *w, atoll__session *s)
     if (w->nfree > 0) {
         slot = w->free_slots[--w->nfree];
     } else {
-        if (w->nslots == (1u << 24) - 1)
-            atoll__oom(0); /* 16M conns on one worker: beyond any configured limit */
+        if (w->nslots == ATOLL_SESSION_SLOTS)
+            atoll__oom(0); /* net.max_conns is capped below this (node.c) */
         slot = w->nslots++;
         if ((slot & (slot - 1)) == 0 || slot == 0) {
             uint32_t cap = slot ? slot * 2 : 64;
@@ -38,15 +38,15 @@ slot_add(atoll__worker *w, atoll__session *s)
         }
     }
     w->slots[slot] = s;
-    uint32_t gen = ++w->generations[slot];
-    atoll_session_id id = {((uint64_t)w->index << 56) | ((uint64_t)slot << 32) | gen};
-    return id;
+    uint32_t gen = ++w->generations[slot] & ATOLL_SESSION_GEN_MASK;
+    w->generations[slot] = gen;
+    return atoll__session_id(w->node->id, w->index, slot, gen);
 }
 
 static void
 slot_remove(atoll__worker *w, atoll__session *s)
 {
-    uint32_t slot = (uint32_t)(s->id.v >> 32) & 0xFFFFFF;
+    uint32_t slot = atoll__session_slot(s->id);
     if (slot < w->nslots && w->slots[slot] == s) {
         w->slots[slot] = NULL;
         w->free_slots[w->nfree++] = slot;
@@ -56,10 +56,10 @@ slot_remove(atoll__worker *w, atoll__session *s)
 atoll__session *
 atoll__session_find(atoll__worker *w, atoll_session_id id)
 {
-    if (atoll__session_worker(id) != w->index)
+    if (atoll__session_worker(id) != w->index || atoll__session_node(id) != w->node->id)
         return NULL;
-    uint32_t slot = (uint32_t)(id.v >> 32) & 0xFFFFFF;
-    if (slot >= w->nslots || w->generations[slot] != (uint32_t)id.v)
+    uint32_t slot = atoll__session_slot(id);
+    if (slot >= w->nslots || w->generations[slot] != (uint32_t)(id.v & ATOLL_SESSION_GEN_MASK))
         return NULL;
     return w->slots[slot];
 }

@@ -4,9 +4,8 @@
  *
  * A session is a connection of the net layer (its first member) plus the Pomelo state
  * machine, the rate limit, the bound uid and the cached route to the player's area.
- * Session ids are {worker:8 | slot:24 | generation:32}: a stale id (the connection is
- * gone, the slot reused) never matches, so mail that names a session is safe to deliver
- * late.
+ * Session ids carry the node, the worker, a slot and a generation (mail.h): a stale
+ * id never matches, so mail that names a session is safe to deliver late.
  *
  * States and what each accepts (Pomelo's rules):
  *   INITED    HANDSHAKE -> answer, WAIT_ACK (or {"code":500} and close); the rest ignored
@@ -50,13 +49,6 @@ struct atoll__session {
     int area_worker;
     int area_type;
 };
-
-/* The worker a session belongs to (the top 8 bits of its id). */
-static inline int
-atoll__session_worker(atoll_session_id id)
-{
-    return (int)(id.v >> 56);
-}
 
 /* True while the session can take output: past the handshake and not closing. */
 static inline bool

@@ -17,7 +17,7 @@ atoll__worker *
 atoll__worker_of(atoll__node *n, atoll_session_id id)
 {
     int wi = atoll__session_worker(id);
-    return wi < n->nworkers ? n->workers[wi] : NULL;
+    return atoll__session_node(id) == n->id && wi < n->nworkers ? n->workers[wi] : NULL;
 }
 
 /* ---- a loop turn --------------------------------------------------------------------------- */

@@ -371,6 +371,49 @@ TEST(client_version_gate_answers_501)
     node_stop(&n);
 }
 
+/* node.id goes into every session id's top bits (and area numbers'): sessions of a
+ * node with the largest id still bind, kick each other across workers and get
+ * broadcasts; ids outside 1..4095 are refused at start. */
+TEST(node_id_is_carried_by_session_ids)
+{
+    test_node n;
+    node_start(&n, (const char *[]){"--set", "node.id=4095", NULL});
+    char out[512];
+    int a = open_client(&n), b = open_client(&n), c = open_client(&n);
+    request(a, 1, "gate.entry", "{\"uid\":\"dup\"}", out, sizeof out);
+    request(b, 1, "gate.entry", "{\"uid\":\"dup\"}", out, sizeof out);
+    raw_expect_kick(a, "duplicate login");
+    notify(c, "echo.broadcast", "{\"hi\":1}");
+    wait_push(b, out, sizeof out);
+    ASSERT_STR(out, "{\"hi\":1}");
+    request(b, 2, "echo.echo", "{\"id\":4095}", out, sizeof out);
+    ASSERT_STR(out, "{\"id\":4095}");
+    close(a);
+    close(b);
+    close(c);
+    node_stop(&n);
+    for (int i = 0; i < 2; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            int devnull = open("/dev/null", O_WRONLY);
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+            execl(getenv("ATOLL_BIN"), "atoll", "run", "--listen", "127.0.0.1:0", "--set",
+                  i == 0 ? "node.id=0" : "node.id=4096", (char *)NULL);
+            _exit(127);
+        }
+        int status = 0;
+        for (int k = 0; k < 500 && waitpid(pid, &status, WNOHANG) == 0; k++)
+            usleep(10000);
+        if (!WIFEXITED(status)) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            test_fail_(__FILE__, __LINE__, "a node started with a bad node.id");
+        }
+        ASSERT(WEXITSTATUS(status) != 0);
+    }
+}
+
 TEST(second_node_on_the_same_port_refuses_to_start)
 {
     test_node n;
@@ -435,4 +478,4 @@ TEST_MAIN(idle_timeout_closes_silent_clients_only, second_node_on_the_same_port_
           many_uids_grow_and_release_the_registry, broadcast_reaches_every_session_on_every_worker,
           requests_of_one_session_keep_their_order, handshake_dictionary_and_compressed_routes,
           dictionary_off_and_no_heartbeat, shutdown_closes_every_connection_cleanly,
-          websocket_close_frame_is_answered)
+          websocket_close_frame_is_answered, node_id_is_carried_by_session_ids)
