@@ -112,7 +112,7 @@ finish_run(atoll_area *a, ping_run *r)
 {
     double s = (double)(now_ns() - r->t0) / 1e9;
     if (r->first_error != 0)
-        atoll_log(ATOLL_WARN, "pinger %s: %llu calls failed, the first with %s", atoll_area_id(a),
+        atoll_log(ATOLL_LOG_WARN, "pinger %s: %llu calls failed, the first with %s", atoll_area_id(a),
                   (unsigned long long)r->errors, atoll_err_name(r->first_error));
     atoll_reply(r->kept, atoll_pack("{s:i, s:I, s:I, s:f, s:f}", "code", 200, "calls",
                                     (int64_t)r->calls, "errors", (int64_t)r->errors, "seconds", s,
@@ -405,7 +405,7 @@ bench_init(atoll_node *n)
     for (size_t i = 0; i < sizeof areas / sizeof areas[0]; i++) {
         int err = atoll_area_create(n, areas[i][0], areas[i][1], NULL);
         if (err != ATOLL_OK) {
-            atoll_log(ATOLL_ERROR, "benchgame: cannot create area %s: %s", areas[i][1],
+            atoll_log(ATOLL_LOG_ERROR, "benchgame: cannot create area %s: %s", areas[i][1],
                       atoll_strerror(err));
             return err;
         }

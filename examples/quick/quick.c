@@ -103,7 +103,7 @@ quick_init(atoll_node *n)
 {
     int64_t areas = atoll_setting_int(n, "quick.areas", 1);
     if (areas < 1 || areas > 100000) {
-        atoll_log(ATOLL_ERROR, "quick.areas must be from 1 to 100000");
+        atoll_log(ATOLL_LOG_ERROR, "quick.areas must be from 1 to 100000");
         return ATOLL_EINVAL;
     }
     return ATOLL_OK;

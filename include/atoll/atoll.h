@@ -260,7 +260,7 @@ typedef struct atoll_game {
 
 /* The layout of the structs above and the meaning of the functions; a node refuses a
  * game module built against another one (bumped on any incompatible change). */
-#define ATOLL_ABI_VERSION 1
+#define ATOLL_ABI_VERSION 2
 
 /* A game built as a shared object exports its atoll_game with this macro; `atoll run
  * --game path/to/game.so` loads it, after checking it was built with this ABI. */
@@ -343,11 +343,19 @@ int atoll_reply_error(atoll_req *req, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Keeps req past its handler, to answer it later (from a timer, a call's callback):
  * returns a handle to pass to atoll_reply/atoll_reply_error, which frees it. Only
- * atoll_reply* may be used on a kept request, on the same area. */
+ * atoll_reply* may be used on a kept request, on the same area's worker. When the area
+ * is destroyed first, its timers and calls get ATOLL_ECANCELED (the last chance to
+ * answer); a kept request still unanswered after that is answered for the game
+ * ({"code":500,"message":"area closed"}, or ATOLL_ECANCELED to a caller) and its
+ * handle freed: it must not be used afterwards. */
 atoll_req *atoll_req_keep(atoll_req *req);
 
-/* ---- timers: owned by the area, cancelled when it is destroyed ---- */
-typedef void (*atoll_timer_fn)(atoll_area *a, void *udata);
+/* ---- timers: owned by the area ----
+ * fn runs on the area's worker with status ATOLL_OK each time the timer fires. When the
+ * area is destroyed while a timer is pending, fn runs once more with ATOLL_ECANCELED
+ * (before on_destroy): its last call, where udata can be freed and kept requests it
+ * holds answered. A timer cancelled with atoll_timer_cancel is not called again. */
+typedef void (*atoll_timer_fn)(atoll_area *a, int status, void *udata);
 /* Returns a timer id (never 0), or 0 when a is NULL or fn is NULL. */
 uint64_t atoll_timer_once(atoll_area *a, uint64_t ms, atoll_timer_fn fn, void *udata);
 uint64_t atoll_timer_every(atoll_area *a, uint64_t ms, atoll_timer_fn fn, void *udata);
@@ -362,7 +370,7 @@ int atoll_timer_cancel(atoll_area *a, uint64_t id);
  * caller is destroyed first, or the error the target's handler returned. */
 typedef void (*atoll_call_fn)(atoll_area *a, int status, atoll_value *reply, void *udata);
 int atoll_call(atoll_area *from, const char *to_id, const char *route, atoll_value *body,
-               uint32_t timeout_ms, atoll_call_fn cb, void *udata);
+               uint32_t timeout_ms, atoll_call_fn fn, void *udata);
 /* One-way: no reply, no callback. ATOLL_ENOENT when no such area is known. */
 int atoll_send(atoll_area *from, const char *to_id, const char *route, atoll_value *body);
 
@@ -385,11 +393,13 @@ typedef struct atoll_area_stats {
 size_t atoll_node_areas(atoll_node *n, atoll_area_stats *out, size_t cap);
 
 /* ---- logging and time; any thread ---- */
+/* The one set of log levels, the framework's and the game's: a line is written when its
+ * level is at most log.level. */
 typedef enum atoll_log_level {
-    ATOLL_ERROR = 0,
-    ATOLL_WARN = 1,
-    ATOLL_INFO = 2,
-    ATOLL_DEBUG = 3,
+    ATOLL_LOG_ERROR = 0,
+    ATOLL_LOG_WARN = 1,
+    ATOLL_LOG_INFO = 2,
+    ATOLL_LOG_DEBUG = 3,
 } atoll_log_level;
 /* One logfmt line: msg="<printf of fmt>" with the thread's name. */
 void atoll_log(atoll_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -230,6 +230,7 @@ atoll__area_destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
     }
     atoll__proxy_cancel_area(a);
     atoll__timers_close(a);
+    atoll__kept_close(a);
     atoll__tick_remove(a);
     if (a->grace) {
         uv_close((uv_handle_t *)a->grace, free_handle);

@@ -81,6 +81,7 @@ struct atoll_area {
     atoll__mail_list cmds;        /* queued commands (queue_commands) */
     uint32_t ncmds;
     atoll__call *calls;           /* its calls waiting for answers (list) */
+    atoll_req *kept;              /* its kept requests not answered yet (list) */
     int depth;                    /* hooks/handlers running (nesting through atoll_*) */
     bool destroy_requested;
     bool destroyed;
@@ -237,6 +238,8 @@ void atoll__do_moves(atoll__worker *w, atoll_area *a);
 /* The fence of p came: runs the messages held for it, in order. */
 void atoll__deliver_held(atoll__worker *w, atoll_area *a, atoll_player *p);
 
+/* Answers every kept request of a that is still unanswered (area closed) and frees it. */
+void atoll__kept_close(atoll_area *a);
 /* Runs on_enter (staged: its effects are dropped when it refuses the player) and
  * on_leave (staged, released). */
 int atoll__hook_enter(atoll_area *a, atoll_player *p);
@@ -325,6 +328,8 @@ struct atoll_req {
     size_t body_len;
     atoll_value *body;           /* parsed or given; owned */
     atoll__mail *mail;           /* a call's mail, reused for its answer */
+    atoll_area *owner;           /* a kept request: the area that keeps it (NULL: none) */
+    atoll_req *kept_prev, *kept_next; /* the owner's kept requests */
     bool answered;
     bool kept;                   /* a heap copy from atoll_req_keep */
     bool wants_answer;

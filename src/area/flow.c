@@ -347,3 +347,10 @@ atoll_player_kick(atoll_player *p, const char *reason)
     atoll__area_send(p->area->worker, p->session_worker, k);
 }
 
+
+void
+atoll__area_move_fini(atoll__mail *m)
+{
+    atoll__player_free(m->payload);
+    m->payload = NULL;
+}

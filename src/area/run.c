@@ -319,6 +319,37 @@ atoll__area_tick(atoll_area *a, uint64_t now)
 
 /* ---- replies -------------------------------------------------------------------------------- */
 
+/* A kept request leaves its owner's list and is freed (answered, or its area closed). */
+static void
+kept_release(atoll_req *k)
+{
+    atoll_area *a = k->owner;
+    if (a != NULL) {
+        if (k->kept_prev)
+            k->kept_prev->kept_next = k->kept_next;
+        else
+            a->kept = k->kept_next;
+        if (k->kept_next)
+            k->kept_next->kept_prev = k->kept_prev;
+    }
+    atoll__free(k);
+}
+
+void
+atoll__kept_close(atoll_area *a)
+{
+    while (a->kept != NULL) {
+        atoll_req *k = a->kept;
+        if (k->kind == ATOLL__REQ_CALL && k->wants_answer && k->mail == NULL) {
+            atoll__proxy_answer(a->worker, k->caller_worker, k->call_id, ATOLL_ECANCELED, NULL);
+            k->answered = true;
+            kept_release(k);
+        } else {
+            atoll_reply_error(k, 500, "area closed"); /* frees k */
+        }
+    }
+}
+
 int
 atoll_reply(atoll_req *r, atoll_value *body)
 {
@@ -353,7 +384,7 @@ atoll_reply(atoll_req *r, atoll_value *body)
         atoll__proxy_answer(w, r->caller_worker, r->call_id, ATOLL_OK, body);
     }
     if (r->kept)
-        atoll__free(r);
+        kept_release(r);
     return ATOLL_OK;
 }
 
@@ -392,6 +423,14 @@ atoll_req_keep(atoll_req *r)
     k->route = NULL;
     k->from = NULL;
     k->mail = NULL;
+    k->owner = r->area;
+    k->kept_prev = NULL;
+    k->kept_next = r->area ? r->area->kept : NULL;
+    if (r->area != NULL) {
+        if (r->area->kept)
+            r->area->kept->kept_prev = k;
+        r->area->kept = k;
+    }
     r->kept = true; /* the handler's copy must not answer on return */
     return k;
 }

@@ -46,7 +46,7 @@ on_timer(uv_timer_t *h)
     }
     atoll__area_begin(a);
     atoll__fx_begin(a->worker);
-    t->fn(a, t->udata); /* t may be cancelled (freed later) in here */
+    t->fn(a, ATOLL_OK, t->udata); /* t may be cancelled (freed later) in here */
     atoll__fx_end(a->worker, true);
     atoll__area_end(a);
 }
@@ -97,20 +97,22 @@ atoll_timer_cancel(atoll_area *a, uint64_t id)
     return ATOLL_ENOENT;
 }
 
-void
-atoll__area_move_fini(atoll__mail *m)
-{
-    atoll__player_free(m->payload);
-    m->payload = NULL;
-}
 
 
 void
 atoll__timers_close(atoll_area *a)
 {
-    for (atoll__timer *t = a->timers, *next; t != NULL; t = next) {
-        next = t->next;
-        uv_close((uv_handle_t *)&t->handle, free_handle);
-    }
+    /* Taken first: a callback may cancel other timers; a new one on a destroyed area is
+     * refused (timer_start). */
+    atoll__timer *t = a->timers;
     a->timers = NULL;
+    while (t != NULL) {
+        atoll__timer *next = t->next;
+        uv_timer_stop(&t->handle);
+        atoll__fx_begin(a->worker);
+        t->fn(a, ATOLL_ECANCELED, t->udata); /* its last call: udata may be freed */
+        atoll__fx_end(a->worker, true);
+        uv_close((uv_handle_t *)&t->handle, free_handle);
+        t = next;
+    }
 }

@@ -76,13 +76,7 @@ void atoll__buf_fini(atoll__buf *b);
 
 /* ---- logging ------------------------------------------------------------------ */
 
-typedef enum {
-    ATOLL_LOG_ERROR = 0,
-    ATOLL_LOG_WARN = 1,
-    ATOLL_LOG_INFO = 2,
-    ATOLL_LOG_DEBUG = 3,
-} atoll__log_level;
-
+/* Levels: atoll_log_level of atoll.h, the one enum for the framework and games. */
 extern int atoll__log_threshold;
 
 /* Name of the calling thread for log lines ("main", "w0", ...). */

@@ -220,9 +220,19 @@ t_echo(atoll_req *req)
 }
 
 static void
-slow_answer(atoll_area *a, void *udata)
+slow_answer(atoll_area *a, int status, void *udata)
 {
-    atoll_reply(udata, atoll_pack("{s:s}", "slow", "done"));
+    /* ATOLL_ECANCELED: the area is being destroyed, the timer's last call. */
+    atoll_reply(udata, atoll_pack("{s:s}", "slow", status == ATOLL_OK ? "done" : "cancelled"));
+}
+
+/* t.hold (internal): keeps the call and never answers it; the framework answers it
+ * when the area is destroyed. */
+static int
+t_hold(atoll_req *req)
+{
+    atoll_req_keep(req);
+    return ATOLL_OK;
 }
 
 static int
@@ -260,9 +270,13 @@ typedef struct timer_ctx {
 } timer_ctx;
 
 static void
-on_test_timer(atoll_area *a, void *udata)
+on_test_timer(atoll_area *a, int status, void *udata)
 {
     timer_ctx *t = udata;
+    if (status != ATOLL_OK) {
+        free(t); /* the area is gone: the timer's last call */
+        return;
+    }
     atoll_player *p = atoll_area_player(a, t->uid);
     if (p != NULL)
         atoll_push(p, "onTimer", atoll_pack("{s:I,s:I}", "left", t->left - 1, "elapsed_us",
@@ -417,6 +431,7 @@ static const atoll_area_type type_t = {
         {"sendchain", t_sendchain, 0},
         {"echo", t_echo, 0},
         {"slow", t_slow, ATOLL_INTERNAL},
+        {"hold", t_hold, ATOLL_INTERNAL},
         {"note", t_note, ATOLL_INTERNAL},
         {"notes", t_notes, ATOLL_QUERY},
         {"timer", t_timer, 0},

@@ -1281,6 +1281,36 @@ TEST(player_kick)
     node_stop(&n);
 }
 
+/* Destroying an area ends what it holds: a pending timer gets its last call with
+ * ATOLL_ECANCELED (here it answers the call it kept), and a kept request nobody answers
+ * is answered by the framework, so callers hear at once instead of at their deadline. */
+TEST(destroying_an_area_cancels_its_timers_and_kept_requests)
+{
+    test_node n;
+    start_game(&n);
+    atollc_sync *a = ENTER_AT(&n, "holder", NULL, NULL);
+    atollc_sync *b = ENTER_AT(&n, "doomed", "t-9", NULL);
+    slots_reset();
+    SEND_ASYNC(a, 0, "t.call", "{\"to\":\"t-9\",\"route\":\"t.slow\",\"timeout\":8000,"
+                              "\"body\":{\"ms\":6000}}");
+    SEND_ASYNC(a, 1, "t.call", "{\"to\":\"t-9\",\"route\":\"t.hold\",\"timeout\":8000}");
+    atollc_sync_pump(a, 200); /* both calls reach t-9 and are kept */
+    uint64_t start = gc_now_us();
+    REQUEST_THEN_KICKED(b, "t.destroy", "area closed");
+    PUMP_UNTIL(a, 2, 4000);
+    ASSERT(gc_now_us() - start < 3000000); /* not at the 6 s timer nor the 8 s deadline */
+    atoll_value *v = SLOT_VALUE(0);
+    ASSERT_STR(jstr(v, "status"), "OK");
+    ASSERT_STR(jstr(v, "reply.slow"), "cancelled");
+    atoll_unref(v);
+    v = SLOT_VALUE(1);
+    ASSERT_STR(jstr(v, "status"), "ECANCELED");
+    atoll_unref(v);
+    atollc_sync_free(a);
+    atollc_sync_free(b);
+    node_stop(&n);
+}
+
 TEST_MAIN(order_of_one_sessions_requests_is_kept, areas_on_two_workers_run_in_parallel,
           chains_of_calls_complete_on_one_and_two_workers, entry_racing_the_empty_grace_succeeds,
           timers_fire_as_set, ticks_and_command_queue, busy_worker_skips_missed_ticks,
@@ -1290,4 +1320,4 @@ TEST_MAIN(order_of_one_sessions_requests_is_kept, areas_on_two_workers_run_in_pa
           moving_holds_direct_requests_until_the_fence,
           duplicate_entry_kicks_old_session_and_keeps_player, create_destroy_and_grace,
           entry_refused_by_on_enter, area_manager_lists_stats, linked_program_serves_the_game,
-          player_kick)
+          player_kick, destroying_an_area_cancels_its_timers_and_kept_requests)
