@@ -3,8 +3,8 @@
 # scenarios, one table; then the game scenarios (areas, fan-out, calls, ticks).
 #
 # Usage: bench/run.sh [--quick] [--only LIST]
-#   LIST: comma-separated sections: echo, idle, levelup, fanout, calls; "areas" stands
-#   for levelup,fanout,calls (the game scenarios); default: all of them.
+#   LIST: comma-separated sections: echo, idle, levelup, loopback, fanout, calls; "areas"
+#   stands for levelup,fanout,calls (the game scenarios); default: all of them.
 #
 # Builds nothing: it expects a configured and built tree in build/ (build/atoll,
 # build/bench/atoll-loadgen, build/bench/atoll-baseline, build/bench/libatoll_benchgame.so;
@@ -32,6 +32,10 @@
 #         1 in flight. The baseline gets the very same client traffic and echoes it (its
 #         echo.echo); the node answers {code,level,money} and pushes `money` to the
 #         player. An answer with a code other than 200 counts as an error.
+#   loopback: levelup (as above) against the quick game with node.loopback_links=true,
+#         where every mail between the 2 workers is encoded as node-link frames and
+#         decoded, in interleaved pairs with the same game without it: the ratio bounds
+#         what a node link's encoding will cost (target >= 0.6).
 #   fanout: the chat game, 200 connections in the lobby, open loop: each says room.say
 #         {"text":"<CLOCK_MONOTONIC ns>"} RATE times a second, spread evenly; every client
 #         times every onChat push. First 2 says/s (80,000 pushes/s), REPEATS runs of
@@ -70,12 +74,12 @@ BENCHGAME=$BUILD/bench/libatoll_benchgame.so
 RESULTS=$BUILD/bench/results.json
 
 usage() {
-    echo "usage: bench/run.sh [--quick] [--only echo,idle,levelup,fanout,calls|areas]" >&2
+    echo "usage: bench/run.sh [--quick] [--only echo,idle,levelup,loopback,fanout,calls|areas]" >&2
     exit 2
 }
 
 QUICK=0
-ONLY=echo,idle,levelup,fanout,calls
+ONLY=echo,idle,levelup,loopback,fanout,calls
 while (($#)); do
     case $1 in
     --quick) QUICK=1 ;;
@@ -92,7 +96,7 @@ declare -A RUN_SECTION
 IFS=, read -ra _sections <<<"$ONLY"
 for s in "${_sections[@]}"; do
     case $s in
-    echo | idle | levelup | fanout | calls) RUN_SECTION[$s]=1 ;;
+    echo | idle | levelup | loopback | fanout | calls) RUN_SECTION[$s]=1 ;;
     *) usage ;;
     esac
 done
@@ -186,6 +190,11 @@ start_server() {
     quick)
         "$ATOLL_BIN" run --game quick --listen "127.0.0.1:$PORT" --workers 2 \
             --set quick.broadcast=false --set net.rate_limit=0 >"$TMP/$1.log" 2>&1 &
+        ;;
+    quick-loopback)
+        "$ATOLL_BIN" run --game quick --listen "127.0.0.1:$PORT" --workers 2 \
+            --set quick.broadcast=false --set net.rate_limit=0 \
+            --set node.loopback_links=true >"$TMP/$1.log" 2>&1 &
         ;;
     chat)
         "$ATOLL_BIN" run --game chat --listen "127.0.0.1:$PORT" --workers 2 \
@@ -288,14 +297,14 @@ ratio() {
 throughput() {
     local key=$1 node=$2 tr=$3 conns=$4 depth=$5
     shift 5
-    local ratios=() base_runs=() atoll_runs=() b a order
+    local ratios=() base_runs=() atoll_runs=() b a order base=${PAIR_BASE:-baseline}
     for i in $(seq 1 "$REPEATS"); do
-        if ((i % 2)); then order="baseline $node"; else order="$node baseline"; fi
+        if ((i % 2)); then order="$base $node"; else order="$node $base"; fi
         for kind in $order; do
             one_run "$kind" "$tr" "$conns" "$depth" "$@"
             echo "  $kind $tr c$conns d$depth run $i: $(field "$OUT" throughput_rps) rps," \
                 "p99 $(field "$OUT" p99_us) us, errors $(field "$OUT" errors)" >&2
-            if [[ $kind == baseline ]]; then b=$OUT; else a=$OUT; fi
+            if [[ $kind == "$base" ]]; then b=$OUT; else a=$OUT; fi
         done
         base_runs+=("$(field "$b" throughput_rps) $b")
         atoll_runs+=("$(field "$a" throughput_rps) $a")
@@ -491,6 +500,16 @@ if want levelup; then
     stop_pair baseline quick
 fi
 
+# ---- loopback links ---------------------------------------------------------------------
+
+if want loopback; then
+    echo "== levelup with node.loopback_links vs without, c100 d1" >&2
+    start_pair quick quick-loopback
+    PAIR_BASE=quick throughput loopback quick-loopback tcp 100 1 --entry --check-code \
+        --route area.levelup --body '{}'
+    stop_pair quick quick-loopback
+fi
+
 # ---- fan-out ----------------------------------------------------------------------------
 
 FO_STEPS=()
@@ -627,17 +646,27 @@ if want echo || want idle; then
     echo "rps: each server's median run; ratio: median of the per-pair atoll/baseline ratios;"
     echo "latencies in microseconds, from the median runs"
 fi
-if want levelup; then
-    b=${RES[baseline,levelup]}
-    a=${RES[atoll,levelup]}
-    printf '\nlevelup: quick game (area.levelup, gate.entry first) vs baseline echo of the same traffic\n'
-    printf '%-13s %12s %12s %7s %14s %14s %8s\n' scenario "base rps" "atoll rps" ratio \
-        "base p50/p99" "atoll p50/p99" "errors"
-    printf '%-13s %12.0f %12.0f %7s %14s %14s %8s   (target ratio >= 0.8)\n' "tcp c100 d1" \
-        "$(field "$b" throughput_rps)" "$(field "$a" throughput_rps)" "${RATIO[levelup]}" \
+# pair_table KEY TITLE BASE-NAME NODE-NAME TARGET: the table of one paired scenario.
+pair_table() {
+    local b=${RES[baseline,$1]} a=${RES[atoll,$1]}
+    printf '\n%s\n' "$2"
+    printf '%-13s %12s %12s %7s %14s %14s %8s\n' scenario "$3 rps" "$4 rps" ratio \
+        "$3 p50/p99" "$4 p50/p99" "errors"
+    printf '%-13s %12.0f %12.0f %7s %14s %14s %8s   (target ratio >= %s)\n' "tcp c100 d1" \
+        "$(field "$b" throughput_rps)" "$(field "$a" throughput_rps)" "${RATIO[$1]}" \
         "$(printf '%.0f/%.0f' "$(field "$b" p50_us)" "$(field "$b" p99_us)")" \
         "$(printf '%.0f/%.0f' "$(field "$a" p50_us)" "$(field "$a" p99_us)")" \
-        "$(field "$a" errors)"
+        "$(field "$a" errors)" "$5"
+}
+if want levelup; then
+    pair_table levelup \
+        "levelup: quick game (area.levelup, gate.entry first) vs baseline echo of the same traffic" \
+        base atoll 0.8
+fi
+if want loopback; then
+    pair_table loopback \
+        "loopback: levelup with every mail between workers as node-link frames vs without" \
+        plain links 0.6
 fi
 if want fanout; then
     t=$FO_TARGET

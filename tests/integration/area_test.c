@@ -22,11 +22,7 @@
 static void
 start_game(test_node *n)
 {
-    const char *game = getenv("ATOLL_TESTGAME");
-    if (game == NULL)
-        test_fail_(__FILE__, __LINE__, "ATOLL_TESTGAME is not set (run through ctest)");
-    /* node_start adds run --listen 127.0.0.1:0 --workers 2 */
-    node_start(n, (const char *[]){"--game", game, NULL});
+    node_start_testgame(n, NULL);
 }
 
 /* Connects and enters as uid in area (NULL: the game's default t-1) of type (NULL:

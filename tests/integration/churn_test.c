@@ -27,10 +27,7 @@
 static void
 start_game(test_node *n)
 {
-    const char *game = getenv("ATOLL_TESTGAME");
-    ASSERT(game != NULL);
-    const char *args[] = {"--game", game, "--set", "log.level=warn", NULL};
-    node_start(n, args);
+    node_start_testgame(n, (const char *[]){"--set", "log.level=warn", NULL});
 }
 
 static bool
@@ -312,6 +309,22 @@ send_burst(client *c, int n)
     return true;
 }
 
+/* The node still serves: uid enters t-1 and finds itself its only player (every
+ * player before it left); then the node stops (ASan: LeakSanitizer at its exit). */
+static void
+expect_alone_then_stop(test_node *n, const char *uid)
+{
+    client c = {0};
+    ASSERT(client_open(&c, n->port, false));
+    enter(&c, uid, "t-1", NULL);
+    char out[512];
+    ASSERT(client_request(&c, 2, "t.info", "{}", out, sizeof out));
+    ASSERT(strstr(out, "\"players\":1,") != NULL);
+    client_close(&c, false);
+    client_free(&c);
+    node_stop(n);
+}
+
 /* ---- regressions: a reset right after the message ---------------------------------------- */
 
 /* Enough connections that a leak shows in the Release figures and LeakSanitizer; fewer
@@ -427,15 +440,9 @@ TEST(move_then_reset_leaks_nothing)
         client_close(&c, true);
     }
     ASSERT_EQ(wait_fds(&n, base_fds, 10000), base_fds);
-    /* Every player left both areas: they hold only the one player entered now. */
-    ASSERT(client_open(&c, n.port, false));
-    enter(&c, "mr-1", "t-1", NULL);
-    char out[512];
-    ASSERT(client_request(&c, 7, "t.info", "{}", out, sizeof out));
-    ASSERT(strstr(out, "\"players\":1,") != NULL);
-    client_close(&c, false);
     client_free(&c);
-    node_stop(&n);
+    /* Every player left both areas. */
+    expect_alone_then_stop(&n, "mr-1");
 }
 
 /* ---- churn ------------------------------------------------------------------------------- */
@@ -670,15 +677,7 @@ TEST(churn_leaves_nothing_behind)
     check_growth("churn", rss0, rss1, conns);
 
     /* Still serving, with nobody left in the areas the churn used. */
-    client c = {0};
-    ASSERT(client_open(&c, n.port, false));
-    enter(&c, "after-churn", "t-1", NULL);
-    char out[512];
-    ASSERT(client_request(&c, 2, "t.info", "{}", out, sizeof out));
-    ASSERT(strstr(out, "\"players\":1,") != NULL);
-    client_close(&c, false);
-    client_free(&c);
-    node_stop(&n);
+    expect_alone_then_stop(&n, "after-churn");
 }
 
 TEST_MAIN(entry_then_reset_leaks_nothing, requests_then_reset_leak_nothing,

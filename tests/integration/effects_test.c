@@ -11,10 +11,7 @@
 static void
 start_game(test_node *n)
 {
-    const char *game = getenv("ATOLL_TESTGAME");
-    if (game == NULL)
-        test_fail_(__FILE__, __LINE__, "ATOLL_TESTGAME is not set (run through ctest)");
-    node_start(n, (const char *[]){"--game", game, NULL});
+    node_start_testgame(n, NULL);
 }
 
 /* Enters uid into area x-<k> (created on demand) and takes its entry answer. */

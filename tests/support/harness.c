@@ -103,6 +103,20 @@ node_dump_log(const test_node *n)
 }
 
 void
+node_start_testgame(test_node *n, const char *const *extra)
+{
+    const char *game = getenv("ATOLL_TESTGAME");
+    if (game == NULL)
+        test_fail_(__FILE__, __LINE__, "ATOLL_TESTGAME is not set (run through ctest)");
+    const char *args[32] = {"--game", game};
+    int k = 2;
+    for (int i = 0; extra && extra[i] && k < 31; i++)
+        args[k++] = extra[i];
+    args[k] = NULL;
+    node_start(n, args);
+}
+
+void
 node_stop(test_node *n)
 {
     if (n->pid <= 0)

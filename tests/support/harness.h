@@ -25,6 +25,9 @@ typedef struct test_node {
 /* Starts a node with extra arguments (NULL-terminated list, e.g. "--set",
  * "net.heartbeat=1", NULL). Fails the test when it does not come up within 10 s. */
 void node_start(test_node *n, const char *const *args);
+/* node_start with the test game (tests/games/testgame.c, $ATOLL_TESTGAME) and the
+ * extra arguments (NULL-terminated list, or NULL). */
+void node_start_testgame(test_node *n, const char *const *extra);
 /* SIGTERM, then waits up to 10 s; asserts exit status 0. */
 void node_stop(test_node *n);
 /* Prints the node's log to stderr (on failure paths). */
