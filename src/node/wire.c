@@ -209,7 +209,10 @@ put_str(atoll__buf *b, const char *s, int width)
 int
 atoll__wire_encode(const atoll__mail *m, atoll__buf *out)
 {
-    if (m->type == ATOLL_MAIL_STOP || (unsigned)m->type >= ATOLL_MAIL_KINDS)
+    /* A LINK holds frames: one inside a frame would let a peer nest them until the
+     * worker that unpacks them runs out of stack. */
+    if (m->type == ATOLL_MAIL_STOP || m->type == ATOLL_MAIL_LINK ||
+        (unsigned)m->type >= ATOLL_MAIL_KINDS)
         return ATOLL_EINVAL;
     if ((m->uid && strlen(m->uid) > ATOLL_UID_MAX) || m->nsessions > ATOLL_WIRE_SESSIONS_MAX)
         return ATOLL_ELIMIT;
@@ -333,7 +336,8 @@ atoll__wire_decode(const uint8_t *p, size_t n, const atoll__wire_limits *lim, at
         !atoll__wire_get_u32(&r, &f))
         return ATOLL_EPROTO;
     if (version != ATOLL_WIRE_VERSION || kind >= ATOLL_MAIL_KINDS || kind == ATOLL_MAIL_STOP ||
-        (f & ~(uint32_t)ATOLL_WIRE_F_ALL) != 0 || (f & required[kind]) != required[kind])
+        kind == ATOLL_MAIL_LINK || (f & ~(uint32_t)ATOLL_WIRE_F_ALL) != 0 ||
+        (f & required[kind]) != required[kind])
         return ATOLL_EPROTO;
 
     /* DATA is inline in the mail: find its length first, so the mail is made once. */

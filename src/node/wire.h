@@ -63,7 +63,8 @@ typedef struct atoll__wire_limits {
 } atoll__wire_limits;
 
 /* Appends one frame holding m (m is not changed). ATOLL_EINVAL for a kind that never
- * crosses nodes (STOP), ATOLL_ELIMIT when it would pass ATOLL_WIRE_FRAME_MAX. */
+ * crosses nodes (STOP; LINK, which carries frames itself), ATOLL_ELIMIT when it would
+ * pass ATOLL_WIRE_FRAME_MAX. */
 int atoll__wire_encode(const atoll__mail *m, atoll__buf *out);
 /* Decodes the frame at p[0..n): returns the bytes it used and *out the new mail; 0
  * when the frame is not whole yet; a negative ATOLL_E* when it is bad (ATOLL_ELIMIT

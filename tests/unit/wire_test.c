@@ -696,7 +696,7 @@ TEST(encode_refuses_kinds_that_never_cross)
 {
     atoll__buf b = ATOLL__BUF_INIT;
     atoll__buf_append(&b, "xyz", 3); /* what was there stays */
-    atoll__mail_type never[] = {ATOLL_MAIL_STOP, ATOLL_MAIL_KINDS};
+    atoll__mail_type never[] = {ATOLL_MAIL_STOP, ATOLL_MAIL_LINK, ATOLL_MAIL_KINDS};
     for (size_t i = 0; i < sizeof never / sizeof never[0]; i++) {
         atoll__mail *m = atoll__mail_new(never[i], 4);
         memcpy(m->data, "\1\0\0\0", 4);
@@ -838,7 +838,7 @@ TEST(refuses_kinds_that_never_cross)
 {
     atoll__buf b = ATOLL__BUF_INIT;
     for (int k = 0; k < 256; k++) {
-        if ((k >= ATOLL_MAIL_BIND && k <= ATOLL_MAIL_SESS_ROUTE) || k == ATOLL_MAIL_LINK)
+        if (k >= ATOLL_MAIL_BIND && k <= ATOLL_MAIL_SESS_ROUTE)
             continue;
         fb_frame(&b, (uint8_t)k, 0);
         REFUSED(&b, ATOLL_EPROTO);
@@ -846,6 +846,27 @@ TEST(refuses_kinds_that_never_cross)
         REFUSED(&b, ATOLL_EPROTO);
     }
     atoll__buf_fini(&b);
+    LEAK_CHECK();
+}
+
+TEST(refuses_a_link_inside_a_link)
+{
+    /* A LINK frame would be handed to the LINK handler, which decodes the frames it
+     * carries: a peer could nest LINKs as deep as 16 MB allows and overflow the stack
+     * of the worker that unpacks them. A LINK never crosses a link itself. */
+    atoll__buf inner = ATOLL__BUF_INIT;
+    atoll__mail *k = atoll__mail_new(ATOLL_MAIL_KICK, 0);
+    k->session.v = 1;
+    ASSERT_EQ(atoll__wire_encode(k, &inner), ATOLL_OK);
+    atoll__mail_free(k);
+    atoll__buf b = ATOLL__BUF_INIT;
+    fb_begin(&b, ATOLL_WIRE_VERSION, ATOLL_MAIL_LINK, ATOLL_WIRE_F_DATA);
+    atoll__wire_put_u32(&b, (uint32_t)inner.len);
+    atoll__buf_append(&b, atoll__buf_data(&inner), inner.len);
+    fb_end(&b);
+    REFUSED(&b, ATOLL_EPROTO);
+    atoll__buf_fini(&b);
+    atoll__buf_fini(&inner);
     LEAK_CHECK();
 }
 
@@ -1179,8 +1200,8 @@ TEST_MAIN(kinds_keep_their_wire_numbers, golden_frame, bind, bound, unbind, kick
           frames_back_to_back, truncated_frame_is_incomplete_at_every_length,
           encode_refuses_kinds_that_never_cross, encode_limits, move_in_without_a_codec,
           every_kind_needs_its_fields, every_field_decodes_for_every_kind, refuses_bad_version,
-          refuses_kinds_that_never_cross, refuses_unknown_field_bits, refuses_bad_uids,
-          refuses_long_reasons_and_area_ids, refuses_indexes_past_the_node,
+          refuses_kinds_that_never_cross, refuses_a_link_inside_a_link, refuses_unknown_field_bits,
+          refuses_bad_uids, refuses_long_reasons_and_area_ids, refuses_indexes_past_the_node,
           refuses_too_many_sessions, refuses_lengths_past_the_record,
           refuses_a_record_past_the_frame_max, refuses_short_records_and_trailing_bytes,
           refuses_values_that_are_not_json, refuses_unknown_flag_bits,
