@@ -464,7 +464,9 @@ atoll__wire_decode(const uint8_t *p, size_t n, const atoll__wire_limits *lim, at
             atoll__mail_payload_decode(m, b, u32) != ATOLL_OK)
             r.bad = true;
     }
-    if (r.bad || r.left != 0)
+    /* A field is encoded only when it is set (fields_of): a required field sent as zero
+     * would give mail whose encoding leaves it out, which the next decoder refuses. */
+    if (r.bad || r.left != 0 || (fields_of(m) & required[kind]) != required[kind])
         return fail(m, out, ATOLL_EPROTO);
     *out = m;
     return (ssize_t)(4 + rec);

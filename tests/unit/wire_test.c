@@ -883,6 +883,43 @@ TEST(refuses_unknown_field_bits)
     LEAK_CHECK();
 }
 
+TEST(refuses_required_fields_that_are_zero)
+{
+    /* The encoder writes a field only when it is not zero (AREA_CALL's worker aside), so
+     * a required field that is present but zero would decode into mail whose encoding
+     * leaves the field out, which the next node refuses: such a frame is refused here. */
+    atoll__buf b = ATOLL__BUF_INIT;
+    fb_begin(&b, ATOLL_WIRE_VERSION, ATOLL_MAIL_KICK, ATOLL_WIRE_F_SESSION);
+    atoll__wire_put_u64(&b, 0);
+    fb_end(&b);
+    REFUSED(&b, ATOLL_EPROTO);
+    fb_begin(&b, ATOLL_WIRE_VERSION, ATOLL_MAIL_AREA_CREATE, ATOLL_WIRE_F_AREA);
+    atoll__wire_put_u64(&b, 0);
+    fb_end(&b);
+    REFUSED(&b, ATOLL_EPROTO);
+    fb_begin(&b, ATOLL_WIRE_VERSION, ATOLL_MAIL_AREA_REPLY, ATOLL_WIRE_F_CALL_ID);
+    atoll__wire_put_u64(&b, 0);
+    fb_end(&b);
+    REFUSED(&b, ATOLL_EPROTO);
+    fb_begin(&b, ATOLL_WIRE_VERSION, ATOLL_MAIL_BIND, ATOLL_WIRE_F_SESSION | ATOLL_WIRE_F_UID);
+    atoll__wire_put_u64(&b, 0);
+    atoll__wire_put_u16(&b, 2);
+    atoll__buf_append(&b, "u1", 2);
+    fb_end(&b);
+    REFUSED(&b, ATOLL_EPROTO);
+    /* AREA_CALL's worker 0 is worker 0, written on purpose. */
+    fb_begin(&b, ATOLL_WIRE_VERSION, ATOLL_MAIL_AREA_CALL, ATOLL_WIRE_F_AREA | ATOLL_WIRE_F_WORKER);
+    atoll__wire_put_u32(&b, 0);
+    atoll__wire_put_u64(&b, 1);
+    fb_end(&b);
+    atoll__mail *m;
+    ASSERT_EQ(decode_exact(atoll__buf_data(&b), b.len, &m), (ssize_t)b.len);
+    ASSERT_EQ(m->worker, 0);
+    atoll__mail_free(m);
+    atoll__buf_fini(&b);
+    LEAK_CHECK();
+}
+
 /* A KICK frame for session 7 with a uid of n bytes from s (UID is allowed on any kind). */
 static void
 kick_with_uid(atoll__buf *b, uint16_t n, const void *s)
@@ -1201,7 +1238,8 @@ TEST_MAIN(kinds_keep_their_wire_numbers, golden_frame, bind, bound, unbind, kick
           encode_refuses_kinds_that_never_cross, encode_limits, move_in_without_a_codec,
           every_kind_needs_its_fields, every_field_decodes_for_every_kind, refuses_bad_version,
           refuses_kinds_that_never_cross, refuses_a_link_inside_a_link, refuses_unknown_field_bits,
-          refuses_bad_uids, refuses_long_reasons_and_area_ids, refuses_indexes_past_the_node,
+          refuses_required_fields_that_are_zero, refuses_bad_uids,
+          refuses_long_reasons_and_area_ids, refuses_indexes_past_the_node,
           refuses_too_many_sessions, refuses_lengths_past_the_record,
           refuses_a_record_past_the_frame_max, refuses_short_records_and_trailing_bytes,
           refuses_values_that_are_not_json, refuses_unknown_flag_bits,
