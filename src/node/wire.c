@@ -145,9 +145,16 @@ atoll__wire_get_json(atoll__wire_reader *r, size_t n, atoll_value **v)
     if (n == 0 || (n == 4 && memcmp(p, "null", 4) == 0))
         return true;
     *v = atoll_parse((const char *)p, n, NULL, 0);
-    if (*v == NULL)
+    if (*v == NULL) {
         r->bad = true;
-    return *v != NULL;
+        return false;
+    }
+    if (atoll_typeof(*v) == ATOLL_NULL) {
+        /* " null" too: a null value would be encoded as "null", then read as none. */
+        atoll_unref(*v);
+        *v = NULL;
+    }
+    return true;
 }
 
 /* ---- encoding ---------------------------------------------------------------------------- */

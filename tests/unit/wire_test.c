@@ -630,6 +630,39 @@ TEST(every_field_at_its_limit)
     LEAK_CHECK();
 }
 
+TEST(value_null_is_no_value)
+{
+    /* Whatever text of JSON null a peer sends, the mail has no value, so that it encodes
+     * the same way twice (a null value would be written as "null", then read as none). */
+    static const char *const nulls[] = {"null", " null", "null\n", "\tnull "};
+    for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++) {
+        atoll__buf b = ATOLL__BUF_INIT;
+        fb_begin(&b, ATOLL_WIRE_VERSION, ATOLL_MAIL_AREA_REPLY,
+                 ATOLL_WIRE_F_CALL_ID | ATOLL_WIRE_F_VALUE);
+        atoll__wire_put_u64(&b, 1);
+        fb_bytes32(&b, nulls[i]);
+        fb_end(&b);
+        atoll__mail *m;
+        ASSERT_EQ(decode_exact(atoll__buf_data(&b), b.len, &m), (ssize_t)b.len);
+        ASSERT(m->value == NULL);
+        atoll__mail_free(m);
+        atoll__buf_fini(&b);
+    }
+    /* An empty VALUE is no value as well. */
+    atoll__buf b = ATOLL__BUF_INIT;
+    fb_begin(&b, ATOLL_WIRE_VERSION, ATOLL_MAIL_AREA_REPLY,
+             ATOLL_WIRE_F_CALL_ID | ATOLL_WIRE_F_VALUE);
+    atoll__wire_put_u64(&b, 1);
+    atoll__wire_put_u32(&b, 0);
+    fb_end(&b);
+    atoll__mail *m;
+    ASSERT_EQ(decode_exact(atoll__buf_data(&b), b.len, &m), (ssize_t)b.len);
+    ASSERT(m->value == NULL);
+    atoll__mail_free(m);
+    atoll__buf_fini(&b);
+    LEAK_CHECK();
+}
+
 /* ---- frames in a stream ------------------------------------------------------------------ */
 
 TEST(frames_back_to_back)
@@ -1234,10 +1267,11 @@ TEST(refused_frames_free_what_they_had_decoded)
 TEST_MAIN(kinds_keep_their_wire_numbers, golden_frame, bind, bound, unbind, kick, broadcast,
           sess_out, sess_push, area_create, area_enter, area_req, area_leave_and_fence,
           area_move_in, area_call, area_reply, sess_route, every_field_at_its_limit,
-          frames_back_to_back, truncated_frame_is_incomplete_at_every_length,
-          encode_refuses_kinds_that_never_cross, encode_limits, move_in_without_a_codec,
-          every_kind_needs_its_fields, every_field_decodes_for_every_kind, refuses_bad_version,
-          refuses_kinds_that_never_cross, refuses_a_link_inside_a_link, refuses_unknown_field_bits,
+          value_null_is_no_value, frames_back_to_back,
+          truncated_frame_is_incomplete_at_every_length, encode_refuses_kinds_that_never_cross,
+          encode_limits, move_in_without_a_codec, every_kind_needs_its_fields,
+          every_field_decodes_for_every_kind, refuses_bad_version, refuses_kinds_that_never_cross,
+          refuses_a_link_inside_a_link, refuses_unknown_field_bits,
           refuses_required_fields_that_are_zero, refuses_bad_uids,
           refuses_long_reasons_and_area_ids, refuses_indexes_past_the_node,
           refuses_too_many_sessions, refuses_lengths_past_the_record,
