@@ -338,14 +338,20 @@ def wire_field(name, v):
         return bytes(v)
     if name == "area_old":  # (area_old, worker_old)
         return le(v[0], 8) + le(v[1], 4)
+    # A counted field is its bytes (or ids), or (count, bytes) for a count that lies.
+    count, v = v if isinstance(v, tuple) else (len(v), v)
     if name == "uid":
-        return le(len(v), 2) + v
+        return le(count, 2) + v
     if name in ("reason", "from"):
-        return bytes([len(v)]) + v
-    if name == "sessions":  # a list, or (count, list) for a count that lies
-        count, ids = v if isinstance(v, tuple) else (len(v), v)
-        return le(count, 4) + b"".join(le(x, 8) for x in ids)
-    return le(len(v), 4) + v  # value, shared, data, payload
+        return bytes([count]) + v
+    if name == "sessions":
+        return le(count, 4) + b"".join(le(x, 8) for x in v)
+    return le(count, 4) + v  # value, shared, data, payload
+
+
+def cut(frame, n):
+    """The frame's record cut to its first n bytes, with the length saying so."""
+    return le(n, 4) + frame[4:4 + n]
 
 
 def wire(kind, fields, version=1, extra_bits=0, trailing=b""):
@@ -383,6 +389,8 @@ WIRE_VALID = {
                                       "value": b"{}"}),
     "area-req": wire("area_req", {"session": 5, "request": 7, "flags": (2, 1), "route": 65535,
                                   "area": 2, "data": b'{"x":1,"y":-2}'}),
+    "area-req-notify": wire("area_req", {"session": 5, "flags": (0, 1), "route": 3, "area": 2,
+                                         "data": b"{}"}),
     "area-leave": wire("area_leave", {"session": 8, "area": 3}),
     "area-fence": wire("area_fence", {"session": 8, "area": 3}),
     "area-move-in": wire("area_move_in", {"session": 9, "area": 4, "area_old": (3, 1),
@@ -418,9 +426,25 @@ WIRES.update({
     "bad-worker-old-4": wire("sess_route", {"session": 1, "area_old": (2, 4)}),
     "bad-sessions-over-max": wire("sess_push", {"shared": b"p",
                                                 "sessions": ((1 << 20) + 1, [1])}),
-    # DATA says 5 bytes, the record holds 4; the next frame follows and is not its 5th.
-    "bad-data-past-record": (lambda f: f[:10] + le(5, 4) + f[14:])(
-        wire("sess_out", {"data": b"body"})) + wire("kick", {"session": 1}),
+    "bad-record-empty": le(0, 4),
+    "bad-record-5-bytes": cut(WIRE_VALID["kick"], 5),
+    "bad-record-ends-in-fixed-fields": cut(WIRE_VALID["every-field"], 20),
+    "bad-record-ends-in-uid-count": cut(WIRE_VALID["every-field"], 6 + 54 + 1),
+    "bad-record-ends-before-data-count": wire("sess_out", {}, extra_bits=1 << 16),
+})
+# Each count one more than the record holds, and the next frame right behind (which must
+# not be read as the rest of this one).
+for name, kind, fields in [
+        ("uid", "unbind", {"session": 1, "uid": (3, b"ab")}),
+        ("reason", "kick", {"session": 1, "reason": (3, b"ab")}),
+        ("from", "area_call", {"worker": 0, "area": 1, "from": (3, b"ab")}),
+        ("value", "area_reply", {"call_id": 1, "value": (3, b"{}")}),
+        ("shared", "broadcast", {"shared": (3, b"ab")}),
+        ("sessions", "sess_push", {"shared": b"p", "sessions": (2, [1])}),
+        ("data", "sess_out", {"data": (5, b"body")}),
+        ("payload", "area_move_in", {"session": 1, "area": 1, "payload": (3, b"ab")})]:
+    WIRES["bad-%s-past-record" % name] = wire(kind, fields) + wire("kick", {"session": 1})
+WIRES.update({
     "bad-frame-max": le((16 << 20) + 1, 4) + bytes([1, 4]),
     "bad-trailing-byte": wire("kick", {"session": 1}, trailing=b"\x00"),
     "bad-value-not-json": wire("area_reply", {"call_id": 1, "value": b'{"a":}'}),
