@@ -145,9 +145,16 @@ atoll__wire_get_json(atoll__wire_reader *r, size_t n, atoll_value **v)
     if (n == 0 || (n == 4 && memcmp(p, "null", 4) == 0))
         return true;
     *v = atoll_parse((const char *)p, n, NULL, 0);
-    if (*v == NULL)
+    if (*v == NULL) {
         r->bad = true;
-    return *v != NULL;
+        return false;
+    }
+    if (atoll_typeof(*v) == ATOLL_NULL) {
+        /* " null" too: a null value would be encoded as "null", then read as none. */
+        atoll_unref(*v);
+        *v = NULL;
+    }
+    return true;
 }
 
 /* ---- encoding ---------------------------------------------------------------------------- */
@@ -209,7 +216,10 @@ put_str(atoll__buf *b, const char *s, int width)
 int
 atoll__wire_encode(const atoll__mail *m, atoll__buf *out)
 {
-    if (m->type == ATOLL_MAIL_STOP || (unsigned)m->type >= ATOLL_MAIL_KINDS)
+    /* A LINK holds frames: one inside a frame would let a peer nest them until the
+     * worker that unpacks them runs out of stack. */
+    if (m->type == ATOLL_MAIL_STOP || m->type == ATOLL_MAIL_LINK ||
+        (unsigned)m->type >= ATOLL_MAIL_KINDS)
         return ATOLL_EINVAL;
     if ((m->uid && strlen(m->uid) > ATOLL_UID_MAX) || m->nsessions > ATOLL_WIRE_SESSIONS_MAX)
         return ATOLL_ELIMIT;
@@ -333,7 +343,8 @@ atoll__wire_decode(const uint8_t *p, size_t n, const atoll__wire_limits *lim, at
         !atoll__wire_get_u32(&r, &f))
         return ATOLL_EPROTO;
     if (version != ATOLL_WIRE_VERSION || kind >= ATOLL_MAIL_KINDS || kind == ATOLL_MAIL_STOP ||
-        (f & ~(uint32_t)ATOLL_WIRE_F_ALL) != 0 || (f & required[kind]) != required[kind])
+        kind == ATOLL_MAIL_LINK || (f & ~(uint32_t)ATOLL_WIRE_F_ALL) != 0 ||
+        (f & required[kind]) != required[kind])
         return ATOLL_EPROTO;
 
     /* DATA is inline in the mail: find its length first, so the mail is made once. */
@@ -460,7 +471,9 @@ atoll__wire_decode(const uint8_t *p, size_t n, const atoll__wire_limits *lim, at
             atoll__mail_payload_decode(m, b, u32) != ATOLL_OK)
             r.bad = true;
     }
-    if (r.bad || r.left != 0)
+    /* A field is encoded only when it is set (fields_of): a required field sent as zero
+     * would give mail whose encoding leaves it out, which the next decoder refuses. */
+    if (r.bad || r.left != 0 || (fields_of(m) & required[kind]) != required[kind])
         return fail(m, out, ATOLL_EPROTO);
     *out = m;
     return (ssize_t)(4 + rec);

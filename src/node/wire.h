@@ -63,7 +63,8 @@ typedef struct atoll__wire_limits {
 } atoll__wire_limits;
 
 /* Appends one frame holding m (m is not changed). ATOLL_EINVAL for a kind that never
- * crosses nodes (STOP), ATOLL_ELIMIT when it would pass ATOLL_WIRE_FRAME_MAX. */
+ * crosses nodes (STOP; LINK, which carries frames itself), ATOLL_ELIMIT when it would
+ * pass ATOLL_WIRE_FRAME_MAX. */
 int atoll__wire_encode(const atoll__mail *m, atoll__buf *out);
 /* Decodes the frame at p[0..n): returns the bytes it used and *out the new mail; 0
  * when the frame is not whole yet; a negative ATOLL_E* when it is bad (ATOLL_ELIMIT
@@ -90,7 +91,7 @@ bool atoll__wire_get_u32(atoll__wire_reader *r, uint32_t *v);
 bool atoll__wire_get_u64(atoll__wire_reader *r, uint64_t *v);
 /* n bytes in place (borrowed from the input). */
 bool atoll__wire_get_bytes(atoll__wire_reader *r, size_t n, const uint8_t **p);
-/* A JSON value of n bytes; *v NULL for "null" or n == 0. */
+/* A JSON value of n bytes; *v NULL for JSON null (however spaced) or n == 0. */
 bool atoll__wire_get_json(atoll__wire_reader *r, size_t n, atoll_value **v);
 /* Appends the JSON text of v ("null" for NULL) with its u32 length in front. */
 void atoll__wire_put_json(atoll__buf *b, const atoll_value *v);

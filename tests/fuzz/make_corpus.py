@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""make_corpus.py -- regenerates the seed corpora of the Pomelo codec fuzz targets.
+"""make_corpus.py -- regenerates the seed corpora of the Pomelo codec fuzz targets and of
+the wire decoder of mail between nodes.
 
 Writes tests/fuzz/corpus/{package,message,handshake,json,client_reply}/ from the test
 vectors of the protocol reference (section 11.1, the section 11.2 live-server transcript),
-the error cases of sections 5.2 and 9 and the replies of a real atoll node, one small file
-per case, named after what it holds. Deterministic: running it twice gives the same files.
-It only writes the files it names (overwriting them), so crash reproducers added by hand
-under other names stay.
+the error cases of sections 5.2 and 9 and the replies of a real atoll node, and
+tests/fuzz/corpus/wire/ from frames written here after the format in src/node/wire.h
+(one valid frame of every kind, a stream of them, and the ways a frame can be bad), one
+small file per case, named after what it holds. Deterministic: running it twice gives the
+same files. It only writes the files it names (overwriting them), so crash reproducers
+added by hand under other names stay.
 
 Usage: tests/fuzz/make_corpus.py   (from anywhere; paths are relative to this file)
 """
@@ -307,6 +310,148 @@ JSONS = {
     "empty": b"",
 }
 
+# ---- wire frames (src/node/wire.h): mail between nodes ---------------------------------
+# Written from the format as wire.h states it, independently of wire.c's encoder, so the
+# replay (ctest fuzz.wire) also checks that the two agree. The kind byte is the index in
+# atoll__mail_type (wire_test pins the numbers); fields go in bit order.
+
+WIRE_KINDS = ["stop", "bind", "bound", "unbind", "kick", "broadcast", "sess_out", "sess_push",
+              "area_create", "area_enter", "area_req", "area_leave", "area_fence",
+              "area_move_in", "area_call", "area_reply", "sess_route", "link"]
+WIRE_FIELDS = ["session", "request", "flags", "route", "status", "worker", "area", "area_old",
+               "call_id", "type", "uid", "reason", "from", "value", "shared", "sessions",
+               "data", "payload"]
+
+
+def le(v, n):
+    return (v & ((1 << (8 * n)) - 1)).to_bytes(n, "little")
+
+
+def wire_field(name, v):
+    if name in ("session", "area", "call_id"):
+        return le(v, 8)
+    if name in ("request", "status", "worker"):
+        return le(v, 4)
+    if name in ("route", "type"):
+        return le(v, 2)
+    if name == "flags":  # (bits: 1 reply, 2 forwarded; msg_type)
+        return bytes(v)
+    if name == "area_old":  # (area_old, worker_old)
+        return le(v[0], 8) + le(v[1], 4)
+    # A counted field is its bytes (or ids), or (count, bytes) for a count that lies.
+    count, v = v if isinstance(v, tuple) else (len(v), v)
+    if name == "uid":
+        return le(count, 2) + v
+    if name in ("reason", "from"):
+        return bytes([count]) + v
+    if name == "sessions":
+        return le(count, 4) + b"".join(le(x, 8) for x in v)
+    return le(count, 4) + v  # value, shared, data, payload
+
+
+def cut(frame, n):
+    """The frame's record cut to its first n bytes, with the length saying so."""
+    return le(n, 4) + frame[4:4 + n]
+
+
+def wire(kind, fields, version=1, extra_bits=0, trailing=b""):
+    """One frame: u32 length, then the record. fields maps a field name to its value;
+    an int kind is written as is (for kinds that do not exist)."""
+    bits, body = extra_bits, b""
+    for i, name in enumerate(WIRE_FIELDS):
+        if name in fields:
+            bits |= 1 << i
+            body += wire_field(name, fields[name])
+    k = kind if isinstance(kind, int) else WIRE_KINDS.index(kind)
+    rec = bytes([version, k]) + le(bits, 4) + body + trailing
+    return le(len(rec), 4) + rec
+
+
+W_BIND = {"session": 0x100000001, "request": 42, "flags": (1, 0), "uid": b"player-1",
+          "value": b'{"uid":"player-1","token":"t"}'}
+W_EVERY = {"session": 1, "request": 2, "flags": (3, 255), "route": 3, "status": -4,
+           "worker": 3, "area": 5, "area_old": (6, 3), "call_id": 7, "type": 2,
+           "uid": b"u" * 128, "reason": b"r" * 47, "from": b"f" * 64,
+           "value": b'{"k":[true,false,null,1.5,-7,"\\u00e9"]}', "shared": b"shared",
+           "sessions": [8, 9], "data": b"area request body", "payload": b"payload"}
+WIRE_VALID = {
+    "bind": wire("bind", W_BIND),
+    "bound": wire("bound", dict(W_BIND, flags=(0, 0), request=0)),
+    "unbind": wire("unbind", {"session": 3, "uid": b"u"}),
+    "kick": wire("kick", {"session": 77, "reason": b"kicked by the game"}),
+    "broadcast": wire("broadcast", {"shared": bytes([4, 0, 0, 5, 6, 2]) + b"on\x00"}),
+    "sess-out": wire("sess_out", {"data": le(1, 8) + le(3, 4) + b"a\x00c"}),
+    "sess-out-no-fields": wire("sess_out", {}),
+    "sess-push": wire("sess_push", {"shared": b"push bytes", "sessions": [1, 2**64 - 1, 0]}),
+    "area-create": wire("area_create", {"area": 1}),
+    "area-enter": wire("area_enter", {"session": 5, "request": 6, "flags": (1, 0), "area": 9,
+                                      "type": 2, "uid": b"p", "from": b"room:lobby",
+                                      "value": b"{}"}),
+    "area-req": wire("area_req", {"session": 5, "request": 7, "flags": (2, 1), "route": 65535,
+                                  "area": 2, "data": b'{"x":1,"y":-2}'}),
+    "area-req-notify": wire("area_req", {"session": 5, "flags": (0, 1), "route": 3, "area": 2,
+                                         "data": b"{}"}),
+    "area-leave": wire("area_leave", {"session": 8, "area": 3}),
+    "area-fence": wire("area_fence", {"session": 8, "area": 3}),
+    "area-move-in": wire("area_move_in", {"session": 9, "area": 4, "area_old": (3, 1),
+                                          "payload": b'player-9 {"hp":3}'}),
+    "area-call": wire("area_call", {"route": 12, "worker": 0, "area": 5, "call_id": 99,
+                                    "from": b"area-1", "value": b'[1,"two",{"three":3}]'}),
+    "area-call-send": wire("area_call", {"worker": 3, "area": 5}),
+    "area-reply": wire("area_reply", {"status": -110, "call_id": 99, "value": b'{"code":500}'}),
+    "sess-route": wire("sess_route", {"session": 10, "worker": 3, "area": 6, "area_old": (5, 2),
+                                      "type": 2, "data": bytes([4, 0, 0, 3, 4, 1]) + b"{}"}),
+    "every-field": wire("area_move_in", W_EVERY),
+}
+WIRES = dict(WIRE_VALID)
+WIRES.update({
+    "stream-every-kind": b"".join(WIRE_VALID.values()),
+    # JSON null with a space: decodes to no value, like "null" (it used not to round-trip).
+    "value-null-text": wire("area_reply", {"call_id": 1, "value": b" null"}),
+    "truncated": WIRE_VALID["every-field"][:100],  # incomplete: its length says more
+    "bad-version": wire("kick", {"session": 1}, version=2),
+    "bad-kind-stop": wire("stop", {}),
+    "bad-kind-link": wire("link", {"data": wire("kick", {"session": 1})}),
+    "bad-kind-18": wire(18, {}),
+    "bad-field-bit-18": wire("kick", {"session": 1}, extra_bits=1 << 18),
+    "bad-bind-without-uid": wire("bind", {"session": 1}),
+    "bad-session-zero": wire("kick", {"session": 0}),
+    "bad-uid-empty": wire("unbind", {"session": 1, "uid": b""}),
+    "bad-uid-nul": wire("unbind", {"session": 1, "uid": b"a\x00b"}),
+    "bad-uid-129": wire("unbind", {"session": 1, "uid": b"u" * 129}),
+    "bad-reason-48": wire("kick", {"session": 1, "reason": b"r" * 48}),
+    "bad-from-65": wire("area_call", {"worker": 0, "area": 1, "from": b"f" * 65}),
+    "bad-type-3": wire("sess_route", {"session": 1, "type": 3}),
+    "bad-worker-4": wire("area_call", {"worker": 4, "area": 1}),
+    "bad-worker-old-4": wire("sess_route", {"session": 1, "area_old": (2, 4)}),
+    "bad-sessions-over-max": wire("sess_push", {"shared": b"p",
+                                                "sessions": ((1 << 20) + 1, [1])}),
+    "bad-record-empty": le(0, 4),
+    "bad-record-5-bytes": cut(WIRE_VALID["kick"], 5),
+    "bad-record-ends-in-fixed-fields": cut(WIRE_VALID["every-field"], 20),
+    "bad-record-ends-in-uid-count": cut(WIRE_VALID["every-field"], 6 + 54 + 1),
+    "bad-record-ends-before-data-count": wire("sess_out", {}, extra_bits=1 << 16),
+})
+# Each count one more than the record holds, and the next frame right behind (which must
+# not be read as the rest of this one).
+for name, kind, fields in [
+        ("uid", "unbind", {"session": 1, "uid": (3, b"ab")}),
+        ("reason", "kick", {"session": 1, "reason": (3, b"ab")}),
+        ("from", "area_call", {"worker": 0, "area": 1, "from": (3, b"ab")}),
+        ("value", "area_reply", {"call_id": 1, "value": (3, b"{}")}),
+        ("shared", "broadcast", {"shared": (3, b"ab")}),
+        ("sessions", "sess_push", {"shared": b"p", "sessions": (2, [1])}),
+        ("data", "sess_out", {"data": (5, b"body")}),
+        ("payload", "area_move_in", {"session": 1, "area": 1, "payload": (3, b"ab")})]:
+    WIRES["bad-%s-past-record" % name] = wire(kind, fields) + wire("kick", {"session": 1})
+WIRES.update({
+    "bad-frame-max": le((16 << 20) + 1, 4) + bytes([1, 4]),
+    "bad-trailing-byte": wire("kick", {"session": 1}, trailing=b"\x00"),
+    "bad-value-not-json": wire("area_reply", {"call_id": 1, "value": b'{"a":}'}),
+    "bad-flags-bit": wire("area_req", {"session": 1, "flags": (4, 0), "area": 1}),
+    "bad-payload-nul": wire("area_move_in", {"session": 1, "area": 1, "payload": b"a\x00"}),
+})
+
 
 def write(name, files):
     d = os.path.join(HERE, "corpus", name)
@@ -322,6 +467,7 @@ def main():
     write("handshake", HANDSHAKES)
     write("json", JSONS)
     write("client_reply", REPLIES)
+    write("wire", WIRES)
 
 
 if __name__ == "__main__":
