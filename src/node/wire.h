@@ -67,8 +67,9 @@ typedef struct atoll__wire_limits {
  * pass ATOLL_WIRE_FRAME_MAX. */
 int atoll__wire_encode(const atoll__mail *m, atoll__buf *out);
 /* Decodes the frame at p[0..n): returns the bytes it used and *out the new mail; 0
- * when the frame is not whole yet; a negative ATOLL_E* when it is bad (ATOLL_ELIMIT
- * past a limit, ATOLL_EPROTO for the rest), with *out NULL. */
+ * when the frame is not whole yet; a negative ATOLL_E* when it is bad, with *out NULL:
+ * ATOLL_ELIMIT when the record's length passes ATOLL_WIRE_FRAME_MAX (nothing of it was
+ * read), ATOLL_EPROTO for everything else, a field past its own limit included. */
 ssize_t atoll__wire_decode(const uint8_t *p, size_t n, const atoll__wire_limits *lim,
                            atoll__mail **out);
 
