@@ -197,7 +197,7 @@ atoll__area_fail_mail(atoll__worker *w, atoll__mail *m, const char *why)
     if (m->type == ATOLL_MAIL_AREA_REQ && m->msg_type == ATOLL_MSG_REQUEST)
         atoll__answer_client_error(w, m->session, atoll__session_worker(m->session), m->request_id, 500, why);
     else if (m->type == ATOLL_MAIL_AREA_CALL && m->call_id != 0)
-        atoll__proxy_answer(w, m->worker, m->call_id, ATOLL_ECANCELED, NULL);
+        atoll__proxy_answer(w, m->at, m->call_id, ATOLL_ECANCELED, NULL);
     atoll__mail_free(m);
 }
 

@@ -257,8 +257,10 @@ void atoll__fx_end(atoll__worker *w, bool keep);
 bool atoll__fx_active(const atoll__worker *w);
 /* Holds bytes for a client (atoll__session_out while a region is open). */
 void atoll__fx_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n);
-/* Mail that game code causes: held while a region is open, else sent at once. */
+/* Mail that game code causes: held while a region is open, else sent at once (to a
+ * worker of this node, or to an address). */
 void atoll__area_send(atoll__worker *w, int to, atoll__mail *m);
+void atoll__area_send_to(atoll__worker *w, atoll__addr to, atoll__mail *m);
 /* A move was asked for p in the open region (forgotten if it fails). */
 void atoll__fx_moved(atoll__worker *w, atoll_player *p);
 void atoll__fx_fini(atoll__worker *w);
@@ -295,7 +297,7 @@ bool atoll__area_tick(atoll_area *a, uint64_t now_ns);
 
 void atoll__proxy_reply_mail(atoll__worker *w, atoll__mail *m);
 /* Answers a call (req's call part): status and value (taken). */
-void atoll__proxy_answer(atoll__worker *w, int caller_worker, uint64_t call_id, int status,
+void atoll__proxy_answer(atoll__worker *w, atoll__addr caller, uint64_t call_id, int status,
                          atoll_value *value);
 /* Settles call call_id of this worker with ATOLL_ECANCELED (its AREA_CALL was dropped
  * with the effects of failed game code); nothing when it is settled already. */
@@ -322,7 +324,7 @@ struct atoll_req {
     atoll_session_id session;    /* client messages */
     int session_worker;
     uint32_t request_id;         /* 0 for a notify */
-    int caller_worker;           /* calls */
+    atoll__addr caller;          /* calls: the caller's worker */
     uint64_t call_id;            /* 0 for a send */
     const uint8_t *body_bytes;   /* client body (JSON) */
     size_t body_len;

@@ -51,8 +51,14 @@ atoll__fx_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, si
 void
 atoll__area_send(atoll__worker *w, int to, atoll__mail *m)
 {
+    atoll__area_send_to(w, atoll__addr_make(w->node->id, to), m);
+}
+
+void
+atoll__area_send_to(atoll__worker *w, atoll__addr to, atoll__mail *m)
+{
     if (!atoll__fx_active(w)) {
-        atoll__send(w->node, to, m);
+        atoll__send_to(w->node, to, m);
         return;
     }
     atoll__fx *fx = &w->areas->fx;
@@ -82,7 +88,7 @@ release(atoll__worker *w, atoll__fx *fx)
     while (p < end) {
         if (*p++ == FX_MAIL) {
             atoll__mail *next = m->next;
-            atoll__send(w->node, m->fx_to, m);
+            atoll__send_to(w->node, m->fx_to, m);
             m = next;
             continue;
         }

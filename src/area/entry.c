@@ -37,7 +37,7 @@ atoll__area_route(atoll__req *req)
     am->msg_type = (uint8_t)req->type;
     am->route = req->code;
     memcpy(am->data, req->body, req->body_len);
-    atoll__send(n, s->area_worker, am);
+    atoll__send_to(n, s->area_at, am);
 }
 
 /* Enters the bound uid's player into the area the game chooses. body is the gate.entry
@@ -100,7 +100,7 @@ atoll__area_session_closed(atoll__session *s)
     atoll__mail *l = atoll__mail_new(ATOLL_MAIL_AREA_LEAVE, 0);
     l->area = s->area;
     l->session = s->id;
-    atoll__send(s->worker->node, s->area_worker, l);
+    atoll__send_to(s->worker->node, s->area_at, l);
     s->area = 0;
 }
 
@@ -117,20 +117,20 @@ atoll__area_route_mail(atoll__worker *w, atoll__mail *m)
         atoll__mail *f = atoll__mail_new(ATOLL_MAIL_AREA_FENCE, 0);
         f->area = m->area_old;
         f->session = m->session;
-        atoll__send(n, m->worker_old, f);
+        atoll__send_to(n, m->at_old, f);
     } else if (s == NULL && m->area != 0) {
         /* Entered after the session closed: nobody will send the LEAVE but us. */
         atoll__mail *l = atoll__mail_new(ATOLL_MAIL_AREA_LEAVE, 0);
         l->area = m->area;
         l->session = m->session;
-        atoll__send(n, m->worker, l);
+        atoll__send_to(n, m->at, l);
     }
     if (s != NULL) {
         /* Even a closing session takes the route: its LEAVE must reach the new area. */
         if (m->area_old == 0)
             s->entering = false;
         s->area = m->area;
-        s->area_worker = m->worker;
+        s->area_at = m->at;
         s->area_type = m->type_index;
         if (m->len > 0)
             atoll__session_deliver(w, s->id, m->data, m->len);

@@ -40,11 +40,11 @@ send_route(atoll__worker *w, atoll_player *p, atoll_area *a, const atoll__mail *
     atoll__mail *r = atoll__mail_new(ATOLL_MAIL_SESS_ROUTE, reply_len);
     r->session = p->session;
     r->area = a ? a->num : 0;
-    r->worker = w->index;
+    r->at = atoll__addr_make(w->node->id, w->index);
     r->type_index = a ? a->type_index : 0; /* no area: no type */
     if (cause->type == ATOLL_MAIL_AREA_MOVE_IN) {
         r->area_old = cause->area_old;
-        r->worker_old = cause->worker_old;
+        r->at_old = cause->at_old;
     }
     if (reply_len)
         memcpy(r->data, reply, reply_len);
@@ -189,7 +189,7 @@ atoll__area_mail(atoll__worker *w, atoll__mail *m)
         if (a == NULL) {
             if (m->call_id != 0) {
                 /* Not here (gone, or a stale route): the body goes back for a retry. */
-                atoll__proxy_answer(w, m->worker, m->call_id, ATOLL__EMOVED, m->value);
+                atoll__proxy_answer(w, m->at, m->call_id, ATOLL__EMOVED, m->value);
                 m->value = NULL;
             }
             atoll__mail_free(m);
@@ -308,7 +308,7 @@ atoll__do_moves(atoll__worker *w, atoll_area *a)
         atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_MOVE_IN, 0);
         m->area = info.num;
         m->area_old = a->num;
-        m->worker_old = w->index;
+        m->at_old = atoll__addr_make(w->node->id, w->index);
         m->session = p->session;
         m->payload = p;
         atoll__free(to);

@@ -121,7 +121,7 @@ post_call(atoll__worker *w, const atoll_area *from, const atoll__dir_info *info,
     m->area = info->num;
     m->route = route;
     m->call_id = call_id;
-    m->worker = w->index;
+    m->at = atoll__addr_make(w->node->id, w->index);
     m->value = body;
     memcpy(m->from, from->id, strlen(from->id) + 1);
     atoll__area_send(w, info->worker, m);
@@ -220,14 +220,14 @@ atoll_send(atoll_area *from, const char *to_id, const char *route, atoll_value *
 }
 
 void
-atoll__proxy_answer(atoll__worker *w, int caller_worker, uint64_t call_id, int status,
+atoll__proxy_answer(atoll__worker *w, atoll__addr caller, uint64_t call_id, int status,
                     atoll_value *value)
 {
     atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_REPLY, 0);
     m->call_id = call_id;
     m->status = status;
     m->value = value;
-    atoll__area_send(w, caller_worker, m);
+    atoll__area_send_to(w, caller, m);
 }
 
 void

@@ -202,7 +202,7 @@ atoll__run_call(atoll__worker *w, atoll_area *a, atoll__mail *m)
     const atoll__route_entry *re = atoll__route_of(w, m->route);
     if (re == NULL || re->handler == NULL || re->type_index != a->type_index) {
         if (m->call_id != 0)
-            atoll__proxy_answer(w, m->worker, m->call_id, ATOLL_EINVAL, NULL);
+            atoll__proxy_answer(w, m->at, m->call_id, ATOLL_EINVAL, NULL);
         atoll__mail_free(m);
         return;
     }
@@ -211,7 +211,7 @@ atoll__run_call(atoll__worker *w, atoll_area *a, atoll__mail *m)
         .area = a,
         .route = atoll__dict_route(w->node->dict, m->route),
         .from = m->from,
-        .caller_worker = m->worker,
+        .caller = m->at,
         .call_id = m->call_id,
         .wants_answer = m->call_id != 0,
         .body = m->value,
@@ -341,7 +341,7 @@ atoll__kept_close(atoll_area *a)
     while (a->kept != NULL) {
         atoll_req *k = a->kept;
         if (k->kind == ATOLL__REQ_CALL && k->wants_answer && k->mail == NULL) {
-            atoll__proxy_answer(a->worker, k->caller_worker, k->call_id, ATOLL_ECANCELED, NULL);
+            atoll__proxy_answer(a->worker, k->caller, k->call_id, ATOLL_ECANCELED, NULL);
             k->answered = true;
             kept_release(k);
         } else {
@@ -379,9 +379,9 @@ atoll_reply(atoll_req *r, atoll_value *body)
         m->type = ATOLL_MAIL_AREA_REPLY;
         m->status = ATOLL_OK;
         m->value = body;
-        atoll__area_send(w, r->caller_worker, m);
+        atoll__area_send_to(w, r->caller, m);
     } else {
-        atoll__proxy_answer(w, r->caller_worker, r->call_id, ATOLL_OK, body);
+        atoll__proxy_answer(w, r->caller, r->call_id, ATOLL_OK, body);
     }
     if (r->kept)
         kept_release(r);

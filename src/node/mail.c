@@ -167,7 +167,8 @@ link_encode(atoll__mail *first)
 static void
 on_link_mail(atoll__worker *w, atoll__mail *l)
 {
-    atoll__wire_limits lim = {.nworkers = w->node->nworkers, .ntypes = w->node->ntypes};
+    atoll__wire_limits lim = {.nworkers = w->node->nworkers, .ntypes = w->node->ntypes,
+                              .node_id = w->node->id};
     for (size_t off = 0; off < l->len;) {
         atoll__mail *m;
         ssize_t k = atoll__wire_decode(l->data + off, l->len - off, &lim, &m);
@@ -277,6 +278,18 @@ atoll__send(atoll__node *n, int to, atoll__mail *m)
     if (to != cur->index)
         batch_flush(cur, to); /* what was written before this mail is read before it */
     atoll__mail_list_push(to == cur->index ? &cur->local : &cur->outbox[to], m);
+}
+
+void
+atoll__send_to(atoll__node *n, atoll__addr to, atoll__mail *m)
+{
+    if (to.node == n->id) {
+        atoll__send(n, to.worker, m);
+        return;
+    }
+    ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"mail for another node, no link to it: dropped\" node=%u kind=%d",
+              (unsigned)to.node, (int)m->type);
+    atoll__mail_free(m);
 }
 
 /* Splices each non-empty outbox into its worker's mailbox. */

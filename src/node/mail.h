@@ -68,6 +68,27 @@ atoll__session_slot(atoll_session_id id)
     return (uint32_t)(id.v >> 24) & (ATOLL_SESSION_SLOTS - 1);
 }
 
+/* Where mail goes: a worker of a node. Sent with atoll__send_to, which delivers to this
+ * node's worker, or (with a cluster) hands it to the link to that node. */
+typedef struct atoll__addr {
+    uint16_t node;
+    uint16_t worker;
+} atoll__addr;
+
+static inline atoll__addr
+atoll__addr_make(int node, int worker)
+{
+    atoll__addr a = {(uint16_t)node, (uint16_t)worker};
+    return a;
+}
+
+/* The worker that holds session id. */
+static inline atoll__addr
+atoll__session_addr(atoll_session_id id)
+{
+    return atoll__addr_make(atoll__session_node(id), atoll__session_worker(id));
+}
+
 /* The node that made area number num. */
 static inline int
 atoll__area_num_node(uint64_t num)
@@ -119,7 +140,8 @@ typedef struct atoll__mail {
     uint8_t msg_type;          /* AREA_REQ: ATOLL_MSG_REQUEST or NOTIFY */
     uint16_t route;            /* AREA_REQ/AREA_CALL: route code */
     int status;                /* AREA_REPLY */
-    int worker;                /* AREA_CALL: caller's worker; SESS_ROUTE: area's worker */
+    atoll__addr at;            /* AREA_CALL: the caller (its answer goes there);
+                                * SESS_ROUTE: the area's worker */
     uint64_t area;             /* AREA_*: target area; SESS_ROUTE: new area */
     uint64_t area_old;         /* SESS_ROUTE after a move: the area to fence; MOVE_IN: from */
     uint64_t call_id;          /* AREA_CALL (0: a send) and AREA_REPLY */
@@ -134,8 +156,8 @@ typedef struct atoll__mail {
     /* AREA_CALL: the calling area's id; AREA_ENTER: the target's id (with type_index),
      * to create it again if it was destroyed on the way */
     char from[ATOLL_AREA_ID_MAX + 1];
-    int worker_old;            /* SESS_ROUTE: worker of area_old */
-    int fx_to;                 /* held by the effects stage: where it goes (src/area) */
+    atoll__addr at_old;        /* SESS_ROUTE: worker of area_old; MOVE_IN: where it came from */
+    atoll__addr fx_to;         /* held by the effects stage: where it goes (src/area) */
     bool pooled;               /* allocated without data: may go to a worker's free list */
     size_t len;                /* bytes in data: AREA_REQ body, SESS_OUT packages */
     uint8_t data[];
@@ -216,6 +238,10 @@ void atoll__send(atoll__node *n, int to, atoll__mail *m);
  * to this turn's SESS_OUT batch for that worker, one mail per turn instead of one per
  * reply. Other mail sent to `to` later is queued after the batch, so order holds. */
 void atoll__send_out(atoll__node *n, int to, atoll_session_id s, const uint8_t *p, size_t len);
+/* Sends mail to address to: a worker of this node through atoll__send; another node's
+ * only through a node link, which this node does not have yet (the mail is dropped with
+ * a log line). Takes ownership. */
+void atoll__send_to(atoll__node *n, atoll__addr to, atoll__mail *m);
 /* Posts mail to worker w at once (a lock and a wake-up); takes ownership. Any thread.
  * Prefer atoll__send, which batches. */
 void atoll__worker_post(atoll__worker *w, atoll__mail *m);

@@ -46,7 +46,7 @@ struct atoll__session {
     /* The gate's cached route to the player's area (kept by src/area). */
     bool entering;            /* an AREA_ENTER is in flight */
     uint64_t area;            /* 0: in none */
-    int area_worker;
+    atoll__addr area_at;      /* the worker that owns it */
     int area_type;
 };
 

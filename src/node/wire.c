@@ -173,7 +173,7 @@ fields_of(const atoll__mail *m)
         f |= ATOLL_WIRE_F_ROUTE;
     if (m->status)
         f |= ATOLL_WIRE_F_STATUS;
-    if (m->worker || m->type == ATOLL_MAIL_AREA_CALL)
+    if (m->at.worker || m->at.node || m->type == ATOLL_MAIL_AREA_CALL)
         f |= ATOLL_WIRE_F_WORKER;
     if (m->area)
         f |= ATOLL_WIRE_F_AREA;
@@ -200,6 +200,14 @@ fields_of(const atoll__mail *m)
     if (m->payload)
         f |= ATOLL_WIRE_F_PAYLOAD;
     return f;
+}
+
+/* An address: u16 worker, then u16 node. */
+static void
+put_addr(atoll__buf *b, atoll__addr a)
+{
+    atoll__wire_put_u16(b, a.worker);
+    atoll__wire_put_u16(b, a.node);
 }
 
 static void
@@ -242,12 +250,12 @@ atoll__wire_encode(const atoll__mail *m, atoll__buf *out)
     if (f & ATOLL_WIRE_F_STATUS)
         atoll__wire_put_u32(out, (uint32_t)m->status);
     if (f & ATOLL_WIRE_F_WORKER)
-        atoll__wire_put_u32(out, (uint32_t)m->worker);
+        put_addr(out, m->at);
     if (f & ATOLL_WIRE_F_AREA)
         atoll__wire_put_u64(out, m->area);
     if (f & ATOLL_WIRE_F_AREA_OLD) {
         atoll__wire_put_u64(out, m->area_old);
-        atoll__wire_put_u32(out, (uint32_t)m->worker_old);
+        put_addr(out, m->at_old);
     }
     if (f & ATOLL_WIRE_F_CALL_ID)
         atoll__wire_put_u64(out, m->call_id);
@@ -312,6 +320,22 @@ get_str(atoll__wire_reader *r, size_t n, size_t max, char *dst)
     }
     memcpy(dst, p, n);
     dst[n] = '\0';
+    return true;
+}
+
+/* An address; a worker of this node must exist, another node's is checked there. */
+static bool
+get_addr(atoll__wire_reader *r, const atoll__wire_limits *lim, atoll__addr *a)
+{
+    uint16_t worker, node;
+    if (!atoll__wire_get_u16(r, &worker) || !atoll__wire_get_u16(r, &node))
+        return false;
+    if (node > ATOLL_WIRE_NODE_MAX || (node == lim->node_id && worker >= lim->nworkers)) {
+        r->bad = true;
+        return false;
+    }
+    a->worker = worker;
+    a->node = node;
     return true;
 }
 
@@ -410,21 +434,14 @@ atoll__wire_decode(const uint8_t *p, size_t n, const atoll__wire_limits *lim, at
         m->route = u16;
     if ((f & ATOLL_WIRE_F_STATUS) && atoll__wire_get_u32(&r, &u32))
         m->status = (int32_t)u32;
-    if ((f & ATOLL_WIRE_F_WORKER) && atoll__wire_get_u32(&r, &u32)) {
-        m->worker = (int)u32;
-        if (u32 >= (uint32_t)lim->nworkers)
-            r.bad = true;
-    }
+    if (f & ATOLL_WIRE_F_WORKER)
+        get_addr(&r, lim, &m->at);
     if ((f & ATOLL_WIRE_F_AREA) && atoll__wire_get_u64(&r, &u64))
         m->area = u64;
     if (f & ATOLL_WIRE_F_AREA_OLD) {
         if (atoll__wire_get_u64(&r, &u64))
             m->area_old = u64;
-        if (atoll__wire_get_u32(&r, &u32)) {
-            m->worker_old = (int)u32;
-            if (u32 >= (uint32_t)lim->nworkers)
-                r.bad = true;
-        }
+        get_addr(&r, lim, &m->at_old);
     }
     if ((f & ATOLL_WIRE_F_CALL_ID) && atoll__wire_get_u64(&r, &u64))
         m->call_id = u64;

@@ -8,8 +8,8 @@
  *   u8  kind (atoll__mail_type)
  *   u32 fields present (ATOLL_WIRE_F_* bits), then each present field in bit order:
  *     SESSION   u64          REQUEST   u32        FLAGS    u8 flags, u8 msg_type
- *     ROUTE     u16          STATUS    i32        WORKER   u32
- *     AREA      u64          AREA_OLD  u64, u32 worker_old
+ *     ROUTE     u16          STATUS    i32        WORKER   u16 worker, u16 node
+ *     AREA      u64          AREA_OLD  u64, u16 worker, u16 node
  *     CALL_ID   u64          TYPE      u16
  *     UID       u16 n, n bytes      REASON  u8 n, n bytes      FROM  u8 n, n bytes
  *     VALUE     u32 n, n bytes of JSON
@@ -33,6 +33,7 @@
 #define ATOLL_WIRE_FRAME_MAX (16u << 20)   /* bytes of one record */
 #define ATOLL_WIRE_SESSIONS_MAX (1u << 20) /* sessions of one SESS_PUSH */
 #define ATOLL_WIRE_REASON_MAX 47           /* a kick's reason (mail.h: reason[48]) */
+#define ATOLL_WIRE_NODE_MAX 4095           /* node ids (12 bits of a session id) */
 
 enum {
     ATOLL_WIRE_F_SESSION = 1u << 0,
@@ -58,8 +59,9 @@ enum {
 
 /* What a decoded record may name on this node. */
 typedef struct atoll__wire_limits {
-    int nworkers;   /* worker indexes must be below */
+    int nworkers;   /* worker indexes of this node must be below */
     int ntypes;     /* area type indexes must be below */
+    int node_id;    /* this node: addresses of its workers are checked against nworkers */
 } atoll__wire_limits;
 
 /* Appends one frame holding m (m is not changed). ATOLL_EINVAL for a kind that never

@@ -81,8 +81,9 @@ static void
 check_limits(const atoll__mail *m)
 {
     CHECK(m->type > ATOLL_MAIL_STOP && m->type < ATOLL_MAIL_LINK);
-    CHECK(m->worker >= 0 && m->worker < LIM.nworkers);
-    CHECK(m->worker_old >= 0 && m->worker_old < LIM.nworkers);
+    /* A worker of this node exists; another node's is that node's to check. */
+    CHECK(m->at.node != LIM.node_id || m->at.worker < LIM.nworkers);
+    CHECK(m->at_old.node != LIM.node_id || m->at_old.worker < LIM.nworkers);
     CHECK(m->type_index >= 0 && m->type_index < LIM.ntypes);
     if (m->uid != NULL)
         CHECK(strlen(m->uid) >= 1 && strlen(m->uid) <= ATOLL_UID_MAX);
@@ -106,10 +107,11 @@ check_same(const atoll__mail *a, const atoll__mail *b)
     CHECK(a->msg_type == b->msg_type);
     CHECK(a->route == b->route);
     CHECK(a->status == b->status);
-    CHECK(a->worker == b->worker);
+    CHECK(a->at.worker == b->at.worker && a->at.node == b->at.node);
     CHECK(a->area == b->area);
     CHECK(a->area_old == b->area_old);
-    CHECK(a->area_old == 0 || a->worker_old == b->worker_old);
+    CHECK(a->area_old == 0 ||
+          (a->at_old.worker == b->at_old.worker && a->at_old.node == b->at_old.node));
     CHECK(a->call_id == b->call_id);
     CHECK(a->type_index == b->type_index);
     CHECK((a->uid == NULL) == (b->uid == NULL));

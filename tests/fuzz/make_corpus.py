@@ -330,6 +330,8 @@ def le(v, n):
 def wire_field(name, v):
     if name in ("session", "area", "call_id"):
         return le(v, 8)
+    # An address is u16 worker then u16 node: a worker given as one little-endian u32
+    # below 65536 is that worker of node 0, the node the fuzz target decodes as.
     if name in ("request", "status", "worker"):
         return le(v, 4)
     if name in ("route", "type"):

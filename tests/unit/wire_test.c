@@ -128,10 +128,10 @@ same_mail_(const char *file, int line, const atoll__mail *a, const atoll__mail *
     SAME(a->msg_type == b->msg_type);
     SAME(a->route == b->route);
     SAME(a->status == b->status);
-    SAME(a->worker == b->worker);
+    SAME(a->at.worker == b->at.worker && a->at.node == b->at.node);
     SAME(a->area == b->area);
     SAME(a->area_old == b->area_old);
-    SAME(a->worker_old == b->worker_old);
+    SAME(a->at_old.worker == b->at_old.worker && a->at_old.node == b->at_old.node);
     SAME(a->call_id == b->call_id);
     SAME(a->type_index == b->type_index);
     SAME((a->uid == NULL) == (b->uid == NULL));
@@ -522,7 +522,7 @@ TEST(area_move_in)
     atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_MOVE_IN, 0);
     m->area = 4;
     m->area_old = 3;
-    m->worker_old = 1;
+    m->at_old.worker = 1;
     m->session.v = 9;
     m->payload = atoll__strndup("player-9 {\"hp\":3}", 18);
     ROUND_TRIP(m);
@@ -540,13 +540,13 @@ TEST(area_call)
     m->area = 5;
     m->route = 12;
     m->call_id = 99;
-    m->worker = 0; /* a call always says its worker, 0 included */
+    m->at.worker = 0; /* a call always says its worker, 0 included */
     m->value = json("[1,\"two\",{\"three\":3}]");
     set_str(m->from, sizeof m->from, "area-1");
     ROUND_TRIP(m);
     m = atoll__mail_new(ATOLL_MAIL_AREA_CALL, 0); /* a send: no call id, no body */
     m->area = 5;
-    m->worker = 3;
+    m->at.worker = 3;
     ROUND_TRIP(m);
     LEAK_CHECK();
 }
@@ -571,10 +571,10 @@ TEST(sess_route)
     atoll__mail *m = mail_with_data(ATOLL_MAIL_SESS_ROUTE, reply, sizeof reply);
     m->session.v = 10;
     m->area = 6;
-    m->worker = 3;
+    m->at.worker = 3;
     m->type_index = 2;
     m->area_old = 5;
-    m->worker_old = 2;
+    m->at_old.worker = 2;
     ROUND_TRIP(m);
     m = atoll__mail_new(ATOLL_MAIL_SESS_ROUTE, 0); /* the player is in no area now */
     m->session.v = 10;
@@ -596,10 +596,10 @@ every_field(void)
     m->msg_type = 255;
     m->route = 3;
     m->status = -4;
-    m->worker = 3;
+    m->at.worker = 3;
     m->area = 5;
     m->area_old = 6;
-    m->worker_old = 3;
+    m->at_old.worker = 3;
     m->call_id = 7;
     m->type_index = 2;
     char uid[ATOLL_UID_MAX + 1];
@@ -839,7 +839,7 @@ TEST(every_field_decodes_for_every_kind)
         ASSERT_EQ(decode_exact(atoll__buf_data(&b), b.len, &m), (ssize_t)b.len);
         ASSERT_EQ(m->session.v, 7);
         ASSERT_EQ(m->status, -3);
-        ASSERT_EQ(m->worker_old, 2);
+        ASSERT_EQ(m->at_old.worker, 2);
         ASSERT_STR(m->uid, "u1");
         ASSERT_STR(m->from, "area-1");
         ASSERT_EQ(m->nsessions, 2);
@@ -947,7 +947,7 @@ TEST(refuses_required_fields_that_are_zero)
     fb_end(&b);
     atoll__mail *m;
     ASSERT_EQ(decode_exact(atoll__buf_data(&b), b.len, &m), (ssize_t)b.len);
-    ASSERT_EQ(m->worker, 0);
+    ASSERT_EQ(m->at.worker, 0);
     atoll__mail_free(m);
     atoll__buf_fini(&b);
     LEAK_CHECK();
@@ -1068,10 +1068,36 @@ TEST(refuses_indexes_past_the_node)
     fb_end(&b);
     atoll__mail *m;
     ASSERT_EQ(decode_exact(atoll__buf_data(&b), b.len, &m), (ssize_t)b.len);
-    ASSERT_EQ(m->worker, 3);
-    ASSERT_EQ(m->worker_old, 3);
+    ASSERT_EQ(m->at.worker, 3);
+    ASSERT_EQ(m->at_old.worker, 3);
     ASSERT_EQ(m->type_index, 2);
     atoll__mail_free(m);
+    atoll__buf_fini(&b);
+    LEAK_CHECK();
+}
+
+/* Addresses name a worker of a node: another node's worker is that node's to check
+ * (any index passes here), a node id past 12 bits is refused, and both round-trip. */
+TEST(addresses_of_other_nodes)
+{
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_CALL, 0);
+    m->area = 5;
+    m->call_id = 7;
+    m->at = atoll__addr_make(7, 300);
+    ROUND_TRIP(m);
+    m = atoll__mail_new(ATOLL_MAIL_SESS_ROUTE, 0);
+    m->session.v = 1;
+    m->area_old = 2;
+    m->at = atoll__addr_make(ATOLL_WIRE_NODE_MAX, 255);
+    m->at_old = atoll__addr_make(12, 9);
+    ROUND_TRIP(m);
+    atoll__buf b = ATOLL__BUF_INIT;
+    fb_begin(&b, ATOLL_WIRE_VERSION, ATOLL_MAIL_AREA_CALL, ATOLL_WIRE_F_WORKER | ATOLL_WIRE_F_AREA);
+    atoll__wire_put_u16(&b, 1);                       /* worker */
+    atoll__wire_put_u16(&b, ATOLL_WIRE_NODE_MAX + 1); /* node */
+    atoll__wire_put_u64(&b, 1);
+    fb_end(&b);
+    REFUSED(&b, ATOLL_EPROTO);
     atoll__buf_fini(&b);
     LEAK_CHECK();
 }
@@ -1264,7 +1290,7 @@ TEST(refused_frames_free_what_they_had_decoded)
     LEAK_CHECK();
 }
 
-TEST_MAIN(kinds_keep_their_wire_numbers, golden_frame, bind, bound, unbind, kick, broadcast,
+TEST_MAIN(kinds_keep_their_wire_numbers, addresses_of_other_nodes, golden_frame, bind, bound, unbind, kick, broadcast,
           sess_out, sess_push, area_create, area_enter, area_req, area_leave_and_fence,
           area_move_in, area_call, area_reply, sess_route, every_field_at_its_limit,
           value_null_is_no_value, frames_back_to_back,
