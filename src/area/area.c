@@ -218,7 +218,7 @@ atoll__area_destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
             atoll__mail *k = atoll__mail_new(ATOLL_MAIL_KICK, 0);
             k->session = p->session;
             snprintf(k->reason, sizeof k->reason, "area closed");
-            atoll__send(w->node, p->session_worker, k);
+            atoll__send_to(w->node, atoll__session_addr(p->session), k);
         }
         atoll__player_detach(a, p);
         atoll__dir_set_player(atoll__dir_of(w->node), p->uid, "");

@@ -48,7 +48,7 @@ send_route(atoll__worker *w, atoll_player *p, atoll_area *a, const atoll__mail *
     }
     if (reply_len)
         memcpy(r->data, reply, reply_len);
-    atoll__send(w->node, p->session_worker, r);
+    atoll__send_to(w->node, atoll__session_addr(p->session), r);
 }
 
 /* The answer to gate.entry: {"code":200,"uid":...,"area":...} or {"code":500,...}. */
@@ -133,7 +133,7 @@ drop_moving_player(atoll__worker *w, atoll_player *p, const atoll__mail *m, cons
     atoll__mail *k = atoll__mail_new(ATOLL_MAIL_KICK, 0);
     k->session = p->session;
     snprintf(k->reason, sizeof k->reason, "%s", reason);
-    atoll__send(w->node, p->session_worker, k);
+    atoll__send_to(w->node, atoll__session_addr(p->session), k);
     send_route(w, p, NULL, m, NULL, 0);
     atoll__player_free(p);
 }
@@ -344,7 +344,7 @@ atoll_player_kick(atoll_player *p, const char *reason)
     atoll__mail *k = atoll__mail_new(ATOLL_MAIL_KICK, 0);
     k->session = p->session;
     snprintf(k->reason, sizeof k->reason, "%s", reason ? reason : "kick");
-    atoll__area_send(p->area->worker, p->session_worker, k);
+    atoll__area_send_to(p->area->worker, atoll__session_addr(p->session), k);
 }
 
 

@@ -46,10 +46,14 @@ put_push(atoll__worker *w, atoll__buf *out, const char *route, const atoll_value
 void
 atoll__session_out_now(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n)
 {
-    if (sw == w->index)
+    if (atoll__session_node(s) != w->node->id) {
+        /* A gate of another node: one SESS_OUT of its own, for that node's link. */
+        atoll__send_to(w->node, atoll__session_addr(s), atoll__sess_out_new(s, p, n));
+    } else if (sw == w->index) {
         atoll__session_deliver(w, s, p, n);
-    else
+    } else {
         atoll__send_out(w->node, sw, s, p, n);
+    }
 }
 
 void
@@ -483,8 +487,8 @@ atoll_push_list(atoll_area *a, atoll_player *const *players, size_t n, const cha
         atoll_player *p = players[i];
         if (p == NULL || p->area != a)
             continue;
-        if (p->session_worker == w->index)
-            atoll__session_out(w, p->session, w->index, atoll__buf_data(pkg), pkg->len);
+        if (p->session_worker == w->index || atoll__session_node(p->session) != node->id)
+            atoll__session_out(w, p->session, p->session_worker, atoll__buf_data(pkg), pkg->len);
         else if (counts[p->session_worker]++ == 0)
             remote++;
     }
@@ -502,7 +506,8 @@ atoll_push_list(atoll_area *a, atoll_player *const *players, size_t n, const cha
         }
         for (size_t i = 0; i < n; i++) {
             atoll_player *p = players[i];
-            if (p != NULL && p->area == a && p->session_worker != w->index) {
+            if (p != NULL && p->area == a && p->session_worker != w->index &&
+                atoll__session_node(p->session) == node->id) {
                 atoll__mail *m = mails[p->session_worker];
                 m->sessions[m->nsessions++] = p->session;
             }

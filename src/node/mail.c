@@ -236,25 +236,31 @@ batch_flush(atoll__worker *w, int to)
     atoll__mail_list_push(&w->outbox[to], m);
 }
 
+atoll__mail *
+atoll__sess_out_new(atoll_session_id s, const uint8_t *p, size_t len)
+{
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_SESS_OUT, 12 + len);
+    atoll__buf b = {m->data, 0, 0, 12}; /* borrowed: the two integers in place */
+    atoll__wire_put_u64(&b, s.v);
+    atoll__wire_put_u32(&b, (uint32_t)len);
+    memcpy(m->data + 12, p, len);
+    return m;
+}
+
 void
 atoll__send_out(atoll__node *n, int to, atoll_session_id s, const uint8_t *p, size_t len)
 {
     atoll__worker *cur = tls_worker;
     if (cur == NULL || cur->node != n || cur->stopped || to == cur->index || to < 0 ||
         to >= n->nworkers || len > UINT32_MAX) {
-        atoll__mail *m = atoll__mail_new(ATOLL_MAIL_SESS_OUT, sizeof s.v + 4 + len);
-        uint32_t l = (uint32_t)len;
-        memcpy(m->data, &s.v, sizeof s.v);
-        memcpy(m->data + sizeof s.v, &l, 4);
-        memcpy(m->data + sizeof s.v + 4, p, len);
-        atoll__send(n, to, m);
+        atoll__send(n, to, atoll__sess_out_new(s, p, len));
         return;
     }
+    /* Records are little-endian like every mail that can cross nodes (wire.h). */
     atoll__buf *b = &cur->out_batch[to];
-    uint32_t l = (uint32_t)len;
-    atoll__buf_reserve(b, sizeof s.v + 4 + len);
-    atoll__buf_append(b, &s.v, sizeof s.v);
-    atoll__buf_append(b, &l, 4);
+    atoll__buf_reserve(b, 12 + len);
+    atoll__wire_put_u64(b, s.v);
+    atoll__wire_put_u32(b, (uint32_t)len);
     atoll__buf_append(b, p, len);
 }
 

@@ -234,6 +234,8 @@ void atoll__mail_free_list(atoll__mail *m);
  * outbox (one lock per destination per loop turn) or, to itself, in its local queue;
  * any other thread posts it at once. Takes ownership. */
 void atoll__send(atoll__node *n, int to, atoll__mail *m);
+/* A SESS_OUT mail of one record {session id u64, length u32, bytes}, little-endian. */
+atoll__mail *atoll__sess_out_new(atoll_session_id s, const uint8_t *p, size_t len);
 /* Sends encoded packages to session s on worker `to` (not the calling worker): appended
  * to this turn's SESS_OUT batch for that worker, one mail per turn instead of one per
  * reply. Other mail sent to `to` later is queued after the batch, so order holds. */

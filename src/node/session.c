@@ -2,6 +2,7 @@
  * handlers, the session table of a worker, and the delivery of output (session.h).
  */
 #include "session.h"
+#include "wire.h"
 
 #include <stdio.h>
 
@@ -453,18 +454,17 @@ on_broadcast_mail(atoll__worker *w, atoll__mail *m)
 static void
 on_out_mail(atoll__worker *w, atoll__mail *m)
 {
-    /* Records {session id (8), length (4), bytes}, written by atoll__send_out. */
-    for (size_t off = 0; off + 12 <= m->len;) {
-        atoll_session_id s;
-        uint32_t len;
-        memcpy(&s.v, m->data + off, 8);
-        memcpy(&len, m->data + off + 8, 4);
-        const uint8_t *p = m->data + off + 12;
-        off += 12 + (size_t)len;
-        if (off > m->len)
-            break; /* cannot happen: the same process wrote it */
+    /* Records {session id u64, length u32, bytes}, little-endian (atoll__sess_out_new,
+     * atoll__send_out). They may come from another node: every length is checked. */
+    atoll__wire_reader r = {m->data, m->len, false};
+    atoll_session_id s;
+    uint32_t len;
+    const uint8_t *p;
+    while (r.left > 0 && atoll__wire_get_u64(&r, &s.v) && atoll__wire_get_u32(&r, &len) &&
+           atoll__wire_get_bytes(&r, len, &p))
         atoll__session_deliver(w, s, p, len);
-    }
+    if (r.bad)
+        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"malformed SESS_OUT records, rest dropped\"");
     atoll__mail_free(m);
 }
 
