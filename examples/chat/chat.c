@@ -186,9 +186,13 @@ static const atoll_area_type *const chat_area_types[] = {&room_type, NULL};
 
 static const char *const chat_push_routes[] = {"onChat", "onJoin", "onLeave", NULL};
 
-const atoll_game atoll_example_chat = {
+static const atoll_game chat_game = {
     .name = "chat",
     .area_types = chat_area_types,
     .entry = chat_entry,
     .push_routes = chat_push_routes,
 };
+
+/* Built into the atoll binary (cli/builtins.c) through the same entry a shared object
+ * exports. */
+ATOLL_GAME_ENTRY(chat, chat_game)

@@ -125,10 +125,14 @@ static const atoll_area_type *const quick_area_types[] = {&area_type, NULL};
 
 static const char *const quick_push_routes[] = {"levelup", "money", NULL};
 
-const atoll_game atoll_example_quick = {
+static const atoll_game quick_game = {
     .name = "quick",
     .area_types = quick_area_types,
     .entry = quick_entry,
     .init = quick_init,
     .push_routes = quick_push_routes,
 };
+
+/* Built into the atoll binary (cli/builtins.c) through the same entry a shared object
+ * exports. */
+ATOLL_GAME_ENTRY(quick, quick_game)

@@ -264,9 +264,13 @@ typedef struct atoll_game {
 
 /* A game built as a shared object exports its atoll_game with this macro; `atoll run
  * --game path/to/game.so` loads it, after checking it was built with this ABI. */
-#define ATOLL_GAME_MODULE(game)                                                          \
-    int atoll_game_abi(void) { return ATOLL_ABI_VERSION; }                              \
-    const atoll_game *atoll_game_module(void) { return &(game); }
+#define ATOLL_GAME_MODULE(game) ATOLL_GAME_ENTRY(atoll, game)
+/* The same entry under other names (prefix_game_abi, prefix_game_module), for a game
+ * compiled into a program next to others: the atoll binary's built-in games register
+ * through it, with the same checks as a shared object. */
+#define ATOLL_GAME_ENTRY(prefix, game)                                                   \
+    int prefix##_game_abi(void) { return ATOLL_ABI_VERSION; }                           \
+    const atoll_game *prefix##_game_module(void) { return &(game); }
 
 /* A game that links atoll as a library calls this from its main(): the `atoll`
  * command line (`run`, options, settings) serving that game. Blocks until the node has

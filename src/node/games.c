@@ -7,18 +7,32 @@
 #include <dlfcn.h>
 #include <stdio.h>
 
-extern const atoll__game atoll__game_echo;
-extern const atoll_game atoll_example_quick;
-extern const atoll_game atoll_example_chat;
+/* The built-in games of the program, registered before the node starts (the atoll
+ * binary's are in cli/builtins.c): the library itself names no game. */
+#define BUILTIN_MAX 16
+static const atoll__game *builtin_raw[BUILTIN_MAX];
+static size_t nraw;
+typedef struct builtin_entry {
+    const char *name;
+    const atoll_game *(*module)(void);
+    int (*abi)(void);
+} builtin_entry;
+static builtin_entry builtin_api[BUILTIN_MAX];
+static size_t napi;
 
-static const atoll__game *const builtin_raw[] = {
-    &atoll__game_echo,
-};
+void
+atoll__games_add(const atoll__game *raw)
+{
+    if (nraw < BUILTIN_MAX)
+        builtin_raw[nraw++] = raw;
+}
 
-static const atoll_game *const builtin_api[] = {
-    &atoll_example_quick,
-    &atoll_example_chat,
-};
+void
+atoll__games_add_entry(const char *name, const atoll_game *(*module)(void), int (*abi)(void))
+{
+    if (napi < BUILTIN_MAX)
+        builtin_api[napi++] = (builtin_entry){name, module, abi};
+}
 
 /* Wraps a game of atoll.h for the node. */
 static const atoll__game *
@@ -33,10 +47,31 @@ wrap(const atoll_game *g, atoll__game *storage)
     return storage;
 }
 
+/* A game through its entry (ATOLL_GAME_ENTRY): built for this ABI, with a game. The
+ * same checks for a shared object and a built-in game. */
+static const atoll__game *
+from_entry(const atoll_game *(*module)(void), int (*abi)(void), const char *name,
+           atoll__game *storage)
+{
+    if (abi != NULL && abi() != ATOLL_ABI_VERSION) {
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"game built for another atoll ABI; rebuild it against "
+                  "this atoll.h\" game=\"%s\" game_abi=%d node_abi=%d", name, abi(),
+                  ATOLL_ABI_VERSION);
+        return NULL;
+    }
+    const atoll_game *g = abi && module ? module() : NULL;
+    if (g == NULL) {
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"not an atoll game: no atoll_game_module (use "
+                  "ATOLL_GAME_MODULE)\" game=\"%s\"", name);
+        return NULL;
+    }
+    return wrap(g, storage);
+}
+
 const atoll__game *
 atoll__game_find(const char *name)
 {
-    for (size_t i = 0; i < sizeof builtin_raw / sizeof builtin_raw[0]; i++)
+    for (size_t i = 0; i < nraw; i++)
         if (strcmp(builtin_raw[i]->name, name) == 0)
             return builtin_raw[i];
     return NULL;
@@ -57,11 +92,18 @@ atoll__game_load(const char *name_or_path, atoll__game *storage, void **dl)
         const atoll__game *raw = atoll__game_find(name_or_path);
         if (raw != NULL)
             return raw;
-        for (size_t i = 0; i < sizeof builtin_api / sizeof builtin_api[0]; i++)
-            if (strcmp(builtin_api[i]->name, name_or_path) == 0)
-                return wrap(builtin_api[i], storage);
-        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"unknown game (built-in games: echo, quick, chat; or "
-                  "give the path of a shared object)\" game=\"%s\"", name_or_path);
+        for (size_t i = 0; i < napi; i++)
+            if (strcmp(builtin_api[i].name, name_or_path) == 0)
+                return from_entry(builtin_api[i].module, builtin_api[i].abi, name_or_path,
+                                  storage);
+        char names[256] = "";
+        size_t len = 0;
+        for (size_t i = 0; i < nraw + napi; i++)
+            len += (size_t)snprintf(names + len, len < sizeof names ? sizeof names - len : 0,
+                                    "%s%s", i ? ", " : "",
+                                    i < nraw ? builtin_raw[i]->name : builtin_api[i - nraw].name);
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"unknown game (built-in games: %s; or give the path "
+                  "of a shared object)\" game=\"%s\"", nraw + napi ? names : "none", name_or_path);
         return NULL;
     }
     /* RTLD_NOW: a missing symbol fails here, not in the middle of a handler. */
@@ -73,24 +115,15 @@ atoll__game_load(const char *name_or_path, atoll__game *storage, void **dl)
     }
     int (*abi)(void);
     *(void **)&abi = dlsym(h, "atoll_game_abi");
-    if (abi != NULL && abi() != ATOLL_ABI_VERSION) {
-        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"game built for another atoll ABI; rebuild it against "
-                  "this atoll.h\" path=\"%s\" game_abi=%d node_abi=%d", name_or_path, abi(),
-                  ATOLL_ABI_VERSION);
-        dlclose(h);
-        return NULL;
-    }
     const atoll_game *(*module)(void);
     *(void **)&module = dlsym(h, "atoll_game_module");
-    const atoll_game *g = abi && module ? module() : NULL;
+    const atoll__game *g = from_entry(module, abi, name_or_path, storage);
     if (g == NULL) {
-        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"not an atoll game: no atoll_game_module (use "
-                  "ATOLL_GAME_MODULE)\" path=\"%s\"", name_or_path);
         dlclose(h);
         return NULL;
     }
     *dl = h;
-    return wrap(g, storage);
+    return g;
 }
 
 static bool

@@ -70,7 +70,13 @@ typedef struct atoll__route_entry {
     int type_index;
 } atoll__route_entry;
 
-/* Built-in games by name; NULL when unknown. */
+/* Registers a built-in game of the program before any node starts: a connection-level
+ * one, or a game of atoll.h through its entry (ATOLL_GAME_ENTRY), checked as a shared
+ * object's would be. The library registers none (cli/builtins.c does for atoll). */
+void atoll__games_add(const atoll__game *raw);
+void atoll__games_add_entry(const char *name, const atoll_game *(*module)(void),
+                            int (*abi)(void));
+/* Built-in connection-level games by name; NULL when unknown. */
 const atoll__game *atoll__game_find(const char *name);
 /* Resolves --game: a built-in name, or a path (with a '/' or ending in .so) to a shared
  * object exporting atoll_game_module (ATOLL_GAME_MODULE). *dl gets the handle to
