@@ -5,6 +5,7 @@
  * namespaces (net., log., node.) belong to the game and are kept as text for it.
  */
 #include "config.h"
+#include "mail.h"
 #include "../proto/proto.h"
 
 #include <errno.h>

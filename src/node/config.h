@@ -10,7 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ATOLL_NODE_ID_MAX 4095 /* node ids fit the 12 node bits of session ids (mail.h) */
 
 typedef struct atoll__setting {
     char *key;

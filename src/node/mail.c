@@ -240,9 +240,8 @@ atoll__mail *
 atoll__sess_out_new(atoll_session_id s, const uint8_t *p, size_t len)
 {
     atoll__mail *m = atoll__mail_new(ATOLL_MAIL_SESS_OUT, 12 + len);
-    atoll__buf b = {m->data, 0, 0, 12}; /* borrowed: the two integers in place */
-    atoll__wire_put_u64(&b, s.v);
-    atoll__wire_put_u32(&b, (uint32_t)len);
+    atoll__wire_store_u64(m->data, s.v);
+    atoll__wire_store_u32(m->data + 8, (uint32_t)len);
     memcpy(m->data + 12, p, len);
     return m;
 }

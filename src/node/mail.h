@@ -37,6 +37,7 @@ typedef struct atoll_session_id {
     uint64_t v;
 } atoll_session_id;
 
+#define ATOLL_NODE_ID_MAX 4095           /* node ids: the 12 node bits */
 #define ATOLL_SESSION_SLOTS (1u << 20)   /* sessions per worker */
 #define ATOLL_SESSION_GEN_MASK 0xFFFFFFu
 

@@ -8,6 +8,7 @@
 #include "wire.h"
 #include "../value/value.h"
 
+#include <stddef.h>
 #include <stdio.h>
 
 /* Fields each kind must carry to be handled at all. */
@@ -40,17 +41,35 @@ atoll__wire_put_u16(atoll__buf *b, uint16_t v)
 }
 
 void
+atoll__wire_store_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+void
+atoll__wire_store_u64(uint8_t *p, uint64_t v)
+{
+    atoll__wire_store_u32(p, (uint32_t)v);
+    atoll__wire_store_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+void
 atoll__wire_put_u32(atoll__buf *b, uint32_t v)
 {
-    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t x[4];
+    atoll__wire_store_u32(x, v);
     atoll__buf_append(b, x, 4);
 }
 
 void
 atoll__wire_put_u64(atoll__buf *b, uint64_t v)
 {
-    atoll__wire_put_u32(b, (uint32_t)v);
-    atoll__wire_put_u32(b, (uint32_t)(v >> 32));
+    uint8_t x[8];
+    atoll__wire_store_u64(x, v);
+    atoll__buf_append(b, x, 8);
 }
 
 static bool
@@ -127,12 +146,7 @@ atoll__wire_put_json(atoll__buf *b, const atoll_value *v)
         atoll__buf_append(b, "null", 4);
     else
         atoll__value_write(b, v);
-    uint32_t n = (uint32_t)(b->len - at - 4);
-    uint8_t *p = atoll__buf_data(b) + at;
-    p[0] = (uint8_t)n;
-    p[1] = (uint8_t)(n >> 8);
-    p[2] = (uint8_t)(n >> 16);
-    p[3] = (uint8_t)(n >> 24);
+    atoll__wire_store_u32(atoll__buf_data(b) + at, (uint32_t)(b->len - at - 4));
 }
 
 bool
@@ -289,21 +303,14 @@ atoll__wire_encode(const atoll__mail *m, atoll__buf *out)
             out->len = start;
             return ATOLL_EINVAL;
         }
-        uint32_t n = (uint32_t)(out->len - at - 4);
-        memcpy(atoll__buf_data(out) + at, (uint8_t[4]){(uint8_t)n, (uint8_t)(n >> 8),
-                                                       (uint8_t)(n >> 16), (uint8_t)(n >> 24)},
-               4);
+        atoll__wire_store_u32(atoll__buf_data(out) + at, (uint32_t)(out->len - at - 4));
     }
     size_t rec = out->len - start - 4;
     if (rec > ATOLL_WIRE_FRAME_MAX) {
         out->len = start;
         return ATOLL_ELIMIT;
     }
-    uint8_t *p = atoll__buf_data(out) + start;
-    p[0] = (uint8_t)rec;
-    p[1] = (uint8_t)(rec >> 8);
-    p[2] = (uint8_t)(rec >> 16);
-    p[3] = (uint8_t)(rec >> 24);
+    atoll__wire_store_u32(atoll__buf_data(out) + start, (uint32_t)rec);
     return ATOLL_OK;
 }
 
@@ -330,7 +337,7 @@ get_addr(atoll__wire_reader *r, const atoll__wire_limits *lim, atoll__addr *a)
     uint16_t worker, node;
     if (!atoll__wire_get_u16(r, &worker) || !atoll__wire_get_u16(r, &node))
         return false;
-    if (node > ATOLL_WIRE_NODE_MAX || (node == lim->node_id && worker >= lim->nworkers)) {
+    if (node > ATOLL_NODE_ID_MAX || (node == lim->node_id && worker >= lim->nworkers)) {
         r->bad = true;
         return false;
     }
@@ -346,6 +353,24 @@ fail(atoll__mail *m, atoll__mail **out, int rc)
         atoll__mail_free(m);
     *out = NULL;
     return rc;
+}
+
+/* m's fields moved into a new mail of the same kind holding n bytes of data; m is
+ * freed (it owns nothing any more). Every field before `pooled` moves. */
+static atoll__mail *
+with_data(atoll__mail *m, const uint8_t *data, size_t n)
+{
+    atoll__mail *big = atoll__mail_new(m->type, n);
+    memcpy(big, m, offsetof(atoll__mail, pooled));
+    memcpy(big->data, data, n);
+    m->uid = NULL;
+    m->shared = NULL;
+    m->sessions = NULL;
+    m->nsessions = 0;
+    m->value = NULL;
+    m->payload = NULL;
+    atoll__mail_free(m);
+    return big;
 }
 
 ssize_t
@@ -371,46 +396,9 @@ atoll__wire_decode(const uint8_t *p, size_t n, const atoll__wire_limits *lim, at
         (f & required[kind]) != required[kind])
         return ATOLL_EPROTO;
 
-    /* DATA is inline in the mail: find its length first, so the mail is made once. */
-    uint32_t data_len = 0;
-    atoll__mail *m = NULL;
-    {
-        atoll__wire_reader look = r;
-        static const uint8_t fixed[] = {8, 4, 2, 2, 4, 4, 8, 12, 8, 2};
-        for (int bit = 0; bit < 10; bit++) {
-            const uint8_t *skip;
-            if ((f & (1u << bit)) && !atoll__wire_get_bytes(&look, fixed[bit], &skip))
-                return ATOLL_EPROTO;
-        }
-        uint16_t n16;
-        uint8_t n8;
-        uint32_t n32;
-        const uint8_t *skip;
-        if ((f & ATOLL_WIRE_F_UID) && (!atoll__wire_get_u16(&look, &n16) ||
-                                       !atoll__wire_get_bytes(&look, n16, &skip)))
-            return ATOLL_EPROTO;
-        if ((f & ATOLL_WIRE_F_REASON) && (!atoll__wire_get_u8(&look, &n8) ||
-                                          !atoll__wire_get_bytes(&look, n8, &skip)))
-            return ATOLL_EPROTO;
-        if ((f & ATOLL_WIRE_F_FROM) && (!atoll__wire_get_u8(&look, &n8) ||
-                                        !atoll__wire_get_bytes(&look, n8, &skip)))
-            return ATOLL_EPROTO;
-        if ((f & ATOLL_WIRE_F_VALUE) && (!atoll__wire_get_u32(&look, &n32) ||
-                                         !atoll__wire_get_bytes(&look, n32, &skip)))
-            return ATOLL_EPROTO;
-        if ((f & ATOLL_WIRE_F_SHARED) && (!atoll__wire_get_u32(&look, &n32) ||
-                                          !atoll__wire_get_bytes(&look, n32, &skip)))
-            return ATOLL_EPROTO;
-        if ((f & ATOLL_WIRE_F_SESSIONS) &&
-            (!atoll__wire_get_u32(&look, &n32) || n32 > ATOLL_WIRE_SESSIONS_MAX ||
-             !atoll__wire_get_bytes(&look, (size_t)n32 * 8, &skip)))
-            return ATOLL_EPROTO;
-        if ((f & ATOLL_WIRE_F_DATA) && !atoll__wire_get_u32(&look, &data_len))
-            return ATOLL_EPROTO;
-        if (data_len > look.left)
-            return ATOLL_EPROTO;
-    }
-    m = atoll__mail_new((atoll__mail_type)kind, data_len);
+    /* Made without room for DATA: the fields before it are read into it, and when DATA
+     * comes (its length is known only there) they move into a mail with the room. */
+    atoll__mail *m = atoll__mail_new((atoll__mail_type)kind, 0);
 
     uint64_t u64;
     uint32_t u32;
@@ -473,14 +461,19 @@ atoll__wire_decode(const uint8_t *p, size_t n, const atoll__wire_limits *lim, at
         }
     }
     if ((f & ATOLL_WIRE_F_SESSIONS) && atoll__wire_get_u32(&r, &u32)) {
-        m->sessions = atoll__malloc((u32 ? u32 : 1) * sizeof *m->sessions);
-        for (uint32_t i = 0; i < u32 && atoll__wire_get_u64(&r, &u64); i++)
-            m->sessions[m->nsessions++].v = u64;
+        /* The count is checked against what is left before anything is allocated. */
+        if (u32 > ATOLL_WIRE_SESSIONS_MAX || (size_t)u32 * 8 > r.left) {
+            r.bad = true;
+        } else {
+            m->sessions = atoll__malloc((u32 ? u32 : 1) * sizeof *m->sessions);
+            for (uint32_t i = 0; i < u32 && atoll__wire_get_u64(&r, &u64); i++)
+                m->sessions[m->nsessions++].v = u64;
+        }
     }
     if ((f & ATOLL_WIRE_F_DATA) && atoll__wire_get_u32(&r, &u32)) {
         const uint8_t *b;
-        if (atoll__wire_get_bytes(&r, u32, &b))
-            memcpy(m->data, b, u32);
+        if (!r.bad && atoll__wire_get_bytes(&r, u32, &b) && u32 > 0)
+            m = with_data(m, b, u32);
     }
     if ((f & ATOLL_WIRE_F_PAYLOAD) && atoll__wire_get_u32(&r, &u32)) {
         const uint8_t *b;

@@ -33,7 +33,6 @@
 #define ATOLL_WIRE_FRAME_MAX (16u << 20)   /* bytes of one record */
 #define ATOLL_WIRE_SESSIONS_MAX (1u << 20) /* sessions of one SESS_PUSH */
 #define ATOLL_WIRE_REASON_MAX 47           /* a kick's reason (mail.h: reason[48]) */
-#define ATOLL_WIRE_NODE_MAX 4095           /* node ids (12 bits of a session id) */
 
 enum {
     ATOLL_WIRE_F_SESSION = 1u << 0,
@@ -75,7 +74,9 @@ int atoll__wire_encode(const atoll__mail *m, atoll__buf *out);
 ssize_t atoll__wire_decode(const uint8_t *p, size_t n, const atoll__wire_limits *lim,
                            atoll__mail **out);
 
-/* Little-endian integers for the codecs of payloads. */
+/* Little-endian integers for the codecs of payloads: stored at p, or appended to b. */
+void atoll__wire_store_u32(uint8_t *p, uint32_t v);
+void atoll__wire_store_u64(uint8_t *p, uint64_t v);
 void atoll__wire_put_u16(atoll__buf *b, uint16_t v);
 void atoll__wire_put_u32(atoll__buf *b, uint32_t v);
 void atoll__wire_put_u64(atoll__buf *b, uint64_t v);

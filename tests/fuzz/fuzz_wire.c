@@ -20,6 +20,7 @@
  * this target links `atoll` as well (tests/CMakeLists.txt).
  */
 #include "node/wire.h"
+#include "wire_payload.h"
 
 #include <atoll/atoll.h>
 #include <stdint.h>
@@ -30,30 +31,6 @@
 #include "fuzz.h"
 
 static const atoll__wire_limits LIM = {.nworkers = 4, .ntypes = 3};
-
-static int
-tp_encode(const atoll__mail *m, atoll__buf *out)
-{
-    const char *s = m->payload;
-    atoll__buf_append(out, s, strlen(s));
-    return ATOLL_OK;
-}
-
-static int
-tp_decode(atoll__mail *m, const uint8_t *p, size_t n)
-{
-    if (n > 0 && memchr(p, '\0', n) != NULL)
-        return ATOLL_EPROTO;
-    m->payload = atoll__strndup((const char *)p, n);
-    return ATOLL_OK;
-}
-
-static void
-tp_fini(atoll__mail *m)
-{
-    atoll__free(m->payload);
-    m->payload = NULL;
-}
 
 static uint32_t
 le32(const uint8_t *p)
@@ -138,8 +115,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static int registered;
     if (!registered) {
         atoll__log_threshold = ATOLL_LOG_ERROR;
-        atoll__mail_register(ATOLL_MAIL_AREA_MOVE_IN, NULL, tp_fini);
-        atoll__mail_register_codec(ATOLL_MAIL_AREA_MOVE_IN, tp_encode, tp_decode);
+        wire_payload_register();
         registered = 1;
     }
     size_t off = 0;

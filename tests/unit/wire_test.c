@@ -9,13 +9,15 @@
  * encoder, so a mistake shared by encoder and decoder does not hide itself.
  *
  * MOVE_IN's payload is the area runtime's player in a node; here it is the test's own
- * payload (a string, tp_* below), so the test depends on the mail layer alone.
+ * payload (a string, tests/support/wire_payload.h), so the test depends on the mail
+ * layer alone.
  *
  * Leaks: each test ends with LEAK_CHECK(), which in an ASan build asks LeakSanitizer
  * right there, because the runner ends each forked test with _exit and so skips LSan's
  * check at exit (as in value_test.c).
  */
 #include "node/wire.h"
+#include "wire_payload.h"
 #include "test.h"
 
 #include <atoll/atoll.h>
@@ -39,37 +41,12 @@ static const atoll__wire_limits LIM = {.nworkers = 4, .ntypes = 3};
 
 /* ---- the test's MOVE_IN payload: a NUL-free string ------------------------------------- */
 
-static int
-tp_encode(const atoll__mail *m, atoll__buf *out)
-{
-    const char *s = m->payload;
-    atoll__buf_append(out, s, strlen(s));
-    return ATOLL_OK;
-}
-
-static int
-tp_decode(atoll__mail *m, const uint8_t *p, size_t n)
-{
-    if (n > 0 && memchr(p, '\0', n) != NULL)
-        return ATOLL_EPROTO;
-    m->payload = atoll__strndup((const char *)p, n);
-    return ATOLL_OK;
-}
-
-static void
-tp_fini(atoll__mail *m)
-{
-    atoll__free(m->payload);
-    m->payload = NULL;
-}
-
 /* The kinds' table is the process's; each test runs in its own process, so a test that
  * needs the codec registers it. */
 static void
 use_test_codec(void)
 {
-    atoll__mail_register(ATOLL_MAIL_AREA_MOVE_IN, NULL, tp_fini);
-    atoll__mail_register_codec(ATOLL_MAIL_AREA_MOVE_IN, tp_encode, tp_decode);
+    wire_payload_register();
 }
 
 /* ---- helpers ---------------------------------------------------------------------------- */
@@ -1088,13 +1065,13 @@ TEST(addresses_of_other_nodes)
     m = atoll__mail_new(ATOLL_MAIL_SESS_ROUTE, 0);
     m->session.v = 1;
     m->area_old = 2;
-    m->at = atoll__addr_make(ATOLL_WIRE_NODE_MAX, 255);
+    m->at = atoll__addr_make(ATOLL_NODE_ID_MAX, 255);
     m->at_old = atoll__addr_make(12, 9);
     ROUND_TRIP(m);
     atoll__buf b = ATOLL__BUF_INIT;
     fb_begin(&b, ATOLL_WIRE_VERSION, ATOLL_MAIL_AREA_CALL, ATOLL_WIRE_F_WORKER | ATOLL_WIRE_F_AREA);
     atoll__wire_put_u16(&b, 1);                       /* worker */
-    atoll__wire_put_u16(&b, ATOLL_WIRE_NODE_MAX + 1); /* node */
+    atoll__wire_put_u16(&b, ATOLL_NODE_ID_MAX + 1); /* node */
     atoll__wire_put_u64(&b, 1);
     fb_end(&b);
     REFUSED(&b, ATOLL_EPROTO);
