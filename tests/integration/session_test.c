@@ -371,6 +371,34 @@ TEST(client_version_gate_answers_501)
     node_stop(&n);
 }
 
+/* Starts `atoll run --listen listen [--set setting]` (output discarded), which must
+ * exit by itself within 5 s; returns its exit status (the test fails if it runs on). */
+static int
+refused_start(const char *listen, const char *setting)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        if (setting != NULL)
+            execl(getenv("ATOLL_BIN"), "atoll", "run", "--listen", listen, "--set", setting,
+                  (char *)NULL);
+        else
+            execl(getenv("ATOLL_BIN"), "atoll", "run", "--listen", listen, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    for (int i = 0; i < 500 && waitpid(pid, &status, WNOHANG) == 0; i++)
+        usleep(10000);
+    if (!WIFEXITED(status)) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        test_fail_(__FILE__, __LINE__, "a node that must refuse to start kept running");
+    }
+    return WEXITSTATUS(status);
+}
+
 /* node.id goes into every session id's top bits (and area numbers'): sessions of a
  * node with the largest id still bind, kick each other across workers and get
  * broadcasts; ids outside 1..4095 are refused at start. */
@@ -392,26 +420,8 @@ TEST(node_id_is_carried_by_session_ids)
     close(b);
     close(c);
     node_stop(&n);
-    for (int i = 0; i < 2; i++) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            int devnull = open("/dev/null", O_WRONLY);
-            dup2(devnull, 1);
-            dup2(devnull, 2);
-            execl(getenv("ATOLL_BIN"), "atoll", "run", "--listen", "127.0.0.1:0", "--set",
-                  i == 0 ? "node.id=0" : "node.id=4096", (char *)NULL);
-            _exit(127);
-        }
-        int status = 0;
-        for (int k = 0; k < 500 && waitpid(pid, &status, WNOHANG) == 0; k++)
-            usleep(10000);
-        if (!WIFEXITED(status)) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            test_fail_(__FILE__, __LINE__, "a node started with a bad node.id");
-        }
-        ASSERT(WEXITSTATUS(status) != 0);
-    }
+    ASSERT(refused_start("127.0.0.1:0", "node.id=0") != 0);
+    ASSERT(refused_start("127.0.0.1:0", "node.id=4096") != 0);
 }
 
 TEST(second_node_on_the_same_port_refuses_to_start)
@@ -421,23 +431,7 @@ TEST(second_node_on_the_same_port_refuses_to_start)
     /* SO_REUSEPORT would let a second node share the port silently; it must refuse. */
     char port[32];
     snprintf(port, sizeof port, "127.0.0.1:%d", n.port);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, 1);
-        dup2(devnull, 2);
-        execl(getenv("ATOLL_BIN"), "atoll", "run", "--listen", port, (char *)NULL);
-        _exit(127);
-    }
-    int status = 0;
-    for (int i = 0; i < 500 && waitpid(pid, &status, WNOHANG) == 0; i++)
-        usleep(10000);
-    if (!WIFEXITED(status)) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        test_fail_(__FILE__, __LINE__, "second node kept running on a port in use");
-    }
-    ASSERT_EQ(WEXITSTATUS(status), 1);
+    ASSERT_EQ(refused_start(port, NULL), 1);
     /* The first node still serves everyone. */
     int fd = open_client(&n);
     char out[64];
