@@ -109,33 +109,23 @@ release(atoll__worker *w, atoll__fx *fx)
 static void
 drop(atoll__worker *w, atoll__fx *fx)
 {
-    /* Calls the failed code made never leave; their callbacks learn it. Settled after
-     * the journal is empty, since a callback is game code with a region of its own. */
-    uint64_t stack[16];
-    uint64_t *calls = stack;
-    size_t ncalls = 0, cap = 16;
-    for (atoll__mail *m = atoll__mail_list_take(&fx->mail), *next; m != NULL; m = next) {
-        next = m->next;
-        if (m->type == ATOLL_MAIL_AREA_CALL && m->call_id != 0) {
-            if (ncalls == cap) {
-                cap *= 2;
-                calls = calls == stack ? memcpy(atoll__malloc(cap * sizeof *calls), stack, sizeof stack)
-                                       : atoll__realloc(calls, cap * sizeof *calls);
-            }
-            calls[ncalls++] = m->call_id;
-        }
-        atoll__mail_free(m);
-    }
+    /* The journal is emptied first: a call's callback, which learns below that its
+     * call never left, is game code with a region of its own. */
+    atoll__mail *m = atoll__mail_list_take(&fx->mail);
+    fx->log.len = 0;
     for (size_t i = 0; i < fx->nmoved; i++) {
         atoll__free(fx->moved[i]->move_to);
         fx->moved[i]->move_to = NULL;
     }
     fx->nmoved = 0;
-    fx->log.len = 0;
-    for (size_t i = 0; i < ncalls; i++)
-        atoll__proxy_cancel_call(w, calls[i]);
-    if (calls != stack)
-        atoll__free(calls);
+    while (m != NULL) {
+        atoll__mail *next = m->next;
+        uint64_t call = m->type == ATOLL_MAIL_AREA_CALL ? m->call_id : 0;
+        atoll__mail_free(m);
+        if (call != 0)
+            atoll__proxy_cancel_call(w, call);
+        m = next;
+    }
 }
 
 void
