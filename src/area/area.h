@@ -255,8 +255,11 @@ void atoll__session_out_now(atoll__worker *w, atoll_session_id s, int sw, const 
 void atoll__fx_begin(atoll__worker *w);
 void atoll__fx_end(atoll__worker *w, bool keep);
 bool atoll__fx_active(const atoll__worker *w);
-/* Holds bytes for a client (atoll__session_out while a region is open). */
+/* Holds bytes for a client (atoll__session_out while a region is open). Or in place:
+ * begin returns the journal to append the bytes to, end closes the record. */
 void atoll__fx_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n);
+atoll__buf *atoll__fx_out_begin(atoll__worker *w, atoll_session_id s, int sw, size_t *mark);
+void atoll__fx_out_end(atoll__worker *w, size_t mark);
 /* Mail that game code causes: held while a region is open, else sent at once (to a
  * worker of this node, or to an address). */
 void atoll__area_send(atoll__worker *w, int to, atoll__mail *m);

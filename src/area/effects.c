@@ -35,17 +35,33 @@ atoll__fx_active(const atoll__worker *w)
     return w->areas != NULL && w->areas->fx.depth > 0;
 }
 
-void
-atoll__fx_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n)
+atoll__buf *
+atoll__fx_out_begin(atoll__worker *w, atoll_session_id s, int sw, size_t *mark)
 {
     atoll__buf *log = &w->areas->fx.log;
-    uint32_t worker = (uint32_t)sw, len = (uint32_t)n;
-    atoll__buf_reserve(log, 1 + 16 + n);
+    uint32_t worker = (uint32_t)sw, len = 0;
     atoll__buf_push(log, FX_OUT);
     atoll__buf_append(log, &s.v, 8);
     atoll__buf_append(log, &worker, 4);
-    atoll__buf_append(log, &len, 4);
-    atoll__buf_append(log, p, n);
+    *mark = log->len;
+    atoll__buf_append(log, &len, 4); /* set by atoll__fx_out_end */
+    return log;
+}
+
+void
+atoll__fx_out_end(atoll__worker *w, size_t mark)
+{
+    atoll__buf *log = &w->areas->fx.log;
+    uint32_t len = (uint32_t)(log->len - mark - 4);
+    memcpy(atoll__buf_data(log) + mark, &len, 4);
+}
+
+void
+atoll__fx_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n)
+{
+    size_t mark;
+    atoll__buf_append(atoll__fx_out_begin(w, s, sw, &mark), p, n);
+    atoll__fx_out_end(w, mark);
 }
 
 void

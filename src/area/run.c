@@ -71,6 +71,13 @@ static void
 answer_client(atoll__worker *w, atoll_session_id s, int sw, uint32_t id, const uint8_t *json,
               size_t len, bool now)
 {
+    if (!now && atoll__fx_active(w)) {
+        /* The common case, a handler's reply: encoded straight into the journal. */
+        size_t mark;
+        atoll__put_response(atoll__fx_out_begin(w, s, sw, &mark), id, json, len);
+        atoll__fx_out_end(w, mark);
+        return;
+    }
     /* Worker scratch: no allocation per reply. session_out copies it out. */
     atoll__buf *pkg = &w->areas->scratch_pkg;
     pkg->len = 0;
