@@ -114,10 +114,7 @@ release(atoll__worker *w, atoll__fx *fx)
         memcpy(&worker, p + 8, 4);
         memcpy(&len, p + 12, 4);
         p += 16;
-        if ((int)worker == w->index)
-            atoll__session_deliver(w, s, p, len);
-        else
-            atoll__send_out(w->node, (int)worker, s, p, len);
+        atoll__session_out_now(w, s, (int)worker, p, len);
         p += len;
     }
 }

@@ -46,8 +46,7 @@ static void
 enter_game(atoll__session *s, uint32_t request_id, bool reply, const atoll_value *body)
 {
     atoll__node *n = s->worker->node;
-    atoll__req req = {.session = s, .worker = s->worker, .id = request_id,
-                      .type = reply ? ATOLL_MSG_REQUEST : ATOLL_MSG_NOTIFY, .route = "gate.entry"};
+    atoll__req req = atoll__entry_req(s, request_id, reply);
     const atoll_game *g = n->game->api;
     atoll_entry e = {.node = n, .uid = s->uid, .body = body};
     int rc = g->entry ? g->entry(&e) : ATOLL_ENOENT;
@@ -82,8 +81,7 @@ atoll__area_enter(atoll__session *s, uint32_t request_id, bool reply, const atol
         enter_game(s, request_id, reply, body);
         return;
     }
-    atoll__req req = {.session = s, .worker = s->worker, .id = request_id,
-                      .type = reply ? ATOLL_MSG_REQUEST : ATOLL_MSG_NOTIFY, .route = "gate.entry"};
+    atoll__req req = atoll__entry_req(s, request_id, reply);
     if (s->entering)
         atoll__reply_error(&req, 500, "entry already in progress");
     else if (s->area == 0)

@@ -46,14 +46,10 @@ put_push(atoll__worker *w, atoll__buf *out, const char *route, const atoll_value
 void
 atoll__session_out_now(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n)
 {
-    if (atoll__session_node(s) != w->node->id) {
-        /* A gate of another node: one SESS_OUT of its own, for that node's link. */
-        atoll__send_to(w->node, atoll__session_addr(s), atoll__sess_out_new(s, p, n));
-    } else if (sw == w->index) {
+    if (atoll__session_node(s) == w->node->id && sw == w->index)
         atoll__session_deliver(w, s, p, n);
-    } else {
-        atoll__send_out(w->node, sw, s, p, n);
-    }
+    else
+        atoll__send_out(w->node, s, p, n);
 }
 
 void

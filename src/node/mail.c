@@ -247,8 +247,14 @@ atoll__sess_out_new(atoll_session_id s, const uint8_t *p, size_t len)
 }
 
 void
-atoll__send_out(atoll__node *n, int to, atoll_session_id s, const uint8_t *p, size_t len)
+atoll__send_out(atoll__node *n, atoll_session_id s, const uint8_t *p, size_t len)
 {
+    if (atoll__session_node(s) != n->id) {
+        /* A gate of another node: one SESS_OUT of its own, for that node's link. */
+        atoll__send_to(n, atoll__session_addr(s), atoll__sess_out_new(s, p, len));
+        return;
+    }
+    int to = atoll__session_worker(s);
     atoll__worker *cur = tls_worker;
     if (cur == NULL || cur->node != n || cur->stopped || to == cur->index || to < 0 ||
         to >= n->nworkers || len > UINT32_MAX) {

@@ -237,10 +237,11 @@ void atoll__mail_free_list(atoll__mail *m);
 void atoll__send(atoll__node *n, int to, atoll__mail *m);
 /* A SESS_OUT mail of one record {session id u64, length u32, bytes}, little-endian. */
 atoll__mail *atoll__sess_out_new(atoll_session_id s, const uint8_t *p, size_t len);
-/* Sends encoded packages to session s on worker `to` (not the calling worker): appended
- * to this turn's SESS_OUT batch for that worker, one mail per turn instead of one per
- * reply. Other mail sent to `to` later is queued after the batch, so order holds. */
-void atoll__send_out(atoll__node *n, int to, atoll_session_id s, const uint8_t *p, size_t len);
+/* Sends encoded packages to session s of another worker: appended to this turn's
+ * SESS_OUT batch for the session's worker, one mail per turn instead of one per reply
+ * (other mail sent there later is queued after the batch, so order holds); a session
+ * of another node gets a SESS_OUT of its own, sent to its address. */
+void atoll__send_out(atoll__node *n, atoll_session_id s, const uint8_t *p, size_t len);
 /* Sends mail to address to: a worker of this node through atoll__send; another node's
  * only through a node link, which this node does not have yet (the mail is dropped with
  * a log line). Takes ownership. */

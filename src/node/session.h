@@ -74,6 +74,16 @@ bool atoll__session_deliver(atoll__worker *w, atoll_session_id id, const void *p
 
 /* ---- answers of connection-level handlers (on the session's worker) --------------------- */
 
+/* The request that gate.entry's answer goes to (request_id 0 with reply false: a
+ * notify, answered nothing). */
+static inline atoll__req
+atoll__entry_req(atoll__session *s, uint32_t request_id, bool reply)
+{
+    atoll__req req = {.session = s, .worker = s->worker, .id = request_id,
+                      .type = reply ? ATOLL_MSG_REQUEST : ATOLL_MSG_NOTIFY, .route = "gate.entry"};
+    return req;
+}
+
 /* Replies to a request (no-op for a notify). body must be JSON; NULL/0 sends "{}". */
 void atoll__reply(atoll__req *req, const char *body, size_t len);
 /* Replies {"code":<code>,"message":"<msg>"} (no-op for a notify). */

@@ -145,8 +145,7 @@ on_unbind(atoll__worker *w, atoll__mail *m)
 static void
 enter_default(atoll__session *s, uint32_t request_id, bool reply, bool again)
 {
-    atoll__req req = {.session = s, .worker = s->worker, .id = request_id,
-                      .type = reply ? ATOLL_MSG_REQUEST : ATOLL_MSG_NOTIFY, .route = "gate.entry"};
+    atoll__req req = atoll__entry_req(s, request_id, reply);
     if (again) {
         atoll__reply(&req, "{\"code\":200}", 12);
         return;
