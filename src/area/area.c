@@ -35,6 +35,13 @@ atoll__player_free(atoll_player *p)
     atoll__free(p);
 }
 
+void
+atoll__player_unbind(atoll__worker *w, const atoll_player *p)
+{
+    atoll__dir *d = atoll__dir_of_worker(w);
+    d->ops->bind_player(d, p->uid, NULL);
+}
+
 atoll_player *
 atoll__player_by_session(const atoll_area *a, atoll_session_id s)
 {
@@ -71,7 +78,8 @@ atoll__player_attach(atoll_area *a, atoll_player *p)
     p->uid_next = atoll__map_put(&a->by_uid, h, p);
     if (a->grace != NULL)
         uv_timer_stop(a->grace);
-    atoll__dir_set_player(atoll__dir_of(atoll__node_of(a)), p->uid, a->id);
+    atoll__dir *d = atoll__dir_of_worker(a->worker);
+    d->ops->bind_player(d, p->uid, a->id);
 }
 
 void
@@ -142,32 +150,34 @@ free_handle(uv_handle_t *h)
     atoll__free(h);
 }
 
-/* Builds the area numbered num on this worker if the directory says it lives here. */
 atoll_area *
 atoll__area_find(atoll__worker *w, uint64_t num)
 {
-    atoll_area *a = atoll__map_get(&w->areas->by_num, num);
-    if (a != NULL || num == 0)
-        return a;
+    return num != 0 ? atoll__map_get(&w->areas->by_num, num) : NULL;
+}
+
+static void publish(atoll__worker *w, bool tick);
+
+/* Builds area id on this worker, its directory entry recorded: on_create runs now,
+ * before anything else reaches it. NULL when on_create refused it. Takes init. */
+static atoll_area *
+area_build(atoll__worker *w, const char *id, const atoll__dir_entry *e, atoll_value *init)
+{
     atoll__node *n = w->node;
-    atoll__dir_info info;
-    char id[ATOLL_AREA_ID_MAX + 1];
-    if (atoll__dir_by_num(atoll__dir_of(n), num, &info, id) != ATOLL_OK || info.worker != w->index)
-        return NULL;
-    a = atoll__calloc(1, sizeof *a);
-    a->num = num;
-    memcpy(a->id, id, sizeof a->id);
-    a->type_index = info.type_index;
-    a->type = n->game->api->area_types[info.type_index];
+    atoll_area *a = atoll__calloc(1, sizeof *a);
+    a->num = e->num;
+    a->epoch = e->epoch;
+    snprintf(a->id, sizeof a->id, "%s", id);
+    a->type_index = e->type_index;
+    a->type = n->game->api->area_types[e->type_index];
     a->worker = w;
     a->state = atoll_object();
-    atoll__map_put(&w->areas->by_num, num, a);
+    atoll__map_put(&w->areas->by_num, a->num, a);
     if (a->type->tick_hz > 0) {
         a->tick_period_ns = 1000000000ull / (uint64_t)a->type->tick_hz;
         a->tick_next_ns = uv_hrtime() + a->tick_period_ns;
         atoll__tick_add(a);
     }
-    atoll_value *init = atoll__dir_take_init(atoll__dir_of(n), id);
     ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"area created\" area=\"%s\" type=%s", a->id, a->type->name);
     int rc = ATOLL_OK;
     if (a->type->on_create) {
@@ -188,7 +198,153 @@ atoll__area_find(atoll__worker *w, uint64_t num)
         return NULL;
     if (a->nplayers == 0)
         grace_start(a);
+    publish(w, false); /* listed from now on, not at the next tick */
     return a;
+}
+
+/* ---- claims: placing an area on this worker ------------------------------------------ */
+
+/* An area this worker asked the directory to record here. Every AREA_CREATE and
+ * AREA_ENTER for the id that comes before the answer joins it; mail for its number
+ * (sent by those who resolved the id since) waits in `held`. */
+typedef struct atoll__claim {
+    struct atoll__claim *next;
+    char id[ATOLL_AREA_ID_MAX + 1];
+    uint64_t num;
+    int type_index;
+    atoll_value *init;         /* the first AREA_CREATE's */
+    atoll__mail_list held;
+    atoll__addr *placers;      /* workers that wait for the outcome (DIR_ANSWER PLACE) */
+    size_t nplacers;
+} claim;
+
+static claim *
+claim_find(atoll__worker *w, const char *id, uint64_t num)
+{
+    for (claim *c = w->areas->claims; c != NULL; c = c->next)
+        if (id ? strcmp(c->id, id) == 0 : c->num == num)
+            return c;
+    return NULL;
+}
+
+static void
+claim_free(claim *c)
+{
+    atoll__mail_free_list(atoll__mail_list_take(&c->held));
+    atoll_unref(c->init);
+    atoll__free(c->placers);
+    atoll__free(c);
+}
+
+void
+atoll__area_claim(atoll__worker *w, atoll__mail *m)
+{
+    atoll__node *n = w->node;
+    /* An AREA_CREATE, and an AREA_ENTER without a number, were counted on this worker
+     * by the placement that sent them; an ENTER whose area went away was not. */
+    bool counted = m->type == ATOLL_MAIL_AREA_CREATE || m->area == 0;
+    claim *c = claim_find(w, m->from, 0);
+    if (c == NULL) {
+        if (!counted)
+            atoll__place_count(n, w->index, 1);
+        c = atoll__calloc(1, sizeof *c);
+        snprintf(c->id, sizeof c->id, "%s", m->from);
+        c->num = atoll__area_num_new(n);
+        c->type_index = m->type_index;
+        c->next = w->areas->claims;
+        w->areas->claims = c;
+        atoll__dir_entry e = {c->num, atoll__addr_make(n->id, w->index), 0, c->type_index};
+        atoll__dir *d = atoll__dir_of_worker(w);
+        d->ops->place(d, c->id, &e, e.owner, ATOLL__DIR_COOKIE_CLAIM);
+    } else if (counted) {
+        atoll__place_count(n, w->index, -1); /* joins: no new area */
+    }
+    if (m->call_id == ATOLL__DIR_COOKIE_PLACE) {
+        c->placers = atoll__realloc(c->placers, (c->nplacers + 1) * sizeof *c->placers);
+        c->placers[c->nplacers++] = m->at;
+    }
+    if (m->type == ATOLL_MAIL_AREA_CREATE) {
+        if (c->init == NULL) {
+            c->init = m->value;
+            m->value = NULL;
+        }
+        atoll__mail_free(m);
+    } else {
+        m->forwarded = true; /* placed once: it is not placed again */
+        m->call_id = 0;
+        atoll__mail_list_push(&c->held, m);
+    }
+}
+
+bool
+atoll__area_hold_claimed(atoll__worker *w, atoll__mail *m)
+{
+    claim *c = m->area != 0 ? claim_find(w, NULL, m->area) : NULL;
+    if (c == NULL)
+        return false;
+    atoll__mail_list_push(&c->held, m);
+    return true;
+}
+
+void
+atoll__area_claim_answer(atoll__worker *w, atoll__mail *m)
+{
+    atoll__node *n = w->node;
+    claim **pp = &w->areas->claims, *c;
+    while ((c = *pp) != NULL && strcmp(c->id, m->from) != 0)
+        pp = &c->next;
+    if (c == NULL) {
+        atoll__mail_free(m);
+        return;
+    }
+    *pp = c->next;
+    atoll__dir_entry e = atoll__dir_answer_entry(m);
+    int status = m->status;
+    atoll__mail_free(m);
+    bool found = status == ATOLL_OK || status == ATOLL_EEXIST;
+    if (found)
+        atoll__where_learn(w, c->id, &e);
+    for (size_t i = 0; i < c->nplacers; i++)
+        atoll__send_to(n, c->placers[i],
+                       atoll__dir_answer_new(ATOLL__DIR_COOKIE_PLACE, status, c->id,
+                                             found ? &e : NULL));
+    atoll__mail *held = atoll__mail_list_take(&c->held);
+    if (status == ATOLL_OK) {
+        atoll_value *init = c->init;
+        c->init = NULL;
+        area_build(w, c->id, &e, init);
+        for (atoll__mail *hm = held, *next; hm != NULL; hm = next) {
+            next = hm->next;
+            hm->area = c->num; /* entries that came without the number */
+            atoll__area_mail(w, hm); /* to the area, or failed when on_create refused it */
+        }
+    } else {
+        atoll__place_count(n, w->index, -1);
+        if (status == ATOLL_EEXIST && c->init != NULL)
+            ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"area exists already, its creation is dropped\" "
+                      "area=\"%s\"", c->id);
+        for (atoll__mail *hm = held, *next; hm != NULL; hm = next) {
+            next = hm->next;
+            if (found) {
+                hm->area = e.num; /* to where it lives */
+                atoll__send_to(n, e.owner, hm);
+            } else {
+                hm->area = 0;
+                atoll__area_mail(w, hm); /* fails: no such area */
+            }
+        }
+    }
+    claim_free(c);
+}
+
+void
+atoll__area_claims_fini(atoll__worker *w)
+{
+    for (claim *c = w->areas->claims, *next; c != NULL; c = next) {
+        next = c->next;
+        claim_free(c);
+    }
+    w->areas->claims = NULL;
 }
 
 void
@@ -208,7 +364,12 @@ atoll__area_destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
         return;
     a->destroyed = true;
     a->depth++; /* hooks below must not trigger the deferred work again */
-    atoll__dir_remove(atoll__dir_of(w->node), a->id, a->num);
+    /* Out of the directory first: whoever resolves the id from now on creates it
+     * anew; this worker forgets it at once, the others when told. */
+    atoll__dir *d = atoll__dir_of_worker(w);
+    d->ops->cas_owner(d, a->id, a->epoch, NULL, atoll__addr_make(w->node->id, w->index), 0);
+    atoll__where_forget(w, a->id, a->epoch);
+    atoll__place_count(w->node, w->index, -1);
     atoll__map_del(&w->areas->by_num, a->num);
     while (a->first != NULL) {
         atoll_player *p = a->first;
@@ -221,7 +382,7 @@ atoll__area_destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
             atoll__send_to(w->node, atoll__session_addr(p->session), k);
         }
         atoll__player_detach(a, p);
-        atoll__dir_set_player(atoll__dir_of(w->node), p->uid, "");
+        atoll__player_unbind(w, p);
         atoll__player_free(p);
     }
     for (atoll__mail *m = atoll__mail_list_take(&a->cmds), *next; m != NULL; m = next) {
@@ -242,6 +403,8 @@ atoll__area_destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
         atoll__fx_end(w, true);
     }
     ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"area destroyed\" area=\"%s\"", a->id);
+    if (!shutdown)
+        publish(w, false);
     atoll_unref(a->state);
     atoll__map_fini(&a->by_session);
     atoll__map_fini(&a->by_uid);
@@ -267,10 +430,10 @@ atoll__areas_shutdown(atoll__worker *w)
 
 /* ---- creating and destroying ---------------------------------------------------------- */
 
-static int
-type_index_of(const atoll__node *n, const char *type)
+int
+atoll__area_type_index(const atoll__node *n, const char *type)
 {
-    for (int i = 0; i < n->ntypes; i++)
+    for (int i = 0; type != NULL && i < n->ntypes; i++)
         if (strcmp(n->game->api->area_types[i]->name, type) == 0)
             return i;
     return -1;
@@ -289,39 +452,33 @@ atoll__area_id_valid(const char *id)
 }
 
 int
-atoll__area_place(atoll__node *n, const char *type, const char *id, atoll_value *init,
-                  bool must_be_new, atoll__dir_info *out)
-{
-    int ti = n->game->api ? type_index_of(n, type ? type : "") : -1;
-    if (ti < 0) {
-        atoll_unref(init);
-        return ATOLL_ENOENT;
-    }
-    if (!atoll__area_id_valid(id)) {
-        atoll_unref(init);
-        return ATOLL_EINVAL;
-    }
-    int rc = atoll__dir_place(atoll__dir_of(n), id, ti, type, init, out);
-    if (rc == ATOLL_EEXIST && !must_be_new)
-        return ATOLL_OK;
-    if (rc == ATOLL_OK) {
-        /* Build it now, so on_create runs even if nothing is ever sent to it. */
-        atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_CREATE, 0);
-        m->area = out->num;
-        atoll__send(n, out->worker, m);
-    }
-    return rc;
-}
-
-int
 atoll_area_create(atoll_node *n, const char *type, const char *id, atoll_value *init)
 {
-    if (n == NULL) {
+    int ti = n && n->game->api ? atoll__area_type_index(n, type) : -1;
+    int rc = n == NULL ? ATOLL_EINVAL
+             : ti < 0 ? ATOLL_ENOENT
+             : !atoll__area_id_valid(id) ? ATOLL_EINVAL : ATOLL_OK;
+    atoll__worker *w = atoll__current_worker();
+    if (rc == ATOLL_OK && w != NULL && w->node == n &&
+        (atoll__where_cached(w, id) != NULL || atoll__where_pending(w, id)))
+        rc = ATOLL_EEXIST; /* as far as this worker knows */
+    if (rc != ATOLL_OK) {
         atoll_unref(init);
-        return ATOLL_EINVAL;
+        return rc;
     }
-    atoll__dir_info info;
-    return atoll__area_place(n, type, id, init, true, &info);
+    /* The worker chosen claims the id in the directory and builds the area once it is
+     * recorded; this worker's lookups of the id wait for the outcome. */
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_CREATE, 0);
+    snprintf(m->from, sizeof m->from, "%s", id);
+    m->type_index = ti;
+    m->value = init;
+    if (w != NULL && w->node == n) {
+        m->at = atoll__addr_make(n->id, w->index);
+        m->call_id = ATOLL__DIR_COOKIE_PLACE;
+        atoll__where_placing(w, id);
+    }
+    atoll__send(n, atoll__place_pick(n), m);
+    return ATOLL_OK;
 }
 
 void
@@ -336,12 +493,13 @@ atoll_area_destroy(atoll_area *a)
 
 /* ---- stats ----------------------------------------------------------------------------- */
 
-void
-atoll__areas_publish(atoll__worker *w)
+static void
+publish(atoll__worker *w, bool tick)
 {
-    /* Called every 100 ms; rates and maxima cover the last whole second. */
+    /* Ticks come every 100 ms; rates and maxima cover the last whole second. */
     static __thread unsigned calls;
-    bool second = ++calls % 10 == 0;
+    bool second = tick && ++calls % 10 == 0;
+    w->areas->scratch_stats.len = 0;
     for (size_t i = 0; i < w->areas->by_num.cap; i++) {
         if (w->areas->by_num.slots[i].key == 0)
             continue;
@@ -364,16 +522,25 @@ atoll__areas_publish(atoll__worker *w)
             a->tick_late_max = 0;
         }
         st.messages_per_s = a->messages_per_s;
-        atoll__dir_publish(atoll__dir_of(w->node), &st);
+        atoll__buf_append(&w->areas->scratch_stats, &st, sizeof st);
     }
+    atoll__stats_publish(w->node, w->index, (const atoll_area_stats *)atoll__buf_data(&w->areas->scratch_stats),
+                         w->areas->scratch_stats.len / sizeof(atoll_area_stats));
+}
+
+void
+atoll__areas_publish(atoll__worker *w)
+{
+    if (atoll__area_node_of(w->node) != NULL) /* NULL: a connection-level game */
+        publish(w, true);
 }
 
 size_t
 atoll_node_areas(atoll_node *n, atoll_area_stats *out, size_t cap)
 {
-    if (n == NULL || atoll__dir_of(n) == NULL)
+    if (n == NULL || atoll__area_node_of(n) == NULL)
         return 0;
-    return atoll__dir_list(atoll__dir_of(n), out, cap);
+    return atoll__stats_list(n, out, cap);
 }
 
 /* ---- accessors --------------------------------------------------------------------------- */

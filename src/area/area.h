@@ -39,6 +39,7 @@
 
 #include "../core/map.h"
 #include "../core/wheel.h"
+#include "../node/directory.h"
 #include "../node/session.h"
 #include "../node/wire.h"
 
@@ -59,11 +60,13 @@ struct atoll_player {
     bool unfenced;                /* moved in; direct messages wait for the fence */
     atoll__mail_list held;        /* those messages */
     char *move_to;                /* atoll_player_move waiting for the handler to end */
+    bool move_resolving;          /* ... and for the directory to say where that is */
     bool leaving;                 /* being removed; pushes to it are dropped */
 };
 
 struct atoll_area {
     uint64_t num;                 /* node-unique number, the routing key */
+    uint64_t epoch;               /* its directory entry's */
     char id[ATOLL_AREA_ID_MAX + 1];
     const atoll_area_type *type;
     int type_index;
@@ -117,54 +120,88 @@ struct atoll__area_worker {
     size_t tick_len, tick_cap;
     atoll__buf scratch_out;   /* JSON of a reply or push being encoded */
     atoll__buf scratch_pkg;   /* its Pomelo package */
+    atoll__buf scratch_stats; /* the stats being published */
     /* A free list of call records: calls come and go in batches of hundreds per loop
      * turn (see the mail pool in worker.h). Bounded. */
     void *call_pool;
     size_t call_pool_len;
     atoll__fx fx;
+    atoll__map where;         /* id -> cached directory entry (where.c) */
+    atoll__map lookups;       /* id -> lookup in flight with its waiters */
+    struct atoll__claim *claims; /* areas being placed here, waiting for the directory */
 };
 
 /* The area runtime as a module of the node (module.c): registers its mail kinds, the
  * route handlers of area routes and the session hooks, and keeps the directory. */
 extern const atoll__module atoll__area_module;
 
-/* The node's directory (the area module's node-wide state). */
-static inline struct atoll__directory *
-atoll__dir_of(const atoll__node *n)
+/* ---- place.c: what the area runtime keeps for the whole node ---------------------------- */
+
+/* The stats of one worker's areas, as it last published them. */
+typedef struct atoll__stats_slot {
+    pthread_mutex_t lock;
+    atoll_area_stats *list;
+    size_t len, cap;
+} atoll__stats_slot;
+
+typedef struct atoll__area_node {
+    atoll__dir *dir;            /* where areas live (node/directory.h) */
+    atomic_uint_fast64_t next_num; /* area numbers given on this node */
+    atomic_int *load;           /* areas per worker: being placed, or running */
+    atoll__stats_slot *stats;   /* per worker */
+    int nworkers;
+} atoll__area_node;
+
+static inline atoll__area_node *
+atoll__area_node_of(const atoll__node *n)
 {
-    return (struct atoll__directory *)n->module_data;
+    return (atoll__area_node *)n->module_data;
 }
 
-/* ---- directory.c: where areas live (the embedded directory) -------------------------- */
+atoll__area_node *atoll__area_node_new(atoll__node *n);
+void atoll__area_node_free(atoll__area_node *an);
+/* Placement: the worker with the fewest areas (ties: the lowest index, so two areas
+ * made on an idle node land on two workers), counted at once. A placement that finds
+ * the id taken gives its count back. */
+int atoll__place_pick(atoll__node *n);
+void atoll__place_count(atoll__node *n, int worker, int delta);
+/* A new area number: {node id:12 | counter:52}. */
+uint64_t atoll__area_num_new(atoll__node *n);
+/* Worker `worker` replaces its published stats; the list of the node's areas. */
+void atoll__stats_publish(atoll__node *n, int worker, const atoll_area_stats *list, size_t len);
+size_t atoll__stats_list(atoll__node *n, atoll_area_stats *out, size_t cap);
 
-typedef struct atoll__dir_info {
-    uint64_t num;
-    int worker;
-    int type_index;
-    uint64_t epoch;
-} atoll__dir_info;
+/* ---- where.c: where areas live, as this worker knows it ----------------------------------- */
 
-/* Area numbers it gives are {node_id:12 | counter:52}. */
-struct atoll__directory *atoll__dir_new(int nworkers, int node_id);
-void atoll__dir_free(struct atoll__directory *d);
-/* Places area id of a type: records it on the least-loaded worker. When it exists
- * already, *out gets the existing entry and the result is ATOLL_EEXIST. init is taken
- * (kept for on_create, freed on EEXIST). */
-int atoll__dir_place(struct atoll__directory *d, const char *id, int type_index,
-                     const char *type_name, atoll_value *init, atoll__dir_info *out);
-/* The area with number num: its entry and id. ATOLL_ENOENT when gone. */
-int atoll__dir_by_num(struct atoll__directory *d, uint64_t num, atoll__dir_info *out,
-                      char id[ATOLL_AREA_ID_MAX + 1]);
-int atoll__dir_lookup(struct atoll__directory *d, const char *id, atoll__dir_info *out);
-/* Takes the init value kept for the area (NULL when none). */
-atoll_value *atoll__dir_take_init(struct atoll__directory *d, const char *id);
-/* Removes area id when it still has number num. */
-void atoll__dir_remove(struct atoll__directory *d, const char *id, uint64_t num);
-/* Records the player's area ("" when it has none). */
-void atoll__dir_set_player(struct atoll__directory *d, const char *uid, const char *area_id);
-/* Updates the published stats of area id (owner's worker). */
-void atoll__dir_publish(struct atoll__directory *d, const atoll_area_stats *st);
-size_t atoll__dir_list(struct atoll__directory *d, atoll_area_stats *out, size_t cap);
+/* Cookies of the directory operations a worker starts (DIR_ANSWER's call_id). */
+enum {
+    ATOLL__DIR_COOKIE_RESOLVE = 1, /* a lookup of this worker */
+    ATOLL__DIR_COOKIE_PLACE = 2,   /* the answer to a placement this worker asked for */
+    ATOLL__DIR_COOKIE_CLAIM = 3,   /* a claim of this worker (area.c) */
+};
+
+/* Runs when the lookup of id ends: ATOLL_OK with e, or ATOLL_ENOENT (e NULL). Takes m
+ * (may be NULL), the mail that waited, with arg. */
+typedef void (*atoll__where_fn)(atoll__worker *w, int status, const atoll__dir_entry *e,
+                                const char *id, atoll__mail *m, uint64_t arg);
+
+atoll__dir *atoll__dir_of_worker(const atoll__worker *w);
+/* The cached entry of id, or NULL. */
+const atoll__dir_entry *atoll__where_cached(atoll__worker *w, const char *id);
+/* Records an entry learned from an answer (an older epoch than the cached one is
+ * ignored); forgets id's entry when its epoch is `epoch` or older. */
+void atoll__where_learn(atoll__worker *w, const char *id, const atoll__dir_entry *e);
+void atoll__where_forget(atoll__worker *w, const char *id, uint64_t epoch);
+/* Waits for id's entry (one directory resolve per id however many wait); fn runs
+ * later from the answer's mail, never inside this call. */
+void atoll__where_lookup(atoll__worker *w, const char *id, atoll__where_fn fn, atoll__mail *m,
+                         uint64_t arg);
+/* This worker places id: lookups of id wait for the placement's answer. */
+void atoll__where_placing(atoll__worker *w, const char *id);
+bool atoll__where_pending(atoll__worker *w, const char *id);
+void atoll__where_answer_mail(atoll__worker *w, atoll__mail *m);
+void atoll__where_invalidate_mail(atoll__worker *w, atoll__mail *m);
+void atoll__where_fini(atoll__worker *w);
 
 static inline atoll__node *
 atoll__node_of(const atoll_area *a)
@@ -179,10 +216,22 @@ atoll_player *atoll__player_new(const char *uid, atoll_session_id s, int sw);
  * grace when a is left empty). */
 void atoll__player_attach(atoll_area *a, atoll_player *p);
 void atoll__player_detach(atoll_area *a, atoll_player *p);
+/* The player is in no area any more (it left the node's areas, or was refused). */
+void atoll__player_unbind(atoll__worker *w, const atoll_player *p);
 atoll_player *atoll__player_by_session(const atoll_area *a, atoll_session_id s);
-/* The area numbered num on this worker, built now (on_create) when the directory says
- * it lives here; NULL when it does not. */
+/* The area numbered num on this worker, or NULL. */
 atoll_area *atoll__area_find(atoll__worker *w, uint64_t num);
+/* Claims an area for this worker: m is an AREA_CREATE, or an AREA_ENTER for an area
+ * this worker does not have (its id and type travel in it). The directory is asked to
+ * record the id here; mail for it waits until it answers. Takes m. */
+void atoll__area_claim(atoll__worker *w, atoll__mail *m);
+/* Holds m when its area is being claimed here; false when it is not. */
+bool atoll__area_hold_claimed(atoll__worker *w, atoll__mail *m);
+/* The directory's answer to a claim: the area is built (on_create) and what waited
+ * runs, or, when the id lives elsewhere, what waited follows it there. */
+void atoll__area_claim_answer(atoll__worker *w, atoll__mail *m);
+/* Frees the claims still waiting (worker shutdown). */
+void atoll__area_claims_fini(atoll__worker *w);
 /* Drops mail that cannot run (the area is gone): a request is answered 500 with why, a
  * call ATOLL_ECANCELED. */
 void atoll__area_fail_mail(atoll__worker *w, atoll__mail *m, const char *why);
@@ -207,10 +256,8 @@ void atoll__area_end(atoll_area *a);
 void atoll__player_free(atoll_player *p);
 /* Area ids: 1..ATOLL_AREA_ID_MAX bytes, no control characters, quotes or backslashes. */
 bool atoll__area_id_valid(const char *id);
-/* Records area id of type in the directory and has its worker build it. An existing
- * area is fine unless must_be_new (then ATOLL_EEXIST); *out gets where it lives. */
-int atoll__area_place(atoll__node *n, const char *type, const char *id, atoll_value *init,
-                      bool must_be_new, atoll__dir_info *out);
+/* The index of area type `type`, or -1. */
+int atoll__area_type_index(const atoll__node *n, const char *type);
 /* Sends encoded packages to a session (its worker appends them to the connection). */
 void atoll__session_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n);
 
@@ -299,6 +346,9 @@ bool atoll__area_tick(atoll_area *a, uint64_t now_ns);
 /* ---- proxy.c --------------------------------------------------------------------------- */
 
 void atoll__proxy_reply_mail(atoll__worker *w, atoll__mail *m);
+/* An AREA_CALL this worker sent itself with the target's id in its data (the id was
+ * not cached when atoll_call ran): sent on to where the id lives once known. Takes m. */
+void atoll__proxy_route(atoll__worker *w, atoll__mail *m);
 /* Answers a call (req's call part): status and value (taken). */
 void atoll__proxy_answer(atoll__worker *w, atoll__addr caller, uint64_t call_id, int status,
                          atoll_value *value);

@@ -50,9 +50,11 @@ enter_game(atoll__session *s, uint32_t request_id, bool reply, const atoll_value
     const atoll_game *g = n->game->api;
     atoll_entry e = {.node = n, .uid = s->uid, .body = body};
     int rc = g->entry ? g->entry(&e) : ATOLL_ENOENT;
-    atoll__dir_info info;
-    if (rc == ATOLL_OK)
-        rc = atoll__area_place(n, e.area_type, e.area_id, NULL, false, &info);
+    int ti = rc == ATOLL_OK ? atoll__area_type_index(n, e.area_type) : -1;
+    if (rc == ATOLL_OK && ti < 0)
+        rc = ATOLL_ENOENT;
+    if (rc == ATOLL_OK && !atoll__area_id_valid(e.area_id))
+        rc = ATOLL_EINVAL;
     if (rc != ATOLL_OK) {
         char msg[160];
         snprintf(msg, sizeof msg, "entry refused: %s", atoll_strerror(rc));
@@ -61,16 +63,26 @@ enter_game(atoll__session *s, uint32_t request_id, bool reply, const atoll_value
     }
     s->entering = true;
     atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_ENTER, 0);
-    m->area = info.num;
     m->session = s->id;
     m->request_id = request_id;
     m->reply = reply;
     m->uid = atoll__strndup(s->uid, strlen(s->uid));
-    /* Id and type travel along: should the area be destroyed (empty past its grace)
-     * before this arrives, its worker creates it again rather than fail the entry. */
+    /* Id and type travel along: the worker it reaches creates the area when it does not
+     * have it (never made yet, or destroyed on the way), unless the directory says it
+     * lives elsewhere, where the entry then goes. */
     memcpy(m->from, e.area_id, strlen(e.area_id) + 1);
-    m->type_index = info.type_index;
-    atoll__send(n, info.worker, m);
+    m->type_index = ti;
+    const atoll__dir_entry *where = atoll__where_cached(s->worker, e.area_id);
+    if (where != NULL) {
+        m->area = where->num;
+        atoll__send_to(n, where->owner, m);
+    } else {
+        /* Placed on the worker placement picks; the outcome comes back to this worker's
+         * cache, so the next entry to the same area goes straight there. */
+        m->at = atoll__addr_make(n->id, s->worker->index);
+        m->call_id = ATOLL__DIR_COOKIE_PLACE;
+        atoll__send(n, atoll__place_pick(n), m);
+    }
 }
 
 void

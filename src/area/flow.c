@@ -13,7 +13,7 @@
  * the old area yet (area.h, moving a player). */
 typedef struct forward {
     uint64_t area;
-    int worker;
+    atoll__addr at;
 } forward;
 
 /* ---- mail for areas -------------------------------------------------------------------------- */
@@ -30,7 +30,7 @@ forward_mail(atoll__worker *w, forward *f, atoll__mail *m)
 {
     m->forwarded = true;
     m->area = f->area;
-    atoll__send(w->node, f->worker, m);
+    atoll__send_to(w->node, f->at, m);
 }
 
 static void
@@ -78,18 +78,6 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
     int sw = atoll__session_worker(m->session);
     atoll__buf pkg = ATOLL__BUF_INIT;
     atoll_player none = {.session = m->session, .session_worker = sw};
-    if (a == NULL && !m->forwarded && m->from[0] != '\0') {
-        /* The area went away (empty past its grace) while this entry was on its way:
-         * place it again and pass the entry on, once. */
-        atoll__dir_info info;
-        const char *type = w->node->game->api->area_types[m->type_index]->name;
-        if (atoll__area_place(w->node, type, m->from, NULL, false, &info) == ATOLL_OK) {
-            m->forwarded = true;
-            m->area = info.num;
-            atoll__send(w->node, info.worker, m);
-            return;
-        }
-    }
     if (a == NULL) {
         entry_answer(&pkg, m, NULL, ATOLL_ENOENT);
         send_route(w, &none, NULL, m, atoll__buf_data(&pkg), pkg.len);
@@ -113,7 +101,7 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
         rc = atoll__hook_enter(a, p);
         if (rc != ATOLL_OK) {
             atoll__player_detach(a, p);
-            atoll__dir_set_player(atoll__dir_of(w->node), p->uid, "");
+            atoll__player_unbind(w, p);
             atoll__player_free(p);
             p = NULL;
         }
@@ -162,7 +150,7 @@ on_move_in(atoll__worker *w, atoll_area *a, atoll__mail *m)
         ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"on_enter refused a moving player, kicking it\" "
                   "uid=\"%s\" area=\"%s\"", p->uid, a->id);
         atoll__player_detach(a, p);
-        atoll__dir_set_player(atoll__dir_of(w->node), p->uid, "");
+        atoll__player_unbind(w, p);
         drop_moving_player(w, p, m, "move refused");
     } else {
         send_route(w, p, a, m, NULL, 0);
@@ -175,17 +163,29 @@ void
 atoll__area_mail(atoll__worker *w, atoll__mail *m)
 {
     atoll_area *a = atoll__area_find(w, m->area);
+    if (a == NULL && atoll__area_hold_claimed(w, m))
+        return; /* its area is being placed here */
     switch (m->type) {
     case ATOLL_MAIL_AREA_CREATE:
-        atoll__mail_free(m); /* area_find built it */
+        atoll__area_claim(w, m);
         return;
     case ATOLL_MAIL_AREA_ENTER:
+        if (a == NULL && !m->forwarded && m->from[0] != '\0') {
+            /* Placed here, or the area went away (empty past its grace) while the entry
+             * was on its way: claimed here, once. */
+            atoll__area_claim(w, m);
+            return;
+        }
         on_enter_mail(w, a, m);
         return;
     case ATOLL_MAIL_AREA_MOVE_IN:
         on_move_in(w, a, m);
         return;
     case ATOLL_MAIL_AREA_CALL:
+        if (m->area == 0) {
+            atoll__proxy_route(w, m); /* by id, sent by this worker */
+            return;
+        }
         if (a == NULL) {
             if (m->call_id != 0) {
                 /* Not here (gone, or a stale route): the body goes back for a retry. */
@@ -229,7 +229,10 @@ atoll__area_mail(atoll__worker *w, atoll__mail *m)
         }
         return;
     }
-    if (p->unfenced && !m->forwarded) {
+    if ((p->unfenced && !m->forwarded) || p->move_resolving) {
+        /* Unfenced: wait for the fence. Moving while the directory is asked where to:
+         * the messages that follow the move wait, to go after the player or, if the
+         * move is given up, to run here in order. */
         atoll__mail_list_push(&p->held, m);
         return;
     }
@@ -238,7 +241,7 @@ atoll__area_mail(atoll__worker *w, atoll__mail *m)
         p->leaving = true;
         atoll__hook_leave(a, p, ATOLL_LEAVE_DISCONNECT);
         atoll__player_detach(a, p);
-        atoll__dir_set_player(atoll__dir_of(w->node), p->uid, "");
+        atoll__player_unbind(w, p);
         atoll__player_free(p);
         atoll__mail_free(m);
         atoll__area_end(a);
@@ -270,6 +273,48 @@ atoll__deliver_held(atoll__worker *w, atoll_area *a, atoll_player *p)
 
 /* ---- moving players ---------------------------------------------------------------------- */
 
+/* The directory answered where a move's target lives (arg: the moving players' area).
+ * The moves go on; a target that does not exist is given up, the player stays. */
+static void
+move_resolved(atoll__worker *w, int status, const atoll__dir_entry *e, const char *id,
+              atoll__mail *m, uint64_t arg)
+{
+    (void)e;
+    (void)m;
+    atoll_area *a = atoll__area_find(w, arg);
+    if (a == NULL)
+        return;
+    atoll_session_id *stay = atoll__malloc((a->nplayers + 1) * sizeof *stay);
+    size_t nstay = 0;
+    for (atoll_player *p = a->first; p != NULL; p = p->next) {
+        if (p->move_to == NULL || strcmp(p->move_to, id) != 0)
+            continue;
+        p->move_resolving = false;
+        if (status != ATOLL_OK) {
+            ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"move target does not exist, player stays\" "
+                      "uid=\"%s\" to=\"%s\"", p->uid, id);
+            atoll__free(p->move_to);
+            p->move_to = NULL;
+            if (p->held.head != NULL && !p->unfenced)
+                stay[nstay++] = p->session;
+        }
+    }
+    /* Players whose move was given up run what they held meanwhile, in order. Each run
+     * may move players or destroy the area, so both are looked up again. */
+    for (size_t i = 0; i < nstay && (a = atoll__area_find(w, arg)) != NULL; i++) {
+        atoll_player *p = atoll__player_by_session(a, stay[i]);
+        if (p != NULL && !p->move_resolving && !p->unfenced)
+            atoll__deliver_held(w, a, p);
+    }
+    atoll__free(stay);
+    a = atoll__area_find(w, arg);
+    if (a != NULL) {
+        a->has_moves = true;
+        if (a->depth == 0)
+            atoll__do_moves(w, a);
+    }
+}
+
 void
 atoll__do_moves(atoll__worker *w, atoll_area *a)
 {
@@ -282,16 +327,25 @@ atoll__do_moves(atoll__worker *w, atoll_area *a)
             a->has_moves = true; /* after its own fence */
             continue;
         }
-        atoll__dir_info info;
-        char *to = p->move_to;
-        p->move_to = NULL;
-        int rc = atoll__dir_lookup(atoll__dir_of(w->node), to, &info);
-        if (rc != ATOLL_OK || info.num == a->num) {
-            ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"move target gone, player stays\" uid=\"%s\" to=\"%s\"",
-                      p->uid, to);
-            atoll__free(to);
+        if (p->move_resolving)
+            continue;
+        const atoll__dir_entry *to = atoll__where_cached(w, p->move_to);
+        if (to == NULL) {
+            /* Where the target lives is asked first; the player stays until then. */
+            p->move_resolving = true;
+            atoll__where_lookup(w, p->move_to, move_resolved, NULL, a->num);
             continue;
         }
+        if (to->num == a->num) {
+            ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"move to the player's own area, player stays\" "
+                      "uid=\"%s\" to=\"%s\"", p->uid, p->move_to);
+            atoll__free(p->move_to);
+            p->move_to = NULL;
+            continue;
+        }
+        atoll__dir_entry info = *to;
+        atoll__free(p->move_to);
+        p->move_to = NULL;
         p->leaving = true;
         a->depth++;
         atoll__hook_leave(a, p, ATOLL_LEAVE_MOVE);
@@ -304,16 +358,20 @@ atoll__do_moves(atoll__worker *w, atoll_area *a)
             atoll__map_put(&w->areas->forwards, p->session.v, f);
         }
         f->area = info.num;
-        f->worker = info.worker;
+        f->at = info.owner;
+        atoll__mail *held = atoll__mail_list_take(&p->held);
         atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_MOVE_IN, 0);
         m->area = info.num;
         m->area_old = a->num;
         m->at_old = atoll__addr_make(w->node->id, w->index);
         m->session = p->session;
         m->payload = p;
-        atoll__free(to);
-        /* The held list of a player that moves again is empty: it moves only fenced. */
-        atoll__send(w->node, info.worker, m);
+        atoll__send_to(w->node, info.owner, m);
+        /* What came while the target was looked up follows the player, after it. */
+        for (atoll__mail *hm = held, *hn; hm != NULL; hm = hn) {
+            hn = hm->next;
+            forward_mail(w, f, hm);
+        }
     }
 }
 
@@ -322,13 +380,11 @@ atoll_player_move(atoll_player *p, const char *to_id)
 {
     if (p == NULL || to_id == NULL || p->area == NULL || p->leaving)
         return ATOLL_EINVAL;
-    if (strcmp(to_id, p->area->id) == 0)
+    if (strcmp(to_id, p->area->id) == 0 || !atoll__area_id_valid(to_id))
         return ATOLL_EINVAL;
-    atoll__dir_info info;
-    if (atoll__dir_lookup(atoll__dir_of(atoll__node_of(p->area)), to_id, &info) != ATOLL_OK)
-        return ATOLL_ENOENT;
     atoll__free(p->move_to);
     p->move_to = atoll__strndup(to_id, strlen(to_id));
+    p->move_resolving = false; /* a lookup for an earlier target no longer matches */
     atoll__fx_moved(p->area->worker, p);
     p->area->has_moves = true;
     if (p->area->depth == 0)

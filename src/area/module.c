@@ -1,7 +1,7 @@
 /* module.c -- the area runtime as a module of the node: what it registers before the
  * workers start (its mail kinds, the route handler of every area route, the session
- * hooks), the directory it keeps for the node, the game's init, and its state on each
- * worker from start to end.
+ * hooks), what it keeps for the node (the directory, placement, stats), the game's
+ * init, and its state on each worker from start to end.
  */
 #include "area.h"
 
@@ -14,7 +14,7 @@ area_start(atoll__node *n)
 {
     if (n->game->api == NULL)
         return ATOLL_OK; /* a connection-level game: no areas */
-    n->module_data = atoll__dir_new(n->nworkers, n->id);
+    n->module_data = atoll__area_node_new(n);
     static const atoll__mail_type area_kinds[] = {
         ATOLL_MAIL_AREA_CREATE, ATOLL_MAIL_AREA_ENTER, ATOLL_MAIL_AREA_REQ,
         ATOLL_MAIL_AREA_LEAVE,  ATOLL_MAIL_AREA_FENCE, ATOLL_MAIL_AREA_CALL,
@@ -26,6 +26,8 @@ area_start(atoll__node *n)
                                atoll__area_move_decode);
     atoll__mail_register(ATOLL_MAIL_AREA_REPLY, atoll__proxy_reply_mail, NULL);
     atoll__mail_register(ATOLL_MAIL_SESS_ROUTE, atoll__area_route_mail, NULL);
+    atoll__mail_register(ATOLL_MAIL_DIR_ANSWER, atoll__where_answer_mail, NULL);
+    atoll__mail_register(ATOLL_MAIL_DIR_INVALIDATE, atoll__where_invalidate_mail, NULL);
     for (size_t code = 0; code <= atoll__dict_count(n->dict); code++)
         if (n->routes[code].handler != NULL)
             n->routes[code].gate = atoll__area_route;
@@ -53,6 +55,10 @@ area_worker_init(atoll__worker *w)
 {
     w->areas = atoll__calloc(1, sizeof *w->areas);
     w->areas->tick_fd = -1;
+    if (atoll__area_node_of(w->node) != NULL) {
+        atoll__dir *d = atoll__dir_of_worker(w);
+        d->ops->subscribe(d, atoll__addr_make(w->node->id, w->index));
+    }
     atoll__proxy_init(w);
     if (atoll__ticks_init(w) != ATOLL_OK) {
         /* Only when the process is out of file descriptors before it even started. */
@@ -67,6 +73,8 @@ area_worker_fini(atoll__worker *w)
 {
     struct atoll__area_worker *aw = w->areas;
     atoll__fx_fini(w);
+    atoll__area_claims_fini(w);
+    atoll__where_fini(w);
     atoll__proxy_fini(w);
     atoll__ticks_fini(w);
     atoll__map_fini(&aw->by_num);
@@ -77,6 +85,7 @@ area_worker_fini(atoll__worker *w)
     atoll__map_fini(&aw->forwards);
     atoll__buf_fini(&aw->scratch_out);
     atoll__buf_fini(&aw->scratch_pkg);
+    atoll__buf_fini(&aw->scratch_stats);
     atoll__free(aw);
     w->areas = NULL;
 }
@@ -84,7 +93,7 @@ area_worker_fini(atoll__worker *w)
 static void
 area_stop(atoll__node *n)
 {
-    atoll__dir_free(atoll__dir_of(n));
+    atoll__area_node_free(atoll__area_node_of(n));
     n->module_data = NULL;
 }
 

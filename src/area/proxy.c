@@ -112,37 +112,38 @@ call_settle(atoll__worker *w, atoll__call *c, int status, atoll_value *reply)
     atoll__area_end(a);
 }
 
-/* Posts the AREA_CALL for c (or a send when c is NULL) to the area info describes. */
+/* The AREA_CALL for a call (call_id != 0) or a send to area to_id. Where to_id lives
+ * is known from the cache (entry e) or not yet (e NULL): then the mail goes to this
+ * worker first with the id in its data, and on from there once the directory answers
+ * (atoll__proxy_route). Either way it is staged with the caller's effects. */
 static void
-post_call(atoll__worker *w, const atoll_area *from, const atoll__dir_info *info, uint16_t route,
-          uint64_t call_id, atoll_value *body)
+post_call(atoll__worker *w, const atoll_area *from, const char *to_id,
+          const atoll__dir_entry *e, uint16_t route, uint64_t call_id, atoll_value *body)
 {
-    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_CALL, 0);
-    m->area = info->num;
+    size_t idlen = e ? 0 : strlen(to_id) + 1;
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_CALL, idlen);
     m->route = route;
     m->call_id = call_id;
     m->at = atoll__addr_make(w->node->id, w->index);
     m->value = body;
     memcpy(m->from, from->id, strlen(from->id) + 1);
-    atoll__area_send(w, info->worker, m);
+    if (e != NULL) {
+        m->area = e->num;
+        atoll__area_send_to(w, e->owner, m);
+    } else {
+        memcpy(m->data, to_id, idlen);
+        atoll__area_send(w, w->index, m);
+    }
 }
 
-/* A reply that tells the caller it failed before reaching any area. */
-static void
-fail_soon(atoll__worker *w, uint64_t call_id, int status)
-{
-    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_REPLY, 0);
-    m->call_id = call_id;
-    m->status = status;
-    atoll__send(w->node, w->index, m);
-}
-
-/* Checks route against the target's type; returns its code or 0. */
+/* Checks route against the target's type; returns its code or 0. type_index -1: only
+ * that the route exists. */
 static uint16_t
 route_code(const atoll__node *n, const char *route, int type_index)
 {
     uint16_t code = atoll__dict_code(n->dict, route, strlen(route));
-    if (code == 0 || n->routes[code].handler == NULL || n->routes[code].type_index != type_index)
+    if (code == 0 || n->routes[code].handler == NULL ||
+        (type_index >= 0 && n->routes[code].type_index != type_index))
         return 0;
     return code;
 }
@@ -160,16 +161,24 @@ atoll_call(atoll_area *from, const char *to_id, const char *route, atoll_value *
 {
     atoll__worker *w = atoll__current_worker();
     if (from == NULL || to_id == NULL || route == NULL || cb == NULL || w == NULL ||
-        from->worker != w || from->destroyed || strlen(to_id) > ATOLL_AREA_ID_MAX) {
+        from->worker != w || from->destroyed || !atoll__area_id_valid(to_id)) {
         atoll_unref(body);
         return ATOLL_EINVAL;
     }
-    atoll__node *n = w->node;
+    /* A route the target's type lacks is refused now when the target is cached, and
+     * through the callback (ATOLL_EINVAL) when it is known later. */
+    const atoll__dir_entry *e = atoll__where_cached(w, to_id);
+    uint16_t code = route_code(w->node, route, e ? e->type_index : -1);
+    if (code == 0) {
+        atoll_unref(body);
+        return ATOLL_EINVAL;
+    }
     atoll__call *c = call_new(w);
     c->id = ++w->areas->next_call_id;
     c->caller = from;
     c->cb = cb;
     c->udata = udata;
+    c->route = code;
     memcpy(c->to, to_id, strlen(to_id) + 1); /* length checked above */
     c->next = from->calls;
     if (from->calls)
@@ -179,21 +188,7 @@ atoll_call(atoll_area *from, const char *to_id, const char *route, atoll_value *
     c->deadline_ms = uv_now(&w->loop) + (timeout_ms ? timeout_ms : 1);
     atoll__wheel_add(&w->areas->call_wheel, &c->deadline, c->deadline_ms);
     arm_timer(w);
-
-    atoll__dir_info info;
-    if (atoll__dir_lookup(atoll__dir_of(n), to_id, &info) != ATOLL_OK) {
-        atoll_unref(body);
-        fail_soon(w, c->id, ATOLL_ENOENT); /* fails fast, but never inside atoll_call */
-        return ATOLL_OK;
-    }
-    c->route = route_code(n, route, info.type_index);
-    if (c->route == 0) {
-        call_unlink(w, c);
-        call_free(w, c);
-        atoll_unref(body);
-        return ATOLL_EINVAL;
-    }
-    post_call(w, from, &info, c->route, c->id, body);
+    post_call(w, from, to_id, e, code, c->id, body);
     return ATOLL_OK;
 }
 
@@ -201,22 +196,59 @@ int
 atoll_send(atoll_area *from, const char *to_id, const char *route, atoll_value *body)
 {
     atoll__worker *w = atoll__current_worker();
-    if (from == NULL || to_id == NULL || route == NULL || w == NULL || from->worker != w) {
+    if (from == NULL || to_id == NULL || route == NULL || w == NULL || from->worker != w ||
+        !atoll__area_id_valid(to_id)) {
         atoll_unref(body);
         return ATOLL_EINVAL;
     }
-    atoll__dir_info info;
-    if (atoll__dir_lookup(atoll__dir_of(w->node), to_id, &info) != ATOLL_OK) {
-        atoll_unref(body);
-        return ATOLL_ENOENT;
-    }
-    uint16_t code = route_code(w->node, route, info.type_index);
+    const atoll__dir_entry *e = atoll__where_cached(w, to_id);
+    uint16_t code = route_code(w->node, route, e ? e->type_index : -1);
     if (code == 0) {
         atoll_unref(body);
         return ATOLL_EINVAL;
     }
-    post_call(w, from, &info, code, 0, body);
+    post_call(w, from, to_id, e, code, 0, body);
     return ATOLL_OK;
+}
+
+/* The target of a call or send sent by id is known (or known not to exist). */
+static void
+call_resolved(atoll__worker *w, int status, const atoll__dir_entry *e, const char *id,
+              atoll__mail *m, uint64_t arg)
+{
+    (void)arg;
+    if (status == ATOLL_OK && route_code(w->node, atoll__dict_route(w->node->dict, m->route),
+                                         e->type_index) != m->route)
+        status = ATOLL_EINVAL;
+    if (status != ATOLL_OK) {
+        if (m->call_id != 0) {
+            atoll__proxy_answer(w, m->at, m->call_id, status, NULL);
+        } else {
+            ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"send dropped\" from=\"%s\" to=\"%s\" route=%s "
+                      "error=%s", m->from, id, atoll__dict_route(w->node->dict, m->route),
+                      atoll_err_name(status));
+        }
+        atoll__mail_free(m);
+        return;
+    }
+    m->area = e->num;
+    atoll__send_to(w->node, e->owner, m);
+}
+
+void
+atoll__proxy_route(atoll__worker *w, atoll__mail *m)
+{
+    char id[ATOLL_AREA_ID_MAX + 1];
+    if (m->len == 0 || m->len > sizeof id || m->data[m->len - 1] != '\0') {
+        atoll__area_fail_mail(w, m, "bad call");
+        return;
+    }
+    memcpy(id, m->data, m->len);
+    const atoll__dir_entry *e = atoll__where_cached(w, id);
+    if (e != NULL)
+        call_resolved(w, ATOLL_OK, e, id, m, 0);
+    else
+        atoll__where_lookup(w, id, call_resolved, m, 0);
 }
 
 void
@@ -239,12 +271,12 @@ atoll__proxy_reply_mail(atoll__worker *w, atoll__mail *m)
         return;
     }
     if (m->status == ATOLL__EMOVED) {
-        atoll__dir_info info;
-        if (!c->retried && atoll__dir_lookup(atoll__dir_of(w->node), c->to, &info) == ATOLL_OK &&
-            route_code(w->node, atoll__dict_route(w->node->dict, c->route), info.type_index) ==
-                c->route) {
+        /* The target was not where this worker's cache said: forget that and ask the
+         * directory again, once. */
+        atoll__where_forget(w, c->to, UINT64_MAX);
+        if (!c->retried) {
             c->retried = true;
-            post_call(w, c->caller, &info, c->route, c->id, m->value);
+            post_call(w, c->caller, c->to, NULL, c->route, c->id, m->value);
             m->value = NULL;
             atoll__mail_free(m);
             return;

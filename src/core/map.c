@@ -106,3 +106,57 @@ atoll__hash_str(const char *s)
     }
     return h ? h : 1;
 }
+
+/* ---- string keys ---------------------------------------------------------------------- */
+
+void *
+atoll__strmap_get(const atoll__map *m, const char *key)
+{
+    for (atoll__strmap_node *n = atoll__map_get(m, atoll__hash_str(key)); n; n = n->next)
+        if (strcmp(n->key, key) == 0)
+            return n;
+    return NULL;
+}
+
+void
+atoll__strmap_put(atoll__map *m, atoll__strmap_node *n)
+{
+    uint64_t h = atoll__hash_str(n->key);
+    n->next = atoll__map_get(m, h);
+    atoll__map_put(m, h, n);
+}
+
+void *
+atoll__strmap_del(atoll__map *m, const char *key)
+{
+    uint64_t h = atoll__hash_str(key);
+    atoll__strmap_node *head = atoll__map_get(m, h), *prev = NULL;
+    for (atoll__strmap_node *n = head; n; prev = n, n = n->next) {
+        if (strcmp(n->key, key) != 0)
+            continue;
+        if (prev)
+            prev->next = n->next;
+        else if (n->next)
+            atoll__map_put(m, h, n->next);
+        else
+            atoll__map_del(m, h);
+        n->next = NULL;
+        return n;
+    }
+    return NULL;
+}
+
+void
+atoll__strmap_clear(atoll__map *m, void (*fn)(void *record))
+{
+    for (size_t i = 0; i < m->cap; i++) {
+        if (m->slots[i].key == 0)
+            continue;
+        for (atoll__strmap_node *n = m->slots[i].value, *next; n; n = next) {
+            next = n->next;
+            if (fn)
+                fn(n);
+        }
+    }
+    atoll__map_fini(m);
+}

@@ -38,4 +38,21 @@ void atoll__map_fini(atoll__map *m);
  * the rare collision). */
 uint64_t atoll__hash_str(const char *s);
 
+/* ---- string keys over a map ----
+ * Records keyed by a string embed this node first; the map holds, per hash, the chain
+ * of records whose keys share it. The record owns its key's storage. */
+typedef struct atoll__strmap_node {
+    struct atoll__strmap_node *next;
+    const char *key;
+} atoll__strmap_node;
+
+/* The record with key, or NULL. */
+void *atoll__strmap_get(const atoll__map *m, const char *key);
+/* Adds record n (n->key set; the caller knows the key is not there yet). */
+void atoll__strmap_put(atoll__map *m, atoll__strmap_node *n);
+/* Takes the record with key out and returns it (NULL: none). */
+void *atoll__strmap_del(atoll__map *m, const char *key);
+/* Calls fn on every record (fn may free it), then empties the map. */
+void atoll__strmap_clear(atoll__map *m, void (*fn)(void *record));
+
 #endif /* ATOLL_MAP_H */

@@ -120,6 +120,9 @@ typedef enum atoll__mail_type {
     ATOLL_MAIL_SESS_ROUTE,  /* to a session's worker: its player is now in this area */
     ATOLL_MAIL_LINK,        /* frames of encoded mail, as a node link carries them (wire.h);
                              * between workers with node.loopback_links */
+    /* from the directory (directory.h) */
+    ATOLL_MAIL_DIR_ANSWER,  /* the answer to an operation: status, id, entry, cookie */
+    ATOLL_MAIL_DIR_INVALIDATE, /* to subscribers: entries of id up to epoch are stale */
     ATOLL_MAIL_KINDS
 } atoll__mail_type;
 
@@ -140,12 +143,15 @@ typedef struct atoll__mail {
     bool forwarded;            /* AREA_*: forwarded by the area the player moved from */
     uint8_t msg_type;          /* AREA_REQ: ATOLL_MSG_REQUEST or NOTIFY */
     uint16_t route;            /* AREA_REQ/AREA_CALL: route code */
-    int status;                /* AREA_REPLY */
+    int status;                /* AREA_REPLY, DIR_ANSWER */
     atoll__addr at;            /* AREA_CALL: the caller (its answer goes there);
-                                * SESS_ROUTE: the area's worker */
+                                * SESS_ROUTE: the area's worker; DIR_ANSWER: the owner;
+                                * AREA_CREATE, AREA_ENTER: the placer */
     uint64_t area;             /* AREA_*: target area; SESS_ROUTE: new area */
     uint64_t area_old;         /* SESS_ROUTE after a move: the area to fence; MOVE_IN: from */
-    uint64_t call_id;          /* AREA_CALL (0: a send) and AREA_REPLY */
+    uint64_t call_id;          /* AREA_CALL (0: a send) and AREA_REPLY; DIR_ANSWER: the
+                                * cookie; AREA_CREATE, AREA_ENTER: answer the placer */
+    uint64_t epoch;            /* DIR_*: a directory epoch */
     int type_index;            /* SESS_ROUTE, AREA_ENTER: area type */
     char *uid;                 /* owned (BIND, BOUND, UNBIND, ENTER) */
     char reason[48];           /* KICK */
@@ -154,8 +160,8 @@ typedef struct atoll__mail {
     size_t nsessions;
     atoll_value *value;        /* owned: ENTER body, CALL body, REPLY body */
     void *payload;             /* owned by the kind (MOVE_IN: the player); its fini frees it */
-    /* AREA_CALL: the calling area's id; AREA_ENTER: the target's id (with type_index),
-     * to create it again if it was destroyed on the way */
+    /* AREA_CALL: the calling area's id; AREA_CREATE, AREA_ENTER: the target's id (with
+     * type_index), to create it where it arrives if it does not exist; DIR_*: the id */
     char from[ATOLL_AREA_ID_MAX + 1];
     atoll__addr at_old;        /* SESS_ROUTE: worker of area_old; MOVE_IN: where it came from */
     atoll__addr fx_to;         /* held by the effects stage: where it goes (src/area) */

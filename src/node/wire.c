@@ -20,8 +20,8 @@ static const uint32_t required[ATOLL_MAIL_KINDS] = {
     [ATOLL_MAIL_BROADCAST] = ATOLL_WIRE_F_SHARED,
     [ATOLL_MAIL_SESS_OUT] = 0,
     [ATOLL_MAIL_SESS_PUSH] = ATOLL_WIRE_F_SHARED,
-    [ATOLL_MAIL_AREA_CREATE] = ATOLL_WIRE_F_AREA,
-    [ATOLL_MAIL_AREA_ENTER] = ATOLL_WIRE_F_AREA | ATOLL_WIRE_F_SESSION | ATOLL_WIRE_F_UID,
+    [ATOLL_MAIL_AREA_CREATE] = ATOLL_WIRE_F_FROM,
+    [ATOLL_MAIL_AREA_ENTER] = ATOLL_WIRE_F_SESSION | ATOLL_WIRE_F_UID,
     [ATOLL_MAIL_AREA_REQ] = ATOLL_WIRE_F_AREA | ATOLL_WIRE_F_SESSION,
     [ATOLL_MAIL_AREA_LEAVE] = ATOLL_WIRE_F_AREA | ATOLL_WIRE_F_SESSION,
     [ATOLL_MAIL_AREA_FENCE] = ATOLL_WIRE_F_AREA | ATOLL_WIRE_F_SESSION,
@@ -29,6 +29,8 @@ static const uint32_t required[ATOLL_MAIL_KINDS] = {
     [ATOLL_MAIL_AREA_CALL] = ATOLL_WIRE_F_AREA | ATOLL_WIRE_F_WORKER,
     [ATOLL_MAIL_AREA_REPLY] = ATOLL_WIRE_F_CALL_ID,
     [ATOLL_MAIL_SESS_ROUTE] = ATOLL_WIRE_F_SESSION,
+    [ATOLL_MAIL_DIR_ANSWER] = ATOLL_WIRE_F_CALL_ID,
+    [ATOLL_MAIL_DIR_INVALIDATE] = ATOLL_WIRE_F_FROM | ATOLL_WIRE_F_EPOCH,
 };
 
 /* ---- little-endian integers ------------------------------------------------------------- */
@@ -213,6 +215,8 @@ fields_of(const atoll__mail *m)
         f |= ATOLL_WIRE_F_DATA;
     if (m->payload)
         f |= ATOLL_WIRE_F_PAYLOAD;
+    if (m->epoch)
+        f |= ATOLL_WIRE_F_EPOCH;
     return f;
 }
 
@@ -305,6 +309,8 @@ atoll__wire_encode(const atoll__mail *m, atoll__buf *out)
         }
         atoll__wire_store_u32(atoll__buf_data(out) + at, (uint32_t)(out->len - at - 4));
     }
+    if (f & ATOLL_WIRE_F_EPOCH)
+        atoll__wire_put_u64(out, m->epoch);
     size_t rec = out->len - start - 4;
     if (rec > ATOLL_WIRE_FRAME_MAX) {
         out->len = start;
@@ -481,6 +487,8 @@ atoll__wire_decode(const uint8_t *p, size_t n, const atoll__wire_limits *lim, at
             atoll__mail_payload_decode(m, b, u32) != ATOLL_OK)
             r.bad = true;
     }
+    if ((f & ATOLL_WIRE_F_EPOCH) && atoll__wire_get_u64(&r, &u64))
+        m->epoch = u64;
     /* A field is encoded only when it is set (fields_of): a required field sent as zero
      * would give mail whose encoding leaves it out, which the next decoder refuses. */
     if (r.bad || r.left != 0 || (fields_of(m) & required[kind]) != required[kind])

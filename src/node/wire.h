@@ -15,6 +15,7 @@
  *     VALUE     u32 n, n bytes of JSON
  *     SHARED    u32 n, n bytes      SESSIONS u32 count, count x u64
  *     DATA      u32 n, n bytes      PAYLOAD  u32 n, n bytes (the kind's own codec)
+ *     EPOCH     u64
  *
  * Every integer is little-endian. The decoder checks the frame against the limits
  * below, every length against what is left, the fields each kind needs (a BIND without
@@ -53,7 +54,8 @@ enum {
     ATOLL_WIRE_F_SESSIONS = 1u << 15,
     ATOLL_WIRE_F_DATA = 1u << 16,
     ATOLL_WIRE_F_PAYLOAD = 1u << 17,
-    ATOLL_WIRE_F_ALL = (1u << 18) - 1,
+    ATOLL_WIRE_F_EPOCH = 1u << 18,
+    ATOLL_WIRE_F_ALL = (1u << 19) - 1,
 };
 
 /* What a decoded record may name on this node. */

@@ -715,7 +715,15 @@ TEST(calls_between_areas)
     /* One-way send: t-2 stores the note; a player of t-2 reads it. */
     EXPECT_REPLY(a, "t.send", "{\"to\":\"t-2\",\"route\":\"t.note\",\"body\":{\"k\":1}}",
                  "{\"code\":200}");
-    EXPECT_REPLY(a, "t.send", "{\"to\":\"nope\"}", "{\"code\":500,\"message\":\"send: ENOENT\"}");
+    /* A send to an area that does not exist is dropped once the directory says so
+     * (the sender is not waiting for it), with a log line. */
+    EXPECT_REPLY(a, "t.send", "{\"to\":\"nope\",\"route\":\"t.note\"}", "{\"code\":200}");
+    for (int i = 0; i < 100 && !node_log_contains(&n, "msg=\"send dropped\""); i++)
+        usleep(10000);
+    ASSERT(node_log_contains(&n, "msg=\"send dropped\" from=\"t-1\" to=\"nope\""));
+    /* A route unknown to every area type is refused at once. */
+    EXPECT_REPLY(a, "t.send", "{\"to\":\"t-2\",\"route\":\"t.nosuch\"}",
+                 "{\"code\":500,\"message\":\"send: EINVAL\"}");
     atollc_sync *b = ENTER_AT(&n, "reader", "t-2", NULL);
     bool seen = false;
     for (int i = 0; i < 50 && !seen; i++) {
@@ -869,10 +877,14 @@ TEST(moving_keeps_state_and_connection)
     ASSERT_EQ(jint(d, "state.entered"), 1);
     atoll_unref(d);
     EXPECT_INFO(a, "t.info", "t-2", 1, 1, 0);
-    /* Bad moves are refused and the player stays. */
-    EXPECT_REPLY(a, "t.move", "{\"to\":\"nope\"}", "{\"code\":500,\"message\":\"move: ENOENT\"}");
-    EXPECT_REPLY(a, "t.move", "{\"to\":\"t-2\"}", "{\"code\":500,\"message\":\"move: EINVAL\"}");
+    /* Bad moves: the player stays. Where a target lives is known only after the handler returns: a move to an area
+     * that does not exist is given up then, with a log line; one to its own area is
+     * refused at once. */
+    EXPECT_REPLY(a, "t.move", "{\"to\":\"nope\"}", "{\"code\":200,\"to\":\"nope\"}");
     EXPECT_INCR(a, 5, "t-2");
+    ASSERT(node_log_contains(&n, "msg=\"move target does not exist, player stays\""));
+    EXPECT_REPLY(a, "t.move", "{\"to\":\"t-2\"}", "{\"code\":500,\"message\":\"move: EINVAL\"}");
+    EXPECT_INCR(a, 6, "t-2");
     /* One connection all along, never closed or kicked. */
     ASSERT(atollc_sync_client(a) == conn);
     ASSERT(atollc_sync_is_open(a));

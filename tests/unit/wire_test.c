@@ -110,6 +110,7 @@ same_mail_(const char *file, int line, const atoll__mail *a, const atoll__mail *
     SAME(a->area_old == b->area_old);
     SAME(a->at_old.worker == b->at_old.worker && a->at_old.node == b->at_old.node);
     SAME(a->call_id == b->call_id);
+    SAME(a->epoch == b->epoch);
     SAME(a->type_index == b->type_index);
     SAME((a->uid == NULL) == (b->uid == NULL));
     SAME(a->uid == NULL || strcmp(a->uid, b->uid) == 0);
@@ -263,6 +264,8 @@ fb_fields(atoll__buf *b, uint32_t f)
         fb_bytes32(b, "body");
     if (f & ATOLL_WIRE_F_PAYLOAD)
         fb_bytes32(b, "player");
+    if (f & ATOLL_WIRE_F_EPOCH)
+        atoll__wire_put_u64(b, 31);
 }
 
 /* A whole frame of kind with a good value in each field of f. */
@@ -302,8 +305,8 @@ required_of(atoll__mail_type k)
     case ATOLL_MAIL_BROADCAST:
     case ATOLL_MAIL_SESS_PUSH: return ATOLL_WIRE_F_SHARED;
     case ATOLL_MAIL_SESS_OUT: return 0;
-    case ATOLL_MAIL_AREA_CREATE: return A;
-    case ATOLL_MAIL_AREA_ENTER: return A | S | U;
+    case ATOLL_MAIL_AREA_CREATE: return ATOLL_WIRE_F_FROM;
+    case ATOLL_MAIL_AREA_ENTER: return S | U;
     case ATOLL_MAIL_AREA_REQ:
     case ATOLL_MAIL_AREA_LEAVE:
     case ATOLL_MAIL_AREA_FENCE: return A | S;
@@ -311,6 +314,8 @@ required_of(atoll__mail_type k)
     case ATOLL_MAIL_AREA_CALL: return A | ATOLL_WIRE_F_WORKER;
     case ATOLL_MAIL_AREA_REPLY: return ATOLL_WIRE_F_CALL_ID;
     case ATOLL_MAIL_SESS_ROUTE: return S;
+    case ATOLL_MAIL_DIR_ANSWER: return ATOLL_WIRE_F_CALL_ID;
+    case ATOLL_MAIL_DIR_INVALIDATE: return ATOLL_WIRE_F_FROM | ATOLL_WIRE_F_EPOCH;
     default: return 0;
     }
 }
@@ -340,7 +345,9 @@ TEST(kinds_keep_their_wire_numbers)
     ASSERT_EQ(ATOLL_MAIL_AREA_REPLY, 15);
     ASSERT_EQ(ATOLL_MAIL_SESS_ROUTE, 16);
     ASSERT_EQ(ATOLL_MAIL_LINK, 17);
-    ASSERT_EQ(ATOLL_MAIL_KINDS, 18);
+    ASSERT_EQ(ATOLL_MAIL_DIR_ANSWER, 18);
+    ASSERT_EQ(ATOLL_MAIL_DIR_INVALIDATE, 19);
+    ASSERT_EQ(ATOLL_MAIL_KINDS, 20);
 }
 
 TEST(golden_frame)
@@ -446,7 +453,34 @@ TEST(sess_push)
 TEST(area_create)
 {
     atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_CREATE, 0);
-    m->area = 1;
+    snprintf(m->from, sizeof m->from, "room:1");
+    m->type_index = 1;
+    m->value = json("{\"size\":4}");
+    m->at = atoll__addr_make(1, 2);
+    m->call_id = 2;
+    ROUND_TRIP(m);
+    LEAK_CHECK();
+}
+
+TEST(dir_answer)
+{
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_DIR_ANSWER, 0);
+    m->call_id = 1;
+    m->status = ATOLL_EEXIST;
+    snprintf(m->from, sizeof m->from, "room:1");
+    m->area = (uint64_t)1 << 52 | 77;
+    m->at = atoll__addr_make(1, 3);
+    m->epoch = UINT64_MAX;
+    m->type_index = 2;
+    ROUND_TRIP(m);
+    LEAK_CHECK();
+}
+
+TEST(dir_invalidate)
+{
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_DIR_INVALIDATE, 0);
+    snprintf(m->from, sizeof m->from, "room:1");
+    m->epoch = 9;
     ROUND_TRIP(m);
     LEAK_CHECK();
 }
@@ -574,6 +608,7 @@ every_field(void)
     m->route = 3;
     m->status = -4;
     m->at.worker = 3;
+    m->epoch = UINT64_MAX;
     m->area = 5;
     m->area_old = 6;
     m->at_old.worker = 3;
@@ -778,7 +813,9 @@ TEST(every_kind_needs_its_fields)
     /* With its required fields each kind decodes; without any one of them it is refused. */
     use_test_codec();
     atoll__buf b = ATOLL__BUF_INIT;
-    for (int k = ATOLL_MAIL_BIND; k <= ATOLL_MAIL_SESS_ROUTE; k++) {
+    for (int k = ATOLL_MAIL_BIND; k < ATOLL_MAIL_KINDS; k++) {
+        if (k == ATOLL_MAIL_LINK)
+            continue;
         uint32_t req = required_of((atoll__mail_type)k);
         fb_frame(&b, (uint8_t)k, req);
         atoll__mail *m;
@@ -788,7 +825,7 @@ TEST(every_kind_needs_its_fields)
         ASSERT_EQ(n, (ssize_t)b.len);
         ASSERT_EQ(m->type, k);
         atoll__mail_free(m);
-        for (int bit = 0; bit < 18; bit++) {
+        for (int bit = 0; bit < 19; bit++) {
             if (!(req & (1u << bit)))
                 continue;
             fb_frame(&b, (uint8_t)k, req & ~(1u << bit));
@@ -804,7 +841,9 @@ TEST(every_field_decodes_for_every_kind)
     /* Any kind may carry any field, but a payload only with its kind's codec. */
     use_test_codec();
     atoll__buf b = ATOLL__BUF_INIT;
-    for (int k = ATOLL_MAIL_BIND; k <= ATOLL_MAIL_SESS_ROUTE; k++) {
+    for (int k = ATOLL_MAIL_BIND; k < ATOLL_MAIL_KINDS; k++) {
+        if (k == ATOLL_MAIL_LINK)
+            continue;
         uint32_t f = ATOLL_WIRE_F_ALL;
         if (k != ATOLL_MAIL_AREA_MOVE_IN) {
             fb_frame(&b, (uint8_t)k, f);
@@ -821,6 +860,7 @@ TEST(every_field_decodes_for_every_kind)
         ASSERT_STR(m->from, "area-1");
         ASSERT_EQ(m->nsessions, 2);
         ASSERT_EQ(m->sessions[1].v, 22);
+        ASSERT_EQ(m->epoch, 31);
         ASSERT_EQ(m->len, 4);
         ASSERT_MEM(m->data, "body", 4);
         atoll__mail_free(m);
@@ -1268,7 +1308,7 @@ TEST(refused_frames_free_what_they_had_decoded)
 }
 
 TEST_MAIN(kinds_keep_their_wire_numbers, addresses_of_other_nodes, golden_frame, bind, bound, unbind, kick, broadcast,
-          sess_out, sess_push, area_create, area_enter, area_req, area_leave_and_fence,
+          sess_out, sess_push, area_create, dir_answer, dir_invalidate, area_enter, area_req, area_leave_and_fence,
           area_move_in, area_call, area_reply, sess_route, every_field_at_its_limit,
           value_null_is_no_value, frames_back_to_back,
           truncated_frame_is_incomplete_at_every_length, encode_refuses_kinds_that_never_cross,

@@ -1,0 +1,184 @@
+/* where.c -- where areas live, as one worker knows it: a cache of directory entries
+ * checked by epoch, and the lookups in flight with what waits on them.
+ *
+ * A worker asks the directory (node/directory.h) only on a miss; many waiters on one
+ * id share one lookup. An area this worker is placing (atoll_area_create) is a lookup
+ * too, so the worker that creates an area and then calls or moves a player into it
+ * finds it (read your own writes). The cache is corrected three ways: the directory's
+ * invalidations (DIR_INVALIDATE after a write, dropping entries of that epoch or
+ * older), a larger epoch learned from any answer, and `moved`: a worker that does not
+ * have an area answers so, and the sender forgets the entry and asks again
+ * (docs/design/directory.md).
+ */
+#include "area.h"
+
+#include <stdio.h>
+
+typedef struct cached {
+    atoll__strmap_node node; /* key: id */
+    char id[ATOLL_AREA_ID_MAX + 1];
+    atoll__dir_entry e;
+} cached;
+
+typedef struct waiter {
+    struct waiter *next;
+    atoll__where_fn fn;
+    atoll__mail *mail;
+    uint64_t arg;
+} waiter;
+
+typedef struct lookup {
+    atoll__strmap_node node; /* key: id */
+    char id[ATOLL_AREA_ID_MAX + 1];
+    bool resolving;          /* a resolve was sent */
+    bool placing;            /* this worker is placing the id: only its answer settles */
+    waiter *first, *last;
+} lookup;
+
+atoll__dir *
+atoll__dir_of_worker(const atoll__worker *w)
+{
+    return atoll__area_node_of(w->node)->dir;
+}
+
+const atoll__dir_entry *
+atoll__where_cached(atoll__worker *w, const char *id)
+{
+    cached *c = atoll__strmap_get(&w->areas->where, id);
+    return c ? &c->e : NULL;
+}
+
+void
+atoll__where_learn(atoll__worker *w, const char *id, const atoll__dir_entry *e)
+{
+    cached *c = atoll__strmap_get(&w->areas->where, id);
+    if (c == NULL) {
+        c = atoll__calloc(1, sizeof *c);
+        snprintf(c->id, sizeof c->id, "%s", id);
+        c->node.key = c->id;
+        atoll__strmap_put(&w->areas->where, &c->node);
+    } else if (c->e.epoch > e->epoch) {
+        return; /* an older answer that arrived late */
+    }
+    c->e = *e;
+}
+
+void
+atoll__where_forget(atoll__worker *w, const char *id, uint64_t epoch)
+{
+    cached *c = atoll__strmap_get(&w->areas->where, id);
+    if (c != NULL && c->e.epoch <= epoch)
+        atoll__free(atoll__strmap_del(&w->areas->where, id));
+}
+
+bool
+atoll__where_pending(atoll__worker *w, const char *id)
+{
+    lookup *l = atoll__strmap_get(&w->areas->lookups, id);
+    return l != NULL && l->placing;
+}
+
+static lookup *
+lookup_get(atoll__worker *w, const char *id)
+{
+    lookup *l = atoll__strmap_get(&w->areas->lookups, id);
+    if (l == NULL) {
+        l = atoll__calloc(1, sizeof *l);
+        snprintf(l->id, sizeof l->id, "%s", id);
+        l->node.key = l->id;
+        atoll__strmap_put(&w->areas->lookups, &l->node);
+    }
+    return l;
+}
+
+void
+atoll__where_lookup(atoll__worker *w, const char *id, atoll__where_fn fn, atoll__mail *m,
+                    uint64_t arg)
+{
+    lookup *l = lookup_get(w, id);
+    waiter *wt = atoll__malloc(sizeof *wt);
+    *wt = (waiter){NULL, fn, m, arg};
+    if (l->last)
+        l->last->next = wt;
+    else
+        l->first = wt;
+    l->last = wt;
+    if (!l->resolving && !l->placing) {
+        l->resolving = true;
+        atoll__dir *d = atoll__dir_of_worker(w);
+        d->ops->resolve(d, id, atoll__addr_make(w->node->id, w->index), ATOLL__DIR_COOKIE_RESOLVE);
+    }
+}
+
+void
+atoll__where_placing(atoll__worker *w, const char *id)
+{
+    lookup_get(w, id)->placing = true;
+}
+
+/* Runs and frees the waiters of l, then l itself. */
+static void
+settle(atoll__worker *w, lookup *l, int status, const atoll__dir_entry *e)
+{
+    atoll__strmap_del(&w->areas->lookups, l->id);
+    for (waiter *wt = l->first, *next; wt != NULL; wt = next) {
+        next = wt->next;
+        wt->fn(w, status, e, l->id, wt->mail, wt->arg);
+        atoll__free(wt);
+    }
+    atoll__free(l);
+}
+
+/* DIR_ANSWER: to a resolve of this worker, to a placement it asked for (from the
+ * worker that claimed the id), or to a claim of its own (area.c). */
+void
+atoll__where_answer_mail(atoll__worker *w, atoll__mail *m)
+{
+    if (m->call_id == ATOLL__DIR_COOKIE_CLAIM) {
+        atoll__area_claim_answer(w, m);
+        return;
+    }
+    atoll__dir_entry e = atoll__dir_answer_entry(m);
+    bool found = m->status == ATOLL_OK || m->status == ATOLL_EEXIST;
+    if (found)
+        atoll__where_learn(w, m->from, &e);
+    lookup *l = atoll__strmap_get(&w->areas->lookups, m->from);
+    if (l != NULL) {
+        if (m->call_id == ATOLL__DIR_COOKIE_PLACE)
+            l->placing = false;
+        else
+            l->resolving = false;
+        /* A resolve that finds nothing while this worker places the id waits for the
+         * placement's answer. */
+        if (!l->placing || found)
+            settle(w, l, found ? ATOLL_OK : ATOLL_ENOENT, found ? &e : NULL);
+    }
+    atoll__mail_free(m);
+}
+
+void
+atoll__where_invalidate_mail(atoll__worker *w, atoll__mail *m)
+{
+    atoll__where_forget(w, m->from, m->epoch);
+    atoll__mail_free(m);
+}
+
+static void
+free_lookup(void *p)
+{
+    lookup *l = p;
+    for (waiter *wt = l->first, *next; wt != NULL; wt = next) {
+        next = wt->next;
+        if (wt->mail)
+            atoll__mail_free(wt->mail);
+        atoll__free(wt);
+    }
+    atoll__free(l);
+}
+
+void
+atoll__where_fini(atoll__worker *w)
+{
+    atoll__strmap_clear(&w->areas->where, atoll__free);
+    atoll__strmap_clear(&w->areas->lookups, free_lookup);
+}
