@@ -57,7 +57,7 @@ decode_all(const atoll__buf *b)
 static void
 check_limits(const atoll__mail *m)
 {
-    CHECK(m->type > ATOLL_MAIL_STOP && m->type < ATOLL_MAIL_LINK);
+    CHECK(m->type > ATOLL_MAIL_STOP && m->type < ATOLL_MAIL_KINDS && m->type != ATOLL_MAIL_LINK);
     /* A worker of this node exists; another node's is that node's to check. */
     CHECK(m->at.node != LIM.node_id || m->at.worker < LIM.nworkers);
     CHECK(m->at_old.node != LIM.node_id || m->at_old.worker < LIM.nworkers);

@@ -317,10 +317,11 @@ JSONS = {
 
 WIRE_KINDS = ["stop", "bind", "bound", "unbind", "kick", "broadcast", "sess_out", "sess_push",
               "area_create", "area_enter", "area_req", "area_leave", "area_fence",
-              "area_move_in", "area_call", "area_reply", "sess_route", "link"]
+              "area_move_in", "area_call", "area_reply", "sess_route", "link", "dir_answer",
+              "dir_invalidate"]
 WIRE_FIELDS = ["session", "request", "flags", "route", "status", "worker", "area", "area_old",
                "call_id", "type", "uid", "reason", "from", "value", "shared", "sessions",
-               "data", "payload"]
+               "data", "payload", "epoch"]
 
 
 def le(v, n):
@@ -328,7 +329,7 @@ def le(v, n):
 
 
 def wire_field(name, v):
-    if name in ("session", "area", "call_id"):
+    if name in ("session", "area", "call_id", "epoch"):
         return le(v, 8)
     # An address is u16 worker then u16 node: a worker given as one little-endian u32
     # below 65536 is that worker of node 0, the node the fuzz target decodes as.
@@ -375,7 +376,8 @@ W_EVERY = {"session": 1, "request": 2, "flags": (3, 255), "route": 3, "status": 
            "worker": 3, "area": 5, "area_old": (6, 3), "call_id": 7, "type": 2,
            "uid": b"u" * 128, "reason": b"r" * 47, "from": b"f" * 64,
            "value": b'{"k":[true,false,null,1.5,-7,"\\u00e9"]}', "shared": b"shared",
-           "sessions": [8, 9], "data": b"area request body", "payload": b"payload"}
+           "sessions": [8, 9], "data": b"area request body", "payload": b"payload",
+           "epoch": 2**64 - 1}
 WIRE_VALID = {
     "bind": wire("bind", W_BIND),
     "bound": wire("bound", dict(W_BIND, flags=(0, 0), request=0)),
@@ -385,7 +387,12 @@ WIRE_VALID = {
     "sess-out": wire("sess_out", {"data": le(1, 8) + le(3, 4) + b"a\x00c"}),
     "sess-out-no-fields": wire("sess_out", {}),
     "sess-push": wire("sess_push", {"shared": b"push bytes", "sessions": [1, 2**64 - 1, 0]}),
-    "area-create": wire("area_create", {"area": 1}),
+    "area-create": wire("area_create", {"worker": 1, "call_id": 2, "type": 1,
+                                        "from": b"room:1", "value": b'{"size":4}'}),
+    "dir-answer": wire("dir_answer", {"status": -7, "worker": 2, "area": (1 << 52) | 77,
+                                      "call_id": 1, "type": 2, "from": b"room:1", "epoch": 9}),
+    "dir-answer-enoent": wire("dir_answer", {"status": -6, "call_id": 1, "from": b"nope"}),
+    "dir-invalidate": wire("dir_invalidate", {"from": b"room:1", "epoch": 9}),
     "area-enter": wire("area_enter", {"session": 5, "request": 6, "flags": (1, 0), "area": 9,
                                       "type": 2, "uid": b"p", "from": b"room:lobby",
                                       "value": b"{}"}),
@@ -414,8 +421,10 @@ WIRES.update({
     "bad-version": wire("kick", {"session": 1}, version=2),
     "bad-kind-stop": wire("stop", {}),
     "bad-kind-link": wire("link", {"data": wire("kick", {"session": 1})}),
-    "bad-kind-18": wire(18, {}),
-    "bad-field-bit-18": wire("kick", {"session": 1}, extra_bits=1 << 18),
+    "bad-kind-20": wire(20, {}),
+    "bad-field-bit-19": wire("kick", {"session": 1}, extra_bits=1 << 19),
+    "bad-invalidate-without-epoch": wire("dir_invalidate", {"from": b"room:1"}),
+    "bad-create-without-id": wire("area_create", {"type": 1}),
     "bad-bind-without-uid": wire("bind", {"session": 1}),
     "bad-session-zero": wire("kick", {"session": 0}),
     "bad-uid-empty": wire("unbind", {"session": 1, "uid": b""}),
