@@ -299,10 +299,12 @@ atoll_player *atoll_area_player(const atoll_area *a, const char *uid);
 atoll_player *atoll_area_first(const atoll_area *a);
 atoll_player *atoll_area_next(const atoll_player *p);
 /* Creates area id of type type on the worker the node chooses; init (taken, may be
- * NULL) goes to on_create. ATOLL_EEXIST when the id is taken, ATOLL_ENOENT for an
- * unknown type, ATOLL_EINVAL for a bad id. The area exists for calls and moves at
- * once; on_create runs on its worker before anything else it receives. Any thread
- * of the node (a handler, or the game's init). */
+ * NULL) goes to on_create. ATOLL_ENOENT for an unknown type, ATOLL_EINVAL for a bad
+ * id, ATOLL_EEXIST when this worker knows the id is taken (it has seen the area, or
+ * is creating it). A creation that then finds the id taken elsewhere is dropped with
+ * a log line (and init with it). Calls, sends and moves that this handler makes to the
+ * new area reach it, in order; on_create runs on its worker before anything else it
+ * receives. Any thread of the node (a handler, or the game's init). */
 int atoll_area_create(atoll_node *n, const char *type, const char *id, atoll_value *init);
 /* Destroys a once the current hook or handler returns: players leave
  * (ATOLL_LEAVE_DESTROY) and their sessions are kicked ("area closed"), calls of its
@@ -317,7 +319,9 @@ atoll_value *atoll_player_data(atoll_player *p);
 /* Moves p to area to_id (on this or another worker) once the current handler returns:
  * on_leave(ATOLL_LEAVE_MOVE) here, on_enter there, with its data and its session; the
  * client's connection is untouched and its next requests reach the new area in order.
- * ATOLL_ENOENT when no such area exists, ATOLL_EINVAL to its own area. */
+ * ATOLL_EINVAL to its own area or a bad id. Where to_id lives may be known only after
+ * the handler (the directory is asked): when no such area exists, the move is given
+ * up then with a log line and the player stays. */
 int atoll_player_move(atoll_player *p, const char *to_id);
 /* Closes the player's session with a KICK {"reason":reason}; it then leaves. */
 void atoll_player_kick(atoll_player *p, const char *reason);
@@ -368,14 +372,18 @@ int atoll_timer_cancel(atoll_area *a, uint64_t id);
 
 /* ---- the area proxy: calls between areas by id ----
  * The target may be on this worker or another; the callback always runs later, on the
- * caller's worker, never inside atoll_call. status is ATOLL_OK with the reply
- * (borrowed for the callback), ATOLL_ENOENT when no such area exists (at once),
+ * caller's worker, never inside atoll_call. atoll_call returns ATOLL_EINVAL for a route
+ * no area type has, or that the target's type lacks when the target is known already.
+ * status is ATOLL_OK with the reply (borrowed for the callback), ATOLL_ENOENT when no
+ * such area exists, ATOLL_EINVAL when the target's type lacks the route,
  * ATOLL_ETIMEDOUT when no reply came within timeout_ms, ATOLL_ECANCELED when the
  * caller is destroyed first, or the error the target's handler returned. */
 typedef void (*atoll_call_fn)(atoll_area *a, int status, atoll_value *reply, void *udata);
 int atoll_call(atoll_area *from, const char *to_id, const char *route, atoll_value *body,
                uint32_t timeout_ms, atoll_call_fn fn, void *udata);
-/* One-way: no reply, no callback. ATOLL_ENOENT when no such area is known. */
+/* One-way: no reply, no callback. ATOLL_EINVAL for a route no area type has (or, when
+ * the target is known already, not its type's). A target that does not exist is known
+ * only later: the message is then dropped with a log line. */
 int atoll_send(atoll_area *from, const char *to_id, const char *route, atoll_value *body);
 
 /* ---- the area manager: every area of the node with its stats; any thread ---- */

@@ -6,12 +6,13 @@
  * owner, which runs it on the area with no lock. Mail a worker sends to itself goes
  * through its local queue, so a handler never runs inside another one.
  *
- * The directory (directory.c) is the node's one record of which area lives where:
- * id -> {numeric id, worker, epoch, type}. It is a mutex-guarded table here and will be
- * Redis in a cluster, behind the same functions. Placing an area picks the worker
- * with the fewest areas and records it at once; the area struct itself is built on
- * the owner when the first mail for it arrives (or the AREA_CREATE mail), which is
- * when on_create runs, so on_create always runs before anything else in the area.
+ * The directory (node/directory.h) is the node's one record of which area lives where:
+ * id -> {number, owner, epoch, type}. It is asked asynchronously, its answers come as
+ * mail, and each worker caches them by epoch (where.c). A new area is claimed by the
+ * worker placement picks: it asks the directory to record the id there, holds what
+ * arrives for it meanwhile, then builds it (on_create, before anything else) and runs
+ * what waited; an id that lives elsewhere sends what waited there
+ * (docs/design/directory.md).
  *
  * Sessions cache their player's route (area number, worker, type) in the connection
  * (invariant 5: a cache, corrected by the area). A request travels as AREA_REQ mail
@@ -31,8 +32,8 @@
  *
  * Calls: the caller's worker keeps each call under a call id with its deadline in a
  * 1 ms timing wheel; the target answers with AREA_REPLY. A target that has no such
- * area answers ATOLL__EMOVED with the body back, and the caller tries the directory
- * once more before failing with ATOLL_ENOENT.
+ * area answers ATOLL__EMOVED with the body back, and the caller forgets its cached
+ * entry and asks the directory once more before failing with ATOLL_ENOENT.
  */
 #ifndef ATOLL_AREA_H
 #define ATOLL_AREA_H

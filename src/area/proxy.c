@@ -1,6 +1,8 @@
 /* proxy.c -- the area proxy: atoll_call and atoll_send between areas by id.
  *
- * A call resolves its target in the directory, is recorded on the caller's worker
+ * A call finds its target in the worker's directory cache (where.c; on a miss the call
+ * goes to the caller's own worker first, which waits for the directory's answer and
+ * sends it on: atoll__proxy_route), is recorded on the caller's worker
  * under a call id (in the worker's map, in the caller area's list, and in a 1 ms
  * timing wheel at its deadline) and travels as AREA_CALL mail with its body handed
  * over, never copied or serialized. The target's worker answers with AREA_REPLY; the
@@ -9,8 +11,8 @@
  * inside atoll_call, so game code does not re-enter itself.
  *
  * A target area that is not where the directory said (destroyed; later: moved to
- * another node) answers ATOLL__EMOVED with the body back; the caller resolves the id
- * once more and resends, or fails with ATOLL_ENOENT (invariant 5: a stale route is
+ * another node) answers ATOLL__EMOVED with the body back; the caller forgets its cached
+ * entry, asks the directory once more and resends, or fails with ATOLL_ENOENT (invariant 5: a stale route is
  * corrected, not trusted).
  */
 #include "area.h"
