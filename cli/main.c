@@ -1,6 +1,6 @@
 /* main.c -- the atoll binary: its built-in games (builtins.c), then atoll_main
- * (cli/run.c), so that a game can link libatoll and ship its own binary with the same
- * command line. */
+ * (src/app/run.c, in the library), so that a game can link libatoll and ship its own
+ * binary with the same command line. */
 #include <atoll/atoll.h>
 
 void atoll__cli_builtins(void);

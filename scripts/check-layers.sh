@@ -4,6 +4,7 @@
 #
 # The layers, lowest first (docs/design/layers.md):
 #   core, value, proto  <-  net  <-  node  <-  area (and cluster, store, script, admin)
+#   <-  app (the program: assembles the node with its modules)
 # A part may include its own headers and those of the parts listed for it below;
 # a lower part reaches a higher one only through what the higher one registers.
 set -euo pipefail
@@ -20,6 +21,7 @@ declare -A allowed=(
     [store]="core value proto net node"
     [script]="core value proto net node"
     [admin]="core value proto net node"
+    [app]="core value proto net node area cluster store script admin"
 )
 
 fail=0

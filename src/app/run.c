@@ -1,11 +1,14 @@
-/* run.c -- the atoll command line: `atoll run [options]` starts a node.
+/* run.c -- running a node as a program: `atoll run [options]` (atoll_main, for the
+ * atoll binary) and atoll_run (a program that links its own game). The top of the
+ * layers: it assembles the node with the modules above it (today the area runtime;
+ * later the cluster, the store, the admin server), which nothing else may do.
  *
  * The main thread parses options, starts the node's workers, then waits on a libuv loop
  * of its own for SIGINT/SIGTERM; on the first signal it asks the workers to stop
  * accepting, flush and close, and waits for them. A second signal gets the default
  * action (the process ends at once).
  */
-#include "../src/area/area.h"
+#include "../area/area.h"
 
 #include <getopt.h>
 #include <signal.h>
