@@ -14,9 +14,14 @@
 
 #include <stdio.h>
 
-typedef struct cached {
+/* The head of a record kept by area id. */
+typedef struct by_id {
     atoll__strmap_node node; /* key: id */
     char id[ATOLL_AREA_ID_MAX + 1];
+} by_id;
+
+typedef struct cached {
+    by_id head;
     atoll__dir_entry e;
 } cached;
 
@@ -28,12 +33,26 @@ typedef struct waiter {
 } waiter;
 
 typedef struct lookup {
-    atoll__strmap_node node; /* key: id */
-    char id[ATOLL_AREA_ID_MAX + 1];
+    by_id head;
     bool resolving;          /* a resolve was sent */
     bool placing;            /* this worker is placing the id: only its answer settles */
     waiter *first, *last;
 } lookup;
+
+/* The record of id in m, made zeroed (size bytes) when there is none; *made says so. */
+static void *
+record_of(atoll__map *m, const char *id, size_t size, bool *made)
+{
+    by_id *r = atoll__strmap_get(m, id);
+    *made = r == NULL;
+    if (r == NULL) {
+        r = atoll__calloc(1, size);
+        snprintf(r->id, sizeof r->id, "%s", id);
+        r->node.key = r->id;
+        atoll__strmap_put(m, &r->node);
+    }
+    return r;
+}
 
 atoll__dir *
 atoll__dir_of_worker(const atoll__worker *w)
@@ -51,15 +70,10 @@ atoll__where_cached(atoll__worker *w, const char *id)
 void
 atoll__where_learn(atoll__worker *w, const char *id, const atoll__dir_entry *e)
 {
-    cached *c = atoll__strmap_get(&w->areas->where, id);
-    if (c == NULL) {
-        c = atoll__calloc(1, sizeof *c);
-        snprintf(c->id, sizeof c->id, "%s", id);
-        c->node.key = c->id;
-        atoll__strmap_put(&w->areas->where, &c->node);
-    } else if (c->e.epoch > e->epoch) {
+    bool made;
+    cached *c = record_of(&w->areas->where, id, sizeof *c, &made);
+    if (!made && c->e.epoch > e->epoch)
         return; /* an older answer that arrived late */
-    }
     c->e = *e;
 }
 
@@ -81,14 +95,8 @@ atoll__where_pending(atoll__worker *w, const char *id)
 static lookup *
 lookup_get(atoll__worker *w, const char *id)
 {
-    lookup *l = atoll__strmap_get(&w->areas->lookups, id);
-    if (l == NULL) {
-        l = atoll__calloc(1, sizeof *l);
-        snprintf(l->id, sizeof l->id, "%s", id);
-        l->node.key = l->id;
-        atoll__strmap_put(&w->areas->lookups, &l->node);
-    }
-    return l;
+    bool made;
+    return record_of(&w->areas->lookups, id, sizeof(lookup), &made);
 }
 
 void
@@ -120,10 +128,10 @@ atoll__where_placing(atoll__worker *w, const char *id)
 static void
 settle(atoll__worker *w, lookup *l, int status, const atoll__dir_entry *e)
 {
-    atoll__strmap_del(&w->areas->lookups, l->id);
+    atoll__strmap_del(&w->areas->lookups, l->head.id);
     for (waiter *wt = l->first, *next; wt != NULL; wt = next) {
         next = wt->next;
-        wt->fn(w, status, e, l->id, wt->mail, wt->arg);
+        wt->fn(w, status, e, l->head.id, wt->mail, wt->arg);
         atoll__free(wt);
     }
     atoll__free(l);
