@@ -8,22 +8,12 @@
  * ATOLL_ENOMEM), unlike the server core.
  */
 #include "client.h"
+#include "../src/core/hash.h"
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-
-static uint32_t
-fnv1a(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 16777619u;
-    }
-    return h;
-}
 
 void
 atollc__dict_clear(atollc__dict *d)
@@ -56,7 +46,7 @@ atollc__dict_code(const atollc__dict *d, const char *route, size_t len)
 {
     if (d->index == NULL)
         return 0;
-    for (size_t i = fnv1a(route, len) & d->mask;; i = (i + 1) & d->mask) {
+    for (size_t i = atoll__hash_bytes(route, len) & d->mask;; i = (i + 1) & d->mask) {
         uint32_t e = d->index[i];
         if (e == 0)
             return 0;
@@ -143,7 +133,7 @@ dict_load(atollc__dict *d, json_t *route_to_code, json_t *code_to_route)
         size_t len = strlen(r);
         if (atollc__dict_code(d, r, len) != 0)
             continue; /* a route listed under two codes: the lower code wins */
-        size_t s = fnv1a(r, len) & d->mask;
+        size_t s = atoll__hash_bytes(r, len) & d->mask;
         while (d->index[s] != 0)
             s = (s + 1) & d->mask;
         d->index[s] = (uint32_t)i + 1;

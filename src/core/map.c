@@ -96,17 +96,6 @@ atoll__map_fini(atoll__map *m)
     m->cap = m->len = 0;
 }
 
-uint64_t
-atoll__hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    while (*s) {
-        h ^= (uint8_t)*s++;
-        h *= 1099511628211ULL;
-    }
-    return h ? h : 1;
-}
-
 /* ---- string keys ---------------------------------------------------------------------- */
 
 void *

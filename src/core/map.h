@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hash.h"
+
 typedef struct atoll__map_slot {
     uint64_t key;
     void *value;
@@ -34,9 +36,8 @@ void *atoll__map_put(atoll__map *m, uint64_t key, void *value);
 void *atoll__map_del(atoll__map *m, uint64_t key);
 void atoll__map_fini(atoll__map *m);
 
-/* FNV-1a of a string, never 0: string keys go through it (callers keep a chain for
- * the rare collision). */
-uint64_t atoll__hash_str(const char *s);
+/* String keys go through atoll__hash_str (hash.h); callers keep a chain for the rare
+ * collision, or use the string-keyed layer below. */
 
 /* ---- string keys over a map ----
  * Records keyed by a string embed this node first; the map holds, per hash, the chain

@@ -12,6 +12,7 @@
  * Built once at start; read-only afterwards, so all workers share it without locks.
  */
 #include "proto.h"
+#include "../core/hash.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -24,17 +25,6 @@ struct atoll__dict {
     char version[32];  /* base64 of 16 bytes = 24 chars */
 };
 
-static uint32_t
-hash_route(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
 static int
 cmp_route(const void *a, const void *b)
 {
@@ -44,7 +34,7 @@ cmp_route(const void *a, const void *b)
 static void
 insert_slot(atoll__dict *d, size_t i)
 {
-    size_t s = hash_route(d->routes[i], strlen(d->routes[i])) & (d->nslots - 1);
+    size_t s = atoll__hash_bytes(d->routes[i], strlen(d->routes[i])) & (d->nslots - 1);
     while (d->slots[s])
         s = (s + 1) & (d->nslots - 1);
     d->slots[s] = (uint16_t)(i + 1);
@@ -128,7 +118,7 @@ atoll__dict_code(const atoll__dict *d, const char *route, size_t len)
 {
     if (d == NULL || d->n == 0)
         return 0;
-    size_t s = hash_route(route, len) & (d->nslots - 1);
+    size_t s = atoll__hash_bytes(route, len) & (d->nslots - 1);
     while (d->slots[s]) {
         const char *r = d->routes[d->slots[s] - 1];
         /* route comes from the network and may hold NUL bytes: compare lengths first
