@@ -233,17 +233,22 @@ typedef struct atoll_area_type {
     void (*on_leave)(atoll_area *a, atoll_player *p, atoll_leave_reason why);
 } atoll_area_type;
 
-/* gate.entry {uid, ...}: the game chooses the area of a player that logs in. Called on
- * the connection's worker, maybe on several workers at once: it may read settings and
- * its arguments, nothing else. It fills area_id and area_type (the type to create the
- * area with when it does not exist yet) and returns ATOLL_OK, or an error that answers
- * the gate.entry with {"code":500}. */
+/* gate.entry {uid, ...}: the game chooses the area of a player that logs in (and the
+ * guest hook that of a guest). Called on the connection's worker, maybe on several
+ * workers at once: it may read settings and its arguments, nothing else. It fills
+ * area_id and area_type (the type to create the area with when it does not exist yet)
+ * and returns ATOLL_OK, or an error that answers the message with {"code":500}. */
 typedef struct atoll_entry {
     atoll_node *node;
     const char *uid;
-    const atoll_value *body;            /* the gate.entry body, borrowed */
+    const atoll_value *body;            /* the gate.entry body, borrowed; NULL for a guest */
+    int worker;                         /* the connection's worker: 0 .. workers-1 */
     char area_id[ATOLL_AREA_ID_MAX + 1]; /* out */
     const char *area_type;              /* out */
+    /* out: an area that does not exist yet is created on the connection's worker
+     * rather than where the node places it, so its players' messages take no hop
+     * between workers (an area per worker: name it after `worker`). */
+    int local;
 } atoll_entry;
 
 typedef struct atoll_game {
@@ -256,11 +261,18 @@ typedef struct atoll_game {
     /* Routes the game pushes; put in the route dictionary so they travel as codes.
      * NULL-terminated; may be NULL. */
     const char *const *push_routes;
+    /* Guests: a session that sends a message to an area route before gate.entry enters
+     * the game as a guest, and the message follows. guest chooses its area as entry
+     * does; e->uid is the guest's id, "~" and 16 hex digits (gate.entry refuses uids
+     * that start with "~"). NULL: such messages are answered {"code":500} ("not in an
+     * area: send gate.entry first"). A guest that sends gate.entry leaves its area and
+     * enters as that uid. */
+    int (*guest)(atoll_entry *e);
 } atoll_game;
 
 /* The layout of the structs above and the meaning of the functions; a node refuses a
  * game module built against another one (bumped on any incompatible change). */
-#define ATOLL_ABI_VERSION 2
+#define ATOLL_ABI_VERSION 3
 
 /* A game built as a shared object exports its atoll_game with this macro; `atoll run
  * --game path/to/game.so` loads it, after checking it was built with this ABI. */
@@ -330,6 +342,9 @@ void atoll_player_kick(atoll_player *p, const char *reason);
  * turn. They take body (NULL sends {}); ATOLL_ELIMIT when too large for a package. */
 int atoll_push(atoll_player *p, const char *route, atoll_value *body);
 int atoll_push_area(atoll_area *a, const char *route, atoll_value *body);
+/* To every session of the node that has finished its handshake, whether it entered
+ * an area or not (server announcements); from game code on a worker. */
+int atoll_broadcast(atoll_node *n, const char *route, atoll_value *body);
 /* To n players of area a (players of other areas are skipped). */
 int atoll_push_list(atoll_area *a, atoll_player *const *players, size_t n, const char *route,
                     atoll_value *body);
@@ -346,6 +361,13 @@ atoll_value *atoll_req_body(atoll_req *req);
 /* Answers a request or a call, once; takes body (NULL answers {}). A notify or a send
  * takes no answer: ATOLL_OK, nothing sent. ATOLL_ESTATE when already answered. */
 int atoll_reply(atoll_req *req, atoll_value *body);
+/* Answers with JSON text already encoded (a cached answer, or the request's own body):
+ * json[0..len) is copied. ATOLL_EINVAL when it is not one valid JSON value. */
+int atoll_reply_json(atoll_req *req, const char *json, size_t len);
+/* The body of a client's message as the JSON text it came in (borrowed for the
+ * handler; "{}" when the client sent none or no JSON), *len its length. NULL for a call
+ * from another area. */
+const char *atoll_req_json(const atoll_req *req, size_t *len);
 /* Answers {"code":code,"message":"<printf of fmt>"}. */
 int atoll_reply_error(atoll_req *req, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

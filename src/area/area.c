@@ -270,7 +270,7 @@ atoll__area_claim(atoll__worker *w, atoll__mail *m)
         }
         atoll__mail_free(m);
     } else {
-        m->forwarded = true; /* placed once: it is not placed again */
+        m->status++; /* claims it has taken (area.h: ATOLL__ENTER_CLAIMS) */
         m->call_id = 0;
         atoll__mail_list_push(&c->held, m);
     }
@@ -312,10 +312,12 @@ atoll__area_claim_answer(atoll__worker *w, atoll__mail *m)
     if (status == ATOLL_OK) {
         atoll_value *init = c->init;
         c->init = NULL;
-        area_build(w, c->id, &e, init);
+        bool built = area_build(w, c->id, &e, init) != NULL;
         for (atoll__mail *hm = held, *next; hm != NULL; hm = next) {
             next = hm->next;
             hm->area = c->num; /* entries that came without the number */
+            if (!built)
+                hm->status = ATOLL__ENTER_CLAIMS; /* refused by on_create: no retry */
             atoll__area_mail(w, hm); /* to the area, or failed when on_create refused it */
         }
     } else {
@@ -531,8 +533,7 @@ publish(atoll__worker *w, bool tick)
 void
 atoll__areas_publish(atoll__worker *w)
 {
-    if (atoll__area_node_of(w->node) != NULL) /* NULL: a connection-level game */
-        publish(w, true);
+    publish(w, true);
 }
 
 size_t

@@ -46,6 +46,9 @@
 
 /* Internal status of a call answered by a worker that does not have the area. */
 #define ATOLL__EMOVED (-1000)
+/* Claims an AREA_ENTER may cause before it fails "area is gone" (counted in its
+ * status field). */
+#define ATOLL__ENTER_CLAIMS 4
 
 typedef struct atoll__timer atoll__timer;
 typedef struct atoll__call atoll__call;

@@ -1,11 +1,56 @@
-/* entry.c -- the gate's side of areas: entering the game's area after gate.entry, the
- * session's cached route to its player's area (requests go there as AREA_REQ mail),
- * the route updates (SESS_ROUTE) that follow entries and moves, and the LEAVE of a
- * closing session. All of it runs on the session's worker; area.h has the flow.
+/* entry.c -- the gate's side of areas: entering the game's area after gate.entry (or
+ * as a guest, at a session's first message), the session's cached route to its
+ * player's area (requests go there as AREA_REQ mail; those sent during the entry wait
+ * for it), the route updates (SESS_ROUTE) that follow entries and moves, and the LEAVE
+ * of a closing session. All of it runs on the session's worker; area.h has the flow.
  */
 #include "area.h"
 
 #include <stdio.h>
+
+/* Messages a session may send while its entry is in flight (a guest's first messages,
+ * or what a client pipelines after gate.entry) wait for its area, up to this many and
+ * this many bytes of bodies; past them a message is answered "entry in progress". An
+ * entry takes well under a millisecond: only a client that pipelines thousands of
+ * messages at once reaches them. */
+#define ENTRY_WAITING_MAX 4096
+#define ENTRY_WAITING_BYTES (1u << 20)
+
+/* Fails a client's message that cannot reach an area (a notify gets nothing). */
+static void
+fail_message(atoll__session *s, const atoll__mail *m, const char *why)
+{
+    atoll__req r = {.session = s, .worker = s->worker, .id = m->request_id,
+                    .type = m->msg_type, .route = "", .code = m->route};
+    atoll__reply_error(&r, 500, why);
+}
+
+/* Sends a client's message (AREA_REQ mail) to the session's area, or fails it. */
+static void
+to_area(atoll__session *s, atoll__mail *am)
+{
+    atoll__node *n = s->worker->node;
+    const atoll__route_entry *e = &n->routes[am->route];
+    if (s->area == 0) {
+        fail_message(s, am, "not in an area: send gate.entry first");
+        atoll__mail_free(am);
+        return;
+    }
+    if (s->area_type != e->type_index) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "route %.64s is for areas of type %s, this player is in a %s",
+                 atoll__dict_route(n->dict, am->route),
+                 n->game->api->area_types[e->type_index]->name,
+                 n->game->api->area_types[s->area_type]->name);
+        fail_message(s, am, msg);
+        atoll__mail_free(am);
+        return;
+    }
+    am->area = s->area;
+    atoll__send_to(n, s->area_at, am);
+}
+
+static void enter_guest(atoll__session *s);
 
 void
 atoll__area_route(atoll__req *req)
@@ -17,27 +62,99 @@ atoll__area_route(atoll__req *req)
         atoll__reply_error(req, 500, "no handler for route");
         return;
     }
-    if (s->area == 0) {
-        atoll__reply_error(req, 500, s->entering ? "entry in progress"
-                                                 : "not in an area: send gate.entry first");
+    if (s->area == 0 && !s->entering && s->uid == NULL && !s->binding &&
+        n->game->api->guest != NULL)
+        enter_guest(s);
+    if (s->area == 0 && !s->entering) {
+        atoll__reply_error(req, 500, "not in an area: send gate.entry first");
         return;
     }
-    if (s->area_type != e->type_index) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "route %.64s is for areas of type %s, this player is in a %s",
-                 req->route, n->game->api->area_types[e->type_index]->name,
-                 n->game->api->area_types[s->area_type]->name);
-        atoll__reply_error(req, 500, msg);
+    if (s->area == 0 && (s->nwaiting >= ENTRY_WAITING_MAX ||
+                         s->waiting_bytes + req->body_len > ENTRY_WAITING_BYTES)) {
+        atoll__reply_error(req, 500, "entry in progress");
         return;
     }
     atoll__mail *am = atoll__mail_new(ATOLL_MAIL_AREA_REQ, req->body_len);
-    am->area = s->area;
     am->session = s->id;
     am->request_id = req->id;
     am->msg_type = (uint8_t)req->type;
     am->route = req->code;
     memcpy(am->data, req->body, req->body_len);
-    atoll__send_to(n, s->area_at, am);
+    if (s->area == 0) {
+        atoll__mail_list_push(&s->waiting, am); /* until the entry's route comes */
+        s->nwaiting++;
+        s->waiting_bytes += (uint32_t)req->body_len;
+        return;
+    }
+    to_area(s, am);
+}
+
+/* Sends the AREA_ENTER of the session's player uid into the area e names (type index
+ * ti): straight to it when this worker knows where it lives, else to the worker that
+ * should run it (this one for a local area), which claims it or passes the entry on. */
+static void
+send_enter(atoll__session *s, const atoll_entry *e, int ti, const char *uid,
+           uint32_t request_id, bool reply)
+{
+    atoll__node *n = s->worker->node;
+    s->entering = true;
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_ENTER, 0);
+    m->session = s->id;
+    m->request_id = request_id;
+    m->reply = reply;
+    m->uid = atoll__strndup(uid, strlen(uid));
+    /* Id and type travel along: the worker it reaches creates the area when it does not
+     * have it (never made yet, or destroyed on the way), unless the directory says it
+     * lives elsewhere, where the entry then goes. */
+    memcpy(m->from, e->area_id, strlen(e->area_id) + 1);
+    m->type_index = ti;
+    const atoll__dir_entry *where = atoll__where_cached(s->worker, e->area_id);
+    if (where != NULL) {
+        m->area = where->num;
+        atoll__send_to(n, where->owner, m);
+        return;
+    }
+    /* Placed; the outcome comes back to this worker's cache, so the next entry to the
+     * same area goes straight there. */
+    m->at = atoll__addr_make(n->id, s->worker->index);
+    m->call_id = ATOLL__DIR_COOKIE_PLACE;
+    int to = s->worker->index;
+    if (e->local)
+        atoll__place_count(n, to, 1);
+    else
+        to = atoll__place_pick(n);
+    atoll__send(n, to, m);
+}
+
+/* Checks what an entry hook chose: ATOLL_OK and *ti its type, or an error. */
+static int
+entry_checked(const atoll__node *n, int rc, const atoll_entry *e, int *ti)
+{
+    *ti = rc == ATOLL_OK ? atoll__area_type_index(n, e->area_type) : -1;
+    if (rc == ATOLL_OK && *ti < 0)
+        rc = ATOLL_ENOENT;
+    if (rc == ATOLL_OK && !atoll__area_id_valid(e->area_id))
+        rc = ATOLL_EINVAL;
+    return rc;
+}
+
+/* A session that sends an area route before gate.entry enters as a guest (the game's
+ * guest hook), with the id "~<session id in hex>". */
+static void
+enter_guest(atoll__session *s)
+{
+    atoll__node *n = s->worker->node;
+    char uid[24];
+    snprintf(uid, sizeof uid, "~%016llx", (unsigned long long)s->id.v);
+    atoll_entry e = {.node = n, .uid = uid, .worker = s->worker->index};
+    int ti;
+    int rc = entry_checked(n, n->game->api->guest(&e), &e, &ti);
+    if (rc != ATOLL_OK) {
+        ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"guest entry refused\" error=%s", atoll_err_name(rc));
+        return;
+    }
+    s->guest = true;
+    send_enter(s, &e, ti, uid, 0, false);
 }
 
 /* Enters the bound uid's player into the area the game chooses. body is the gate.entry
@@ -48,58 +165,35 @@ enter_game(atoll__session *s, uint32_t request_id, bool reply, const atoll_value
     atoll__node *n = s->worker->node;
     atoll__req req = atoll__entry_req(s, request_id, reply);
     const atoll_game *g = n->game->api;
-    atoll_entry e = {.node = n, .uid = s->uid, .body = body};
-    int rc = g->entry ? g->entry(&e) : ATOLL_ENOENT;
-    int ti = rc == ATOLL_OK ? atoll__area_type_index(n, e.area_type) : -1;
-    if (rc == ATOLL_OK && ti < 0)
-        rc = ATOLL_ENOENT;
-    if (rc == ATOLL_OK && !atoll__area_id_valid(e.area_id))
-        rc = ATOLL_EINVAL;
+    atoll_entry e = {.node = n, .uid = s->uid, .body = body, .worker = s->worker->index};
+    int ti;
+    int rc = entry_checked(n, g->entry ? g->entry(&e) : ATOLL_ENOENT, &e, &ti);
     if (rc != ATOLL_OK) {
         char msg[160];
         snprintf(msg, sizeof msg, "entry refused: %s", atoll_strerror(rc));
         atoll__reply_error(&req, 500, msg);
         return;
     }
-    s->entering = true;
-    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_ENTER, 0);
-    m->session = s->id;
-    m->request_id = request_id;
-    m->reply = reply;
-    m->uid = atoll__strndup(s->uid, strlen(s->uid));
-    /* Id and type travel along: the worker it reaches creates the area when it does not
-     * have it (never made yet, or destroyed on the way), unless the directory says it
-     * lives elsewhere, where the entry then goes. */
-    memcpy(m->from, e.area_id, strlen(e.area_id) + 1);
-    m->type_index = ti;
-    const atoll__dir_entry *where = atoll__where_cached(s->worker, e.area_id);
-    if (where != NULL) {
-        m->area = where->num;
-        atoll__send_to(n, where->owner, m);
-    } else {
-        /* Placed on the worker placement picks; the outcome comes back to this worker's
-         * cache, so the next entry to the same area goes straight there. */
-        m->at = atoll__addr_make(n->id, s->worker->index);
-        m->call_id = ATOLL__DIR_COOKIE_PLACE;
-        atoll__send(n, atoll__place_pick(n), m);
-    }
+    send_enter(s, &e, ti, s->uid, request_id, reply);
 }
 
 void
 atoll__area_enter(atoll__session *s, uint32_t request_id, bool reply, const atoll_value *body,
                   bool again)
 {
-    if (!again) {
-        enter_game(s, request_id, reply, body);
-        return;
-    }
     atoll__req req = atoll__entry_req(s, request_id, reply);
-    if (s->entering)
+    if (s->entering) {
         atoll__reply_error(&req, 500, "entry already in progress");
-    else if (s->area == 0)
+    } else if (s->guest) {
+        /* A guest logs in: it leaves its guest area and enters as the uid. */
+        atoll__area_session_closed(s);
+        s->guest = false;
         enter_game(s, request_id, reply, body);
-    else
+    } else if (!again || s->area == 0) {
+        enter_game(s, request_id, reply, body);
+    } else {
         atoll__reply(&req, "{\"code\":200}", 12);
+    }
 }
 
 void
@@ -139,11 +233,23 @@ atoll__area_route_mail(atoll__worker *w, atoll__mail *m)
         /* Even a closing session takes the route: its LEAVE must reach the new area. */
         if (m->area_old == 0)
             s->entering = false;
+        if (m->area == 0)
+            s->guest = false;
         s->area = m->area;
         s->area_at = m->at;
         s->area_type = m->type_index;
         if (m->len > 0)
             atoll__session_deliver(w, s->id, m->data, m->len);
+        if (!s->entering && s->waiting.head != NULL) {
+            /* What came during the entry goes to the area now, in order (or fails,
+             * when the entry did). */
+            for (atoll__mail *wm = atoll__mail_list_take(&s->waiting), *next; wm; wm = next) {
+                next = wm->next;
+                to_area(s, wm);
+            }
+            s->nwaiting = 0;
+            s->waiting_bytes = 0;
+        }
     }
     atoll__mail_free(m);
 }

@@ -170,9 +170,10 @@ atoll__area_mail(atoll__worker *w, atoll__mail *m)
         atoll__area_claim(w, m);
         return;
     case ATOLL_MAIL_AREA_ENTER:
-        if (a == NULL && !m->forwarded && m->from[0] != '\0') {
+        if (a == NULL && m->status < ATOLL__ENTER_CLAIMS && m->from[0] != '\0') {
             /* Placed here, or the area went away (empty past its grace) while the entry
-             * was on its way: claimed here, once. */
+             * was on its way: claimed here (a few times at most: each claim creates the
+             * area or finds where it lives, which may be destroyed again by then). */
             atoll__area_claim(w, m);
             return;
         }

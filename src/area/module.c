@@ -12,8 +12,6 @@
 static int
 area_start(atoll__node *n)
 {
-    if (n->game->api == NULL)
-        return ATOLL_OK; /* a connection-level game: no areas */
     n->module_data = atoll__area_node_new(n);
     static const atoll__mail_type area_kinds[] = {
         ATOLL_MAIL_AREA_CREATE, ATOLL_MAIL_AREA_ENTER, ATOLL_MAIL_AREA_REQ,
@@ -41,7 +39,7 @@ area_start(atoll__node *n)
 static int
 area_ready(atoll__node *n)
 {
-    if (n->game->api == NULL || n->game->api->init == NULL)
+    if (n->game->api->init == NULL)
         return ATOLL_OK;
     int rc = n->game->api->init(n);
     if (rc != ATOLL_OK)
@@ -55,10 +53,8 @@ area_worker_init(atoll__worker *w)
 {
     w->areas = atoll__calloc(1, sizeof *w->areas);
     w->areas->tick_fd = -1;
-    if (atoll__area_node_of(w->node) != NULL) {
-        atoll__dir *d = atoll__dir_of_worker(w);
-        d->ops->subscribe(d, atoll__addr_make(w->node->id, w->index));
-    }
+    atoll__dir *d = atoll__dir_of_worker(w);
+    d->ops->subscribe(d, atoll__addr_make(w->node->id, w->index));
     atoll__proxy_init(w);
     if (atoll__ticks_init(w) != ATOLL_OK) {
         /* Only when the process is out of file descriptors before it even started. */

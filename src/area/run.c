@@ -396,6 +396,42 @@ atoll_reply(atoll_req *r, atoll_value *body)
 }
 
 int
+atoll_reply_json(atoll_req *r, const char *json, size_t len)
+{
+    /* The request's own body was checked when it arrived (echoing it is the common case
+     * worth not checking twice). */
+    bool own = r != NULL && r->kind == ATOLL__REQ_CLIENT && json == (const char *)r->body_bytes &&
+               len == r->body_len;
+    if (r == NULL || json == NULL || (!own && !atoll__json_valid((const uint8_t *)json, len, 64)))
+        return ATOLL_EINVAL;
+    if (r->answered)
+        return ATOLL_ESTATE;
+    atoll__worker *w = atoll__current_worker();
+    if (r->kind != ATOLL__REQ_CLIENT || w == NULL) /* a call's answer is a value */
+        return atoll_reply(r, atoll_parse(json, len, NULL, 0));
+    r->answered = true;
+    if (r->wants_answer)
+        answer_client(w, r->session, r->session_worker, r->request_id, (const uint8_t *)json,
+                      len, r->kept);
+    if (r->kept)
+        kept_release(r);
+    return ATOLL_OK;
+}
+
+const char *
+atoll_req_json(const atoll_req *r, size_t *len)
+{
+    if (r == NULL || r->kind != ATOLL__REQ_CLIENT) {
+        if (len)
+            *len = 0;
+        return NULL;
+    }
+    if (len)
+        *len = r->body_len ? r->body_len : 2;
+    return r->body_len ? (const char *)r->body_bytes : "{}";
+}
+
+int
 atoll_reply_error(atoll_req *r, int code, const char *fmt, ...)
 {
     char msg[512];
@@ -459,6 +495,34 @@ atoll_push(atoll_player *p, const char *route, atoll_value *body)
     if (ok)
         atoll__session_out(w, p->session, p->session_worker, atoll__buf_data(pkg), pkg->len);
     return ok ? ATOLL_OK : ATOLL_ELIMIT;
+}
+
+int
+atoll_broadcast(atoll_node *n, const char *route, atoll_value *body)
+{
+    atoll__worker *w = atoll__current_worker();
+    if (n == NULL || route == NULL || w == NULL || w->node != n) {
+        atoll_unref(body);
+        return ATOLL_EINVAL;
+    }
+    atoll__buf *pkg = &w->areas->scratch_pkg;
+    pkg->len = 0;
+    bool ok = put_push(w, pkg, route, body);
+    atoll_unref(body);
+    if (!ok)
+        return ATOLL_ELIMIT;
+    /* Encoded once; one BROADCAST per worker (this one's too, through its local queue),
+     * staged with the handler's other effects. */
+    atoll__shared *sh = atoll__malloc(sizeof *sh + pkg->len);
+    atomic_init(&sh->refs, n->nworkers);
+    sh->len = pkg->len;
+    memcpy(sh->data, atoll__buf_data(pkg), pkg->len);
+    for (int i = 0; i < n->nworkers; i++) {
+        atoll__mail *m = atoll__mail_new(ATOLL_MAIL_BROADCAST, 0);
+        m->shared = sh;
+        atoll__area_send(w, i, m);
+    }
+    return ATOLL_OK;
 }
 
 int

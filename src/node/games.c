@@ -10,8 +10,6 @@
 /* The built-in games of the program, registered before the node starts (the atoll
  * binary's are in cli/builtins.c): the library itself names no game. */
 #define BUILTIN_MAX 16
-static const atoll__game *builtin_raw[BUILTIN_MAX];
-static size_t nraw;
 typedef struct builtin_entry {
     const char *name;
     const atoll_game *(*module)(void);
@@ -19,13 +17,6 @@ typedef struct builtin_entry {
 } builtin_entry;
 static builtin_entry builtin_api[BUILTIN_MAX];
 static size_t napi;
-
-void
-atoll__games_add(const atoll__game *raw)
-{
-    if (nraw < BUILTIN_MAX)
-        builtin_raw[nraw++] = raw;
-}
 
 void
 atoll__games_add_entry(const char *name, const atoll_game *(*module)(void), int (*abi)(void))
@@ -68,15 +59,6 @@ from_entry(const atoll_game *(*module)(void), int (*abi)(void), const char *name
     return wrap(g, storage);
 }
 
-const atoll__game *
-atoll__game_find(const char *name)
-{
-    for (size_t i = 0; i < nraw; i++)
-        if (strcmp(builtin_raw[i]->name, name) == 0)
-            return builtin_raw[i];
-    return NULL;
-}
-
 static bool
 is_path(const char *s)
 {
@@ -89,21 +71,17 @@ atoll__game_load(const char *name_or_path, atoll__game *storage, void **dl)
 {
     *dl = NULL;
     if (!is_path(name_or_path)) {
-        const atoll__game *raw = atoll__game_find(name_or_path);
-        if (raw != NULL)
-            return raw;
         for (size_t i = 0; i < napi; i++)
             if (strcmp(builtin_api[i].name, name_or_path) == 0)
                 return from_entry(builtin_api[i].module, builtin_api[i].abi, name_or_path,
                                   storage);
         char names[256] = "";
         size_t len = 0;
-        for (size_t i = 0; i < nraw + napi; i++)
+        for (size_t i = 0; i < napi; i++)
             len += (size_t)snprintf(names + len, len < sizeof names ? sizeof names - len : 0,
-                                    "%s%s", i ? ", " : "",
-                                    i < nraw ? builtin_raw[i]->name : builtin_api[i - nraw].name);
+                                    "%s%s", i ? ", " : "", builtin_api[i].name);
         ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"unknown game (built-in games: %s; or give the path "
-                  "of a shared object)\" game=\"%s\"", nraw + napi ? names : "none", name_or_path);
+                  "of a shared object)\" game=\"%s\"", napi ? names : "none", name_or_path);
         return NULL;
     }
     /* RTLD_NOW: a missing symbol fails here, not in the middle of a handler. */

@@ -143,7 +143,7 @@ typedef struct atoll__mail {
     bool forwarded;            /* AREA_*: forwarded by the area the player moved from */
     uint8_t msg_type;          /* AREA_REQ: ATOLL_MSG_REQUEST or NOTIFY */
     uint16_t route;            /* AREA_REQ/AREA_CALL: route code */
-    int status;                /* AREA_REPLY, DIR_ANSWER */
+    int status;                /* AREA_REPLY, DIR_ANSWER; AREA_ENTER: claims it caused */
     atoll__addr at;            /* AREA_CALL: the caller (its answer goes there);
                                 * SESS_ROUTE: the area's worker; DIR_ANSWER: the owner;
                                 * AREA_CREATE, AREA_ENTER: the placer */
@@ -165,7 +165,7 @@ typedef struct atoll__mail {
     char from[ATOLL_AREA_ID_MAX + 1];
     atoll__addr at_old;        /* SESS_ROUTE: worker of area_old; MOVE_IN: where it came from */
     atoll__addr fx_to;         /* held by the effects stage: where it goes (src/area) */
-    bool pooled;               /* allocated without data: may go to a worker's free list */
+    bool pooled;               /* has room for a small body: may go to a worker's free list */
     size_t len;                /* bytes in data: AREA_REQ body, SESS_OUT packages */
     uint8_t data[];
 } atoll__mail;

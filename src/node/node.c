@@ -57,20 +57,18 @@ release(atoll__node *n, int created)
     n->dl = NULL;
 }
 
-/* The route dictionary: gate.entry, the game's handler routes ("<type>.<name>" for
- * area games) and its push routes. */
+/* The route dictionary: gate.entry, the game's handler routes ("<type>.<name>") and
+ * its push routes. */
 static atoll__dict *
 build_dict(const atoll__game *g, int ntypes)
 {
-    size_t nh = 1 + g->nroutes;
+    size_t nh = 1;
     for (int t = 0; t < ntypes; t++)
         for (const atoll_handler *h = g->api->area_types[t]->handlers; h && h->name; h++)
             nh++;
     char **names = atoll__calloc(nh, sizeof *names);
     size_t k = 0;
     names[k++] = atoll__strndup("gate.entry", 10);
-    for (size_t i = 0; i < g->nroutes; i++)
-        names[k++] = atoll__strndup(g->routes[i].route, strlen(g->routes[i].route));
     for (int t = 0; t < ntypes; t++) {
         const atoll_area_type *type = g->api->area_types[t];
         for (const atoll_handler *h = type->handlers; h && h->name; h++) {
@@ -87,8 +85,7 @@ build_dict(const atoll__game *g, int ntypes)
 }
 
 /* The route table by code: the area handlers of the game's types (the modules above
- * set what runs them); gate.entry and connection-level routes are set by the session
- * layer. */
+ * set what runs them); gate.entry is set by the session layer. */
 static void
 build_routes(atoll__node *n)
 {
@@ -125,14 +122,12 @@ atoll__node_start(atoll__node *n, atoll__config *cfg, const atoll_game *linked,
     }
     if (n->game == NULL)
         return ATOLL_ENOENT;
-    if (n->game->api != NULL) {
-        char err[200];
-        if (atoll__game_check(n->game->api, &n->ntypes, err, sizeof err) != ATOLL_OK) {
-            ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad game definition\" game=\"%s\" error=\"%s\"",
-                      cfg->game, err);
-            release(n, 0);
-            return ATOLL_EINVAL;
-        }
+    char err[200];
+    if (atoll__game_check(n->game->api, &n->ntypes, err, sizeof err) != ATOLL_OK) {
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad game definition\" game=\"%s\" error=\"%s\"",
+                  n->game->name ? n->game->name : cfg->game, err);
+        release(n, 0);
+        return ATOLL_EINVAL;
     }
     n->dict = build_dict(n->game, n->ntypes);
     if (n->dict == NULL) {

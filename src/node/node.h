@@ -44,21 +44,13 @@ typedef struct atoll__req {
 /* Runs on the session's worker. */
 typedef void (*atoll__handler_fn)(atoll__req *req);
 
-typedef struct atoll__route {
-    const char *route;
-    atoll__handler_fn fn;
-} atoll__route;
-
-/* A game as the node sees it: either built-in connection-level handlers (the echo game,
- * which serves clients that never enter an area) or a game of atoll.h (api), whose
- * routes are "<areaType>.<handler>" and run in areas. */
+/* A game as the node sees it: a game of atoll.h (api), whose routes are
+ * "<areaType>.<handler>" and run in areas, with its push routes counted. */
 struct atoll__game {
     const char *name;
-    const atoll__route *routes; /* connection-level handler routes */
-    size_t nroutes;
     const char *const *push_routes; /* routes the game pushes (put in the dictionary) */
     size_t npush;
-    const atoll_game *api;      /* NULL for connection-level games */
+    const atoll_game *api;
 };
 
 /* What a route code leads to: the function run on the session's worker (a
@@ -70,14 +62,11 @@ typedef struct atoll__route_entry {
     int type_index;
 } atoll__route_entry;
 
-/* Registers a built-in game of the program before any node starts: a connection-level
- * one, or a game of atoll.h through its entry (ATOLL_GAME_ENTRY), checked as a shared
- * object's would be. The library registers none (cli/builtins.c does for atoll). */
-void atoll__games_add(const atoll__game *raw);
+/* Registers a built-in game of the program before any node starts, through its entry
+ * (ATOLL_GAME_ENTRY), checked as a shared object's would be. The library registers
+ * none (cli/builtins.c does for atoll). */
 void atoll__games_add_entry(const char *name, const atoll_game *(*module)(void),
                             int (*abi)(void));
-/* Built-in connection-level games by name; NULL when unknown. */
-const atoll__game *atoll__game_find(const char *name);
 /* Resolves --game: a built-in name, or a path (with a '/' or ending in .so) to a shared
  * object exporting atoll_game_module (ATOLL_GAME_MODULE). *dl gets the handle to
  * dlclose at the end (NULL for built-ins). NULL with a log line on failure. */

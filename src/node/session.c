@@ -184,7 +184,14 @@ session_allow(atoll__session *s)
         return true;
     ATOLL_LOG_CLIENT(ATOLL_LOG_INFO, "msg=\"rate limit, closing connection\" session=%llx",
                      (unsigned long long)s->id.v);
-    atoll__kick(s, "rate limit");
+    /* Nothing more is read from it. The kick itself goes through this worker's local
+     * queue, behind the messages of the session already queued there (its area's
+     * requests when the area lives on this worker), so their answers go out first. */
+    s->kicked = true;
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_KICK, 0);
+    m->session = s->id;
+    snprintf(m->reason, sizeof m->reason, "rate limit");
+    atoll__send(s->worker->node, s->worker->index, m);
     return false;
 }
 
@@ -294,8 +301,8 @@ ops_package(atoll__conn *c, const atoll__pkg *pkg)
             on_ack(s);
         break;
     case ATOLL_SESSION_WORKING:
-        if (!session_allow(s))
-            break;
+        if (s->kicked || !session_allow(s))
+            return false;
         if (pkg->type == ATOLL_PKG_HEARTBEAT) {
             if (cfg_of(s)->heartbeat_s > 0) {
                 send_heartbeat(s);
@@ -319,7 +326,7 @@ static bool
 ops_ping(atoll__conn *c)
 {
     atoll__session *s = session_of(c);
-    return s->phase != ATOLL_SESSION_WORKING || session_allow(s);
+    return s->phase != ATOLL_SESSION_WORKING || (!s->kicked && session_allow(s));
 }
 
 static void
@@ -335,6 +342,8 @@ ops_closed(atoll__conn *c)
     atoll__node *n = s->worker->node;
     if (n->hooks.closed != NULL)
         n->hooks.closed(s);
+    atoll__mail_free_list(atoll__mail_list_take(&s->waiting));
+    s->nwaiting = 0;
     atoll__uid_release(s);
     slot_remove(s->worker, s);
 }
@@ -485,8 +494,4 @@ atoll__session_start(atoll__node *n)
     atoll__mail_register(ATOLL_MAIL_SESS_PUSH, on_push_mail, NULL);
     atoll__uids_register();
     n->routes[atoll__dict_code(n->dict, "gate.entry", 10)].gate = atoll__gate_entry;
-    for (size_t i = 0; i < n->game->nroutes; i++) {
-        const char *r = n->game->routes[i].route;
-        n->routes[atoll__dict_code(n->dict, r, strlen(r))].gate = n->game->routes[i].fn;
-    }
 }

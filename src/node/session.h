@@ -43,8 +43,12 @@ struct atoll__session {
     uint64_t tokens_ms;
     char *uid;                /* bound user id, owned; NULL until gate.entry */
     bool binding;             /* a BIND is in flight */
+    bool kicked;              /* over the rate limit: its kick is queued, input ignored */
     /* The gate's cached route to the player's area (kept by src/area). */
     bool entering;            /* an AREA_ENTER is in flight */
+    bool guest;               /* entered as a guest (no uid bound) */
+    atoll__mail_list waiting; /* messages sent while entering, for the area once known */
+    uint32_t nwaiting, waiting_bytes;
     uint64_t area;            /* 0: in none */
     atoll__addr area_at;      /* the worker that owns it */
     int area_type;

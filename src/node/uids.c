@@ -218,6 +218,11 @@ atoll__gate_entry(atoll__req *req)
         atoll__reply_error(req, 500, "gate.entry needs a uid (string of 1 to 128 bytes)");
         return;
     }
+    if (uid[0] == '~') { /* guests' ids: nobody logs in as a guest of another session */
+        json_decref(root);
+        atoll__reply_error(req, 500, "uids that start with ~ are reserved for guests");
+        return;
+    }
     if (s->uid != NULL) {
         if (strcmp(s->uid, uid) != 0)
             atoll__reply_error(req, 500, "session already bound to another uid");

@@ -44,7 +44,7 @@ struct atoll__worker {
     atoll__mail_list *outbox; /* per destination: mail of this loop turn */
     atoll__buf *out_batch;    /* per destination: SESS_OUT records of this turn */
     atoll__mail_list local;   /* mail to itself */
-    /* A free list of mail without data. Mail comes and goes in batches of hundreds per
+    /* A free list of mail with room for a small body (mail.c). Mail comes and goes in batches of hundreds per
      * loop turn, which overflow glibc's per-thread caches (7 entries a size); a list
      * of our own made calls 20 % cheaper. Bounded. */
     atoll__mail *mail_pool;

@@ -37,6 +37,15 @@ t_info(atoll_req *req)
                                        atoll_get_int(st, "left", 0)));
 }
 
+/* t.who: the player's id and area. */
+static int
+t_who(atoll_req *req)
+{
+    atoll_player *p = atoll_req_player(req);
+    return atoll_reply(req, atoll_pack("{s:i,s:s,s:s}", "code", 200, "uid", atoll_player_id(p),
+                                       "area", atoll_area_id(atoll_player_area(p))));
+}
+
 static int
 t_incr(atoll_req *req)
 {
@@ -419,6 +428,7 @@ static const atoll_area_type type_t = {
     .name = "t",
     .handlers = (const atoll_handler[]){
         {"info", t_info, ATOLL_QUERY},
+        {"who", t_who, ATOLL_QUERY},
         {"incr", t_incr, 0},
         {"fail", t_fail, 0},
         {"failmsg", t_failmsg, 0},
@@ -613,6 +623,15 @@ entry(atoll_entry *e)
     return ATOLL_OK;
 }
 
+/* Guests (sessions that send a t.* message before gate.entry) go to t-2. */
+static int
+guest(atoll_entry *e)
+{
+    snprintf(e->area_id, sizeof e->area_id, "t-2");
+    e->area_type = "t";
+    return ATOLL_OK;
+}
+
 static int
 init(atoll_node *n)
 {
@@ -632,6 +651,7 @@ static const atoll_game testgame = {
     .entry = entry,
     .init = init,
     .push_routes = pushes,
+    .guest = guest,
 };
 
 ATOLL_GAME_MODULE(testgame)

@@ -1268,6 +1268,42 @@ TEST(linked_program_serves_the_game)
         FAIL_AT("linked --game echo", out, "a non-zero exit and a clear error");
 }
 
+
+/* A session that sends an area route before gate.entry enters as a guest (the game's
+ * guest hook: t-2), and the messages it sent while entering follow in order; logging in
+ * later takes it out of the guest area and into the game's. */
+TEST(guests_enter_at_their_first_message_and_may_log_in)
+{
+    test_node n;
+    start_game(&n);
+    atollc_sync *g = CONNECT(&n);
+    /* Three notifies and a request in a row, before the guest's area is known. */
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ(atollc_sync_notify(g, "t.incr", "{}"), ATOLLC_OK);
+    EXPECT_INCR(g, 4, "t-2");
+    atoll_value *v = REQUEST_VALUE(g, "t.who", "{}");
+    const char *uid = jstr(v, "uid");
+    ASSERT(uid != NULL && uid[0] == '~' && strlen(uid) == 17);
+    ASSERT_STR(jstr(v, "area"), "t-2");
+    atoll_unref(v);
+    atollc_sync *w = ENTER_AT(&n, "watcher", "t-2", NULL);
+    EXPECT_INFO(w, "t.info", "t-2", 2, 2, 0);
+    /* Logging in: the guest leaves t-2 (on_leave) and enters t-1 as "named". */
+    EXPECT_REPLY(g, "gate.entry", "{\"uid\":\"named\"}",
+                 "{\"code\":200,\"uid\":\"named\",\"area\":\"t-1\"}");
+    v = REQUEST_VALUE(g, "t.who", "{}");
+    ASSERT_STR(jstr(v, "uid"), "named");
+    ASSERT_STR(jstr(v, "area"), "t-1");
+    atoll_unref(v);
+    EXPECT_INCR(g, 1, "t-1"); /* a new player: its data starts empty */
+    v = POLL_PLAYERS(w, 1);
+    ASSERT_EQ(jint(v, "left"), 1);
+    atoll_unref(v);
+    atollc_sync_free(g);
+    atollc_sync_free(w);
+    node_stop(&n);
+}
+
 TEST(player_kick)
 {
     test_node n;
@@ -1328,4 +1364,5 @@ TEST_MAIN(order_of_one_sessions_requests_is_kept, areas_on_two_workers_run_in_pa
           moving_holds_direct_requests_until_the_fence,
           duplicate_entry_kicks_old_session_and_keeps_player, create_destroy_and_grace,
           entry_refused_by_on_enter, area_manager_lists_stats, linked_program_serves_the_game,
+          guests_enter_at_their_first_message_and_may_log_in,
           player_kick, destroying_an_area_cancels_its_timers_and_kept_requests)

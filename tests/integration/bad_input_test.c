@@ -390,6 +390,10 @@ TEST(more_connections_than_the_maximum)
 static int
 flood_until_kicked(int fd, int n)
 {
+    /* One request answered first: the session is then in its area (a guest of echo's
+     * area on its worker), so the flood's requests are answered as they are read, up to
+     * the kick. This request takes one token of the bucket. */
+    good_echo(fd);
     uint8_t *flood = malloc((size_t)n * 32);
     size_t off = 0;
     for (uint32_t i = 1; i <= (uint32_t)n; i++) {
@@ -418,11 +422,15 @@ TEST(request_flood_is_rate_limited)
     int good = start_with_good(
         &n, (const char *[]){"--set", "net.rate_limit=50", "--set", "net.rate_burst=100", NULL});
     int fd = raw_open_client(n.port);
-    /* 1000 requests in one burst: the first 100 are answered, then the kick. */
+    /* 1000 requests in one burst: the first 99 are answered (the burst less the
+     * request that entered), then the kick. */
     int responses = flood_until_kicked(fd, 1000);
     /* The burst is served, then the flood is cut off long before its end (the bucket
      * refills at 50 a second, so a slow, sanitized node may answer a few more). */
-    ASSERT(responses >= 100 && responses < 300);
+    if (responses < 99 || responses >= 300) {
+        fprintf(stderr, "  %d answers before the kick\n", responses);
+        test_fail_(__FILE__, __LINE__, "flood not cut at net.rate_burst");
+    }
     finish(&n, good);
 }
 
@@ -436,9 +444,10 @@ TEST(request_flood_after_idling_is_capped_at_the_burst)
     int fd = raw_open_client(n.port);
     usleep(2000000);
     int responses = flood_until_kicked(fd, 1000);
-    /* 10, and what the bucket refills while the node reads the flood: a few at most
-     * (half a second of a slow, sanitized node would be 50). */
-    if (responses < 10 || responses >= 60) {
+    /* 9 (the burst less the request that entered), and what the bucket refills while
+     * the node reads the flood: a few at most (half a second of a slow, sanitized node
+     * would be 50). */
+    if (responses < 9 || responses >= 60) {
         fprintf(stderr, "  %d answers before the kick\n", responses);
         test_fail_(__FILE__, __LINE__, "burst not capped at net.rate_burst");
     }

@@ -287,6 +287,13 @@ function check(cond, msg) {
   if (!cond) throw new Error(msg);
 }
 
+// The echo game's gate.entry answer: the uid, and the area of the connection's worker.
+function entryOk(body, uid, what) {
+  const area = body && body.area;
+  check(typeof area === 'string' && /^echo-[0-9]+$/.test(area), `${what}: no echo area in ${JSON.stringify(body)}`);
+  sameJson(body, { code: 200, uid, area }, what);
+}
+
 function sameJson(actual, expected, what) {
   const assert = require('assert');
   try {
@@ -657,9 +664,9 @@ async function main() {
     check(body && body.code === 500, 'response is ' + JSON.stringify(body));
     check(typeof body.message === 'string' && body.message.length > 0, 'no "message" in ' + JSON.stringify(body));
   });
-  await gA.step('request gate.entry {"uid":"alice"} returns {"code":200,"uid":"alice"}', async () => {
+  await gA.step('request gate.entry {"uid":"alice"} returns {"code":200,"uid":"alice","area":"echo-N"}', async () => {
     const { body } = await A.request('gate.entry', { uid: 'alice' });
-    sameJson(body, { code: 200, uid: 'alice' }, 'gate.entry response');
+    entryOk(body, 'alice', 'gate.entry response');
   });
   const pushMsg = { text: 'pushed', k: [true, null, 1.5], u: 'ünï' };
   await gA.step('notify echo.push delivers the body back as push "onPush" (compressed route)', async () => {
@@ -739,7 +746,7 @@ async function main() {
   }, true);
   await gD.step('client D enters as "dup"', async () => {
     const { body } = await D.request('gate.entry', { uid: 'dup' });
-    sameJson(body, { code: 200, uid: 'dup' }, 'gate.entry response');
+    entryOk(body, 'dup', 'gate.entry response');
   });
   // Even if D's response was broken, the server may have bound the uid: go on.
   fromD = D.mark();
@@ -752,10 +759,10 @@ async function main() {
     const disc = await D.event('disconnect', fromD);
     check(kick.index < disc.index, 'disconnect came before onKick');
   });
-  await gD.step('client E gets {"code":200,"uid":"dup"} and keeps its connection', async () => {
+  await gD.step('client E gets {"code":200,"uid":"dup",...} and keeps its connection', async () => {
     check(entryE, 'E did not send gate.entry');
     const resp = await entryE;
-    sameJson(resp.body, { code: 200, uid: 'dup' }, 'gate.entry response on E');
+    entryOk(resp.body, 'dup', 'gate.entry response on E');
     E.checkKept();
   });
   await gD.step('client E still works after taking over the uid', async () => {
