@@ -54,7 +54,9 @@
 #         (late_ns), one report over each series of runs: under the call load at each
 #         depth, on an idle node (DURATION x REPEATS s) and under a client load (100 TCP
 #         connections, gate.entry into the load areas, load.levelup, depth 1, REPEATS
-#         runs).
+#         runs). Then the cross-worker calls again at 1 and 256 in flight on a node with
+#         node.loopback_links=true (rows marked "links"): what encoding a call's body and
+#         reply as node-link frames costs.
 # The load generator runs on the same machine with 2 threads and no CPU pinning: the
 # servers' 2 workers and the generator's 2 threads share the 2 cores through the
 # scheduler, so a server that spends more CPU per request leaves less to the generator
@@ -201,8 +203,10 @@ start_server() {
             --set net.rate_limit=0 >"$TMP/$1.log" 2>&1 &
         ;;
     bench)
+        # BENCH_LINKS=1: every mail between the workers as node-link frames.
         "$ATOLL_BIN" run --game "$BENCHGAME" --listen "127.0.0.1:$PORT" --workers 2 \
-            --set net.rate_limit=0 >"$TMP/$1.log" 2>&1 &
+            --set net.rate_limit=0 --set "node.loopback_links=${BENCH_LINKS:-false}" \
+            >"$TMP/$1.log" 2>&1 &
         ;;
     esac
     SERVER_PID=$!
@@ -443,11 +447,12 @@ ctl() {
     exit 1
 }
 
-# calls_series TO INFLIGHT: REPEATS pinger runs of DURATION s each. CALLS[TO,INFLIGHT]
-# gets the median run by calls/s, CALL_SPREAD[...] every run's rate, and TICKS[...] the
-# ticker's report over the whole series (the record is started over before the first
-# run and read after the last: at 20 Hz, 5 runs of 10 s give 1,000 ticks, so the p99 is
-# the 10th latest tick, not one unlucky sample of a single run).
+# calls_series TO INFLIGHT [KEY]: REPEATS pinger runs of DURATION s each. CALLS[KEY]
+# (default TO,INFLIGHT) gets the median run by calls/s, CALL_SPREAD[...] every run's
+# rate, and TICKS[...] the ticker's report over the whole series (the record is started
+# over before the first run and read after the last: at 20 Hz, 5 runs of 10 s give
+# 1,000 ticks, so the p99 is the 10th latest tick, not one unlucky sample of a single
+# run).
 calls_series() {
     local runs=() rates=()
     ctl ctl.ticks '{}' 10000 || return 1
@@ -462,9 +467,10 @@ calls_series() {
     echo "  tick lateness over the series: p50 $(field "$OUT" p50_us) us," \
         "p99 $(field "$OUT" p99_us) us, max $(field "$OUT" max_us) us," \
         "$(field "$OUT" ticks) ticks" >&2
-    TICKS[$1,$2]=$OUT
-    CALLS[$1,$2]=$(median_run "${runs[@]}")
-    CALL_SPREAD[$1,$2]=$(join "${rates[@]}")
+    local key=${3:-$1,$2}
+    TICKS[$key]=$OUT
+    CALLS[$key]=$(median_run "${runs[@]}")
+    CALL_SPREAD[$key]=$(join "${rates[@]}")
 }
 
 declare -A RES RATIO CALLS TICKS CALL_SPREAD
@@ -612,6 +618,22 @@ if want calls; then
         SOFT=1 calls_series "$LOCAL" 256 || LOCAL_FAILURE=$FAILURE
     fi
     stop_pair bench
+    # The same calls between the two workers with node.loopback_links=true: what the
+    # node link's encoding of a call (its body and reply as JSON) costs.
+    echo "== calls with node.loopback_links=true" >&2
+    BENCH_LINKS=true start_pair bench
+    sleep 0.5
+    ctl ctl.areas '{}' 10000
+    AREAS_LINKS=$OUT
+    CROSS_LINKS=pong
+    for p in pong pong2; do
+        if [[ $(field "$AREAS_LINKS" "$p") != "$(field "$AREAS_LINKS" ping)" ]]; then CROSS_LINKS=$p; break; fi
+    done
+    ctl ctl.calls "{\"inflight\":16,\"ms\":1000,\"to\":\"$CROSS_LINKS\"}" 61000 # warm-up
+    for d in 1 256; do
+        calls_series "$CROSS_LINKS" "$d" "links:$CROSS_LINKS,$d"
+    done
+    stop_pair bench
 fi
 
 # ---- table ------------------------------------------------------------------------------
@@ -701,10 +723,16 @@ if want calls; then
     for key in "${!CALLS[@]}"; do echo "$key"; done | sort -t, -k1,1 -k2,2n | while IFS=, read -r to d; do
         c=${CALLS[$to,$d]}
         tk=${TICKS[$to,$d]}
-        printf '%-22s %12.0f %40s %12.0f %12.0f\n' "$to (w$(field "$AREAS" "$to")), $d" \
+        if [[ $to == links:* ]]; then
+            label="${to#links:} (w$(field "$AREAS_LINKS" "${to#links:}")), $d, links"
+        else
+            label="$to (w$(field "$AREAS" "$to")), $d"
+        fi
+        printf '%-22s %12.0f %40s %12.0f %12.0f\n' "$label" \
             "$(field "$c" per_s)" "${CALL_SPREAD[$to,$d]}" "$(field "$tk" p99_us)" \
             "$(field "$tk" max_us)"
     done
+    printf '("links": node.loopback_links=true, every mail between the workers encoded as node-link frames)\n'
     if [[ -n $LOCAL_FAILURE ]]; then
         printf '%-22s %s\n' "$LOCAL (w$(field "$AREAS" "$LOCAL")), 256" "FAILED: $LOCAL_FAILURE"
     fi

@@ -53,9 +53,9 @@ struct atoll__game {
     const atoll_game *api;
 };
 
-/* What a route code leads to: the function run on the session's worker (a
- * connection-level handler, gate.entry, or the area module's forwarding to the
- * player's area), and for area routes the game's handler and its area type. */
+/* What a route code leads to: the function run on the session's worker (gate.entry,
+ * or the area module's forwarding to the player's area), and for area routes the
+ * game's handler and its area type. */
 typedef struct atoll__route_entry {
     atoll__handler_fn gate;
     const atoll_handler *handler;

@@ -387,56 +387,6 @@ atoll__reply_error(atoll__req *req, int code, const char *msg)
     atoll__buf_fini(&b);
 }
 
-/* The route's code when the dictionary is on (0: sent by name), and the push's size;
- * 0 when it cannot be sent (too large). */
-static size_t
-push_prepare(const atoll__node *n, const char *route, size_t rlen, uint16_t *code,
-             const char **body, size_t *len)
-{
-    *code = n->cfg->dict ? atoll__dict_code(n->dict, route, rlen) : 0;
-    if (*len == 0) {
-        *body = "{}";
-        *len = 2;
-    }
-    return atoll__push_pkg_size(route, rlen, *code, *len);
-}
-
-void
-atoll__push(atoll__session *s, const char *route, const char *body, size_t len)
-{
-    if (!atoll__session_live(s))
-        return;
-    size_t rlen = strlen(route);
-    uint16_t code;
-    size_t size = push_prepare(s->worker->node, route, rlen, &code, &body, &len);
-    if (size == 0 || !atoll__conn_out_room(&s->conn, size))
-        return;
-    atoll__msg_put_push(&s->conn.out, route, rlen, code, body, len);
-    atoll__conn_mark_dirty(&s->conn);
-}
-
-void
-atoll__broadcast(atoll__worker *w, const char *route, const char *body, size_t len)
-{
-    atoll__node *n = w->node;
-    size_t rlen = strlen(route);
-    uint16_t code;
-    if (push_prepare(n, route, rlen, &code, &body, &len) == 0)
-        return;
-    atoll__buf b = ATOLL__BUF_INIT;
-    atoll__msg_put_push(&b, route, rlen, code, body, len);
-    atoll__shared *sh = atoll__malloc(sizeof *sh + b.len);
-    atomic_init(&sh->refs, n->nworkers);
-    sh->len = b.len;
-    memcpy(sh->data, atoll__buf_data(&b), b.len);
-    atoll__buf_fini(&b);
-    for (int i = 0; i < n->nworkers; i++) {
-        atoll__mail *m = atoll__mail_new(ATOLL_MAIL_BROADCAST, 0);
-        m->shared = sh;
-        atoll__worker_post(n->workers[i], m);
-    }
-}
-
 /* ---- mail for sessions ------------------------------------------------------------------------ */
 
 static void

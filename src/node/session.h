@@ -76,7 +76,7 @@ atoll__session *atoll__session_find(atoll__worker *w, atoll_session_id id);
  * was dropped as a slow reader). Returns whether they were taken. */
 bool atoll__session_deliver(atoll__worker *w, atoll_session_id id, const void *p, size_t n);
 
-/* ---- answers of connection-level handlers (on the session's worker) --------------------- */
+/* ---- answers of gate.entry (on the session's worker) -------------------------------------- */
 
 /* The request that gate.entry's answer goes to (request_id 0 with reply false: a
  * notify, answered nothing). */
@@ -92,10 +92,6 @@ atoll__entry_req(atoll__session *s, uint32_t request_id, bool reply)
 void atoll__reply(atoll__req *req, const char *body, size_t len);
 /* Replies {"code":<code>,"message":"<msg>"} (no-op for a notify). */
 void atoll__reply_error(atoll__req *req, int code, const char *msg);
-/* Pushes to one session. */
-void atoll__push(atoll__session *s, const char *route, const char *body, size_t len);
-/* Pushes to every WORKING session of the node, encoded once. */
-void atoll__broadcast(atoll__worker *w, const char *route, const char *body, size_t len);
 /* Sends a KICK {"reason":...} (WORKING only) and closes after the output is written. */
 void atoll__kick(atoll__session *s, const char *reason);
 

@@ -141,7 +141,8 @@ on_unbind(atoll__worker *w, atoll__mail *m)
     atoll__mail_free(m);
 }
 
-/* The enter hook when no module above gives one: a connection-level game. */
+/* The enter hook when no module above gives one (a node run without the area
+ * runtime): the uid is bound, there is no area to enter. */
 static void
 enter_default(atoll__session *s, uint32_t request_id, bool reply, bool again)
 {
