@@ -480,6 +480,18 @@ atoll_req_keep(atoll_req *r)
 
 /* ---- pushes ---------------------------------------------------------------------------------- */
 
+/* The push package of route/body in the worker's scratch, or NULL when too large.
+ * Takes body. */
+static atoll__buf *
+push_pkg(atoll__worker *w, const char *route, atoll_value *body)
+{
+    atoll__buf *pkg = &w->areas->scratch_pkg;
+    pkg->len = 0;
+    bool ok = put_push(w, pkg, route, body);
+    atoll_unref(body);
+    return ok ? pkg : NULL;
+}
+
 int
 atoll_push(atoll_player *p, const char *route, atoll_value *body)
 {
@@ -488,13 +500,11 @@ atoll_push(atoll_player *p, const char *route, atoll_value *body)
         atoll_unref(body);
         return ATOLL_EINVAL;
     }
-    atoll__buf *pkg = &w->areas->scratch_pkg;
-    pkg->len = 0;
-    bool ok = put_push(w, pkg, route, body);
-    atoll_unref(body);
-    if (ok)
-        atoll__session_out(w, p->session, p->session_worker, atoll__buf_data(pkg), pkg->len);
-    return ok ? ATOLL_OK : ATOLL_ELIMIT;
+    atoll__buf *pkg = push_pkg(w, route, body);
+    if (pkg == NULL)
+        return ATOLL_ELIMIT;
+    atoll__session_out(w, p->session, p->session_worker, atoll__buf_data(pkg), pkg->len);
+    return ATOLL_OK;
 }
 
 int
@@ -505,11 +515,8 @@ atoll_broadcast(atoll_node *n, const char *route, atoll_value *body)
         atoll_unref(body);
         return ATOLL_EINVAL;
     }
-    atoll__buf *pkg = &w->areas->scratch_pkg;
-    pkg->len = 0;
-    bool ok = put_push(w, pkg, route, body);
-    atoll_unref(body);
-    if (!ok)
+    atoll__buf *pkg = push_pkg(w, route, body);
+    if (pkg == NULL)
         return ATOLL_ELIMIT;
     /* Encoded once; one BROADCAST per worker (this one's too, through its local queue),
      * staged with the handler's other effects. */
@@ -538,11 +545,8 @@ atoll_push_list(atoll_area *a, atoll_player *const *players, size_t n, const cha
     /* Encoded once; this worker's sessions get it at once, every other worker one mail
      * with the shared bytes and its list of sessions. Two passes over the players
      * whatever the number of workers: count per worker, then fill. */
-    atoll__buf *pkg = &w->areas->scratch_pkg;
-    pkg->len = 0;
-    bool ok = put_push(w, pkg, route, body);
-    atoll_unref(body);
-    if (!ok)
+    atoll__buf *pkg = push_pkg(w, route, body);
+    if (pkg == NULL)
         return ATOLL_ELIMIT;
     size_t nw = (size_t)node->nworkers;
     atoll__mail *mails_stack[16] = {0};
