@@ -315,8 +315,7 @@ atoll_player *atoll_area_next(const atoll_player *p);
  * id, ATOLL_EEXIST when this worker knows the id is taken (it has seen the area, or
  * is creating it). A creation that then finds the id taken elsewhere is dropped with
  * a log line (and init with it). Calls, sends and moves that this handler makes to the
- * new area reach it, in order; on_create runs on its worker before anything else it
- * receives. Any thread of the node (a handler, or the game's init). */
+ * new area reach it; on_create runs on its worker before anything else it receives. Any thread of the node (a handler, or the game's init). */
 int atoll_area_create(atoll_node *n, const char *type, const char *id, atoll_value *init);
 /* Destroys a once the current hook or handler returns: players leave
  * (ATOLL_LEAVE_DESTROY) and their sessions are kicked ("area closed"), calls of its

@@ -31,6 +31,7 @@ atoll__player_free(atoll_player *p)
     }
     atoll_unref(p->data);
     atoll__free(p->move_to);
+    atoll__free(p->resolving);
     atoll__free(p->uid);
     atoll__free(p);
 }
@@ -501,6 +502,8 @@ publish(atoll__worker *w, bool tick)
     /* Ticks come every 100 ms; rates and maxima cover the last whole second. */
     static __thread unsigned calls;
     bool second = tick && ++calls % 10 == 0;
+    if (second)
+        atoll__where_tick(w);
     w->areas->scratch_stats.len = 0;
     for (size_t i = 0; i < w->areas->by_num.cap; i++) {
         if (w->areas->by_num.slots[i].key == 0)

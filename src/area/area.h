@@ -64,7 +64,8 @@ struct atoll_player {
     bool unfenced;                /* moved in; direct messages wait for the fence */
     atoll__mail_list held;        /* those messages */
     char *move_to;                /* atoll_player_move waiting for the handler to end */
-    bool move_resolving;          /* ... and for the directory to say where that is */
+    char *resolving;              /* the id the directory is asked about for its move;
+                                   * its messages wait meanwhile (NULL: none) */
     bool leaving;                 /* being removed; pushes to it are dropped */
 };
 
@@ -132,6 +133,8 @@ struct atoll__area_worker {
     atoll__fx fx;
     atoll__map where;         /* id -> cached directory entry (where.c) */
     atoll__map lookups;       /* id -> lookup in flight with its waiters */
+    atoll__map tombstones;    /* id -> epoch invalidated while not cached (where.c) */
+    atoll__map queued;        /* id -> mail by id to it on the local queue */
     struct atoll__claim *claims; /* areas being placed here, waiting for the directory */
 };
 
@@ -202,9 +205,17 @@ void atoll__where_lookup(atoll__worker *w, const char *id, atoll__where_fn fn, a
                          uint64_t arg);
 /* This worker places id: lookups of id wait for the placement's answer. */
 void atoll__where_placing(atoll__worker *w, const char *id);
+/* Mail by id to id queued on this worker's own queue (delta +1 when staged, -1 when
+ * routed or dropped), and whether any is: later mail to id then takes the same way. */
+void atoll__where_queue(atoll__worker *w, const char *id, int delta);
+bool atoll__where_queued(atoll__worker *w, const char *id);
+/* Whether mail waits on a lookup of id. */
+bool atoll__where_waiting(atoll__worker *w, const char *id);
 bool atoll__where_pending(atoll__worker *w, const char *id);
 void atoll__where_answer_mail(atoll__worker *w, atoll__mail *m);
 void atoll__where_invalidate_mail(atoll__worker *w, atoll__mail *m);
+/* Once a second: forgets the invalidations kept for answers still on their way. */
+void atoll__where_tick(atoll__worker *w);
 void atoll__where_fini(atoll__worker *w);
 
 static inline atoll__node *
@@ -353,6 +364,9 @@ void atoll__proxy_reply_mail(atoll__worker *w, atoll__mail *m);
 /* An AREA_CALL this worker sent itself with the target's id in its data (the id was
  * not cached when atoll_call ran): sent on to where the id lives once known. Takes m. */
 void atoll__proxy_route(atoll__worker *w, atoll__mail *m);
+/* A send (AREA_CALL without a call id) reached this worker, which does not have its
+ * area: passed on to where the id it carries lives now (twice at most). Takes m. */
+void atoll__proxy_send_moved(atoll__worker *w, atoll__mail *m);
 /* Answers a call (req's call part): status and value (taken). */
 void atoll__proxy_answer(atoll__worker *w, atoll__addr caller, uint64_t call_id, int status,
                          atoll_value *value);

@@ -134,6 +134,9 @@ drop(atoll__worker *w, atoll__fx *fx)
     while (m != NULL) {
         atoll__mail *next = m->next;
         uint64_t call = m->type == ATOLL_MAIL_AREA_CALL ? m->call_id : 0;
+        if (m->type == ATOLL_MAIL_AREA_CALL && m->area == 0 && m->len > 0 &&
+            m->data[m->len - 1] == '\0')
+            atoll__where_queue(w, (const char *)m->data, -1); /* by id: it never left */
         atoll__mail_free(m);
         if (call != 0)
             atoll__proxy_cancel_call(w, call);

@@ -229,7 +229,11 @@ atoll__area_route_mail(atoll__worker *w, atoll__mail *m)
         l->session = m->session;
         atoll__send_to(n, m->at, l);
     }
-    if (s != NULL) {
+    /* A move's route for a session that left the area the move started from (a guest
+     * that logged in meanwhile) is not its route: that session's LEAVE went to the old
+     * area, which passes it on to the new one before the fence. */
+    bool stale = s != NULL && m->area_old != 0 && s->area != m->area_old;
+    if (s != NULL && !stale) {
         /* Even a closing session takes the route: its LEAVE must reach the new area. */
         if (m->area_old == 0)
             s->entering = false;

@@ -188,11 +188,13 @@ atoll__area_mail(atoll__worker *w, atoll__mail *m)
             return;
         }
         if (a == NULL) {
-            if (m->call_id != 0) {
-                /* Not here (gone, or a stale route): the body goes back for a retry. */
-                atoll__proxy_answer(w, m->at, m->call_id, ATOLL__EMOVED, m->value);
-                m->value = NULL;
+            if (m->call_id == 0) {
+                atoll__proxy_send_moved(w, m); /* a send: passed on from here */
+                return;
             }
+            /* Not here (gone, or a stale route): the body goes back for a retry. */
+            atoll__proxy_answer(w, m->at, m->call_id, ATOLL__EMOVED, m->value);
+            m->value = NULL;
             atoll__mail_free(m);
             return;
         }
@@ -230,7 +232,7 @@ atoll__area_mail(atoll__worker *w, atoll__mail *m)
         }
         return;
     }
-    if ((p->unfenced && !m->forwarded) || p->move_resolving) {
+    if ((p->unfenced && !m->forwarded) || p->resolving != NULL) {
         /* Unfenced: wait for the fence. Moving while the directory is asked where to:
          * the messages that follow the move wait, to go after the player or, if the
          * move is given up, to run here in order. */
@@ -288,23 +290,26 @@ move_resolved(atoll__worker *w, int status, const atoll__dir_entry *e, const cha
     atoll_session_id *stay = atoll__malloc((a->nplayers + 1) * sizeof *stay);
     size_t nstay = 0;
     for (atoll_player *p = a->first; p != NULL; p = p->next) {
-        if (p->move_to == NULL || strcmp(p->move_to, id) != 0)
+        if (p->resolving == NULL || strcmp(p->resolving, id) != 0)
             continue;
-        p->move_resolving = false;
-        if (status != ATOLL_OK) {
+        atoll__free(p->resolving);
+        p->resolving = NULL;
+        if (status != ATOLL_OK && p->move_to != NULL && strcmp(p->move_to, id) == 0) {
             ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"move target does not exist, player stays\" "
                       "uid=\"%s\" to=\"%s\"", p->uid, id);
             atoll__free(p->move_to);
             p->move_to = NULL;
-            if (p->held.head != NULL && !p->unfenced)
-                stay[nstay++] = p->session;
         }
+        /* No move goes ahead now (given up, forgotten with a failed handler's effects):
+         * what waited runs here. A move still asked for takes it along instead. */
+        if (p->move_to == NULL && p->held.head != NULL && !p->unfenced)
+            stay[nstay++] = p->session;
     }
     /* Players whose move was given up run what they held meanwhile, in order. Each run
      * may move players or destroy the area, so both are looked up again. */
     for (size_t i = 0; i < nstay && (a = atoll__area_find(w, arg)) != NULL; i++) {
         atoll_player *p = atoll__player_by_session(a, stay[i]);
-        if (p != NULL && !p->move_resolving && !p->unfenced)
+        if (p != NULL && p->resolving == NULL && !p->unfenced && p->move_to == NULL)
             atoll__deliver_held(w, a, p);
     }
     atoll__free(stay);
@@ -328,12 +333,12 @@ atoll__do_moves(atoll__worker *w, atoll_area *a)
             a->has_moves = true; /* after its own fence */
             continue;
         }
-        if (p->move_resolving)
-            continue;
+        if (p->resolving != NULL)
+            continue; /* its answer runs the moves again */
         const atoll__dir_entry *to = atoll__where_cached(w, p->move_to);
         if (to == NULL) {
             /* Where the target lives is asked first; the player stays until then. */
-            p->move_resolving = true;
+            p->resolving = atoll__strndup(p->move_to, strlen(p->move_to));
             atoll__where_lookup(w, p->move_to, move_resolved, NULL, a->num);
             continue;
         }
@@ -385,7 +390,6 @@ atoll_player_move(atoll_player *p, const char *to_id)
         return ATOLL_EINVAL;
     atoll__free(p->move_to);
     p->move_to = atoll__strndup(to_id, strlen(to_id));
-    p->move_resolving = false; /* a lookup for an earlier target no longer matches */
     atoll__fx_moved(p->area->worker, p);
     p->area->has_moves = true;
     if (p->area->depth == 0)

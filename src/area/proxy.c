@@ -117,23 +117,31 @@ call_settle(atoll__worker *w, atoll__call *c, int status, atoll_value *reply)
 /* The AREA_CALL for a call (call_id != 0) or a send to area to_id. Where to_id lives
  * is known from the cache (entry e) or not yet (e NULL): then the mail goes to this
  * worker first with the id in its data, and on from there once the directory answers
- * (atoll__proxy_route). Either way it is staged with the caller's effects. */
+ * (atoll__proxy_route). Either way it is staged with the caller's effects. While mail
+ * by id to to_id is on its way through this worker, later mail to it takes the same way,
+ * so the target gets them in the order they were sent. A send always carries the id:
+ * a worker it reaches that no longer has the area sends it on (a call's caller does
+ * that itself when answered "moved"). */
 static void
 post_call(atoll__worker *w, const atoll_area *from, const char *to_id,
           const atoll__dir_entry *e, uint16_t route, uint64_t call_id, atoll_value *body)
 {
-    size_t idlen = e ? 0 : strlen(to_id) + 1;
+    if (e != NULL && atoll__where_queued(w, to_id))
+        e = NULL;
+    size_t idlen = e && call_id ? 0 : strlen(to_id) + 1;
     atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_CALL, idlen);
     m->route = route;
     m->call_id = call_id;
     m->at = atoll__addr_make(w->node->id, w->index);
     m->value = body;
     memcpy(m->from, from->id, strlen(from->id) + 1);
+    if (idlen > 0)
+        memcpy(m->data, to_id, idlen);
     if (e != NULL) {
         m->area = e->num;
         atoll__area_send_to(w, e->owner, m);
     } else {
-        memcpy(m->data, to_id, idlen);
+        atoll__where_queue(w, to_id, 1);
         atoll__area_send(w, w->index, m);
     }
 }
@@ -237,20 +245,52 @@ call_resolved(atoll__worker *w, int status, const atoll__dir_entry *e, const cha
     atoll__send_to(w->node, e->owner, m);
 }
 
+/* The target's id a call or send carries in its data (NUL-terminated), or false. */
+static bool
+target_of(const atoll__mail *m, char id[ATOLL_AREA_ID_MAX + 1])
+{
+    if (m->len == 0 || m->len > ATOLL_AREA_ID_MAX + 1 || m->data[m->len - 1] != '\0')
+        return false;
+    memcpy(id, m->data, m->len);
+    return true;
+}
+
 void
 atoll__proxy_route(atoll__worker *w, atoll__mail *m)
 {
     char id[ATOLL_AREA_ID_MAX + 1];
-    if (m->len == 0 || m->len > sizeof id || m->data[m->len - 1] != '\0') {
+    if (!target_of(m, id)) {
         atoll__area_fail_mail(w, m, "bad call");
         return;
     }
-    memcpy(id, m->data, m->len);
+    if (m->status == 0) /* sent by this worker's game code (not one passed on) */
+        atoll__where_queue(w, id, -1);
+    /* Behind mail that waits for the same id, to keep their order. */
     const atoll__dir_entry *e = atoll__where_cached(w, id);
-    if (e != NULL)
+    if (e != NULL && !atoll__where_waiting(w, id))
         call_resolved(w, ATOLL_OK, e, id, m, 0);
     else
         atoll__where_lookup(w, id, call_resolved, m, 0);
+}
+
+void
+atoll__proxy_send_moved(atoll__worker *w, atoll__mail *m)
+{
+    char id[ATOLL_AREA_ID_MAX + 1];
+    if (m->status >= 2 || !target_of(m, id)) {
+        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"send dropped: its area is gone\" from=\"%s\" route=%s",
+                  m->from, atoll__dict_route(w->node->dict, m->route));
+        atoll__mail_free(m);
+        return;
+    }
+    /* A stale route (the area was destroyed and made again elsewhere): this worker asks
+     * where it lives now and passes the send on, at most twice. */
+    const atoll__dir_entry *e = atoll__where_cached(w, id);
+    if (e != NULL && e->num == m->area)
+        atoll__where_forget(w, id, e->epoch);
+    m->status++;
+    m->area = 0;
+    atoll__proxy_route(w, m);
 }
 
 void

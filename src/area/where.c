@@ -25,6 +25,22 @@ typedef struct cached {
     atoll__dir_entry e;
 } cached;
 
+/* An invalidation that found nothing to drop: an answer still on its way may carry the
+ * entry it invalidates (the directory's answers and its invalidations travel different
+ * paths, mailbox or outbox, and can arrive in either order). Kept about a second. */
+typedef struct tombstone {
+    by_id head;
+    uint64_t epoch;
+} tombstone;
+
+#define TOMBSTONES_MAX 4096 /* per worker; past it the oldest second is dropped early */
+
+/* Mail by id to one area on this worker's own queue, not yet routed. */
+typedef struct queued {
+    by_id head;
+    uint32_t count;
+} queued;
+
 typedef struct waiter {
     struct waiter *next;
     atoll__where_fn fn;
@@ -70,6 +86,9 @@ atoll__where_cached(atoll__worker *w, const char *id)
 void
 atoll__where_learn(atoll__worker *w, const char *id, const atoll__dir_entry *e)
 {
+    tombstone *t = atoll__strmap_get(&w->areas->tombstones, id);
+    if (t != NULL && e->epoch <= t->epoch)
+        return; /* invalidated already: an answer that arrived after the invalidation */
     bool made;
     cached *c = record_of(&w->areas->where, id, sizeof *c, &made);
     if (!made && c->e.epoch > e->epoch)
@@ -119,6 +138,30 @@ atoll__where_lookup(atoll__worker *w, const char *id, atoll__where_fn fn, atoll_
 }
 
 void
+atoll__where_queue(atoll__worker *w, const char *id, int delta)
+{
+    bool made;
+    queued *q = record_of(&w->areas->queued, id, sizeof *q, &made);
+    if (delta < 0 && q->count <= (uint32_t)-delta)
+        atoll__free(atoll__strmap_del(&w->areas->queued, id));
+    else
+        q->count += (uint32_t)delta;
+}
+
+bool
+atoll__where_queued(atoll__worker *w, const char *id)
+{
+    return w->areas->queued.len > 0 && atoll__strmap_get(&w->areas->queued, id) != NULL;
+}
+
+bool
+atoll__where_waiting(atoll__worker *w, const char *id)
+{
+    lookup *l = w->areas->lookups.len > 0 ? atoll__strmap_get(&w->areas->lookups, id) : NULL;
+    return l != NULL && l->first != NULL;
+}
+
+void
 atoll__where_placing(atoll__worker *w, const char *id)
 {
     lookup_get(w, id)->placing = true;
@@ -147,7 +190,7 @@ atoll__where_answer_mail(atoll__worker *w, atoll__mail *m)
         return;
     }
     atoll__dir_entry e = atoll__dir_answer_entry(m);
-    bool found = m->status == ATOLL_OK || m->status == ATOLL_EEXIST;
+    bool found = (m->status == ATOLL_OK || m->status == ATOLL_EEXIST) && e.num != 0;
     if (found)
         atoll__where_learn(w, m->from, &e);
     lookup *l = atoll__strmap_get(&w->areas->lookups, m->from);
@@ -167,8 +210,26 @@ atoll__where_answer_mail(atoll__worker *w, atoll__mail *m)
 void
 atoll__where_invalidate_mail(atoll__worker *w, atoll__mail *m)
 {
+    const atoll__dir_entry *e = atoll__where_cached(w, m->from);
+    if (e != NULL && e->epoch > m->epoch) {
+        atoll__mail_free(m); /* it knows a newer entry already */
+        return;
+    }
     atoll__where_forget(w, m->from, m->epoch);
+    if (w->areas->tombstones.len >= TOMBSTONES_MAX)
+        atoll__where_tick(w);
+    bool made;
+    tombstone *t = record_of(&w->areas->tombstones, m->from, sizeof *t, &made);
+    if (made || t->epoch < m->epoch)
+        t->epoch = m->epoch;
     atoll__mail_free(m);
+}
+
+void
+atoll__where_tick(atoll__worker *w)
+{
+    /* Reordering lasts a loop turn or two; a second of tombstones is plenty. */
+    atoll__strmap_clear(&w->areas->tombstones, atoll__free);
 }
 
 static void
@@ -188,5 +249,7 @@ void
 atoll__where_fini(atoll__worker *w)
 {
     atoll__strmap_clear(&w->areas->where, atoll__free);
+    atoll__strmap_clear(&w->areas->tombstones, atoll__free);
+    atoll__strmap_clear(&w->areas->queued, atoll__free);
     atoll__strmap_clear(&w->areas->lookups, free_lookup);
 }

@@ -207,10 +207,14 @@ t_sendchain(atoll_req *req)
     return rc;
 }
 
+/* t.send {to, route, body, respawn?}: a one-way send; with respawn, t.respawn goes to
+ * `to` first (as for t.call), so the send reaches a worker that no longer has it. */
 static int
 t_send(atoll_req *req)
 {
     atoll_value *b = atoll_req_body(req);
+    if (atoll_get_bool(b, "respawn", 0))
+        atoll_send(atoll_req_area(req), atoll_get_str(b, "to", ""), "t.respawn", NULL);
     atoll_value *body = atoll_get(b, "body");
     int rc = atoll_send(atoll_req_area(req), atoll_get_str(b, "to", ""),
                         atoll_get_str(b, "route", "t.note"), body ? atoll_copy(body) : NULL);

@@ -814,6 +814,26 @@ TEST(call_follows_an_area_created_again)
     atoll_value *d = REQUEST_VALUE(b, "t.data", "{}");
     ASSERT_EQ(jint(d, "state.init.respawned"), 2);
     atoll_unref(d);
+    /* A one-way send right behind a respawn reaches the fourth life too: the worker it
+     * reaches no longer has the area and passes it on (nobody waits for an answer). */
+    EXPECT_REPLY(a, "t.send",
+                 "{\"to\":\"x-1\",\"route\":\"t.note\",\"respawn\":true,\"body\":{\"k\":9}}",
+                 "{\"code\":200}");
+    atollc_sync_free(b);
+    b = NULL;
+    bool noted = false;
+    for (int i = 0; i < 100 && !noted; i++) {
+        b = ENTER_AT(&n, "inx", "x-1", NULL);
+        d = REQUEST_VALUE(b, "t.notes", "{}");
+        noted = atoll_len(jget(d, "notes")) == 1 && jint(d, "notes.0.k") == 9;
+        atoll_unref(d);
+        if (!noted) {
+            atollc_sync_free(b);
+            usleep(10000);
+        }
+    }
+    ASSERT(noted);
+    ASSERT(!node_log_contains(&n, "send dropped"));
     atollc_sync_free(b);
     atollc_sync_free(a);
     node_stop(&n);
