@@ -345,6 +345,10 @@ void atoll__area_route(atoll__req *req);
 void atoll__area_enter(atoll__session *s, uint32_t request_id, bool reply, const atoll_value *body,
                        bool again);
 void atoll__area_session_closed(atoll__session *s);
+/* The admit hook: the game's entry hook runs before the uid is bound, and its choice
+ * is kept in s->admitted for the entry that follows. */
+int atoll__area_admit(atoll__session *s, const char *uid, const atoll_value *body, char *msg,
+                      size_t len);
 /* SESS_ROUTE: the session's player is now in another area (or none). */
 void atoll__area_route_mail(atoll__worker *w, atoll__mail *m);
 

@@ -157,24 +157,85 @@ enter_guest(atoll__session *s)
     send_enter(s, &e, ti, uid, 0, false);
 }
 
-/* Enters the bound uid's player into the area the game chooses. body is the gate.entry
- * body (may be NULL). request_id 0 with reply false: a notify, no answer. */
+/* What admission chose for an entry (the game's entry hook), kept on the session until
+ * its uid is bound. */
+typedef struct admitted {
+    char area_id[ATOLL_AREA_ID_MAX + 1];
+    int type_index;
+    int local;
+} admitted;
+
+/* The game's entry hook for uid: ATOLL_OK with its choice in *e and *ti, or why not. */
+static int
+entry_choose(atoll__session *s, const char *uid, const atoll_value *body, atoll_entry *e,
+             int *ti)
+{
+    atoll__node *n = s->worker->node;
+    const atoll_game *g = n->game->api;
+    *e = (atoll_entry){.node = n, .uid = uid, .body = body, .worker = s->worker->index};
+    return entry_checked(n, g->entry ? g->entry(e) : ATOLL_ENOENT, e, ti);
+}
+
+int
+atoll__area_admit(atoll__session *s, const char *uid, const atoll_value *body, char *msg,
+                  size_t len)
+{
+    atoll_entry e;
+    int ti;
+    int rc = entry_choose(s, uid, body, &e, &ti);
+    if (rc != ATOLL_OK) {
+        snprintf(msg, len, "entry refused: %s", atoll_strerror(rc));
+        return rc;
+    }
+    admitted *a = s->admitted ? s->admitted : atoll__malloc(sizeof *a);
+    memcpy(a->area_id, e.area_id, sizeof a->area_id);
+    a->type_index = ti;
+    a->local = e.local;
+    s->admitted = a;
+    return ATOLL_OK;
+}
+
+/* Enters the bound uid's player into the area admission chose for it, or (the same uid
+ * entering again) the area the game chooses now. body is the gate.entry body (may be
+ * NULL). request_id 0 with reply false: a notify, no answer. */
 static void
 enter_game(atoll__session *s, uint32_t request_id, bool reply, const atoll_value *body)
 {
     atoll__node *n = s->worker->node;
-    atoll__req req = atoll__entry_req(s, request_id, reply);
-    const atoll_game *g = n->game->api;
-    atoll_entry e = {.node = n, .uid = s->uid, .body = body, .worker = s->worker->index};
+    atoll_entry e;
     int ti;
-    int rc = entry_checked(n, g->entry ? g->entry(&e) : ATOLL_ENOENT, &e, &ti);
-    if (rc != ATOLL_OK) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "entry refused: %s", atoll_strerror(rc));
-        atoll__reply_error(&req, 500, msg);
-        return;
+    if (s->admitted != NULL) {
+        admitted *a = s->admitted;
+        e = (atoll_entry){.node = n, .uid = s->uid, .worker = s->worker->index,
+                          .local = a->local};
+        memcpy(e.area_id, a->area_id, sizeof e.area_id);
+        ti = a->type_index;
+        atoll__free(a);
+        s->admitted = NULL;
+    } else {
+        int rc = entry_choose(s, s->uid, body, &e, &ti);
+        if (rc != ATOLL_OK) {
+            atoll__req req = atoll__entry_req(s, request_id, reply);
+            char msg[160];
+            snprintf(msg, sizeof msg, "entry refused: %s", atoll_strerror(rc));
+            atoll__reply_error(&req, 500, msg);
+            return;
+        }
     }
     send_enter(s, &e, ti, s->uid, request_id, reply);
+}
+
+/* Sends the LEAVE of the session's player to its area, if it is in one. */
+static void
+leave_area(atoll__session *s)
+{
+    if (s->area == 0)
+        return;
+    atoll__mail *l = atoll__mail_new(ATOLL_MAIL_AREA_LEAVE, 0);
+    l->area = s->area;
+    l->session = s->id;
+    atoll__send_to(s->worker->node, s->area_at, l);
+    s->area = 0;
 }
 
 void
@@ -186,7 +247,7 @@ atoll__area_enter(atoll__session *s, uint32_t request_id, bool reply, const atol
         atoll__reply_error(&req, 500, "entry already in progress");
     } else if (s->guest) {
         /* A guest logs in: it leaves its guest area and enters as the uid. */
-        atoll__area_session_closed(s);
+        leave_area(s);
         s->guest = false;
         enter_game(s, request_id, reply, body);
     } else if (!again || s->area == 0) {
@@ -199,13 +260,9 @@ atoll__area_enter(atoll__session *s, uint32_t request_id, bool reply, const atol
 void
 atoll__area_session_closed(atoll__session *s)
 {
-    if (s->area == 0)
-        return;
-    atoll__mail *l = atoll__mail_new(ATOLL_MAIL_AREA_LEAVE, 0);
-    l->area = s->area;
-    l->session = s->id;
-    atoll__send_to(s->worker->node, s->area_at, l);
-    s->area = 0;
+    atoll__free(s->admitted);
+    s->admitted = NULL;
+    leave_area(s);
 }
 
 /* SESS_ROUTE: the player is in area m->area now (0: in none). After a move the old

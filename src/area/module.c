@@ -29,6 +29,7 @@ area_start(atoll__node *n)
     for (size_t code = 0; code <= atoll__dict_count(n->dict); code++)
         if (n->routes[code].handler != NULL)
             n->routes[code].gate = atoll__area_route;
+    n->hooks.admit = atoll__area_admit;
     n->hooks.enter = atoll__area_enter;
     n->hooks.closed = atoll__area_session_closed;
     return ATOLL_OK;

@@ -108,12 +108,18 @@ typedef struct atoll__stats {
 
 /* What the session layer asks of the modules above it. */
 typedef struct atoll__session_hooks {
+    /* gate.entry of uid, before anything is bound: may this session enter as uid? 0
+     * admits (what the module chose for the entry may be kept in s->admitted); an
+     * error refuses, and msg[0..len) says why. Nothing of uid is touched: its session,
+     * if any, stays. NULL: every entry is admitted. */
+    int (*admit)(atoll__session *s, const char *uid, const atoll_value *body, char *msg,
+                 size_t len);
     /* gate.entry bound the session's uid (again: it was bound already, to the same
      * uid): enter the game and answer request_id when reply. body is the gate.entry
      * body, borrowed for the call. NULL: answer {"code":200,"uid":...} at once. */
     void (*enter)(atoll__session *s, uint32_t request_id, bool reply, const atoll_value *body,
                   bool again);
-    /* The session is closing (its uid is released after this). */
+    /* The session is closing (its uid is released after this); it frees s->admitted. */
     void (*closed)(atoll__session *s);
 } atoll__session_hooks;
 

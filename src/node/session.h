@@ -19,9 +19,11 @@
  * node's route table). Requests to unknown routes get {"code":500,...}; notifies never
  * get a response.
  *
- * gate.entry {"uid":...} binds the session to a user id through the uid's owner worker
- * (uids.c): a second session with the same uid kicks the first. Then the enter hook
- * (node.h) enters the game.
+ * gate.entry {"uid":...} first asks the modules above whether the session may enter as
+ * that uid (the admit hook: the game's entry hook today; tokens and the game's own
+ * checks next), and only an admitted entry binds the session to the uid through the
+ * uid's owner worker (uids.c): a second session with the same uid kicks the first. Then
+ * the enter hook (node.h) enters the game. A refused entry touches nothing of the uid.
  */
 #ifndef ATOLL_NODE_SESSION_H
 #define ATOLL_NODE_SESSION_H
@@ -43,6 +45,7 @@ struct atoll__session {
     uint64_t tokens_ms;
     char *uid;                /* bound user id, owned; NULL until gate.entry */
     bool binding;             /* a BIND is in flight */
+    void *admitted;           /* the modules' choice for an admitted entry (hooks.admit) */
     bool kicked;              /* over the rate limit: its kick is queued, input ignored */
     /* The gate's cached route to the player's area (kept by src/area). */
     bool entering;            /* an AREA_ENTER is in flight */

@@ -237,6 +237,16 @@ atoll__gate_entry(atoll__req *req)
         atoll__reply_error(req, 500, "entry already in progress");
         return;
     }
+    /* Admission first: a refused entry must not kick the session that holds the uid,
+     * nor bind this one to it. */
+    const atoll__session_hooks *hk = &s->worker->node->hooks;
+    char why[160] = "";
+    int rc = hk->admit ? hk->admit(s, uid, (const atoll_value *)root, why, sizeof why) : 0;
+    if (rc != 0) {
+        json_decref(root);
+        atoll__reply_error(req, 500, why[0] ? why : "entry refused");
+        return;
+    }
     s->binding = true;
     atoll__mail *m = atoll__mail_new(ATOLL_MAIL_BIND, 0);
     m->session = s->id;

@@ -1164,6 +1164,33 @@ TEST(entry_refused_by_on_enter)
     node_stop(&n);
 }
 
+/* Admission runs before the uid is bound: an entry the game refuses (its entry hook
+ * names an unknown area type) leaves the player who holds the uid alone, and binds
+ * nothing, so the refused session may still log in as somebody else. */
+TEST(refused_login_leaves_the_real_player_alone)
+{
+    test_node n;
+    start_game(&n);
+    atollc_sync *alice = ENTER_AT(&n, "alice", "t-1", NULL);
+    EXPECT_PUSH(alice, "onEnter", "{\"area\":\"t-1\",\"players\":1}");
+    EXPECT_INCR(alice, 1, "t-1");
+    atollc_sync *x = CONNECT(&n);
+    EXPECT_REPLY(x, "gate.entry", "{\"uid\":\"alice\",\"type\":\"nosuch\"}",
+                 "{\"code\":500,\"message\":\"entry refused: no such object\"}");
+    /* alice was not kicked and is still herself, in her area, with her data. */
+    EXPECT_NO_PUSH(alice, 100);
+    ASSERT(atollc_sync_is_open(alice));
+    EXPECT_INCR(alice, 2, "t-1");
+    EXPECT_INFO(alice, "t.info", "t-1", 1, 1, 0);
+    /* x is bound to nothing: it may enter as another uid. */
+    EXPECT_REPLY(x, "gate.entry", "{\"uid\":\"bob\"}",
+                 "{\"code\":200,\"uid\":\"bob\",\"area\":\"t-1\"}");
+    EXPECT_INFO(x, "t.info", "t-1", 2, 2, 0);
+    atollc_sync_free(x);
+    atollc_sync_free(alice);
+    node_stop(&n);
+}
+
 TEST(area_manager_lists_stats)
 {
     test_node n;
@@ -1385,4 +1412,5 @@ TEST_MAIN(order_of_one_sessions_requests_is_kept, areas_on_two_workers_run_in_pa
           duplicate_entry_kicks_old_session_and_keeps_player, create_destroy_and_grace,
           entry_refused_by_on_enter, area_manager_lists_stats, linked_program_serves_the_game,
           guests_enter_at_their_first_message_and_may_log_in,
+          refused_login_leaves_the_real_player_alone,
           player_kick, destroying_an_area_cancels_its_timers_and_kept_requests)
