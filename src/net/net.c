@@ -6,6 +6,7 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -23,6 +24,10 @@ on_connection(uv_stream_t *server, int status)
     net_accept(server->data, server);
 }
 
+/* host as an address, or a name resolved once at start (getaddrinfo: "localhost",
+ * a host name from /etc/hosts or DNS). Of a name's addresses the first IPv4 one is
+ * taken, else the first IPv6 one: "localhost" then means 127.0.0.1, where clients and
+ * tools look first. */
 static int
 parse_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *slen)
 {
@@ -35,7 +40,30 @@ parse_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *s
         *slen = sizeof(struct sockaddr_in6);
         return AF_INET6;
     }
-    return -1;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL)
+        return -1;
+    const struct addrinfo *v4 = NULL, *v6 = NULL;
+    for (const struct addrinfo *a = res; a != NULL; a = a->ai_next) {
+        if (a->ai_family == AF_INET && v4 == NULL)
+            v4 = a;
+        else if (a->ai_family == AF_INET6 && v6 == NULL)
+            v6 = a;
+    }
+    const struct addrinfo *pick = v4 ? v4 : v6;
+    int family = -1;
+    if (pick != NULL && pick->ai_addrlen <= sizeof *ss) {
+        memcpy(ss, pick->ai_addr, pick->ai_addrlen);
+        *slen = (socklen_t)pick->ai_addrlen;
+        family = pick->ai_family;
+        if (family == AF_INET)
+            ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+        else
+            ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+    }
+    freeaddrinfo(res);
+    return family;
 }
 
 /* A TCP socket bound to host:port with SO_REUSEADDR (TIME_WAIT leftovers pass) and,
@@ -47,7 +75,8 @@ bind_socket(const char *host, int port, bool reuseport, int *family_out)
     socklen_t slen;
     int family = parse_addr(host, port, &ss, &slen);
     if (family < 0) {
-        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad listen address\" host=\"%s\"", host);
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad listen address: not an IP address, and no host "
+                  "of that name\" host=\"%s\"", host);
         return ATOLL_EADDR;
     }
     int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -74,7 +103,8 @@ atoll__listen_probe(const char *host, int port)
     socklen_t slen;
     if (port == 0) {
         if (parse_addr(host, port, &ss, &slen) < 0) {
-            ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad listen address\" host=\"%s\"", host);
+            ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad listen address: not an IP address, and no host "
+                  "of that name\" host=\"%s\"", host);
             return ATOLL_EADDR;
         }
         return ATOLL_OK;

@@ -455,6 +455,21 @@ TEST(second_node_on_the_same_port_refuses_to_start)
     node_stop(&n);
 }
 
+/* --listen takes a host name as well as an address: "localhost" is resolved once at
+ * start, its IPv4 address first. (A name that does not resolve is not tried here: that
+ * would ask the machine's DNS.) */
+TEST(listen_takes_host_names)
+{
+    test_node n;
+    node_start(&n, (const char *[]){"--listen", "localhost:0", NULL});
+    int fd = open_client(&n); /* 127.0.0.1 */
+    char out[64];
+    request(fd, 1, "echo.echo", "{\"by\":\"name\"}", out, sizeof out);
+    ASSERT_STR(out, "{\"by\":\"name\"}");
+    close(fd);
+    node_stop(&n);
+}
+
 TEST(idle_timeout_closes_silent_clients_only)
 {
     test_node n;
@@ -487,4 +502,5 @@ TEST_MAIN(idle_timeout_closes_silent_clients_only, second_node_on_the_same_port_
           many_uids_grow_and_release_the_registry, broadcast_reaches_every_session_on_every_worker,
           requests_of_one_session_keep_their_order, handshake_dictionary_and_compressed_routes,
           dictionary_off_and_no_heartbeat, shutdown_closes_every_connection_cleanly,
-          websocket_close_frame_is_answered, node_id_is_carried_by_session_ids)
+          websocket_close_frame_is_answered, node_id_is_carried_by_session_ids,
+          listen_takes_host_names)
