@@ -158,6 +158,12 @@ atoll__game_check(const atoll_game *g, int *ntypes, char *err, size_t errlen)
         snprintf(err, errlen, "game %s has no area types", g->name ? g->name : "(null)");
         return ATOLL_EINVAL;
     }
+    if (g->entry == NULL) {
+        /* Said at start rather than to every client: gate.entry would refuse them all. */
+        snprintf(err, errlen, "game %s has no entry hook (atoll_game.entry): nobody could "
+                 "log in", g->name ? g->name : "(null)");
+        return ATOLL_EINVAL;
+    }
     *ntypes = n;
     return ATOLL_OK;
 }
