@@ -182,7 +182,8 @@ typedef int (*atoll_handler_fn)(atoll_req *req);
 enum {
     /* Reads only: in a command-queue area it runs at once instead of at the next tick. */
     ATOLL_QUERY = 1 << 0,
-    /* Only other areas may call it (atoll_call/atoll_send); clients get an error. */
+    /* Only other areas may call it (atoll_call/atoll_send): it is in no dictionary a
+     * client gets, and a client that names it is answered as for an unknown route. */
     ATOLL_INTERNAL = 1 << 1,
 };
 

@@ -58,29 +58,39 @@ release(atoll__node *n, int created)
 }
 
 /* The route dictionary: gate.entry, the game's handler routes ("<type>.<name>") and
- * its push routes. */
+ * its push routes; internal handlers (ATOLL_INTERNAL, for calls between areas) get codes
+ * of their own that no client is offered. */
 static atoll__dict *
 build_dict(const atoll__game *g, int ntypes)
 {
-    size_t nh = 1;
+    size_t nall = 1;
     for (int t = 0; t < ntypes; t++)
         for (const atoll_handler *h = g->api->area_types[t]->handlers; h && h->name; h++)
-            nh++;
-    char **names = atoll__calloc(nh, sizeof *names);
-    size_t k = 0;
-    names[k++] = atoll__strndup("gate.entry", 10);
+            nall++;
+    char **names = atoll__calloc(nall, sizeof *names);    /* clients' */
+    char **hidden = atoll__calloc(nall, sizeof *hidden);  /* internal */
+    size_t nh = 0, nhid = 0;
+    names[nh++] = atoll__strndup("gate.entry", 10);
     for (int t = 0; t < ntypes; t++) {
         const atoll_area_type *type = g->api->area_types[t];
         for (const atoll_handler *h = type->handlers; h && h->name; h++) {
             size_t len = strlen(type->name) + 1 + strlen(h->name);
-            names[k] = atoll__malloc(len + 1);
-            snprintf(names[k++], len + 1, "%s.%s", type->name, h->name);
+            char *r = atoll__malloc(len + 1);
+            snprintf(r, len + 1, "%s.%s", type->name, h->name);
+            if (h->flags & ATOLL_INTERNAL)
+                hidden[nhid++] = r;
+            else
+                names[nh++] = r;
         }
     }
-    atoll__dict *d = atoll__dict_new((const char *const *)names, nh, g->push_routes, g->npush);
+    atoll__dict *d = atoll__dict_new_hidden((const char *const *)names, nh, g->push_routes,
+                                            g->npush, (const char *const *)hidden, nhid);
     for (size_t i = 0; i < nh; i++)
         atoll__free(names[i]);
+    for (size_t i = 0; i < nhid; i++)
+        atoll__free(hidden[i]);
     atoll__free(names);
+    atoll__free(hidden);
     return d;
 }
 

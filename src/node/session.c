@@ -215,7 +215,11 @@ on_data(atoll__session *s, const atoll__pkg *pkg)
     const char *route;
     uint16_t code;
     if (m.compressed) {
-        route = n->cfg->dict ? atoll__dict_route(n->dict, m.route_code) : NULL;
+        /* Only the codes clients were offered: an internal route's code is as unknown
+         * to a client as a code that names nothing. */
+        route = n->cfg->dict && m.route_code <= atoll__dict_public(n->dict)
+                    ? atoll__dict_route(n->dict, m.route_code)
+                    : NULL;
         if (route == NULL) {
             ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"unknown route code, dropped\" code=%u",
                       m.route_code);

@@ -20,6 +20,7 @@
 struct atoll__dict {
     char **routes;     /* routes[code - 1] */
     size_t n;
+    size_t npublic;    /* codes 1..npublic are the clients'; hidden routes follow */
     uint16_t *slots;   /* open-addressing hash: code, 0 = empty */
     size_t nslots;     /* power of two, >= 2n */
     char version[32];  /* base64 of 16 bytes = 24 chars */
@@ -44,10 +45,18 @@ atoll__dict *
 atoll__dict_new(const char *const *handler_routes, size_t nhandler,
                 const char *const *push_routes, size_t npush)
 {
-    if (nhandler + npush > 65535)
+    return atoll__dict_new_hidden(handler_routes, nhandler, push_routes, npush, NULL, 0);
+}
+
+atoll__dict *
+atoll__dict_new_hidden(const char *const *handler_routes, size_t nhandler,
+                       const char *const *push_routes, size_t npush,
+                       const char *const *hidden_routes, size_t nhidden)
+{
+    if (nhandler + npush + nhidden > 65535)
         return NULL;
     atoll__dict *d = atoll__calloc(1, sizeof *d);
-    d->routes = atoll__calloc(nhandler + npush + 1, sizeof(char *));
+    d->routes = atoll__calloc(nhandler + npush + nhidden + 1, sizeof(char *));
     for (size_t i = 0; i < nhandler; i++)
         d->routes[d->n++] = atoll__strndup(handler_routes[i], strlen(handler_routes[i]));
     qsort(d->routes, d->n, sizeof(char *), cmp_route);
@@ -62,7 +71,7 @@ atoll__dict_new(const char *const *handler_routes, size_t nhandler,
     d->n = kept;
 
     d->nslots = 16;
-    while (d->nslots < 2 * (d->n + npush))
+    while (d->nslots < 2 * (d->n + npush + nhidden))
         d->nslots *= 2;
     d->slots = atoll__calloc(d->nslots, sizeof(uint16_t));
     for (size_t i = 0; i < d->n; i++)
@@ -92,6 +101,15 @@ atoll__dict_new(const char *const *handler_routes, size_t nhandler,
     EVP_Digest(atoll__buf_data(&json), json.len, md, &mdlen, EVP_md5(), NULL);
     EVP_EncodeBlock((unsigned char *)d->version, md, (int)mdlen);
     atoll__buf_fini(&json);
+    d->npublic = d->n;
+    /* Hidden routes last, in no dictionary a client sees and not in dictVersion: codes
+     * for the node's own use (calls between areas to internal handlers). */
+    for (size_t i = 0; i < nhidden; i++) {
+        if (atoll__dict_code(d, hidden_routes[i], strlen(hidden_routes[i])) != 0)
+            continue;
+        d->routes[d->n] = atoll__strndup(hidden_routes[i], strlen(hidden_routes[i]));
+        insert_slot(d, d->n++);
+    }
     return d;
 }
 
@@ -111,6 +129,12 @@ size_t
 atoll__dict_count(const atoll__dict *d)
 {
     return d ? d->n : 0;
+}
+
+size_t
+atoll__dict_public(const atoll__dict *d)
+{
+    return d ? d->npublic : 0;
 }
 
 uint16_t

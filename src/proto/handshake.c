@@ -99,7 +99,7 @@ atoll__handshake_reply(atoll__buf *b, int heartbeat_s, const atoll__dict *dict,
         bool send_dict = client_dict_version == NULL ||
                          strcmp(client_dict_version, atoll__dict_version(dict)) != 0;
         if (send_dict) {
-            size_t n = atoll__dict_count(dict);
+            size_t n = atoll__dict_public(dict);
             /* "dict" and "routeToCode" are the same object (jsclient and Unity read the
              * first, libpomelo2 the second). */
             for (int pass = 0; pass < 2; pass++) {

@@ -114,7 +114,14 @@ typedef struct atoll__dict atoll__dict;
 atoll__dict *atoll__dict_new(const char *const *handler_routes, size_t nhandler,
                              const char *const *push_routes, size_t npush);
 void atoll__dict_free(atoll__dict *d);
+/* The same, with hidden routes after the push routes: they have codes (the node's own
+ * use) but are in no dictionary sent to clients and not in dictVersion. */
+atoll__dict *atoll__dict_new_hidden(const char *const *handler_routes, size_t nhandler,
+                                    const char *const *push_routes, size_t npush,
+                                    const char *const *hidden_routes, size_t nhidden);
+/* Codes in use (1..count), and of them the ones clients see (1..public). */
 size_t atoll__dict_count(const atoll__dict *d);
+size_t atoll__dict_public(const atoll__dict *d);
 /* Code of a route, 0 when it has none. */
 uint16_t atoll__dict_code(const atoll__dict *d, const char *route, size_t len);
 /* Route of a code (NUL-terminated), NULL when unknown. */

@@ -647,10 +647,22 @@ TEST(handler_error_answers_500_and_area_goes_on)
     EXPECT_REPLY(a, "t.fail", "{}", "{\"code\":500,\"message\":\"not allowed in this state\"}");
     EXPECT_REPLY(a, "t.failmsg", "{}", "{\"code\":501,\"message\":\"custom failure 7\"}");
     EXPECT_INCR(a, 1, "t-1");
-    /* A route nobody serves; internal routes are not for clients. */
-    EXPECT_REPLY(a, "t.nope", "{}", "{\"code\":500*");
+    /* A route nobody serves; internal routes are not for clients: the same answer. */
+    EXPECT_REPLY(a, "t.nope", "{}", "{\"code\":500,\"message\":\"no handler for route\"}");
     EXPECT_REPLY(a, "t.slow", "{}", "{\"code\":500,\"message\":\"no handler for route\"}");
     EXPECT_REPLY(a, "t.note", "{}", "{\"code\":500,\"message\":\"no handler for route\"}");
+    /* ... and they are not in the dictionary the handshake offers. */
+    int fd = raw_connect(n.port);
+    static const char hs[] = "{\"sys\":{\"type\":\"t\",\"version\":\"1\"}}";
+    ASSERT(raw_send_pkg(fd, 1, hs, sizeof hs - 1));
+    uint8_t buf[16384];
+    size_t len;
+    ASSERT_EQ(raw_recv_pkg(fd, buf, sizeof buf - 1, &len, 5000), 1);
+    buf[len] = '\0';
+    ASSERT(strstr((char *)buf, "\"t.incr\":") != NULL);
+    ASSERT(strstr((char *)buf, "\"t.relay\"") == NULL && strstr((char *)buf, "\"t.slow\"") == NULL &&
+           strstr((char *)buf, "\"t.note\"") == NULL);
+    close(fd);
     /* A route of another area type. */
     atoll_value *v = REQUEST_VALUE(a, "g.cmd", "{\"v\":1}");
     ASSERT_EQ(jint(v, "code"), 500);

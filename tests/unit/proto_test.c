@@ -1570,10 +1570,41 @@ TEST(version_compare)
     ASSERT(!atoll__version_valid("1.2-beta"));
 }
 
+/* Hidden routes (a game's internal handlers) get codes after the push routes for the
+ * node's own use, but no client is offered them: not in the handshake's dictionary, not
+ * in dictVersion, and not counted among the public codes. */
+TEST(dict_hidden_routes)
+{
+    static const char *const handlers[] = {"gate.entry", "t.incr"};
+    static const char *const pushes[] = {"onEnter"};
+    static const char *const hidden[] = {"t.relay", "t.incr", "t.slow"};
+    atoll__dict *plain = atoll__dict_new(handlers, 2, pushes, 1);
+    atoll__dict *d = atoll__dict_new_hidden(handlers, 2, pushes, 1, hidden, 3);
+    ASSERT(plain != NULL && d != NULL);
+    ASSERT_EQ(atoll__dict_public(d), 3);
+    ASSERT_EQ(atoll__dict_count(d), 5); /* t.incr is public already: not twice */
+    ASSERT_EQ(atoll__dict_code(d, "t.relay", 7), 4);
+    ASSERT_EQ(atoll__dict_code(d, "t.slow", 6), 5);
+    ASSERT_STR(atoll__dict_route(d, 4), "t.relay");
+    ASSERT_EQ(atoll__dict_code(d, "t.incr", 6), atoll__dict_code(plain, "t.incr", 6));
+    ASSERT_STR(atoll__dict_version(d), atoll__dict_version(plain));
+    atoll__buf a = ATOLL__BUF_INIT, b = ATOLL__BUF_INIT;
+    atoll__handshake_reply(&a, 3, plain, NULL);
+    atoll__handshake_reply(&b, 3, d, NULL);
+    ASSERT_EQ(a.len, b.len);
+    ASSERT(memcmp(atoll__buf_data(&a), atoll__buf_data(&b), a.len) == 0);
+    atoll__buf_fini(&a);
+    atoll__buf_fini(&b);
+    ASSERT_EQ(atoll__dict_public(NULL), 0);
+    atoll__dict_free(plain);
+    atoll__dict_free(d);
+    ASSERT(atoll__dict_new_hidden(NULL, 65535, NULL, 0, hidden, 1) == NULL);
+}
+
 TEST_MAIN(version_compare, vec_pkg_encode, vec_pkg_decode, vec_client_handshakes, vec_msg_encode, vec_msg_decode,
           vec_msg_gzip_flag, vec_batch, transcript_client_packages, transcript_server_packages,
           transcript_handshake_reply_dict, handshake_reply_dict_cached, varint_boundaries,
           msg_id_limits, msg_route_edges, msg_route_utf8, msg_flag_edges, msg_encode_edges,
           pkg_bad_type, pkg_limits, pkg_partial, pkg_stream, utf8_valid_cases, json_valid_cases,
           json_depth, handshake_parse_cases, handshake_parse_limits, json_escape, dict_lookups,
-          dict_route_with_nul, dict_build, dict_many_routes)
+          dict_route_with_nul, dict_build, dict_many_routes, dict_hidden_routes)
