@@ -357,6 +357,14 @@ atoll__kept_close(atoll_area *a)
     }
 }
 
+/* A game's second answer to one request is a bug in the game: said, not sent. */
+static void
+answered_twice(const atoll_req *r)
+{
+    ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"request answered twice: the second answer is dropped\" "
+              "route=%s area=\"%s\"", r->route ? r->route : "", r->area ? r->area->id : "");
+}
+
 int
 atoll_reply(atoll_req *r, atoll_value *body)
 {
@@ -366,6 +374,7 @@ atoll_reply(atoll_req *r, atoll_value *body)
     }
     if (r->answered) {
         atoll_unref(body);
+        answered_twice(r);
         return ATOLL_ESTATE;
     }
     r->answered = true;
@@ -404,8 +413,10 @@ atoll_reply_json(atoll_req *r, const char *json, size_t len)
                len == r->body_len;
     if (r == NULL || json == NULL || (!own && !atoll__json_valid((const uint8_t *)json, len, 64)))
         return ATOLL_EINVAL;
-    if (r->answered)
+    if (r->answered) {
+        answered_twice(r);
         return ATOLL_ESTATE;
+    }
     atoll__worker *w = atoll__current_worker();
     if (r->kind != ATOLL__REQ_CLIENT || w == NULL) /* a call's answer is a value */
         return atoll_reply(r, atoll_parse(json, len, NULL, 0));
@@ -496,6 +507,9 @@ int
 atoll_push(atoll_player *p, const char *route, atoll_value *body)
 {
     atoll__worker *w = atoll__current_worker();
+    if (p != NULL && p->area == NULL)
+        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"push to a player in no area (it left, or is moving), "
+                  "dropped\" uid=\"%s\" route=%s", p->uid, route ? route : "");
     if (p == NULL || route == NULL || w == NULL || p->area == NULL) {
         atoll_unref(body);
         return ATOLL_EINVAL;

@@ -37,6 +37,16 @@ t_info(atoll_req *req)
                                        atoll_get_int(st, "left", 0)));
 }
 
+/* t.twice: answers twice; the second answer must be dropped (and logged), the first
+ * stands. */
+static int
+t_twice(atoll_req *req)
+{
+    atoll_reply(req, atoll_pack("{s:i}", "n", 1));
+    int rc = atoll_reply(req, atoll_pack("{s:i}", "n", 2));
+    return rc == ATOLL_ESTATE ? ATOLL_OK : ATOLL_EINVAL;
+}
+
 /* t.who: the player's id and area. */
 static int
 t_who(atoll_req *req)
@@ -433,6 +443,7 @@ static const atoll_area_type type_t = {
     .handlers = (const atoll_handler[]){
         {"info", t_info, ATOLL_QUERY},
         {"who", t_who, ATOLL_QUERY},
+        {"twice", t_twice, 0},
         {"incr", t_incr, 0},
         {"fail", t_fail, 0},
         {"failmsg", t_failmsg, 0},

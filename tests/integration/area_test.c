@@ -647,6 +647,10 @@ TEST(handler_error_answers_500_and_area_goes_on)
     EXPECT_REPLY(a, "t.fail", "{}", "{\"code\":500,\"message\":\"not allowed in this state\"}");
     EXPECT_REPLY(a, "t.failmsg", "{}", "{\"code\":501,\"message\":\"custom failure 7\"}");
     EXPECT_INCR(a, 1, "t-1");
+    /* A second answer is a bug of the game's: dropped, and said in the log. */
+    EXPECT_REPLY(a, "t.twice", "{}", "{\"n\":1}");
+    ASSERT(node_log_contains(&n, "msg=\"request answered twice: the second answer is dropped\" "
+                                 "route=t.twice area=\"t-1\""));
     /* A route nobody serves; internal routes are not for clients: the same answer. */
     EXPECT_REPLY(a, "t.nope", "{}", "{\"code\":500,\"message\":\"no handler for route\"}");
     EXPECT_REPLY(a, "t.slow", "{}", "{\"code\":500,\"message\":\"no handler for route\"}");
