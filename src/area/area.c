@@ -244,19 +244,29 @@ atoll__area_claim(atoll__worker *w, atoll__mail *m)
     /* An AREA_CREATE, and an AREA_ENTER without a number, were counted on this worker
      * by the placement that sent them; an ENTER whose area went away was not. */
     bool counted = m->type == ATOLL_MAIL_AREA_CREATE || m->area == 0;
+    /* An AREA_CREATE comes placed already (atoll_area_create asked the directory for
+     * its number on this worker); an area of that number built since has it all. */
+    bool placed = m->type == ATOLL_MAIL_AREA_CREATE && m->area != 0;
+    if (placed && atoll__area_find(w, m->area) != NULL) {
+        atoll__place_count(n, w->index, -1);
+        atoll__mail_free(m);
+        return;
+    }
     claim *c = claim_find(w, m->from, 0);
     if (c == NULL) {
         if (!counted)
             atoll__place_count(n, w->index, 1);
         c = atoll__calloc(1, sizeof *c);
         snprintf(c->id, sizeof c->id, "%s", m->from);
-        c->num = atoll__area_num_new(n);
+        c->num = placed ? m->area : atoll__area_num_new(n);
         c->type_index = m->type_index;
         c->next = w->areas->claims;
         w->areas->claims = c;
-        atoll__dir_entry e = {c->num, atoll__addr_make(n->id, w->index), 0, c->type_index};
-        atoll__dir *d = atoll__dir_of_worker(w);
-        d->ops->place(d, c->id, &e, e.owner, ATOLL__DIR_COOKIE_CLAIM);
+        if (!placed) {
+            atoll__dir_entry e = {c->num, atoll__addr_make(n->id, w->index), 0, c->type_index};
+            atoll__dir *d = atoll__dir_of_worker(w);
+            d->ops->place(d, c->id, &e, e.owner, ATOLL__DIR_COOKIE_CLAIM);
+        }
     } else if (counted) {
         atoll__place_count(n, w->index, -1); /* joins: no new area */
     }
@@ -302,6 +312,13 @@ atoll__area_claim_answer(atoll__worker *w, atoll__mail *m)
     atoll__dir_entry e = atoll__dir_answer_entry(m);
     int status = m->status;
     atoll__mail_free(m);
+    if (status == ATOLL_EEXIST && e.owner.node == n->id && e.owner.worker == w->index &&
+        atoll__area_find(w, e.num) == NULL) {
+        /* The id was placed here already, by atoll_area_create on another thread (this
+         * claim raced it): it is this claim's area, with the number placed. */
+        status = ATOLL_OK;
+        c->num = e.num;
+    }
     bool found = status == ATOLL_OK || status == ATOLL_EEXIST;
     if (found)
         atoll__where_learn(w, c->id, &e);
@@ -311,6 +328,7 @@ atoll__area_claim_answer(atoll__worker *w, atoll__mail *m)
                                              found ? &e : NULL));
     atoll__mail *held = atoll__mail_list_take(&c->held);
     if (status == ATOLL_OK) {
+        c->num = e.num; /* the number recorded (this claim's, or one placed for it) */
         atoll_value *init = c->init;
         c->init = NULL;
         bool built = area_build(w, c->id, &e, init) != NULL;
@@ -469,18 +487,28 @@ atoll_area_create(atoll_node *n, const char *type, const char *id, atoll_value *
         atoll_unref(init);
         return rc;
     }
-    /* The worker chosen claims the id in the directory and builds the area once it is
-     * recorded; this worker's lookups of the id wait for the outcome. */
+    /* The id is placed in the directory now, on behalf of the worker chosen, before
+     * anyone else can look for it: an entry that races this creation finds it there
+     * and goes to that worker, which builds the area with its init value first. The
+     * AREA_CREATE is sent before the placement is asked, on the same path as the
+     * directory's answer, so the worker has it when the answer comes. This worker's
+     * lookups of the id wait for the outcome. */
+    int to = atoll__place_pick(n);
+    uint64_t num = atoll__area_num_new(n);
     atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_CREATE, 0);
     snprintf(m->from, sizeof m->from, "%s", id);
     m->type_index = ti;
     m->value = init;
+    m->area = num;
     if (w != NULL && w->node == n) {
         m->at = atoll__addr_make(n->id, w->index);
         m->call_id = ATOLL__DIR_COOKIE_PLACE;
         atoll__where_placing(w, id);
     }
-    atoll__send(n, atoll__place_pick(n), m);
+    atoll__send(n, to, m);
+    atoll__dir_entry e = {num, atoll__addr_make(n->id, to), 0, ti};
+    atoll__dir *d = atoll__area_node_of(n)->dir;
+    d->ops->place(d, id, &e, e.owner, ATOLL__DIR_COOKIE_CLAIM);
     return ATOLL_OK;
 }
 
