@@ -107,7 +107,9 @@ atoll_value *atoll_object(void);
 /* Builds a value from a format, as jansson's json_pack does: "{s:i, s:s, s:[i,i]}"
  * with s string, i int, I int64_t, f double, b bool, n null, o an atoll_value * (its
  * reference is taken), O an atoll_value * (a new reference is added). NULL when the
- * format and the arguments do not match (logged). */
+ * format and the arguments do not match (logged); a NULL value for o or O is such a
+ * mismatch (so a failed chain fails the whole pack), unless written "o?" or "O?", which
+ * give JSON null for it. Every o given is released, also on failure. */
 atoll_value *atoll_pack(const char *fmt, ...);
 /* Parses JSON text; NULL on malformed input (err, if not NULL, gets a sentence). */
 atoll_value *atoll_parse(const char *json, size_t len, char *err, size_t errlen);

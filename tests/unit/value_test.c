@@ -336,6 +336,11 @@ TEST(pack_builds_values)
     ASSERT_SAME(obj, "{\"pos\":{\"x\":1.5,\"y\":-2.0}}");
     atoll_unref(obj);
     LEAK_CHECK();
+    /* A NULL value: "o?" packs JSON null, "o" fails (see the next test). */
+    atoll_value *q = atoll_pack("{s:o?}", "k", (atoll_value *)NULL);
+    ASSERT(q != NULL && atoll_len(q) == 1 && atoll_get(q, "k") != NULL &&
+           atoll_typeof(atoll_get(q, "k")) == ATOLL_NULL);
+    atoll_unref(q);
 }
 
 /* Runs fn with stderr sent to a pipe and returns what was written (static buffer). */
