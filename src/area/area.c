@@ -397,10 +397,8 @@ atoll__area_destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
         p->leaving = true;
         atoll__hook_leave(a, p, ATOLL_LEAVE_DESTROY);
         if (!shutdown) {
-            atoll__mail *k = atoll__mail_new(ATOLL_MAIL_KICK, 0);
-            k->session = p->session;
-            snprintf(k->reason, sizeof k->reason, "area closed");
-            atoll__send_to(w->node, atoll__session_addr(p->session), k);
+            atoll__send_to(w->node, atoll__session_addr(p->session),
+                           atoll__kick_new(p->session, "area closed"));
         }
         atoll__player_detach(a, p);
         atoll__player_unbind(w, p);

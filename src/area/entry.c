@@ -16,15 +16,6 @@
 #define ENTRY_WAITING_MAX 4096
 #define ENTRY_WAITING_BYTES (1u << 20)
 
-/* Fails a client's message that cannot reach an area (a notify gets nothing). */
-static void
-fail_message(atoll__session *s, const atoll__mail *m, const char *why)
-{
-    atoll__req r = {.session = s, .worker = s->worker, .id = m->request_id,
-                    .type = m->msg_type, .route = "", .code = m->route};
-    atoll__reply_error(&r, 500, why);
-}
-
 /* Sends a client's message (AREA_REQ mail) to the session's area, or fails it. */
 static void
 to_area(atoll__session *s, atoll__mail *am)
@@ -32,8 +23,7 @@ to_area(atoll__session *s, atoll__mail *am)
     atoll__node *n = s->worker->node;
     const atoll__route_entry *e = &n->routes[am->route];
     if (s->area == 0) {
-        fail_message(s, am, "not in an area: send gate.entry first");
-        atoll__mail_free(am);
+        atoll__area_fail_mail(s->worker, am, "not in an area: send gate.entry first");
         return;
     }
     if (s->area_type != e->type_index) {
@@ -42,8 +32,7 @@ to_area(atoll__session *s, atoll__mail *am)
                  atoll__dict_route(n->dict, am->route),
                  n->game->api->area_types[e->type_index]->name,
                  n->game->api->area_types[s->area_type]->name);
-        fail_message(s, am, msg);
-        atoll__mail_free(am);
+        atoll__area_fail_mail(s->worker, am, msg);
         return;
     }
     am->area = s->area;

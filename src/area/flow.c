@@ -118,10 +118,7 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
 static void
 drop_moving_player(atoll__worker *w, atoll_player *p, const atoll__mail *m, const char *reason)
 {
-    atoll__mail *k = atoll__mail_new(ATOLL_MAIL_KICK, 0);
-    k->session = p->session;
-    snprintf(k->reason, sizeof k->reason, "%s", reason);
-    atoll__send_to(w->node, atoll__session_addr(p->session), k);
+    atoll__send_to(w->node, atoll__session_addr(p->session), atoll__kick_new(p->session, reason));
     send_route(w, p, NULL, m, NULL, 0);
     atoll__player_free(p);
 }
@@ -402,10 +399,8 @@ atoll_player_kick(atoll_player *p, const char *reason)
 {
     if (p == NULL || p->area == NULL)
         return;
-    atoll__mail *k = atoll__mail_new(ATOLL_MAIL_KICK, 0);
-    k->session = p->session;
-    snprintf(k->reason, sizeof k->reason, "%s", reason ? reason : "kick");
-    atoll__area_send_to(p->area->worker, atoll__session_addr(p->session), k);
+    atoll__area_send_to(p->area->worker, atoll__session_addr(p->session),
+                        atoll__kick_new(p->session, reason ? reason : "kick"));
 }
 
 

@@ -534,10 +534,7 @@ atoll_broadcast(atoll_node *n, const char *route, atoll_value *body)
         return ATOLL_ELIMIT;
     /* Encoded once; one BROADCAST per worker (this one's too, through its local queue),
      * staged with the handler's other effects. */
-    atoll__shared *sh = atoll__malloc(sizeof *sh + pkg->len);
-    atomic_init(&sh->refs, n->nworkers);
-    sh->len = pkg->len;
-    memcpy(sh->data, atoll__buf_data(pkg), pkg->len);
+    atoll__shared *sh = atoll__shared_new(atoll__buf_data(pkg), pkg->len, n->nworkers);
     for (int i = 0; i < n->nworkers; i++) {
         atoll__mail *m = atoll__mail_new(ATOLL_MAIL_BROADCAST, 0);
         m->shared = sh;
@@ -578,10 +575,7 @@ atoll_push_list(atoll_area *a, atoll_player *const *players, size_t n, const cha
             remote++;
     }
     if (remote > 0) {
-        atoll__shared *sh = atoll__malloc(sizeof *sh + pkg->len);
-        atomic_init(&sh->refs, (int)remote);
-        sh->len = pkg->len;
-        memcpy(sh->data, atoll__buf_data(pkg), pkg->len);
+        atoll__shared *sh = atoll__shared_new(atoll__buf_data(pkg), pkg->len, (int)remote);
         for (size_t k = 0; k < nw; k++) {
             if (counts[k] == 0)
                 continue;

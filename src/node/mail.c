@@ -5,9 +5,6 @@
 #include "worker.h"
 
 #define MAIL_POOL_MAX 4096
-/* Every mail of the free list has room for this many bytes of data: a client's
- * request with a small body (most are) reuses one instead of a malloc and a free. */
-#define MAIL_POOL_DATA 64
 
 /* ---- kinds ------------------------------------------------------------------------------- */
 
@@ -80,17 +77,19 @@ atoll__mail_new(atoll__mail_type type, size_t len)
 {
     atoll__worker *w = tls_worker;
     atoll__mail *m;
-    if (len <= MAIL_POOL_DATA && w != NULL && w->mail_pool != NULL) {
+    /* Mail with a small body (a client's request, most often) comes from the free list,
+     * all of whose mail has room for ATOLL_MAIL_SMALL_DATA bytes. */
+    if (len <= ATOLL_MAIL_SMALL_DATA && w != NULL && w->mail_pool != NULL) {
         m = w->mail_pool;
         w->mail_pool = m->next;
         w->mail_pool_len--;
         memset(m, 0, sizeof *m); /* the data is the caller's to fill */
     } else {
-        m = atoll__calloc(1, sizeof *m + (len <= MAIL_POOL_DATA ? MAIL_POOL_DATA : len));
+        m = atoll__calloc(1, sizeof *m + (len <= ATOLL_MAIL_SMALL_DATA ? ATOLL_MAIL_SMALL_DATA : len));
     }
     m->type = type;
     m->len = len;
-    m->pooled = len <= MAIL_POOL_DATA;
+    m->pooled = len <= ATOLL_MAIL_SMALL_DATA;
     return m;
 }
 
@@ -112,6 +111,26 @@ atoll__mail_free(atoll__mail *m)
         return;
     }
     atoll__free(m);
+}
+
+atoll__mail *
+atoll__kick_new(atoll_session_id s, const char *reason)
+{
+    atoll__mail *k = atoll__mail_new(ATOLL_MAIL_KICK, 0);
+    k->session = s;
+    snprintf(k->reason, sizeof k->reason, "%s", reason);
+    return k;
+}
+
+atoll__shared *
+atoll__shared_new(const void *p, size_t len, int refs)
+{
+    atoll__shared *sh = atoll__malloc(sizeof *sh + len);
+    atomic_init(&sh->refs, refs);
+    sh->len = len;
+    if (len > 0)
+        memcpy(sh->data, p, len);
+    return sh;
 }
 
 void

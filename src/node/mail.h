@@ -234,6 +234,13 @@ atoll__mail *atoll__mail_new(atoll__mail_type type, size_t len);
 void atoll__mail_free(atoll__mail *m);
 /* Frees a list of mail (next-linked). */
 void atoll__mail_free_list(atoll__mail *m);
+/* Data bytes every mail made with len <= this has room for (it may be refilled in
+ * place up to this many bytes). */
+#define ATOLL_MAIL_SMALL_DATA 64
+/* A KICK of session s with reason (cut to fit). */
+atoll__mail *atoll__kick_new(atoll_session_id s, const char *reason);
+/* Bytes shared by `refs` readers, a copy of p[0..len). */
+atoll__shared *atoll__shared_new(const void *p, size_t len, int refs);
 
 /* ---- sending ---------------------------------------------------------------------------- */
 

@@ -188,10 +188,7 @@ session_allow(atoll__session *s)
      * queue, behind the messages of the session already queued there (its area's
      * requests when the area lives on this worker), so their answers go out first. */
     s->kicked = true;
-    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_KICK, 0);
-    m->session = s->id;
-    snprintf(m->reason, sizeof m->reason, "rate limit");
-    atoll__send(s->worker->node, s->worker->index, m);
+    atoll__send(s->worker->node, s->worker->index, atoll__kick_new(s->id, "rate limit"));
     return false;
 }
 

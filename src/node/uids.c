@@ -109,9 +109,7 @@ on_bind(atoll__worker *w, atoll__mail *m)
     uint64_t h = atoll__hash_str(m->uid);
     atoll__uid_entry *e = uid_find(sh, m->uid, h);
     if (e != NULL && e->session.v != m->session.v) {
-        atoll__mail *k = atoll__mail_new(ATOLL_MAIL_KICK, 0);
-        snprintf(k->reason, sizeof k->reason, "duplicate login");
-        post_to_session(w->node, e->session, k);
+        post_to_session(w->node, e->session, atoll__kick_new(e->session, "duplicate login"));
         e->session = m->session;
     } else if (e == NULL) {
         size_t len = strlen(m->uid);

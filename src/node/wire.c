@@ -361,11 +361,18 @@ fail(atoll__mail *m, atoll__mail **out, int rc)
     return rc;
 }
 
-/* m's fields moved into a new mail of the same kind holding n bytes of data; m is
- * freed (it owns nothing any more). Every field before `pooled` moves. */
+/* m with n bytes of data: m itself when it has room (a small body), else its fields
+ * moved into a new mail of the same kind with the room, and m freed (it owns nothing
+ * any more). Every field before `pooled` moves. */
 static atoll__mail *
 with_data(atoll__mail *m, const uint8_t *data, size_t n)
 {
+    if (m->pooled && n <= ATOLL_MAIL_SMALL_DATA) {
+        /* Made with room for a small body: no second mail (most bodies are small). */
+        memcpy(m->data, data, n);
+        m->len = n;
+        return m;
+    }
     atoll__mail *big = atoll__mail_new(m->type, n);
     memcpy(big, m, offsetof(atoll__mail, pooled));
     memcpy(big->data, data, n);
@@ -460,10 +467,7 @@ atoll__wire_decode(const uint8_t *p, size_t n, const atoll__wire_limits *lim, at
     if ((f & ATOLL_WIRE_F_SHARED) && atoll__wire_get_u32(&r, &u32)) {
         const uint8_t *b;
         if (atoll__wire_get_bytes(&r, u32, &b)) {
-            m->shared = atoll__malloc(sizeof *m->shared + u32);
-            atomic_init(&m->shared->refs, 1);
-            m->shared->len = u32;
-            memcpy(m->shared->data, b, u32);
+            m->shared = atoll__shared_new(b, u32, 1);
         }
     }
     if ((f & ATOLL_WIRE_F_SESSIONS) && atoll__wire_get_u32(&r, &u32)) {
