@@ -2,7 +2,8 @@
  *
  * Every setting has a typed field and a dotted key, so the same value can come from a
  * flag (--max-conns) or from --set (net.max_conns); keys outside the framework's
- * namespaces (net., log., node.) belong to the game and are kept as text for it.
+ * namespaces (net., log., node., area., session., auth.) belong to the game and are
+ * kept as text for it.
  */
 #include "config.h"
 #include "mail.h"
@@ -32,6 +33,10 @@ atoll__config_defaults(atoll__config *c)
     c->rate_limit = 200;
     c->rate_burst = 0;
     c->dict = 1;
+    c->slow_ms = 50;
+    c->stall_ms = 5000;
+    c->keep_ms = 30000;
+    c->resume_ms = 30000;
 }
 
 static int
@@ -77,6 +82,11 @@ static const int_setting int_settings[] = {
     {"net.rate_burst", 0, 10000000, "rate-limit bucket, 0 = 2 x rate"},
     {"node.workers", 0, 255, "worker threads, 0 = number of cores"},
     {"node.id", 1, ATOLL_NODE_ID_MAX, "this node's id in the cluster (in session ids and area numbers)"},
+    {"area.slow_ms", 1, 3600000, "a handler, tick or timer longer than this is logged and counted"},
+    {"area.stall_ms", 0, 3600000, "one still running after this is logged with a backtrace, 0 = off"},
+    {"area.keep_ms", 1, 86400000, "default deadline of a kept request"},
+    {"session.resume_ms", 0, 86400000, "how long a dropped player waits for gate.resume, 0 = off"},
+    {"auth.jwt_leeway", 0, 3600, "seconds of clock skew allowed for a token's exp and nbf"},
 };
 
 static void
@@ -104,6 +114,16 @@ store_int(atoll__config *c, const char *key, long v)
         c->workers = (int)v;
     else if (!strcmp(key, "node.id"))
         c->node_id = (int)v;
+    else if (!strcmp(key, "area.slow_ms"))
+        c->slow_ms = (uint32_t)v;
+    else if (!strcmp(key, "area.stall_ms"))
+        c->stall_ms = (uint32_t)v;
+    else if (!strcmp(key, "area.keep_ms"))
+        c->keep_ms = (uint32_t)v;
+    else if (!strcmp(key, "session.resume_ms"))
+        c->resume_ms = (uint32_t)v;
+    else if (!strcmp(key, "auth.jwt_leeway"))
+        c->jwt_leeway_s = (int)v;
 }
 
 int
@@ -168,7 +188,15 @@ atoll__config_set(atoll__config *c, const char *kv, char *err, size_t errlen)
         c->log_level = lv;
         goto keep;
     }
-    if (!strncmp(key, "net.", 4) || !strncmp(key, "log.", 4) || !strncmp(key, "node.", 5)) {
+    if (!strcmp(key, "auth.jwt_secret") || !strcmp(key, "auth.jwt_secret_file") ||
+        !strcmp(key, "auth.jwt_audience")) {
+        if (val[0] == '\0' || strlen(val) > 4096) {
+            snprintf(err, errlen, "%s must be 1 to 4096 bytes", key);
+            return ATOLL_EINVAL;
+        }
+        goto keep; /* read through atoll__config_get; the secret file when the node starts */
+    }
+    if (atoll__config_framework_key(key)) {
         snprintf(err, errlen, "unknown setting '%s'", key);
         return ATOLL_EINVAL;
     }
@@ -212,6 +240,16 @@ atoll__config_check(const atoll__config *c, char *err, size_t errlen)
         return ATOLL_EINVAL;
     }
     return ATOLL_OK;
+}
+
+bool
+atoll__config_framework_key(const char *key)
+{
+    static const char *const spaces[] = {"net.", "log.", "node.", "area.", "session.", "auth."};
+    for (size_t i = 0; i < sizeof spaces / sizeof spaces[0]; i++)
+        if (strncmp(key, spaces[i], strlen(spaces[i])) == 0)
+            return true;
+    return false;
 }
 
 const char *

@@ -7,6 +7,7 @@
 
 #include "../core/core.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,14 @@ typedef struct atoll__config {
     int dict;               /* send the route dictionary in the handshake */
     int loopback_links;     /* node.loopback_links: mail between workers as link frames */
     char min_client_version[32]; /* older clients get {"code":501}; "" = any */
+    /* area.*: game code that runs long (the watchdog), kept requests */
+    uint32_t slow_ms;       /* a callback longer than this is logged and counted */
+    uint32_t stall_ms;      /* one still running after this: backtrace; 0 = off */
+    uint32_t keep_ms;       /* default deadline of atoll_req_keep */
+    /* session.* */
+    uint32_t resume_ms;     /* a dropped player waits this long for gate.resume; 0 = off */
+    /* auth.*: auth.jwt_secret, auth.jwt_secret_file, auth.jwt_audience are text settings */
+    int jwt_leeway_s;       /* clock skew allowed for exp and nbf */
     /* every --set KEY=VALUE, including game settings, in order */
     atoll__setting *settings;
     size_t nsettings;
@@ -49,6 +58,9 @@ int atoll__config_set(atoll__config *c, const char *kv, char *err, size_t errlen
 /* Checks settings against each other (heartbeat vs idle and heartbeat timeouts, output
  * cap vs package size) once all are given. ATOLL_EINVAL with a sentence in err. */
 int atoll__config_check(const atoll__config *c, char *err, size_t errlen);
+/* Whether key is in one of the framework's namespaces (net., log., node., area.,
+ * session., auth.): checked by the node, never a game's. */
+bool atoll__config_framework_key(const char *key);
 /* A game setting, or def when not given. */
 const char *atoll__config_get(const atoll__config *c, const char *key, const char *def);
 void atoll__config_fini(atoll__config *c);
