@@ -63,7 +63,7 @@ release(atoll__node *n, int created)
 static atoll__dict *
 build_dict(const atoll__game *g, int ntypes)
 {
-    size_t nall = 1;
+    size_t nall = 2;
     for (int t = 0; t < ntypes; t++)
         for (const atoll_handler *h = g->api->area_types[t]->handlers; h && h->name; h++)
             nall++;
@@ -71,6 +71,7 @@ build_dict(const atoll__game *g, int ntypes)
     char **hidden = atoll__calloc(nall, sizeof *hidden);  /* internal */
     size_t nh = 0, nhid = 0;
     names[nh++] = atoll__strndup("gate.entry", 10);
+    names[nh++] = atoll__strndup("gate.resume", 11);
     for (int t = 0; t < ntypes; t++) {
         const atoll_area_type *type = g->api->area_types[t];
         for (const atoll_handler *h = type->handlers; h && h->name; h++) {
