@@ -5,7 +5,9 @@
 #include "node.h"
 
 #include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 /* The built-in games of the program, registered before the node starts (the atoll
  * binary's are in cli/builtins.c): the library itself names no game. */
@@ -45,36 +47,66 @@ from_entry(const atoll_game *(*module)(void), int (*abi)(void), const char *name
            atoll__game *storage)
 {
     if (abi != NULL && abi() != ATOLL_ABI_VERSION) {
-        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"game built for another atoll ABI; rebuild it against "
-                  "this atoll.h\" game=\"%s\" game_abi=%d node_abi=%d", name, abi(),
-                  ATOLL_ABI_VERSION);
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"game built for another atoll ABI: rebuild it against "
+                  "the atoll.h of this atoll, the one installed with this binary "
+                  "(pkg-config --cflags atoll)\" game=\"%s\" game_abi=%d node_abi=%d", name,
+                  abi(), ATOLL_ABI_VERSION);
         return NULL;
     }
     const atoll_game *g = abi && module ? module() : NULL;
     if (g == NULL) {
-        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"not an atoll game: no atoll_game_module (use "
-                  "ATOLL_GAME_MODULE)\" game=\"%s\"", name);
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"not an atoll game: no atoll_game_module (end the "
+                  "game's file with ATOLL_GAME_MODULE(its atoll_game))\" game=\"%s\"", name);
         return NULL;
     }
     return wrap(g, storage);
+}
+
+/* The name of a file in the working directory: it is loaded from there. dlopen() itself
+ * would search the library path for a name without a slash (and not find the game the
+ * user just built, or find another one). */
+static bool
+in_working_dir(const char *s)
+{
+    struct stat st;
+    return strchr(s, '/') == NULL && stat(s, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 static bool
 is_path(const char *s)
 {
     size_t n = strlen(s);
-    return strchr(s, '/') != NULL || (n > 3 && strcmp(s + n - 3, ".so") == 0);
+    return strchr(s, '/') != NULL || (n > 3 && strcmp(s + n - 3, ".so") == 0) ||
+           in_working_dir(s);
+}
+
+/* What to do about a game that does not load, from dlopen's reason. */
+static const char *
+load_hint(const char *name, const char *error)
+{
+    if (error != NULL && strstr(error, "undefined symbol") != NULL)
+        return "the game uses a function this atoll does not have: rebuild it against the "
+               "atoll.h installed with this binary (pkg-config --cflags atoll), and load it "
+               "into a binary that exports the atoll API (atoll run, or a program linked "
+               "with -rdynamic)";
+    if (strchr(name, '/') == NULL)
+        return "a name without a slash is looked for in the working directory, then in the "
+               "library path (LD_LIBRARY_PATH, ld.so.conf); give a path to load another file";
+    return "check the path";
 }
 
 const atoll__game *
 atoll__game_load(const char *name_or_path, atoll__game *storage, void **dl)
 {
     *dl = NULL;
-    if (!is_path(name_or_path)) {
+    /* Built-in names come first, even when a file of that name is in the working
+     * directory: `--game quick` means the same wherever it is run. */
+    if (strchr(name_or_path, '/') == NULL)
         for (size_t i = 0; i < napi; i++)
             if (strcmp(builtin_api[i].name, name_or_path) == 0)
                 return from_entry(builtin_api[i].module, builtin_api[i].abi, name_or_path,
                                   storage);
+    if (!is_path(name_or_path)) {
         char names[256] = "";
         size_t len = 0;
         for (size_t i = 0; i < napi; i++)
@@ -84,18 +116,28 @@ atoll__game_load(const char *name_or_path, atoll__game *storage, void **dl)
                   "of a shared object)\" game=\"%s\"", napi ? names : "none", name_or_path);
         return NULL;
     }
+    char local[PATH_MAX];
+    const char *path = name_or_path;
+    if (in_working_dir(name_or_path)) {
+        if ((size_t)snprintf(local, sizeof local, "./%s", name_or_path) >= sizeof local) {
+            ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"game path too long\" path=\"%s\"", name_or_path);
+            return NULL;
+        }
+        path = local;
+    }
     /* RTLD_NOW: a missing symbol fails here, not in the middle of a handler. */
-    void *h = dlopen(name_or_path, RTLD_NOW | RTLD_LOCAL);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
-        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"cannot load game\" path=\"%s\" error=\"%s\"",
-                  name_or_path, dlerror());
+        const char *error = dlerror();
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"cannot load game (%s)\" path=\"%s\" error=\"%s\"",
+                  load_hint(name_or_path, error), path, error ? error : "");
         return NULL;
     }
     int (*abi)(void);
     *(void **)&abi = dlsym(h, "atoll_game_abi");
     const atoll_game *(*module)(void);
     *(void **)&module = dlsym(h, "atoll_game_module");
-    const atoll__game *g = from_entry(module, abi, name_or_path, storage);
+    const atoll__game *g = from_entry(module, abi, path, storage);
     if (g == NULL) {
         dlclose(h);
         return NULL;
