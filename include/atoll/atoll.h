@@ -402,8 +402,9 @@ int atoll_reply_error(atoll_req *req, int code, const char *fmt, ...)
  *   - the area is destroyed first: its timers and calls get ATOLL_ECANCELED (the last
  *     chance to answer), then {"code":500,"message":"area closed"} (ATOLL_ECANCELED to
  *     a caller);
- *   - the client's session ends (its player leaves, or waits to resume): there is
- *     nobody to answer; it is freed.
+ *   - its deadline passes after the client's session ended (the player left, or waits
+ *     to resume): it is freed without a word. Until then the game may still answer
+ *     it; the answer goes nowhere.
  * A notify or a send has no answer: atoll_reply on its handle only frees it (so does
  * its deadline). */
 atoll_req *atoll_req_keep(atoll_req *req, uint32_t timeout_ms);

@@ -320,7 +320,8 @@ void atoll__deliver_held(atoll__worker *w, atoll_area *a, atoll_player *p);
 
 /* Answers every kept request of a that is still unanswered (area closed) and frees it. */
 void atoll__kept_close(atoll_area *a);
-/* Frees the kept requests of session s unanswered: its client is gone. */
+/* The kept requests of session s will answer nobody (its client is gone): the game's
+ * answer or their deadline only frees them. */
 void atoll__kept_drop_session(atoll_area *a, atoll_session_id s);
 /* Runs on_enter (staged: its effects are dropped when it refuses the player) and
  * on_leave (staged, released). */
@@ -476,6 +477,7 @@ struct atoll_req {
     uint64_t deadline_timer;     /* a kept request's deadline (an area timer), 0: none */
     bool answered;
     bool kept;                   /* a heap copy from atoll_req_keep */
+    bool orphaned;               /* kept, and its client went: answers go nowhere */
     bool wants_answer;
 };
 

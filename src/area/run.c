@@ -353,6 +353,10 @@ on_kept_deadline(atoll_area *a, int status, void *udata)
         return; /* the area is closing: atoll__kept_close answers it */
     atoll_req *k = udata;
     k->deadline_timer = 0;
+    if (k->orphaned) { /* its client went: nobody waits for it, nothing to say */
+        atoll_reply(k, NULL); /* frees k */
+        return;
+    }
     ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"kept request not answered before its deadline, answered "
               "for the game\" route=%s area=\"%s\"", k->route ? k->route : "", a->id);
     if (k->kind == ATOLL__REQ_CALL && k->wants_answer && k->mail == NULL) {
@@ -370,8 +374,10 @@ atoll__kept_drop_session(atoll_area *a, atoll_session_id s)
     for (atoll_req *k = a->kept, *next; k != NULL; k = next) {
         next = k->kept_next;
         if (k->kind == ATOLL__REQ_CLIENT && k->session.v == s.v) {
-            k->answered = true; /* nobody to answer: the session is gone */
-            kept_release(k);
+            /* Nobody to answer: the game's answer (or the deadline) only frees it. The
+             * game may still hold the handle, so it is not freed here. */
+            k->wants_answer = false;
+            k->orphaned = true;
         }
     }
 }
