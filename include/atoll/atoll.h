@@ -262,6 +262,25 @@ typedef struct atoll_entry {
     int local;
 } atoll_entry;
 
+/* A setting of the game (`--set KEY=VALUE`), declared so the node checks it at start as
+ * it checks its own: a --set key that is neither the framework's (net., log., node.,
+ * area., session., auth.) nor declared by the game stops the node with an error (a
+ * misspelt key never passes silently), and so does a value that does not parse or is
+ * out of range. atoll_setting* then return the given value, or the declared default. */
+typedef enum atoll_setting_type {
+    ATOLL_SETTING_INT,    /* an integer from min to max */
+    ATOLL_SETTING_BOOL,   /* true/false/yes/no/on/off/1/0 */
+    ATOLL_SETTING_STRING, /* any text of at most max bytes (0: no limit) */
+} atoll_setting_type;
+
+typedef struct atoll_setting_decl {
+    const char *key;         /* "mygame.rooms": by custom, the game's name and a dot */
+    atoll_setting_type type;
+    const char *def;         /* the default as it would be written in --set */
+    int64_t min, max;        /* the range of an INT; max: the length of a STRING */
+    const char *help;        /* one line for `atoll run --help` and error messages */
+} atoll_setting_decl;
+
 typedef struct atoll_game {
     const char *name;
     const atoll_area_type *const *area_types; /* NULL-terminated */
@@ -279,6 +298,9 @@ typedef struct atoll_game {
      * area: send gate.entry first"). A guest that sends gate.entry leaves its area and
      * enters as that uid. */
     int (*guest)(atoll_entry *e);
+    /* The game's settings, ending with an entry whose key is NULL; NULL: none (then
+     * every --set key outside the framework's namespaces is an error). */
+    const atoll_setting_decl *settings;
 } atoll_game;
 
 /* The layout of the structs above and the meaning of the functions; a node refuses a
@@ -300,7 +322,7 @@ typedef struct atoll_game {
  * stopped and returns the exit status. Main thread only. */
 int atoll_run(const atoll_game *game, int argc, char **argv);
 
-/* ---- settings: any `--set KEY=VALUE`; any thread ---- */
+/* ---- settings: the framework's and the game's declared ones; any thread ---- */
 const char *atoll_setting(const atoll_node *n, const char *key, const char *def);
 int64_t atoll_setting_int(const atoll_node *n, const char *key, int64_t def);
 /* true/false/yes/no/on/off/1/0; def for anything else. */

@@ -6,7 +6,10 @@
 
 #include <dlfcn.h>
 #include <limits.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 /* The built-in games of the program, registered before the node starts (the atoll
@@ -159,6 +162,88 @@ name_ok(const char *s, size_t max)
             return false;
     }
     return true;
+}
+
+/* Checks one value against its declaration; a sentence in err when it does not fit. */
+static int
+setting_value_ok(const atoll_setting_decl *d, const char *v, char *err, size_t errlen)
+{
+    if (d->type == ATOLL_SETTING_INT) {
+        char *end;
+        errno = 0;
+        long long x = strtoll(v, &end, 10);
+        if (errno || end == v || *end != '\0' || x < d->min || x > d->max) {
+            snprintf(err, errlen, "%s must be an integer from %lld to %lld (%s), not \"%.40s\"",
+                     d->key, (long long)d->min, (long long)d->max, d->help ? d->help : "",
+                     v);
+            return ATOLL_EINVAL;
+        }
+    } else if (d->type == ATOLL_SETTING_BOOL) {
+        static const char *const words[] = {"true", "false", "yes", "no", "on", "off", "1", "0"};
+        bool ok = false;
+        for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+            ok = ok || strcasecmp(v, words[i]) == 0;
+        if (!ok) {
+            snprintf(err, errlen, "%s must be true or false (%s), not \"%.40s\"", d->key,
+                     d->help ? d->help : "", v);
+            return ATOLL_EINVAL;
+        }
+    } else if (d->type == ATOLL_SETTING_STRING) {
+        if (d->max > 0 && strlen(v) > (size_t)d->max) {
+            snprintf(err, errlen, "%s must be at most %lld bytes (%s)", d->key, (long long)d->max,
+                     d->help ? d->help : "");
+            return ATOLL_EINVAL;
+        }
+    } else {
+        snprintf(err, errlen, "setting %s has an unknown type %d", d->key, (int)d->type);
+        return ATOLL_EINVAL;
+    }
+    return ATOLL_OK;
+}
+
+const atoll_setting_decl *
+atoll__game_setting(const atoll_game *g, const char *key)
+{
+    for (const atoll_setting_decl *d = g ? g->settings : NULL; d && d->key; d++)
+        if (strcmp(d->key, key) == 0)
+            return d;
+    return NULL;
+}
+
+int
+atoll__game_check_settings(const atoll_game *g, const atoll__config *c, char *err, size_t errlen)
+{
+    /* The declarations themselves: a default that does not fit is the game's bug. */
+    for (const atoll_setting_decl *d = g->settings; d && d->key; d++) {
+        if (atoll__config_framework_key(d->key) || strchr(d->key, '=') != NULL) {
+            snprintf(err, errlen, "the game declares setting \"%.60s\" in the framework's "
+                     "namespace or with a '='", d->key);
+            return ATOLL_EINVAL;
+        }
+        if (d->def != NULL && setting_value_ok(d, d->def, err, errlen) != ATOLL_OK)
+            return ATOLL_EINVAL;
+    }
+    for (size_t i = 0; i < c->nsettings; i++) {
+        const char *key = c->settings[i].key;
+        if (atoll__config_framework_key(key))
+            continue;
+        const atoll_setting_decl *d = atoll__game_setting(g, key);
+        if (d == NULL) {
+            size_t k = (size_t)snprintf(err, errlen, "unknown setting '%.60s'", key);
+            const char *sep = " (the game's settings: ";
+            for (const atoll_setting_decl *e = g->settings; e && e->key && k < errlen; e++) {
+                k += (size_t)snprintf(err + k, errlen - k, "%s%s", sep, e->key);
+                sep = ", ";
+            }
+            if (k < errlen)
+                snprintf(err + k, errlen - k, "%s", g->settings && g->settings->key
+                                                        ? ")" : " (the game declares none)");
+            return ATOLL_EINVAL;
+        }
+        if (setting_value_ok(d, c->settings[i].value, err, errlen) != ATOLL_OK)
+            return ATOLL_EINVAL;
+    }
+    return ATOLL_OK;
 }
 
 int

@@ -140,6 +140,13 @@ atoll__node_start(atoll__node *n, atoll__config *cfg, const atoll_game *linked,
         release(n, 0);
         return ATOLL_EINVAL;
     }
+    char serr[600];
+    if (atoll__game_check_settings(n->game->api, cfg, serr, sizeof serr) != ATOLL_OK) {
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad setting\" game=\"%s\" error=\"%s\"",
+                  n->game->name ? n->game->name : cfg->game, serr);
+        release(n, 0);
+        return ATOLL_EINVAL;
+    }
     n->dict = build_dict(n->game, n->ntypes);
     if (n->dict == NULL) {
         release(n, 0);
@@ -260,7 +267,11 @@ atoll_setting(const atoll_node *n, const char *key, const char *def)
 {
     if (n == NULL || key == NULL)
         return def;
-    return atoll__config_get(n->cfg, key, def);
+    const char *v = atoll__config_get(n->cfg, key, NULL);
+    if (v != NULL)
+        return v;
+    const atoll_setting_decl *d = atoll__game_setting(n->game ? n->game->api : NULL, key);
+    return d != NULL && d->def != NULL ? d->def : def;
 }
 
 int64_t
