@@ -5,6 +5,7 @@ the wire decoder of mail between nodes.
 Writes tests/fuzz/corpus/{package,message,handshake,json,client_reply}/ from the test
 vectors of the protocol reference (section 11.1, the section 11.2 live-server transcript),
 the error cases of sections 5.2 and 9 and the replies of a real atoll node, and
+tests/fuzz/corpus/resume_token/ from tokens made here as src/area/token.h says, and
 tests/fuzz/corpus/wire/ from frames written here after the format in src/node/wire.h
 (one valid frame of every kind, a stream of them, and the ways a frame can be bad), one
 small file per case, named after what it holds. Deterministic: running it twice gives the
@@ -318,7 +319,7 @@ JSONS = {
 WIRE_KINDS = ["stop", "bind", "bound", "unbind", "kick", "broadcast", "sess_out", "sess_push",
               "area_create", "area_enter", "area_req", "area_leave", "area_fence",
               "area_move_in", "area_call", "area_reply", "sess_route", "link", "dir_answer",
-              "dir_invalidate"]
+              "dir_invalidate", "area_resume"]
 WIRE_FIELDS = ["session", "request", "flags", "route", "status", "worker", "area", "area_old",
                "call_id", "type", "uid", "reason", "from", "value", "shared", "sessions",
                "data", "payload", "epoch"]
@@ -410,6 +411,8 @@ WIRE_VALID = {
     "area-reply": wire("area_reply", {"status": -110, "call_id": 99, "value": b'{"code":500}'}),
     "sess-route": wire("sess_route", {"session": 10, "worker": 3, "area": 6, "area_old": (5, 2),
                                       "type": 2, "data": bytes([4, 0, 0, 3, 4, 1]) + b"{}"}),
+    "area-resume": wire("area_resume", {"session": 11, "area": 7, "uid": b"alice",
+                                        "data": bytes(range(16)), "status": 1}),
     "every-field": wire("area_move_in", W_EVERY),
 }
 WIRES = dict(WIRE_VALID)
@@ -421,7 +424,8 @@ WIRES.update({
     "bad-version": wire("kick", {"session": 1}, version=2),
     "bad-kind-stop": wire("stop", {}),
     "bad-kind-link": wire("link", {"data": wire("kick", {"session": 1})}),
-    "bad-kind-20": wire(20, {}),
+    "bad-kind-21": wire(21, {}),
+    "bad-resume-without-uid": wire("area_resume", {"session": 1, "area": 1, "data": b"n"}),
     "bad-field-bit-19": wire("kick", {"session": 1}, extra_bits=1 << 19),
     "bad-invalidate-without-epoch": wire("dir_invalidate", {"from": b"room:1"}),
     "bad-create-without-id": wire("area_create", {"type": 1}),
@@ -464,6 +468,34 @@ WIRES.update({
 })
 
 
+# ---- resume tokens (src/area/token.h), under the fuzz target's fixed key 00 01 .. 1f ----
+
+def resume_token(uid, nonce, key=bytes(range(32))):
+    import hashlib
+    import hmac
+    mac = hmac.new(key, nonce + uid, hashlib.sha256).digest()[:16]
+    return b"1" + nonce.hex().encode() + mac.hex().encode() + uid
+
+
+NONCE = bytes(range(16))
+TOKENS = {
+    "ok-alice": resume_token(b"alice", NONCE),
+    "ok-utf8-uid": resume_token("joueur-é".encode(), NONCE),
+    "ok-uid-128": resume_token(b"u" * 128, b"\xff" * 16),
+    "ok-digits": resume_token(b"42", bytes(16)),
+    "bad-uid-129": resume_token(b"u" * 129, NONCE),
+    "bad-guest": resume_token(b"~0123456789abcdef", NONCE),
+    "bad-uid-nul": resume_token(b"a\x00b", NONCE),
+    "bad-version": b"2" + resume_token(b"alice", NONCE)[1:],
+    "bad-upper-hex": resume_token(b"alice", NONCE)[:1] + resume_token(b"alice", NONCE)[1:65].upper() + b"alice",
+    "bad-mac": resume_token(b"alice", NONCE)[:64] + b"0alice",
+    "bad-other-key": resume_token(b"alice", NONCE, key=b"k" * 32),
+    "bad-head-only": resume_token(b"alice", NONCE)[:65],
+    "bad-not-hex": b"1" + b"g" * 64 + b"alice",
+    "empty": b"",
+}
+
+
 def write(name, files):
     d = os.path.join(HERE, "corpus", name)
     os.makedirs(d, exist_ok=True)
@@ -479,6 +511,7 @@ def main():
     write("json", JSONS)
     write("client_reply", REPLIES)
     write("wire", WIRES)
+    write("resume_token", TOKENS)
 
 
 if __name__ == "__main__":
