@@ -52,7 +52,7 @@ atoll__area_route(atoll__req *req)
         return;
     }
     if (s->area == 0 && !s->entering && s->uid == NULL && !s->binding &&
-        n->game->api->guest != NULL)
+        n->game->api->guest != NULL && atoll__guests_allowed(n)) /* auth.guests */
         enter_guest(s);
     if (s->area == 0 && !s->entering) {
         atoll__reply_error(req, 500, "not in an area: send gate.entry first");

@@ -7,7 +7,8 @@
  * creation and destruction, the area manager.
  *
  * gate.entry {uid, area?, type?} puts the player in `area` (default "t-1") of type
- * `type` (default "t"). init creates t-1 and t-2, which the node places on two workers.
+ * `type` (default "t"); a body whose uid is not the player's, or that still holds a
+ * token, is refused (EINVAL). init creates t-1 and t-2, which the node places on two workers.
  */
 #include <atoll/atoll.h>
 #include <stdio.h>
@@ -736,6 +737,11 @@ static const atoll_area_type type_x = {
 static int
 entry(atoll_entry *e)
 {
+    /* What a game's entry hook sees of a signed login (login_test): the body's uid is
+     * the player's (the token's sub with auth.jwt_secret), and no token. */
+    const char *body_uid = atoll_get_str(e->body, "uid", NULL);
+    if ((body_uid != NULL && strcmp(body_uid, e->uid) != 0) || atoll_get(e->body, "token") != NULL)
+        return ATOLL_EINVAL;
     snprintf(e->area_id, sizeof e->area_id, "%s", atoll_get_str(e->body, "area", "t-1"));
     e->area_type = atoll_get_str(e->body, "type", "t");
     /* e->area_type points into the body, which lives until the entry is placed. */
