@@ -420,6 +420,11 @@ bool atoll__area_tick(atoll_area *a, uint64_t now_ns);
 /* ---- proxy.c --------------------------------------------------------------------------- */
 
 void atoll__proxy_reply_mail(atoll__worker *w, atoll__mail *m);
+/* A call from the gate itself (no calling area: an asynchronous admission): as
+ * atoll_call, and cb gets area NULL; runs outside any area. ATOLL_EINVAL for a bad id or
+ * a route no area type has (body taken either way). */
+int atoll__proxy_gate_call(atoll__worker *w, const char *to_id, const char *route,
+                           atoll_value *body, uint32_t timeout_ms, atoll_call_fn cb, void *udata);
 /* An AREA_CALL this worker sent itself with the target's id in its data (the id was
  * not cached when atoll_call ran): sent on to where the id lives once known. Takes m. */
 void atoll__proxy_route(atoll__worker *w, atoll__mail *m);

@@ -121,6 +121,8 @@ typedef struct atoll__session_hooks {
      * if any, stays. NULL: every entry is admitted. */
     int (*admit)(atoll__session *s, const char *uid, const atoll_value *body, char *msg,
                  size_t len);
+    /* (admit may also return ATOLL__ADMIT_LATER: the answer comes later through
+     * atoll__gate_admitted; the session keeps the entry meanwhile.) */
     /* gate.entry bound the session's uid (again: it was bound already, to the same
      * uid): enter the game and answer request_id when reply. body is the gate.entry
      * body, borrowed for the call. NULL: answer {"code":200,"uid":...} at once. */

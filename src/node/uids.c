@@ -254,6 +254,31 @@ entry_uid(atoll__req *req, json_t *root, char *uid)
     return true;
 }
 
+/* An entry waiting for its admission (ATOLL__ADMIT_LATER). */
+struct atoll__admission {
+    uint32_t request_id;
+    bool reply;
+    json_t *body;              /* the gate.entry body, for the binding */
+    char uid[UID_MAX + 1];
+};
+typedef struct atoll__admission atoll__admission;
+
+/* An admitted entry: binds uid to s through the uid's owner worker (which kicks a
+ * session holding it), then the enter hook. Takes body. */
+static void
+bind_uid(atoll__session *s, uint32_t request_id, bool reply, const char *uid, json_t *body)
+{
+    s->binding = true;
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_BIND, 0);
+    m->session = s->id;
+    m->request_id = request_id;
+    m->reply = reply;
+    m->uid = atoll__strndup(uid, strlen(uid));
+    /* The body travels with the binding: the game's entry hook reads it. */
+    m->value = (atoll_value *)body;
+    atoll__worker_post(atoll__uid_owner(s->worker->node, uid), m);
+}
+
 void
 atoll__gate_entry(atoll__req *req)
 {
@@ -288,25 +313,55 @@ atoll__gate_entry(atoll__req *req)
     const atoll__session_hooks *hk = &s->worker->node->hooks;
     char why[160] = "";
     int rc = hk->admit ? hk->admit(s, uid, (const atoll_value *)root, why, sizeof why) : 0;
+    if (rc == ATOLL__ADMIT_LATER) {
+        /* The game asks someone (an area) first: the entry waits on the session, which
+         * takes no other entry meanwhile. */
+        atoll__admission *a = atoll__calloc(1, sizeof *a);
+        a->request_id = req->id;
+        a->reply = req->type == ATOLL_MSG_REQUEST;
+        a->body = root;
+        snprintf(a->uid, sizeof a->uid, "%s", uid);
+        s->admitting = a;
+        s->binding = true;
+        return;
+    }
     if (rc != 0) {
         json_decref(root);
         atoll__reply_error(req, 500, why[0] ? why : "entry refused");
         return;
     }
-    s->binding = true;
-    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_BIND, 0);
-    m->session = s->id;
-    m->request_id = req->id;
-    m->reply = req->type == ATOLL_MSG_REQUEST;
-    m->uid = atoll__strndup(uid, strlen(uid));
-    /* The body travels with the binding: the game's entry hook reads it. */
-    m->value = (atoll_value *)root;
-    atoll__worker_post(atoll__uid_owner(s->worker->node, uid), m);
+    bind_uid(s, req->id, req->type == ATOLL_MSG_REQUEST, uid, root);
+}
+
+void
+atoll__gate_admitted(atoll__worker *w, atoll_session_id id, int code, const char *msg)
+{
+    atoll__session *s = atoll__session_find(w, id);
+    if (s == NULL || s->admitting == NULL)
+        return; /* gone: its close freed the waiting entry */
+    atoll__admission *a = s->admitting;
+    s->admitting = NULL;
+    if (code == 200 && atoll__session_live(s)) {
+        bind_uid(s, a->request_id, a->reply, a->uid, a->body);
+    } else {
+        s->binding = false;
+        atoll__free(s->admitted); /* the area the game chose for it */
+        s->admitted = NULL;
+        atoll__req req = atoll__entry_req(s, a->request_id, a->reply);
+        atoll__reply_error(&req, code == 200 ? 500 : code, msg ? msg : "entry refused");
+        json_decref(a->body);
+    }
+    atoll__free(a);
 }
 
 void
 atoll__uid_release(atoll__session *s)
 {
+    if (s->admitting != NULL) { /* closed while its admission was asked */
+        json_decref(s->admitting->body);
+        atoll__free(s->admitting);
+        s->admitting = NULL;
+    }
     if (s->uid == NULL)
         return;
     atoll__mail *m = atoll__mail_new(ATOLL_MAIL_UNBIND, 0);
