@@ -13,7 +13,13 @@
  * at the end. --entry sends gate.entry {"uid":"bench-<pid>-<n>"} (plus "room" with
  * --room) on each connection first: the pid keeps uids unique across runs against one
  * server, so a run never kicks the sessions of the one before ("duplicate login") while
- * their close is still on its way.
+ * their close is still on its way. --jwt-secret S adds "token": an HS256 JSON Web Token
+ * with that uid as sub, valid for an hour, signed with S (as a game's web backend mints
+ * them), so the same traffic enters a node with auth.jwt_secret=S (which takes the uid
+ * from the token) and one without (which takes the body's uid). --repeat-entry makes the
+ * closed loop's request the connection's own gate.entry again (route and body as the
+ * first), which a node answers {"code":200} without entering anew: every request is a
+ * whole entry's parsing and, with a secret, token check, and nothing else.
  *
  * --fanout (open loop, for a chat room): every connection enters (gate.entry, --room)
  * and says --route (room.say) {"text":"<send time>"} --rate times a second, the sends of
@@ -48,6 +54,7 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include <atollc/atollc.h>
+#include "jwt_mint.h" /* tests/support: the one token minter, checked by the unit tests */
 
 #include <pthread.h>
 #include <signal.h>
@@ -160,6 +167,8 @@ static struct {
     bool fanout;
     bool once;
     bool check_code;        /* closed loop: an answer with a code other than 200 is an error */
+    const char *jwt_secret; /* gate.entry carries a token signed with it, or NULL */
+    bool repeat_entry;      /* closed loop: the request is the connection's gate.entry again */
     double rate;            /* fan-out: says per second per connection */
     double grace_s;         /* fan-out: listening after the window */
     const char *push_route; /* fan-out: the pushes that carry the says */
@@ -221,6 +230,8 @@ typedef struct lg_conn {
     bool closed;
     bool entered; /* fan-out: gate.entry answered 200 */
     bool fo_done; /* fan-out: counted in fo_settled */
+    char *entry;  /* its gate.entry body (malloc'd), for --repeat-entry */
+    size_t entry_len;
     slot *slots;
 } lg_conn;
 
@@ -272,7 +283,10 @@ send_slot(slot *s)
 {
     lg_conn *k = s->conn;
     s->t0 = uv_hrtime();
-    if (atollc_request(k->c, cfg.route, cfg.body, cfg.body_len, on_response, s) != ATOLLC_OK)
+    int rc = cfg.repeat_entry
+                 ? atollc_request(k->c, "gate.entry", k->entry, k->entry_len, on_response, s)
+                 : atollc_request(k->c, cfg.route, cfg.body, cfg.body_len, on_response, s);
+    if (rc != ATOLLC_OK)
         k->t->errors++;
 }
 
@@ -316,9 +330,22 @@ entry_body(char *buf, size_t cap, int index)
         snprintf(uid, sizeof uid, "bench-%ld-once", (long)getpid());
     else
         snprintf(uid, sizeof uid, "bench-%ld-%d", (long)getpid(), index);
-    int n = cfg.room ? snprintf(buf, cap, "{\"uid\":\"%s\",\"room\":\"%s\"}", uid, cfg.room)
-                     : snprintf(buf, cap, "{\"uid\":\"%s\"}", uid);
-    return n > 0 && (size_t)n < cap ? n : -1;
+    char token[512] = "";
+    if (cfg.jwt_secret != NULL) {
+        char claims[128];
+        snprintf(claims, sizeof claims, "{\"sub\":\"%s\",\"exp\":%lld}", uid,
+                 (long long)time(NULL) + 3600);
+        if (jwt_mint(token, sizeof token, cfg.jwt_secret, claims) == 0)
+            return -1;
+    }
+    int k = snprintf(buf, cap, "{\"uid\":\"%s\"", uid);
+    if (k > 0 && (size_t)k < cap && cfg.room)
+        k += snprintf(buf + k, cap - (size_t)k, ",\"room\":\"%s\"", cfg.room);
+    if (k > 0 && (size_t)k < cap && token[0])
+        k += snprintf(buf + k, cap - (size_t)k, ",\"token\":\"%s\"", token);
+    if (k > 0 && (size_t)k < cap)
+        k += snprintf(buf + k, cap - (size_t)k, "}");
+    return k > 0 && (size_t)k < cap ? k : -1;
 }
 
 /* ---- fan-out ------------------------------------------------------------------------- */
@@ -527,8 +554,12 @@ on_connect(atollc_client *c, int status, void *ud)
         t->connected++;
         if (t->phase != PH_STOPPING) {
             if ((cfg.entry || cfg.fanout) && !cfg.idle) {
-                char body[256];
+                char body[1024];
                 int n = entry_body(body, sizeof body, k->index);
+                if (n >= 0 && cfg.repeat_entry && k->entry == NULL) {
+                    k->entry = strndup(body, (size_t)n);
+                    k->entry_len = (size_t)n;
+                }
                 if (n < 0 ||
                     atollc_request(c, "gate.entry", body, (size_t)n, on_entry, k) != ATOLLC_OK) {
                     t->errors++;
@@ -636,7 +667,7 @@ run_once(void)
     }
     char *resp = NULL;
     if (cfg.entry) {
-        char body[256];
+        char body[1024];
         if (entry_body(body, sizeof body, -1) < 0) {
             fprintf(stderr, "atoll-loadgen: --room too long\n");
             atollc_sync_free(s);
@@ -671,12 +702,14 @@ usage(void)
     fprintf(stderr,
             "usage: atoll-loadgen --port P [--host H] [--transport tcp|ws] [--conns N]\n"
             "         [--depth D] [--duration S] [--warmup S] [--route R] [--body JSON]\n"
-            "         [--entry] [--room NAME] [--check-code] [--idle] [--threads T]\n"
-            "         [--no-dict] [--ready-file PATH] [--timeout MS]\n"
+            "         [--entry] [--room NAME] [--jwt-secret S] [--repeat-entry]\n"
+            "         [--check-code] [--idle] [--threads T] [--no-dict] [--ready-file PATH]\n"
+            "         [--timeout MS]\n"
             "       atoll-loadgen --fanout --port P [--rate SAYS_PER_S] [--conns N]\n"
             "         [--route room.say] [--push-route onChat] [--room NAME] [--duration S]\n"
             "         [--warmup S] [--grace S] [--threads T]\n"
-            "       atoll-loadgen --once --port P [--entry] [--room NAME] --route R\n"
+            "       atoll-loadgen --once --port P [--entry] [--room NAME] [--jwt-secret S]\n"
+            "         --route R\n"
             "         [--body JSON] [--timeout MS]\n");
     exit(2);
 }
@@ -697,6 +730,7 @@ main(int argc, char **argv)
             {"--entry", &cfg.entry, true},   {"--idle", &cfg.idle, true},
             {"--no-dict", &cfg.use_dict, false}, {"--fanout", &cfg.fanout, true},
             {"--once", &cfg.once, true},     {"--check-code", &cfg.check_code, true},
+            {"--repeat-entry", &cfg.repeat_entry, true},
         };
         bool was_flag = false;
         for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++) {
@@ -745,6 +779,8 @@ main(int argc, char **argv)
             cfg.grace_s = atof(v);
         else if (!strcmp(a, "--push-route"))
             cfg.push_route = v;
+        else if (!strcmp(a, "--jwt-secret"))
+            cfg.jwt_secret = v;
         else
             usage();
     }
@@ -766,6 +802,8 @@ main(int argc, char **argv)
     if (cfg.port <= 0 || cfg.port > 65535 || cfg.conns < 1 || cfg.depth < 1 ||
         cfg.duration_s <= 0 || cfg.warmup_s < 0 || cfg.threads < 1 || cfg.threads > MAX_THREADS)
         usage();
+    if (cfg.repeat_entry && (!cfg.entry || cfg.idle || cfg.fanout))
+        usage(); /* it repeats the entry: --entry, closed loop */
     if (cfg.threads > cfg.conns)
         cfg.threads = cfg.conns;
     cfg.body_len = strlen(cfg.body);
@@ -855,6 +893,8 @@ main(int argc, char **argv)
     }
     free(all);
     free(lag);
+    for (int i = 0; i < cfg.conns; i++)
+        free(conns[i].entry);
     free(slots);
     free(conns);
     free(threads);

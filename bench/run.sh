@@ -3,8 +3,8 @@
 # scenarios, one table; then the game scenarios (areas, fan-out, calls, ticks).
 #
 # Usage: bench/run.sh [--quick] [--only LIST]
-#   LIST: comma-separated sections: echo, idle, levelup, loopback, fanout, calls; "areas"
-#   stands for levelup,fanout,calls (the game scenarios); default: all of them.
+#   LIST: comma-separated sections: echo, idle, levelup, loopback, auth, fanout, calls;
+#   "areas" stands for levelup,fanout,calls (the game scenarios); default: all of them.
 #
 # Builds nothing: it expects a configured and built tree in build/ (build/atoll,
 # build/bench/atoll-loadgen, build/bench/atoll-baseline, build/bench/libatoll_benchgame.so;
@@ -14,6 +14,7 @@
 #   atoll:    build/atoll run --game echo --listen 127.0.0.1:PORT --workers 2 \
 #                 --set net.rate_limit=0
 #   quick:    build/atoll run --game quick ... --set quick.broadcast=false --set net.rate_limit=0
+#   quick-jwt: the same with --set auth.jwt_secret=<JWT_SECRET below> (signed logins)
 #   chat:     build/atoll run --game chat ... --set net.rate_limit=0
 #   bench:    build/atoll run --game build/bench/libatoll_benchgame.so ... --set net.rate_limit=0
 # Sections:
@@ -36,6 +37,17 @@
 #         where every mail between the 2 workers is encoded as node-link frames and
 #         decoded, in interleaved pairs with the same game without it: the ratio bounds
 #         what a node link's encoding will cost (target >= 0.6).
+#   auth: signed logins, in interleaved pairs of the quick game without and with
+#         auth.jwt_secret (quick, quick-jwt), the same client traffic to both: each
+#         gate.entry carries the uid and an HS256 token for it (atoll-loadgen --jwt-secret;
+#         the node without the secret reads the uid, the other the token). First levelup
+#         as above: tokens are checked at entry only, so the ratio should be 1 (target
+#         >= 0.95). Then the entry rate: 100 TCP connections enter once, then each sends
+#         its own gate.entry again in a closed loop, depth 1 (--repeat-entry); the node
+#         answers {"code":200} without entering anew, so a request is a whole entry's
+#         parsing plus, with the secret, the token's check (base64url, header, HMAC-SHA-256,
+#         claims): entries per second with and without verification. (Not connect +
+#         handshake + entry per connection: that would measure TCP setup, not the token.)
 #   fanout: the chat game, 200 connections in the lobby, open loop: each says room.say
 #         {"text":"<CLOCK_MONOTONIC ns>"} RATE times a second, spread evenly; every client
 #         times every onChat push. First 2 says/s (80,000 pushes/s), REPEATS runs of
@@ -76,12 +88,12 @@ BENCHGAME=$BUILD/bench/libatoll_benchgame.so
 RESULTS=$BUILD/bench/results.json
 
 usage() {
-    echo "usage: bench/run.sh [--quick] [--only echo,idle,levelup,loopback,fanout,calls|areas]" >&2
+    echo "usage: bench/run.sh [--quick] [--only echo,idle,levelup,loopback,auth,fanout,calls|areas]" >&2
     exit 2
 }
 
 QUICK=0
-ONLY=echo,idle,levelup,loopback,fanout,calls
+ONLY=echo,idle,levelup,loopback,auth,fanout,calls
 while (($#)); do
     case $1 in
     --quick) QUICK=1 ;;
@@ -98,7 +110,7 @@ declare -A RUN_SECTION
 IFS=, read -ra _sections <<<"$ONLY"
 for s in "${_sections[@]}"; do
     case $s in
-    echo | idle | levelup | loopback | fanout | calls) RUN_SECTION[$s]=1 ;;
+    echo | idle | levelup | loopback | auth | fanout | calls) RUN_SECTION[$s]=1 ;;
     *) usage ;;
     esac
 done
@@ -117,6 +129,7 @@ FO_RATE=2
 FO_MAX_RATE=4096 # says per second per connection where the search gives up climbing
 CALL_DEPTHS=(1 16 256)
 LOAD_CONNS=100
+JWT_SECRET=bench-jwt-secret-0123456789abcdef0123 # 37 bytes: no short-secret warning
 
 need=("$ATOLL_BIN" "$LOADGEN")
 if want echo || want idle || want levelup; then need+=("$BASELINE"); fi
@@ -192,6 +205,11 @@ start_server() {
     quick)
         "$ATOLL_BIN" run --game quick --listen "127.0.0.1:$PORT" --workers 2 \
             --set quick.broadcast=false --set net.rate_limit=0 >"$TMP/$1.log" 2>&1 &
+        ;;
+    quick-jwt)
+        "$ATOLL_BIN" run --game quick --listen "127.0.0.1:$PORT" --workers 2 \
+            --set quick.broadcast=false --set net.rate_limit=0 \
+            --set "auth.jwt_secret=$JWT_SECRET" >"$TMP/$1.log" 2>&1 &
         ;;
     quick-loopback)
         "$ATOLL_BIN" run --game quick --listen "127.0.0.1:$PORT" --workers 2 \
@@ -516,6 +534,19 @@ if want loopback; then
     stop_pair quick quick-loopback
 fi
 
+# ---- signed logins ----------------------------------------------------------------------
+
+if want auth; then
+    echo "== levelup with auth.jwt_secret vs without, c100 d1" >&2
+    start_pair quick quick-jwt
+    PAIR_BASE=quick throughput auth-levelup quick-jwt tcp 100 1 --entry \
+        --jwt-secret "$JWT_SECRET" --check-code --route area.levelup --body '{}'
+    echo "== gate.entry again and again, with token verification vs without, c100 d1" >&2
+    PAIR_BASE=quick throughput auth-entry quick-jwt tcp 100 1 --entry \
+        --jwt-secret "$JWT_SECRET" --repeat-entry --check-code
+    stop_pair quick quick-jwt
+fi
+
 # ---- fan-out ----------------------------------------------------------------------------
 
 FO_STEPS=()
@@ -690,6 +721,20 @@ if want loopback; then
         "loopback: levelup with every mail between workers as node-link frames vs without" \
         plain links 0.6
 fi
+if want auth; then
+    pair_table auth-levelup \
+        "auth: levelup with auth.jwt_secret vs without (tokens are checked at gate.entry only)" \
+        plain jwt 0.95
+    b=${RES[baseline,auth-entry]} a=${RES[atoll,auth-entry]}
+    printf '\nauth: entries per second, each connection repeating its own gate.entry (c100 d1)\n'
+    printf '%-30s %12s %12s %7s %14s %14s %8s\n' scenario "plain /s" "jwt /s" ratio \
+        "plain p50/p99" "jwt p50/p99" errors
+    printf '%-30s %12.0f %12.0f %7s %14s %14s %8s\n' "gate.entry, HS256 token" \
+        "$(field "$b" throughput_rps)" "$(field "$a" throughput_rps)" "${RATIO[auth-entry]}" \
+        "$(printf '%.0f/%.0f' "$(field "$b" p50_us)" "$(field "$b" p99_us)")" \
+        "$(printf '%.0f/%.0f' "$(field "$a" p50_us)" "$(field "$a" p99_us)")" \
+        "$(field "$a" errors)"
+fi
 if want fanout; then
     t=$FO_TARGET
     printf '\nfanout: chat game, %d connections in one room, each pushed every say\n' "$FO_CONNS"
@@ -787,6 +832,13 @@ fi
         printf ',"levelup":{"game":"quick","route":"area.levelup","conns":100,"depth":1,'
         printf '"baseline":%s,"atoll":%s,"ratio_rps":%s}' "${RES[baseline,levelup]}" \
             "${RES[atoll,levelup]}" "${RATIO[levelup]}"
+    fi
+    if want auth; then
+        printf ',"auth":{"game":"quick","conns":100,"depth":1,"levelup":{"plain":%s,"jwt":%s,' \
+            "${RES[baseline,auth-levelup]}" "${RES[atoll,auth-levelup]}"
+        printf '"ratio_rps":%s},"entry":{"plain":%s,"jwt":%s,"ratio_rps":%s}}' \
+            "${RATIO[auth-levelup]}" "${RES[baseline,auth-entry]}" "${RES[atoll,auth-entry]}" \
+            "${RATIO[auth-entry]}"
     fi
     if want fanout; then
         printf ',"fanout":{"game":"chat","conns":%d,"rate_per_conn":%s,"median_run":%s,' \

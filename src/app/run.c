@@ -43,7 +43,9 @@ usage(FILE *f)
             "settings (docs/operations.md has the full list):\n"
             "  net.max_package, net.max_conns, net.heartbeat, net.heartbeat_timeout,\n"
             "  net.idle_timeout, net.handshake_timeout, net.output_cap, net.rate_limit,\n"
-            "  net.rate_burst, net.dict, net.min_client_version, node.workers, log.level\n");
+            "  net.rate_burst, net.dict, net.min_client_version, node.workers, log.level,\n"
+            "  auth.jwt_secret, auth.jwt_secret_file, auth.jwt_audience, auth.jwt_leeway,\n"
+            "  auth.guests (signed logins)\n");
 }
 
 static int

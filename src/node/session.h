@@ -19,9 +19,10 @@
  * node's route table). Requests to unknown routes get {"code":500,...}; notifies never
  * get a response.
  *
- * gate.entry {"uid":...} first asks the modules above whether the session may enter as
- * that uid (the admit hook: the game's entry hook today; tokens and the game's own
- * checks next), and only an admitted entry binds the session to the uid through the
+ * gate.entry {"uid":...} (with auth.jwt_secret, {"token":...} and the uid is the
+ * token's: a bad token is answered 401 and closes the session, auth.h) first asks the
+ * modules above whether the session may enter as that uid (the admit hook: the game's
+ * entry hook), and only an admitted entry binds the session to the uid through the
  * uid's owner worker (uids.c): a second session with the same uid kicks the first. Then
  * the enter hook (node.h) enters the game. A refused entry touches nothing of the uid.
  */
@@ -110,7 +111,7 @@ void atoll__kick(atoll__session *s, const char *reason);
 
 /* Worker that owns a uid in the registry. */
 atoll__worker *atoll__uid_owner(atoll__node *n, const char *uid);
-/* gate.entry: binds the uid of the body, then the enter hook. */
+/* gate.entry: binds the uid of the body (or of its token), then the enter hook. */
 void atoll__gate_entry(atoll__req *req);
 /* hooks.admit's return for "the answer comes later". */
 #define ATOLL__ADMIT_LATER 1
