@@ -212,8 +212,10 @@ atoll__area_admit(atoll__session *s, const char *uid, const atoll_value *body, c
     if (e.admit_area[0] == '\0' || e.admit_route == NULL)
         return ATOLL_OK;
     /* The game's own admission, by a call to one of its areas. */
-    atoll_value *arg = atoll_pack("{s:s,s:s,s:O}", "uid", uid, "area", e.area_id, "body",
-                                  body ? (atoll_value *)body : atoll_null());
+    /* A copy of the body: the entry keeps its own until it is bound, and the call's goes
+     * to another thread (values are not shared between threads). */
+    atoll_value *arg = atoll_pack("{s:s,s:s,s:o}", "uid", uid, "area", e.area_id, "body",
+                                  body ? atoll_copy(body) : atoll_null());
     atoll_session_id *sid = atoll__malloc(sizeof *sid);
     *sid = s->id;
     rc = atoll__proxy_gate_call(s->worker, e.admit_area, e.admit_route, arg,
