@@ -177,6 +177,32 @@ arm_timer(atoll__worker *w)
         uv_timer_start(&w->areas->call_timer, on_call_timer, 1, 1);
 }
 
+/* Records a call of area from (NULL: the gate's) to to_id under a new id with its
+ * deadline, and posts it. */
+static void
+start_call(atoll__worker *w, atoll_area *from, const char *to_id, const atoll__dir_entry *e,
+           uint16_t code, atoll_value *body, uint32_t timeout_ms, atoll_call_fn cb, void *udata)
+{
+    atoll__call *c = call_new(w);
+    c->id = ++w->areas->next_call_id;
+    c->caller = from;
+    c->cb = cb;
+    c->udata = udata;
+    c->route = code;
+    memcpy(c->to, to_id, strlen(to_id) + 1); /* the id was checked by the caller */
+    if (from != NULL) { /* a gate's call is in no area's list */
+        c->next = from->calls;
+        if (from->calls)
+            from->calls->prev = c;
+        from->calls = c;
+    }
+    atoll__map_put(&w->areas->calls, c->id, c);
+    c->deadline_ms = uv_now(&w->loop) + (timeout_ms ? timeout_ms : 1);
+    atoll__wheel_add(&w->areas->call_wheel, &c->deadline, c->deadline_ms);
+    arm_timer(w);
+    post_call(w, from, to_id, e, code, c->id, body);
+}
+
 int
 atoll_call(atoll_area *from, const char *to_id, const char *route, atoll_value *body,
            uint32_t timeout_ms, atoll_call_fn cb, void *udata)
@@ -195,22 +221,7 @@ atoll_call(atoll_area *from, const char *to_id, const char *route, atoll_value *
         atoll_unref(body);
         return ATOLL_EINVAL;
     }
-    atoll__call *c = call_new(w);
-    c->id = ++w->areas->next_call_id;
-    c->caller = from;
-    c->cb = cb;
-    c->udata = udata;
-    c->route = code;
-    memcpy(c->to, to_id, strlen(to_id) + 1); /* length checked above */
-    c->next = from->calls;
-    if (from->calls)
-        from->calls->prev = c;
-    from->calls = c;
-    atoll__map_put(&w->areas->calls, c->id, c);
-    c->deadline_ms = uv_now(&w->loop) + (timeout_ms ? timeout_ms : 1);
-    atoll__wheel_add(&w->areas->call_wheel, &c->deadline, c->deadline_ms);
-    arm_timer(w);
-    post_call(w, from, to_id, e, code, c->id, body);
+    start_call(w, from, to_id, e, code, body, timeout_ms, cb, udata);
     return ATOLL_OK;
 }
 
@@ -224,18 +235,7 @@ atoll__proxy_gate_call(atoll__worker *w, const char *to_id, const char *route, a
         atoll_unref(body);
         return ATOLL_EINVAL;
     }
-    atoll__call *c = call_new(w);
-    c->id = ++w->areas->next_call_id;
-    c->caller = NULL;
-    c->cb = cb;
-    c->udata = udata;
-    c->route = code;
-    memcpy(c->to, to_id, strlen(to_id) + 1);
-    atoll__map_put(&w->areas->calls, c->id, c);
-    c->deadline_ms = uv_now(&w->loop) + (timeout_ms ? timeout_ms : 1);
-    atoll__wheel_add(&w->areas->call_wheel, &c->deadline, c->deadline_ms);
-    arm_timer(w);
-    post_call(w, NULL, to_id, e, code, c->id, body);
+    start_call(w, NULL, to_id, e, code, body, timeout_ms, cb, udata);
     return ATOLL_OK;
 }
 

@@ -71,18 +71,7 @@ read_response(int fd, uint32_t id, char *out, size_t cap)
     do
         ASSERT_EQ(raw_recv_pkg_nohb(fd, buf, sizeof buf, &len, 5000), 4);
     while ((buf[0] & 0x0e) == 0x06); /* a push, by code (0x07) or by route (0x06) */
-    ASSERT_EQ(buf[0], 0x04);
-    size_t off = 1;
-    uint32_t got = 0;
-    for (int shift = 0;; shift += 7) {
-        got |= (uint32_t)(buf[off] & 0x7f) << shift;
-        if (!(buf[off++] & 0x80))
-            break;
-    }
-    ASSERT_EQ(got, id);
-    ASSERT(len - off < cap);
-    memcpy(out, buf + off, len - off);
-    out[len - off] = '\0';
+    raw_take_response(buf, len, id, out, cap);
     gc_strip_resume(out); /* an entry's resume token is random: checked, then left out */
 }
 

@@ -96,16 +96,29 @@ expect_presence_(atollc_sync *s, int players, int away_now, int away, int back, 
 }
 #define EXPECT_PRESENCE(s, p, an, a, b, l) expect_presence_((s), (p), (an), (a), (b), (l), __LINE__)
 
+/* A node with a resume window of window_ms, a watcher in t-1 (past its own onEnter:
+ * t pushes onEnter only to who enters), and alice, whose token goes to tok. */
+static atollc_sync *
+start_watched_(test_node *n, const char *window_ms, atollc_sync **alice, char *tok, size_t cap,
+               int line)
+{
+    start_game(n, window_ms);
+    atollc_sync *watcher = gc_enter_(n, "watcher", NULL, NULL, __FILE__, line);
+    gc_expect_push_(watcher, "onEnter", NULL, __FILE__, line);
+    *alice = enter_(n, "alice", tok, cap, line);
+    return watcher;
+}
+#define START_WATCHED(n, window, alice, tok) \
+    start_watched_((n), (window), (alice), (tok), sizeof(tok), __LINE__)
+
 /* ---- tests ------------------------------------------------------------------------------ */
 
 TEST(resume_within_the_window_keeps_player_area_and_data)
 {
     test_node n;
-    start_game(&n, "30000");
     char tok[512];
-    atollc_sync *watcher = ENTER(&n, "watcher");
-    EXPECT_PUSH(watcher, "onEnter", NULL); /* its own: t pushes onEnter to who enters */
-    atollc_sync *a = ENTER_T(&n, "alice", tok);
+    atollc_sync *a;
+    atollc_sync *watcher = START_WATCHED(&n, "30000", &a, tok);
     EXPECT_REPLY(a, "t.incr", "{\"by\":5}", "{\"code\":200,\"n\":5,\"area\":\"t-1\"}");
 
     /* The connection drops: alice stays, away; the others are told by the game. */
@@ -134,11 +147,9 @@ TEST(resume_within_the_window_keeps_player_area_and_data)
 TEST(tokens_are_single_use_bound_and_unforgeable)
 {
     test_node n;
-    start_game(&n, "30000");
     char tok[512], used[512], bob[512];
-    atollc_sync *watcher = ENTER(&n, "watcher");
-    EXPECT_PUSH(watcher, "onEnter", NULL); /* its own: t pushes onEnter to who enters */
-    atollc_sync *a = ENTER_T(&n, "alice", tok);
+    atollc_sync *a;
+    atollc_sync *watcher = START_WATCHED(&n, "30000", &a, tok);
     atollc_sync *b = ENTER_T(&n, "bob", bob);
     snprintf(used, sizeof used, "%s", tok);
     atollc_sync_free(a);
@@ -179,11 +190,9 @@ TEST(tokens_are_single_use_bound_and_unforgeable)
 TEST(after_the_window_the_player_leaves_and_the_token_is_refused)
 {
     test_node n;
-    start_game(&n, "300");
     char tok[512];
-    atollc_sync *watcher = ENTER(&n, "watcher");
-    EXPECT_PUSH(watcher, "onEnter", NULL); /* its own: t pushes onEnter to who enters */
-    atollc_sync *a = ENTER_T(&n, "alice", tok);
+    atollc_sync *a;
+    atollc_sync *watcher = START_WATCHED(&n, "300", &a, tok);
     atollc_sync_free(a);
     EXPECT_PUSH(watcher, "onAway", "{\"uid\":\"alice\"}");
     EXPECT_PRESENCE(watcher, 2, 1, 1, 0, 0);
@@ -217,11 +226,9 @@ TEST(resume_takes_over_a_connection_the_server_still_holds)
 TEST(kicked_players_and_moves_while_away)
 {
     test_node n;
-    start_game(&n, "30000");
     char tok[512], tok2[512];
-    atollc_sync *watcher = ENTER(&n, "watcher");
-    EXPECT_PUSH(watcher, "onEnter", NULL); /* its own: t pushes onEnter to who enters */
-    atollc_sync *a = ENTER_T(&n, "alice", tok);
+    atollc_sync *a;
+    atollc_sync *watcher = START_WATCHED(&n, "30000", &a, tok);
     atollc_sync_free(a);
     EXPECT_PUSH(watcher, "onAway", "{\"uid\":\"alice\"}");
     /* A player who is away stays where its client will come back to. */
@@ -248,11 +255,9 @@ TEST(kicked_players_and_moves_while_away)
 TEST(logging_in_again_while_away_resumes_the_player)
 {
     test_node n;
-    start_game(&n, "30000");
     char tok[512], tok2[512];
-    atollc_sync *watcher = ENTER(&n, "watcher");
-    EXPECT_PUSH(watcher, "onEnter", NULL); /* its own: t pushes onEnter to who enters */
-    atollc_sync *a = ENTER_T(&n, "alice", tok);
+    atollc_sync *a;
+    atollc_sync *watcher = START_WATCHED(&n, "30000", &a, tok);
     EXPECT_REPLY(a, "t.incr", "{\"by\":3}", "{\"code\":200,\"n\":3,\"area\":\"t-1\"}");
     atollc_sync_free(a);
     EXPECT_PUSH(watcher, "onAway", "{\"uid\":\"alice\"}");

@@ -474,3 +474,21 @@ ws_open_client(int port)
     ws_pomelo_open(fd, true);
     return fd;
 }
+
+void
+raw_take_response(const uint8_t *buf, size_t len, uint32_t id, char *out, size_t cap)
+{
+    ASSERT(len >= 2);
+    ASSERT_EQ(buf[0], 0x04); /* a push here would be one the test did not expect */
+    size_t off = 1;
+    uint32_t got = 0;
+    for (int shift = 0; off < len && shift < 35; shift += 7) {
+        got |= (uint32_t)(buf[off] & 0x7f) << shift;
+        if (!(buf[off++] & 0x80))
+            break;
+    }
+    ASSERT_EQ(got, id);
+    ASSERT(len - off < cap);
+    memcpy(out, buf + off, len - off);
+    out[len - off] = '\0';
+}

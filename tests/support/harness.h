@@ -71,6 +71,9 @@ void raw_pomelo_open(int fd, bool expect_heartbeat);
 /* raw_connect to port (asserting it connects) and raw_pomelo_open(fd, true): a client
  * past its first heartbeat. */
 int raw_open_client(int port);
+/* Reads a DATA package's body (buf[0..len)) that must be the RESPONSE to request id:
+ * its JSON body goes to out (NUL-terminated); anything else fails the test. */
+void raw_take_response(const uint8_t *buf, size_t len, uint32_t id, char *out, size_t cap);
 /* Encodes a request message with a string route into out; returns its length. */
 size_t raw_request(uint8_t *out, uint32_t id, const char *route, const char *body);
 
