@@ -344,6 +344,20 @@ kept_release(atoll_req *k)
     atoll__free(k);
 }
 
+/* The framework answers a kept request the game did not (its deadline, its area's end):
+ * a calling area gets call_status, a client {"code":500,"message":msg}; k is freed. */
+static void
+kept_answer_for_game(atoll_area *a, atoll_req *k, int call_status, const char *msg)
+{
+    if (k->kind == ATOLL__REQ_CALL && k->wants_answer && k->mail == NULL) {
+        atoll__proxy_answer(a->worker, k->caller, k->call_id, call_status, NULL);
+        k->answered = true;
+        kept_release(k);
+    } else {
+        atoll_reply_error(k, 500, "%s", msg); /* frees k */
+    }
+}
+
 /* A kept request's deadline passed before the game answered it: the framework answers
  * ({"code":500}, or ATOLL_ETIMEDOUT to a caller) and frees it. */
 static void
@@ -359,13 +373,7 @@ on_kept_deadline(atoll_area *a, int status, void *udata)
     }
     ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"kept request not answered before its deadline, answered "
               "for the game\" route=%s area=\"%s\"", k->route ? k->route : "", a->id);
-    if (k->kind == ATOLL__REQ_CALL && k->wants_answer && k->mail == NULL) {
-        atoll__proxy_answer(a->worker, k->caller, k->call_id, ATOLL_ETIMEDOUT, NULL);
-        k->answered = true;
-        kept_release(k);
-    } else {
-        atoll_reply_error(k, 500, "request timed out"); /* frees k */
-    }
+    kept_answer_for_game(a, k, ATOLL_ETIMEDOUT, "request timed out");
 }
 
 void
@@ -385,16 +393,8 @@ atoll__kept_drop_session(atoll_area *a, atoll_session_id s)
 void
 atoll__kept_close(atoll_area *a)
 {
-    while (a->kept != NULL) {
-        atoll_req *k = a->kept;
-        if (k->kind == ATOLL__REQ_CALL && k->wants_answer && k->mail == NULL) {
-            atoll__proxy_answer(a->worker, k->caller, k->call_id, ATOLL_ECANCELED, NULL);
-            k->answered = true;
-            kept_release(k);
-        } else {
-            atoll_reply_error(k, 500, "area closed"); /* frees k */
-        }
-    }
+    while (a->kept != NULL)
+        kept_answer_for_game(a, a->kept, ATOLL_ECANCELED, "area closed");
 }
 
 /* A game's second answer to one request is a bug in the game: said, not sent. */
