@@ -7,6 +7,10 @@
  * of its own for SIGINT/SIGTERM; on the first signal it asks the workers to stop
  * accepting, flush and close, and waits for them. A second signal gets the default
  * action (the process ends at once).
+ *
+ * Before any thread starts it installs the crash reports of fatal signals and the
+ * stall signal's handler (core/crash.h): which handlers a process has is the program's
+ * choice, so the library does it here, in atoll_main and atoll_run, and nowhere else.
  */
 #include "../area/area.h"
 
@@ -183,6 +187,9 @@ cmd_run(int argc, char **argv, const atoll_game *linked)
     }
     atoll__log_threshold = cfg.log_level;
     signal(SIGPIPE, SIG_IGN);
+    /* Also this thread's alternate signal stack, kept for the life of the process (the
+     * handlers stay installed after a node stops). */
+    atoll__crash_install();
 
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -221,10 +228,11 @@ cmd_run(int argc, char **argv, const atoll_game *linked)
     uv_loop_close(&loop);
     ATOLL_LOG(ATOLL_LOG_INFO,
               "msg=\"stopped\" accepted=%llu refused_full=%llu closed=%llu messages=%llu "
-              "protocol_errors=%llu",
+              "protocol_errors=%llu slow=%llu stalled=%llu",
               (unsigned long long)st.accepted, (unsigned long long)st.rejected_full,
               (unsigned long long)st.closed, (unsigned long long)st.messages,
-              (unsigned long long)st.protocol_errors);
+              (unsigned long long)st.protocol_errors, (unsigned long long)st.slow,
+              (unsigned long long)st.stalled);
     atoll__config_fini(&cfg);
     return 0;
 }
