@@ -47,7 +47,8 @@ usage(FILE *f)
             "settings (docs/operations.md has the full list):\n"
             "  net.max_package, net.max_conns, net.heartbeat, net.heartbeat_timeout,\n"
             "  net.idle_timeout, net.handshake_timeout, net.output_cap, net.rate_limit,\n"
-            "  net.rate_burst, net.dict, net.min_client_version, node.workers, log.level\n");
+            "  net.rate_burst, net.dict, net.min_client_version, node.workers, log.level,\n"
+            "  area.slow_ms, area.stall_ms (game code that runs long: logged, reported)\n");
 }
 
 static int
