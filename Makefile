@@ -7,6 +7,8 @@
 #                every mail between workers encoded as node-link frames), then under TSan
 #   make bench   release build + bench/run.sh (numbers for docs/performance.md)
 #   make fuzz    run every libFuzzer target for FUZZ_SECONDS each (default 60)
+#   make install build, then install the binary, libraries, headers and pkg-config
+#                files into PREFIX (default /usr/local; DESTDIR stages them)
 #
 # CMake does the building; this file only names the build flavours.
 
@@ -14,9 +16,10 @@ JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 LISTEN    ?= 127.0.0.1:3010
 GAME      ?= quick
 FUZZ_SECONDS ?= 60
+PREFIX    ?= /usr/local
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 
-.PHONY: all deps build run check check-release check-asan check-tsan bench fuzz clean
+.PHONY: all deps build run check check-release check-asan check-tsan bench fuzz install clean
 
 all: build
 
@@ -64,6 +67,15 @@ bench: build
 
 fuzz: deps
 	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# The release build, installed by CMake's install rules (see CMakeLists.txt); the
+# pkg-config files name PREFIX, without DESTDIR. It configures only a tree never
+# configured, so `sudo make install` after `make build` does not redo build/ as root
+# (CMake still writes build/install_manifest.txt, the list of files installed).
+install: deps
+	@[ -f build/CMakeCache.txt ] || cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j$(JOBS)
+	DESTDIR="$(DESTDIR)" cmake --install build --prefix "$(PREFIX)"
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

@@ -168,7 +168,7 @@ ping_run_handler(atoll_req *req)
         free(r);
         return atoll_reply_error(req, 500, "atoll_call to %s: %s", to, atoll_strerror(err));
     }
-    r->kept = atoll_req_keep(req);
+    r->kept = atoll_req_keep(req, 0);
     atoll_area_set_udata(a, r);
     return ATOLL_OK;
 }
@@ -326,7 +326,7 @@ ctl_forward(atoll_req *req, const char *to, const char *route, uint32_t timeout_
 {
     /* Kept before the call: the callback gets the handle as its udata (it never runs
      * inside atoll_call, so the order is only about what to pass). */
-    atoll_req *kept = atoll_req_keep(req);
+    atoll_req *kept = atoll_req_keep(req, 0);
     int err = atoll_call(atoll_req_area(req), to, route, atoll_copy(atoll_req_body(req)),
                          timeout_ms, on_forwarded, kept);
     if (err != ATOLL_OK)

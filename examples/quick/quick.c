@@ -97,17 +97,14 @@ quick_entry(atoll_entry *e)
     return ATOLL_OK;
 }
 
-/* Refuses a bad quick.areas once at start, so entry can trust it. */
-static int
-quick_init(atoll_node *n)
-{
-    int64_t areas = atoll_setting_int(n, "quick.areas", 1);
-    if (areas < 1 || areas > 100000) {
-        atoll_log(ATOLL_LOG_ERROR, "quick.areas must be from 1 to 100000");
-        return ATOLL_EINVAL;
-    }
-    return ATOLL_OK;
-}
+/* The node checks these at start (a misspelt key or a value out of range stops it), so
+ * entry can trust quick.areas. */
+static const atoll_setting_decl quick_settings[] = {
+    {"quick.areas", ATOLL_SETTING_INT, "1", 1, 100000, "areas the players are spread over"},
+    {"quick.broadcast", ATOLL_SETTING_BOOL, "true", 0, 0,
+     "push each level-up to the whole area"},
+    {NULL, 0, NULL, 0, 0, NULL},
+};
 
 static const atoll_handler area_handlers[] = {
     {"levelup", area_levelup, 0},
@@ -129,8 +126,8 @@ static const atoll_game quick_game = {
     .name = "quick",
     .area_types = quick_area_types,
     .entry = quick_entry,
-    .init = quick_init,
     .push_routes = quick_push_routes,
+    .settings = quick_settings,
 };
 
 /* Built into the atoll binary (cli/builtins.c) through the same entry a shared object

@@ -234,6 +234,14 @@ typedef struct atoll_area_type {
     int (*on_enter)(atoll_area *a, atoll_player *p);
     /* A player is leaving; it is still in the area during the call. */
     void (*on_leave)(atoll_area *a, atoll_player *p, atoll_leave_reason why);
+    /* Resume (session.resume_ms > 0): a player whose connection dropped (not kicked)
+     * stays in the area, disconnected: on_disconnect runs, pushes to it are dropped,
+     * atoll_player_move refuses it (ATOLL_ESTATE) and atoll_player_kick makes it leave
+     * at once. When its client comes back (gate.resume) within the window, on_resume
+     * runs and play goes on with the same data; otherwise on_leave
+     * (ATOLL_LEAVE_DISCONNECT) runs when the window ends. */
+    void (*on_disconnect)(atoll_area *a, atoll_player *p);
+    void (*on_resume)(atoll_area *a, atoll_player *p);
 } atoll_area_type;
 
 /* gate.entry {uid, ...}: the game chooses the area of a player that logs in (and the
@@ -254,6 +262,25 @@ typedef struct atoll_entry {
     int local;
 } atoll_entry;
 
+/* A setting of the game (`--set KEY=VALUE`), declared so the node checks it at start as
+ * it checks its own: a --set key that is neither the framework's (net., log., node.,
+ * area., session., auth.) nor declared by the game stops the node with an error (a
+ * misspelt key never passes silently), and so does a value that does not parse or is
+ * out of range. atoll_setting* then return the given value, or the declared default. */
+typedef enum atoll_setting_type {
+    ATOLL_SETTING_INT,    /* an integer from min to max */
+    ATOLL_SETTING_BOOL,   /* true/false/yes/no/on/off/1/0 */
+    ATOLL_SETTING_STRING, /* any text of at most max bytes (0: no limit) */
+} atoll_setting_type;
+
+typedef struct atoll_setting_decl {
+    const char *key;         /* "mygame.rooms": by custom, the game's name and a dot */
+    atoll_setting_type type;
+    const char *def;         /* the default as it would be written in --set */
+    int64_t min, max;        /* the range of an INT; max: the length of a STRING */
+    const char *help;        /* one line for `atoll run --help` and error messages */
+} atoll_setting_decl;
+
 typedef struct atoll_game {
     const char *name;
     const atoll_area_type *const *area_types; /* NULL-terminated */
@@ -271,11 +298,14 @@ typedef struct atoll_game {
      * area: send gate.entry first"). A guest that sends gate.entry leaves its area and
      * enters as that uid. */
     int (*guest)(atoll_entry *e);
+    /* The game's settings, ending with an entry whose key is NULL; NULL: none (then
+     * every --set key outside the framework's namespaces is an error). */
+    const atoll_setting_decl *settings;
 } atoll_game;
 
 /* The layout of the structs above and the meaning of the functions; a node refuses a
  * game module built against another one (bumped on any incompatible change). */
-#define ATOLL_ABI_VERSION 3
+#define ATOLL_ABI_VERSION 4
 
 /* A game built as a shared object exports its atoll_game with this macro; `atoll run
  * --game path/to/game.so` loads it, after checking it was built with this ABI. */
@@ -292,7 +322,7 @@ typedef struct atoll_game {
  * stopped and returns the exit status. Main thread only. */
 int atoll_run(const atoll_game *game, int argc, char **argv);
 
-/* ---- settings: any `--set KEY=VALUE`; any thread ---- */
+/* ---- settings: the framework's and the game's declared ones; any thread ---- */
 const char *atoll_setting(const atoll_node *n, const char *key, const char *def);
 int64_t atoll_setting_int(const atoll_node *n, const char *key, int64_t def);
 /* true/false/yes/no/on/off/1/0; def for anything else. */
@@ -327,6 +357,8 @@ void atoll_area_destroy(atoll_area *a);
 
 /* ---- players ---- */
 const char *atoll_player_id(const atoll_player *p);
+/* True while p's client is away and may come back (on_disconnect .. on_resume). */
+int atoll_player_disconnected(const atoll_player *p);
 atoll_area *atoll_player_area(const atoll_player *p);
 /* The player's data: an object that starts empty and moves with the player. */
 atoll_value *atoll_player_data(atoll_player *p);
@@ -343,6 +375,14 @@ void atoll_player_kick(atoll_player *p, const char *reason);
 /* ---- pushes: encoded once, written with the connection's other output of the loop
  * turn. They take body (NULL sends {}); ATOLL_ELIMIT when too large for a package. */
 int atoll_push(atoll_player *p, const char *route, atoll_value *body);
+/* An atoll_player* is valid only during the hook, handler or callback that handed it
+ * over (or found it with atoll_area_player/atoll_area_first): a player may leave at any
+ * time in between. Code that reaches a player later (a timer, a call's callback) keeps
+ * its uid and pushes with this: ATOLL_ENOENT, and nothing sent, when uid is not in area
+ * a any more. (A stale pointer given to atoll_push and the other player functions is
+ * refused with an error line when the memory still shows it freed; ASan builds catch
+ * every such use.) */
+int atoll_push_uid(atoll_area *a, const char *uid, const char *route, atoll_value *body);
 int atoll_push_area(atoll_area *a, const char *route, atoll_value *body);
 /* To every session of the node that has finished its handshake, whether it entered
  * an area or not (server announcements); from game code on a worker. */
@@ -375,12 +415,21 @@ int atoll_reply_error(atoll_req *req, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Keeps req past its handler, to answer it later (from a timer, a call's callback):
  * returns a handle to pass to atoll_reply/atoll_reply_error, which frees it. Only
- * atoll_reply* may be used on a kept request, on the same area's worker. When the area
- * is destroyed first, its timers and calls get ATOLL_ECANCELED (the last chance to
- * answer); a kept request still unanswered after that is answered for the game
- * ({"code":500,"message":"area closed"}, or ATOLL_ECANCELED to a caller) and its
- * handle freed: it must not be used afterwards. */
-atoll_req *atoll_req_keep(atoll_req *req);
+ * atoll_reply* may be used on a kept request, on the same area's worker.
+ * The framework answers it for the game, frees the handle, and the handle must not be
+ * used afterwards, when
+ *   - timeout_ms pass first (0: the setting area.keep_ms, 30 s by default): answered
+ *     {"code":500,"message":"request timed out"} (ATOLL_ETIMEDOUT to a caller), with a
+ *     log line;
+ *   - the area is destroyed first: its timers and calls get ATOLL_ECANCELED (the last
+ *     chance to answer), then {"code":500,"message":"area closed"} (ATOLL_ECANCELED to
+ *     a caller);
+ *   - its deadline passes after the client's session ended (the player left, or waits
+ *     to resume): it is freed without a word. Until then the game may still answer
+ *     it; the answer goes nowhere.
+ * A notify or a send has no answer: atoll_reply on its handle only frees it (so does
+ * its deadline). */
+atoll_req *atoll_req_keep(atoll_req *req, uint32_t timeout_ms);
 
 /* ---- timers: owned by the area ----
  * fn runs on the area's worker with status ATOLL_OK each time the timer fires. When the

@@ -15,6 +15,7 @@ atoll_player *
 atoll__player_new(const char *uid, atoll_session_id s, int sw)
 {
     atoll_player *p = atoll__calloc(1, sizeof *p);
+    p->magic = ATOLL__PLAYER_MAGIC;
     p->uid = atoll__strndup(uid, strlen(uid));
     p->session = s;
     p->session_worker = sw;
@@ -33,7 +34,22 @@ atoll__player_free(atoll_player *p)
     atoll__free(p->move_to);
     atoll__free(p->resolving);
     atoll__free(p->uid);
+    p->magic = 0;
     atoll__free(p);
+}
+
+bool
+atoll__player_ok(const atoll_player *p, const char *what)
+{
+    if (p == NULL)
+        return false;
+    if (p->magic != ATOLL__PLAYER_MAGIC) {
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"%s: stale atoll_player pointer (kept past the callback "
+                  "that handed it over? keep the uid and use atoll_push_uid or "
+                  "atoll_area_player)\"", what);
+        return false;
+    }
+    return true;
 }
 
 void
@@ -399,7 +415,7 @@ atoll__area_destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
         atoll_player *p = a->first;
         p->leaving = true;
         atoll__hook_leave(a, p, ATOLL_LEAVE_DESTROY);
-        if (!shutdown) {
+        if (!shutdown && !p->disconnected) {
             atoll__send_to(w->node, atoll__session_addr(p->session),
                            atoll__kick_new(p->session, "area closed"));
         }
@@ -592,8 +608,9 @@ size_t atoll_area_player_count(const atoll_area *a) { return a ? a->nplayers : 0
 atoll_player *atoll_area_first(const atoll_area *a) { return a ? a->first : NULL; }
 atoll_player *atoll_area_next(const atoll_player *p) { return p ? p->next : NULL; }
 const char *atoll_player_id(const atoll_player *p) { return p ? p->uid : NULL; }
+int atoll_player_disconnected(const atoll_player *p) { return p != NULL && p->disconnected; }
 atoll_area *atoll_player_area(const atoll_player *p) { return p ? p->area : NULL; }
-atoll_value *atoll_player_data(atoll_player *p) { return p ? p->data : NULL; }
+atoll_value *atoll_player_data(atoll_player *p) { return atoll__player_ok(p, "atoll_player_data") ? p->data : NULL; }
 atoll_area *atoll_req_area(const atoll_req *r) { return r ? r->area : NULL; }
 atoll_player *atoll_req_player(const atoll_req *r) { return r ? r->player : NULL; }
 const char *atoll_req_route(const atoll_req *r) { return r ? r->route : NULL; }
@@ -627,6 +644,7 @@ atoll__area_move_encode(const atoll__mail *m, atoll__buf *out)
     atoll__wire_put_u32(out, (uint32_t)p->session_worker);
     atoll__wire_put_u16(out, (uint16_t)n);
     atoll__buf_append(out, p->uid, n);
+    atoll__buf_append(out, p->resume_nonce, sizeof p->resume_nonce);
     atoll__wire_put_json(out, p->data);
     return ATOLL_OK;
 }
@@ -637,11 +655,12 @@ atoll__area_move_decode(atoll__mail *m, const uint8_t *bytes, size_t len)
     atoll__wire_reader r = {bytes, len, false};
     uint32_t sw, n;
     uint16_t ulen;
-    const uint8_t *uid;
+    const uint8_t *uid, *nonce;
     atoll_value *data = NULL;
     if (!atoll__wire_get_u32(&r, &sw) || !atoll__wire_get_u16(&r, &ulen) || ulen == 0 ||
         ulen > ATOLL_UID_MAX || !atoll__wire_get_bytes(&r, ulen, &uid) ||
-        memchr(uid, '\0', ulen) != NULL || !atoll__wire_get_u32(&r, &n) ||
+        memchr(uid, '\0', ulen) != NULL ||
+        !atoll__wire_get_bytes(&r, ATOLL__RESUME_NONCE, &nonce) || !atoll__wire_get_u32(&r, &n) ||
         !atoll__wire_get_json(&r, n, &data) || r.left != 0 || atoll_typeof(data) != ATOLL_OBJECT) {
         atoll_unref(data);
         return ATOLL_EPROTO;
@@ -652,6 +671,7 @@ atoll__area_move_decode(atoll__mail *m, const uint8_t *bytes, size_t len)
     atoll_player *p = atoll__player_new(id, m->session, (int)sw);
     atoll_unref(p->data);
     p->data = data;
+    memcpy(p->resume_nonce, nonce, ATOLL__RESUME_NONCE);
     m->payload = p;
     return ATOLL_OK;
 }

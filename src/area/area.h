@@ -53,8 +53,14 @@
 typedef struct atoll__timer atoll__timer;
 typedef struct atoll__call atoll__call;
 
+/* Set in every live player and cleared when it is freed: an atoll_player* that game code
+ * kept past its callback and uses after the player left is caught (logged and refused)
+ * instead of writing into freed memory (ASan builds catch it as a use after free). */
+#define ATOLL__PLAYER_MAGIC 0x706c6179u /* "play" */
+
 struct atoll_player {
     char *uid;
+    uint32_t magic;
     struct atoll_area *area;
     atoll_session_id session;
     int session_worker;
@@ -67,6 +73,11 @@ struct atoll_player {
     char *resolving;              /* the id the directory is asked about for its move;
                                    * its messages wait meanwhile (NULL: none) */
     bool leaving;                 /* being removed; pushes to it are dropped */
+    /* Resume (resume.c): the nonce of its current token; parked while its client is
+     * away (session gone, pushes dropped) until resume_timer ends the window. */
+    uint8_t resume_nonce[16];
+    bool disconnected;
+    uint64_t resume_timer;
 };
 
 struct atoll_area {
@@ -137,6 +148,8 @@ struct atoll__area_worker {
     atoll__map tombstones;    /* id -> epoch invalidated while not cached (where.c) */
     atoll__map queued;        /* id -> mail by id to it on the local queue */
     struct atoll__claim *claims; /* areas being placed here, waiting for the directory */
+    atoll__map resumes;       /* directory cookie -> gate.resume waiting for find_player */
+    uint64_t next_resume;
 };
 
 /* The area runtime as a module of the node (module.c): registers its mail kinds, the
@@ -158,6 +171,7 @@ typedef struct atoll__area_node {
     atomic_int *load;           /* areas per worker: being placed, or running */
     atoll__stats_slot *stats;   /* per worker */
     int nworkers;
+    uint8_t resume_key[32];     /* MAC key of resume tokens, drawn at start (resume.c) */
 } atoll__area_node;
 
 static inline atoll__area_node *
@@ -186,6 +200,7 @@ enum {
     ATOLL__DIR_COOKIE_RESOLVE = 1, /* a lookup of this worker */
     ATOLL__DIR_COOKIE_PLACE = 2,   /* the answer to a placement this worker asked for */
     ATOLL__DIR_COOKIE_CLAIM = 3,   /* a claim of this worker (area.c) */
+    ATOLL__DIR_COOKIE_FIND = 4,    /* low 3 bits: find_player of a gate.resume (resume.c) */
 };
 
 /* Runs when the lookup of id ends: ATOLL_OK with e, or ATOLL_ENOENT (e NULL). Takes m
@@ -224,6 +239,9 @@ atoll__node_of(const atoll_area *a)
 {
     return a->worker->node;
 }
+
+/* True when p is a live player; logs the misuse otherwise (what names the function). */
+bool atoll__player_ok(const atoll_player *p, const char *what);
 
 /* ---- area.c: areas and their players ------------------------------------------------------ */
 
@@ -303,6 +321,9 @@ void atoll__deliver_held(atoll__worker *w, atoll_area *a, atoll_player *p);
 
 /* Answers every kept request of a that is still unanswered (area closed) and frees it. */
 void atoll__kept_close(atoll_area *a);
+/* The kept requests of session s will answer nobody (its client is gone): the game's
+ * answer or their deadline only frees them. */
+void atoll__kept_drop_session(atoll_area *a, atoll_session_id s);
 /* Runs on_enter (staged: its effects are dropped when it refuses the player) and
  * on_leave (staged, released). */
 int atoll__hook_enter(atoll_area *a, atoll_player *p);
@@ -352,6 +373,52 @@ int atoll__area_admit(atoll__session *s, const char *uid, const atoll_value *bod
                       size_t len);
 /* SESS_ROUTE: the session's player is now in another area (or none). */
 void atoll__area_route_mail(atoll__worker *w, atoll__mail *m);
+
+/* ---- resume.c: coming back after a dropped connection ----------------------------------- */
+
+#define ATOLL__RESUME_KEY 32
+#define ATOLL__RESUME_NONCE 16
+#define ATOLL__RESUME_MAC 16
+/* A resume token: "1", hex nonce, hex MAC, uid. */
+#define ATOLL__RESUME_TOKEN_MAX (1 + 2 * ATOLL__RESUME_NONCE + 2 * ATOLL__RESUME_MAC + ATOLL_UID_MAX)
+/* SESS_ROUTE answering a resume (its call_id), and its status when the player was not
+ * in the area the directory named (the gate asks again). */
+#define ATOLL__ROUTE_RESUME 1
+#define ATOLL__RESUME_AGAIN 409
+
+/* Writes the token of uid with nonce at out (room for ATOLL__RESUME_TOKEN_MAX + 1);
+ * returns its length. */
+size_t atoll__resume_token(const uint8_t key[ATOLL__RESUME_KEY], const char *uid,
+                           const uint8_t nonce[ATOLL__RESUME_NONCE], char *out);
+/* Opens a token from a client: ATOLL_OK with its uid and nonce, or ATOLL_EPROTO when it
+ * is malformed, too long, or its MAC is not this key's (compared in constant time). */
+int atoll__resume_token_open(const uint8_t key[ATOLL__RESUME_KEY], const char *tok, size_t len,
+                             char uid[ATOLL_UID_MAX + 1], uint8_t nonce[ATOLL__RESUME_NONCE]);
+void atoll__resume_key_new(uint8_t key[ATOLL__RESUME_KEY]);
+bool atoll__resume_on(const atoll__node *n);
+/* Draws p's next nonce: every token given before no longer matches. */
+void atoll__resume_rotate(atoll_player *p);
+/* Appends ,"resume":"<token>" for p to a JSON object being written. */
+void atoll__resume_put_token(atoll__buf *json, const atoll__node *n, const atoll_player *p);
+/* p's client went (a LEAVE that may resume): on_disconnect, and the window starts. */
+void atoll__resume_park(atoll__worker *w, atoll_area *a, atoll_player *p);
+/* A parked player is kicked: its window ends now (after the running code). */
+void atoll__resume_end_now(atoll_area *a, atoll_player *p);
+/* Stops p's window timer (p leaves the area another way). */
+void atoll__resume_forget(atoll_area *a, atoll_player *p);
+/* p takes the session of m (a login of the same uid, or a resume); on_resume when it
+ * was parked. */
+void atoll__resume_take_session(atoll__worker *w, atoll_area *a, atoll_player *p,
+                                atoll__mail *m);
+/* AREA_RESUME on the area's worker; takes m. */
+void atoll__resume_mail(atoll__worker *w, atoll_area *a, atoll__mail *m);
+/* find_player's answer for a gate.resume (DIR_ANSWER with a FIND cookie); takes m. */
+void atoll__resume_found(atoll__worker *w, atoll__mail *m);
+/* The gate.resume route. */
+void atoll__gate_resume(atoll__req *req);
+/* SESS_ROUTE: true when it answers a resume and was handled whole (m taken); false
+ * when it is a resume's success, to be taken as any route. */
+bool atoll__resume_route(atoll__worker *w, atoll__session *s, atoll__mail *m);
 
 /* ---- ticks.c: the worker's ticking areas ------------------------------------------------- */
 
@@ -408,8 +475,10 @@ struct atoll_req {
     atoll__mail *mail;           /* a call's mail, reused for its answer */
     atoll_area *owner;           /* a kept request: the area that keeps it (NULL: none) */
     atoll_req *kept_prev, *kept_next; /* the owner's kept requests */
+    uint64_t deadline_timer;     /* a kept request's deadline (an area timer), 0: none */
     bool answered;
     bool kept;                   /* a heap copy from atoll_req_keep */
+    bool orphaned;               /* kept, and its client went: answers go nowhere */
     bool wants_answer;
 };
 

@@ -222,15 +222,17 @@ enter_game(atoll__session *s, uint32_t request_id, bool reply, const atoll_value
     send_enter(s, &e, ti, s->uid, request_id, reply);
 }
 
-/* Sends the LEAVE of the session's player to its area, if it is in one. */
+/* Sends the LEAVE of the session's player to its area, if it is in one. may_resume:
+ * the player may wait for its client to come back (resume.c). */
 static void
-leave_area(atoll__session *s)
+leave_area(atoll__session *s, bool may_resume)
 {
     if (s->area == 0)
         return;
     atoll__mail *l = atoll__mail_new(ATOLL_MAIL_AREA_LEAVE, 0);
     l->area = s->area;
     l->session = s->id;
+    l->reply = may_resume;
     atoll__send_to(s->worker->node, s->area_at, l);
     s->area = 0;
 }
@@ -244,7 +246,7 @@ atoll__area_enter(atoll__session *s, uint32_t request_id, bool reply, const atol
         atoll__reply_error(&req, 500, "entry already in progress");
     } else if (s->guest) {
         /* A guest logs in: it leaves its guest area and enters as the uid. */
-        leave_area(s);
+        leave_area(s, false);
         s->guest = false;
         enter_game(s, request_id, reply, body);
     } else if (!again || s->area == 0) {
@@ -259,7 +261,9 @@ atoll__area_session_closed(atoll__session *s)
 {
     atoll__free(s->admitted);
     s->admitted = NULL;
-    leave_area(s);
+    /* A connection that dropped may come back for its player; one the server closed
+     * (a kick, a refused login) or a guest's may not. */
+    leave_area(s, !s->guest && !s->no_resume && (s->uid != NULL || s->binding));
 }
 
 /* SESS_ROUTE: the player is in area m->area now (0: in none). After a move the old
@@ -269,6 +273,8 @@ atoll__area_route_mail(atoll__worker *w, atoll__mail *m)
 {
     atoll__node *n = w->node;
     atoll__session *s = atoll__session_find(w, m->session);
+    if (atoll__resume_route(w, s, m))
+        return;
     if (m->area_old != 0) {
         /* Sent after any LEAVE this worker sent to the old area (same queue), so the
          * old area forwards that LEAVE before it drops its forward. */

@@ -51,9 +51,11 @@ send_route(atoll__worker *w, atoll_player *p, atoll_area *a, const atoll__mail *
     atoll__send_to(w->node, atoll__session_addr(p->session), r);
 }
 
-/* The answer to gate.entry: {"code":200,"uid":...,"area":...} or {"code":500,...}. */
+/* The answer to gate.entry: {"code":200,"uid":...,"area":...,"resume":...} (the token
+ * when resume is on and p is a player that logged in, not a guest) or {"code":500,...}. */
 static void
-entry_answer(atoll__buf *pkg, const atoll__mail *m, const char *area_id, int rc)
+entry_answer(atoll__worker *w, atoll__buf *pkg, const atoll__mail *m, const char *area_id,
+             int rc, const atoll_player *p)
 {
     if (!m->reply)
         return;
@@ -64,6 +66,8 @@ entry_answer(atoll__buf *pkg, const atoll__mail *m, const char *area_id, int rc)
         atoll__json_put_string(&j, m->uid, strlen(m->uid));
         atoll__buf_append(&j, ",\"area\":", 8);
         atoll__json_put_string(&j, area_id, strlen(area_id));
+        if (p != NULL && atoll__resume_on(w->node))
+            atoll__resume_put_token(&j, w->node, p);
         atoll__buf_push(&j, '}');
     } else {
         atoll__json_put_error(&j, 500, area_id ? atoll_strerror(rc) : "area is gone");
@@ -79,7 +83,7 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
     atoll__buf pkg = ATOLL__BUF_INIT;
     atoll_player none = {.session = m->session, .session_worker = sw};
     if (a == NULL) {
-        entry_answer(&pkg, m, NULL, ATOLL_ENOENT);
+        entry_answer(w, &pkg, m, NULL, ATOLL_ENOENT, NULL);
         send_route(w, &none, NULL, m, atoll__buf_data(&pkg), pkg.len);
         atoll__buf_fini(&pkg);
         atoll__mail_free(m);
@@ -89,14 +93,13 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
     atoll_player *p = atoll_area_player(a, m->uid);
     int rc = ATOLL_OK;
     if (p != NULL) {
-        /* The same uid logged in again (its old session is being kicked): the player
-         * stays, with its data; only its session changes. */
-        atoll__map_del(&a->by_session, p->session.v);
-        p->session = m->session;
-        p->session_worker = sw;
-        atoll__map_put(&a->by_session, p->session.v, p);
+        /* The same uid logged in again (its old session is being kicked, or it was
+         * waiting to resume): the player stays, with its data; only its session
+         * changes. */
+        atoll__resume_take_session(w, a, p, m);
     } else {
         p = atoll__player_new(m->uid, m->session, sw);
+        atoll__resume_rotate(p);
         atoll__player_attach(a, p);
         rc = atoll__hook_enter(a, p);
         if (rc != ATOLL_OK) {
@@ -106,7 +109,7 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
             p = NULL;
         }
     }
-    entry_answer(&pkg, m, a->id, rc);
+    entry_answer(w, &pkg, m, a->id, rc, p != NULL && m->uid[0] != '~' ? p : NULL);
     send_route(w, p ? p : &none, p ? a : NULL, m, atoll__buf_data(&pkg), pkg.len);
     atoll__buf_fini(&pkg);
     atoll__mail_free(m);
@@ -179,6 +182,9 @@ atoll__area_mail(atoll__worker *w, atoll__mail *m)
     case ATOLL_MAIL_AREA_MOVE_IN:
         on_move_in(w, a, m);
         return;
+    case ATOLL_MAIL_AREA_RESUME:
+        atoll__resume_mail(w, a, m);
+        return;
     case ATOLL_MAIL_AREA_CALL:
         if (m->area == 0) {
             atoll__proxy_route(w, m); /* by id, sent by this worker */
@@ -236,10 +242,23 @@ atoll__area_mail(atoll__worker *w, atoll__mail *m)
         atoll__mail_list_push(&p->held, m);
         return;
     }
+    if (m->type == ATOLL_MAIL_AREA_LEAVE && (p->disconnected || p->leaving)) {
+        atoll__mail_free(m); /* gone already, or waiting to resume */
+        return;
+    }
+    if (m->type == ATOLL_MAIL_AREA_LEAVE && m->reply && atoll__resume_on(w->node)) {
+        /* The client may come back (gate.resume): the player waits for it. */
+        atoll__area_begin(a);
+        atoll__resume_park(w, a, p);
+        atoll__mail_free(m);
+        atoll__area_end(a);
+        return;
+    }
     if (m->type == ATOLL_MAIL_AREA_LEAVE) {
         atoll__area_begin(a);
         p->leaving = true;
         atoll__hook_leave(a, p, ATOLL_LEAVE_DISCONNECT);
+        atoll__kept_drop_session(a, p->session);
         atoll__player_detach(a, p);
         atoll__player_unbind(w, p);
         atoll__player_free(p);
@@ -381,8 +400,11 @@ atoll__do_moves(atoll__worker *w, atoll_area *a)
 int
 atoll_player_move(atoll_player *p, const char *to_id)
 {
-    if (p == NULL || to_id == NULL || p->area == NULL || p->leaving)
+    if (!atoll__player_ok(p, "atoll_player_move") || to_id == NULL || p->area == NULL ||
+        p->leaving)
         return ATOLL_EINVAL;
+    if (p->disconnected)
+        return ATOLL_ESTATE; /* it stays where its client will come back to */
     if (strcmp(to_id, p->area->id) == 0 || !atoll__area_id_valid(to_id))
         return ATOLL_EINVAL;
     atoll__free(p->move_to);
@@ -397,8 +419,12 @@ atoll_player_move(atoll_player *p, const char *to_id)
 void
 atoll_player_kick(atoll_player *p, const char *reason)
 {
-    if (p == NULL || p->area == NULL)
+    if (!atoll__player_ok(p, "atoll_player_kick") || p->area == NULL || p->leaving)
         return;
+    if (p->disconnected) {
+        atoll__resume_end_now(p->area, p); /* no client to tell: it leaves */
+        return;
+    }
     atoll__area_send_to(p->area->worker, atoll__session_addr(p->session),
                         atoll__kick_new(p->session, reason ? reason : "kick"));
 }

@@ -16,6 +16,7 @@ area_start(atoll__node *n)
     static const atoll__mail_type area_kinds[] = {
         ATOLL_MAIL_AREA_CREATE, ATOLL_MAIL_AREA_ENTER, ATOLL_MAIL_AREA_REQ,
         ATOLL_MAIL_AREA_LEAVE,  ATOLL_MAIL_AREA_FENCE, ATOLL_MAIL_AREA_CALL,
+        ATOLL_MAIL_AREA_RESUME,
     };
     for (size_t i = 0; i < sizeof area_kinds / sizeof area_kinds[0]; i++)
         atoll__mail_register(area_kinds[i], atoll__area_mail, NULL);
@@ -29,6 +30,7 @@ area_start(atoll__node *n)
     for (size_t code = 0; code <= atoll__dict_count(n->dict); code++)
         if (n->routes[code].handler != NULL)
             n->routes[code].gate = atoll__area_route;
+    n->routes[atoll__dict_code(n->dict, "gate.resume", 11)].gate = atoll__gate_resume;
     n->hooks.admit = atoll__area_admit;
     n->hooks.enter = atoll__area_enter;
     n->hooks.closed = atoll__area_session_closed;
@@ -83,6 +85,11 @@ area_worker_fini(atoll__worker *w)
         if (aw->forwards.slots[i].key != 0)
             atoll__free(aw->forwards.slots[i].value);
     atoll__map_fini(&aw->forwards);
+    /* gate.resume still waiting for the directory when the node stopped. */
+    for (size_t i = 0; i < aw->resumes.cap; i++)
+        if (aw->resumes.slots[i].key != 0)
+            atoll__free(aw->resumes.slots[i].value);
+    atoll__map_fini(&aw->resumes);
     atoll__buf_fini(&aw->scratch_out);
     atoll__buf_fini(&aw->scratch_pkg);
     atoll__buf_fini(&aw->scratch_stats);

@@ -20,6 +20,7 @@ atoll__area_node_new(atoll__node *n)
 {
     atoll__area_node *an = atoll__calloc(1, sizeof *an);
     an->dir = atoll__dir_local_new(post, n);
+    atoll__resume_key_new(an->resume_key);
     an->nworkers = n->nworkers;
     an->load = atoll__calloc((size_t)n->nworkers, sizeof *an->load);
     an->stats = atoll__calloc((size_t)n->nworkers, sizeof *an->stats);

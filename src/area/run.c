@@ -344,6 +344,8 @@ static void
 kept_release(atoll_req *k)
 {
     atoll_area *a = k->owner;
+    if (a != NULL && k->deadline_timer != 0 && !a->destroyed)
+        atoll_timer_cancel(a, k->deadline_timer);
     if (a != NULL) {
         if (k->kept_prev)
             k->kept_prev->kept_next = k->kept_next;
@@ -353,6 +355,44 @@ kept_release(atoll_req *k)
             k->kept_next->kept_prev = k->kept_prev;
     }
     atoll__free(k);
+}
+
+/* A kept request's deadline passed before the game answered it: the framework answers
+ * ({"code":500}, or ATOLL_ETIMEDOUT to a caller) and frees it. */
+static void
+on_kept_deadline(atoll_area *a, int status, void *udata)
+{
+    if (status != ATOLL_OK)
+        return; /* the area is closing: atoll__kept_close answers it */
+    atoll_req *k = udata;
+    k->deadline_timer = 0;
+    if (k->orphaned) { /* its client went: nobody waits for it, nothing to say */
+        atoll_reply(k, NULL); /* frees k */
+        return;
+    }
+    ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"kept request not answered before its deadline, answered "
+              "for the game\" route=%s area=\"%s\"", k->route ? k->route : "", a->id);
+    if (k->kind == ATOLL__REQ_CALL && k->wants_answer && k->mail == NULL) {
+        atoll__proxy_answer(a->worker, k->caller, k->call_id, ATOLL_ETIMEDOUT, NULL);
+        k->answered = true;
+        kept_release(k);
+    } else {
+        atoll_reply_error(k, 500, "request timed out"); /* frees k */
+    }
+}
+
+void
+atoll__kept_drop_session(atoll_area *a, atoll_session_id s)
+{
+    for (atoll_req *k = a->kept, *next; k != NULL; k = next) {
+        next = k->kept_next;
+        if (k->kind == ATOLL__REQ_CLIENT && k->session.v == s.v) {
+            /* Nobody to answer: the game's answer (or the deadline) only frees it. The
+             * game may still hold the handle, so it is not freed here. */
+            k->wants_answer = false;
+            k->orphaned = true;
+        }
+    }
 }
 
 void
@@ -475,7 +515,7 @@ atoll_reply_error(atoll_req *r, int code, const char *fmt, ...)
 }
 
 atoll_req *
-atoll_req_keep(atoll_req *r)
+atoll_req_keep(atoll_req *r, uint32_t timeout_ms)
 {
     if (r == NULL || r->kept || r->answered)
         return NULL;
@@ -487,8 +527,7 @@ atoll_req_keep(atoll_req *r)
     k->body_len = 0;
     k->area = NULL;
     k->player = NULL;
-    k->route = NULL;
-    k->from = NULL;
+    k->from = NULL; /* route stays: the dictionary's strings live as long as the node */
     k->mail = NULL;
     k->owner = r->area;
     k->kept_prev = NULL;
@@ -499,6 +538,11 @@ atoll_req_keep(atoll_req *r)
         r->area->kept = k;
     }
     r->kept = true; /* the handler's copy must not answer on return */
+    if (r->area != NULL) {
+        atoll__worker *w = r->area->worker;
+        uint32_t ms = timeout_ms ? timeout_ms : w->node->cfg->keep_ms;
+        k->deadline_timer = atoll_timer_once(r->area, ms, on_kept_deadline, k);
+    }
     return k;
 }
 
@@ -520,6 +564,10 @@ int
 atoll_push(atoll_player *p, const char *route, atoll_value *body)
 {
     atoll__worker *w = atoll__current_worker();
+    if (p != NULL && !atoll__player_ok(p, "atoll_push")) {
+        atoll_unref(body);
+        return ATOLL_EINVAL;
+    }
     if (p != NULL && p->area == NULL)
         ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"push to a player in no area (it left, or is moving), "
                   "dropped\" uid=\"%s\" route=%s", p->uid, route ? route : "");
@@ -527,11 +575,26 @@ atoll_push(atoll_player *p, const char *route, atoll_value *body)
         atoll_unref(body);
         return ATOLL_EINVAL;
     }
+    if (p->disconnected) { /* its client is away: pushes are not promised */
+        atoll_unref(body);
+        return ATOLL_OK;
+    }
     atoll__buf *pkg = push_pkg(w, route, body);
     if (pkg == NULL)
         return ATOLL_ELIMIT;
     atoll__session_out(w, p->session, p->session_worker, atoll__buf_data(pkg), pkg->len);
     return ATOLL_OK;
+}
+
+int
+atoll_push_uid(atoll_area *a, const char *uid, const char *route, atoll_value *body)
+{
+    atoll_player *p = atoll_area_player(a, uid);
+    if (p == NULL || p->leaving) {
+        atoll_unref(body);
+        return a == NULL || uid == NULL || route == NULL ? ATOLL_EINVAL : ATOLL_ENOENT;
+    }
+    return atoll_push(p, route, body);
 }
 
 int
@@ -580,7 +643,7 @@ atoll_push_list(atoll_area *a, atoll_player *const *players, size_t n, const cha
     size_t remote = 0;
     for (size_t i = 0; i < n; i++) {
         atoll_player *p = players[i];
-        if (p == NULL || p->area != a)
+        if (p == NULL || p->area != a || p->disconnected)
             continue;
         if (p->session_worker == w->index || atoll__session_node(p->session) != node->id)
             atoll__session_out(w, p->session, p->session_worker, atoll__buf_data(pkg), pkg->len);
@@ -598,7 +661,7 @@ atoll_push_list(atoll_area *a, atoll_player *const *players, size_t n, const cha
         }
         for (size_t i = 0; i < n; i++) {
             atoll_player *p = players[i];
-            if (p != NULL && p->area == a && p->session_worker != w->index &&
+            if (p != NULL && p->area == a && !p->disconnected && p->session_worker != w->index &&
                 atoll__session_node(p->session) == node->id) {
                 atoll__mail *m = mails[p->session_worker];
                 m->sessions[m->nsessions++] = p->session;

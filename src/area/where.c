@@ -189,6 +189,10 @@ atoll__where_answer_mail(atoll__worker *w, atoll__mail *m)
         atoll__area_claim_answer(w, m);
         return;
     }
+    if ((m->call_id & 7) == ATOLL__DIR_COOKIE_FIND) {
+        atoll__resume_found(w, m);
+        return;
+    }
     atoll__dir_entry e = atoll__dir_answer_entry(m);
     bool found = (m->status == ATOLL_OK || m->status == ATOLL_EEXIST) && e.num != 0;
     if (found)

@@ -5,7 +5,12 @@
 #include "node.h"
 
 #include <dlfcn.h>
+#include <limits.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 /* The built-in games of the program, registered before the node starts (the atoll
  * binary's are in cli/builtins.c): the library itself names no game. */
@@ -45,36 +50,66 @@ from_entry(const atoll_game *(*module)(void), int (*abi)(void), const char *name
            atoll__game *storage)
 {
     if (abi != NULL && abi() != ATOLL_ABI_VERSION) {
-        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"game built for another atoll ABI; rebuild it against "
-                  "this atoll.h\" game=\"%s\" game_abi=%d node_abi=%d", name, abi(),
-                  ATOLL_ABI_VERSION);
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"game built for another atoll ABI: rebuild it against "
+                  "the atoll.h of this atoll, the one installed with this binary "
+                  "(pkg-config --cflags atoll)\" game=\"%s\" game_abi=%d node_abi=%d", name,
+                  abi(), ATOLL_ABI_VERSION);
         return NULL;
     }
     const atoll_game *g = abi && module ? module() : NULL;
     if (g == NULL) {
-        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"not an atoll game: no atoll_game_module (use "
-                  "ATOLL_GAME_MODULE)\" game=\"%s\"", name);
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"not an atoll game: no atoll_game_module (end the "
+                  "game's file with ATOLL_GAME_MODULE(its atoll_game))\" game=\"%s\"", name);
         return NULL;
     }
     return wrap(g, storage);
+}
+
+/* The name of a file in the working directory: it is loaded from there. dlopen() itself
+ * would search the library path for a name without a slash (and not find the game the
+ * user just built, or find another one). */
+static bool
+in_working_dir(const char *s)
+{
+    struct stat st;
+    return strchr(s, '/') == NULL && stat(s, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 static bool
 is_path(const char *s)
 {
     size_t n = strlen(s);
-    return strchr(s, '/') != NULL || (n > 3 && strcmp(s + n - 3, ".so") == 0);
+    return strchr(s, '/') != NULL || (n > 3 && strcmp(s + n - 3, ".so") == 0) ||
+           in_working_dir(s);
+}
+
+/* What to do about a game that does not load, from dlopen's reason. */
+static const char *
+load_hint(const char *name, const char *error)
+{
+    if (error != NULL && strstr(error, "undefined symbol") != NULL)
+        return "the game uses a function this atoll does not have: rebuild it against the "
+               "atoll.h installed with this binary (pkg-config --cflags atoll), and load it "
+               "into a binary that exports the atoll API (atoll run, or a program linked "
+               "with -rdynamic)";
+    if (strchr(name, '/') == NULL)
+        return "a name without a slash is looked for in the working directory, then in the "
+               "library path (LD_LIBRARY_PATH, ld.so.conf); give a path to load another file";
+    return "check the path";
 }
 
 const atoll__game *
 atoll__game_load(const char *name_or_path, atoll__game *storage, void **dl)
 {
     *dl = NULL;
-    if (!is_path(name_or_path)) {
+    /* Built-in names come first, even when a file of that name is in the working
+     * directory: `--game quick` means the same wherever it is run. */
+    if (strchr(name_or_path, '/') == NULL)
         for (size_t i = 0; i < napi; i++)
             if (strcmp(builtin_api[i].name, name_or_path) == 0)
                 return from_entry(builtin_api[i].module, builtin_api[i].abi, name_or_path,
                                   storage);
+    if (!is_path(name_or_path)) {
         char names[256] = "";
         size_t len = 0;
         for (size_t i = 0; i < napi; i++)
@@ -84,18 +119,28 @@ atoll__game_load(const char *name_or_path, atoll__game *storage, void **dl)
                   "of a shared object)\" game=\"%s\"", napi ? names : "none", name_or_path);
         return NULL;
     }
+    char local[PATH_MAX];
+    const char *path = name_or_path;
+    if (in_working_dir(name_or_path)) {
+        if ((size_t)snprintf(local, sizeof local, "./%s", name_or_path) >= sizeof local) {
+            ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"game path too long\" path=\"%s\"", name_or_path);
+            return NULL;
+        }
+        path = local;
+    }
     /* RTLD_NOW: a missing symbol fails here, not in the middle of a handler. */
-    void *h = dlopen(name_or_path, RTLD_NOW | RTLD_LOCAL);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
-        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"cannot load game\" path=\"%s\" error=\"%s\"",
-                  name_or_path, dlerror());
+        const char *error = dlerror();
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"cannot load game (%s)\" path=\"%s\" error=\"%s\"",
+                  load_hint(name_or_path, error), path, error ? error : "");
         return NULL;
     }
     int (*abi)(void);
     *(void **)&abi = dlsym(h, "atoll_game_abi");
     const atoll_game *(*module)(void);
     *(void **)&module = dlsym(h, "atoll_game_module");
-    const atoll__game *g = from_entry(module, abi, name_or_path, storage);
+    const atoll__game *g = from_entry(module, abi, path, storage);
     if (g == NULL) {
         dlclose(h);
         return NULL;
@@ -117,6 +162,88 @@ name_ok(const char *s, size_t max)
             return false;
     }
     return true;
+}
+
+/* Checks one value against its declaration; a sentence in err when it does not fit. */
+static int
+setting_value_ok(const atoll_setting_decl *d, const char *v, char *err, size_t errlen)
+{
+    if (d->type == ATOLL_SETTING_INT) {
+        char *end;
+        errno = 0;
+        long long x = strtoll(v, &end, 10);
+        if (errno || end == v || *end != '\0' || x < d->min || x > d->max) {
+            snprintf(err, errlen, "%s must be an integer from %lld to %lld (%s), not \"%.40s\"",
+                     d->key, (long long)d->min, (long long)d->max, d->help ? d->help : "",
+                     v);
+            return ATOLL_EINVAL;
+        }
+    } else if (d->type == ATOLL_SETTING_BOOL) {
+        static const char *const words[] = {"true", "false", "yes", "no", "on", "off", "1", "0"};
+        bool ok = false;
+        for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+            ok = ok || strcasecmp(v, words[i]) == 0;
+        if (!ok) {
+            snprintf(err, errlen, "%s must be true or false (%s), not \"%.40s\"", d->key,
+                     d->help ? d->help : "", v);
+            return ATOLL_EINVAL;
+        }
+    } else if (d->type == ATOLL_SETTING_STRING) {
+        if (d->max > 0 && strlen(v) > (size_t)d->max) {
+            snprintf(err, errlen, "%s must be at most %lld bytes (%s)", d->key, (long long)d->max,
+                     d->help ? d->help : "");
+            return ATOLL_EINVAL;
+        }
+    } else {
+        snprintf(err, errlen, "setting %s has an unknown type %d", d->key, (int)d->type);
+        return ATOLL_EINVAL;
+    }
+    return ATOLL_OK;
+}
+
+const atoll_setting_decl *
+atoll__game_setting(const atoll_game *g, const char *key)
+{
+    for (const atoll_setting_decl *d = g ? g->settings : NULL; d && d->key; d++)
+        if (strcmp(d->key, key) == 0)
+            return d;
+    return NULL;
+}
+
+int
+atoll__game_check_settings(const atoll_game *g, const atoll__config *c, char *err, size_t errlen)
+{
+    /* The declarations themselves: a default that does not fit is the game's bug. */
+    for (const atoll_setting_decl *d = g->settings; d && d->key; d++) {
+        if (atoll__config_framework_key(d->key) || strchr(d->key, '=') != NULL) {
+            snprintf(err, errlen, "the game declares setting \"%.60s\" in the framework's "
+                     "namespace or with a '='", d->key);
+            return ATOLL_EINVAL;
+        }
+        if (d->def != NULL && setting_value_ok(d, d->def, err, errlen) != ATOLL_OK)
+            return ATOLL_EINVAL;
+    }
+    for (size_t i = 0; i < c->nsettings; i++) {
+        const char *key = c->settings[i].key;
+        if (atoll__config_framework_key(key))
+            continue;
+        const atoll_setting_decl *d = atoll__game_setting(g, key);
+        if (d == NULL) {
+            size_t k = (size_t)snprintf(err, errlen, "unknown setting '%.60s'", key);
+            const char *sep = " (the game's settings: ";
+            for (const atoll_setting_decl *e = g->settings; e && e->key && k < errlen; e++) {
+                k += (size_t)snprintf(err + k, errlen - k, "%s%s", sep, e->key);
+                sep = ", ";
+            }
+            if (k < errlen)
+                snprintf(err + k, errlen - k, "%s", g->settings && g->settings->key
+                                                        ? ")" : " (the game declares none)");
+            return ATOLL_EINVAL;
+        }
+        if (setting_value_ok(d, c->settings[i].value, err, errlen) != ATOLL_OK)
+            return ATOLL_EINVAL;
+    }
+    return ATOLL_OK;
 }
 
 int

@@ -123,6 +123,7 @@ typedef enum atoll__mail_type {
     /* from the directory (directory.h) */
     ATOLL_MAIL_DIR_ANSWER,  /* the answer to an operation: status, id, entry, cookie */
     ATOLL_MAIL_DIR_INVALIDATE, /* to subscribers: entries of id up to epoch are stale */
+    ATOLL_MAIL_AREA_RESUME, /* gate.resume: the player of uid takes this session (src/area) */
     ATOLL_MAIL_KINDS
 } atoll__mail_type;
 

@@ -63,7 +63,7 @@ release(atoll__node *n, int created)
 static atoll__dict *
 build_dict(const atoll__game *g, int ntypes)
 {
-    size_t nall = 1;
+    size_t nall = 2;
     for (int t = 0; t < ntypes; t++)
         for (const atoll_handler *h = g->api->area_types[t]->handlers; h && h->name; h++)
             nall++;
@@ -71,6 +71,7 @@ build_dict(const atoll__game *g, int ntypes)
     char **hidden = atoll__calloc(nall, sizeof *hidden);  /* internal */
     size_t nh = 0, nhid = 0;
     names[nh++] = atoll__strndup("gate.entry", 10);
+    names[nh++] = atoll__strndup("gate.resume", 11);
     for (int t = 0; t < ntypes; t++) {
         const atoll_area_type *type = g->api->area_types[t];
         for (const atoll_handler *h = type->handlers; h && h->name; h++) {
@@ -136,6 +137,13 @@ atoll__node_start(atoll__node *n, atoll__config *cfg, const atoll_game *linked,
     if (atoll__game_check(n->game->api, &n->ntypes, err, sizeof err) != ATOLL_OK) {
         ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad game definition\" game=\"%s\" error=\"%s\"",
                   n->game->name ? n->game->name : cfg->game, err);
+        release(n, 0);
+        return ATOLL_EINVAL;
+    }
+    char serr[600];
+    if (atoll__game_check_settings(n->game->api, cfg, serr, sizeof serr) != ATOLL_OK) {
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad setting\" game=\"%s\" error=\"%s\"",
+                  n->game->name ? n->game->name : cfg->game, serr);
         release(n, 0);
         return ATOLL_EINVAL;
     }
@@ -272,7 +280,11 @@ atoll_setting(const atoll_node *n, const char *key, const char *def)
 {
     if (n == NULL || key == NULL)
         return def;
-    return atoll__config_get(n->cfg, key, def);
+    const char *v = atoll__config_get(n->cfg, key, NULL);
+    if (v != NULL)
+        return v;
+    const atoll_setting_decl *d = atoll__game_setting(n->game ? n->game->api : NULL, key);
+    return d != NULL && d->def != NULL ? d->def : def;
 }
 
 int64_t

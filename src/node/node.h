@@ -72,6 +72,12 @@ void atoll__games_add_entry(const char *name, const atoll_game *(*module)(void),
  * object exporting atoll_game_module (ATOLL_GAME_MODULE). *dl gets the handle to
  * dlclose at the end (NULL for built-ins). NULL with a log line on failure. */
 const atoll__game *atoll__game_load(const char *name_or_path, atoll__game *storage, void **dl);
+/* Checks the game's setting declarations, and every --set key outside the framework's
+ * namespaces against them (declared, and its value fits). A sentence in err. */
+int atoll__game_check_settings(const atoll_game *g, const atoll__config *c, char *err,
+                               size_t errlen);
+/* The declaration of a game setting, or NULL. */
+const atoll_setting_decl *atoll__game_setting(const atoll_game *g, const char *key);
 /* Checks a game of atoll.h (names, tick rates); *ntypes gets its area types. */
 int atoll__game_check(const atoll_game *g, int *ntypes, char *err, size_t errlen);
 

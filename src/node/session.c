@@ -88,6 +88,7 @@ session_fail(atoll__session *s, const char *reason, int ws_code)
 void
 atoll__kick(atoll__session *s, const char *reason)
 {
+    s->no_resume = true; /* a kicked player does not wait to come back */
     if (s->conn.state == ATOLL_CONN_CLOSING)
         return;
     if (atoll__session_live(s))
@@ -386,6 +387,15 @@ atoll__reply_error(atoll__req *req, int code, const char *msg)
     atoll__json_put_error(&b, code, msg);
     atoll__reply(req, (const char *)atoll__buf_data(&b), b.len);
     atoll__buf_fini(&b);
+}
+
+void
+atoll__reply_refuse(atoll__req *req, int code, const char *msg)
+{
+    atoll__reply_error(req, code, msg);
+    atoll__session *s = req->session;
+    s->no_resume = true;
+    atoll__conn_close(&s->conn, msg, ATOLL_WS_CLOSE_POLICY);
 }
 
 /* ---- mail for sessions ------------------------------------------------------------------------ */

@@ -47,6 +47,7 @@ struct atoll__session {
     bool binding;             /* a BIND is in flight */
     void *admitted;           /* the modules' choice for an admitted entry (hooks.admit) */
     bool kicked;              /* over the rate limit: its kick is queued, input ignored */
+    bool no_resume;           /* closed by the server (a kick): its player leaves at once */
     /* The gate's cached route to the player's area (kept by src/area). */
     bool entering;            /* an AREA_ENTER is in flight */
     bool guest;               /* entered as a guest (no uid bound) */
@@ -95,6 +96,12 @@ atoll__entry_req(atoll__session *s, uint32_t request_id, bool reply)
 void atoll__reply(atoll__req *req, const char *body, size_t len);
 /* Replies {"code":<code>,"message":"<msg>"} (no-op for a notify). */
 void atoll__reply_error(atoll__req *req, int code, const char *msg);
+/* Answers {"code":code,"message":msg} and closes the connection once it is written
+ * (a refused login or resume: 401). */
+void atoll__reply_refuse(atoll__req *req, int code, const char *msg);
+/* BIND's status for a binding that enters nothing (gate.resume: the player is found
+ * already): BOUND then only records the uid on the session. */
+#define ATOLL__BIND_ONLY 1
 /* Sends a KICK {"reason":...} (WORKING only) and closes after the output is written. */
 void atoll__kick(atoll__session *s, const char *reason);
 

@@ -109,7 +109,10 @@ on_bind(atoll__worker *w, atoll__mail *m)
     uint64_t h = atoll__hash_str(m->uid);
     atoll__uid_entry *e = uid_find(sh, m->uid, h);
     if (e != NULL && e->session.v != m->session.v) {
-        post_to_session(w->node, e->session, atoll__kick_new(e->session, "duplicate login"));
+        /* A resume takes the player over from a connection the server still holds
+         * (half dead, most likely); a login replaces the other session. */
+        const char *why = m->status == ATOLL__BIND_ONLY ? "resumed elsewhere" : "duplicate login";
+        post_to_session(w->node, e->session, atoll__kick_new(e->session, why));
         e->session = m->session;
     } else if (e == NULL) {
         size_t len = strlen(m->uid);
@@ -184,7 +187,8 @@ on_bound(atoll__worker *w, atoll__mail *m)
     s->binding = false;
     s->uid = m->uid;
     m->uid = NULL;
-    enter(s, m->request_id, m->reply, m->value, false);
+    if (m->status != ATOLL__BIND_ONLY)
+        enter(s, m->request_id, m->reply, m->value, false);
     atoll__mail_free(m);
 }
 

@@ -31,6 +31,8 @@ static const uint32_t required[ATOLL_MAIL_KINDS] = {
     [ATOLL_MAIL_SESS_ROUTE] = ATOLL_WIRE_F_SESSION,
     [ATOLL_MAIL_DIR_ANSWER] = ATOLL_WIRE_F_CALL_ID,
     [ATOLL_MAIL_DIR_INVALIDATE] = ATOLL_WIRE_F_FROM | ATOLL_WIRE_F_EPOCH,
+    [ATOLL_MAIL_AREA_RESUME] = ATOLL_WIRE_F_AREA | ATOLL_WIRE_F_SESSION | ATOLL_WIRE_F_UID |
+                               ATOLL_WIRE_F_DATA,
 };
 
 /* ---- little-endian integers ------------------------------------------------------------- */

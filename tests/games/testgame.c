@@ -199,7 +199,7 @@ t_call(atoll_req *req)
         free(ctx);
         return atoll_reply_error(req, 500, "call: %s", atoll_err_name(rc));
     }
-    ctx->kept = atoll_req_keep(req);
+    ctx->kept = atoll_req_keep(req, 0);
     return ATOLL_OK;
 }
 
@@ -236,7 +236,7 @@ t_chain(atoll_req *req)
         free(c);
         return ATOLL_EINVAL;
     }
-    c->kept = atoll_req_keep(req);
+    c->kept = atoll_req_keep(req, 0);
     return ATOLL_OK;
 }
 
@@ -266,7 +266,7 @@ t_sendchain(atoll_req *req)
     int rc = atoll_send(a, atoll_area_id(a), "t.relay",
                         atoll_pack("{s:I}", "left", atoll_get_int(atoll_req_body(req), "n", 100)));
     if (rc == ATOLL_OK)
-        atoll_area_set_udata(a, atoll_req_keep(req));
+        atoll_area_set_udata(a, atoll_req_keep(req, 0));
     return rc;
 }
 
@@ -307,7 +307,7 @@ slow_answer(atoll_area *a, int status, void *udata)
 static int
 t_hold(atoll_req *req)
 {
-    atoll_req_keep(req);
+    atoll_req_keep(req, 0);
     return ATOLL_OK;
 }
 
@@ -315,7 +315,7 @@ static int
 t_slow(atoll_req *req)
 {
     uint64_t ms = (uint64_t)atoll_get_int(atoll_req_body(req), "ms", 500);
-    atoll_timer_once(atoll_req_area(req), ms, slow_answer, atoll_req_keep(req));
+    atoll_timer_once(atoll_req_area(req), ms, slow_answer, atoll_req_keep(req, 0));
     return ATOLL_OK;
 }
 
@@ -491,6 +491,102 @@ t_leave(atoll_area *a, atoll_player *p, atoll_leave_reason why)
         atoll_push(p, "onLeave", atoll_pack("{s:s}", "area", atoll_area_id(a)));
 }
 
+/* Resume: the area counts who went away and came back, and tells the others. */
+static void
+t_disconnect(atoll_area *a, atoll_player *p)
+{
+    atoll_incr(atoll_area_state(a), "away", 1);
+    atoll_push_area(a, "onAway", atoll_pack("{s:s}", "uid", atoll_player_id(p)));
+}
+
+static void
+t_resume(atoll_area *a, atoll_player *p)
+{
+    atoll_incr(atoll_area_state(a), "back", 1);
+    atoll_push_area(a, "onBack", atoll_pack("{s:s}", "uid", atoll_player_id(p)));
+}
+
+/* t.presence: the players and what the resume hooks counted. */
+static int
+t_presence(atoll_req *req)
+{
+    atoll_area *a = atoll_req_area(req);
+    atoll_value *st = atoll_area_state(a);
+    int away_now = 0;
+    for (atoll_player *p = atoll_area_first(a); p; p = atoll_area_next(p))
+        away_now += atoll_player_disconnected(p) ? 1 : 0;
+    return atoll_reply(req, atoll_pack("{s:i,s:i,s:i,s:I,s:I,s:I}", "code", 200, "players",
+                                       (int)atoll_area_player_count(a), "away_now", away_now,
+                                       "away", atoll_get_int(st, "away", 0), "back",
+                                       atoll_get_int(st, "back", 0), "left",
+                                       atoll_get_int(st, "left", 0)));
+}
+
+/* t.moveaway {uid, to}: moves another player of the area (a disconnected one is
+ * refused: answered with the error's name). */
+static int
+t_moveaway(atoll_req *req)
+{
+    atoll_value *b = atoll_req_body(req);
+    atoll_player *p = atoll_area_player(atoll_req_area(req), atoll_get_str(b, "uid", ""));
+    int rc = p ? atoll_player_move(p, atoll_get_str(b, "to", "")) : ATOLL_ENOENT;
+    return atoll_reply(req, atoll_pack("{s:i,s:s}", "code", 200, "rc", atoll_err_name(rc)));
+}
+
+/* t.kickother {uid}: kicks another player of the area. */
+static int
+t_kickother(atoll_req *req)
+{
+    atoll_player *p = atoll_area_player(atoll_req_area(req),
+                                        atoll_get_str(atoll_req_body(req), "uid", ""));
+    atoll_player_kick(p, "kicked");
+    return atoll_reply(req, atoll_pack("{s:i,s:b}", "code", 200, "found", p != NULL));
+}
+
+/* t.keepfor {ms}: keeps the request with a deadline of ms and never answers it: the
+ * framework does when the deadline passes. */
+static int
+t_keepfor(atoll_req *req)
+{
+    int64_t ms = atoll_get_int(atoll_req_body(req), "ms", 100);
+    return atoll_req_keep(req, (uint32_t)ms) != NULL ? ATOLL_OK : ATOLL_ESTATE;
+}
+
+typedef struct later {
+    char uid[ATOLL_UID_MAX + 1];
+} later;
+
+static void
+on_later(atoll_area *a, int status, void *udata)
+{
+    later *l = udata;
+    if (status == ATOLL_OK) {
+        int rc = atoll_push_uid(a, l->uid, "onLater", atoll_pack("{s:s}", "to", l->uid));
+        atoll_set(atoll_area_state(a), "later_rc", atoll_str(atoll_err_name(rc)));
+    }
+    free(l);
+}
+
+/* t.pushlater {uid, ms}: after ms, pushes onLater to player uid by its id (the player
+ * may have left by then); t.laterrc tells what atoll_push_uid returned. */
+static int
+t_pushlater(atoll_req *req)
+{
+    atoll_value *b = atoll_req_body(req);
+    later *l = calloc(1, sizeof *l);
+    snprintf(l->uid, sizeof l->uid, "%s", atoll_get_str(b, "uid", ""));
+    atoll_timer_once(atoll_req_area(req), (uint64_t)atoll_get_int(b, "ms", 100), on_later, l);
+    return ATOLL_OK;
+}
+
+static int
+t_laterrc(atoll_req *req)
+{
+    return atoll_reply(req, atoll_pack("{s:i,s:s}", "code", 200, "rc",
+                                       atoll_get_str(atoll_area_state(atoll_req_area(req)),
+                                                     "later_rc", "")));
+}
+
 static const atoll_area_type type_t = {
     .name = "t",
     .handlers = (const atoll_handler[]){
@@ -523,12 +619,20 @@ static const atoll_area_type type_t = {
         {"areas", t_areas, ATOLL_QUERY},
         {"kick", t_kick, 0},
         {"data", t_data, ATOLL_QUERY},
+        {"presence", t_presence, ATOLL_QUERY},
+        {"keepfor", t_keepfor, 0},
+        {"pushlater", t_pushlater, 0},
+        {"laterrc", t_laterrc, ATOLL_QUERY},
+        {"moveaway", t_moveaway, 0},
+        {"kickother", t_kickother, 0},
         {NULL, NULL, 0},
     },
     .on_create = t_init,
     .on_destroy = t_destroyed,
     .on_enter = t_enter,
     .on_leave = t_leave,
+    .on_disconnect = t_disconnect,
+    .on_resume = t_resume,
 };
 
 /* ---- area type "g": the game-loop model, 20 Hz with queued commands ---- */

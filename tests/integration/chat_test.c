@@ -45,7 +45,9 @@ say_body(const char *text)
 static void
 start_chat(test_node *n)
 {
-    node_start(n, (const char *[]){"--game", "chat", NULL});
+    /* A client that drops is left for 200 ms to come back (gate.resume) before its
+     * player leaves the room. */
+    node_start(n, (const char *[]){"--game", "chat", "--set", "session.resume_ms=200", NULL});
 }
 
 /* room.join room; the answer must be {"code":200,"room":room}. */

@@ -9,6 +9,10 @@
 #include "test.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
@@ -233,23 +237,51 @@ TEST(levelup_before_entry_gets_500)
     node_stop(&n);
 }
 
-TEST(bad_areas_setting_stops_the_node)
+/* Runs a node of the quick game with one --set that must stop it at start: it exits
+ * non-zero (timeout's 124 would mean it came up and ran instead) and its log holds
+ * `says`. */
+static void
+refused_setting_(const char *set, const char *says, int line)
 {
-    /* quick.areas=0 would divide by zero in entry: init refuses it and the node exits
-     * with an error (timeout's 124 would mean it came up and ran instead). */
     const char *bin = getenv("ATOLL_BIN");
     ASSERT(bin != NULL);
+    char log[] = "/tmp/atoll-settings-XXXXXX";
+    int fd = mkstemp(log);
+    ASSERT(fd >= 0);
+    close(fd);
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
              "timeout 10 %s run --listen 127.0.0.1:0 --workers 1 --game quick "
-             "--set quick.areas=0 >/dev/null 2>&1",
-             bin);
+             "--set '%s' >/dev/null 2>%s",
+             bin, set, log);
     int status = system(cmd);
-    ASSERT(WIFEXITED(status));
-    ASSERT(WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 124);
+    char text[4096] = "";
+    FILE *f = fopen(log, "r");
+    if (f != NULL) {
+        text[fread(text, 1, sizeof text - 1, f)] = '\0';
+        fclose(f);
+    }
+    unlink(log);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 124 ||
+        strstr(text, says) == NULL)
+        gc_fail_at(__FILE__, line, set, text, says);
+}
+#define REFUSED_SETTING(set, says) refused_setting_((set), (says), __LINE__)
+
+TEST(bad_game_settings_stop_the_node)
+{
+    /* quick.areas=0 would divide by zero in entry: the declared range refuses it. */
+    REFUSED_SETTING("quick.areas=0", "quick.areas must be an integer from 1 to 100000");
+    REFUSED_SETTING("quick.areas=many", "quick.areas must be an integer from 1 to 100000");
+    REFUSED_SETTING("quick.broadcast=maybe", "quick.broadcast must be true or false");
+    /* A misspelt key is named, with the keys the game has. */
+    REFUSED_SETTING("quick.area=2",
+                    "unknown setting 'quick.area' (the game's settings: quick.areas, quick.broadcast)");
+    /* The framework's own namespaces are checked as before. */
+    REFUSED_SETTING("session.resume=5", "unknown setting 'session.resume'");
 }
 
 TEST_MAIN(levelup_and_info_count_up_from_zero, levelup_reaches_the_whole_area_money_only_the_sender,
           broadcast_off_leaves_only_the_money_push, areas_setting_spreads_players_by_uid_hash,
           pipelined_levelups_are_answered_in_order, unknown_handler_gets_500,
-          levelup_before_entry_gets_500, bad_areas_setting_stops_the_node)
+          levelup_before_entry_gets_500, bad_game_settings_stop_the_node)

@@ -90,8 +90,10 @@ entered(const char *out, const char *uid)
     char head[200];
     snprintf(head, sizeof head, "{\"code\":200,\"uid\":\"%s\",\"area\":\"echo-", uid);
     size_t n = strlen(head);
+    static const char tail[] = "\",\"resume\":\"1";
     return strncmp(out, head, n) == 0 && (out[n] == '0' || out[n] == '1') &&
-           strcmp(out + n + 1, "\"}") == 0;
+           (strcmp(out + n + 1, "\"}") == 0 ||
+            (strncmp(out + n + 1, tail, sizeof tail - 1) == 0 && strstr(out + n + 1, uid) != NULL));
 }
 
 TEST(entry_binds_and_duplicate_login_kicks_across_workers)

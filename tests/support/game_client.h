@@ -23,6 +23,11 @@
 /* Fails the test at file:line with `what: got "<got>", want "<want>"` (NULL prints
  * as (null)). */
 void gc_fail_at(const char *file, int line, const char *what, const char *got, const char *want);
+/* The resume token of a gate.entry or gate.resume answer ({"code":200,...,"resume":"1..."})
+ * is checked for its form, kept in gc_resume_token and cut out of resp, so answers
+ * compare as they would without it. gc_expect_reply_ does it for those two routes. */
+void gc_strip_resume(char *resp);
+extern char gc_resume_token[256];
 #define FAIL_AT(what, got, want) gc_fail_at(__FILE__, __LINE__, (what), (got), (want))
 
 /* Monotonic clock in microseconds, for deadlines and timing checks. */

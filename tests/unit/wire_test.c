@@ -316,6 +316,7 @@ required_of(atoll__mail_type k)
     case ATOLL_MAIL_SESS_ROUTE: return S;
     case ATOLL_MAIL_DIR_ANSWER: return ATOLL_WIRE_F_CALL_ID;
     case ATOLL_MAIL_DIR_INVALIDATE: return ATOLL_WIRE_F_FROM | ATOLL_WIRE_F_EPOCH;
+    case ATOLL_MAIL_AREA_RESUME: return A | S | U | ATOLL_WIRE_F_DATA;
     default: return 0;
     }
 }
@@ -347,7 +348,8 @@ TEST(kinds_keep_their_wire_numbers)
     ASSERT_EQ(ATOLL_MAIL_LINK, 17);
     ASSERT_EQ(ATOLL_MAIL_DIR_ANSWER, 18);
     ASSERT_EQ(ATOLL_MAIL_DIR_INVALIDATE, 19);
-    ASSERT_EQ(ATOLL_MAIL_KINDS, 20);
+    ASSERT_EQ(ATOLL_MAIL_AREA_RESUME, 20);
+    ASSERT_EQ(ATOLL_MAIL_KINDS, 21);
 }
 
 TEST(golden_frame)
