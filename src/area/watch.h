@@ -24,8 +24,9 @@
 /* What ran past area.slow_ms (ns): a warn line and the counts. a may be NULL. */
 void atoll__game_slow(const atoll__running *r, atoll_area *a, uint64_t ns);
 
-/* in: "handler", "call", "on_create", "on_enter", "on_leave", "on_destroy", "on_tick",
- * "timer", "call_done" (a call's callback), "entry", "guest", "init". a (may be NULL:
+/* in: "handler", "call", "on_create", "on_enter", "on_leave", "on_disconnect",
+ * "on_resume", "on_destroy", "on_tick", "timer", "call_done" (a call's callback),
+ * "entry", "guest", "init". a (may be NULL:
  * the entry hooks) and uid (NULL: no player) name where. */
 static inline void
 atoll__game_begin(atoll__running *r, const atoll_area *a, const char *in, const char *route,
