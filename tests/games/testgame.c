@@ -106,18 +106,33 @@ t_sleep(atoll_req *req)
                                        (int64_t)((now_us() - start) / 1000)));
 }
 
+/* Recursion with 1 KiB frames, `depth` deep: past the thread's stack, a stack
+ * overflow. */
+static int
+recurse(int64_t depth, volatile char *prev)
+{
+    volatile char frame[1024];
+    frame[0] = (char)(prev != NULL ? prev[0] + 1 : 0);
+    if (depth <= 0)
+        return frame[0];
+    return recurse(depth - 1, frame) + frame[1];
+}
+
 /* Game code that crashes: a write to an address no process maps (the first page; not
- * NULL itself, which UBSan builds would catch before the fault), or abort(). */
+ * NULL itself, which UBSan builds would catch before the fault), abort(), or a stack
+ * overflow. */
 static void
 crash_now(const char *how)
 {
     if (strcmp(how, "abort") == 0)
         abort();
+    if (strcmp(how, "overflow") == 0)
+        recurse(INT64_MAX, NULL);
     volatile int *volatile bad = (volatile int *)(uintptr_t)16;
     *bad = 1;
 }
 
-/* t.crash {how?}: crashes in the handler ("fault", default, or "abort"). */
+/* t.crash {how?}: crashes in the handler ("fault", default, "abort" or "overflow"). */
 static int
 t_crash(atoll_req *req)
 {

@@ -2,6 +2,7 @@
  * running the test game (tests/games/testgame.c): a crash in a handler, in a timer and
  * an abort() each kill the node by their signal after a log line naming the signal,
  * the callback, its route, area and uid, and a backtrace that reaches the game's code;
+ * a stack overflow is reported too (the handler runs on its own stack);
  * a handler past area.slow_ms is logged once and counted in its area's stats and the
  * node's; one past area.stall_ms is reported once, with a backtrace, while it still
  * runs, and the node goes on serving (and stops cleanly); area.stall_ms=0 turns the
@@ -210,6 +211,24 @@ TEST(abort_in_a_handler_is_reported)
     node_remove_log(&n);
 }
 
+TEST(stack_overflow_is_reported)
+{
+    test_node n;
+    start_crashing_node(&n);
+    atollc_sync *s = ENTER(&n, "deep");
+    REQUEST_UNANSWERED(s, "t.crash", "{\"how\":\"overflow\"}");
+    EXPECT_KILLED_BY(&n, SIGSEGV);
+    /* The handler ran on the worker's alternate signal stack: the thread's own stack
+     * had no room left. */
+    EXPECT_LOG(&n,
+               "msg=\"fatal signal\" signal=SIGSEGV addr=0x",
+               1);
+    EXPECT_LOG(&n, "in=handler route=t.crash area=\"t-1\" uid=\"deep\"\n", 1);
+    EXPECT_LOG(&n, game_frame(), -1);
+    atollc_sync_free(s);
+    node_remove_log(&n);
+}
+
 /* ---- slow and stalled code ----------------------------------------------------------------- */
 
 TEST(slow_handler_is_logged_and_counted)
@@ -295,5 +314,6 @@ TEST(stall_reports_off_with_stall_ms_0)
 }
 
 TEST_MAIN(crash_in_a_handler_is_reported_and_kills_the_node, crash_in_a_timer_names_the_timer,
-          abort_in_a_handler_is_reported, slow_handler_is_logged_and_counted,
+          abort_in_a_handler_is_reported, stack_overflow_is_reported,
+          slow_handler_is_logged_and_counted,
           stalled_handler_is_reported_while_it_runs, stall_reports_off_with_stall_ms_0)
