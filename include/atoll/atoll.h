@@ -260,6 +260,17 @@ typedef struct atoll_entry {
      * rather than where the node places it, so its players' messages take no hop
      * between workers (an area per worker: name it after `worker`). */
     int local;
+    /* out, optional: an admission that takes time (a ban list, a capacity, anything an
+     * area knows). The framework calls the handler admit_route ("<type>.<name>",
+     * usually ATOLL_INTERNAL) of area admit_area with {"uid":..., "area": the area_id
+     * chosen above, "body": the gate.entry body}; the handler may answer at once or keep
+     * the request and answer later. {"code":200} admits; any other code refuses the entry
+     * with that code and message ({"code":403,"message":"banned"}), and nothing of the
+     * uid is touched. No answer within admit_timeout_ms (0: 5000), or no such area or
+     * route, refuses with {"code":503}. Nothing set: admitted at once. */
+    char admit_area[ATOLL_AREA_ID_MAX + 1];
+    const char *admit_route;
+    uint32_t admit_timeout_ms;
 } atoll_entry;
 
 /* A setting of the game (`--set KEY=VALUE`), declared so the node checks it at start as

@@ -43,6 +43,7 @@
 #include "../node/directory.h"
 #include "../node/session.h"
 #include "../node/wire.h"
+#include "token.h"
 
 /* Internal status of a call answered by a worker that does not have the area. */
 #define ATOLL__EMOVED (-1000)
@@ -376,24 +377,11 @@ void atoll__area_route_mail(atoll__worker *w, atoll__mail *m);
 
 /* ---- resume.c: coming back after a dropped connection ----------------------------------- */
 
-#define ATOLL__RESUME_KEY 32
-#define ATOLL__RESUME_NONCE 16
-#define ATOLL__RESUME_MAC 16
-/* A resume token: "1", hex nonce, hex MAC, uid. */
-#define ATOLL__RESUME_TOKEN_MAX (1 + 2 * ATOLL__RESUME_NONCE + 2 * ATOLL__RESUME_MAC + ATOLL_UID_MAX)
 /* SESS_ROUTE answering a resume (its call_id), and its status when the player was not
  * in the area the directory named (the gate asks again). */
 #define ATOLL__ROUTE_RESUME 1
 #define ATOLL__RESUME_AGAIN 409
 
-/* Writes the token of uid with nonce at out (room for ATOLL__RESUME_TOKEN_MAX + 1);
- * returns its length. */
-size_t atoll__resume_token(const uint8_t key[ATOLL__RESUME_KEY], const char *uid,
-                           const uint8_t nonce[ATOLL__RESUME_NONCE], char *out);
-/* Opens a token from a client: ATOLL_OK with its uid and nonce, or ATOLL_EPROTO when it
- * is malformed, too long, or its MAC is not this key's (compared in constant time). */
-int atoll__resume_token_open(const uint8_t key[ATOLL__RESUME_KEY], const char *tok, size_t len,
-                             char uid[ATOLL_UID_MAX + 1], uint8_t nonce[ATOLL__RESUME_NONCE]);
 void atoll__resume_key_new(uint8_t key[ATOLL__RESUME_KEY]);
 bool atoll__resume_on(const atoll__node *n);
 /* Draws p's next nonce: every token given before no longer matches. */
@@ -433,6 +421,11 @@ bool atoll__area_tick(atoll_area *a, uint64_t now_ns);
 /* ---- proxy.c --------------------------------------------------------------------------- */
 
 void atoll__proxy_reply_mail(atoll__worker *w, atoll__mail *m);
+/* A call from the gate itself (no calling area: an asynchronous admission): as
+ * atoll_call, and cb gets area NULL; runs outside any area. ATOLL_EINVAL for a bad id or
+ * a route no area type has (body taken either way). */
+int atoll__proxy_gate_call(atoll__worker *w, const char *to_id, const char *route,
+                           atoll_value *body, uint32_t timeout_ms, atoll_call_fn cb, void *udata);
 /* An AREA_CALL this worker sent itself with the target's id in its data (the id was
  * not cached when atoll_call ran): sent on to where the id lives once known. Takes m. */
 void atoll__proxy_route(atoll__worker *w, atoll__mail *m);

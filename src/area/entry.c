@@ -52,7 +52,7 @@ atoll__area_route(atoll__req *req)
         return;
     }
     if (s->area == 0 && !s->entering && s->uid == NULL && !s->binding &&
-        n->game->api->guest != NULL)
+        n->game->api->guest != NULL && atoll__guests_allowed(n)) /* auth.guests */
         enter_guest(s);
     if (s->area == 0 && !s->entering) {
         atoll__reply_error(req, 500, "not in an area: send gate.entry first");
@@ -173,6 +173,34 @@ entry_choose(atoll__session *s, const char *uid, const atoll_value *body, atoll_
     return entry_checked(n, rc, e, ti);
 }
 
+/* The answer of a game's admission call (atoll_entry.admit_area): runs on the
+ * session's worker, outside any area. */
+static void
+on_admission(atoll_area *none, int status, atoll_value *reply, void *udata)
+{
+    (void)none;
+    atoll__worker *w = atoll__current_worker();
+    atoll_session_id *sid = udata;
+    if (status == ATOLL_ECANCELED && (w == NULL || atomic_load(&w->node->stopping))) {
+        atoll__free(sid); /* the node stops */
+        return;
+    }
+    int code = 503;
+    char msg[200];
+    if (status == ATOLL_OK) {
+        code = (int)atoll_get_int(reply, "code", 200);
+        snprintf(msg, sizeof msg, "%s", atoll_get_str(reply, "message", "entry refused"));
+    } else {
+        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"admission call failed, entry refused\" error=%s",
+                  atoll_err_name(status));
+        snprintf(msg, sizeof msg, "admission unavailable: %s", atoll_strerror(status));
+    }
+    if (code < 100 || code > 999)
+        code = 500;
+    atoll__gate_admitted(w, *sid, code, msg);
+    atoll__free(sid);
+}
+
 int
 atoll__area_admit(atoll__session *s, const char *uid, const atoll_value *body, char *msg,
                   size_t len)
@@ -189,7 +217,23 @@ atoll__area_admit(atoll__session *s, const char *uid, const atoll_value *body, c
     a->type_index = ti;
     a->local = e.local;
     s->admitted = a;
-    return ATOLL_OK;
+    if (e.admit_area[0] == '\0' || e.admit_route == NULL)
+        return ATOLL_OK;
+    /* The game's own admission, by a call to one of its areas. */
+    atoll_value *arg = atoll_pack("{s:s,s:s,s:O}", "uid", uid, "area", e.area_id, "body",
+                                  body ? (atoll_value *)body : atoll_null());
+    atoll_session_id *sid = atoll__malloc(sizeof *sid);
+    *sid = s->id;
+    rc = atoll__proxy_gate_call(s->worker, e.admit_area, e.admit_route, arg,
+                                e.admit_timeout_ms ? e.admit_timeout_ms : 5000, on_admission, sid);
+    if (rc != ATOLL_OK) {
+        atoll__free(sid);
+        snprintf(msg, len, "entry refused: the game's admission route %.64s is unknown",
+                 e.admit_route);
+        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"%s\"", msg);
+        return rc;
+    }
+    return ATOLL__ADMIT_LATER;
 }
 
 /* Enters the bound uid's player into the area admission chose for it, or (the same uid

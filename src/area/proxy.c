@@ -74,10 +74,16 @@ atoll__proxy_fini(atoll__worker *w)
         nx = c->next;
         atoll__free(c);
     }
-    /* Calls of destroyed areas were settled; what is left belongs to no area. */
-    for (size_t i = 0; i < w->areas->calls.cap; i++)
-        if (w->areas->calls.slots[i].key != 0)
-            atoll__free(w->areas->calls.slots[i].value);
+    /* Calls of destroyed areas were settled; what is left belongs to no area: a gate's
+     * call still waiting is told, so it frees what it holds. */
+    for (size_t i = 0; i < w->areas->calls.cap; i++) {
+        atoll__call *c = w->areas->calls.slots[i].value;
+        if (w->areas->calls.slots[i].key == 0)
+            continue;
+        if (c->caller == NULL)
+            c->cb(NULL, ATOLL_ECANCELED, NULL, c->udata);
+        atoll__free(c);
+    }
     atoll__map_fini(&w->areas->calls);
     atoll__wheel_fini(&w->areas->call_wheel);
 }
@@ -90,7 +96,7 @@ call_unlink(atoll__worker *w, atoll__call *c)
     atoll__wheel_remove(&w->areas->call_wheel, &c->deadline);
     if (c->prev)
         c->prev->next = c->next;
-    else
+    else if (c->caller != NULL) /* a gate's call is in no area's list */
         c->caller->calls = c->next;
     if (c->next)
         c->next->prev = c->prev;
@@ -106,6 +112,11 @@ call_settle(atoll__worker *w, atoll__call *c, int status, atoll_value *reply)
     atoll_call_fn cb = c->cb;
     void *udata = c->udata;
     call_free(w, c);
+    if (a == NULL) { /* a gate's call: framework code, no area, nothing staged */
+        cb(NULL, status, reply, udata);
+        atoll_unref(reply);
+        return;
+    }
     atoll__area_begin(a);
     atoll__fx_begin(w);
     atoll__running run;
@@ -137,7 +148,8 @@ post_call(atoll__worker *w, const atoll_area *from, const char *to_id,
     m->call_id = call_id;
     m->at = atoll__addr_make(w->node->id, w->index);
     m->value = body;
-    memcpy(m->from, from->id, strlen(from->id) + 1);
+    const char *fid = from != NULL ? from->id : "gate"; /* the gate's admission calls */
+    memcpy(m->from, fid, strlen(fid) + 1);
     if (idlen > 0)
         memcpy(m->data, to_id, idlen);
     if (e != NULL) {
@@ -202,6 +214,31 @@ atoll_call(atoll_area *from, const char *to_id, const char *route, atoll_value *
     atoll__wheel_add(&w->areas->call_wheel, &c->deadline, c->deadline_ms);
     arm_timer(w);
     post_call(w, from, to_id, e, code, c->id, body);
+    return ATOLL_OK;
+}
+
+int
+atoll__proxy_gate_call(atoll__worker *w, const char *to_id, const char *route, atoll_value *body,
+                       uint32_t timeout_ms, atoll_call_fn cb, void *udata)
+{
+    const atoll__dir_entry *e = atoll__where_cached(w, to_id);
+    uint16_t code = route_code(w->node, route, e ? e->type_index : -1);
+    if (code == 0 || !atoll__area_id_valid(to_id)) {
+        atoll_unref(body);
+        return ATOLL_EINVAL;
+    }
+    atoll__call *c = call_new(w);
+    c->id = ++w->areas->next_call_id;
+    c->caller = NULL;
+    c->cb = cb;
+    c->udata = udata;
+    c->route = code;
+    memcpy(c->to, to_id, strlen(to_id) + 1);
+    atoll__map_put(&w->areas->calls, c->id, c);
+    c->deadline_ms = uv_now(&w->loop) + (timeout_ms ? timeout_ms : 1);
+    atoll__wheel_add(&w->areas->call_wheel, &c->deadline, c->deadline_ms);
+    arm_timer(w);
+    post_call(w, NULL, to_id, e, code, c->id, body);
     return ATOLL_OK;
 }
 

@@ -188,6 +188,13 @@ atoll__config_set(atoll__config *c, const char *kv, char *err, size_t errlen)
         c->log_level = lv;
         goto keep;
     }
+    if (!strcmp(key, "auth.guests")) {
+        if (parse_bool(val, &c->auth_guests) != 0) {
+            snprintf(err, errlen, "auth.guests must be true or false");
+            return ATOLL_EINVAL;
+        }
+        goto keep;
+    }
     if (!strcmp(key, "auth.jwt_secret") || !strcmp(key, "auth.jwt_secret_file") ||
         !strcmp(key, "auth.jwt_audience")) {
         if (val[0] == '\0' || strlen(val) > 4096) {
@@ -230,6 +237,11 @@ atoll__config_check(const atoll__config *c, char *err, size_t errlen)
         snprintf(err, errlen,
                  "net.heartbeat_timeout (%d s) must be longer than net.heartbeat (%d s)",
                  c->heartbeat_timeout_s, c->heartbeat_s);
+        return ATOLL_EINVAL;
+    }
+    if (atoll__config_get(c, "auth.jwt_secret", NULL) != NULL &&
+        atoll__config_get(c, "auth.jwt_secret_file", NULL) != NULL) {
+        snprintf(err, errlen, "auth.jwt_secret and auth.jwt_secret_file are both set: give one");
         return ATOLL_EINVAL;
     }
     if (c->output_cap < (size_t)c->max_package + 64) {

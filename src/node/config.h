@@ -45,6 +45,7 @@ typedef struct atoll__config {
     uint32_t resume_ms;     /* a dropped player waits this long for gate.resume; 0 = off */
     /* auth.*: auth.jwt_secret, auth.jwt_secret_file, auth.jwt_audience are text settings */
     int jwt_leeway_s;       /* clock skew allowed for exp and nbf */
+    int auth_guests;        /* auth.guests: with a secret, sessions may still enter as guests */
     /* every --set KEY=VALUE, including game settings, in order */
     atoll__setting *settings;
     size_t nsettings;
@@ -56,7 +57,7 @@ void atoll__config_defaults(atoll__config *c);
  * with a sentence in err. */
 int atoll__config_set(atoll__config *c, const char *kv, char *err, size_t errlen);
 /* Checks settings against each other (heartbeat vs idle and heartbeat timeouts, output
- * cap vs package size) once all are given. ATOLL_EINVAL with a sentence in err. */
+ * cap vs package size, one source of the auth secret) once all are given. ATOLL_EINVAL with a sentence in err. */
 int atoll__config_check(const atoll__config *c, char *err, size_t errlen);
 /* Whether key is in one of the framework's namespaces (net., log., node., area.,
  * session., auth.): checked by the node, never a game's. */

@@ -4,6 +4,7 @@
  * Everything built here before the threads start is read-only afterwards, which is
  * what lets the workers share it without locks.
  */
+#include "auth.h"
 #include "session.h"
 
 #include <dlfcn.h>
@@ -48,6 +49,8 @@ release(atoll__node *n, int created)
     atoll__free(n->routes);
     atoll__buf_fini(&n->hs_full);
     atoll__buf_fini(&n->hs_cached);
+    atoll__jwt_key_free(n->jwt);
+    n->jwt = NULL;
     for (const atoll__module *const *m = n->modules; m && *m; m++)
         if ((*m)->stop)
             (*m)->stop(n);
@@ -121,6 +124,20 @@ atoll__node_start(atoll__node *n, atoll__config *cfg, const atoll_game *linked,
     n->cfg = cfg;
     n->id = cfg->node_id;
     n->modules = modules;
+    /* The login key first: a node that cannot check tokens must not serve at all. */
+    char err[200];
+    if (atoll__jwt_key_load(cfg, &n->jwt, err, sizeof err) != ATOLL_OK) {
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad auth settings\" error=\"%s\"", err);
+        return ATOLL_EINVAL;
+    }
+    if (n->jwt == NULL)
+        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"logins are not authenticated (set auth.jwt_secret)\"");
+    else
+        ATOLL_LOG(ATOLL_LOG_INFO,
+                  "msg=\"logins need a signed token\" alg=HS256 audience=\"%s\" leeway_s=%d "
+                  "guests=%s",
+                  n->jwt->audience ? n->jwt->audience : "", n->jwt->leeway_s,
+                  cfg->auth_guests ? "true" : "false");
     if (linked != NULL) {
         n->game_storage.name = linked->name;
         n->game_storage.api = linked;
@@ -131,9 +148,11 @@ atoll__node_start(atoll__node *n, atoll__config *cfg, const atoll_game *linked,
     } else {
         n->game = atoll__game_load(cfg->game, &n->game_storage, &n->dl);
     }
-    if (n->game == NULL)
+    if (n->game == NULL) {
+        atoll__jwt_key_free(n->jwt);
+        n->jwt = NULL;
         return ATOLL_ENOENT;
-    char err[200];
+    }
     if (atoll__game_check(n->game->api, &n->ntypes, err, sizeof err) != ATOLL_OK) {
         ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad game definition\" game=\"%s\" error=\"%s\"",
                   n->game->name ? n->game->name : cfg->game, err);

@@ -27,6 +27,7 @@
 
 typedef struct atoll__session atoll__session;
 typedef struct atoll__game atoll__game;
+typedef struct atoll__jwt_key atoll__jwt_key; /* auth.h */
 
 /* ---- route handlers ---------------------------------------------------------------------- */
 
@@ -124,6 +125,8 @@ typedef struct atoll__session_hooks {
      * if any, stays. NULL: every entry is admitted. */
     int (*admit)(atoll__session *s, const char *uid, const atoll_value *body, char *msg,
                  size_t len);
+    /* (admit may also return ATOLL__ADMIT_LATER: the answer comes later through
+     * atoll__gate_admitted; the session keeps the entry meanwhile.) */
     /* gate.entry bound the session's uid (again: it was bound already, to the same
      * uid): enter the game and answer request_id when reply. body is the gate.entry
      * body, borrowed for the call. NULL: answer {"code":200,"uid":...} at once. */
@@ -145,6 +148,7 @@ struct atoll_node {
     atoll__buf hs_cached;
     atoll__route_entry *routes; /* by route code; [0] and push routes are empty */
     atoll__session_hooks hooks;
+    atoll__jwt_key *jwt;        /* auth.jwt_secret's key: gate.entry wants a token; NULL: not */
     const atoll__module *const *modules; /* NULL-terminated */
     void *module_data;          /* the area module's node-wide state (its directory) */
     atoll__game game_storage;   /* a loaded or linked game's wrapper */
@@ -159,6 +163,16 @@ struct atoll_node {
     atoll__watchdog watchdog;
     atoll__watch_slot **watch_slots;
 };
+
+/* Whether a session may enter as a guest (asked by src/area before the game's guest
+ * hook): always when logins are not authenticated; with auth.jwt_secret only when
+ * auth.guests=true, so that a game with guests does not let every client past the
+ * token check by skipping gate.entry. */
+static inline bool
+atoll__guests_allowed(const atoll__node *n)
+{
+    return n->jwt == NULL || n->cfg->auth_guests;
+}
 
 /* Starts the workers and their listeners, serving `linked` (a game linked into the
  * program, atoll_run) or else the game cfg->game names, with the modules above the node

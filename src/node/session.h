@@ -46,6 +46,7 @@ struct atoll__session {
     char *uid;                /* bound user id, owned; NULL until gate.entry */
     bool binding;             /* a BIND is in flight */
     void *admitted;           /* the modules' choice for an admitted entry (hooks.admit) */
+    struct atoll__admission *admitting; /* an entry waiting for an admission answer */
     bool kicked;              /* over the rate limit: its kick is queued, input ignored */
     bool no_resume;           /* closed by the server (a kick): its player leaves at once */
     /* The gate's cached route to the player's area (kept by src/area). */
@@ -111,6 +112,12 @@ void atoll__kick(atoll__session *s, const char *reason);
 atoll__worker *atoll__uid_owner(atoll__node *n, const char *uid);
 /* gate.entry: binds the uid of the body, then the enter hook. */
 void atoll__gate_entry(atoll__req *req);
+/* hooks.admit's return for "the answer comes later". */
+#define ATOLL__ADMIT_LATER 1
+/* The admission of session id's entry is decided (on its worker): code 200 binds the uid
+ * and enters as an admitted entry does; any other code answers gate.entry
+ * {"code":code,"message":msg} and touches nothing. A session that went is skipped. */
+void atoll__gate_admitted(atoll__worker *w, atoll_session_id id, int code, const char *msg);
 /* The session closed: releases its uid. */
 void atoll__uid_release(atoll__session *s);
 void atoll__uids_register(void);

@@ -1,4 +1,5 @@
-/* uids.c -- the uid registry of a node, and gate.entry, which binds a session to a uid.
+/* uids.c -- the uid registry of a node, and gate.entry, which binds a session to a uid
+ * (with auth.jwt_secret, the uid of the signed token it carries: auth.h).
  *
  * The registry is sharded over the workers by hash(uid). A BIND goes to the shard
  * owner, which records uid -> session and, when another session held the uid, sends
@@ -8,13 +9,15 @@
  * session cannot remove its successor. A BOUND that finds its session gone turns into
  * the UNBIND that releases the uid again.
  */
+#include "auth.h"
 #include "session.h"
 #include "../core/map.h"
 
 #include <jansson.h>
 #include <stdio.h>
+#include <time.h>
 
-#define UID_MAX 128
+#define UID_MAX ATOLL_UID_MAX
 
 /* One uid of a shard; entries whose uids share a hash are chained. */
 typedef struct atoll__uid_entry {
@@ -202,23 +205,89 @@ atoll__uids_register(void)
 
 /* ---- gate.entry and the session's end -------------------------------------------------------- */
 
+/* A login the token check refused: {"code":401,"message":why}, then the connection
+ * closes once that answer is written (atoll__conn_close flushes first). Not a KICK: the
+ * client asked and is answered; a client that retries with a good token reconnects. */
+static void
+refuse_login(atoll__req *req, const char *why)
+{
+    atoll__session *s = req->session;
+    ATOLL_LOG_CLIENT(ATOLL_LOG_INFO, "msg=\"login refused, closing connection\" session=%llx "
+                     "reason=\"%s\"", (unsigned long long)s->id.v, why);
+    atoll__reply_error(req, 401, why);
+    atoll__conn_close(&s->conn, "login refused", ATOLL_WS_CLOSE_NORMAL);
+}
+
+/* The uid gate.entry enters as, in uid[0..UID_MAX]. With auth.jwt_secret it is the
+ * "sub" of the body's "token" (auth.h), never the body's "uid": the body the game's
+ * entry hook then sees has "uid" set to it and no "token" (a credential has no business
+ * travelling further). Without, it is the body's "uid" as the client sent it. Returns
+ * false when the entry was answered (and, for a bad token, the connection closed). */
+static bool
+entry_uid(atoll__req *req, json_t *root, char *uid)
+{
+    const atoll__jwt_key *key = req->session->worker->node->jwt;
+    uid[0] = '\0';
+    if (key != NULL) {
+        const json_t *t = json_is_object(root) ? json_object_get(root, "token") : NULL;
+        const char *why = "gate.entry needs a token";
+        if (json_is_string(t) &&
+            atoll__jwt_verify(json_string_value(t), json_string_length(t), key,
+                              (int64_t)time(NULL), uid, UID_MAX + 1, &why) == ATOLL_OK) {
+            json_object_del(root, "token");
+            json_object_set_new(root, "uid", json_string(uid));
+            return true;
+        }
+        refuse_login(req, why);
+        return false;
+    }
+    const json_t *v = json_is_object(root) ? json_object_get(root, "uid") : NULL;
+    if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= UID_MAX &&
+        memchr(json_string_value(v), '\0', json_string_length(v)) == NULL)
+        snprintf(uid, UID_MAX + 1, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(uid, UID_MAX + 1, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    if (uid[0] == '\0') {
+        atoll__reply_error(req, 500, "gate.entry needs a uid (string of 1 to 128 bytes)");
+        return false;
+    }
+    return true;
+}
+
+/* An entry waiting for its admission (ATOLL__ADMIT_LATER). */
+struct atoll__admission {
+    uint32_t request_id;
+    bool reply;
+    json_t *body;              /* the gate.entry body, for the binding */
+    char uid[UID_MAX + 1];
+};
+typedef struct atoll__admission atoll__admission;
+
+/* An admitted entry: binds uid to s through the uid's owner worker (which kicks a
+ * session holding it), then the enter hook. Takes body. */
+static void
+bind_uid(atoll__session *s, uint32_t request_id, bool reply, const char *uid, json_t *body)
+{
+    s->binding = true;
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_BIND, 0);
+    m->session = s->id;
+    m->request_id = request_id;
+    m->reply = reply;
+    m->uid = atoll__strndup(uid, strlen(uid));
+    /* The body travels with the binding: the game's entry hook reads it. */
+    m->value = (atoll_value *)body;
+    atoll__worker_post(atoll__uid_owner(s->worker->node, uid), m);
+}
+
 void
 atoll__gate_entry(atoll__req *req)
 {
     atoll__session *s = req->session;
     json_error_t err;
     json_t *root = json_loadb((const char *)req->body, req->body_len, 0, &err);
-    const json_t *v = json_is_object(root) ? json_object_get(root, "uid") : NULL;
     char uid[UID_MAX + 1];
-    uid[0] = '\0';
-    if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= UID_MAX &&
-        memchr(json_string_value(v), '\0', json_string_length(v)) == NULL)
-        snprintf(uid, sizeof uid, "%s", json_string_value(v));
-    else if (json_is_integer(v))
-        snprintf(uid, sizeof uid, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    if (uid[0] == '\0') {
+    if (!entry_uid(req, root, uid)) {
         json_decref(root);
-        atoll__reply_error(req, 500, "gate.entry needs a uid (string of 1 to 128 bytes)");
         return;
     }
     if (uid[0] == '~') { /* guests' ids: nobody logs in as a guest of another session */
@@ -244,25 +313,55 @@ atoll__gate_entry(atoll__req *req)
     const atoll__session_hooks *hk = &s->worker->node->hooks;
     char why[160] = "";
     int rc = hk->admit ? hk->admit(s, uid, (const atoll_value *)root, why, sizeof why) : 0;
+    if (rc == ATOLL__ADMIT_LATER) {
+        /* The game asks someone (an area) first: the entry waits on the session, which
+         * takes no other entry meanwhile. */
+        atoll__admission *a = atoll__calloc(1, sizeof *a);
+        a->request_id = req->id;
+        a->reply = req->type == ATOLL_MSG_REQUEST;
+        a->body = root;
+        snprintf(a->uid, sizeof a->uid, "%s", uid);
+        s->admitting = a;
+        s->binding = true;
+        return;
+    }
     if (rc != 0) {
         json_decref(root);
         atoll__reply_error(req, 500, why[0] ? why : "entry refused");
         return;
     }
-    s->binding = true;
-    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_BIND, 0);
-    m->session = s->id;
-    m->request_id = req->id;
-    m->reply = req->type == ATOLL_MSG_REQUEST;
-    m->uid = atoll__strndup(uid, strlen(uid));
-    /* The body travels with the binding: the game's entry hook reads it. */
-    m->value = (atoll_value *)root;
-    atoll__worker_post(atoll__uid_owner(s->worker->node, uid), m);
+    bind_uid(s, req->id, req->type == ATOLL_MSG_REQUEST, uid, root);
+}
+
+void
+atoll__gate_admitted(atoll__worker *w, atoll_session_id id, int code, const char *msg)
+{
+    atoll__session *s = atoll__session_find(w, id);
+    if (s == NULL || s->admitting == NULL)
+        return; /* gone: its close freed the waiting entry */
+    atoll__admission *a = s->admitting;
+    s->admitting = NULL;
+    if (code == 200 && atoll__session_live(s)) {
+        bind_uid(s, a->request_id, a->reply, a->uid, a->body);
+    } else {
+        s->binding = false;
+        atoll__free(s->admitted); /* the area the game chose for it */
+        s->admitted = NULL;
+        atoll__req req = atoll__entry_req(s, a->request_id, a->reply);
+        atoll__reply_error(&req, code == 200 ? 500 : code, msg ? msg : "entry refused");
+        json_decref(a->body);
+    }
+    atoll__free(a);
 }
 
 void
 atoll__uid_release(atoll__session *s)
 {
+    if (s->admitting != NULL) { /* closed while its admission was asked */
+        json_decref(s->admitting->body);
+        atoll__free(s->admitting);
+        s->admitting = NULL;
+    }
     if (s->uid == NULL)
         return;
     atoll__mail *m = atoll__mail_new(ATOLL_MAIL_UNBIND, 0);

@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
 """make_corpus.py -- regenerates the seed corpora of the Pomelo codec fuzz targets and of
-the wire decoder of mail between nodes.
+the wire decoder of mail between nodes, and of the login and resume token decoders.
 
 Writes tests/fuzz/corpus/{package,message,handshake,json,client_reply}/ from the test
 vectors of the protocol reference (section 11.1, the section 11.2 live-server transcript),
 the error cases of sections 5.2 and 9 and the replies of a real atoll node, and
+tests/fuzz/corpus/resume_token/ from tokens made here as src/area/token.h says, and
 tests/fuzz/corpus/wire/ from frames written here after the format in src/node/wire.h
-(one valid frame of every kind, a stream of them, and the ways a frame can be bad), one
+(one valid frame of every kind, a stream of them, and the ways a frame can be bad), and
+tests/fuzz/corpus/jwt/ from tokens signed here (good ones, each way a token is refused,
+and inputs for the target's re-signing and JSON modes), one
 small file per case, named after what it holds. Deterministic: running it twice gives the
 same files. It only writes the files it names (overwriting them), so crash reproducers
 added by hand under other names stay.
 
 Usage: tests/fuzz/make_corpus.py   (from anywhere; paths are relative to this file)
 """
+import base64
+import hashlib
+import hmac
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -318,7 +324,7 @@ JSONS = {
 WIRE_KINDS = ["stop", "bind", "bound", "unbind", "kick", "broadcast", "sess_out", "sess_push",
               "area_create", "area_enter", "area_req", "area_leave", "area_fence",
               "area_move_in", "area_call", "area_reply", "sess_route", "link", "dir_answer",
-              "dir_invalidate"]
+              "dir_invalidate", "area_resume"]
 WIRE_FIELDS = ["session", "request", "flags", "route", "status", "worker", "area", "area_old",
                "call_id", "type", "uid", "reason", "from", "value", "shared", "sessions",
                "data", "payload", "epoch"]
@@ -410,6 +416,8 @@ WIRE_VALID = {
     "area-reply": wire("area_reply", {"status": -110, "call_id": 99, "value": b'{"code":500}'}),
     "sess-route": wire("sess_route", {"session": 10, "worker": 3, "area": 6, "area_old": (5, 2),
                                       "type": 2, "data": bytes([4, 0, 0, 3, 4, 1]) + b"{}"}),
+    "area-resume": wire("area_resume", {"session": 11, "area": 7, "uid": b"alice",
+                                        "data": bytes(range(16)), "status": 1}),
     "every-field": wire("area_move_in", W_EVERY),
 }
 WIRES = dict(WIRE_VALID)
@@ -421,7 +429,8 @@ WIRES.update({
     "bad-version": wire("kick", {"session": 1}, version=2),
     "bad-kind-stop": wire("stop", {}),
     "bad-kind-link": wire("link", {"data": wire("kick", {"session": 1})}),
-    "bad-kind-20": wire(20, {}),
+    "bad-kind-21": wire(21, {}),
+    "bad-resume-without-uid": wire("area_resume", {"session": 1, "area": 1, "data": b"n"}),
     "bad-field-bit-19": wire("kick", {"session": 1}, extra_bits=1 << 19),
     "bad-invalidate-without-epoch": wire("dir_invalidate", {"from": b"room:1"}),
     "bad-create-without-id": wire("area_create", {"type": 1}),
@@ -464,6 +473,137 @@ WIRES.update({
 })
 
 
+# ---- resume tokens (src/area/token.h), under the fuzz target's fixed key 00 01 .. 1f ----
+
+def resume_token(uid, nonce, key=bytes(range(32))):
+    import hashlib
+    import hmac
+    mac = hmac.new(key, nonce + uid, hashlib.sha256).digest()[:16]
+    return b"1" + nonce.hex().encode() + mac.hex().encode() + uid
+
+
+NONCE = bytes(range(16))
+TOKENS = {
+    "ok-alice": resume_token(b"alice", NONCE),
+    "ok-utf8-uid": resume_token("joueur-é".encode(), NONCE),
+    "ok-uid-128": resume_token(b"u" * 128, b"\xff" * 16),
+    "ok-digits": resume_token(b"42", bytes(16)),
+    "bad-uid-129": resume_token(b"u" * 129, NONCE),
+    "bad-guest": resume_token(b"~0123456789abcdef", NONCE),
+    "bad-uid-nul": resume_token(b"a\x00b", NONCE),
+    "bad-version": b"2" + resume_token(b"alice", NONCE)[1:],
+    "bad-upper-hex": resume_token(b"alice", NONCE)[:1] + resume_token(b"alice", NONCE)[1:65].upper() + b"alice",
+    "bad-mac": resume_token(b"alice", NONCE)[:64] + b"0alice",
+    "bad-other-key": resume_token(b"alice", NONCE, key=b"k" * 32),
+    "bad-head-only": resume_token(b"alice", NONCE)[:65],
+    "bad-not-hex": b"1" + b"g" * 64 + b"alice",
+    "empty": b"",
+}
+
+
+# ---- jwt: login tokens (fuzz_jwt.c) -----------------------------------------------------
+# Byte 0 is the target's options (bits 0-1: 0 token as sent, 1 re-signed by the target,
+# 2 "header NUL payload" encoded and signed by the target, 3 payload under the usual
+# header; bit 2: the node names the audience "game"; bits 3-4: leeway 0, 1, 60, 3600 s).
+# Tokens of mode 0 are signed here with the target's secret (Python's hmac, apart from
+# both the node's decoder and the C minter), so the corpus also checks that they agree.
+JWT_SECRET = b"fuzz-jwt-secret-0123456789abcdef"
+JWT_NOW = 1700000000
+RAW, RESIGN, PARTS, PAYLOAD = 0, 1, 2, 3
+AUD, LEEWAY_1, LEEWAY_60, LEEWAY_3600 = 4, 8, 16, 24
+
+
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=")
+
+
+def jws(header, payload, secret=JWT_SECRET):
+    signed = b64u(header) + b"." + b64u(payload)
+    return signed + b"." + b64u(hmac.new(secret, signed, hashlib.sha256).digest())
+
+
+HS256 = b'{"alg":"HS256","typ":"JWT"}'
+GOOD = b'{"sub":"alice","exp":%d}' % (JWT_NOW + 60)
+A1 = (b"eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9"
+      b".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
+      b".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
+
+
+def jwt(opt, token):
+    return bytes([opt]) + token
+
+
+def with_sig_char(token, c):
+    return token[:-1] + c
+
+
+JWTS = {
+    "good": jwt(RAW, jws(HS256, GOOD)),
+    "good-no-typ": jwt(RAW, jws(b'{"alg":"HS256"}', GOOD)),
+    "good-kid-and-claims": jwt(RAW, jws(b'{"kid":"k1","alg":"HS256","typ":"JWT"}',
+                                        b'{"iss":"web","iat":1699999990,"jti":"j","sub":"bob",'
+                                        b'"exp":1700000060,"nbf":1699999990,"x":{"y":[1,2]}}')),
+    "good-aud-string": jwt(RAW | AUD, jws(HS256, b'{"sub":"a","exp":1700000060,"aud":"game"}')),
+    "good-aud-array": jwt(RAW | AUD, jws(HS256, b'{"sub":"a","exp":1700000060,"aud":["web","game"]}')),
+    "good-exp-real": jwt(RAW, jws(HS256, b'{"sub":"a","exp":1.70000006e9}')),
+    "good-sub-128": jwt(RAW, jws(HS256, b'{"sub":"' + b"u" * 128 + b'","exp":1700000060}')),
+    "good-sub-utf8": jwt(RAW, jws(HS256, '{"sub":"\u00e9l\u00e8ve","exp":1700000060}'.encode())),
+    "leeway-expired-30s": jwt(RAW | LEEWAY_60, jws(HS256, b'{"sub":"a","exp":1699999970}')),
+    "leeway-nbf-30s": jwt(RAW | LEEWAY_60, jws(HS256, b'{"sub":"a","exp":1700000060,"nbf":1700000030}')),
+    "rfc7515-a1": jwt(RAW, A1),
+    "rfc7515-a1-resigned": jwt(RESIGN, A1),
+    "bad-expired": jwt(RAW, jws(HS256, b'{"sub":"a","exp":1700000000}')),
+    "bad-nbf": jwt(RAW | LEEWAY_1, jws(HS256, b'{"sub":"a","exp":1700000060,"nbf":1700000002}')),
+    "bad-aud-other": jwt(RAW | AUD, jws(HS256, b'{"sub":"a","exp":1700000060,"aud":"web"}')),
+    "bad-aud-missing": jwt(RAW | AUD, jws(HS256, b'{"sub":"a","exp":1700000060}')),
+    "bad-aud-unasked": jwt(RAW, jws(HS256, b'{"sub":"a","exp":1700000060,"aud":"game"}')),
+    "bad-aud-types": jwt(RAW | AUD, jws(HS256, b'{"sub":"a","exp":1700000060,"aud":["game",1]}')),
+    "bad-aud-many": jwt(RAW | AUD, jws(HS256, b'{"sub":"a","exp":1700000060,"aud":[' +
+                                       b",".join(b'"a%d"' % i for i in range(33)) + b"]}")),
+    "bad-sub-missing": jwt(RAW, jws(HS256, b'{"exp":1700000060}')),
+    "bad-sub-guest": jwt(RAW, jws(HS256, b'{"sub":"~0000000000000001","exp":1700000060}')),
+    "bad-sub-129": jwt(RAW, jws(HS256, b'{"sub":"' + b"u" * 129 + b'","exp":1700000060}')),
+    "bad-sub-number": jwt(RAW, jws(HS256, b'{"sub":42,"exp":1700000060}')),
+    "bad-sub-nul": jwt(RAW, jws(HS256, b'{"sub":"a\u0000b","exp":1700000060}')),
+    "bad-sub-twice": jwt(RAW, jws(HS256, b'{"sub":"a","sub":"admin","exp":1700000060}')),
+    "bad-exp-missing": jwt(RAW, jws(HS256, b'{"sub":"a"}')),
+    "bad-exp-string": jwt(RAW, jws(HS256, b'{"sub":"a","exp":"1800000000"}')),
+    "bad-alg-none": jwt(RAW, b64u(b'{"alg":"none"}') + b"." + b64u(GOOD) + b"."),
+    "bad-alg-none-signed": jwt(RAW, jws(b'{"alg":"none"}', GOOD)),
+    "bad-alg-hs384": jwt(RAW, jws(b'{"alg":"HS384","typ":"JWT"}', GOOD)),
+    "bad-alg-rs256": jwt(RAW, jws(b'{"alg":"RS256"}', GOOD)),
+    "bad-alg-twice": jwt(RAW, jws(b'{"alg":"none","alg":"HS256"}', GOOD)),
+    "bad-typ": jwt(RAW, jws(b'{"alg":"HS256","typ":"JWS"}', GOOD)),
+    "bad-crit": jwt(RAW, jws(b'{"alg":"HS256","crit":["b64"],"b64":false}', GOOD)),
+    "bad-secret": jwt(RAW, jws(HS256, GOOD, b"another secret, 32 bytes long...")),
+    "bad-sig-cut": jwt(RAW, jws(HS256, GOOD)[:-1]),
+    "bad-sig-noncanonical": jwt(RAW, with_sig_char(jws(HS256, GOOD), b"Z")),
+    "bad-sig-plus": jwt(RAW, jws(HS256, GOOD)[:-2] + b"+A"),
+    "bad-padding": jwt(RAW, b64u(HS256) + b"==." + b64u(GOOD) + b".AAAA"),
+    "bad-header-not-json": jwt(RAW, jws(b"not json", GOOD)),
+    "bad-payload-array": jwt(RAW, jws(HS256, b"[1,2]")),
+    "bad-payload-deep": jwt(RAW, jws(HS256, b'{"sub":"a","exp":1700000060,"x":' + b"[" * 16 +
+                                     b"]" * 16 + b"}")),
+    "bad-header-long": jwt(RAW, jws(b'{"alg":"HS256","kid":"' + b"k" * 500 + b'"}', GOOD)),
+    "bad-too-long": jwt(RAW, jws(HS256, b'{"sub":"a","exp":1700000060,"p":"' + b"x" * 3020 + b'"}')),
+    "bad-shape-two": jwt(RAW, b"eyJhbGciOiJIUzI1NiJ9.e30"),
+    "bad-shape-four": jwt(RAW, jws(HS256, GOOD) + b".AAAA"),
+    "bad-shape-empty": jwt(RAW, b""),
+    "bad-shape-dots": jwt(RAW, b".."),
+    "resigned-payload-changed": jwt(RESIGN, b64u(HS256) + b"." +
+                                    b64u(b'{"sub":"mallory","exp":1700000060}') + b".AAAA"),
+    "parts-good": jwt(PARTS, HS256 + b"\x00" + GOOD),
+    "parts-alg-none": jwt(PARTS, b'{"alg":"none"}\x00' + GOOD),
+    "parts-aud": jwt(PARTS | AUD | LEEWAY_3600,
+                     HS256 + b'\x00{"sub":"a","exp":1699999000,"nbf":1700003000,"aud":["game"]}'),
+    "payload-good": jwt(PAYLOAD, GOOD),
+    "payload-claims": jwt(PAYLOAD | AUD, b'{"sub":"z","exp":1e300,"nbf":-1e300,"aud":"game",'
+                                         b'"iat":0,"extra":[null,true,{"k":"v"}]}'),
+    "payload-dup": jwt(PAYLOAD, b'{"sub":"a","exp":1700000060,"exp":1}'),
+    "payload-not-json": jwt(PAYLOAD, b'{"sub":"a",'),
+}
+
+
 def write(name, files):
     d = os.path.join(HERE, "corpus", name)
     os.makedirs(d, exist_ok=True)
@@ -479,6 +619,8 @@ def main():
     write("json", JSONS)
     write("client_reply", REPLIES)
     write("wire", WIRES)
+    write("resume_token", TOKENS)
+    write("jwt", JWTS)
 
 
 if __name__ == "__main__":

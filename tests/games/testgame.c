@@ -8,7 +8,8 @@
  * crashes (tests/integration/watchdog_test.c).
  *
  * gate.entry {uid, area?, type?} puts the player in `area` (default "t-1") of type
- * `type` (default "t"). init creates t-1 and t-2, which the node places on two workers.
+ * `type` (default "t"); a body whose uid is not the player's, or that still holds a
+ * token, is refused (EINVAL). init creates t-1 and t-2, which the node places on two workers.
  */
 #include <atoll/atoll.h>
 #include <errno.h>
@@ -602,6 +603,51 @@ t_laterrc(atoll_req *req)
                                                      "later_rc", "")));
 }
 
+/* t.admit (internal), the game's admission: refuses uids on the area's ban list (403),
+ * counts who it let in, and answers after "wait_ms" of the entry body when there is one
+ * (an answer that takes time, from a timer). */
+static void
+admit_later(atoll_area *a, int status, void *udata)
+{
+    (void)a;
+    atoll_req *k = udata;
+    if (status == ATOLL_OK)
+        atoll_reply(k, atoll_pack("{s:i}", "code", 200));
+}
+
+static int
+t_admit(atoll_req *req)
+{
+    atoll_area *a = atoll_req_area(req);
+    atoll_value *st = atoll_area_state(a);
+    atoll_value *b = atoll_req_body(req);
+    const char *uid = atoll_get_str(b, "uid", "");
+    atoll_value *banned = atoll_get(st, "banned");
+    for (size_t i = 0; banned && i < atoll_len(banned); i++)
+        if (strcmp(atoll_as_str(atoll_at(banned, i), ""), uid) == 0)
+            return atoll_reply_error(req, 403, "%s is banned", uid);
+    atoll_incr(st, "admitted", 1);
+    int64_t wait = atoll_get_int(atoll_get(b, "body"), "wait_ms", 0);
+    if (wait > 0) {
+        atoll_timer_once(a, (uint64_t)wait, admit_later, atoll_req_keep(req, 0));
+        return ATOLL_OK;
+    }
+    return atoll_reply(req, atoll_pack("{s:i}", "code", 200));
+}
+
+/* t.ban {uid}: puts uid on this area's ban list. */
+static int
+t_ban(atoll_req *req)
+{
+    atoll_value *st = atoll_area_state(atoll_req_area(req));
+    if (atoll_get(st, "banned") == NULL)
+        atoll_set(st, "banned", atoll_array());
+    atoll_append(atoll_get(st, "banned"),
+                 atoll_str(atoll_get_str(atoll_req_body(req), "uid", "")));
+    return atoll_reply(req, atoll_pack("{s:i,s:I}", "code", 200, "admitted",
+                                       atoll_get_int(st, "admitted", 0)));
+}
+
 static const atoll_area_type type_t = {
     .name = "t",
     .handlers = (const atoll_handler[]){
@@ -635,6 +681,8 @@ static const atoll_area_type type_t = {
         {"kick", t_kick, 0},
         {"data", t_data, ATOLL_QUERY},
         {"presence", t_presence, ATOLL_QUERY},
+        {"admit", t_admit, ATOLL_INTERNAL},
+        {"ban", t_ban, 0},
         {"keepfor", t_keepfor, 0},
         {"pushlater", t_pushlater, 0},
         {"laterrc", t_laterrc, ATOLL_QUERY},
@@ -807,8 +855,20 @@ static const atoll_area_type type_x = {
 static int
 entry(atoll_entry *e)
 {
+    /* What a game's entry hook sees of a signed login (login_test): the body's uid is
+     * the player's (the token's sub with auth.jwt_secret), and no token. */
+    const char *body_uid = atoll_get_str(e->body, "uid", NULL);
+    if ((body_uid != NULL && strcmp(body_uid, e->uid) != 0) || atoll_get(e->body, "token") != NULL)
+        return ATOLL_EINVAL;
     snprintf(e->area_id, sizeof e->area_id, "%s", atoll_get_str(e->body, "area", "t-1"));
     e->area_type = atoll_get_str(e->body, "type", "t");
+    /* {"admit": "<area>"}: that area's t.admit decides (admission_test). */
+    const char *gate = atoll_get_str(e->body, "admit", NULL);
+    if (gate != NULL) {
+        snprintf(e->admit_area, sizeof e->admit_area, "%s", gate);
+        e->admit_route = atoll_get_str(e->body, "admit_route", "t.admit");
+        e->admit_timeout_ms = (uint32_t)atoll_get_int(e->body, "admit_ms", 0);
+    }
     /* e->area_type points into the body, which lives until the entry is placed. */
     return ATOLL_OK;
 }

@@ -599,7 +599,7 @@ async function main() {
 
   // Every client process is started (and has loaded the jsclient) before any
   // connection exists, so no process start-up competes with heartbeats later.
-  const [A, B, K, D, E, Q, R] = ['A', 'B', 'K', 'D', 'E', 'Q', 'R'].map((n) => new Client(n));
+  const [A, B, K, D, E, Q, R, S] = ['A', 'B', 'K', 'D', 'E', 'Q', 'R', 'S'].map((n) => new Client(n));
   let port = 0;
   const g0 = new Group('server');
   await g0.step(`server starts (atoll run --game echo --listen ${HOST}:0 --workers 2 --set net.heartbeat=${HEARTBEAT_S}) and prints "listening ${HOST}:PORT"`, async () => {
@@ -799,7 +799,7 @@ async function main() {
   worst.push(['driver', driverStall]);
   const stalls = worst.filter(([, ms]) => ms >= 300);
   if (stalls.length) out('# event-loop stalls seen (ms): ' + stalls.map(([n, ms]) => `${n} ${ms}`).join(', '));
-  await Promise.all(clients.filter((c) => c !== Q && c !== R).map((c) => c.close()));
+  await Promise.all(clients.filter((c) => c !== Q && c !== R && c !== S).map((c) => c.close()));
 
   await new Group('shutdown').step('server stops on SIGTERM with exit code 0', async () => {
     const r = await stopServer();
@@ -821,8 +821,11 @@ async function main() {
         check(d && Number.isInteger(d[route]) && d[route] > 0, `sys.dict has no code for ${route}: ${JSON.stringify(d)}`);
       }
     });
+    let qaToken = null;
     await gQ.step('gate.entry puts both players in area-1', async () => {
-      sameJson(withoutResume((await Q.request('gate.entry', { uid: 'qa' })).body, 'Q gate.entry'), { code: 200, uid: 'qa', area: 'area-1' }, 'Q gate.entry');
+      const qe = (await Q.request('gate.entry', { uid: 'qa' })).body;
+      qaToken = qe && qe.resume;
+      sameJson(withoutResume(qe, 'Q gate.entry'), { code: 200, uid: 'qa', area: 'area-1' }, 'Q gate.entry');
       sameJson(withoutResume((await R.request('gate.entry', { uid: 'qb' })).body, 'R gate.entry'), { code: 200, uid: 'qb', area: 'area-1' }, 'R gate.entry');
     });
     await gQ.step('area.levelup answers {code:200,level:1,money:10}; "levelup" reaches both players, "money" the sender', async () => {
@@ -841,16 +844,27 @@ async function main() {
       const { body } = await Q.request('area.nosuch', {});
       check(body && body.code === 500 && typeof body.message === 'string', 'area.nosuch answered ' + JSON.stringify(body));
     });
+    await gQ.step('Q drops; a new genuine client S sends gate.resume with Q\'s token and is qa again, level 1, same area', async () => {
+      await disconnectAll([Q]);
+      await S.init(qport);
+      const body = (await S.request('gate.resume', { token: qaToken })).body;
+      check(body && body.resume !== qaToken, 'gate.resume gave no new token: ' + JSON.stringify(body));
+      sameJson(withoutResume(body, 'S gate.resume'), { code: 200, uid: 'qa', area: 'area-1' }, 'S gate.resume');
+      sameJson((await S.request('area.info', {})).body, { code: 200, level: 1, money: 10 }, 'area.info on S');
+      const fromR = R.mark();
+      await S.request('area.levelup', {});
+      sameJson((await R.event('levelup', fromR)).e.data, { playerId: 'qa' }, 'levelup of the resumed qa on R');
+    });
     await gQ.step('no client saw a malformed package; the quick server stops with exit code 0', async () => {
       const problems = [];
-      for (const c of [Q, R]) {
+      for (const c of [Q, R, S]) {
         for (const e of c.events) {
           if ((e.ev === 'wire' && e.bad) || e.ev === 'crash' || e.ev === 'exception') problems.push(`${c.name}: ${JSON.stringify(e)}`);
         }
       }
       check(problems.length === 0, problems.join('\n'));
-      await disconnectAll([Q, R]);
-      await Promise.all([Q.close(), R.close()]);
+      await disconnectAll([Q, R, S]);
+      await Promise.all([Q.close(), R.close(), S.close()]);
       const r = await stopServer();
       check(r && r.code === 0 && !r.signal, 'quick server exit: ' + JSON.stringify(r));
     });
