@@ -483,6 +483,8 @@ typedef struct atoll_area_stats {
     uint64_t tick_ns_max;    /* longest on_tick (with queued commands) of the last second */
     uint64_t tick_late_ns_max; /* latest tick start of the last second */
     uint32_t queue_depth;    /* commands waiting for the next tick */
+    uint64_t slow;           /* its handlers, hooks, ticks, timers and callbacks that ran
+                              * longer than area.slow_ms (each one also logged) */
 } atoll_area_stats;
 /* Copies the stats of up to cap areas into out and returns how many areas exist (may
  * be more than cap). Stats are published by the owning worker about every 100 ms. */

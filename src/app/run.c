@@ -7,6 +7,10 @@
  * of its own for SIGINT/SIGTERM; on the first signal it asks the workers to stop
  * accepting, flush and close, and waits for them. A second signal gets the default
  * action (the process ends at once).
+ *
+ * Before any thread starts it installs the crash reports of fatal signals and the
+ * stall signal's handler (core/crash.h): which handlers a process has is the program's
+ * choice, so the library does it here, in atoll_main and atoll_run, and nowhere else.
  */
 #include "../area/area.h"
 
@@ -45,7 +49,10 @@ usage(FILE *f)
             "  net.idle_timeout, net.handshake_timeout, net.output_cap, net.rate_limit,\n"
             "  net.rate_burst, net.dict, net.min_client_version, node.workers, log.level,\n"
             "  auth.jwt_secret, auth.jwt_secret_file, auth.jwt_audience, auth.jwt_leeway,\n"
-            "  auth.guests (signed logins)\n");
+            "  auth.guests (signed logins)\n"
+            "  area.slow_ms, area.stall_ms (game code that runs long: logged, reported)\n"
+            "  area.keep_ms (deadline of kept requests), session.resume_ms (resume window)\n"
+            "  and the settings the game declares (an unknown key stops the start)\n");
 }
 
 static int
@@ -185,6 +192,9 @@ cmd_run(int argc, char **argv, const atoll_game *linked)
     }
     atoll__log_threshold = cfg.log_level;
     signal(SIGPIPE, SIG_IGN);
+    /* Also this thread's alternate signal stack, kept for the life of the process (the
+     * handlers stay installed after a node stops). */
+    atoll__crash_install();
 
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -223,10 +233,11 @@ cmd_run(int argc, char **argv, const atoll_game *linked)
     uv_loop_close(&loop);
     ATOLL_LOG(ATOLL_LOG_INFO,
               "msg=\"stopped\" accepted=%llu refused_full=%llu closed=%llu messages=%llu "
-              "protocol_errors=%llu",
+              "protocol_errors=%llu slow=%llu stalled=%llu",
               (unsigned long long)st.accepted, (unsigned long long)st.rejected_full,
               (unsigned long long)st.closed, (unsigned long long)st.messages,
-              (unsigned long long)st.protocol_errors);
+              (unsigned long long)st.protocol_errors, (unsigned long long)st.slow,
+              (unsigned long long)st.stalled);
     atoll__config_fini(&cfg);
     return 0;
 }

@@ -200,7 +200,10 @@ area_build(atoll__worker *w, const char *id, const atoll__dir_entry *e, atoll_va
     if (a->type->on_create) {
         atoll__area_begin(a);
         atoll__fx_begin(w);
+        atoll__running run;
+        atoll__game_begin(&run, a, "on_create", NULL, NULL);
         rc = a->type->on_create(a, init);
+        atoll__game_end(&run, a);
         atoll__fx_end(w, rc == ATOLL_OK);
         atoll__area_end(a);
     }
@@ -434,7 +437,10 @@ atoll__area_destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
     }
     if (a->type->on_destroy) {
         atoll__fx_begin(w);
+        atoll__running run;
+        atoll__game_begin(&run, a, "on_destroy", NULL, NULL);
         a->type->on_destroy(a);
+        atoll__game_end(&run, a);
         atoll__fx_end(w, true);
     }
     ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"area destroyed\" area=\"%s\"", a->id);
@@ -562,6 +568,7 @@ publish(atoll__worker *w, bool tick)
         st.tick_ns_max = a->tick_ns_max;
         st.tick_late_ns_max = a->tick_late_max;
         st.queue_depth = a->ncmds;
+        st.slow = a->slow;
         if (second) {
             a->messages_per_s = (double)(a->messages - a->messages_last);
             a->messages_last = a->messages;

@@ -109,6 +109,7 @@ struct atoll_area {
     /* stats */
     uint64_t messages, messages_last, handler_ns, tick_ns_max, tick_late_max;
     double messages_per_s;
+    uint64_t slow;                /* its game code that ran past area.slow_ms (watch.h) */
 };
 
 /* ---- the area runtime of one worker ------------------------------------------------------ */
@@ -473,5 +474,8 @@ struct atoll_req {
     bool orphaned;               /* kept, and its client went: answers go nowhere */
     bool wants_answer;
 };
+
+/* Naming and timing each call into game code (the watchdog). */
+#include "watch.h"
 
 #endif /* ATOLL_AREA_H */

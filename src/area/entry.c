@@ -137,7 +137,11 @@ enter_guest(atoll__session *s)
     snprintf(uid, sizeof uid, "~%016llx", (unsigned long long)s->id.v);
     atoll_entry e = {.node = n, .uid = uid, .worker = s->worker->index};
     int ti;
-    int rc = entry_checked(n, n->game->api->guest(&e), &e, &ti);
+    atoll__running run;
+    atoll__game_begin(&run, NULL, "guest", NULL, uid);
+    int rc = n->game->api->guest(&e);
+    atoll__game_end(&run, NULL);
+    rc = entry_checked(n, rc, &e, &ti);
     if (rc != ATOLL_OK) {
         ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"guest entry refused\" error=%s", atoll_err_name(rc));
         return;
@@ -162,7 +166,11 @@ entry_choose(atoll__session *s, const char *uid, const atoll_value *body, atoll_
     atoll__node *n = s->worker->node;
     const atoll_game *g = n->game->api;
     *e = (atoll_entry){.node = n, .uid = uid, .body = body, .worker = s->worker->index};
-    return entry_checked(n, g->entry ? g->entry(e) : ATOLL_ENOENT, e, ti);
+    atoll__running run;
+    atoll__game_begin(&run, NULL, "entry", NULL, uid);
+    int rc = g->entry ? g->entry(e) : ATOLL_ENOENT;
+    atoll__game_end(&run, NULL);
+    return entry_checked(n, rc, e, ti);
 }
 
 /* The answer of a game's admission call (atoll_entry.admit_area): runs on the

@@ -44,7 +44,10 @@ area_ready(atoll__node *n)
 {
     if (n->game->api->init == NULL)
         return ATOLL_OK;
+    atoll__running run;
+    atoll__game_begin(&run, NULL, "init", NULL, NULL);
     int rc = n->game->api->init(n);
+    atoll__game_end(&run, NULL);
     if (rc != ATOLL_OK)
         ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"game init failed\" game=\"%s\" error=%s",
                   n->game->name, atoll_err_name(rc));

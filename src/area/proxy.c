@@ -119,7 +119,10 @@ call_settle(atoll__worker *w, atoll__call *c, int status, atoll_value *reply)
     }
     atoll__area_begin(a);
     atoll__fx_begin(w);
+    atoll__running run;
+    atoll__game_begin(&run, a, "call_done", NULL, NULL);
     cb(a, status, reply, udata);
+    atoll__game_end(&run, a);
     atoll__fx_end(w, true);
     atoll_unref(reply);
     atoll__area_end(a);
@@ -388,7 +391,10 @@ atoll__proxy_cancel_area(atoll_area *a)
         void *udata = c->udata;
         call_free(w, c);
         atoll__fx_begin(w);
+        atoll__running run;
+        atoll__game_begin(&run, a, "call_done", NULL, NULL);
         cb(a, ATOLL_ECANCELED, NULL, udata);
+        atoll__game_end(&run, a);
         atoll__fx_end(w, true);
     }
 }

@@ -95,7 +95,10 @@ atoll__resume_park(atoll__worker *w, atoll_area *a, atoll_player *p)
     atoll__kept_drop_session(a, p->session); /* answers could reach nobody */
     if (a->type->on_disconnect != NULL) {
         atoll__fx_begin(w);
+        atoll__running run;
+        atoll__game_begin(&run, a, "on_disconnect", NULL, p->uid);
         a->type->on_disconnect(a, p);
+        atoll__game_end(&run, a);
         atoll__fx_end(w, true);
     }
     if (p->disconnected) /* on_disconnect may have kicked it */
@@ -144,7 +147,10 @@ atoll__resume_take_session(atoll__worker *w, atoll_area *a, atoll_player *p, ato
         p->disconnected = false;
         if (a->type->on_resume != NULL) {
             atoll__fx_begin(w);
+            atoll__running run;
+            atoll__game_begin(&run, a, "on_resume", NULL, p->uid);
             a->type->on_resume(a, p);
+            atoll__game_end(&run, a);
             atoll__fx_end(w, true);
         }
     }

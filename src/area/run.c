@@ -159,7 +159,11 @@ run_handler(atoll__worker *w, atoll_area *a, atoll_req *r, const atoll_handler *
     atoll__area_begin(a);
     a->messages++;
     atoll__fx_begin(w);
+    atoll__running run;
+    atoll__game_begin(&run, a, r->kind == ATOLL__REQ_CLIENT ? "handler" : "call", r->route,
+                      r->player ? r->player->uid : NULL);
     int rc = h->fn(r);
+    atoll__game_end(&run, a);
     atoll__fx_end(w, rc >= 0);
     if (rc < 0 && r->answered && !r->kept)
         r->answered = false; /* its answer was dropped with the rest: the error goes */
@@ -248,7 +252,10 @@ atoll__hook_enter(atoll_area *a, atoll_player *p)
     if (a->type->on_enter == NULL)
         return ATOLL_OK;
     atoll__fx_begin(a->worker);
+    atoll__running run;
+    atoll__game_begin(&run, a, "on_enter", NULL, p->uid);
     int rc = a->type->on_enter(a, p);
+    atoll__game_end(&run, a);
     atoll__fx_end(a->worker, rc == ATOLL_OK);
     return rc;
 }
@@ -259,7 +266,10 @@ atoll__hook_leave(atoll_area *a, atoll_player *p, atoll_leave_reason why)
     if (a->type->on_leave == NULL)
         return;
     atoll__fx_begin(a->worker);
+    atoll__running run;
+    atoll__game_begin(&run, a, "on_leave", NULL, p->uid);
     a->type->on_leave(a, p, why);
+    atoll__game_end(&run, a);
     atoll__fx_end(a->worker, true);
 }
 
@@ -313,7 +323,10 @@ atoll__area_tick(atoll_area *a, uint64_t now)
     }
     if (!a->destroy_requested && a->type->on_tick) {
         atoll__fx_begin(w);
+        atoll__running run;
+        atoll__game_begin(&run, a, "on_tick", NULL, NULL);
         a->type->on_tick(a, &info);
+        atoll__game_end(&run, a);
         atoll__fx_end(w, true);
     }
     uint64_t spent = uv_hrtime() - now;

@@ -46,7 +46,10 @@ on_timer(uv_timer_t *h)
     }
     atoll__area_begin(a);
     atoll__fx_begin(a->worker);
+    atoll__running run;
+    atoll__game_begin(&run, a, "timer", NULL, NULL);
     t->fn(a, ATOLL_OK, t->udata); /* t may be cancelled (freed later) in here */
+    atoll__game_end(&run, a);
     atoll__fx_end(a->worker, true);
     atoll__area_end(a);
 }
@@ -110,7 +113,10 @@ atoll__timers_close(atoll_area *a)
         atoll__timer *next = t->next;
         uv_timer_stop(&t->handle);
         atoll__fx_begin(a->worker);
+        atoll__running run;
+        atoll__game_begin(&run, a, "timer", NULL, NULL);
         t->fn(a, ATOLL_ECANCELED, t->udata); /* its last call: udata may be freed */
+        atoll__game_end(&run, a);
         atoll__fx_end(a->worker, true);
         uv_close((uv_handle_t *)&t->handle, free_handle);
         t = next;

@@ -81,6 +81,8 @@ extern int atoll__log_threshold;
 
 /* Name of the calling thread for log lines ("main", "w0", ...). */
 void atoll__log_set_thread(const char *name);
+/* That name (for crash.c's signal handlers, which cannot call printf). */
+const char *atoll__log_thread(void);
 int atoll__log_parse_level(const char *s); /* -1 when unknown */
 void atoll__log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

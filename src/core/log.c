@@ -24,6 +24,12 @@ atoll__log_set_thread(const char *name)
     snprintf(thread_name, sizeof thread_name, "%s", name);
 }
 
+const char *
+atoll__log_thread(void)
+{
+    return thread_name;
+}
+
 int
 atoll__log_parse_level(const char *s)
 {

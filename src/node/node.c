@@ -244,6 +244,13 @@ atoll__node_start(atoll__node *n, atoll__config *cfg, const atoll_game *linked,
             return ATOLL_EIO;
         }
     }
+    /* The watchdog of game code that runs long (core/crash.h). Without it the node
+     * still serves: only stalls go unreported. */
+    n->watch_slots = atoll__calloc((size_t)total, sizeof *n->watch_slots);
+    for (int i = 0; i < total; i++)
+        n->watch_slots[i] = &n->workers[i]->watch;
+    if (atoll__watchdog_start(&n->watchdog, n->watch_slots, total, cfg->stall_ms) != ATOLL_OK)
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"cannot start the watchdog thread: stalls go unreported\"");
     return ATOLL_OK;
 }
 
@@ -261,6 +268,10 @@ atoll__node_stop(atoll__node *n)
 void
 atoll__node_join(atoll__node *n, atoll__stats *out)
 {
+    /* Before the workers are joined: it must never signal a thread that has gone. */
+    atoll__watchdog_stop(&n->watchdog);
+    atoll__free(n->watch_slots);
+    n->watch_slots = NULL;
     for (int i = 0; i < n->nworkers; i++)
         pthread_join(n->workers[i]->thread, NULL);
     atoll__stats sum = {0};
@@ -273,7 +284,9 @@ atoll__node_join(atoll__node *n, atoll__stats *out)
         sum.closed += st.closed;
         sum.messages += st.messages;
         sum.protocol_errors += st.protocol_errors;
+        sum.slow += st.slow;
     }
+    sum.stalled = atomic_load(&n->watchdog.stalled);
     if (out)
         *out = sum;
     release(n, 0);

@@ -14,6 +14,7 @@
 #define ATOLL_NODE_H
 
 #include "../core/core.h"
+#include "../core/crash.h"
 #include "../net/conn.h"
 #include "../proto/proto.h"
 #include "config.h"
@@ -111,6 +112,9 @@ typedef struct atoll__stats {
     uint64_t closed;
     uint64_t messages;
     uint64_t protocol_errors;
+    uint64_t slow;              /* game callbacks longer than area.slow_ms */
+    uint64_t stalled;           /* ... still running after area.stall_ms (the watchdog's
+                                 * count, for the whole node) */
 } atoll__stats;
 
 /* What the session layer asks of the modules above it. */
@@ -155,6 +159,9 @@ struct atoll_node {
     int bound_port;             /* the real port (when cfg->port was 0) */
     atomic_int nconns;          /* open connections, all workers */
     atomic_bool stopping;
+    /* Game code that runs too long (core/crash.h): one watchdog over the workers. */
+    atoll__watchdog watchdog;
+    atoll__watch_slot **watch_slots;
 };
 
 /* Whether a session may enter as a guest (asked by src/area before the game's guest

@@ -96,6 +96,7 @@ worker_main(void *arg)
     atoll__worker *w = arg;
     atoll__mail_set_thread(w);
     atoll__log_set_thread(w->name);
+    atoll__crash_thread_start(&w->watch, w->node->cfg->slow_ms);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     w->stopped = true;
     /* Close what is left (connections past the grace period, the worker's handles). */
@@ -104,6 +105,7 @@ worker_main(void *arg)
     EACH_MODULE(w->node, mod)
         if (mod->worker_stopped)
             mod->worker_stopped(w);
+    atoll__crash_thread_end();
     atoll__mail_set_thread(NULL);
     return NULL;
 }

@@ -64,6 +64,7 @@ struct atoll__worker {
     struct atoll__area_worker *areas; /* src/area's state of this worker */
 
     atoll__stats stats;       /* this worker's counters; its thread only */
+    atoll__watch_slot watch;  /* the game code it runs, for the watchdog (core/crash.h) */
     char name[16];
 };
 

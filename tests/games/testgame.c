@@ -4,13 +4,17 @@
  * ordering, errors, parallel areas, timers, ticks (and a worker too busy to tick) and
  * command queues, calls between areas (fast, slow, missing, to an area created again
  * while the call travels), moves (also with the old worker busy when the fence comes),
- * creation and destruction, the area manager.
+ * creation and destruction, the area manager, and game code that is slow, stalls or
+ * crashes (tests/integration/watchdog_test.c).
  *
  * gate.entry {uid, area?, type?} puts the player in `area` (default "t-1") of type
  * `type` (default "t"); a body whose uid is not the player's, or that still holds a
  * token, is refused (EINVAL). init creates t-1 and t-2, which the node places on two workers.
  */
 #include <atoll/atoll.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +91,70 @@ t_spin(atoll_req *req)
         ;
     return atoll_reply(req, atoll_pack("{s:i,s:I,s:I}", "code", 200, "start_us", (int64_t)start,
                                        "end_us", (int64_t)now_us()));
+}
+
+/* t.sleep {ms}: blocks its worker for ms, as game code that waits on something must
+ * not. The watchdog's signal interrupts the sleep (EINTR): it sleeps what is left. */
+static int
+t_sleep(atoll_req *req)
+{
+    int64_t ms = atoll_get_int(atoll_req_body(req), "ms", 100);
+    uint64_t start = now_us();
+    struct timespec left = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&left, &left) != 0 && errno == EINTR)
+        ;
+    return atoll_reply(req, atoll_pack("{s:i,s:I}", "code", 200, "slept_ms",
+                                       (int64_t)((now_us() - start) / 1000)));
+}
+
+/* Recursion with 1 KiB frames, `depth` deep: past the thread's stack, a stack
+ * overflow. */
+static int
+recurse(int64_t depth, volatile char *prev)
+{
+    volatile char frame[1024];
+    frame[0] = (char)(prev != NULL ? prev[0] + 1 : 0);
+    if (depth <= 0)
+        return frame[0];
+    return recurse(depth - 1, frame) + frame[1];
+}
+
+/* Game code that crashes: a write to an address no process maps (the first page; not
+ * NULL itself, which UBSan builds would catch before the fault), abort(), or a stack
+ * overflow. */
+static void
+crash_now(const char *how)
+{
+    if (strcmp(how, "abort") == 0)
+        abort();
+    if (strcmp(how, "overflow") == 0)
+        recurse(INT64_MAX, NULL);
+    volatile int *volatile bad = (volatile int *)(uintptr_t)16;
+    *bad = 1;
+}
+
+/* t.crash {how?}: crashes in the handler ("fault", default, "abort" or "overflow"). */
+static int
+t_crash(atoll_req *req)
+{
+    crash_now(atoll_get_str(atoll_req_body(req), "how", "fault"));
+    return ATOLL_OK;
+}
+
+static void
+crash_in_timer(atoll_area *a, int status, void *udata)
+{
+    if (status == ATOLL_OK)
+        crash_now("fault");
+}
+
+/* t.crashlater {ms}: crashes in a timer of the area, ms later. */
+static int
+t_crashlater(atoll_req *req)
+{
+    atoll_timer_once(atoll_req_area(req), (uint64_t)atoll_get_int(atoll_req_body(req), "ms", 10),
+                     crash_in_timer, NULL);
+    return ATOLL_OK;
 }
 
 /* t.move {to, busy_ms?}: moves the player to area `to`. With busy_ms the area also
@@ -387,11 +455,11 @@ t_areas(atoll_req *req)
     size_t n = atoll_node_areas(atoll_area_node(atoll_req_area(req)), st, 64);
     atoll_value *list = atoll_array();
     for (size_t i = 0; i < n && i < 64; i++)
-        atoll_append(list, atoll_pack("{s:s,s:s,s:i,s:i,s:I,s:I,s:i}", "id", st[i].id, "type",
-                                      st[i].type, "worker", st[i].worker, "players",
+        atoll_append(list, atoll_pack("{s:s,s:s,s:i,s:i,s:I,s:I,s:i,s:I}", "id", st[i].id,
+                                      "type", st[i].type, "worker", st[i].worker, "players",
                                       (int)st[i].players, "messages", (int64_t)st[i].messages,
                                       "ticks", (int64_t)st[i].ticks, "queue",
-                                      (int)st[i].queue_depth));
+                                      (int)st[i].queue_depth, "slow", (int64_t)st[i].slow));
     return atoll_reply(req, atoll_pack("{s:i,s:i,s:o}", "code", 200, "count", (int)n, "areas",
                                        list));
 }
@@ -590,6 +658,9 @@ static const atoll_area_type type_t = {
         {"fail", t_fail, 0},
         {"failmsg", t_failmsg, 0},
         {"spin", t_spin, 0},
+        {"sleep", t_sleep, 0},
+        {"crash", t_crash, 0},
+        {"crashlater", t_crashlater, 0},
         {"move", t_move, 0},
         {"call", t_call, 0},
         {"send", t_send, 0},

@@ -116,8 +116,8 @@ node_start_testgame(test_node *n, const char *const *extra)
     node_start(n, args);
 }
 
-void
-node_stop(test_node *n)
+static void
+stop(test_node *n, bool keep_log)
 {
     if (n->pid <= 0)
         return;
@@ -138,7 +138,49 @@ node_stop(test_node *n)
         node_dump_log(n);
         test_fail_(__FILE__, __LINE__, "node did not exit cleanly (status != 0)");
     }
-    unlink(n->log_path);
+    if (!keep_log)
+        node_remove_log(n);
+}
+
+void
+node_stop(test_node *n)
+{
+    stop(n, false);
+}
+
+void
+node_stop_keep_log(test_node *n)
+{
+    stop(n, true);
+}
+
+int
+node_wait_exit(test_node *n, int timeout_ms)
+{
+    if (n->pid <= 0)
+        test_fail_(__FILE__, __LINE__, "node_wait_exit: no node running");
+    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    int status = 0;
+    pid_t got = 0;
+    while ((got = waitpid(n->pid, &status, WNOHANG)) == 0 && now_ms() < deadline)
+        usleep(10000);
+    if (got == 0) {
+        kill(n->pid, SIGKILL);
+        waitpid(n->pid, &status, 0);
+        n->pid = 0;
+        node_dump_log(n);
+        test_fail_(__FILE__, __LINE__, "node still running (node_wait_exit)");
+    }
+    n->pid = 0;
+    return status;
+}
+
+void
+node_remove_log(test_node *n)
+{
+    if (n->log_path[0] != '\0')
+        unlink(n->log_path);
+    n->log_path[0] = '\0';
 }
 
 int

@@ -30,6 +30,14 @@ void node_start(test_node *n, const char *const *args);
 void node_start_testgame(test_node *n, const char *const *extra);
 /* SIGTERM, then waits up to 10 s; asserts exit status 0. */
 void node_stop(test_node *n);
+/* node_stop that keeps the log for the test to read (its last line, "stopped", has the
+ * node's counters): node_remove_log afterwards. */
+void node_stop_keep_log(test_node *n);
+/* Waits up to timeout_ms for a node that ends by itself (it crashed) and returns its
+ * wait status (WIFSIGNALED, WTERMSIG...); kills it and fails the test when it is still
+ * running then. Its log stays for the test to read: node_remove_log afterwards. */
+int node_wait_exit(test_node *n, int timeout_ms);
+void node_remove_log(test_node *n);
 /* Prints the node's log to stderr (on failure paths). */
 void node_dump_log(const test_node *n);
 /* True when the node's log holds this text. */
