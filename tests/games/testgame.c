@@ -648,6 +648,26 @@ t_ban(atoll_req *req)
                                        atoll_get_int(st, "admitted", 0)));
 }
 
+/* The bug safety_test shows being caught: t.keepme keeps the caller's atoll_player*
+ * past its callback (which atoll.h forbids), t.usestale pushes through it later, after
+ * that player left, and answers what atoll_push returned (if the node is still up). */
+static atoll_player *kept_player;
+
+static int
+t_keepme(atoll_req *req)
+{
+    kept_player = atoll_req_player(req);
+    return ATOLL_OK;
+}
+
+static int
+t_usestale(atoll_req *req)
+{
+    int rc = atoll_push(kept_player, "onStale", NULL);
+    kept_player = NULL;
+    return atoll_reply(req, atoll_pack("{s:i,s:s}", "code", 200, "rc", atoll_err_name(rc)));
+}
+
 static const atoll_area_type type_t = {
     .name = "t",
     .handlers = (const atoll_handler[]){
@@ -684,6 +704,8 @@ static const atoll_area_type type_t = {
         {"admit", t_admit, ATOLL_INTERNAL},
         {"ban", t_ban, 0},
         {"keepfor", t_keepfor, 0},
+        {"keepme", t_keepme, 0},
+        {"usestale", t_usestale, 0},
         {"pushlater", t_pushlater, 0},
         {"laterrc", t_laterrc, ATOLL_QUERY},
         {"moveaway", t_moveaway, 0},

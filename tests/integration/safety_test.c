@@ -7,7 +7,11 @@
 #include "harness.h"
 #include "test.h"
 
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 static void
 start_game(test_node *n)
@@ -71,6 +75,37 @@ TEST(players_are_reached_later_by_uid_and_a_gone_one_is_an_error)
     node_stop(&n);
 }
 
+/* Game code that keeps an atoll_player* past its callback and pushes through it after
+ * the player left: AddressSanitizer builds stop the node on the use after free;
+ * other builds refuse the push (ATOLL_EINVAL) with an error line naming the function,
+ * and the node goes on. */
+TEST(a_stale_player_pointer_is_caught)
+{
+    const char *san = getenv("ATOLL_SANITIZERS");
+    bool asan = san != NULL && strstr(san, "address") != NULL;
+    test_node n;
+    start_game(&n);
+    atollc_sync *a = ENTER(&n, "alice");
+    atollc_sync *b = ENTER(&n, "bob");
+    EXPECT_REPLY(b, "t.keepme", "{}", "{\"code\":200}");
+    atollc_sync_free(b); /* bob leaves: the kept pointer now points at freed memory */
+    atollc_sync_pump(a, 100);
+    if (asan) {
+        ASSERT_EQ(atollc_sync_notify(a, "t.usestale", "{}"), ATOLLC_OK);
+        int status = node_wait_exit(&n, 10000);
+        ASSERT(!WIFEXITED(status) || WEXITSTATUS(status) != 0);
+        ASSERT(node_log_contains(&n, "heap-use-after-free"));
+        node_remove_log(&n);
+    } else {
+        EXPECT_REPLY(a, "t.usestale", "{}", "{\"code\":200,\"rc\":\"EINVAL\"}");
+        ASSERT(node_log_contains(&n, "atoll_push: stale atoll_player pointer"));
+        EXPECT_REPLY(a, "t.incr", "{}", "{\"code\":200,\"n\":1,\"area\":\"t-1\"}");
+        node_stop(&n);
+    }
+    atollc_sync_free(a);
+}
+
 TEST_MAIN(a_kept_request_past_its_deadline_is_answered_for_the_game,
           a_kept_request_of_a_client_that_went_ends_quietly,
-          players_are_reached_later_by_uid_and_a_gone_one_is_an_error)
+          players_are_reached_later_by_uid_and_a_gone_one_is_an_error,
+          a_stale_player_pointer_is_caught)
