@@ -35,21 +35,6 @@ log_line(const test_node *n, const char *text, char *out, size_t cap)
     return found;
 }
 
-/* Lines of the node's log that hold both texts. */
-static int
-log_count_both(const test_node *n, const char *a, const char *b)
-{
-    FILE *f = fopen(n->log_path, "r");
-    if (f == NULL)
-        return 0;
-    char line[2048];
-    int count = 0;
-    while (fgets(line, sizeof line, f))
-        count += strstr(line, a) != NULL && strstr(line, b) != NULL;
-    fclose(f);
-    return count;
-}
-
 /* The integer after " key=" in line, or -1. */
 static long long
 field(const char *line, const char *key)
@@ -257,7 +242,7 @@ TEST(slow_handler_is_logged_and_counted)
      * that the machine happened to hold up past 50 ms, which is logged too). */
     int64_t slow = AREA_SLOW(s, "s-1", 1);
     ASSERT(slow >= 1);
-    ASSERT_EQ(slow, log_count_both(&n, "msg=\"slow game code\"", "area=\"s-1\""));
+    ASSERT_EQ(slow, node_log_count_both(&n, "msg=\"slow game code\"", "area=\"s-1\""));
     atollc_sync_free(s);
     /* The node's count, in its last line: every slow line of every area. */
     node_stop_keep_log(&n);

@@ -116,20 +116,30 @@ node_start_testgame(test_node *n, const char *const *extra)
     node_start(n, args);
 }
 
+/* Waits up to timeout_ms for the node's process to end: true with its wait status, or
+ * false after killing it (SIGKILL) when it was still running. */
+static bool
+wait_node(test_node *n, int timeout_ms, int *status)
+{
+    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    pid_t got = 0;
+    while ((got = waitpid(n->pid, status, WNOHANG)) == 0 && now_ms() < deadline)
+        usleep(10000);
+    if (got != 0)
+        return true;
+    kill(n->pid, SIGKILL);
+    waitpid(n->pid, status, 0);
+    return false;
+}
+
 static void
 stop(test_node *n, bool keep_log)
 {
     if (n->pid <= 0)
         return;
     kill(n->pid, SIGTERM);
-    uint64_t deadline = now_ms() + 10000;
     int status = 0;
-    pid_t got = 0;
-    while ((got = waitpid(n->pid, &status, WNOHANG)) == 0 && now_ms() < deadline)
-        usleep(10000);
-    if (got == 0) {
-        kill(n->pid, SIGKILL);
-        waitpid(n->pid, &status, 0);
+    if (!wait_node(n, 10000, &status)) {
         node_dump_log(n);
         test_fail_(__FILE__, __LINE__, "node did not stop within 10 s of SIGTERM");
     }
@@ -159,14 +169,8 @@ node_wait_exit(test_node *n, int timeout_ms)
 {
     if (n->pid <= 0)
         test_fail_(__FILE__, __LINE__, "node_wait_exit: no node running");
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
     int status = 0;
-    pid_t got = 0;
-    while ((got = waitpid(n->pid, &status, WNOHANG)) == 0 && now_ms() < deadline)
-        usleep(10000);
-    if (got == 0) {
-        kill(n->pid, SIGKILL);
-        waitpid(n->pid, &status, 0);
+    if (!wait_node(n, timeout_ms, &status)) {
         n->pid = 0;
         node_dump_log(n);
         test_fail_(__FILE__, __LINE__, "node still running (node_wait_exit)");
@@ -184,7 +188,7 @@ node_remove_log(test_node *n)
 }
 
 int
-node_log_count(const test_node *n, const char *text)
+node_log_count_both(const test_node *n, const char *text, const char *also)
 {
     FILE *f = fopen(n->log_path, "r");
     if (f == NULL)
@@ -192,9 +196,15 @@ node_log_count(const test_node *n, const char *text)
     char line[2048];
     int count = 0;
     while (fgets(line, sizeof line, f))
-        count += strstr(line, text) != NULL;
+        count += strstr(line, text) != NULL && (also == NULL || strstr(line, also) != NULL);
     fclose(f);
     return count;
+}
+
+int
+node_log_count(const test_node *n, const char *text)
+{
+    return node_log_count_both(n, text, NULL);
 }
 
 bool

@@ -44,6 +44,8 @@ void node_dump_log(const test_node *n);
 bool node_log_contains(const test_node *n, const char *text);
 /* Lines of the node's log that hold this text. */
 int node_log_count(const test_node *n, const char *text);
+/* Lines that hold both texts (also NULL: text alone). */
+int node_log_count_both(const test_node *n, const char *text, const char *also);
 /* Resident memory of the node in bytes (from /proc): now, and its peak. */
 size_t node_rss(const test_node *n);
 size_t node_peak_rss(const test_node *n);
