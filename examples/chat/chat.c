@@ -10,7 +10,9 @@
  *   room.say      {text}        push "onChat" {from, room, text} to the whole room
  *   room.members  {}            reply {code, room, members: [uid, ...]}
  *
- * The others in a room are told with "onJoin" {uid, room} and "onLeave" {uid, room}.
+ * The others in a room are told with "onJoin" {uid, room} and "onLeave" {uid, room};
+ * when a player's connection drops, "onAway" {uid, room} at once, then "onBack" when it
+ * resumes (gate.resume) or "onLeave" when the node's resume window ends first.
  *
  * Rooms live as long as someone is in them: an empty room is destroyed after 30 s,
  * the lobby included. Every way into a room creates it when it is missing, so the
@@ -146,6 +148,23 @@ room_on_leave(atoll_area *room, atoll_player *player, atoll_leave_reason why)
                            "room", atoll_area_id(room)));
 }
 
+/* A dropped connection: the player stays in the room for the resume window. */
+static void
+room_on_disconnect(atoll_area *room, atoll_player *player)
+{
+    push_others(room, player, "onAway",
+                atoll_pack("{s:s, s:s}", "uid", atoll_player_id(player),
+                           "room", atoll_area_id(room)));
+}
+
+static void
+room_on_resume(atoll_area *room, atoll_player *player)
+{
+    push_others(room, player, "onBack",
+                atoll_pack("{s:s, s:s}", "uid", atoll_player_id(player),
+                           "room", atoll_area_id(room)));
+}
+
 /* ---- the game ------------------------------------------------------------------- */
 
 /* Runs on the connection's worker before any room is involved: it only names the
@@ -180,11 +199,14 @@ static const atoll_area_type room_type = {
     .empty_grace_ms = 30000,
     .on_enter = room_on_enter,
     .on_leave = room_on_leave,
+    .on_disconnect = room_on_disconnect,
+    .on_resume = room_on_resume,
 };
 
 static const atoll_area_type *const chat_area_types[] = {&room_type, NULL};
 
-static const char *const chat_push_routes[] = {"onChat", "onJoin", "onLeave", NULL};
+static const char *const chat_push_routes[] = {"onChat", "onJoin", "onLeave", "onAway",
+                                               "onBack", NULL};
 
 static const atoll_game chat_game = {
     .name = "chat",

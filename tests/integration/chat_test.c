@@ -128,8 +128,9 @@ TEST(chat_join_and_leave_reach_only_the_room)
     EXPECT_NO_PUSH(b, 200);
     EXPECT_NO_PUSH(c, 200);
 
-    /* A disconnect is a leave too. */
+    /* A disconnect: bob is away at once, and leaves when the resume window ends. */
     atollc_sync_free(b);
+    EXPECT_PUSH(a, "onAway", who("bob", "red"));
     EXPECT_PUSH(a, "onLeave", who("bob", "red"));
     EXPECT_NO_PUSH(c, 200);
     atollc_sync_free(a);
@@ -319,6 +320,36 @@ TEST(chat_one_room_across_both_workers)
     node_stop(&n);
 }
 
+/* A dropped chatter is away, not gone: the room is told, and when the client comes back
+ * with gate.resume the room is told again and the chatter talks on in the same room. */
+TEST(chat_away_and_back)
+{
+    test_node n;
+    node_start(&n, (const char *[]){"--game", "chat", "--set", "session.resume_ms=30000", NULL});
+    atollc_sync *a = ENTER(&n, "alice");
+    atollc_sync *b = ENTER(&n, "bob");
+    EXPECT_PUSH(a, "onJoin", who("bob", "lobby"));
+    JOIN(a, "red");
+    JOIN(b, "red");
+    EXPECT_PUSH(b, "onLeave", who("alice", "lobby"));
+    EXPECT_PUSH(a, "onJoin", who("bob", "red"));
+    char tok[256];
+    snprintf(tok, sizeof tok, "%s", gc_resume_token); /* bob's, from his entry */
+    atollc_sync_free(b);
+    EXPECT_PUSH(a, "onAway", who("bob", "red"));
+    b = CONNECT(&n);
+    char body[400];
+    snprintf(body, sizeof body, "{\"token\":\"%s\"}", tok);
+    EXPECT_REPLY(b, "gate.resume", body, "{\"code\":200,\"uid\":\"bob\",\"area\":\"red\"}");
+    EXPECT_PUSH(a, "onBack", who("bob", "red"));
+    SAY(b, "back");
+    EXPECT_PUSH(a, "onChat", chat_line("bob", "red", "back"));
+    EXPECT_PUSH(b, "onChat", chat_line("bob", "red", "back"));
+    atollc_sync_free(a);
+    atollc_sync_free(b);
+    node_stop(&n);
+}
+
 TEST_MAIN(chat_join_and_leave_reach_only_the_room, chat_members_in_order_and_leave_to_lobby,
           chat_moving_keeps_the_connection, chat_say_validation, chat_bad_room_names_are_refused,
-          chat_one_room_across_both_workers)
+          chat_one_room_across_both_workers, chat_away_and_back)
