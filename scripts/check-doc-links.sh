@@ -2,7 +2,7 @@
 # check-doc-links.sh -- fails when a document of the project points outside it or at
 # nothing: every relative link of README.md, docs/ and the READMEs of examples/, tests/
 # and bench/ must name a file or directory inside the repository that exists, and no
-# document names a directory of one machine (/home/..., /work/..., /tmp/...). Run by
+# document names a directory of one machine (/home/..., /root/..., /tmp/...). Run by
 # ctest (make check) as `doc_links`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +32,7 @@ for doc in $docs; do
             *) echo "$doc: link outside the repository: $target"; bad=1 ;;
         esac
     done < <(grep -oE '\]\([^) ]*\)' "$doc" | sed -E 's/^\]\((.*)\)$/\1/')
-    if grep -nE '(^|[ `(])/(home|work|root|tmp|Users)/' "$doc"; then
+    if grep -nE '(^|[ `(])/(home|root|tmp|Users)/' "$doc"; then
         echo "$doc: names a directory of one machine (above)"
         bad=1
     fi
