@@ -8,12 +8,14 @@
 set -euo pipefail
 
 # Build: compiler, cmake, pkg-config. Libraries: libuv (event loop), jansson (JSON trees
-# for the handshake and, later, game values), OpenSSL's libcrypto (SHA-1 for the
-# WebSocket accept key, MD5 for Pomelo's dictVersion). Tests and fuzzing: clang with its
+# for the handshake and game values), OpenSSL's libcrypto (SHA-1 for the WebSocket
+# accept key, MD5 for Pomelo's dictVersion, HMAC-SHA-256 for login and resume
+# tokens), SQLite (the embedded node's store). Tests and fuzzing: clang with its
 # runtime (libFuzzer, sanitizers), nodejs + npm for the genuine Pomelo JS client.
 packages=(
     build-essential cmake pkg-config
     libuv1-dev libjansson-dev libssl-dev
+    libsqlite3-dev
     clang libclang-rt-14-dev
     nodejs npm
 )

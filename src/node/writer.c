@@ -1,0 +1,332 @@
+/* writer.c -- the node's writer thread (store.h): group commit of changed documents.
+ *
+ * Workers hand writes over with atoll__writer_submit; they wait in `pending`, one per
+ * document (a later write of the same document replaces the earlier one: only the
+ * newest bytes matter, and "coalesced" counts the others). The thread takes everything
+ * pending as one batch whenever it is free and commits it in one transaction, so a
+ * batch is whatever changed while the previous one committed: under load batches grow
+ * and the cost of a commit is shared, idle they are single documents written at once.
+ *
+ * A commit that fails keeps its batch: the writes go back in front of what came since
+ * (unless a newer write of the same document came meanwhile), and the thread tries
+ * again after retry_ms, doubling up to 30 s, until the store is back. A fenced write (a
+ * newer owner's epoch is stored) is reported to `done` and the document is written no
+ * more: its later submits are refused.
+ *
+ * Flushing counts submits: each batch remembers how many submits had happened when it
+ * was cut, and once it commits everything up to that count is in the store (the
+ * coalesced ones through their newer copy).
+ */
+#include "store.h"
+#include "../core/map.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define RETRY_MAX_MS 30000
+
+/* A write waiting for its batch, found by "<kind>:<key>". */
+typedef struct pending {
+    atoll__strmap_node node; /* first */
+    struct pending *next;    /* submission order */
+    atoll__doc_write w;
+    char name[ATOLL__DOC_KEY_MAX + 16];
+} pending;
+
+struct atoll__writer {
+    atoll__store *store;
+    atoll__writer_done_fn done;
+    void *ctx;
+    uint32_t retry_ms;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;      /* the thread: something to write, or stop */
+    pthread_cond_t committed; /* flushers: committed_upto moved */
+    atoll__map by_name;       /* name -> pending */
+    pending *head, *tail;
+    atoll__map fenced;        /* name -> a record of the fenced document */
+    uint64_t submitted;       /* submits so far */
+    uint64_t committed_upto;  /* every submit up to this is committed */
+    bool stopping;
+    atoll__writer_stats stats;
+};
+
+static void
+name_of(char *out, size_t cap, atoll__doc_kind kind, const char *key)
+{
+    snprintf(out, cap, "%d:%s", (int)kind, key);
+}
+
+static uint64_t
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+deadline_in(struct timespec *ts, uint32_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static void
+pending_free(void *p)
+{
+    pending *e = p;
+    atoll__free(e->w.bytes);
+    atoll__free(e);
+}
+
+/* Takes every pending write out, in submission order (lock held). */
+static pending *
+take_all(atoll__writer *w, size_t *n)
+{
+    pending *list = w->head;
+    size_t k = 0;
+    for (pending *e = list; e != NULL; e = e->next) {
+        atoll__strmap_del(&w->by_name, e->name);
+        k++;
+    }
+    w->head = w->tail = NULL;
+    *n = k;
+    return list;
+}
+
+/* A failed batch goes back in front of what came since, except documents written again
+ * meanwhile (lock held). */
+static void
+put_back(atoll__writer *w, pending *list)
+{
+    pending *keep = NULL, *last = NULL;
+    for (pending *e = list, *next; e != NULL; e = next) {
+        next = e->next;
+        if (atoll__strmap_get(&w->by_name, e->name) != NULL) {
+            w->stats.coalesced++; /* written again since: the newer bytes win */
+            pending_free(e);
+            continue;
+        }
+        atoll__strmap_put(&w->by_name, &e->node);
+        e->next = NULL;
+        if (last != NULL)
+            last->next = e;
+        else
+            keep = e;
+        last = e;
+    }
+    if (keep != NULL) {
+        last->next = w->head;
+        if (w->head == NULL)
+            w->tail = last;
+        w->head = keep;
+    }
+}
+
+static void *
+writer_main(void *arg)
+{
+    atoll__writer *w = arg;
+    atoll__log_set_thread("writer");
+    uint32_t backoff = w->retry_ms;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (w->head == NULL && !w->stopping)
+            pthread_cond_wait(&w->wake, &w->lock);
+        if (w->head == NULL && w->stopping)
+            break;
+        size_t n;
+        pending *list = take_all(w, &n);
+        uint64_t upto = w->submitted;
+        pthread_mutex_unlock(&w->lock);
+
+        atoll__doc_write *batch = atoll__malloc(n * sizeof *batch);
+        int *results = atoll__calloc(n, sizeof *results);
+        size_t i = 0;
+        for (pending *e = list; e != NULL; e = e->next)
+            batch[i++] = e->w; /* borrowed: the pending records keep the bytes */
+        char err[300] = "";
+        uint64_t t0 = now_ns();
+        int rc = w->store->ops->commit(w->store, batch, n, results, err, sizeof err);
+        uint64_t spent = now_ns() - t0;
+        atoll__free(batch);
+
+        pthread_mutex_lock(&w->lock);
+        if (rc != ATOLL_OK) {
+            w->stats.failures++;
+            ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"store commit failed, kept to try again\" "
+                      "store=%s docs=%zu retry_ms=%u error=\"%s\"", w->store->ops->name, n,
+                      backoff, err);
+            put_back(w, list);
+            atoll__free(results);
+            if (!w->stopping) {
+                struct timespec ts;
+                deadline_in(&ts, backoff);
+                /* New submits do not cut the pause short (a node under load would
+                 * hammer a store that is down); a stop does. */
+                while (!w->stopping &&
+                       pthread_cond_timedwait(&w->wake, &w->lock, &ts) != ETIMEDOUT)
+                    ;
+                backoff = backoff * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : backoff * 2;
+            } else {
+                break; /* stopping: what is left is dropped below, with a line */
+            }
+            continue;
+        }
+        backoff = w->retry_ms;
+        w->stats.batches++;
+        w->stats.commit_ns += spent;
+        i = 0;
+        for (pending *e = list, *next; e != NULL; e = next, i++) {
+            next = e->next;
+            if (results[i] == ATOLL__WRITE_FENCED) {
+                w->stats.fenced++;
+                ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"store refused a write: a newer owner's "
+                          "epoch is stored; this document is written no more\" doc=\"%s\" "
+                          "epoch=%llu", e->name, (unsigned long long)e->w.epoch);
+                if (atoll__strmap_get(&w->fenced, e->name) == NULL) {
+                    pending *f = atoll__calloc(1, sizeof *f);
+                    memcpy(f->name, e->name, sizeof f->name);
+                    f->node.key = f->name;
+                    atoll__strmap_put(&w->fenced, &f->node);
+                }
+            } else {
+                w->stats.docs++;
+                w->stats.bytes += e->w.len;
+            }
+            if (w->done != NULL) {
+                pthread_mutex_unlock(&w->lock);
+                w->done(w->ctx, e->w.kind, e->w.key, e->w.seq, results[i]);
+                pthread_mutex_lock(&w->lock);
+            }
+            pending_free(e);
+        }
+        atoll__free(results);
+        if (upto > w->committed_upto)
+            w->committed_upto = upto;
+        pthread_cond_broadcast(&w->committed);
+    }
+    size_t left = 0;
+    pending *list = take_all(w, &left);
+    pthread_mutex_unlock(&w->lock);
+    if (left > 0)
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"writer stopped with writes not committed\" docs=%zu",
+                  left);
+    for (pending *e = list, *next; e != NULL; e = next) {
+        next = e->next;
+        pending_free(e);
+    }
+    return NULL;
+}
+
+atoll__writer *
+atoll__writer_start(atoll__store *s, atoll__writer_done_fn done, void *ctx, uint32_t retry_ms)
+{
+    atoll__writer *w = atoll__calloc(1, sizeof *w);
+    w->store = s;
+    w->done = done;
+    w->ctx = ctx;
+    w->retry_ms = retry_ms ? retry_ms : 100;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    pthread_cond_init(&w->committed, NULL);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        pthread_cond_destroy(&w->committed);
+        pthread_cond_destroy(&w->wake);
+        pthread_mutex_destroy(&w->lock);
+        atoll__free(w);
+        return NULL;
+    }
+    return w;
+}
+
+int
+atoll__writer_submit(atoll__writer *w, atoll__doc_write *d)
+{
+    pending *e = atoll__calloc(1, sizeof *e);
+    name_of(e->name, sizeof e->name, d->kind, d->key);
+    e->node.key = e->name;
+    e->w = *d;
+    d->bytes = NULL;
+    d->len = 0;
+    pthread_mutex_lock(&w->lock);
+    if (atoll__strmap_get(&w->fenced, e->name) != NULL || w->stopping) {
+        pthread_mutex_unlock(&w->lock);
+        pending_free(e);
+        return ATOLL_ESTATE;
+    }
+    w->submitted++;
+    pending *old = atoll__strmap_del(&w->by_name, e->name);
+    if (old != NULL) {
+        /* Replaced in place: the document keeps its place in the order. */
+        w->stats.coalesced++;
+        atoll__free(old->w.bytes);
+        old->w = e->w;
+        atoll__free(e);
+        atoll__strmap_put(&w->by_name, &old->node);
+    } else {
+        atoll__strmap_put(&w->by_name, &e->node);
+        if (w->tail)
+            w->tail->next = e;
+        else
+            w->head = e;
+        w->tail = e;
+    }
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    return ATOLL_OK;
+}
+
+int
+atoll__writer_flush(atoll__writer *w, uint32_t timeout_ms)
+{
+    struct timespec ts;
+    deadline_in(&ts, timeout_ms);
+    int rc = ATOLL_OK;
+    pthread_mutex_lock(&w->lock);
+    uint64_t want = w->submitted;
+    while (w->committed_upto < want) {
+        if (pthread_cond_timedwait(&w->committed, &w->lock, &ts) == ETIMEDOUT) {
+            rc = w->committed_upto < want ? ATOLL_ETIMEDOUT : ATOLL_OK;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+void
+atoll__writer_stats_get(atoll__writer *w, atoll__writer_stats *out)
+{
+    pthread_mutex_lock(&w->lock);
+    *out = w->stats;
+    pthread_mutex_unlock(&w->lock);
+}
+
+int
+atoll__writer_stop(atoll__writer *w, uint32_t timeout_ms)
+{
+    int rc = atoll__writer_flush(w, timeout_ms);
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    atoll__strmap_clear(&w->fenced, atoll__free);
+    atoll__map_fini(&w->fenced);
+    atoll__map_fini(&w->by_name);
+    pthread_cond_destroy(&w->committed);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    atoll__free(w);
+    return rc;
+}

@@ -1,0 +1,421 @@
+/* store_test.c -- the stores behind node/store.h (memory and SQLite: the same rules for
+ * both) and the writer thread: documents round-trip byte for byte, a batch lands whole,
+ * an older epoch is fenced, SQLite refuses a newer schema and another program's file,
+ * and the writer coalesces, commits in groups, retries a failing store without losing
+ * anything, and stops writing a fenced document.
+ */
+#include "node/store.h"
+#include "store/backends.h"
+#include "test.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A fresh database path in a temporary directory (removed by the test's end). */
+static char dir[64];
+
+static const char *
+db_path(void)
+{
+    static char path[128];
+    if (dir[0] == '\0') {
+        snprintf(dir, sizeof dir, "/tmp/atoll-store-XXXXXX");
+        ASSERT(mkdtemp(dir) != NULL);
+    }
+    snprintf(path, sizeof path, "%s/atoll.db", dir);
+    return path;
+}
+
+static void
+cleanup(void)
+{
+    char cmd[128];
+    if (dir[0] != '\0') {
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        ASSERT_EQ(system(cmd), 0);
+    }
+}
+
+static atoll__store *
+opened(const char *url)
+{
+    char err[300] = "";
+    atoll__store *s = atoll__store_new(url, err, sizeof err);
+    ASSERT(s != NULL);
+    int rc = s->ops->open(s, err, sizeof err);
+    if (rc != ATOLL_OK)
+        fprintf(stderr, "  open %s: %s\n", url, err);
+    ASSERT_EQ(rc, ATOLL_OK);
+    return s;
+}
+
+static atoll__doc_write
+doc(atoll__doc_kind kind, const char *key, uint64_t epoch, const void *bytes, size_t len)
+{
+    atoll__doc_write w = {.kind = kind, .epoch = epoch, .len = len};
+    snprintf(w.key, sizeof w.key, "%s", key);
+    if (bytes != NULL) {
+        w.bytes = malloc(len ? len : 1);
+        memcpy(w.bytes, bytes, len);
+    }
+    return w;
+}
+
+/* Commits one write; returns its result. */
+static int
+put(atoll__store *s, atoll__doc_kind kind, const char *key, uint64_t epoch, const void *bytes,
+    size_t len)
+{
+    atoll__doc_write w = doc(kind, key, epoch, bytes, len);
+    int result = -1;
+    char err[300];
+    ASSERT_EQ(s->ops->commit(s, &w, 1, &result, err, sizeof err), ATOLL_OK);
+    free(w.bytes);
+    return result;
+}
+
+/* Loads kind/key and checks its bytes and epoch. */
+static void
+expect_doc(atoll__store *s, atoll__doc_kind kind, const char *key, const void *bytes, size_t len,
+           uint64_t epoch)
+{
+    uint8_t *got = NULL;
+    size_t n = 0;
+    uint64_t e = 0;
+    char err[300];
+    ASSERT_EQ(s->ops->load(s, kind, key, &got, &n, &e, err, sizeof err), ATOLL_OK);
+    ASSERT_EQ(n, len);
+    ASSERT(memcmp(got, bytes, len) == 0);
+    ASSERT_EQ(e, epoch);
+    atoll__free(got);
+}
+
+static void
+expect_none(atoll__store *s, atoll__doc_kind kind, const char *key)
+{
+    uint8_t *got = NULL;
+    size_t n = 0;
+    uint64_t e = 0;
+    char err[300];
+    ASSERT_EQ(s->ops->load(s, kind, key, &got, &n, &e, err, sizeof err), ATOLL_ENOENT);
+}
+
+/* The rules every store keeps. */
+static void
+conformance(const char *url)
+{
+    atoll__store *s = opened(url);
+    expect_none(s, ATOLL__DOC_PLAYER, "alice");
+    /* Bytes as they are, NULs included; the same key of the other kind is another doc. */
+    static const uint8_t bin[] = {0, 1, 2, 0, 255, '{', '}'};
+    ASSERT_EQ(put(s, ATOLL__DOC_PLAYER, "alice", 1, bin, sizeof bin), ATOLL__WRITE_OK);
+    expect_doc(s, ATOLL__DOC_PLAYER, "alice", bin, sizeof bin, 1);
+    expect_none(s, ATOLL__DOC_AREA, "alice");
+    ASSERT_EQ(put(s, ATOLL__DOC_AREA, "alice", 2, "{}", 2), ATOLL__WRITE_OK);
+    expect_doc(s, ATOLL__DOC_AREA, "alice", "{}", 2, 2);
+    /* An empty document, and a large one. */
+    ASSERT_EQ(put(s, ATOLL__DOC_PLAYER, "empty", 1, "", 0), ATOLL__WRITE_OK);
+    expect_doc(s, ATOLL__DOC_PLAYER, "empty", "", 0, 1);
+    size_t big = 1u << 20;
+    uint8_t *large = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        large[i] = (uint8_t)(i * 7);
+    ASSERT_EQ(put(s, ATOLL__DOC_AREA, "map-1", 3, large, big), ATOLL__WRITE_OK);
+    expect_doc(s, ATOLL__DOC_AREA, "map-1", large, big, 3);
+    free(large);
+    /* Fencing: an older epoch is refused and changes nothing; the same or a newer one
+     * writes. */
+    ASSERT_EQ(put(s, ATOLL__DOC_AREA, "room", 5, "v5", 2), ATOLL__WRITE_OK);
+    ASSERT_EQ(put(s, ATOLL__DOC_AREA, "room", 3, "v3", 2), ATOLL__WRITE_FENCED);
+    expect_doc(s, ATOLL__DOC_AREA, "room", "v5", 2, 5);
+    ASSERT_EQ(put(s, ATOLL__DOC_AREA, "room", 5, "w5", 2), ATOLL__WRITE_OK);
+    ASSERT_EQ(put(s, ATOLL__DOC_AREA, "room", 7, "v7", 2), ATOLL__WRITE_OK);
+    expect_doc(s, ATOLL__DOC_AREA, "room", "v7", 2, 7);
+    /* A delete with an older epoch is fenced too; with its own it goes. */
+    ASSERT_EQ(put(s, ATOLL__DOC_AREA, "room", 6, NULL, 0), ATOLL__WRITE_FENCED);
+    expect_doc(s, ATOLL__DOC_AREA, "room", "v7", 2, 7);
+    ASSERT_EQ(put(s, ATOLL__DOC_AREA, "room", 7, NULL, 0), ATOLL__WRITE_OK);
+    expect_none(s, ATOLL__DOC_AREA, "room");
+    /* A batch: every write of it lands, fenced ones aside, each with its result. */
+    ASSERT_EQ(put(s, ATOLL__DOC_PLAYER, "bob", 9, "old", 3), ATOLL__WRITE_OK);
+    atoll__doc_write batch[3] = {doc(ATOLL__DOC_PLAYER, "carol", 1, "c", 1),
+                                 doc(ATOLL__DOC_PLAYER, "bob", 2, "fenced", 6),
+                                 doc(ATOLL__DOC_PLAYER, "dave", 1, "d", 1)};
+    int results[3] = {-1, -1, -1};
+    char err[300];
+    ASSERT_EQ(s->ops->commit(s, batch, 3, results, err, sizeof err), ATOLL_OK);
+    ASSERT_EQ(results[0], ATOLL__WRITE_OK);
+    ASSERT_EQ(results[1], ATOLL__WRITE_FENCED);
+    ASSERT_EQ(results[2], ATOLL__WRITE_OK);
+    for (int i = 0; i < 3; i++)
+        free(batch[i].bytes);
+    expect_doc(s, ATOLL__DOC_PLAYER, "carol", "c", 1, 1);
+    expect_doc(s, ATOLL__DOC_PLAYER, "bob", "old", 3, 9);
+    expect_doc(s, ATOLL__DOC_PLAYER, "dave", "d", 1, 1);
+    atoll__store_free(s);
+}
+
+TEST(memory_store_keeps_the_rules)
+{
+    conformance("memory");
+}
+
+TEST(sqlite_store_keeps_the_rules_and_its_data)
+{
+    char url[160];
+    snprintf(url, sizeof url, "sqlite:%s", db_path());
+    conformance(url);
+    /* Opened again: the schema is there, and so is what was committed. */
+    atoll__store *s = opened(url);
+    expect_doc(s, ATOLL__DOC_PLAYER, "carol", "c", 1, 1);
+    atoll__store_free(s);
+    cleanup();
+}
+
+/* Opening url must fail with a sentence holding `says`. */
+static void
+refused(const char *url, const char *says)
+{
+    char err[300] = "";
+    atoll__store *s = atoll__store_new(url, err, sizeof err);
+    ASSERT(s != NULL);
+    ASSERT(s->ops->open(s, err, sizeof err) != ATOLL_OK);
+    if (strstr(err, says) == NULL)
+        fprintf(stderr, "  open %s: \"%s\", want \"%s\"\n", url, err, says);
+    ASSERT(strstr(err, says) != NULL);
+    atoll__store_free(s);
+}
+
+static void
+sql(const char *path, const char *text)
+{
+    sqlite3 *db = NULL;
+    ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, text, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+TEST(sqlite_refuses_what_is_not_its_own)
+{
+    char url[160];
+    const char *path = db_path();
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    /* A newer schema than this code knows. */
+    atoll__store_free(opened(url));
+    sql(path, "UPDATE atoll_meta SET value='99' WHERE key='schema'");
+    refused(url, "schema version 99 is newer than this atoll's (1)");
+    unlink(path);
+    /* A database of another program. */
+    sql(path, "CREATE TABLE users(name TEXT)");
+    refused(url, "a database of another program");
+    unlink(path);
+    /* Not a database at all. */
+    FILE *f = fopen(path, "w");
+    ASSERT(f != NULL);
+    fputs("this is a text file, not a database, long enough to have a header\n", f);
+    fclose(f);
+    refused(url, "not an SQLite database");
+    cleanup();
+    /* A URL of no store. */
+    char err[300] = "";
+    ASSERT(atoll__store_new("mongodb://x", err, sizeof err) == NULL);
+    ASSERT(strstr(err, "unknown store 'mongodb://x'") != NULL);
+}
+
+/* ---- the writer ----------------------------------------------------------------------- */
+
+/* A store that fails its first `fail_first` commits (an outage), over a memory store. */
+typedef struct flaky {
+    atoll__store base;
+    atoll__store *inner;
+    int fail_first;
+    int commits;
+} flaky;
+
+static int
+flaky_open(atoll__store *b, char *err, size_t len)
+{
+    flaky *f = (flaky *)b;
+    return f->inner->ops->open(f->inner, err, len);
+}
+
+static int
+flaky_load(atoll__store *b, atoll__doc_kind k, const char *key, uint8_t **bytes, size_t *len,
+           uint64_t *epoch, char *err, size_t errlen)
+{
+    flaky *f = (flaky *)b;
+    return f->inner->ops->load(f->inner, k, key, bytes, len, epoch, err, errlen);
+}
+
+static int
+flaky_commit(atoll__store *b, const atoll__doc_write *batch, size_t n, int *results, char *err,
+             size_t errlen)
+{
+    flaky *f = (flaky *)b;
+    if (f->commits++ < f->fail_first) {
+        snprintf(err, errlen, "the store is down (test)");
+        return ATOLL_EIO;
+    }
+    return f->inner->ops->commit(f->inner, batch, n, results, err, errlen);
+}
+
+static void
+flaky_close(atoll__store *b)
+{
+    flaky *f = (flaky *)b;
+    atoll__store_free(f->inner);
+}
+
+static const atoll__store_ops flaky_ops = {"flaky", flaky_open, flaky_load, flaky_commit,
+                                           flaky_close};
+
+typedef struct seen {
+    pthread_mutex_t lock;
+    int ok, fenced;
+    uint64_t last_seq;
+} seen;
+
+static void
+on_done(void *ctx, atoll__doc_kind kind, const char *key, uint64_t seq, int status)
+{
+    (void)kind;
+    (void)key;
+    seen *s = ctx;
+    pthread_mutex_lock(&s->lock);
+    if (status == ATOLL__WRITE_OK)
+        s->ok++;
+    else
+        s->fenced++;
+    s->last_seq = seq;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void
+submit(atoll__writer *w, atoll__doc_kind kind, const char *key, uint64_t epoch, uint64_t seq,
+       const char *text)
+{
+    atoll__doc_write d = doc(kind, key, epoch, text, strlen(text));
+    d.seq = seq;
+    ASSERT_EQ(atoll__writer_submit(w, &d), ATOLL_OK);
+    ASSERT(d.bytes == NULL); /* taken */
+}
+
+typedef struct load_arg {
+    atoll__writer *w;
+    int thread;
+} load_arg;
+
+static void *
+hammer(void *p)
+{
+    load_arg *a = p;
+    char key[32], text[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof key, "p%d-%d", a->thread, i % 50);
+        snprintf(text, sizeof text, "v%d", i);
+        atoll__doc_write d = doc(ATOLL__DOC_PLAYER, key, 1, text, strlen(text));
+        d.seq = (uint64_t)i;
+        if (atoll__writer_submit(a->w, &d) != ATOLL_OK)
+            abort();
+    }
+    return NULL;
+}
+
+TEST(writer_coalesces_and_commits_in_groups)
+{
+    char url[160];
+    snprintf(url, sizeof url, "sqlite:%s", db_path());
+    atoll__store *s = opened(url);
+    seen done = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    atoll__writer *w = atoll__writer_start(s, on_done, &done, 10);
+    ASSERT(w != NULL);
+    /* Four threads write 8000 times to 200 documents. */
+    pthread_t th[4];
+    load_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (load_arg){w, i};
+        ASSERT_EQ(pthread_create(&th[i], NULL, hammer, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    ASSERT_EQ(atoll__writer_flush(w, 20000), ATOLL_OK);
+    /* The last value of each document is in the store. */
+    char key[32], text[32];
+    for (int t = 0; t < 4; t++)
+        for (int k = 0; k < 50; k++) {
+            snprintf(key, sizeof key, "p%d-%d", t, k);
+            snprintf(text, sizeof text, "v%d", 1950 + k);
+            expect_doc(s, ATOLL__DOC_PLAYER, key, text, strlen(text), 1);
+        }
+    atoll__writer_stats st;
+    atoll__writer_stats_get(w, &st);
+    /* Every submit is either written or replaced by a later one; batches hold many. */
+    ASSERT_EQ(st.docs + st.coalesced, (uint64_t)8000);
+    ASSERT_EQ((uint64_t)done.ok, st.docs);
+    ASSERT(st.batches < st.docs);
+    ASSERT_EQ(st.failures, (uint64_t)0);
+    fprintf(stderr, "# 8000 submits: %llu written in %llu batches, %llu coalesced\n",
+            (unsigned long long)st.docs, (unsigned long long)st.batches,
+            (unsigned long long)st.coalesced);
+    ASSERT_EQ(atoll__writer_stop(w, 5000), ATOLL_OK);
+    atoll__store_free(s);
+    cleanup();
+}
+
+TEST(writer_retries_a_failing_store_and_loses_nothing)
+{
+    flaky *f = calloc(1, sizeof *f);
+    f->base.ops = &flaky_ops;
+    f->inner = atoll__store_memory_new();
+    f->fail_first = 3;
+    char err[300];
+    ASSERT_EQ(f->base.ops->open(&f->base, err, sizeof err), ATOLL_OK);
+    seen done = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    atoll__writer *w = atoll__writer_start(&f->base, on_done, &done, 20);
+    submit(w, ATOLL__DOC_PLAYER, "alice", 1, 1, "a1");
+    submit(w, ATOLL__DOC_AREA, "lobby", 1, 1, "l1");
+    usleep(30000); /* a first failure or two */
+    submit(w, ATOLL__DOC_PLAYER, "alice", 1, 2, "a2"); /* newer: replaces the kept one */
+    ASSERT_EQ(atoll__writer_flush(w, 10000), ATOLL_OK);
+    expect_doc(&f->base, ATOLL__DOC_PLAYER, "alice", "a2", 2, 1);
+    expect_doc(&f->base, ATOLL__DOC_AREA, "lobby", "l1", 2, 1);
+    atoll__writer_stats st;
+    atoll__writer_stats_get(w, &st);
+    ASSERT_EQ(st.failures, (uint64_t)3);
+    ASSERT_EQ(done.fenced, 0);
+    ASSERT_EQ(atoll__writer_stop(w, 5000), ATOLL_OK);
+    atoll__store_free(&f->base);
+    free(f);
+}
+
+TEST(writer_stops_writing_a_fenced_document)
+{
+    atoll__store *s = opened("memory");
+    ASSERT_EQ(put(s, ATOLL__DOC_AREA, "arena", 9, "new owner", 9), ATOLL__WRITE_OK);
+    seen done = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    atoll__writer *w = atoll__writer_start(s, on_done, &done, 10);
+    submit(w, ATOLL__DOC_AREA, "arena", 4, 17, "stale owner");
+    submit(w, ATOLL__DOC_AREA, "other", 4, 1, "fine");
+    ASSERT_EQ(atoll__writer_flush(w, 5000), ATOLL_OK);
+    ASSERT_EQ(done.fenced, 1);
+    ASSERT_EQ(done.ok, 1);
+    expect_doc(s, ATOLL__DOC_AREA, "arena", "new owner", 9, 9);
+    /* The fenced document is refused from then on. */
+    atoll__doc_write d = doc(ATOLL__DOC_AREA, "arena", 4, "again", 5);
+    ASSERT_EQ(atoll__writer_submit(w, &d), ATOLL_ESTATE);
+    ASSERT(d.bytes == NULL);
+    atoll__writer_stats st;
+    atoll__writer_stats_get(w, &st);
+    ASSERT_EQ(st.fenced, (uint64_t)1);
+    ASSERT_EQ(atoll__writer_stop(w, 5000), ATOLL_OK);
+    atoll__store_free(s);
+}
+
+TEST_MAIN(memory_store_keeps_the_rules, sqlite_store_keeps_the_rules_and_its_data,
+          sqlite_refuses_what_is_not_its_own, writer_coalesces_and_commits_in_groups,
+          writer_retries_a_failing_store_and_loses_nothing,
+          writer_stops_writing_a_fenced_document)
