@@ -188,6 +188,7 @@ on_bound(atoll__worker *w, atoll__mail *m)
         return;
     }
     s->binding = false;
+    atoll__free(s->uid); /* NULL: gate.entry and gate.resume bind only unbound sessions */
     s->uid = m->uid;
     m->uid = NULL;
     if (m->status != ATOLL__BIND_ONLY)
@@ -303,7 +304,9 @@ atoll__gate_entry(atoll__req *req)
         json_decref(root);
         return;
     }
-    if (s->binding) {
+    if (s->binding || s->entering) {
+        /* Also while a guest's entry or a gate.resume is on its way: binding a uid now
+         * would kick that uid's session for an entry that is refused anyway. */
         json_decref(root);
         atoll__reply_error(req, 500, "entry already in progress");
         return;

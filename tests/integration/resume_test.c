@@ -293,10 +293,37 @@ TEST(resume_off_means_players_leave_at_once)
     node_stop(&n);
 }
 
+TEST(an_entry_sent_during_a_resume_is_refused_and_touches_nobody)
+{
+    test_node n;
+    char tok[512];
+    atollc_sync *a;
+    atollc_sync *watcher = START_WATCHED(&n, "30000", &a, tok);
+    atollc_sync *bob = ENTER(&n, "bob");
+    atollc_sync_free(a);
+    EXPECT_PUSH(watcher, "onAway", "{\"uid\":\"alice\"}");
+    /* A new connection resumes alice and, without waiting, logs in as bob: the login
+     * is refused (an entry is in progress), bob keeps his session, alice is back. */
+    atollc_sync *c = CONNECT(&n);
+    char body[600];
+    resume_body(body, sizeof body, tok);
+    ASSERT_EQ(atollc_sync_notify(c, "gate.resume", body), ATOLLC_OK);
+    EXPECT_REPLY(c, "gate.entry", "{\"uid\":\"bob\"}",
+                 "{\"code\":500,\"message\":\"entry already in progress\"}");
+    EXPECT_PUSH(watcher, "onBack", "{\"uid\":\"alice\"}");
+    EXPECT_REPLY(c, "t.incr", "{}", "{\"code\":200,\"n\":1,\"area\":\"t-1\"}");
+    EXPECT_REPLY(bob, "t.incr", "{}", "{\"code\":200,\"n\":1,\"area\":\"t-1\"}");
+    atollc_sync_free(c);
+    atollc_sync_free(bob);
+    atollc_sync_free(watcher);
+    node_stop(&n);
+}
+
 TEST_MAIN(resume_within_the_window_keeps_player_area_and_data,
           tokens_are_single_use_bound_and_unforgeable,
           after_the_window_the_player_leaves_and_the_token_is_refused,
           resume_takes_over_a_connection_the_server_still_holds,
           kicked_players_and_moves_while_away,
           logging_in_again_while_away_resumes_the_player,
-          resume_off_means_players_leave_at_once)
+          resume_off_means_players_leave_at_once,
+          an_entry_sent_during_a_resume_is_refused_and_touches_nobody)
