@@ -94,6 +94,12 @@ drop_conn(pg_store *s)
     s->conn = NULL;
 }
 
+static void
+ignore_notice(void *arg, const char *message)
+{
+    (void)arg, (void)message;
+}
+
 /* A usable connection, connecting (again) when there is none or it broke. */
 static int
 ensure_conn(pg_store *s, char *err, size_t errlen)
@@ -114,6 +120,9 @@ ensure_conn(pg_store *s, char *err, size_t errlen)
         drop_conn(s);
         return ATOLL_ECLOSED;
     }
+    /* libpq prints the server's notices on stderr by default: none of ours matter, and
+     * the node's log is its own. */
+    PQsetNoticeProcessor(s->conn, ignore_notice, NULL);
     return ATOLL_OK;
 }
 
@@ -243,11 +252,6 @@ pg_open(atoll__store *base, char *err, size_t errlen)
     int rc = ensure_conn(s, err, errlen);
     if (rc != ATOLL_OK)
         return rc;
-    /* Our notices (CREATE TABLE's) are of no interest in the node's log. */
-    PGresult *r = exec_sql(s, "SET client_min_messages = warning", err, errlen);
-    if (!r)
-        return fail_conn(s);
-    PQclear(r);
     char lock[100];
     snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d)", PG_OPEN_LOCK);
     if (!exec_ok(s, "BEGIN", err, errlen) || !exec_ok(s, lock, err, errlen))

@@ -3,7 +3,8 @@
  * each case in a new empty database, then what only PostgreSQL can show: the schema's
  * rows, a newer schema and another program's database refused at open, an unreachable
  * server, a batch that fails half-way leaving nothing, and reconnection after the
- * server cut the connection (its backend terminated, then the server restarted).
+ * server cut the connection (its backend terminated, then the server restarted), and a
+ * batch of 4000 documents (4 MB) in one pipeline.
  *
  * Without an installed PostgreSQL server this test fails (make check installs it).
  */
@@ -184,6 +185,43 @@ batch_atomic(void *arg)
     store_suite_dispose(s);
 }
 
+/* A batch far larger than the socket buffers, in one pipeline: libpq reads the
+ * server's answers while it still sends, so neither side waits on the other. */
+static void
+big_batch(void *arg)
+{
+    atoll__store *s = store_suite_open(make_pg, arg);
+    enum { N = 4000, LEN = 1024 };
+    atoll__doc_write *w = calloc(N, sizeof *w);
+    int *results = calloc(N, sizeof *results);
+    ASSERT(w && results);
+    for (int i = 0; i < N; i++) {
+        w[i].kind = ATOLL__DOC_PLAYER;
+        snprintf(w[i].key, sizeof w[i].key, "u%d", i);
+        w[i].epoch = 1;
+        w[i].bytes = malloc(LEN);
+        ASSERT(w[i].bytes != NULL);
+        memset(w[i].bytes, i & 0xff, LEN);
+        w[i].len = LEN;
+    }
+    char err[512] = "";
+    int rc = s->ops->commit(s, w, N, results, err, sizeof err);
+    if (rc != ATOLL_OK)
+        fprintf(stderr, "  commit: %s\n", err);
+    ASSERT_EQ(rc, ATOLL_OK);
+    for (int i = 0; i < N; i++)
+        ASSERT_EQ(results[i], ATOLL__WRITE_OK);
+    store_suite_expect(s, ATOLL__DOC_PLAYER, "u3999", 1, w[N - 1].bytes, LEN);
+    char out[32];
+    ASSERT(pg_exec(main_url, "SELECT count(*) FROM atoll_docs", out, sizeof out));
+    ASSERT_EQ(atoi(out), N);
+    for (int i = 0; i < N; i++)
+        free(w[i].bytes);
+    free(w);
+    free(results);
+    store_suite_dispose(s);
+}
+
 /* The server ends the store's connection (an administrator, a failover): the next
  * commit fails, the one after it connects again and succeeds. */
 static void
@@ -277,6 +315,7 @@ main(void)
         {"foreign_db_refused", foreign_db_refused},
         {"unreachable", unreachable},
         {"batch_atomic", batch_atomic},
+        {"big_batch", big_batch},
         {"reconnect_after_terminate", reconnect_after_terminate},
     };
     failed += store_suite_run("postgres", make_pg, &server);

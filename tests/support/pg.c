@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -94,6 +95,9 @@ child_exec(const pg_server *pg, const char *log, char *const argv[])
         }
         setenv("HOME", pg->dir, 1);
     }
+    /* A test that crashes takes its server with it (set after setuid, which clears
+     * it). */
+    prctl(PR_SET_PDEATHSIG, SIGINT);
     execv(argv[0], argv);
     fprintf(stderr, "pg: cannot run %s: %s\n", argv[0], strerror(errno));
     _exit(127);
