@@ -12,10 +12,12 @@ set -euo pipefail
 # accept key, MD5 for Pomelo's dictVersion, HMAC-SHA-256 for login and resume
 # tokens), SQLite (the embedded node's store). Tests and fuzzing: clang with its
 # runtime (libFuzzer, sanitizers), nodejs + npm for the genuine Pomelo JS client.
+# Stores: libpq (PostgreSQL's client library, 14+ for pipeline mode) and SQLite; the
+# PostgreSQL server itself (postgresql), which store_pg_test starts a private copy of.
 packages=(
     build-essential cmake pkg-config
     libuv1-dev libjansson-dev libssl-dev
-    libsqlite3-dev
+    libpq-dev libsqlite3-dev postgresql
     clang libclang-rt-14-dev
     nodejs npm
 )

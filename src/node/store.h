@@ -67,7 +67,8 @@ typedef struct atoll__store_ops {
      * of another program, a store that cannot be reached). */
     int (*open)(atoll__store *s, char *err, size_t errlen);
     /* The document kind/key: ATOLL_OK with its bytes (malloc'd, the caller frees them)
-     * and its epoch, ATOLL_ENOENT when there is none, or an error (with a sentence). */
+     * and its epoch, ATOLL_ENOENT when there is none, or an error (with a sentence);
+     * *bytes is NULL unless ATOLL_OK. */
     int (*load)(atoll__store *s, atoll__doc_kind kind, const char *key, uint8_t **bytes,
                 size_t *len, uint64_t *epoch, char *err, size_t errlen);
     /* Writes the n documents of batch in one transaction. ATOLL_OK with results[i] for

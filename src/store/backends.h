@@ -4,7 +4,7 @@
  *                           and the benchmark's baseline)
  *   sqlite:PATH             one SQLite database file (WAL, synchronous=FULL), the
  *                           embedded node's store
- *   postgres://USER@HOST:PORT/DB   PostgreSQL, for clusters (being written)
+ *   postgres://USER@HOST:PORT/DB   PostgreSQL, for clusters (libpq, pipeline mode)
  */
 #ifndef ATOLL_STORE_BACKENDS_H
 #define ATOLL_STORE_BACKENDS_H
@@ -19,5 +19,6 @@ void atoll__store_free(atoll__store *s);
 
 atoll__store *atoll__store_memory_new(void);
 atoll__store *atoll__store_sqlite_new(const char *path);
+atoll__store *atoll__store_postgres_new(const char *conninfo);
 
 #endif /* ATOLL_STORE_BACKENDS_H */

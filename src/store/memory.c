@@ -46,6 +46,8 @@ mem_load(atoll__store *base, atoll__doc_kind kind, const char *key, uint8_t **by
     (void)err;
     (void)errlen;
     mem_store *s = (mem_store *)base;
+    *bytes = NULL;
+    *len = 0;
     char name[ATOLL__DOC_KEY_MAX + 16];
     name_of(name, sizeof name, kind, key);
     pthread_mutex_lock(&s->lock);

@@ -122,6 +122,8 @@ sql_load(atoll__store *base, atoll__doc_kind kind, const char *key, uint8_t **by
          size_t *len, uint64_t *epoch, char *err, size_t errlen)
 {
     sql_store *s = (sql_store *)base;
+    *bytes = NULL;
+    *len = 0;
     sqlite3_mutex_enter(sqlite3_db_mutex(s->db)); /* the statement is shared */
     sqlite3_stmt *st = s->load;
     sqlite3_bind_int(st, 1, (int)kind);

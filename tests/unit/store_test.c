@@ -1,11 +1,13 @@
 /* store_test.c -- the stores behind node/store.h (memory and SQLite: the same rules for
  * both) and the writer thread: documents round-trip byte for byte, a batch lands whole,
  * an older epoch is fenced, SQLite refuses a newer schema and another program's file,
- * and the writer coalesces, commits in groups, retries a failing store without losing
+ * (the conformance suite of tests/support/store_suite.c, which PostgreSQL's test runs
+ * too), and the writer coalesces, commits in groups, retries a failing store without losing
  * anything, and stops writing a fenced document.
  */
 #include "node/store.h"
 #include "store/backends.h"
+#include "store_suite.h"
 #include "test.h"
 
 #include <pthread.h>
@@ -94,84 +96,43 @@ expect_doc(atoll__store *s, atoll__doc_kind kind, const char *key, const void *b
     atoll__free(got);
 }
 
-static void
-expect_none(atoll__store *s, atoll__doc_kind kind, const char *key)
+/* The suite's stores: memory, and SQLite in a new file of the test's directory for each
+ * case (the suite wants an empty place every time). */
+static atoll__store *
+make_memory(void *ctx)
 {
-    uint8_t *got = NULL;
-    size_t n = 0;
-    uint64_t e = 0;
-    char err[300];
-    ASSERT_EQ(s->ops->load(s, kind, key, &got, &n, &e, err, sizeof err), ATOLL_ENOENT);
+    (void)ctx;
+    return atoll__store_memory_new();
 }
 
-/* The rules every store keeps. */
-static void
-conformance(const char *url)
+static atoll__store *
+make_sqlite(void *ctx)
 {
-    atoll__store *s = opened(url);
-    expect_none(s, ATOLL__DOC_PLAYER, "alice");
-    /* Bytes as they are, NULs included; the same key of the other kind is another doc. */
-    static const uint8_t bin[] = {0, 1, 2, 0, 255, '{', '}'};
-    ASSERT_EQ(put(s, ATOLL__DOC_PLAYER, "alice", 1, bin, sizeof bin), ATOLL__WRITE_OK);
-    expect_doc(s, ATOLL__DOC_PLAYER, "alice", bin, sizeof bin, 1);
-    expect_none(s, ATOLL__DOC_AREA, "alice");
-    ASSERT_EQ(put(s, ATOLL__DOC_AREA, "alice", 2, "{}", 2), ATOLL__WRITE_OK);
-    expect_doc(s, ATOLL__DOC_AREA, "alice", "{}", 2, 2);
-    /* An empty document, and a large one. */
-    ASSERT_EQ(put(s, ATOLL__DOC_PLAYER, "empty", 1, "", 0), ATOLL__WRITE_OK);
-    expect_doc(s, ATOLL__DOC_PLAYER, "empty", "", 0, 1);
-    size_t big = 1u << 20;
-    uint8_t *large = malloc(big);
-    for (size_t i = 0; i < big; i++)
-        large[i] = (uint8_t)(i * 7);
-    ASSERT_EQ(put(s, ATOLL__DOC_AREA, "map-1", 3, large, big), ATOLL__WRITE_OK);
-    expect_doc(s, ATOLL__DOC_AREA, "map-1", large, big, 3);
-    free(large);
-    /* Fencing: an older epoch is refused and changes nothing; the same or a newer one
-     * writes. */
-    ASSERT_EQ(put(s, ATOLL__DOC_AREA, "room", 5, "v5", 2), ATOLL__WRITE_OK);
-    ASSERT_EQ(put(s, ATOLL__DOC_AREA, "room", 3, "v3", 2), ATOLL__WRITE_FENCED);
-    expect_doc(s, ATOLL__DOC_AREA, "room", "v5", 2, 5);
-    ASSERT_EQ(put(s, ATOLL__DOC_AREA, "room", 5, "w5", 2), ATOLL__WRITE_OK);
-    ASSERT_EQ(put(s, ATOLL__DOC_AREA, "room", 7, "v7", 2), ATOLL__WRITE_OK);
-    expect_doc(s, ATOLL__DOC_AREA, "room", "v7", 2, 7);
-    /* A delete with an older epoch is fenced too; with its own it goes. */
-    ASSERT_EQ(put(s, ATOLL__DOC_AREA, "room", 6, NULL, 0), ATOLL__WRITE_FENCED);
-    expect_doc(s, ATOLL__DOC_AREA, "room", "v7", 2, 7);
-    ASSERT_EQ(put(s, ATOLL__DOC_AREA, "room", 7, NULL, 0), ATOLL__WRITE_OK);
-    expect_none(s, ATOLL__DOC_AREA, "room");
-    /* A batch: every write of it lands, fenced ones aside, each with its result. */
-    ASSERT_EQ(put(s, ATOLL__DOC_PLAYER, "bob", 9, "old", 3), ATOLL__WRITE_OK);
-    atoll__doc_write batch[3] = {doc(ATOLL__DOC_PLAYER, "carol", 1, "c", 1),
-                                 doc(ATOLL__DOC_PLAYER, "bob", 2, "fenced", 6),
-                                 doc(ATOLL__DOC_PLAYER, "dave", 1, "d", 1)};
-    int results[3] = {-1, -1, -1};
-    char err[300];
-    ASSERT_EQ(s->ops->commit(s, batch, 3, results, err, sizeof err), ATOLL_OK);
-    ASSERT_EQ(results[0], ATOLL__WRITE_OK);
-    ASSERT_EQ(results[1], ATOLL__WRITE_FENCED);
-    ASSERT_EQ(results[2], ATOLL__WRITE_OK);
-    for (int i = 0; i < 3; i++)
-        free(batch[i].bytes);
-    expect_doc(s, ATOLL__DOC_PLAYER, "carol", "c", 1, 1);
-    expect_doc(s, ATOLL__DOC_PLAYER, "bob", "old", 3, 9);
-    expect_doc(s, ATOLL__DOC_PLAYER, "dave", "d", 1, 1);
-    atoll__store_free(s);
+    int *n = ctx;
+    char path[160];
+    db_path();
+    snprintf(path, sizeof path, "%s/case-%d.db", dir, (*n)++);
+    return atoll__store_sqlite_new(path);
 }
 
 TEST(memory_store_keeps_the_rules)
 {
-    conformance("memory");
+    ASSERT_EQ(store_suite_run("memory", make_memory, NULL), 0);
 }
 
 TEST(sqlite_store_keeps_the_rules_and_its_data)
 {
+    int n = 0;
+    ASSERT_EQ(store_suite_run("sqlite", make_sqlite, &n), 0);
+    /* Closed and opened again, a file keeps its schema and what was committed. */
     char url[160];
     snprintf(url, sizeof url, "sqlite:%s", db_path());
-    conformance(url);
-    /* Opened again: the schema is there, and so is what was committed. */
     atoll__store *s = opened(url);
-    expect_doc(s, ATOLL__DOC_PLAYER, "carol", "c", 1, 1);
+    ASSERT_EQ(put(s, ATOLL__DOC_PLAYER, "carol", 4, "c", 1), ATOLL__WRITE_OK);
+    atoll__store_free(s);
+    s = opened(url);
+    expect_doc(s, ATOLL__DOC_PLAYER, "carol", "c", 1, 4);
+    ASSERT_EQ(put(s, ATOLL__DOC_PLAYER, "carol", 3, "older", 5), ATOLL__WRITE_FENCED);
     atoll__store_free(s);
     cleanup();
 }
