@@ -123,6 +123,7 @@ TEST(memory_store_keeps_the_rules)
 TEST(sqlite_store_keeps_the_rules_and_its_data)
 {
     int n = 0;
+    db_path(); /* the directory, made here: the suite's cases run in forked children */
     ASSERT_EQ(store_suite_run("sqlite", make_sqlite, &n), 0);
     /* Closed and opened again, a file keeps its schema and what was committed. */
     char url[160];
