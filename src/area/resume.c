@@ -397,7 +397,8 @@ atoll__resume_route(atoll__worker *w, atoll__session *s, atoll__mail *m)
         s->entering = false;
         if (m->len > 0)
             atoll__session_deliver(w, s->id, m->data, m->len);
-        atoll__conn_close(&s->conn, "resume refused", ATOLL_WS_CLOSE_POLICY);
+        s->no_resume = true;
+        atoll__conn_close(&s->conn, "resume refused", ATOLL_WS_CLOSE_NORMAL);
         atoll__mail_free(m);
         return true;
     }

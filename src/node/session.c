@@ -395,7 +395,7 @@ atoll__reply_refuse(atoll__req *req, int code, const char *msg)
     atoll__reply_error(req, code, msg);
     atoll__session *s = req->session;
     s->no_resume = true;
-    atoll__conn_close(&s->conn, msg, ATOLL_WS_CLOSE_POLICY);
+    atoll__conn_close(&s->conn, msg, ATOLL_WS_CLOSE_NORMAL);
 }
 
 /* ---- mail for sessions ------------------------------------------------------------------------ */

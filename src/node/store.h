@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* The kinds of documents. */
 typedef enum atoll__doc_kind {
@@ -37,6 +38,9 @@ typedef enum atoll__doc_kind {
 /* Limits of what a store keeps. */
 #define ATOLL__DOC_KEY_MAX 128          /* bytes of a key: a uid or an area id */
 #define ATOLL__DOC_MAX (16u << 20)      /* bytes of one encoded document */
+
+/* A document's name in maps of documents: "<kind>:<key>", at most this many bytes. */
+#define ATOLL__DOC_NAME_MAX (ATOLL__DOC_KEY_MAX + 16)
 
 /* The version of the schema this code writes and reads (a row of the store holds the
  * version it was created with; a newer one is refused at open). */
@@ -59,6 +63,12 @@ enum {
 };
 
 typedef struct atoll__store atoll__store;
+
+static inline void
+atoll__doc_name(char out[ATOLL__DOC_NAME_MAX], atoll__doc_kind kind, const char *key)
+{
+    snprintf(out, ATOLL__DOC_NAME_MAX, "%d:%s", (int)kind, key);
+}
 
 typedef struct atoll__store_ops {
     const char *name;

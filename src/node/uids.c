@@ -215,8 +215,7 @@ refuse_login(atoll__req *req, const char *why)
     atoll__session *s = req->session;
     ATOLL_LOG_CLIENT(ATOLL_LOG_INFO, "msg=\"login refused, closing connection\" session=%llx "
                      "reason=\"%s\"", (unsigned long long)s->id.v, why);
-    atoll__reply_error(req, 401, why);
-    atoll__conn_close(&s->conn, "login refused", ATOLL_WS_CLOSE_NORMAL);
+    atoll__reply_refuse(req, 401, why);
 }
 
 /* The uid gate.entry enters as, in uid[0..UID_MAX]. With auth.jwt_secret it is the

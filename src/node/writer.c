@@ -33,7 +33,7 @@ typedef struct pending {
     atoll__strmap_node node; /* first */
     struct pending *next;    /* submission order */
     atoll__doc_write w;
-    char name[ATOLL__DOC_KEY_MAX + 16];
+    char name[ATOLL__DOC_NAME_MAX];
 } pending;
 
 struct atoll__writer {
@@ -53,20 +53,6 @@ struct atoll__writer {
     bool stopping;
     atoll__writer_stats stats;
 };
-
-static void
-name_of(char *out, size_t cap, atoll__doc_kind kind, const char *key)
-{
-    snprintf(out, cap, "%d:%s", (int)kind, key);
-}
-
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void
 deadline_in(struct timespec *ts, uint32_t ms)
@@ -155,9 +141,9 @@ writer_main(void *arg)
         for (pending *e = list; e != NULL; e = e->next)
             batch[i++] = e->w; /* borrowed: the pending records keep the bytes */
         char err[300] = "";
-        uint64_t t0 = now_ns();
+        uint64_t t0 = atoll__now_ns();
         int rc = w->store->ops->commit(w->store, batch, n, results, err, sizeof err);
-        uint64_t spent = now_ns() - t0;
+        uint64_t spent = atoll__now_ns() - t0;
         atoll__free(batch);
 
         pthread_mutex_lock(&w->lock);
@@ -253,7 +239,7 @@ int
 atoll__writer_submit(atoll__writer *w, atoll__doc_write *d)
 {
     pending *e = atoll__calloc(1, sizeof *e);
-    name_of(e->name, sizeof e->name, d->kind, d->key);
+    atoll__doc_name(e->name, d->kind, d->key);
     e->node.key = e->name;
     e->w = *d;
     d->bytes = NULL;

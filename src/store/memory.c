@@ -24,12 +24,6 @@ typedef struct mem_store {
     atoll__map docs;
 } mem_store;
 
-static void
-name_of(char *out, size_t cap, atoll__doc_kind kind, const char *key)
-{
-    snprintf(out, cap, "%d:%s", (int)kind, key);
-}
-
 static int
 mem_open(atoll__store *base, char *err, size_t errlen)
 {
@@ -48,8 +42,8 @@ mem_load(atoll__store *base, atoll__doc_kind kind, const char *key, uint8_t **by
     mem_store *s = (mem_store *)base;
     *bytes = NULL;
     *len = 0;
-    char name[ATOLL__DOC_KEY_MAX + 16];
-    name_of(name, sizeof name, kind, key);
+    char name[ATOLL__DOC_NAME_MAX];
+    atoll__doc_name(name, kind, key);
     pthread_mutex_lock(&s->lock);
     mem_doc *d = atoll__strmap_get(&s->docs, name);
     if (d != NULL) {
@@ -80,8 +74,8 @@ mem_commit(atoll__store *base, const atoll__doc_write *batch, size_t n, int *res
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < n; i++) {
         const atoll__doc_write *w = &batch[i];
-        char name[ATOLL__DOC_KEY_MAX + 16];
-        name_of(name, sizeof name, w->kind, w->key);
+        char name[ATOLL__DOC_NAME_MAX];
+        atoll__doc_name(name, w->kind, w->key);
         mem_doc *d = atoll__strmap_get(&s->docs, name);
         if (d != NULL && d->epoch > w->epoch) {
             results[i] = ATOLL__WRITE_FENCED;
