@@ -58,20 +58,6 @@ area_info(atoll_req *req)
 
 /* ---- hooks ---------------------------------------------------------------------- */
 
-/* A new player starts at level 0 with no money. A player that comes in with data
- * already (moved from another area) keeps it. */
-static int
-area_on_enter(atoll_area *area, atoll_player *player)
-{
-    (void)area;
-    atoll_value *data = atoll_player_data(player);
-    if (atoll_get(data, "level") == NULL) {
-        atoll_set_int(data, "level", 0);
-        atoll_set_int(data, "money", 0);
-    }
-    return ATOLL_OK;
-}
-
 /* ---- the game ------------------------------------------------------------------- */
 
 /* FNV-1a, 32 bits: stable across runs and machines, so a uid always lands in the same
@@ -115,7 +101,9 @@ static const atoll_handler area_handlers[] = {
 static const atoll_area_type area_type = {
     .name = "area",
     .handlers = area_handlers,
-    .on_enter = area_on_enter,
+    /* A new player starts at level 0 with no money; one that played before comes back
+     * with what the store kept (atoll keeps it: the game has no database code). */
+    .player_defaults = "{\"level\":0,\"money\":0}",
 };
 
 static const atoll_area_type *const quick_area_types[] = {&area_type, NULL};

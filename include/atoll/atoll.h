@@ -242,6 +242,13 @@ typedef struct atoll_area_type {
      * (ATOLL_LEAVE_DISCONNECT) runs when the window ends. */
     void (*on_disconnect)(atoll_area *a, atoll_player *p);
     void (*on_resume)(atoll_area *a, atoll_player *p);
+    /* State documents: the framework keeps each area's state (by its id) and each
+     * logged-in player's data (by uid) in the store, and loads them back: an area's
+     * before on_create, a player's before on_enter of the area it logs in to. What has
+     * never been stored starts as these JSON objects (NULL: {}); a player's from the
+     * type of that first area. Guests' data is never stored. */
+    const char *state_defaults;
+    const char *player_defaults;
 } atoll_area_type;
 
 /* gate.entry {uid, ...}: the game chooses the area of a player that logs in (and the
@@ -275,7 +282,7 @@ typedef struct atoll_entry {
 
 /* A setting of the game (`--set KEY=VALUE`), declared so the node checks it at start as
  * it checks its own: a --set key that is neither the framework's (net., log., node.,
- * area., session., auth.) nor declared by the game stops the node with an error (a
+ * area., session., auth., store.) nor declared by the game stops the node with an error (a
  * misspelt key never passes silently), and so does a value that does not parse or is
  * out of range. atoll_setting* then return the given value, or the declared default. */
 typedef enum atoll_setting_type {
@@ -316,7 +323,7 @@ typedef struct atoll_game {
 
 /* The layout of the structs above and the meaning of the functions; a node refuses a
  * game module built against another one (bumped on any incompatible change). */
-#define ATOLL_ABI_VERSION 4
+#define ATOLL_ABI_VERSION 5
 
 /* A game built as a shared object exports its atoll_game with this macro; `atoll run
  * --game path/to/game.so` loads it, after checking it was built with this ABI. */

@@ -13,11 +13,14 @@
  * choice, so the library does it here, in atoll_main and atoll_run, and nowhere else.
  */
 #include "../area/area.h"
+#include "../store/backends.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static atoll__node node;
@@ -42,6 +45,13 @@ usage(FILE *f)
             "  --max-package BYTES    same as --set net.max_package=BYTES\n"
             "  --heartbeat SECONDS    same as --set net.heartbeat=SECONDS\n"
             "  --log-level LEVEL      error, warn, info or debug (default info)\n"
+            "  --store URL            where players' and areas' state is kept: memory (lost\n"
+            "                         at exit), sqlite:PATH, postgres://USER@HOST:PORT/DB\n"
+            "                         (default: SQLite in --data)\n"
+            "  --data DIR             directory of the embedded SQLite store (default data,\n"
+            "                         in the working directory): DIR/atoll.db\n"
+            "  --durability MODE      durable (a reply waits for its change to be committed;\n"
+            "                         the default) or fast (committed within store.flush_ms)\n"
             "  -h, --help             this text\n"
             "\n"
             "settings (docs/operations.md has the full list):\n"
@@ -52,6 +62,7 @@ usage(FILE *f)
             "  auth.guests (signed logins)\n"
             "  area.slow_ms, area.stall_ms (game code that runs long: logged, reported)\n"
             "  area.keep_ms (deadline of kept requests), session.resume_ms (resume window)\n"
+            "  store.url, store.durability, store.flush_ms, store.timeout_ms\n"
             "  and the settings the game declares (an unknown key stops the start)\n");
 }
 
@@ -102,6 +113,62 @@ set_or_die(atoll__config *cfg, const char *kv)
     return 0;
 }
 
+/* Makes the directories above a sqlite: path (--data DIR need not exist yet). */
+static int
+make_parent_dirs(const char *url)
+{
+    if (strncmp(url, "sqlite:", 7) != 0)
+        return 0;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", url + 7);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return -1;
+        if (c == '\0')
+            return 0;
+        *p = c;
+    }
+}
+
+/* The store --store or --data names, opened (its schema made or checked) in *out: 0,
+ * or -1 after a line on stderr that names it. A store that cannot be reached at start
+ * stops the start: a node must not serve players whose state it cannot load.
+ * `memory` is no store at all (*out NULL): state lives as long as its player or area,
+ * for tests and as the benchmarks' baseline. */
+static int
+open_store(const atoll__config *cfg, atoll__store **out)
+{
+    char err[300] = "";
+    *out = NULL;
+    if (strcmp(cfg->store_url, "memory") == 0)
+        return 0;
+    if (make_parent_dirs(cfg->store_url) != 0) {
+        fprintf(stderr, "atoll: cannot make the directory of %s: %s\n", cfg->store_url,
+                strerror(errno));
+        return -1;
+    }
+    atoll__store *s = atoll__store_new(cfg->store_url, err, sizeof err);
+    if (s == NULL) {
+        fprintf(stderr, "atoll: bad store '%s': %s\n", cfg->store_url, err);
+        return -1;
+    }
+    if (s->ops->open(s, err, sizeof err) != ATOLL_OK) {
+        fprintf(stderr, "atoll: cannot open the store %s: %s\n", cfg->store_url, err);
+        atoll__store_free(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
 static int
 cmd_run(int argc, char **argv, const atoll_game *linked)
 {
@@ -116,11 +183,15 @@ cmd_run(int argc, char **argv, const atoll_game *linked)
         {"max-package", required_argument, NULL, 'P'},
         {"heartbeat", required_argument, NULL, 'H'},
         {"log-level", required_argument, NULL, 'L'},
+        {"store", required_argument, NULL, 'S'},
+        {"data", required_argument, NULL, 'D'},
+        {"durability", required_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    char kv[512];
+    char kv[600];
     int ch;
+    bool store_given = false, data_given = false;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         int rc = 0;
@@ -166,6 +237,25 @@ cmd_run(int argc, char **argv, const atoll_game *linked)
             snprintf(kv, sizeof kv, "log.level=%s", optarg);
             rc = set_or_die(&cfg, kv);
             break;
+        case 'S':
+            snprintf(kv, sizeof kv, "store.url=%s", optarg);
+            rc = set_or_die(&cfg, kv);
+            store_given = true;
+            break;
+        case 'D':
+            if (optarg[0] == '\0' || strlen(optarg) > 400) {
+                fprintf(stderr, "atoll: --data wants a directory (at most 400 bytes)\n");
+                rc = -1;
+                break;
+            }
+            snprintf(kv, sizeof kv, "store.url=sqlite:%s/atoll.db", optarg);
+            rc = set_or_die(&cfg, kv);
+            data_given = true;
+            break;
+        case 'U':
+            snprintf(kv, sizeof kv, "store.durability=%s", optarg);
+            rc = set_or_die(&cfg, kv);
+            break;
         case 'h':
             usage(stdout);
             atoll__config_fini(&cfg);
@@ -184,6 +274,14 @@ cmd_run(int argc, char **argv, const atoll_game *linked)
         atoll__config_fini(&cfg);
         return 2;
     }
+    if (store_given && data_given) {
+        fprintf(stderr, "atoll: --store and --data both say where state is kept: give one\n");
+        atoll__config_fini(&cfg);
+        return 2;
+    }
+    /* The command's default, unlike the library's: state survives a restart. */
+    if (atoll__config_get(&cfg, "store.url", NULL) == NULL)
+        snprintf(cfg.store_url, sizeof cfg.store_url, "sqlite:data/atoll.db");
     char err[256];
     if (atoll__config_check(&cfg, err, sizeof err) != ATOLL_OK) {
         fprintf(stderr, "atoll: %s\n", err);
@@ -191,6 +289,12 @@ cmd_run(int argc, char **argv, const atoll_game *linked)
         return 2;
     }
     atoll__log_threshold = cfg.log_level;
+    atoll__store *store;
+    if (open_store(&cfg, &store) != 0) {
+        atoll__config_fini(&cfg);
+        return 1;
+    }
+    cfg.store = store;
     signal(SIGPIPE, SIG_IGN);
     /* Also this thread's alternate signal stack, kept for the life of the process (the
      * handlers stay installed after a node stops). */
@@ -216,6 +320,7 @@ cmd_run(int argc, char **argv, const atoll_game *linked)
         uv_close((uv_handle_t *)&sigterm, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
+        atoll__store_free(store);
         atoll__config_fini(&cfg);
         return 1;
     }
@@ -238,6 +343,7 @@ cmd_run(int argc, char **argv, const atoll_game *linked)
               (unsigned long long)st.closed, (unsigned long long)st.messages,
               (unsigned long long)st.protocol_errors, (unsigned long long)st.slow,
               (unsigned long long)st.stalled);
+    atoll__store_free(store); /* committed by now: the node flushed its writer when it stopped */
     atoll__config_fini(&cfg);
     return 0;
 }

@@ -97,6 +97,7 @@ atoll__player_attach(atoll_area *a, atoll_player *p)
         uv_timer_stop(a->grace);
     atoll__dir *d = atoll__dir_of_worker(a->worker);
     d->ops->bind_player(d, p->uid, a->id);
+    atoll__docs_player_in(a->worker, p);
 }
 
 void
@@ -130,6 +131,7 @@ atoll__player_detach(atoll_area *a, atoll_player *p)
     }
     p->uid_next = NULL;
     p->area = NULL;
+    atoll__docs_player_out(a->worker, p);
     if (a->nplayers == 0 && !a->destroyed)
         grace_start(a);
 }
@@ -178,7 +180,8 @@ static void publish(atoll__worker *w, bool tick);
 /* Builds area id on this worker, its directory entry recorded: on_create runs now,
  * before anything else reaches it. NULL when on_create refused it. Takes init. */
 static atoll_area *
-area_build(atoll__worker *w, const char *id, const atoll__dir_entry *e, atoll_value *init)
+area_build(atoll__worker *w, const char *id, const atoll__dir_entry *e, atoll_value *init,
+           atoll_value *state, uint64_t hash)
 {
     atoll__node *n = w->node;
     atoll_area *a = atoll__calloc(1, sizeof *a);
@@ -188,7 +191,9 @@ area_build(atoll__worker *w, const char *id, const atoll__dir_entry *e, atoll_va
     a->type_index = e->type_index;
     a->type = n->game->api->area_types[e->type_index];
     a->worker = w;
-    a->state = atoll_object();
+    a->state = atoll__docs_area_state(a->type, state);
+    a->doc_hash = hash;
+    atoll__docs_area_in(w, a);
     atoll__map_put(&w->areas->by_num, a->num, a);
     if (a->type->tick_hz > 0) {
         a->tick_period_ns = 1000000000ull / (uint64_t)a->type->tick_hz;
@@ -233,6 +238,8 @@ typedef struct atoll__claim {
     uint64_t num;
     int type_index;
     atoll_value *init;         /* the first AREA_CREATE's */
+    atoll__dir_entry e;        /* recorded by the directory; its document is loading */
+    bool loading;
     atoll__mail_list held;
     atoll__addr *placers;      /* workers that wait for the outcome (DIR_ANSWER PLACE) */
     size_t nplacers;
@@ -321,7 +328,7 @@ atoll__area_claim_answer(atoll__worker *w, atoll__mail *m)
 {
     atoll__node *n = w->node;
     claim **pp = &w->areas->claims, *c;
-    while ((c = *pp) != NULL && strcmp(c->id, m->from) != 0)
+    while ((c = *pp) != NULL && (c->loading || strcmp(c->id, m->from) != 0))
         pp = &c->next;
     if (c == NULL) {
         atoll__mail_free(m);
@@ -345,34 +352,72 @@ atoll__area_claim_answer(atoll__worker *w, atoll__mail *m)
         atoll__send_to(n, c->placers[i],
                        atoll__dir_answer_new(ATOLL__DIR_COOKIE_PLACE, status, c->id,
                                              found ? &e : NULL));
-    atoll__mail *held = atoll__mail_list_take(&c->held);
     if (status == ATOLL_OK) {
+        /* Recorded here: its state document comes first, then on_create
+         * (atoll__area_loaded); what arrives meanwhile keeps waiting in the claim. */
         c->num = e.num; /* the number recorded (this claim's, or one placed for it) */
-        atoll_value *init = c->init;
-        c->init = NULL;
-        bool built = area_build(w, c->id, &e, init) != NULL;
-        for (atoll__mail *hm = held, *next; hm != NULL; hm = next) {
-            next = hm->next;
-            hm->area = c->num; /* entries that came without the number */
-            if (!built)
-                hm->status = ATOLL__ENTER_CLAIMS; /* refused by on_create: no retry */
-            atoll__area_mail(w, hm); /* to the area, or failed when on_create refused it */
+        c->e = e;
+        c->loading = true;
+        c->nplacers = 0;
+        c->next = w->areas->claims;
+        w->areas->claims = c;
+        atoll__docs_area_load(w, c->id);
+        return;
+    }
+    atoll__place_count(n, w->index, -1);
+    if (status == ATOLL_EEXIST && c->init != NULL)
+        ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"area exists already, its creation is dropped\" "
+                  "area=\"%s\"", c->id);
+    for (atoll__mail *hm = atoll__mail_list_take(&c->held), *next; hm != NULL; hm = next) {
+        next = hm->next;
+        if (found) {
+            hm->area = e.num; /* to where it lives */
+            atoll__send_to(n, e.owner, hm);
+        } else {
+            hm->area = 0;
+            atoll__area_mail(w, hm); /* fails: no such area */
         }
+    }
+    claim_free(c);
+}
+
+void
+atoll__area_loaded(atoll__worker *w, const char *id, atoll_value *state, uint64_t hash,
+                   const char *err)
+{
+    claim **pp = &w->areas->claims, *c;
+    while ((c = *pp) != NULL && !(c->loading && strcmp(c->id, id) == 0))
+        pp = &c->next;
+    if (c == NULL) {
+        atoll_unref(state);
+        return;
+    }
+    *pp = c->next;
+    /* Placers that joined while it loaded learn where it lives now. */
+    for (size_t i = 0; i < c->nplacers; i++)
+        atoll__send_to(w->node, c->placers[i],
+                       atoll__dir_answer_new(ATOLL__DIR_COOKIE_PLACE, ATOLL_OK, c->id, &c->e));
+    atoll_value *init = c->init;
+    c->init = NULL;
+    atoll_area *a = NULL;
+    if (err == NULL) {
+        a = area_build(w, c->id, &c->e, init, state, hash);
     } else {
-        atoll__place_count(n, w->index, -1);
-        if (status == ATOLL_EEXIST && c->init != NULL)
-            ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"area exists already, its creation is dropped\" "
-                      "area=\"%s\"", c->id);
-        for (atoll__mail *hm = held, *next; hm != NULL; hm = next) {
-            next = hm->next;
-            if (found) {
-                hm->area = e.num; /* to where it lives */
-                atoll__send_to(n, e.owner, hm);
-            } else {
-                hm->area = 0;
-                atoll__area_mail(w, hm); /* fails: no such area */
-            }
-        }
+        atoll_unref(init);
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"area refused: its stored state cannot be used\" "
+                  "area=\"%s\" error=\"%s\"", c->id, err);
+        /* Out of the directory again, so that a later try can place it anew. */
+        atoll__dir *d = atoll__dir_of_worker(w);
+        d->ops->cas_owner(d, c->id, c->e.epoch, NULL, atoll__addr_make(w->node->id, w->index), 0);
+        atoll__where_forget(w, c->id, c->e.epoch);
+        atoll__place_count(w->node, w->index, -1);
+    }
+    for (atoll__mail *hm = atoll__mail_list_take(&c->held), *next; hm != NULL; hm = next) {
+        next = hm->next;
+        hm->area = c->num; /* entries that came without the number */
+        if (a == NULL)
+            hm->status = ATOLL__ENTER_CLAIMS; /* refused: no retry */
+        atoll__area_mail(w, hm); /* to the area, or failed when it was refused */
     }
     claim_free(c);
 }
@@ -421,7 +466,7 @@ atoll__area_destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
         }
         atoll__player_detach(a, p);
         atoll__player_unbind(w, p);
-        atoll__player_free(p);
+        atoll__player_gone(w, p);
     }
     for (atoll__mail *m = atoll__mail_list_take(&a->cmds), *next; m != NULL; m = next) {
         next = m->next;
@@ -446,6 +491,7 @@ atoll__area_destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
     ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"area destroyed\" area=\"%s\"", a->id);
     if (!shutdown)
         publish(w, false);
+    atoll__docs_area_gone(w, a);
     atoll_unref(a->state);
     atoll__map_fini(&a->by_session);
     atoll__map_fini(&a->by_uid);
@@ -601,7 +647,15 @@ atoll_node_areas(atoll_node *n, atoll_area_stats *out, size_t cap)
 atoll_node *atoll_area_node(const atoll_area *a) { return a ? atoll__node_of(a) : NULL; }
 const char *atoll_area_id(const atoll_area *a) { return a ? a->id : NULL; }
 const char *atoll_area_type_name(const atoll_area *a) { return a ? a->type->name : NULL; }
-atoll_value *atoll_area_state(atoll_area *a) { return a ? a->state : NULL; }
+atoll_value *
+atoll_area_state(atoll_area *a)
+{
+    if (a == NULL)
+        return NULL;
+    atoll__docs_touch_area(a);
+    return a->state;
+}
+
 void *atoll_area_udata(const atoll_area *a) { return a ? a->udata : NULL; }
 void atoll_area_set_udata(atoll_area *a, void *udata) { if (a) a->udata = udata; }
 size_t atoll_area_player_count(const atoll_area *a) { return a ? a->nplayers : 0; }
@@ -610,7 +664,15 @@ atoll_player *atoll_area_next(const atoll_player *p) { return p ? p->next : NULL
 const char *atoll_player_id(const atoll_player *p) { return p ? p->uid : NULL; }
 int atoll_player_disconnected(const atoll_player *p) { return p != NULL && p->disconnected; }
 atoll_area *atoll_player_area(const atoll_player *p) { return p ? p->area : NULL; }
-atoll_value *atoll_player_data(atoll_player *p) { return atoll__player_ok(p, "atoll_player_data") ? p->data : NULL; }
+atoll_value *
+atoll_player_data(atoll_player *p)
+{
+    if (!atoll__player_ok(p, "atoll_player_data"))
+        return NULL;
+    atoll__docs_touch_player(p);
+    return p->data;
+}
+
 atoll_area *atoll_req_area(const atoll_req *r) { return r ? r->area : NULL; }
 atoll_player *atoll_req_player(const atoll_req *r) { return r ? r->player : NULL; }
 const char *atoll_req_route(const atoll_req *r) { return r ? r->route : NULL; }
@@ -633,8 +695,9 @@ atoll_req_body(atoll_req *r)
 }
 
 
-/* MOVE_IN's player on the wire: {session worker u32, uid (u16 n, n bytes), data (u32 n,
- * n bytes of JSON object)}. Its held list is empty and no move waits on it: a player
+/* MOVE_IN's player on the wire: {session worker u32, uid (u16 n, n bytes), resume nonce
+ * (16 bytes), persisted u8 (0 or 1), document hash u64, data (u32 n, n bytes of JSON
+ * object)}. Its held list is empty and no move waits on it: a player
  * moves only once fenced. */
 int
 atoll__area_move_encode(const atoll__mail *m, atoll__buf *out)
@@ -645,6 +708,8 @@ atoll__area_move_encode(const atoll__mail *m, atoll__buf *out)
     atoll__wire_put_u16(out, (uint16_t)n);
     atoll__buf_append(out, p->uid, n);
     atoll__buf_append(out, p->resume_nonce, sizeof p->resume_nonce);
+    atoll__buf_push(out, p->persisted ? 1 : 0);
+    atoll__wire_put_u64(out, p->doc_hash);
     atoll__wire_put_json(out, p->data);
     return ATOLL_OK;
 }
@@ -655,12 +720,16 @@ atoll__area_move_decode(atoll__mail *m, const uint8_t *bytes, size_t len)
     atoll__wire_reader r = {bytes, len, false};
     uint32_t sw, n;
     uint16_t ulen;
+    uint8_t persisted;
+    uint64_t hash;
     const uint8_t *uid, *nonce;
     atoll_value *data = NULL;
     if (!atoll__wire_get_u32(&r, &sw) || !atoll__wire_get_u16(&r, &ulen) || ulen == 0 ||
         ulen > ATOLL_UID_MAX || !atoll__wire_get_bytes(&r, ulen, &uid) ||
         memchr(uid, '\0', ulen) != NULL ||
-        !atoll__wire_get_bytes(&r, ATOLL__RESUME_NONCE, &nonce) || !atoll__wire_get_u32(&r, &n) ||
+        !atoll__wire_get_bytes(&r, ATOLL__RESUME_NONCE, &nonce) ||
+        !atoll__wire_get_u8(&r, &persisted) || persisted > 1 ||
+        !atoll__wire_get_u64(&r, &hash) || !atoll__wire_get_u32(&r, &n) ||
         !atoll__wire_get_json(&r, n, &data) || r.left != 0 || atoll_typeof(data) != ATOLL_OBJECT) {
         atoll_unref(data);
         return ATOLL_EPROTO;
@@ -672,6 +741,8 @@ atoll__area_move_decode(atoll__mail *m, const uint8_t *bytes, size_t len)
     atoll_unref(p->data);
     p->data = data;
     memcpy(p->resume_nonce, nonce, ATOLL__RESUME_NONCE);
+    p->persisted = persisted != 0;
+    p->doc_hash = hash;
     m->payload = p;
     return ATOLL_OK;
 }

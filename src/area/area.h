@@ -42,7 +42,9 @@
 #include "../core/wheel.h"
 #include "../node/directory.h"
 #include "../node/session.h"
+#include "../node/store.h"
 #include "../node/wire.h"
+#include "../value/value.h"
 #include "token.h"
 
 /* Internal status of a call answered by a worker that does not have the area. */
@@ -79,6 +81,12 @@ struct atoll_player {
     uint8_t resume_nonce[16];
     bool disconnected;
     uint64_t resume_timer;
+    /* Its state document (docs.c): kept in the store (a logged-in player, not a guest),
+     * the hash of the bytes last handed to the writer, its place in the worker's list
+     * of changed documents + 1 (0: unchanged). */
+    bool persisted;
+    uint64_t doc_hash;
+    uint32_t dirty_at;
 };
 
 struct atoll_area {
@@ -110,6 +118,8 @@ struct atoll_area {
     uint64_t messages, messages_last, handler_ns, tick_ns_max, tick_late_max;
     double messages_per_s;
     uint64_t slow;                /* its game code that ran past area.slow_ms (watch.h) */
+    uint64_t doc_hash;            /* as the player's (docs.c) */
+    uint32_t dirty_at;
 };
 
 /* ---- the area runtime of one worker ------------------------------------------------------ */
@@ -121,7 +131,32 @@ typedef struct atoll__fx {
     atoll__mail_list mail;    /* staged mail, in order */
     atoll_player **moved;     /* players whose move was asked in the region */
     size_t nmoved, cap_moved;
+    atoll__vjournal journal;  /* what game code changed in values (value.h), for undo */
+    const char *query;        /* the route of the query handler running, or NULL */
+    /* The client request of the region (its answer becomes a 500 if its commit does not
+     * come in store.timeout_ms, in durable mode). */
+    atoll_session_id req_session;
+    int req_worker;
+    uint32_t req_id;
 } atoll__fx;
+
+/* The documents of one worker (docs.c). */
+typedef struct atoll__docs_worker {
+    atoll__map roots;         /* a document's root value -> its player (tagged 1) or area */
+    void **dirty;             /* changed documents (tagged like roots), in order */
+    size_t ndirty, cap_dirty;
+    void **touched;           /* documents whose root game code asked for in the region */
+    size_t ntouched, cap_touched;
+    struct atoll__held *held, *held_tail; /* output waiting for its commit (durable) */
+    uint64_t last_ticket;     /* the writer's submit count after this worker's last submit */
+    atoll__map loads;         /* cookie -> AREA_ENTER waiting for its player's document */
+    uint64_t next_cookie;
+    uv_timer_t flush_timer;   /* fast mode: changes are handed over every flush_ms / 2 */
+    bool flush_armed;
+    atoll__buf scratch;       /* a document being encoded */
+    bool releasing;           /* held output is being sent */
+    uint64_t query_writes;    /* query handlers that changed a document */
+} atoll__docs_worker;
 
 /* What the area runtime keeps per worker (the worker holds it as w->areas). */
 struct atoll__area_worker {
@@ -151,6 +186,7 @@ struct atoll__area_worker {
     struct atoll__claim *claims; /* areas being placed here, waiting for the directory */
     atoll__map resumes;       /* directory cookie -> gate.resume waiting for find_player */
     uint64_t next_resume;
+    atoll__docs_worker docs;
 };
 
 /* The area runtime as a module of the node (module.c): registers its mail kinds, the
@@ -173,6 +209,7 @@ typedef struct atoll__area_node {
     atoll__stats_slot *stats;   /* per worker */
     int nworkers;
     uint8_t resume_key[32];     /* MAC key of resume tokens, drawn at start (resume.c) */
+    struct atoll__docs *docs;   /* the store, its writer, documents checked out (docs.c) */
 } atoll__area_node;
 
 static inline atoll__area_node *
@@ -296,6 +333,59 @@ int atoll__area_type_index(const atoll__node *n, const char *type);
 /* Sends encoded packages to a session (its worker appends them to the connection). */
 void atoll__session_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n);
 
+/* ---- docs.c: state documents, their store and the output that waits for commits -------- */
+
+/* Opens the store cfg->store_url names and starts the writer (area_start); an error
+ * with a log line that names the store. Closing flushes what is left. */
+int atoll__docs_open(atoll__node *n);
+void atoll__docs_close(atoll__node *n);
+void atoll__docs_worker_init(atoll__worker *w);
+void atoll__docs_worker_fini(atoll__worker *w);
+/* End of a loop phase: changed documents are encoded and handed to the writer
+ * (durable; fast mode does it on a timer), waiting output gets its commit ticket. */
+void atoll__docs_phase_end(atoll__worker *w);
+/* Every 100 ms: waiting output past store.timeout_ms is answered with an error. */
+void atoll__docs_tick(atoll__worker *w);
+/* Game code asked for a document's root (atoll_player_data, atoll_area_state). */
+void atoll__docs_touch_player(atoll_player *p);
+void atoll__docs_touch_area(atoll_area *a);
+/* The end of a region of game code: what it changed is undone (keep false) or marked
+ * changed; a query that changed a document is reported. */
+void atoll__docs_region_end(atoll__worker *w, bool keep);
+/* Whether output must wait for a commit now (durable, and something this worker
+ * changed is not committed yet). */
+bool atoll__docs_holding(atoll__worker *w);
+/* Output that waits: a region's journal and staged mail (taken, the journal's bytes
+ * copied), or bytes for one session. */
+void atoll__docs_hold_region(atoll__worker *w, atoll__buf *log, atoll__mail_list *mail);
+void atoll__docs_hold_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p,
+                          size_t n);
+/* Mail to another worker while output is held waits behind it (the node's hook). */
+bool atoll__docs_hold_mail(atoll__worker *w, int to, atoll__mail *m);
+/* An AREA_ENTER for a player that is not in area a: true when it waits for the
+ * player's document (taken; it comes back through on_enter_mail with the player's
+ * data in m->value), false when it goes on now (a guest; a document loaded already). */
+bool atoll__docs_enter_wait(atoll__worker *w, atoll__mail *m);
+/* The area id's document, before on_create: answered by atoll__area_loaded. */
+void atoll__docs_area_load(atoll__worker *w, const char *id);
+/* p or a joined or left this worker's documents (attach / detach). */
+void atoll__docs_player_in(atoll__worker *w, atoll_player *p);
+void atoll__docs_player_out(atoll__worker *w, atoll_player *p);
+void atoll__docs_area_in(atoll__worker *w, atoll_area *a);
+/* p leaves the game on this node: its document is written if it changed and checked
+ * in, and p is freed. */
+void atoll__player_gone(atoll__worker *w, atoll_player *p);
+/* a is destroyed: its document is written if it changed, and checked in. */
+void atoll__docs_area_gone(atoll__worker *w, atoll_area *a);
+/* area.c: the document of a claimed area is here (state NULL: none stored; err set: it
+ * cannot be used, the area is refused), hash: of its stored bytes. Takes state. */
+void atoll__area_loaded(atoll__worker *w, const char *id, atoll_value *state, uint64_t hash,
+                        const char *err);
+/* What a new player's data and a new area's state start as: the stored document
+ * (taken), else the type's declared defaults. */
+atoll_value *atoll__docs_player_data(const atoll_area *a, atoll_value *stored);
+atoll_value *atoll__docs_area_state(const atoll_area_type *t, atoll_value *stored);
+
 /* ---- run.c: running game code and its answers ---------------------------------------------- */
 
 /* Appends a RESPONSE package for request id with JSON body json[0..len). */
@@ -352,6 +442,11 @@ void atoll__area_send_to(atoll__worker *w, atoll__addr to, atoll__mail *m);
 /* A move was asked for p in the open region (forgotten if it fails). */
 void atoll__fx_moved(atoll__worker *w, atoll_player *p);
 void atoll__fx_fini(atoll__worker *w);
+/* Sends a journal's records in order (client bytes, and mail of the list), as a region
+ * that ends well does; docs.c releases held output through it. */
+void atoll__fx_release_journal(atoll__worker *w, atoll__buf *log, atoll__mail_list *mail);
+/* Drops staged mail (a list): calls it held are settled with ATOLL_ECANCELED. */
+void atoll__fx_drop_mail(atoll__worker *w, atoll__mail *m);
 
 /* ---- timers.c ------------------------------------------------------------------------------- */
 

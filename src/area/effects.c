@@ -12,8 +12,9 @@
  * of a failed request is then the error answer, sent after the region.
  *
  * The framework's own mail (routes, entries, forwards, fences) is never staged: it is
- * sent outside regions. Persistence will hold a journal until the commit of the state
- * it follows; this is the seam for it. Regions do not nest in practice (game code never
+ * sent outside regions. In durable mode (docs.c) a region's journal that follows changes
+ * not yet committed waits whole until they are. Values changed in a region are
+ * journaled too (value.h): a region that fails undoes them. Regions do not nest in practice (game code never
  * runs inside other game code: local mail waits for the loop); a nested region joins
  * the outer one.
  */
@@ -26,7 +27,8 @@ enum { FX_OUT = 1, FX_MAIL = 2 };
 void
 atoll__fx_begin(atoll__worker *w)
 {
-    w->areas->fx.depth++;
+    if (w->areas->fx.depth++ == 0)
+        atoll__vj_use(&w->areas->fx.journal); /* changes to values are journaled (undo) */
 }
 
 bool
@@ -96,11 +98,11 @@ atoll__fx_moved(atoll__worker *w, atoll_player *p)
     fx->moved[fx->nmoved++] = p;
 }
 
-static void
-release(atoll__worker *w, atoll__fx *fx)
+void
+atoll__fx_release_journal(atoll__worker *w, atoll__buf *log, atoll__mail_list *mail)
 {
-    const uint8_t *p = atoll__buf_data(&fx->log), *end = p + fx->log.len;
-    atoll__mail *m = atoll__mail_list_take(&fx->mail);
+    const uint8_t *p = atoll__buf_data(log), *end = p + log->len;
+    atoll__mail *m = atoll__mail_list_take(mail);
     while (p < end) {
         if (*p++ == FX_MAIL) {
             atoll__mail *next = m->next;
@@ -119,18 +121,9 @@ release(atoll__worker *w, atoll__fx *fx)
     }
 }
 
-static void
-drop(atoll__worker *w, atoll__fx *fx)
+void
+atoll__fx_drop_mail(atoll__worker *w, atoll__mail *m)
 {
-    /* The journal is emptied first: a call's callback, which learns below that its
-     * call never left, is game code with a region of its own. */
-    atoll__mail *m = atoll__mail_list_take(&fx->mail);
-    fx->log.len = 0;
-    for (size_t i = 0; i < fx->nmoved; i++) {
-        atoll__free(fx->moved[i]->move_to);
-        fx->moved[i]->move_to = NULL;
-    }
-    fx->nmoved = 0;
     while (m != NULL) {
         atoll__mail *next = m->next;
         uint64_t call = m->type == ATOLL_MAIL_AREA_CALL ? m->call_id : 0;
@@ -144,18 +137,41 @@ drop(atoll__worker *w, atoll__fx *fx)
     }
 }
 
+static void
+drop(atoll__worker *w, atoll__fx *fx)
+{
+    /* The journal is emptied first: a call's callback, which learns below that its
+     * call never left, is game code with a region of its own. */
+    atoll__mail *m = atoll__mail_list_take(&fx->mail);
+    fx->log.len = 0;
+    for (size_t i = 0; i < fx->nmoved; i++) {
+        atoll__free(fx->moved[i]->move_to);
+        fx->moved[i]->move_to = NULL;
+    }
+    fx->nmoved = 0;
+    atoll__fx_drop_mail(w, m);
+}
+
 void
 atoll__fx_end(atoll__worker *w, bool keep)
 {
     atoll__fx *fx = &w->areas->fx;
     if (--fx->depth > 0)
         return;
-    if (keep)
-        release(w, fx);
-    else
+    atoll__vj_use(NULL);
+    /* Values first: undone, or marked changed, before the output is released, held
+     * for the commit of those changes, or dropped. */
+    atoll__docs_region_end(w, keep);
+    if (!keep)
         drop(w, fx);
+    else if (fx->log.len > 0 && atoll__docs_holding(w))
+        atoll__docs_hold_region(w, &fx->log, &fx->mail);
+    else
+        atoll__fx_release_journal(w, &fx->log, &fx->mail);
     fx->log.len = 0;
     fx->nmoved = 0;
+    fx->query = NULL;
+    fx->req_session.v = 0;
     /* A burst does not pin its memory. */
     atoll__buf_shrink(&fx->log, 64 * 1024);
 }
@@ -165,6 +181,7 @@ atoll__fx_fini(atoll__worker *w)
 {
     atoll__fx *fx = &w->areas->fx;
     atoll__mail_free_list(atoll__mail_list_take(&fx->mail));
+    atoll__vj_fini(&fx->journal);
     atoll__buf_fini(&fx->log);
     atoll__free(fx->moved);
 }

@@ -89,23 +89,35 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
         atoll__mail_free(m);
         return;
     }
-    atoll__area_begin(a); /* a destroy or move asked for in on_enter waits for the answer */
     atoll_player *p = atoll_area_player(a, m->uid);
+    if (p == NULL && atoll__docs_enter_wait(w, m))
+        return; /* back here once its document is loaded */
+    atoll__area_begin(a); /* a destroy or move asked for in on_enter waits for the answer */
     int rc = ATOLL_OK;
     if (p != NULL) {
         /* The same uid logged in again (its old session is being kicked, or it was
          * waiting to resume): the player stays, with its data; only its session
-         * changes. */
+         * changes. A document loaded for this entry meanwhile is the one p holds. */
         atoll__resume_take_session(w, a, p, m);
+    } else if (m->doc == 2) {
+        rc = ATOLL_EIO; /* its stored data cannot be read (logged): never a fresh start */
     } else {
         p = atoll__player_new(m->uid, m->session, sw);
+        bool stored = m->doc == 1;
+        atoll_unref(p->data);
+        p->data = atoll__docs_player_data(a, stored ? m->value : NULL);
+        if (stored) {
+            m->value = NULL;
+            p->persisted = true;
+            p->doc_hash = m->epoch;
+        }
         atoll__resume_rotate(p);
         atoll__player_attach(a, p);
         rc = atoll__hook_enter(a, p);
         if (rc != ATOLL_OK) {
             atoll__player_detach(a, p);
             atoll__player_unbind(w, p);
-            atoll__player_free(p);
+            atoll__player_gone(w, p);
             p = NULL;
         }
     }
@@ -123,7 +135,7 @@ drop_moving_player(atoll__worker *w, atoll_player *p, const atoll__mail *m, cons
 {
     atoll__send_to(w->node, atoll__session_addr(p->session), atoll__kick_new(p->session, reason));
     send_route(w, p, NULL, m, NULL, 0);
-    atoll__player_free(p);
+    atoll__player_gone(w, p);
 }
 
 static void
@@ -261,7 +273,7 @@ atoll__area_mail(atoll__worker *w, atoll__mail *m)
         atoll__kept_drop_session(a, p->session);
         atoll__player_detach(a, p);
         atoll__player_unbind(w, p);
-        atoll__player_free(p);
+        atoll__player_gone(w, p);
         atoll__mail_free(m);
         atoll__area_end(a);
         return;

@@ -34,7 +34,7 @@ area_start(atoll__node *n)
     n->hooks.admit = atoll__area_admit;
     n->hooks.enter = atoll__area_enter;
     n->hooks.closed = atoll__area_session_closed;
-    return ATOLL_OK;
+    return atoll__docs_open(n);
 }
 
 /* The game's init runs before any worker does: areas it creates are placed now and
@@ -62,6 +62,7 @@ area_worker_init(atoll__worker *w)
     atoll__dir *d = atoll__dir_of_worker(w);
     d->ops->subscribe(d, atoll__addr_make(w->node->id, w->index));
     atoll__proxy_init(w);
+    atoll__docs_worker_init(w);
     if (atoll__ticks_init(w) != ATOLL_OK) {
         /* Only when the process is out of file descriptors before it even started. */
         ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"cannot create the tick timer\" error=\"%s\"",
@@ -74,6 +75,7 @@ static void
 area_worker_fini(atoll__worker *w)
 {
     struct atoll__area_worker *aw = w->areas;
+    atoll__docs_worker_fini(w);
     atoll__fx_fini(w);
     atoll__area_claims_fini(w);
     atoll__where_fini(w);
@@ -97,9 +99,20 @@ area_worker_fini(atoll__worker *w)
     w->areas = NULL;
 }
 
+/* Every 100 ms on each worker. */
+static void
+area_worker_tick(atoll__worker *w)
+{
+    atoll__areas_publish(w);
+    atoll__docs_tick(w);
+}
+
 static void
 area_stop(atoll__node *n)
 {
+    /* After every worker: their areas handed their last documents over on the way out,
+     * and the writer commits them before the process goes. */
+    atoll__docs_close(n);
     atoll__area_node_free(atoll__area_node_of(n));
     n->module_data = NULL;
 }
@@ -109,7 +122,9 @@ const atoll__module atoll__area_module = {
     .start = area_start,
     .ready = area_ready,
     .worker_init = area_worker_init,
-    .worker_tick = atoll__areas_publish,
+    .worker_tick = area_worker_tick,
+    .worker_phase_end = atoll__docs_phase_end,
+    .worker_hold_mail = atoll__docs_hold_mail,
     .worker_stopped = atoll__areas_shutdown,
     .worker_fini = area_worker_fini,
     .stop = area_stop,

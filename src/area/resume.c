@@ -85,7 +85,7 @@ on_window_end(atoll_area *a, int status, void *udata)
     atoll__hook_leave(a, p, ATOLL_LEAVE_DISCONNECT);
     atoll__player_detach(a, p);
     atoll__player_unbind(a->worker, p);
-    atoll__player_free(p);
+    atoll__player_gone(a->worker, p);
 }
 
 void

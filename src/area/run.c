@@ -57,6 +57,8 @@ atoll__session_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *
 {
     if (atoll__fx_active(w))
         atoll__fx_out(w, s, sw, p, n);
+    else if (atoll__docs_holding(w))
+        atoll__docs_hold_out(w, s, sw, p, n); /* behind output that waits for a commit */
     else
         atoll__session_out_now(w, s, sw, p, n);
 }
@@ -78,7 +80,9 @@ answer_client(atoll__worker *w, atoll_session_id s, int sw, uint32_t id, const u
     atoll__buf *pkg = &w->areas->scratch_pkg;
     pkg->len = 0;
     atoll__put_response(pkg, id, json, len);
-    if (now)
+    if (now && atoll__docs_holding(w))
+        atoll__docs_hold_out(w, s, sw, atoll__buf_data(pkg), pkg->len);
+    else if (now)
         atoll__session_out_now(w, s, sw, atoll__buf_data(pkg), pkg->len);
     else
         atoll__session_out(w, s, sw, atoll__buf_data(pkg), pkg->len);
@@ -159,15 +163,26 @@ run_handler(atoll__worker *w, atoll_area *a, atoll_req *r, const atoll_handler *
     atoll__area_begin(a);
     a->messages++;
     atoll__fx_begin(w);
+    atoll__fx *fx = &w->areas->fx;
+    if (h->flags & ATOLL_QUERY)
+        fx->query = r->route;
+    if (r->kind == ATOLL__REQ_CLIENT && r->wants_answer) {
+        fx->req_session = r->session;
+        fx->req_worker = r->session_worker;
+        fx->req_id = r->request_id;
+    }
     atoll__running run;
     atoll__game_begin(&run, a, r->kind == ATOLL__REQ_CLIENT ? "handler" : "call", r->route,
                       r->player ? r->player->uid : NULL);
     int rc = h->fn(r);
     atoll__game_end(&run, a);
+    if (rc >= 0)
+        finish_req(w, r, rc); /* the default answer goes with the region's output */
     atoll__fx_end(w, rc >= 0);
     if (rc < 0 && r->answered && !r->kept)
         r->answered = false; /* its answer was dropped with the rest: the error goes */
-    finish_req(w, r, rc);
+    if (rc < 0)
+        finish_req(w, r, rc);
     atoll_unref(r->body);
     r->body = NULL;
     atoll__area_end(a);

@@ -2,7 +2,7 @@
  *
  * Every setting has a typed field and a dotted key, so the same value can come from a
  * flag (--max-conns) or from --set (net.max_conns); keys outside the framework's
- * namespaces (net., log., node., area., session., auth.) belong to the game and are
+ * namespaces (net., log., node., area., session., auth., store.) belong to the game and are
  * kept as text for it.
  */
 #include "config.h"
@@ -37,6 +37,13 @@ atoll__config_defaults(atoll__config *c)
     c->stall_ms = 5000;
     c->keep_ms = 30000;
     c->resume_ms = 30000;
+    /* The library's default keeps nothing on disk (a node started by a test, or a game's
+     * own main, writes no file it did not ask for); `atoll run` defaults to SQLite under
+     * --data. */
+    snprintf(c->store_url, sizeof c->store_url, "memory");
+    c->store_durable = 1;
+    c->flush_ms = 100;
+    c->store_timeout_ms = 5000;
 }
 
 static int
@@ -87,6 +94,8 @@ static const int_setting int_settings[] = {
     {"area.keep_ms", 1, 86400000, "default deadline of a kept request"},
     {"session.resume_ms", 0, 86400000, "how long a dropped player waits for gate.resume, 0 = off"},
     {"auth.jwt_leeway", 0, 3600, "seconds of clock skew allowed for a token's exp and nbf"},
+    {"store.flush_ms", 1, 60000, "fast durability: changes are committed within this"},
+    {"store.timeout_ms", 1, 3600000, "durable: a reply waits this long for its commit, then 500"},
 };
 
 static void
@@ -124,6 +133,10 @@ store_int(atoll__config *c, const char *key, long v)
         c->resume_ms = (uint32_t)v;
     else if (!strcmp(key, "auth.jwt_leeway"))
         c->jwt_leeway_s = (int)v;
+    else if (!strcmp(key, "store.flush_ms"))
+        c->flush_ms = (uint32_t)v;
+    else if (!strcmp(key, "store.timeout_ms"))
+        c->store_timeout_ms = (uint32_t)v;
 }
 
 int
@@ -186,6 +199,22 @@ atoll__config_set(atoll__config *c, const char *kv, char *err, size_t errlen)
             return ATOLL_EINVAL;
         }
         c->log_level = lv;
+        goto keep;
+    }
+    if (!strcmp(key, "store.durability")) {
+        if (strcmp(val, "durable") != 0 && strcmp(val, "fast") != 0) {
+            snprintf(err, errlen, "store.durability must be durable or fast");
+            return ATOLL_EINVAL;
+        }
+        c->store_durable = strcmp(val, "durable") == 0;
+        goto keep;
+    }
+    if (!strcmp(key, "store.url")) {
+        if (val[0] == '\0' || strlen(val) >= sizeof c->store_url) {
+            snprintf(err, errlen, "store.url must be 1 to %zu bytes", sizeof c->store_url - 1);
+            return ATOLL_EINVAL;
+        }
+        snprintf(c->store_url, sizeof c->store_url, "%s", val);
         goto keep;
     }
     if (!strcmp(key, "auth.guests")) {
@@ -257,7 +286,8 @@ atoll__config_check(const atoll__config *c, char *err, size_t errlen)
 bool
 atoll__config_framework_key(const char *key)
 {
-    static const char *const spaces[] = {"net.", "log.", "node.", "area.", "session.", "auth."};
+    static const char *const spaces[] = {"net.", "log.", "node.", "area.", "session.", "auth.",
+                                         "store."};
     for (size_t i = 0; i < sizeof spaces / sizeof spaces[0]; i++)
         if (strncmp(key, spaces[i], strlen(spaces[i])) == 0)
             return true;

@@ -46,13 +46,21 @@ typedef struct atoll__config {
     /* auth.*: auth.jwt_secret, auth.jwt_secret_file, auth.jwt_audience are text settings */
     int jwt_leeway_s;       /* clock skew allowed for exp and nbf */
     int auth_guests;        /* auth.guests: with a secret, sessions may still enter as guests */
+    /* store.*: where state documents are kept (src/node/store.h) */
+    char store_url[512];    /* memory | sqlite:PATH | postgres://... */
+    int store_durable;      /* store.durability: durable (1) or fast (0) */
+    uint32_t flush_ms;      /* fast: changes are committed within this */
+    uint32_t store_timeout_ms; /* durable: a reply waits this long for its commit */
+    /* The store opened from store_url by the program (src/store picks the backend; the
+     * layers above the node only see store.h). NULL: nothing is kept. */
+    struct atoll__store *store;
     /* every --set KEY=VALUE, including game settings, in order */
     atoll__setting *settings;
     size_t nsettings;
 } atoll__config;
 
 void atoll__config_defaults(atoll__config *c);
-/* Applies KEY=VALUE. Known keys (net.*, log.*, node.*) are checked and stored in the
+/* Applies KEY=VALUE. Known keys (the framework's namespaces) are checked and stored in the
  * typed fields; other keys are kept for the game. Returns ATOLL_OK or ATOLL_EINVAL
  * with a sentence in err. */
 int atoll__config_set(atoll__config *c, const char *kv, char *err, size_t errlen);
@@ -60,7 +68,7 @@ int atoll__config_set(atoll__config *c, const char *kv, char *err, size_t errlen
  * cap vs package size, one source of the auth secret) once all are given. ATOLL_EINVAL with a sentence in err. */
 int atoll__config_check(const atoll__config *c, char *err, size_t errlen);
 /* Whether key is in one of the framework's namespaces (net., log., node., area.,
- * session., auth.): checked by the node, never a game's. */
+ * session., auth., store.): checked by the node, never a game's. */
 bool atoll__config_framework_key(const char *key);
 /* A game setting, or def when not given. */
 const char *atoll__config_get(const atoll__config *c, const char *key, const char *def);

@@ -10,6 +10,8 @@
  * in which their mail is handed to the mail layer.
  */
 #include "directory.h"
+
+#include <time.h>
 #include "../core/map.h"
 
 #include <stdio.h>
@@ -226,6 +228,13 @@ atoll__dir_local_new(atoll__dir_post_fn post, void *ctx)
 {
     local_dir *d = atoll__calloc(1, sizeof *d);
     d->base.ops = &local_ops;
+    /* Epochs start at the wall clock in microseconds, so those of a node restarted on
+     * the same store are newer than the ones its last run wrote with (the store fences
+     * older epochs): a run would need more than a million placements a second to catch
+     * up with the clock. A cluster's directory keeps its counter in Redis instead. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    d->epoch = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
     pthread_mutex_init(&d->lock, NULL);
     d->post = post;
     d->ctx = ctx;

@@ -308,8 +308,12 @@ atoll__send(atoll__node *n, int to, atoll__mail *m)
         atoll__mail_free(m);
         return;
     }
-    if (to != cur->index)
+    if (to != cur->index) {
+        for (const atoll__module *const *mod = n->modules; mod && *mod; mod++)
+            if ((*mod)->worker_hold_mail && (*mod)->worker_hold_mail(cur, to, m))
+                return;
         batch_flush(cur, to); /* what was written before this mail is read before it */
+    }
     atoll__mail_list_push(to == cur->index ? &cur->local : &cur->outbox[to], m);
 }
 

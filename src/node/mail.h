@@ -124,6 +124,10 @@ typedef enum atoll__mail_type {
     ATOLL_MAIL_DIR_ANSWER,  /* the answer to an operation: status, id, entry, cookie */
     ATOLL_MAIL_DIR_INVALIDATE, /* to subscribers: entries of id up to epoch are stale */
     ATOLL_MAIL_AREA_RESUME, /* gate.resume: the player of uid takes this session (src/area) */
+    ATOLL_MAIL_AREA_EVICT,  /* another entry wants uid's document: a player of uid that
+                             * waits for its client leaves now (src/area/docs.c) */
+    ATOLL_MAIL_DOC_LOADED,  /* from the writer's thread: a document asked for (docs.c) */
+    ATOLL_MAIL_DOC_COMMITTED, /* from the writer's thread: output may go (docs.c) */
     ATOLL_MAIL_KINDS
 } atoll__mail_type;
 
@@ -142,6 +146,9 @@ typedef struct atoll__mail {
     uint32_t request_id;
     bool reply;                /* BIND/BOUND/ENTER: answer request_id (not for a notify) */
     bool forwarded;            /* AREA_*: forwarded by the area the player moved from */
+    uint8_t doc;               /* AREA_ENTER on its area's worker: 1 its player's stored
+                                * document is in value (NULL: none), 2 it could not be
+                                * loaded (src/area/docs.c) */
     uint8_t msg_type;          /* AREA_REQ: ATOLL_MSG_REQUEST or NOTIFY */
     uint16_t route;            /* AREA_REQ/AREA_CALL: route code */
     int status;                /* AREA_REPLY, DIR_ANSWER; AREA_ENTER: claims it caused */

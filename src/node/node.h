@@ -94,6 +94,12 @@ typedef struct atoll__module {
     void (*worker_init)(atoll__worker *w);
     /* Every 100 ms on each worker. */
     void (*worker_tick)(atoll__worker *w);
+    /* At the end of each phase of a loop turn, before mail is posted and connections
+     * written: what the turn's game code changed is handed to the store here. */
+    void (*worker_phase_end)(atoll__worker *w);
+    /* Mail this worker sends to another one: true when the module keeps it to send
+     * later (output held for a commit keeps its order with what follows). */
+    bool (*worker_hold_mail)(atoll__worker *w, int to, atoll__mail *m);
     /* A worker's loop has ended (its connections are closed): last hooks may run,
      * whatever they send is dropped. */
     void (*worker_stopped)(atoll__worker *w);

@@ -117,7 +117,19 @@ typedef struct atoll__writer_stats {
     uint64_t failures;      /* commits that failed and were tried again */
     uint64_t fenced;        /* writes refused for an older epoch */
     uint64_t commit_ns;     /* time in commits */
+    uint64_t lag_ns_max;    /* longest wait of a write from its submit to its commit */
+    uint64_t lag_ns_last;   /* that wait for the oldest write of the last batch */
+    uint64_t loads;         /* documents asked for through atoll__writer_load */
 } atoll__writer_stats;
+
+/* Runs on the writer's thread after each batch committed: every submit up to `upto`
+ * (atoll__writer_submitted) is in the store. */
+typedef void (*atoll__writer_commit_fn)(void *ctx, uint64_t upto);
+
+/* The answer to atoll__writer_load, on the writer's thread: status ATOLL_OK with the
+ * bytes (the callee owns them), ATOLL_ENOENT, or an error with a sentence. */
+typedef void (*atoll__writer_load_fn)(void *ctx, int status, uint8_t *bytes, size_t len,
+                                      uint64_t epoch, const char *err);
 
 /* Starts the writer thread over an opened store (not taken). done may be NULL. The
  * first retry after a failed commit waits retry_ms, doubling up to 30 s. */
@@ -127,6 +139,16 @@ atoll__writer *atoll__writer_start(atoll__store *s, atoll__writer_done_fn done, 
  * replacing a write of the same document that has not been cut into a batch yet.
  * Refused (ATOLL_ESTATE, bytes freed) for a document the store fenced. */
 int atoll__writer_submit(atoll__writer *w, atoll__doc_write *d);
+/* Called after every committed batch (set before the first submit). */
+void atoll__writer_on_commit(atoll__writer *w, atoll__writer_commit_fn fn, void *ctx);
+/* Submits so far, and how many of them are committed (any thread). */
+uint64_t atoll__writer_submitted(atoll__writer *w);
+uint64_t atoll__writer_committed(atoll__writer *w);
+/* Reads a document on the writer's thread, between batches: a write of it that waits
+ * for its batch is the answer (it is newer than the store's copy), else the store's.
+ * So a document written and read back at once is never read stale. Any thread. */
+void atoll__writer_load(atoll__writer *w, atoll__doc_kind kind, const char *key,
+                        atoll__writer_load_fn fn, void *ctx);
 /* Waits until everything submitted before the call is committed (or timeout_ms
  * passed: ATOLL_ETIMEDOUT). Any thread but the writer's. */
 int atoll__writer_flush(atoll__writer *w, uint32_t timeout_ms);

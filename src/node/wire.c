@@ -33,6 +33,7 @@ static const uint32_t required[ATOLL_MAIL_KINDS] = {
     [ATOLL_MAIL_DIR_INVALIDATE] = ATOLL_WIRE_F_FROM | ATOLL_WIRE_F_EPOCH,
     [ATOLL_MAIL_AREA_RESUME] = ATOLL_WIRE_F_AREA | ATOLL_WIRE_F_SESSION | ATOLL_WIRE_F_UID |
                                ATOLL_WIRE_F_DATA,
+    [ATOLL_MAIL_AREA_EVICT] = ATOLL_WIRE_F_AREA | ATOLL_WIRE_F_UID,
 };
 
 /* ---- little-endian integers ------------------------------------------------------------- */
@@ -246,7 +247,9 @@ atoll__wire_encode(const atoll__mail *m, atoll__buf *out)
 {
     /* A LINK holds frames: one inside a frame would let a peer nest them until the
      * worker that unpacks them runs out of stack. */
+    /* DOC_* come from this node's writer thread and never cross a link. */
     if (m->type == ATOLL_MAIL_STOP || m->type == ATOLL_MAIL_LINK ||
+        m->type == ATOLL_MAIL_DOC_LOADED || m->type == ATOLL_MAIL_DOC_COMMITTED ||
         (unsigned)m->type >= ATOLL_MAIL_KINDS)
         return ATOLL_EINVAL;
     if ((m->uid && strlen(m->uid) > ATOLL_UID_MAX) || m->nsessions > ATOLL_WIRE_SESSIONS_MAX)
@@ -407,7 +410,8 @@ atoll__wire_decode(const uint8_t *p, size_t n, const atoll__wire_limits *lim, at
         !atoll__wire_get_u32(&r, &f))
         return ATOLL_EPROTO;
     if (version != ATOLL_WIRE_VERSION || kind >= ATOLL_MAIL_KINDS || kind == ATOLL_MAIL_STOP ||
-        kind == ATOLL_MAIL_LINK || (f & ~(uint32_t)ATOLL_WIRE_F_ALL) != 0 ||
+        kind == ATOLL_MAIL_LINK || kind == ATOLL_MAIL_DOC_LOADED ||
+        kind == ATOLL_MAIL_DOC_COMMITTED || (f & ~(uint32_t)ATOLL_WIRE_F_ALL) != 0 ||
         (f & required[kind]) != required[kind])
         return ATOLL_EPROTO;
 

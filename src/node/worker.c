@@ -33,7 +33,14 @@ on_wake(uv_async_t *a)
 static void
 end_of_phase(atoll__worker *w)
 {
+    EACH_MODULE(w->node, mod)
+        if (mod->worker_phase_end)
+            mod->worker_phase_end(w);
     atoll__mail_pump(w);
+    /* Local mail ran game code too: its changes go now, not after the loop sleeps. */
+    EACH_MODULE(w->node, mod)
+        if (mod->worker_phase_end)
+            mod->worker_phase_end(w);
     atoll__net_flush(&w->net);
 }
 

@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -33,8 +34,18 @@ typedef struct pending {
     atoll__strmap_node node; /* first */
     struct pending *next;    /* submission order */
     atoll__doc_write w;
+    uint64_t since_ns;       /* first submit not yet committed (a replacement keeps it) */
     char name[ATOLL__DOC_NAME_MAX];
 } pending;
+
+/* A load waiting for the thread. */
+typedef struct load {
+    struct load *next;
+    atoll__doc_kind kind;
+    char key[ATOLL__DOC_KEY_MAX + 1];
+    atoll__writer_load_fn fn;
+    void *ctx;
+} load;
 
 struct atoll__writer {
     atoll__store *store;
@@ -47,9 +58,12 @@ struct atoll__writer {
     pthread_cond_t committed; /* flushers: committed_upto moved */
     atoll__map by_name;       /* name -> pending */
     pending *head, *tail;
+    load *loads, *loads_tail;
+    atoll__writer_commit_fn on_commit;
+    void *commit_ctx;
     atoll__map fenced;        /* name -> a record of the fenced document */
-    uint64_t submitted;       /* submits so far */
-    uint64_t committed_upto;  /* every submit up to this is committed */
+    _Atomic uint64_t submitted;      /* submits so far */
+    _Atomic uint64_t committed_upto; /* every submit up to this is committed */
     bool stopping;
     atoll__writer_stats stats;
 };
@@ -118,6 +132,48 @@ put_back(atoll__writer *w, pending *list)
     }
 }
 
+/* Serves the loads that wait (lock held; released around each store call). A document
+ * with a write waiting for its batch is answered with that write's bytes. */
+static void
+serve_loads(atoll__writer *w)
+{
+    while (w->loads != NULL) {
+        load *l = w->loads;
+        w->loads = l->next;
+        if (w->loads == NULL)
+            w->loads_tail = NULL;
+        w->stats.loads++;
+        char name[ATOLL__DOC_NAME_MAX];
+        atoll__doc_name(name, l->kind, l->key);
+        pending *e = atoll__strmap_get(&w->by_name, name);
+        if (e != NULL) {
+            uint8_t *copy = NULL;
+            if (e->w.bytes != NULL) {
+                copy = atoll__malloc(e->w.len ? e->w.len : 1);
+                memcpy(copy, e->w.bytes, e->w.len);
+            }
+            size_t len = e->w.len;
+            uint64_t epoch = e->w.epoch;
+            pthread_mutex_unlock(&w->lock);
+            if (copy != NULL)
+                l->fn(l->ctx, ATOLL_OK, copy, len, epoch, NULL);
+            else
+                l->fn(l->ctx, ATOLL_ENOENT, NULL, 0, 0, NULL); /* a delete waits */
+        } else {
+            pthread_mutex_unlock(&w->lock);
+            uint8_t *bytes = NULL;
+            size_t len = 0;
+            uint64_t epoch = 0;
+            char err[300] = "";
+            int rc = w->store->ops->load(w->store, l->kind, l->key, &bytes, &len, &epoch, err,
+                                         sizeof err);
+            l->fn(l->ctx, rc, bytes, len, epoch, rc == ATOLL_OK || rc == ATOLL_ENOENT ? NULL : err);
+        }
+        atoll__free(l);
+        pthread_mutex_lock(&w->lock);
+    }
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -126,10 +182,13 @@ writer_main(void *arg)
     uint32_t backoff = w->retry_ms;
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (w->head == NULL && !w->stopping)
+        while (w->head == NULL && w->loads == NULL && !w->stopping)
             pthread_cond_wait(&w->wake, &w->lock);
+        serve_loads(w);
         if (w->head == NULL && w->stopping)
             break;
+        if (w->head == NULL)
+            continue;
         size_t n;
         pending *list = take_all(w, &n);
         uint64_t upto = w->submitted;
@@ -161,7 +220,8 @@ writer_main(void *arg)
                  * hammer a store that is down); a stop does. */
                 while (!w->stopping &&
                        pthread_cond_timedwait(&w->wake, &w->lock, &ts) != ETIMEDOUT)
-                    ;
+                    serve_loads(w); /* loads are answered meanwhile (an error, if the
+                                     * store is still down), not after the pause */
                 backoff = backoff * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : backoff * 2;
             } else {
                 break; /* stopping: what is left is dropped below, with a line */
@@ -171,6 +231,14 @@ writer_main(void *arg)
         backoff = w->retry_ms;
         w->stats.batches++;
         w->stats.commit_ns += spent;
+        uint64_t oldest = UINT64_MAX;
+        for (pending *e = list; e != NULL; e = e->next)
+            if (e->since_ns < oldest)
+                oldest = e->since_ns;
+        uint64_t now = atoll__now_ns();
+        w->stats.lag_ns_last = oldest < now ? now - oldest : 0;
+        if (w->stats.lag_ns_last > w->stats.lag_ns_max)
+            w->stats.lag_ns_max = w->stats.lag_ns_last;
         i = 0;
         for (pending *e = list, *next; e != NULL; e = next, i++) {
             next = e->next;
@@ -200,7 +268,13 @@ writer_main(void *arg)
         if (upto > w->committed_upto)
             w->committed_upto = upto;
         pthread_cond_broadcast(&w->committed);
+        if (w->on_commit != NULL) {
+            pthread_mutex_unlock(&w->lock);
+            w->on_commit(w->commit_ctx, upto);
+            pthread_mutex_lock(&w->lock);
+        }
     }
+    serve_loads(w);
     size_t left = 0;
     pending *list = take_all(w, &left);
     pthread_mutex_unlock(&w->lock);
@@ -242,6 +316,7 @@ atoll__writer_submit(atoll__writer *w, atoll__doc_write *d)
     atoll__doc_name(e->name, d->kind, d->key);
     e->node.key = e->name;
     e->w = *d;
+    e->since_ns = atoll__now_ns();
     d->bytes = NULL;
     d->len = 0;
     pthread_mutex_lock(&w->lock);
@@ -256,7 +331,7 @@ atoll__writer_submit(atoll__writer *w, atoll__doc_write *d)
         /* Replaced in place: the document keeps its place in the order. */
         w->stats.coalesced++;
         atoll__free(old->w.bytes);
-        old->w = e->w;
+        old->w = e->w; /* since_ns stays: the change waits since the first submit */
         atoll__free(e);
         atoll__strmap_put(&w->by_name, &old->node);
     } else {
@@ -270,6 +345,46 @@ atoll__writer_submit(atoll__writer *w, atoll__doc_write *d)
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
     return ATOLL_OK;
+}
+
+void
+atoll__writer_on_commit(atoll__writer *w, atoll__writer_commit_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&w->lock);
+    w->on_commit = fn;
+    w->commit_ctx = ctx;
+    pthread_mutex_unlock(&w->lock);
+}
+
+uint64_t
+atoll__writer_submitted(atoll__writer *w)
+{
+    return atomic_load(&w->submitted);
+}
+
+uint64_t
+atoll__writer_committed(atoll__writer *w)
+{
+    return atomic_load(&w->committed_upto);
+}
+
+void
+atoll__writer_load(atoll__writer *w, atoll__doc_kind kind, const char *key,
+                   atoll__writer_load_fn fn, void *ctx)
+{
+    load *l = atoll__calloc(1, sizeof *l);
+    l->kind = kind;
+    snprintf(l->key, sizeof l->key, "%s", key);
+    l->fn = fn;
+    l->ctx = ctx;
+    pthread_mutex_lock(&w->lock);
+    if (w->loads_tail != NULL)
+        w->loads_tail->next = l;
+    else
+        w->loads = l;
+    w->loads_tail = l;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
 }
 
 int

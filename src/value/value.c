@@ -54,6 +54,105 @@ V(json_t *j)
     return (atoll_value *)j;
 }
 
+/* ---- the undo journal (value.h) ------------------------------------------------------ */
+
+enum { VJ_OBJ_SET = 1, VJ_INT_SET, VJ_ARR_APPEND, VJ_ARR_REMOVE };
+
+static __thread atoll__vjournal *tl_journal;
+
+void
+atoll__vj_use(atoll__vjournal *j)
+{
+    tl_journal = j;
+}
+
+atoll__vjournal *
+atoll__vj_current(void)
+{
+    return tl_journal;
+}
+
+static atoll__vj_rec *
+vj_add(atoll__vjournal *j, int op, json_t *container)
+{
+    if (j->n == j->cap) {
+        j->cap = j->cap ? j->cap * 2 : 16;
+        j->recs = atoll__realloc(j->recs, j->cap * sizeof *j->recs);
+    }
+    atoll__vj_rec *r = &j->recs[j->n++];
+    memset(r, 0, sizeof *r);
+    r->op = (uint8_t)op;
+    r->container = (atoll_value *)json_incref(container);
+    return r;
+}
+
+static void
+vj_rec_free(atoll__vj_rec *r)
+{
+    json_decref((json_t *)r->container);
+    json_decref((json_t *)r->old);
+    atoll__free(r->key);
+}
+
+void
+atoll__vj_clear(atoll__vjournal *j)
+{
+    for (size_t i = 0; i < j->n; i++)
+        vj_rec_free(&j->recs[i]);
+    j->n = 0;
+    if (j->cap > 1024) { /* a burst does not pin its memory */
+        atoll__free(j->recs);
+        j->recs = NULL;
+        j->cap = 0;
+    }
+}
+
+void
+atoll__vj_rollback(atoll__vjournal *j)
+{
+    for (size_t i = j->n; i-- > 0;) {
+        atoll__vj_rec *r = &j->recs[i];
+        json_t *c = (json_t *)r->container, *old = (json_t *)r->old;
+        switch (r->op) {
+        case VJ_OBJ_SET:
+            if (old != NULL)
+                json_object_set(c, r->key, old);
+            else
+                json_object_del(c, r->key);
+            break;
+        case VJ_INT_SET:
+            json_integer_set(old, (json_int_t)r->old_int);
+            break;
+        case VJ_ARR_APPEND:
+            while (json_array_size(c) > r->index)
+                json_array_remove(c, json_array_size(c) - 1);
+            break;
+        case VJ_ARR_REMOVE:
+            json_array_insert(c, r->index, old);
+            break;
+        }
+    }
+    atoll__vj_clear(j);
+}
+
+void
+atoll__vj_fini(atoll__vjournal *j)
+{
+    atoll__vj_clear(j);
+    atoll__free(j->recs);
+    j->recs = NULL;
+    j->cap = 0;
+}
+
+/* Records that obj[key] is about to change (what it holds now, or nothing). */
+static void
+vj_obj_set(json_t *obj, const char *key)
+{
+    atoll__vj_rec *r = vj_add(tl_journal, VJ_OBJ_SET, obj);
+    r->old = (atoll_value *)json_incref(json_object_get(obj, key));
+    r->key = atoll__strndup(key, strlen(key));
+}
+
 /* ---- construction ---------------------------------------------------------------- */
 
 atoll_value *
@@ -436,8 +535,14 @@ atoll_set(atoll_value *obj, const char *key, atoll_value *v)
         json_decref(J(v));
         return ATOLL_EINVAL;
     }
+    if (tl_journal != NULL)
+        vj_obj_set(J(obj), key);
     /* json_object_set_new drops v itself when it refuses (bad UTF-8 key, obj == v). */
-    return json_object_set_new(J(obj), key, J(v)) == 0 ? ATOLL_OK : ATOLL_EINVAL;
+    if (json_object_set_new(J(obj), key, J(v)) == 0)
+        return ATOLL_OK;
+    if (tl_journal != NULL) /* nothing changed: its record goes */
+        vj_rec_free(&tl_journal->recs[--tl_journal->n]);
+    return ATOLL_EINVAL;
 }
 
 /* The typed setters build the value only after the checks, so a call on a NULL
@@ -495,10 +600,21 @@ atoll_incr(atoll_value *obj, const char *key, int64_t by)
      * shared with another holder gets a new integer, so the other holder's copy does
      * not change under it. */
     if (json_is_integer(cur) && cur->refcount == 1) {
+        if (tl_journal != NULL) {
+            atoll__vj_rec *r = vj_add(tl_journal, VJ_INT_SET, J(obj));
+            r->old = (atoll_value *)json_incref(cur);
+            r->old_int = base;
+        }
         json_integer_set(cur, (json_int_t)sum);
         return sum;
     }
-    return json_object_set_new(J(obj), key, json_integer((json_int_t)sum)) == 0 ? sum : 0;
+    if (tl_journal != NULL)
+        vj_obj_set(J(obj), key);
+    if (json_object_set_new(J(obj), key, json_integer((json_int_t)sum)) == 0)
+        return sum;
+    if (tl_journal != NULL)
+        vj_rec_free(&tl_journal->recs[--tl_journal->n]);
+    return 0;
 }
 
 int
@@ -506,6 +622,8 @@ atoll_del(atoll_value *obj, const char *key)
 {
     if (!json_is_object(J(obj)) || key == NULL)
         return ATOLL_EINVAL;
+    if (tl_journal != NULL && json_object_get(J(obj), key) != NULL)
+        vj_obj_set(J(obj), key);
     return json_object_del(J(obj), key) == 0 ? ATOLL_OK : ATOLL_ENOENT;
 }
 
@@ -555,8 +673,13 @@ atoll_append(atoll_value *arr, atoll_value *v)
         json_decref(J(v));
         return ATOLL_EINVAL;
     }
+    size_t before = json_array_size(J(arr));
     /* json_array_append_new drops v itself when it refuses (arr == v). */
-    return json_array_append_new(J(arr), J(v)) == 0 ? ATOLL_OK : ATOLL_EINVAL;
+    if (json_array_append_new(J(arr), J(v)) != 0)
+        return ATOLL_EINVAL;
+    if (tl_journal != NULL)
+        vj_add(tl_journal, VJ_ARR_APPEND, J(arr))->index = before;
+    return ATOLL_OK;
 }
 
 /* ATOLL_EINVAL when arr is not an array; the items after i move down one place. */
@@ -565,5 +688,37 @@ atoll_remove_at(atoll_value *arr, size_t i)
 {
     if (!json_is_array(J(arr)))
         return ATOLL_EINVAL;
+    json_t *old = json_array_get(J(arr), i);
+    if (old == NULL)
+        return ATOLL_ENOENT;
+    if (tl_journal != NULL) {
+        atoll__vj_rec *r = vj_add(tl_journal, VJ_ARR_REMOVE, J(arr));
+        r->old = (atoll_value *)json_incref(old);
+        r->index = i;
+    }
     return json_array_remove(J(arr), i) == 0 ? ATOLL_OK : ATOLL_ENOENT;
+}
+
+/* ---- documents (value.h) ------------------------------------------------------------- */
+
+atoll_value *
+atoll__value_doc_decode(const uint8_t *p, size_t n, char *err, size_t errlen)
+{
+    if (n > ATOLL__VALUE_DOC_MAX) {
+        snprintf(err, errlen, "document of %zu bytes is over the limit of %u", n,
+                 ATOLL__VALUE_DOC_MAX);
+        return NULL;
+    }
+    json_error_t je;
+    json_t *j = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, &je);
+    if (j == NULL) {
+        snprintf(err, errlen, "not a document: %s at byte %d", je.text, je.position);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        snprintf(err, errlen, "not a document: the stored value is not an object");
+        json_decref(j);
+        return NULL;
+    }
+    return V(j);
 }

@@ -188,6 +188,12 @@ push hello {"from":"alice"}'
 
 serve "installed atoll run --game libmygame.so (run from the game's directory)" \
     atoll run --game libmygame.so
-serve "mygame-server run (the game linked with the installed libatoll)" ./mygame-server run
+# Its own data directory: the room's state of the run above is kept in ./data (the
+# command's default store) and would greet this run with a count of 2.
+serve "mygame-server run (the game linked with the installed libatoll)" \
+    ./mygame-server run --data data-linked
+[ -f data/atoll.db ] && [ -f data-linked/atoll.db ] ||
+    fail "each run kept its state in its --data directory (data/atoll.db by default)"
+pass "each run kept its state in its --data directory (data/atoll.db by default)"
 
 echo "$n passed, 0 failed"

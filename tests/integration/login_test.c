@@ -390,7 +390,7 @@ static void
 refused_start_(const char *const *settings, const char *want, int line)
 {
     char cmd[2048], out[8192];
-    int n = snprintf(cmd, sizeof cmd, "timeout 10 %s run --listen 127.0.0.1:0 --workers 1",
+    int n = snprintf(cmd, sizeof cmd, "timeout 10 %s run --store memory --listen 127.0.0.1:0 --workers 1",
                      getenv("ATOLL_BIN"));
     for (size_t i = 0; settings[i]; i++)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --set '%s'", settings[i]);

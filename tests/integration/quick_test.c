@@ -251,7 +251,7 @@ refused_setting_(const char *set, const char *says, int line)
     close(fd);
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
-             "timeout 10 %s run --listen 127.0.0.1:0 --workers 1 --game quick "
+             "timeout 10 %s run --store memory --listen 127.0.0.1:0 --workers 1 --game quick "
              "--set '%s' >/dev/null 2>%s",
              bin, set, log);
     int status = system(cmd);

@@ -388,10 +388,10 @@ refused_start(const char *listen, const char *setting)
         dup2(devnull, 1);
         dup2(devnull, 2);
         if (setting != NULL)
-            execl(getenv("ATOLL_BIN"), "atoll", "run", "--listen", listen, "--set", setting,
+            execl(getenv("ATOLL_BIN"), "atoll", "run", "--store", "memory", "--listen", listen, "--set", setting,
                   (char *)NULL);
         else
-            execl(getenv("ATOLL_BIN"), "atoll", "run", "--listen", listen, (char *)NULL);
+            execl(getenv("ATOLL_BIN"), "atoll", "run", "--store", "memory", "--listen", listen, (char *)NULL);
         _exit(127);
     }
     int status = 0;

@@ -86,7 +86,7 @@ let serverErr = '';
 // Starts `atoll run --game quick` on HOST, port 0; resolves with the port it printed.
 function startServer(bin) {
   return new Promise((resolve, reject) => {
-    server = spawn(bin, ['run', '--game', 'quick', '--listen', `${HOST}:0`, '--workers', '2'], {
+    server = spawn(bin, ['run', '--game', 'quick', '--store', 'memory', '--listen', `${HOST}:0`, '--workers', '2'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let buf = '';

@@ -486,7 +486,7 @@ function startServer(bin, game = 'echo') {
     // step; the 6 s timeout (instead of 2 x 1 s) keeps a client that a loaded CI machine
     // freezes for a second from being dropped. The counts, not the timeout, prove that
     // heartbeats flow both ways.
-    const args = ['run', '--game', game, '--listen', HOST + ':0', '--workers', '2', '--set', 'net.heartbeat=' + HEARTBEAT_S, '--set', 'net.heartbeat_timeout=6'];
+    const args = ['run', '--game', game, '--store', 'memory', '--listen', HOST + ':0', '--workers', '2', '--set', 'net.heartbeat=' + HEARTBEAT_S, '--set', 'net.heartbeat_timeout=6'];
     // Extra server options for debugging, e.g. ATOLL_JS_SERVER_ARGS="--log-level debug".
     if (process.env.ATOLL_JS_SERVER_ARGS) args.push(...process.env.ATOLL_JS_SERVER_ARGS.split(/\s+/).filter(Boolean));
     const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });

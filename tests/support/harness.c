@@ -45,6 +45,16 @@ node_start(test_node *n, const char *const *args)
         argv[argc++] = "--set";
         argv[argc++] = "node.loopback_links=true";
     }
+    /* State is kept in memory unless the test names a store: tests running side by side
+     * must not share the command's default data/ directory. */
+    bool named = false;
+    for (int i = 0; args && args[i]; i++)
+        if (strcmp(args[i], "--store") == 0 || strcmp(args[i], "--data") == 0)
+            named = true;
+    if (!named) {
+        argv[argc++] = "--store";
+        argv[argc++] = "memory";
+    }
     for (int i = 0; args && args[i] && argc < 62; i++)
         argv[argc++] = args[i];
     argv[argc] = NULL;

@@ -317,6 +317,7 @@ required_of(atoll__mail_type k)
     case ATOLL_MAIL_DIR_ANSWER: return ATOLL_WIRE_F_CALL_ID;
     case ATOLL_MAIL_DIR_INVALIDATE: return ATOLL_WIRE_F_FROM | ATOLL_WIRE_F_EPOCH;
     case ATOLL_MAIL_AREA_RESUME: return A | S | U | ATOLL_WIRE_F_DATA;
+    case ATOLL_MAIL_AREA_EVICT: return A | U;
     default: return 0;
     }
 }
@@ -349,7 +350,10 @@ TEST(kinds_keep_their_wire_numbers)
     ASSERT_EQ(ATOLL_MAIL_DIR_ANSWER, 18);
     ASSERT_EQ(ATOLL_MAIL_DIR_INVALIDATE, 19);
     ASSERT_EQ(ATOLL_MAIL_AREA_RESUME, 20);
-    ASSERT_EQ(ATOLL_MAIL_KINDS, 21);
+    ASSERT_EQ(ATOLL_MAIL_AREA_EVICT, 21);
+    ASSERT_EQ(ATOLL_MAIL_DOC_LOADED, 22);
+    ASSERT_EQ(ATOLL_MAIL_DOC_COMMITTED, 23);
+    ASSERT_EQ(ATOLL_MAIL_KINDS, 24);
 }
 
 TEST(golden_frame)
@@ -743,7 +747,8 @@ TEST(encode_refuses_kinds_that_never_cross)
 {
     atoll__buf b = ATOLL__BUF_INIT;
     atoll__buf_append(&b, "xyz", 3); /* what was there stays */
-    atoll__mail_type never[] = {ATOLL_MAIL_STOP, ATOLL_MAIL_LINK, ATOLL_MAIL_KINDS};
+    atoll__mail_type never[] = {ATOLL_MAIL_STOP, ATOLL_MAIL_LINK, ATOLL_MAIL_DOC_LOADED,
+                                ATOLL_MAIL_DOC_COMMITTED, ATOLL_MAIL_KINDS};
     for (size_t i = 0; i < sizeof never / sizeof never[0]; i++) {
         atoll__mail *m = atoll__mail_new(never[i], 4);
         memcpy(m->data, "\1\0\0\0", 4);
@@ -816,8 +821,8 @@ TEST(every_kind_needs_its_fields)
     use_test_codec();
     atoll__buf b = ATOLL__BUF_INIT;
     for (int k = ATOLL_MAIL_BIND; k < ATOLL_MAIL_KINDS; k++) {
-        if (k == ATOLL_MAIL_LINK)
-            continue;
+        if (k == ATOLL_MAIL_LINK || k == ATOLL_MAIL_DOC_LOADED || k == ATOLL_MAIL_DOC_COMMITTED)
+            continue; /* never on a link (docs_never_cross_links) */
         uint32_t req = required_of((atoll__mail_type)k);
         fb_frame(&b, (uint8_t)k, req);
         atoll__mail *m;
@@ -838,13 +843,28 @@ TEST(every_kind_needs_its_fields)
     LEAK_CHECK();
 }
 
+TEST(docs_never_cross_links)
+{
+    /* DOC_* come from a node's own writer thread: encoding refuses them, and so does
+     * decoding when a peer sends one. */
+    use_test_codec();
+    atoll__buf b = ATOLL__BUF_INIT;
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_DOC_COMMITTED, 0);
+    ASSERT_EQ(atoll__wire_encode(m, &b), ATOLL_EINVAL);
+    atoll__mail_free(m);
+    fb_frame(&b, (uint8_t)ATOLL_MAIL_DOC_LOADED, 0);
+    REFUSED(&b, ATOLL_EPROTO);
+    atoll__buf_fini(&b);
+    LEAK_CHECK();
+}
+
 TEST(every_field_decodes_for_every_kind)
 {
     /* Any kind may carry any field, but a payload only with its kind's codec. */
     use_test_codec();
     atoll__buf b = ATOLL__BUF_INIT;
     for (int k = ATOLL_MAIL_BIND; k < ATOLL_MAIL_KINDS; k++) {
-        if (k == ATOLL_MAIL_LINK)
+        if (k == ATOLL_MAIL_LINK || k == ATOLL_MAIL_DOC_LOADED || k == ATOLL_MAIL_DOC_COMMITTED)
             continue;
         uint32_t f = ATOLL_WIRE_F_ALL;
         if (k != ATOLL_MAIL_AREA_MOVE_IN) {
@@ -1315,7 +1335,7 @@ TEST_MAIN(kinds_keep_their_wire_numbers, addresses_of_other_nodes, golden_frame,
           value_null_is_no_value, frames_back_to_back,
           truncated_frame_is_incomplete_at_every_length, encode_refuses_kinds_that_never_cross,
           encode_limits, move_in_without_a_codec, every_kind_needs_its_fields,
-          every_field_decodes_for_every_kind, refuses_bad_version, refuses_kinds_that_never_cross,
+          docs_never_cross_links, every_field_decodes_for_every_kind, refuses_bad_version, refuses_kinds_that_never_cross,
           refuses_a_link_inside_a_link, refuses_unknown_field_bits,
           refuses_required_fields_that_are_zero, refuses_bad_uids,
           refuses_long_reasons_and_area_ids, refuses_indexes_past_the_node,
