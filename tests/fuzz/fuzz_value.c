@@ -13,7 +13,12 @@
  *     same real; a real is finite;
  *   - the dump is JSON that the request path's validator (atoll__json_valid) accepts
  *     whenever the nesting is within its fixed stack;
- *   - rejected input leaves an error sentence.
+ *   - rejected input leaves an error sentence;
+ *   - as a stored document (atoll__value_doc_decode) the same bytes decode exactly when
+ *     they are a JSON object without repeated keys, else leave a sentence;
+ *   - the undo journal: changes made to the parsed value through the public setters
+ *     (derived from the input's bytes) and then rolled back leave it equal to a copy
+ *     taken before, however they nest.
  *
  * value.c belongs to the runtime library (atoll), but fuzz targets link only the codec
  * library (atoll_codec: core, proto, jansson). Including the one .c file here builds
@@ -103,17 +108,66 @@ check_node(const atoll_value *v)
     return depth;
 }
 
+/* The container the i-th change works on: v itself or one of its members/items. */
+static atoll_value *
+pick(atoll_value *v, uint8_t b)
+{
+    atoll_value *c = NULL;
+    if (atoll_typeof(v) == ATOLL_OBJECT && atoll_len(v) > 0) {
+        size_t k = b % atoll_len(v);
+        const char *key;
+        for (void *it = atoll_iter(v); it != NULL; it = atoll_iter_next(v, it), k--)
+            if (k == 0 && atoll_iter_get(it, &key, &c) == ATOLL_OK)
+                break;
+    } else if (atoll_typeof(v) == ATOLL_ARRAY && atoll_len(v) > 0) {
+        c = atoll_at(v, b % atoll_len(v));
+    }
+    atoll_type t = atoll_typeof(c);
+    return (b & 0x80) && (t == ATOLL_OBJECT || t == ATOLL_ARRAY) ? c : v;
+}
+
+static void
+check_rollback(atoll_value *v, const uint8_t *data, size_t size)
+{
+    atoll_value *before = atoll_copy(v);
+    atoll__vjournal j = {0};
+    atoll__vj_use(&j);
+    for (size_t i = 0; i + 1 < size && i < 64; i += 2) {
+        atoll_value *c = pick(v, data[i]);
+        char key[4] = {(char)('a' + data[i + 1] % 4), 0};
+        switch (data[i + 1] % 7) {
+        case 0: atoll_set_int(c, key, (int64_t)data[i]); break;
+        case 1: atoll_incr(c, key, (int64_t)data[i] - 128); break;
+        case 2: atoll_del(c, key); break;
+        case 3: atoll_set(c, key, atoll_copy(before)); break;
+        case 4: atoll_append(c, atoll_int(data[i])); break;
+        case 5: atoll_remove_at(c, data[i] % 4); break;
+        case 6: atoll_set_str(c, key, "x"); break;
+        }
+    }
+    atoll__vj_use(NULL);
+    atoll__vj_rollback(&j);
+    CHECK(atoll_equal(v, before));
+    atoll__vj_fini(&j);
+    atoll_unref(before);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     atoll__log_threshold = ATOLL_LOG_ERROR;
     char err[256];
     err[0] = '\0';
+    char derr[256] = "";
+    atoll_value *doc = atoll__value_doc_decode(data, size, derr, sizeof derr);
+    CHECK(doc != NULL ? atoll_typeof(doc) == ATOLL_OBJECT : derr[0] != '\0');
+    atoll_unref(doc);
     atoll_value *v = atoll_parse((const char *)data, size, err, sizeof err);
     if (v == NULL) {
         CHECK(err[0] != '\0');
         return 0;
     }
+    check_rollback(v, data, size);
     int depth = check_node(v);
 
     size_t n1 = 0;
