@@ -9,6 +9,7 @@
  */
 #include <atoll/atoll.h>
 #include "core/core.h"
+#include "value/value.h"
 #include "test.h"
 
 #include <fcntl.h>
@@ -986,7 +987,86 @@ TEST(equal_compares_by_value)
     LEAK_CHECK();
 }
 
-TEST_MAIN(constructors_and_types, bad_arguments_give_null, strings_reject_invalid_utf8,
+/* ---- the undo journal (value.h) ---------------------------------------------------------- */
+
+static atoll_value *
+doc(const char *json)
+{
+    atoll_value *v = atoll_parse(json, strlen(json), NULL, 0);
+    ASSERT(v != NULL);
+    return v;
+}
+
+static void
+expect_json(const atoll_value *v, const char *want)
+{
+    char *got = atoll_dump(v, NULL);
+    if (strcmp(got, want) != 0)
+        fprintf(stderr, "  got %s, want %s\n", got, want);
+    ASSERT_STR(got, want);
+    atoll_free(got);
+}
+
+TEST(journal_rolls_back_every_setter)
+{
+    atoll_value *v = doc("{\"level\":7,\"name\":\"a\",\"inv\":[1,2,3],\"pos\":{\"x\":1}}");
+    atoll_value *shared = atoll_ref(atoll_get(v, "pos"));
+    atoll__vjournal j = {0};
+    atoll__vj_use(&j);
+    atoll_incr(v, "level", 5);                  /* in place: the integer itself changes */
+    atoll_set_str(v, "name", "b");              /* replaced */
+    atoll_set_int(v, "gold", 10);               /* new member */
+    atoll_del(v, "gold");                       /* ... removed again */
+    atoll_append(atoll_get(v, "inv"), atoll_int(4));
+    atoll_remove_at(atoll_get(v, "inv"), 0);
+    atoll_set_int(atoll_get(v, "pos"), "x", 9); /* deep */
+    atoll_del(v, "pos");
+    ASSERT(j.n > 0);
+    atoll__vj_use(NULL);
+    atoll_set_int(v, "later", 1);               /* no journal current: not recorded */
+    atoll_del(v, "later");
+    atoll__vj_rollback(&j);
+    expect_json(v, "{\"level\":7,\"name\":\"a\",\"inv\":[1,2,3],\"pos\":{\"x\":1}}");
+    ASSERT(atoll_get(v, "pos") == shared);      /* the very same object is back */
+    ASSERT_EQ(j.n, 0);
+    atoll_unref(shared);
+    atoll_unref(v);
+    atoll__vj_fini(&j);
+}
+
+TEST(journal_clear_keeps_the_changes)
+{
+    atoll_value *v = doc("{\"n\":1}");
+    atoll__vjournal j = {0};
+    atoll__vj_use(&j);
+    ASSERT_EQ(atoll_incr(v, "n", 1), 2);
+    ASSERT_EQ(atoll_set(v, "k", NULL), ATOLL_EINVAL); /* refused: nothing recorded */
+    ASSERT_EQ(j.n, 1);
+    atoll__vj_use(NULL);
+    atoll__vj_clear(&j);
+    atoll__vj_rollback(&j);                     /* nothing left to undo */
+    expect_json(v, "{\"n\":2}");
+    atoll_unref(v);
+    atoll__vj_fini(&j);
+}
+
+TEST(doc_decode_limits)
+{
+    char err[200] = "";
+    atoll_value *v = atoll__value_doc_decode((const uint8_t *)"{\"a\":1}", 7, err, sizeof err);
+    ASSERT(v != NULL);
+    atoll_unref(v);
+    ASSERT(atoll__value_doc_decode((const uint8_t *)"[1]", 3, err, sizeof err) == NULL);
+    ASSERT(strstr(err, "not an object") != NULL);
+    ASSERT(atoll__value_doc_decode((const uint8_t *)"{\"a\":1,\"a\":2}", 13, err, sizeof err) == NULL);
+    ASSERT(strstr(err, "not a document") != NULL);
+    ASSERT(atoll__value_doc_decode((const uint8_t *)"{", ATOLL__VALUE_DOC_MAX + 1, err,
+                                   sizeof err) == NULL); /* refused before reading */
+    ASSERT(strstr(err, "over the limit") != NULL);
+}
+
+TEST_MAIN(journal_rolls_back_every_setter, journal_clear_keeps_the_changes, doc_decode_limits,
+          constructors_and_types, bad_arguments_give_null, strings_reject_invalid_utf8,
           strn_copies_exactly_n_bytes, every_function_tolerates_null, ref_unref_and_sharing,
           setters_take_the_reference_even_on_failure, pack_builds_values,
           pack_failures_return_null_and_log, parse_any_value, parse_errors,
