@@ -670,10 +670,34 @@ on_committed_mail(atoll__worker *w, atoll__mail *m)
         release_held(w);
 }
 
+/* Worker 0, once a second: in fast mode, a commit that lags behind store.flush_ms
+ * breaks the promise that mode makes, and the operator hears of it (at most every 10 s). */
+static void
+check_lag(atoll__worker *w)
+{
+    static __thread uint64_t next_check_ms, next_warn_ms;
+    atoll__docs *d = docs_of(w);
+    uint64_t now = uv_now(&w->loop);
+    if (d == NULL || d->durable || w->index != 0 || now < next_check_ms)
+        return;
+    next_check_ms = now + 1000;
+    atoll__writer_stats st;
+    atoll__writer_stats_get(d->writer, &st);
+    uint64_t lag_ms = (st.lag_ns_now > st.lag_ns_last ? st.lag_ns_now : st.lag_ns_last) / 1000000u;
+    if (lag_ms > w->node->cfg->flush_ms && now >= next_warn_ms) {
+        next_warn_ms = now + 10000;
+        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"commit lag over store.flush_ms: a crash now would lose "
+                  "more than the fast mode promises\" lag_ms=%llu flush_ms=%u failures=%llu",
+                  (unsigned long long)lag_ms, w->node->cfg->flush_ms,
+                  (unsigned long long)st.failures);
+    }
+}
+
 void
 atoll__docs_tick(atoll__worker *w)
 {
     atoll__docs_worker *dw = &w->areas->docs;
+    check_lag(w);
     if (dw->held == NULL)
         return;
     uint64_t now = uv_now(&w->loop);

@@ -119,6 +119,7 @@ typedef struct atoll__writer_stats {
     uint64_t commit_ns;     /* time in commits */
     uint64_t lag_ns_max;    /* longest wait of a write from its submit to its commit */
     uint64_t lag_ns_last;   /* that wait for the oldest write of the last batch */
+    uint64_t lag_ns_now;    /* how long the oldest write not committed yet has waited */
     uint64_t loads;         /* documents asked for through atoll__writer_load */
 } atoll__writer_stats;
 

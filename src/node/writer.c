@@ -59,6 +59,7 @@ struct atoll__writer {
     atoll__map by_name;       /* name -> pending */
     pending *head, *tail;
     load *loads, *loads_tail;
+    uint64_t inflight_since_ns; /* the oldest write of the batch being committed, or 0 */
     atoll__writer_commit_fn on_commit;
     void *commit_ctx;
     atoll__map fenced;        /* name -> a record of the fenced document */
@@ -192,6 +193,10 @@ writer_main(void *arg)
         size_t n;
         pending *list = take_all(w, &n);
         uint64_t upto = w->submitted;
+        w->inflight_since_ns = UINT64_MAX;
+        for (pending *e = list; e != NULL; e = e->next)
+            if (e->since_ns < w->inflight_since_ns)
+                w->inflight_since_ns = e->since_ns;
         pthread_mutex_unlock(&w->lock);
 
         atoll__doc_write *batch = atoll__malloc(n * sizeof *batch);
@@ -206,6 +211,7 @@ writer_main(void *arg)
         atoll__free(batch);
 
         pthread_mutex_lock(&w->lock);
+        w->inflight_since_ns = 0; /* committed, or back among the pending */
         if (rc != ATOLL_OK) {
             w->stats.failures++;
             ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"store commit failed, kept to try again\" "
@@ -235,7 +241,7 @@ writer_main(void *arg)
         for (pending *e = list; e != NULL; e = e->next)
             if (e->since_ns < oldest)
                 oldest = e->since_ns;
-        uint64_t now = atoll__now_ns();
+        uint64_t now = atoll__now_ns(); /* after the commit: the lag includes it */
         w->stats.lag_ns_last = oldest < now ? now - oldest : 0;
         if (w->stats.lag_ns_last > w->stats.lag_ns_max)
             w->stats.lag_ns_max = w->stats.lag_ns_last;
@@ -410,7 +416,13 @@ atoll__writer_stats_get(atoll__writer *w, atoll__writer_stats *out)
 {
     pthread_mutex_lock(&w->lock);
     *out = w->stats;
+    uint64_t oldest = w->inflight_since_ns ? w->inflight_since_ns : UINT64_MAX;
+    for (pending *e = w->head; e != NULL; e = e->next) /* put_back keeps no order of age */
+        if (e->since_ns < oldest)
+            oldest = e->since_ns;
     pthread_mutex_unlock(&w->lock);
+    uint64_t now = atoll__now_ns();
+    out->lag_ns_now = oldest != UINT64_MAX && oldest < now ? now - oldest : 0;
 }
 
 int

@@ -218,7 +218,7 @@ flaky_commit(atoll__store *b, const atoll__doc_write *batch, size_t n, int *resu
              size_t errlen)
 {
     flaky *f = (flaky *)b;
-    if (f->commits++ < f->fail_first) {
+    if (f->commits++ < __atomic_load_n(&f->fail_first, __ATOMIC_SEQ_CST)) {
         snprintf(err, errlen, "the store is down (test)");
         return ATOLL_EIO;
     }
@@ -377,7 +377,102 @@ TEST(writer_stops_writing_a_fenced_document)
     atoll__store_free(s);
 }
 
-TEST_MAIN(memory_store_keeps_the_rules, sqlite_store_keeps_the_rules_and_its_data,
+/* What atoll__writer_load and the commit callback hand back, for the test thread. */
+typedef struct answers {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int loads, status;
+    char bytes[64];
+    uint64_t upto;
+} answers;
+
+static void
+on_load(void *ctx, int status, uint8_t *bytes, size_t len, uint64_t epoch, const char *err)
+{
+    (void)epoch;
+    (void)err;
+    answers *a = ctx;
+    pthread_mutex_lock(&a->lock);
+    a->status = status;
+    snprintf(a->bytes, sizeof a->bytes, "%.*s", (int)len, bytes ? (char *)bytes : "");
+    a->loads++;
+    pthread_cond_signal(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+    free(bytes);
+}
+
+static void
+on_commit(void *ctx, uint64_t upto)
+{
+    answers *a = ctx;
+    pthread_mutex_lock(&a->lock);
+    a->upto = upto;
+    pthread_mutex_unlock(&a->lock);
+}
+
+static void
+load_and_wait(atoll__writer *w, answers *a, const char *key)
+{
+    pthread_mutex_lock(&a->lock);
+    int before = a->loads;
+    pthread_mutex_unlock(&a->lock);
+    atoll__writer_load(w, ATOLL__DOC_PLAYER, key, on_load, a);
+    pthread_mutex_lock(&a->lock);
+    while (a->loads == before)
+        pthread_cond_wait(&a->cond, &a->lock);
+    pthread_mutex_unlock(&a->lock);
+}
+
+TEST(writer_loads_see_waiting_writes_and_report_the_lag)
+{
+    flaky *f = calloc(1, sizeof *f);
+    f->base.ops = &flaky_ops;
+    f->inner = atoll__store_memory_new();
+    f->fail_first = 1 << 30; /* down until the test says otherwise */
+    char err[300];
+    ASSERT_EQ(f->base.ops->open(&f->base, err, sizeof err), ATOLL_OK);
+    answers a = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    atoll__writer *w = atoll__writer_start(&f->base, NULL, NULL, 20);
+    atoll__writer_on_commit(w, on_commit, &a);
+    submit(w, ATOLL__DOC_PLAYER, "alice", 0, 1, "a1");
+    usleep(60000);
+    /* The store is down: a load is still answered (during the pause), with the write
+     * that waits rather than with nothing. */
+    load_and_wait(w, &a, "alice");
+    ASSERT_EQ(a.status, ATOLL_OK);
+    ASSERT_STR(a.bytes, "a1");
+    load_and_wait(w, &a, "bob");
+    ASSERT_EQ(a.status, ATOLL_ENOENT);
+    atoll__writer_stats st;
+    atoll__writer_stats_get(w, &st);
+    ASSERT(st.failures >= 1);
+    ASSERT(st.lag_ns_now >= 50000000u); /* the write has waited since the submit */
+    ASSERT_EQ(atoll__writer_committed(w), (uint64_t)0);
+    ASSERT_EQ(atoll__writer_submitted(w), (uint64_t)1);
+    __atomic_store_n(&f->fail_first, 0, __ATOMIC_SEQ_CST); /* back */
+    ASSERT_EQ(atoll__writer_flush(w, 40000), ATOLL_OK);
+    ASSERT_EQ(atoll__writer_committed(w), (uint64_t)1);
+    /* Told after the commit (the callback may run just after flush returned). */
+    uint64_t upto = 0;
+    for (int i = 0; i < 500 && upto == 0; i++) {
+        pthread_mutex_lock(&a.lock);
+        upto = a.upto;
+        pthread_mutex_unlock(&a.lock);
+        if (upto == 0)
+            usleep(2000);
+    }
+    ASSERT_EQ(upto, (uint64_t)1);
+    atoll__writer_stats_get(w, &st);
+    ASSERT_EQ(st.lag_ns_now, (uint64_t)0);
+    ASSERT_EQ(st.loads, (uint64_t)2);
+    load_and_wait(w, &a, "alice"); /* from the store now */
+    ASSERT_STR(a.bytes, "a1");
+    ASSERT_EQ(atoll__writer_stop(w, 5000), ATOLL_OK);
+    atoll__store_free(&f->base);
+    free(f);
+}
+
+TEST_MAIN(writer_loads_see_waiting_writes_and_report_the_lag, memory_store_keeps_the_rules, sqlite_store_keeps_the_rules_and_its_data,
           sqlite_refuses_what_is_not_its_own, writer_coalesces_and_commits_in_groups,
           writer_retries_a_failing_store_and_loses_nothing,
           writer_stops_writing_a_fenced_document)
