@@ -20,6 +20,10 @@
  * closed loop's request the connection's own gate.entry again (route and body as the
  * first), which a node answers {"code":200} without entering anew: every request is a
  * whole entry's parsing and, with a secret, token check, and nothing else.
+ * --uid-prefix P makes the uids P-<n> instead, so that a run can enter players whose
+ * documents a store already holds; the closed loop's JSON then also tells "entries"
+ * (gate.entry answered 200) and "entry_s", from the first entry sent to the last one
+ * answered (with the connects: at most MAX_CONNECTING of them at a time per thread).
  *
  * --fanout (open loop, for a chat room): every connection enters (gate.entry, --room)
  * and says --route (room.say) {"text":"<send time>"} --rate times a second, the sends of
@@ -172,6 +176,7 @@ static struct {
     double rate;            /* fan-out: says per second per connection */
     double grace_s;         /* fan-out: listening after the window */
     const char *push_route; /* fan-out: the pushes that carry the says */
+    const char *uid_prefix; /* entry uids are <prefix>-<n>, or NULL: bench-<pid>-<n> */
 } cfg = {
     .host = "127.0.0.1",
     .transport = ATOLLC_TCP,
@@ -199,6 +204,11 @@ static atomic_int total_failed;
 static atomic_int fo_settled;
 static atomic_int fo_members;
 static _Atomic uint64_t fo_window_start;
+
+/* Closed loop with --entry: the first gate.entry sent and the last one answered 200
+ * (CLOCK_MONOTONIC ns), and how many were. */
+static _Atomic uint64_t entry_first, entry_last;
+static atomic_int entries_ok;
 static uint64_t fo_duration_ns, fo_warmup_ns, fo_grace_ns;
 
 /* The clock of the says' send times: CLOCK_MONOTONIC, which every process of the
@@ -209,6 +219,23 @@ mono_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+entry_sent(void)
+{
+    uint64_t now = mono_ns(), cur = atomic_load(&entry_first);
+    while ((cur == 0 || now < cur) && !atomic_compare_exchange_weak(&entry_first, &cur, now)) {
+    }
+}
+
+static void
+entry_answered(void)
+{
+    uint64_t now = mono_ns(), cur = atomic_load(&entry_last);
+    while (now > cur && !atomic_compare_exchange_weak(&entry_last, &cur, now)) {
+    }
+    atomic_fetch_add(&entries_ok, 1);
 }
 
 /* ---- per thread ---------------------------------------------------------------------- */
@@ -326,7 +353,9 @@ static int
 entry_body(char *buf, size_t cap, int index)
 {
     char uid[64];
-    if (index < 0)
+    if (cfg.uid_prefix != NULL && index >= 0)
+        snprintf(uid, sizeof uid, "%.40s-%d", cfg.uid_prefix, index);
+    else if (index < 0)
         snprintf(uid, sizeof uid, "bench-%ld-once", (long)getpid());
     else
         snprintf(uid, sizeof uid, "bench-%ld-%d", (long)getpid(), index);
@@ -488,6 +517,7 @@ on_entry(atollc_client *c, int status, const char *body, size_t len, void *ud)
         fo_settle(k, false);
         return;
     }
+    entry_answered();
     fo_settle(k, true);
     start_pipeline(k);
 }
@@ -560,6 +590,7 @@ on_connect(atollc_client *c, int status, void *ud)
                     k->entry = strndup(body, (size_t)n);
                     k->entry_len = (size_t)n;
                 }
+                entry_sent();
                 if (n < 0 ||
                     atollc_request(c, "gate.entry", body, (size_t)n, on_entry, k) != ATOLLC_OK) {
                     t->errors++;
@@ -704,7 +735,7 @@ usage(void)
             "         [--depth D] [--duration S] [--warmup S] [--route R] [--body JSON]\n"
             "         [--entry] [--room NAME] [--jwt-secret S] [--repeat-entry]\n"
             "         [--check-code] [--idle] [--threads T] [--no-dict] [--ready-file PATH]\n"
-            "         [--timeout MS]\n"
+            "         [--timeout MS] [--uid-prefix P]\n"
             "       atoll-loadgen --fanout --port P [--rate SAYS_PER_S] [--conns N]\n"
             "         [--route room.say] [--push-route onChat] [--room NAME] [--duration S]\n"
             "         [--warmup S] [--grace S] [--threads T]\n"
@@ -777,6 +808,8 @@ main(int argc, char **argv)
             cfg.rate = atof(v);
         else if (!strcmp(a, "--grace"))
             cfg.grace_s = atof(v);
+        else if (!strcmp(a, "--uid-prefix"))
+            cfg.uid_prefix = v;
         else if (!strcmp(a, "--push-route"))
             cfg.push_route = v;
         else if (!strcmp(a, "--jwt-secret"))
@@ -885,11 +918,14 @@ main(int argc, char **argv)
     } else {
         printf("{\"transport\":\"%s\",\"conns\":%d,\"depth\":%d,\"duration_s\":%.3f,"
                "\"requests\":%llu,\"errors\":%llu,\"throughput_rps\":%.1f,\"p50_us\":%.1f,"
-               "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"connected\":%d}\n",
+               "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"connected\":%d,"
+               "\"entries\":%d,\"entry_s\":%.3f}\n",
                cfg.transport == ATOLLC_WS ? "ws" : "tcp", cfg.conns, cfg.idle ? 0 : cfg.depth,
                window, (unsigned long long)requests, (unsigned long long)errors, rps,
                hist_percentile(all, 0.50) / 1e3, hist_percentile(all, 0.99) / 1e3,
-               hist_percentile(all, 0.999) / 1e3, all->max / 1e3, atomic_load(&total_connected));
+               hist_percentile(all, 0.999) / 1e3, all->max / 1e3, atomic_load(&total_connected),
+               atomic_load(&entries_ok),
+               entry_last > entry_first ? (double)(entry_last - entry_first) / 1e9 : 0.0);
     }
     free(all);
     free(lag);

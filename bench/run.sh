@@ -3,20 +3,30 @@
 # scenarios, one table; then the game scenarios (areas, fan-out, calls, ticks).
 #
 # Usage: bench/run.sh [--quick] [--only LIST]
-#   LIST: comma-separated sections: echo, idle, levelup, loopback, auth, fanout, calls;
-#   "areas" stands for levelup,fanout,calls (the game scenarios); default: all of them.
+#   LIST: comma-separated sections: echo, idle, levelup, loopback, auth, fanout, calls,
+#   persist; "areas" stands for levelup,fanout,calls (the game scenarios); default: all
+#   of them.
 #
 # Builds nothing: it expects a configured and built tree in build/ (build/atoll,
 # build/bench/atoll-loadgen, build/bench/atoll-baseline, build/bench/libatoll_benchgame.so;
 # ATOLL_BUILD_DIR overrides the directory, ATOLL_BIN the node binary). Servers run on
-# free 127.0.0.1 ports with 2 workers each:
+# free 127.0.0.1 ports with 2 workers each. Every node runs with --store memory (no
+# store at all, as before persistence existed, so that the numbers compare with the
+# past; `atoll run` would otherwise keep its documents in ./data), except in the persist
+# section, which gives each store its own temporary place:
 #   baseline: build/bench/atoll-baseline --listen 127.0.0.1:PORT --workers 2
-#   atoll:    build/atoll run --game echo --listen 127.0.0.1:PORT --workers 2 \
+#   atoll:    build/atoll run --store memory --game echo --listen 127.0.0.1:PORT \
+#                 --workers 2 --set net.rate_limit=0
+#   quick:    build/atoll run --store memory --game quick ... --set quick.broadcast=false \
 #                 --set net.rate_limit=0
-#   quick:    build/atoll run --game quick ... --set quick.broadcast=false --set net.rate_limit=0
 #   quick-jwt: the same with --set auth.jwt_secret=<JWT_SECRET below> (signed logins)
-#   chat:     build/atoll run --game chat ... --set net.rate_limit=0
-#   bench:    build/atoll run --game build/bench/libatoll_benchgame.so ... --set net.rate_limit=0
+#   chat:     build/atoll run --store memory --game chat ... --set net.rate_limit=0
+#   bench:    build/atoll run --store memory --game build/bench/libatoll_benchgame.so ... \
+#                 --set net.rate_limit=0
+#   persist-*: the quick game (as quick) with --store memory (persist-memory), or
+#             --data TMPDIR (SQLite, a fresh directory per node) or --store
+#             postgres://atoll@127.0.0.1:PGPORT/DB (a database per node), each with
+#             --durability fast and durable
 # Sections:
 #   echo: route echo.echo, body {"msg":"hello"}, identical for both servers: TCP and
 #         WebSocket x (100 connections, depth 1) and (100, depth 16); 10 s measured after
@@ -69,6 +79,28 @@
 #         runs). Then the cross-worker calls again at 1 and 256 in flight on a node with
 #         node.loopback_links=true (rows marked "links"): what encoding a call's body and
 #         reply as node-link frames costs.
+#   persist: what keeping players' documents in a store costs. The quick game's levelup
+#         (100 TCP connections, gate.entry then area.levelup {} in a closed loop, depth
+#         1; every level-up changes the player's document) on 5 nodes side by side:
+#         memory (no store: the baseline), sqlite-fast, sqlite-durable, pg-fast,
+#         pg-durable. PS_DURATION s measured after PS_WARMUP s (5 after 1; --quick: 2
+#         after 0.5); REPEATS rounds, each running the 5 once, the order rotated and
+#         reversed every other round; per round the ratios fast/memory and
+#         durable/fast of each store, reported as medians (targets: >= 0.9 and >= 0.8),
+#         rps and latencies from each node's median run. PostgreSQL is a private
+#         server of this run (initdb in TMP, a free loopback port, as the postgres user
+#         when root, default settings: fsync on), stopped and removed at the end; its
+#         rows are skipped with a warning when no initdb is found (PATH, then
+#         /usr/lib/postgresql/*/bin). SQLite runs WAL with synchronous=FULL. From each
+#         node's "store closed" log line at SIGTERM (counted over all its runs, warm-up
+#         and entries included): documents per batch, bytes per document, commit ms
+#         per batch. Then loading: a SQLite store is given 10,000 players' documents
+#         (rows copied with the sqlite3 CLI from one a first run wrote), the node is
+#         restarted, and 10,000 connections enter those players (--uid-prefix); the
+#         loadgen times the first entry sent to the last answered, against the same on
+#         a memory node (which loads nothing): entries per second of each, the faster
+#         of 2 runs per node (1 with --quick), the order alternating; the node's loads=
+#         count says how many documents it read.
 # The load generator runs on the same machine with 2 threads and no CPU pinning: the
 # servers' 2 workers and the generator's 2 threads share the 2 cores through the
 # scheduler, so a server that spends more CPU per request leaves less to the generator
@@ -88,12 +120,12 @@ BENCHGAME=$BUILD/bench/libatoll_benchgame.so
 RESULTS=$BUILD/bench/results.json
 
 usage() {
-    echo "usage: bench/run.sh [--quick] [--only echo,idle,levelup,loopback,auth,fanout,calls|areas]" >&2
+    echo "usage: bench/run.sh [--quick] [--only echo,idle,levelup,loopback,auth,fanout,calls,persist|areas]" >&2
     exit 2
 }
 
 QUICK=0
-ONLY=echo,idle,levelup,loopback,auth,fanout,calls
+ONLY=echo,idle,levelup,loopback,auth,fanout,calls,persist
 while (($#)); do
     case $1 in
     --quick) QUICK=1 ;;
@@ -110,16 +142,16 @@ declare -A RUN_SECTION
 IFS=, read -ra _sections <<<"$ONLY"
 for s in "${_sections[@]}"; do
     case $s in
-    echo | idle | levelup | loopback | auth | fanout | calls) RUN_SECTION[$s]=1 ;;
+    echo | idle | levelup | loopback | auth | fanout | calls | persist) RUN_SECTION[$s]=1 ;;
     *) usage ;;
     esac
 done
 want() { [[ -n ${RUN_SECTION[$1]:-} ]]; }
 
 if ((QUICK)); then
-    DURATION=3 WARMUP=1 REPEATS=3 FO_STEP=3
+    DURATION=3 WARMUP=1 REPEATS=3 FO_STEP=3 PS_DURATION=2 PS_WARMUP=0.5
 else
-    DURATION=10 WARMUP=2 REPEATS=5 FO_STEP=5
+    DURATION=10 WARMUP=2 REPEATS=5 FO_STEP=5 PS_DURATION=5 PS_WARMUP=1
 fi
 IDLE_CONNS=10000
 BODY='{"msg":"hello"}'
@@ -139,6 +171,10 @@ for bin in "${need[@]}"; do
         exit 1
     fi
 done
+if want persist && ! command -v sqlite3 >/dev/null; then
+    echo "run.sh: the persist section needs the sqlite3 command-line tool" >&2
+    exit 1
+fi
 if want calls && [[ ! -f $BENCHGAME ]]; then
     echo "run.sh: $BENCHGAME is missing: build first" >&2
     exit 1
@@ -167,6 +203,7 @@ cleanup() {
     for k in "${!PID_OF[@]}"; do
         stop_pid "${PID_OF[$k]}"
     done
+    pg_stop
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -199,31 +236,38 @@ start_server() {
     case $1 in
     baseline) "$BASELINE" --listen "127.0.0.1:$PORT" --workers 2 >"$TMP/$1.log" 2>&1 & ;;
     atoll)
-        "$ATOLL_BIN" run --game echo --listen "127.0.0.1:$PORT" --workers 2 \
+        "$ATOLL_BIN" run --store memory --game echo --listen "127.0.0.1:$PORT" --workers 2 \
             --set net.rate_limit=0 >"$TMP/$1.log" 2>&1 &
         ;;
     quick)
-        "$ATOLL_BIN" run --game quick --listen "127.0.0.1:$PORT" --workers 2 \
+        "$ATOLL_BIN" run --store memory --game quick --listen "127.0.0.1:$PORT" --workers 2 \
             --set quick.broadcast=false --set net.rate_limit=0 >"$TMP/$1.log" 2>&1 &
         ;;
     quick-jwt)
-        "$ATOLL_BIN" run --game quick --listen "127.0.0.1:$PORT" --workers 2 \
+        "$ATOLL_BIN" run --store memory --game quick --listen "127.0.0.1:$PORT" --workers 2 \
             --set quick.broadcast=false --set net.rate_limit=0 \
             --set "auth.jwt_secret=$JWT_SECRET" >"$TMP/$1.log" 2>&1 &
         ;;
     quick-loopback)
-        "$ATOLL_BIN" run --game quick --listen "127.0.0.1:$PORT" --workers 2 \
+        "$ATOLL_BIN" run --store memory --game quick --listen "127.0.0.1:$PORT" --workers 2 \
             --set quick.broadcast=false --set net.rate_limit=0 \
             --set node.loopback_links=true >"$TMP/$1.log" 2>&1 &
         ;;
     chat)
-        "$ATOLL_BIN" run --game chat --listen "127.0.0.1:$PORT" --workers 2 \
+        "$ATOLL_BIN" run --store memory --game chat --listen "127.0.0.1:$PORT" --workers 2 \
             --set net.rate_limit=0 >"$TMP/$1.log" 2>&1 &
+        ;;
+    persist-*)
+        # PS_ARGS[KIND]: the store's options (paths and URLs without spaces).
+        # shellcheck disable=SC2086
+        "$ATOLL_BIN" run ${PS_ARGS[$1]} --game quick --listen "127.0.0.1:$PORT" \
+            --workers 2 --set quick.broadcast=false --set net.rate_limit=0 \
+            >"$TMP/$1.log" 2>&1 &
         ;;
     bench)
         # BENCH_LINKS=1: every mail between the workers as node-link frames.
-        "$ATOLL_BIN" run --game "$BENCHGAME" --listen "127.0.0.1:$PORT" --workers 2 \
-            --set net.rate_limit=0 --set "node.loopback_links=${BENCH_LINKS:-false}" \
+        "$ATOLL_BIN" run --store memory --game "$BENCHGAME" --listen "127.0.0.1:$PORT" \
+            --workers 2 --set net.rate_limit=0 --set "node.loopback_links=${BENCH_LINKS:-false}" \
             >"$TMP/$1.log" 2>&1 &
         ;;
     esac
@@ -491,7 +535,87 @@ calls_series() {
     CALL_SPREAD[$key]=$(join "${rates[@]}")
 }
 
-declare -A RES RATIO CALLS TICKS CALL_SPREAD
+# ---- persistence helpers ------------------------------------------------------------
+
+# A private PostgreSQL server (as tests/support/pg.c makes one): PG_DIR, PG_PORT.
+PG_DIR= PG_BIN=
+as_pg() {
+    if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# pg_start: initdb, pg_ctl start on a free loopback port; returns 1 (with a warning)
+# when PostgreSQL is not installed or does not start.
+pg_start() {
+    local initdb
+    initdb=$(command -v initdb || true)
+    if [[ -z $initdb ]]; then
+        initdb=$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1)
+    fi
+    if [[ -z $initdb || ! -x $initdb ]]; then
+        echo "  warning: no initdb (PATH, /usr/lib/postgresql/*/bin): PostgreSQL skipped" >&2
+        return 1
+    fi
+    PG_BIN=$(dirname "$(readlink -f "$initdb")")
+    if ((EUID == 0)) && ! id postgres >/dev/null 2>&1; then
+        echo "  warning: root and no postgres user to run the server as: PostgreSQL skipped" >&2
+        return 1
+    fi
+    # Its own directory under /tmp: TMP is private to root, the server runs as postgres.
+    PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/atoll-bench-pg.XXXXXX")
+    if ((EUID == 0)); then chown postgres: "$PG_DIR"; fi
+    if ! as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U atoll -A trust -E UTF8 --locale=C \
+        --no-sync >"$TMP/initdb.log" 2>&1; then
+        echo "  warning: initdb failed, PostgreSQL skipped:" >&2
+        tail -5 "$TMP/initdb.log" >&2
+        return 1
+    fi
+    for _ in 1 2 3; do
+        PG_PORT=$(free_port)
+        if as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 30 \
+            -o "-k $PG_DIR -h 127.0.0.1 -p $PG_PORT -c max_connections=30" start \
+            >>"$TMP/pg.log" 2>&1; then
+            return 0
+        fi
+    done
+    echo "  warning: PostgreSQL did not start, skipped:" >&2
+    tail -5 "$PG_DIR/postgres.log" >&2
+    return 1
+}
+
+pg_stop() {
+    [[ -n $PG_DIR ]] || return 0
+    if [[ -f $PG_DIR/data/postmaster.pid ]]; then
+        as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 30 stop >>"$TMP/pg.log" 2>&1 || true
+    fi
+    rm -rf "$PG_DIR"
+    PG_DIR=
+}
+
+# store_closed KIND: the node's "store closed" line (SIGTERM) as a JSON object: the
+# writer's counts over the node's life, with docs per batch, bytes per doc and commit
+# ms per batch; "null" for a node without a store.
+store_closed() {
+    local line
+    line=$(grep 'msg="store closed"' "$TMP/$1.log" | tail -1)
+    [[ -n $line ]] || {
+        echo null
+        return 0
+    }
+    awk -v l="$line" 'BEGIN {
+        n = split(l, kv, " ")
+        for (i = 1; i <= n; i++)
+            if (split(kv[i], p, "=") == 2)
+                v[p[1]] = p[2]
+        b = v["batches"] + 0; d = v["docs"] + 0
+        printf "{\"flushed\":\"%s\",\"batches\":%d,\"docs\":%d,\"bytes\":%d,", v["flushed"], b, d, v["bytes"]
+        printf "\"coalesced\":%d,\"failures\":%d,\"lag_ms_max\":%s,", v["coalesced"], v["failures"], v["lag_ms_max"] + 0
+        printf "\"commit_ms\":%s,\"loads\":%d,", v["commit_ms"] + 0, v["loads"]
+        printf "\"docs_per_batch\":%.2f,\"bytes_per_doc\":%.1f,\"commit_ms_per_batch\":%.3f}",
+            b ? d / b : 0, d ? v["bytes"] / d : 0, b ? v["commit_ms"] / b : 0 }'
+}
+
+declare -A RES RATIO CALLS TICKS CALL_SPREAD PS_ARGS PS_RUNS PS_RATES PS_STORE PS_LOAD \
+    PS_LOAD_STORE PS_LOAD_RUNS
 SCENARIOS=("tcp 100 1" "tcp 100 16" "ws 100 1" "ws 100 16")
 
 # ---- echo -------------------------------------------------------------------------------
@@ -667,6 +791,117 @@ if want calls; then
     stop_pair bench
 fi
 
+# ---- persistence -------------------------------------------------------------------------
+
+if want persist; then
+    echo "== persist: levelup (quick game) c100 d1, memory vs SQLite vs PostgreSQL" >&2
+    PS_KINDS=(memory sqlite-fast sqlite-durable)
+    PS_ARGS[persist-memory]="--store memory"
+    for dur in fast durable; do
+        mkdir -p "$TMP/sqlite-$dur"
+        PS_ARGS[persist-sqlite-$dur]="--data $TMP/sqlite-$dur --durability $dur"
+    done
+    PS_PG=0
+    if pg_start; then
+        PS_PG=1
+        for dur in fast durable; do
+            "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U atoll "atoll_$dur" >>"$TMP/pg.log" 2>&1
+            PS_ARGS[persist-pg-$dur]="--store postgres://atoll@127.0.0.1:$PG_PORT/atoll_$dur --durability $dur"
+        done
+        PS_KINDS+=(pg-fast pg-durable)
+        echo "  PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT" >&2
+    fi
+    for k in "${PS_KINDS[@]}"; do start_pair "persist-$k"; done
+    declare -A PS_RATIOS
+    nk=${#PS_KINDS[@]}
+    for i in $(seq 1 "$REPEATS"); do
+        # Rotated by one every round, and reversed every other round.
+        order=()
+        for j in $(seq 0 $((nk - 1))); do order+=("${PS_KINDS[$(((i - 1 + j) % nk))]}"); done
+        if ((i % 2 == 0)); then
+            mapfile -t order < <(printf '%s\n' "${order[@]}" | tac)
+        fi
+        declare -A rps=()
+        for k in "${order[@]}"; do
+            DURATION=$PS_DURATION WARMUP=$PS_WARMUP one_run "persist-$k" tcp 100 1 --entry \
+                --check-code --route area.levelup --body '{}'
+            rps[$k]=$(field "$OUT" throughput_rps)
+            echo "  $k run $i: ${rps[$k]} rps, p50 $(field "$OUT" p50_us) us," \
+                "p99 $(field "$OUT" p99_us) us, errors $(field "$OUT" errors)" >&2
+            PS_RUNS[$k]+="${rps[$k]} $OUT"$'\n'
+            PS_RATES[$k]+="$(printf '%.0f' "${rps[$k]}"),"
+        done
+        for st in sqlite pg; do
+            [[ -n ${rps[$st-fast]:-} ]] || continue
+            PS_RATIOS[$st,fm]+="$(ratio "${rps[$st-fast]}" "${rps[memory]}") "
+            PS_RATIOS[$st,df]+="$(ratio "${rps[$st-durable]}" "${rps[$st-fast]}") "
+        done
+    done
+    for k in "${PS_KINDS[@]}"; do
+        mapfile -t lines < <(printf '%s' "${PS_RUNS[$k]}")
+        RES[persist,$k]=$(median_run "${lines[@]}")
+        stop_pair "persist-$k" # SIGTERM: the store's last flush and its "store closed" line
+        PS_STORE[$k]=$(store_closed "persist-$k")
+        echo "  $k store: ${PS_STORE[$k]}" >&2
+    done
+    for st in sqlite pg; do
+        [[ -n ${PS_RATIOS[$st,fm]:-} ]] || continue
+        # shellcheck disable=SC2086
+        RATIO[persist,$st,fm]=$(median ${PS_RATIOS[$st,fm]})
+        # shellcheck disable=SC2086
+        RATIO[persist,$st,df]=$(median ${PS_RATIOS[$st,df]})
+        echo "  $st: fast/memory ${PS_RATIOS[$st,fm]}-> ${RATIO[persist,$st,fm]};" \
+            "durable/fast ${PS_RATIOS[$st,df]}-> ${RATIO[persist,$st,df]}" >&2
+    done
+    pg_stop
+
+    # Loading: 10,000 players' documents in SQLite, entered after a restart.
+    PS_LOAD_N=10000
+    echo "== persist: entering $PS_LOAD_N players whose documents SQLite holds" >&2
+    mkdir -p "$TMP/sqlite-load"
+    PS_ARGS[persist-load-seed]="--data $TMP/sqlite-load --durability fast"
+    PS_ARGS[persist-load-sqlite]=${PS_ARGS[persist-load-seed]}
+    PS_ARGS[persist-load-memory]="--store memory"
+    start_server persist-load-seed
+    "$LOADGEN" --port "$PORT" --entry --uid-prefix seed --conns 1 --route area.levelup \
+        --body '{}' --check-code --duration 0.5 --warmup 0 >/dev/null 2>>"$TMP/loadgen.log"
+    stop_server
+    sqlite3 "$TMP/sqlite-load/atoll.db" "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL
+        SELECT i + 1 FROM n WHERE i < $PS_LOAD_N - 1)
+        INSERT INTO atoll_docs(kind, key, epoch, doc) SELECT 1, 'pre-' || i, 0,
+        (SELECT doc FROM atoll_docs WHERE kind = 1 AND key = 'seed-0') FROM n;"
+    PS_LOAD_ROWS=$(sqlite3 "$TMP/sqlite-load/atoll.db" \
+        "SELECT count(*) FROM atoll_docs WHERE kind = 1 AND key LIKE 'pre-%'")
+    echo "  $PS_LOAD_ROWS players' documents in the store" >&2
+    # Rounds of both nodes, the order alternating (2; 1 with --quick); each node's faster
+    # run is reported (10,000 connects at once can cost a SYN retransmit, 1 s, which is
+    # not the store's doing).
+    PS_LOAD_ORDER=(sqlite memory)
+    ((QUICK)) || PS_LOAD_ORDER+=(memory sqlite)
+    for k in "${PS_LOAD_ORDER[@]}"; do
+        start_server "persist-load-$k"
+        OUT=$("$LOADGEN" --port "$PORT" --entry --uid-prefix pre --conns "$PS_LOAD_N" \
+            --threads 2 --route area.info --body '{}' --check-code --duration 2 \
+            --warmup 0 --timeout 30000 2>>"$TMP/loadgen.log") || {
+            echo "run.sh: the load generator failed entering $PS_LOAD_N players ($k)" >&2
+            tail -5 "$TMP/loadgen.log" >&2
+            exit 1
+        }
+        stop_server
+        st=$(store_closed "persist-load-$k")
+        PS_LOAD_RUNS[$k]+="${PS_LOAD_RUNS[$k]:+,}{\"run\":$OUT,\"store\":$st}"
+        if [[ -z ${PS_LOAD[$k]:-} ]] || awk -v a="$(field "$OUT" entry_s)" \
+            -v b="$(field "${PS_LOAD[$k]}" entry_s)" 'BEGIN { exit !(a < b) }'; then
+            PS_LOAD[$k]=$OUT
+            PS_LOAD_STORE[$k]=$st
+        fi
+        echo "  $k: $(field "$OUT" entries) entries in $(field "$OUT" entry_s) s" \
+            "($(awk -v n="$(field "$OUT" entries)" -v s="$(field "$OUT" entry_s)" \
+                'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')/s), errors $(field "$OUT" errors)," \
+            "store: ${PS_LOAD_STORE[$k]}" >&2
+    done
+fi
+
 # ---- table ------------------------------------------------------------------------------
 
 fmt0() { printf '%.0f' "$1"; }
@@ -803,6 +1038,32 @@ if want calls; then
     echo "areas and workers at the end: $AREAS_AFTER"
 fi
 
+if want persist; then
+    printf '\npersist: quick game levelup c100 d1, %s s runs after %s s, %d rounds of every node\n' \
+        "$PS_DURATION" "$PS_WARMUP" "$REPEATS"
+    printf '%-15s %10s %12s %9s %11s %10s %10s %12s\n' node rps "p50/p99 us" ratio "ratio of" \
+        "docs/batch" "bytes/doc" "commit ms/b"
+    for k in "${PS_KINDS[@]}"; do
+        r=${RES[persist,$k]} st=${PS_STORE[$k]} rt="" of=""
+        case $k in
+        *-fast) rt=${RATIO[persist,${k%-fast},fm]} of="memory (>=0.9)" ;;
+        *-durable) rt=${RATIO[persist,${k%-durable},df]} of="fast (>=0.8)" ;;
+        esac
+        printf '%-15s %10.0f %12s %9s %-15s %6s %10s %12s\n' "$k" "$(field "$r" throughput_rps)" \
+            "$(printf '%.0f/%.0f' "$(field "$r" p50_us)" "$(field "$r" p99_us)")" "$rt" "$of" \
+            "$(field "$st" docs_per_batch)" "$(field "$st" bytes_per_doc)" \
+            "$(field "$st" commit_ms_per_batch)"
+    done
+    echo "rps and latencies: each node's median run; ratios: medians of the per-round ratios;"
+    echo "store columns: the node's \"store closed\" line, over all its runs"
+    for k in memory sqlite; do
+        printf 'entering %d players (%s node, faster run): %s entries in %s s = %.0f entries/s, %s documents loaded\n' \
+            "$PS_LOAD_N" "$k" "$(field "${PS_LOAD[$k]}" entries)" "$(field "${PS_LOAD[$k]}" entry_s)" \
+            "$(awk -v n="$(field "${PS_LOAD[$k]}" entries)" -v s="$(field "${PS_LOAD[$k]}" entry_s)" \
+                'BEGIN { print (s > 0 ? n / s : 0) }')" "$(field "${PS_LOAD_STORE[$k]}" loads)"
+    done
+fi
+
 # ---- JSON -------------------------------------------------------------------------------
 
 {
@@ -861,6 +1122,32 @@ fi
         printf '],"local_failure":"%s"},"ticks":{' "$(json_str "$LOCAL_FAILURE")"
         printf '"hz":20,"idle":%s,"client_load_median":%s,"areas_after":%s}' \
             "$TICK_IDLE" "$TICK_LOAD" "$AREAS_AFTER"
+    fi
+    if want persist; then
+        printf ',"persist":{"game":"quick","route":"area.levelup","conns":100,"depth":1,'
+        printf '"duration_s":%s,"warmup_s":%s,"nodes":{' "$PS_DURATION" "$PS_WARMUP"
+        sep=
+        for k in "${PS_KINDS[@]}"; do
+            printf '%s"%s":{"median":%s,"rps_runs":[%s],"store":%s}' "$sep" "$k" \
+                "${RES[persist,$k]}" "${PS_RATES[$k]%,}" "${PS_STORE[$k]}"
+            sep=,
+        done
+        printf '},"ratios":{'
+        sep=
+        for st in sqlite pg; do
+            [[ -n ${RATIO[persist,$st,fm]:-} ]] || continue
+            printf '%s"%s":{"fast_memory":%s,"durable_fast":%s,"fast_memory_runs":[%s],' \
+                "$sep" "$st" "${RATIO[persist,$st,fm]}" "${RATIO[persist,$st,df]}" \
+                "$(join ${PS_RATIOS[$st,fm]})"
+            printf '"durable_fast_runs":[%s]}' "$(join ${PS_RATIOS[$st,df]})"
+            sep=,
+        done
+        printf '},"load":{"players":%d,"rows":%s,"memory":%s,"sqlite":%s,' "$PS_LOAD_N" \
+            "$PS_LOAD_ROWS" "${PS_LOAD[memory]}" "${PS_LOAD[sqlite]}"
+        printf '"memory_store":%s,"sqlite_store":%s,' "${PS_LOAD_STORE[memory]}" \
+            "${PS_LOAD_STORE[sqlite]}"
+        printf '"memory_runs":[%s],"sqlite_runs":[%s]}}' "${PS_LOAD_RUNS[memory]}" \
+            "${PS_LOAD_RUNS[sqlite]}"
     fi
     printf '}\n'
 } >"$RESULTS"

@@ -296,11 +296,13 @@ atoll__docs_close(atoll__node *n)
     int rc = atoll__writer_stop(d->writer, 60000);
     ATOLL_LOG(rc == ATOLL_OK ? ATOLL_LOG_INFO : ATOLL_LOG_ERROR,
               "msg=\"store closed\" flushed=%s batches=%llu docs=%llu bytes=%llu "
-              "coalesced=%llu failures=%llu fenced=%llu lag_ms_max=%.1f",
+              "coalesced=%llu failures=%llu fenced=%llu lag_ms_max=%.1f commit_ms=%.1f "
+              "loads=%llu",
               rc == ATOLL_OK ? "yes" : "NO", (unsigned long long)st.batches,
               (unsigned long long)st.docs, (unsigned long long)st.bytes,
               (unsigned long long)st.coalesced, (unsigned long long)st.failures,
-              (unsigned long long)st.fenced, (double)st.lag_ns_max / 1e6);
+              (unsigned long long)st.fenced, (double)st.lag_ns_max / 1e6,
+              (double)st.commit_ns / 1e6, (unsigned long long)st.loads);
     for (size_t i = 0; i < d->holds.cap; i++) {
         hold *h = d->holds.slots[i].value;
         if (d->holds.slots[i].key == 0 || h == NULL)
