@@ -41,7 +41,9 @@ atoll__config_defaults(atoll__config *c)
      * own main, writes no file it did not ask for); `atoll run` defaults to SQLite under
      * --data. */
     snprintf(c->store_url, sizeof c->store_url, "memory");
-    c->store_durable = 1;
+    /* fast by default: durable did not reach 0.8 of fast on this project's benchmark
+     * (docs/performance.md, "Persistence"; docs/operations.md says why). */
+    c->store_durable = 0;
     c->flush_ms = 100;
     c->store_timeout_ms = 5000;
 }
