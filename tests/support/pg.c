@@ -269,6 +269,18 @@ pg_restart(pg_server *pg)
     return launch(pg);
 }
 
+void
+pg_down(pg_server *pg)
+{
+    halt(pg);
+}
+
+bool
+pg_up(pg_server *pg)
+{
+    return launch(pg);
+}
+
 bool
 pg_create_db(pg_server *pg, const char *name, char *url, size_t cap)
 {

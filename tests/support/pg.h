@@ -35,6 +35,10 @@ bool pg_start(pg_server *pg, char *url, size_t cap);
 /* Stops the server (fast shutdown) and starts it again on the same data and port, as a
  * restart in production would: every connection is cut. */
 bool pg_restart(pg_server *pg);
+/* An outage: pg_down stops the server (fast shutdown) and keeps its data; pg_up starts
+ * it again on the same data and port (false, with the reason on stderr, when it cannot). */
+void pg_down(pg_server *pg);
+bool pg_up(pg_server *pg);
 /* Creates a new empty database and writes its URL into url. */
 bool pg_create_db(pg_server *pg, const char *name, char *url, size_t cap);
 /* Runs one SQL statement in the database of url (a separate connection): true when it
