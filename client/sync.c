@@ -71,11 +71,17 @@ run_until(atollc_sync *s, bool (*pred)(atollc_sync *, void *), void *arg, int ti
 {
     if (pred(s, arg))
         return true;
+    /* No time to wait: one turn that does not block. (A guard of 0 ms would fire in the
+     * turn's timer phase, before its poll, which would then block until some I/O.) */
+    if (timeout_ms <= 0) {
+        uv_run(&s->loop, UV_RUN_NOWAIT);
+        return pred(s, arg);
+    }
     s->guard_fired = false;
     /* The loop's clock is cached: after an idle spell it is stale, and a guard timed
      * from it would fire at once (the wait then blocks in poll until some I/O). */
     uv_update_time(&s->loop);
-    uv_timer_start(&s->guard, on_guard, timeout_ms > 0 ? (uint64_t)timeout_ms : 0, 0);
+    uv_timer_start(&s->guard, on_guard, (uint64_t)timeout_ms, 0);
     while (!pred(s, arg) && !s->guard_fired)
         uv_run(&s->loop, UV_RUN_ONCE);
     uv_timer_stop(&s->guard);

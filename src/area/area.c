@@ -513,6 +513,7 @@ atoll__areas_shutdown(atoll__worker *w)
         if (w->areas->forwards.slots[i].key != 0)
             atoll__free(w->areas->forwards.slots[i].value);
     atoll__map_fini(&w->areas->forwards);
+    atoll__docs_worker_stopped(w);
 }
 
 /* ---- creating and destroying ---------------------------------------------------------- */

@@ -339,6 +339,9 @@ void atoll__session_out(atoll__worker *w, atoll_session_id s, int sw, const uint
  * with a log line that names the store. Closing flushes what is left. */
 int atoll__docs_open(atoll__node *n);
 void atoll__docs_close(atoll__node *n);
+/* On a worker's thread once its loop has ended (atoll__areas_shutdown): the writer's
+ * commits no longer post to it. */
+void atoll__docs_worker_stopped(atoll__worker *w);
 void atoll__docs_worker_init(atoll__worker *w);
 void atoll__docs_worker_fini(atoll__worker *w);
 /* End of a loop phase: changed documents are encoded and handed to the writer

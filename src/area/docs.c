@@ -232,11 +232,27 @@ static void
 on_commit(void *arg, uint64_t upto)
 {
     atoll__docs *d = arg;
+    /* Under the lock: a worker that stopped (atoll__docs_worker_stopped) is never woken
+     * again, its loop being closed and freed while the writer still commits. */
+    pthread_mutex_lock(&d->lock);
     for (int i = 0; i < d->nworkers; i++) {
         uint64_t want = atomic_load(&d->want[i]);
         if (want != 0 && want <= upto && atomic_exchange(&d->posted[i], 1) == 0)
             atoll__send(d->node, i, atoll__mail_new(ATOLL_MAIL_DOC_COMMITTED, 0));
     }
+    pthread_mutex_unlock(&d->lock);
+}
+
+void
+atoll__docs_worker_stopped(atoll__worker *w)
+{
+    atoll__docs *d = docs_of(w);
+    if (d == NULL)
+        return;
+    /* posted stays 1: only the worker's own loop, which has ended, would clear it. */
+    pthread_mutex_lock(&d->lock);
+    atomic_store(&d->posted[w->index], 1);
+    pthread_mutex_unlock(&d->lock);
 }
 
 static void on_loaded_mail(atoll__worker *w, atoll__mail *m);
@@ -289,6 +305,9 @@ atoll__docs_close(atoll__node *n)
     atoll__docs *d = an ? an->docs : NULL;
     if (d == NULL)
         return;
+    /* The workers are gone (their loops closed): no output waits for a commit, and a
+     * DOC_COMMITTED posted now would wake a closed loop, which aborts in libuv. */
+    atoll__writer_on_commit(d->writer, NULL, NULL);
     atoll__writer_stats st;
     atoll__writer_stats_get(d->writer, &st);
     /* Everything the workers handed over is committed before the process ends (a

@@ -274,9 +274,12 @@ writer_main(void *arg)
         if (upto > w->committed_upto)
             w->committed_upto = upto;
         pthread_cond_broadcast(&w->committed);
-        if (w->on_commit != NULL) {
+        /* Read under the lock: atoll__writer_on_commit may change it meanwhile. */
+        atoll__writer_commit_fn on_commit = w->on_commit;
+        void *commit_ctx = w->commit_ctx;
+        if (on_commit != NULL) {
             pthread_mutex_unlock(&w->lock);
-            w->on_commit(w->commit_ctx, upto);
+            on_commit(commit_ctx, upto);
             pthread_mutex_lock(&w->lock);
         }
     }

@@ -5,7 +5,8 @@
  * command queues, calls between areas (fast, slow, missing, to an area created again
  * while the call travels), moves (also with the old worker busy when the fence comes),
  * creation and destruction, the area manager, and game code that is slow, stalls or
- * crashes (tests/integration/watchdog_test.c).
+ * crashes (tests/integration/watchdog_test.c), and a failing handler's changes to the
+ * player's data and the area's state being undone (tests/integration/persist_test.c).
  *
  * gate.entry {uid, area?, type?} puts the player in `area` (default "t-1") of type
  * `type` (default "t"); a body whose uid is not the player's, or that still holds a
@@ -74,6 +75,42 @@ static int
 t_fail(atoll_req *req)
 {
     return ATOLL_ESTATE; /* answered {"code":500,"message":"not allowed in this state"} */
+}
+
+/* t.spoil {by?}: changes the player's data ("n" += by, default 100, and "spoiled")
+ * and the area's state ("spoiled"), pushes onEffect {"to":"spoil"} to the player, then
+ * fails: every change must be undone and the push dropped (persist_test). */
+static int
+t_spoil(atoll_req *req)
+{
+    atoll_player *p = atoll_req_player(req);
+    atoll_incr(atoll_player_data(p), "n", atoll_get_int(atoll_req_body(req), "by", 100));
+    atoll_set(atoll_player_data(p), "spoiled", atoll_bool(1));
+    atoll_incr(atoll_area_state(atoll_req_area(req)), "spoiled", 1);
+    atoll_push(p, "onEffect", atoll_pack("{s:s}", "to", "spoil"));
+    return ATOLL_ESTATE;
+}
+
+/* t.spoils: what t.spoil and t.incr touch: the player's "n" and "spoiled", the area's
+ * "spoiled" (0 or false when absent). */
+static int
+t_spoils(atoll_req *req)
+{
+    atoll_value *d = atoll_player_data(atoll_req_player(req));
+    atoll_value *st = atoll_area_state(atoll_req_area(req));
+    return atoll_reply(req, atoll_pack("{s:i,s:I,s:b,s:I}", "code", 200, "n",
+                                       atoll_get_int(d, "n", 0), "spoiled",
+                                       atoll_get_bool(d, "spoiled", 0), "area_spoiled",
+                                       atoll_get_int(st, "spoiled", 0)));
+}
+
+/* t.peek: a query that writes the player's data ("peeked"), which atoll.h forbids: the
+ * node logs it. */
+static int
+t_peek(atoll_req *req)
+{
+    atoll_incr(atoll_player_data(atoll_req_player(req)), "peeked", 1);
+    return atoll_reply(req, atoll_pack("{s:i}", "code", 200));
 }
 
 static int
@@ -677,6 +714,9 @@ static const atoll_area_type type_t = {
         {"incr", t_incr, 0},
         {"fail", t_fail, 0},
         {"failmsg", t_failmsg, 0},
+        {"spoil", t_spoil, 0},
+        {"spoils", t_spoils, ATOLL_QUERY},
+        {"peek", t_peek, ATOLL_QUERY},
         {"spin", t_spin, 0},
         {"sleep", t_sleep, 0},
         {"crash", t_crash, 0},
