@@ -79,6 +79,7 @@ typedef struct atoll__docs {
     atoll__map holds;           /* name -> hold */
     _Atomic uint64_t *want;     /* per worker: the ticket its oldest held output needs */
     atomic_int *posted;         /* per worker: a DOC_COMMITTED is on its way */
+    bool *gone;                 /* per worker, under lock: its loop has ended */
     int nworkers;
     bool durable;
 } atoll__docs;
@@ -119,7 +120,14 @@ on_loaded(void *arg, int status, uint8_t *bytes, size_t len, uint64_t epoch, con
     m->uid = atoll__strndup(c->key, strlen(c->key));
     if (err != NULL)
         m->value = atoll_str(err);
-    atoll__send(c->d->node, c->to.worker, m);
+    /* Under the lock, like on_commit: a worker whose loop has ended is not woken. */
+    atoll__docs *d = c->d;
+    pthread_mutex_lock(&d->lock);
+    if (d->gone[c->to.worker])
+        atoll__mail_free(m);
+    else
+        atoll__send(d->node, c->to.worker, m);
+    pthread_mutex_unlock(&d->lock);
     atoll__free(c);
 }
 
@@ -252,6 +260,7 @@ atoll__docs_worker_stopped(atoll__worker *w)
     /* posted stays 1: only the worker's own loop, which has ended, would clear it. */
     pthread_mutex_lock(&d->lock);
     atomic_store(&d->posted[w->index], 1);
+    d->gone[w->index] = true; /* and no load's answer either */
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -281,6 +290,7 @@ atoll__docs_open(atoll__node *n)
     d->nworkers = n->nworkers;
     d->want = atoll__calloc((size_t)n->nworkers, sizeof *d->want);
     d->posted = atoll__calloc((size_t)n->nworkers, sizeof *d->posted);
+    d->gone = atoll__calloc((size_t)n->nworkers, sizeof *d->gone);
     pthread_mutex_init(&d->lock, NULL);
     d->writer = atoll__writer_start(s, NULL, NULL, 100);
     if (d->writer == NULL) {
@@ -288,6 +298,7 @@ atoll__docs_open(atoll__node *n)
         pthread_mutex_destroy(&d->lock);
         atoll__free(d->want);
         atoll__free(d->posted);
+        atoll__free(d->gone);
         atoll__free(d);
         return ATOLL_ENOMEM;
     }
@@ -336,6 +347,7 @@ atoll__docs_close(atoll__node *n)
     pthread_mutex_destroy(&d->lock);
     atoll__free(d->want);
     atoll__free(d->posted);
+    atoll__free(d->gone);
     atoll__free(d);
     an->docs = NULL;
 }
