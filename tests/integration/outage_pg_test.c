@@ -21,11 +21,12 @@
 #define PLAYERS 4
 
 typedef struct player {
-    test_node *node;
+    atollc_sync *s;         /* entered by the main thread (the client helpers' globals) */
     char uid[32];
     atomic_bool stop;
     int64_t last_acked;     /* the highest level answered with code 200 */
-    int answered, refused;  /* replies 200 and 500 */
+    atomic_int answered;    /* replies 200, read by the main thread meanwhile */
+    int refused;            /* replies 500 */
     uint64_t longest_us;    /* the longest wait for a reply */
 } player;
 
@@ -33,7 +34,7 @@ static void *
 play(void *arg)
 {
     player *p = arg;
-    atollc_sync *s = ENTER(p->node, p->uid);
+    atollc_sync *s = p->s;
     while (!atomic_load(&p->stop)) {
         uint64_t t0 = gc_now_us();
         /* Fails the test when no answer comes within 5 s: nothing is left unanswered. */
@@ -53,7 +54,6 @@ play(void *arg)
         }
         atoll_unref(r);
     }
-    atollc_sync_free(s);
     return NULL;
 }
 
@@ -82,10 +82,11 @@ outage(const char *durability)
     pthread_t t[PLAYERS];
     for (int i = 0; i < PLAYERS; i++) {
         memset(&ps[i], 0, sizeof ps[i]);
-        ps[i].node = &n;
         snprintf(ps[i].uid, sizeof ps[i].uid, "%s-%d", durability, i);
-        pthread_create(&t[i], NULL, play, &ps[i]);
+        ps[i].s = ENTER(&n, ps[i].uid);
     }
+    for (int i = 0; i < PLAYERS; i++)
+        pthread_create(&t[i], NULL, play, &ps[i]);
     usleep(800 * 1000);
     pg_down(&pg);
     usleep(3000 * 1000);
@@ -93,17 +94,19 @@ outage(const char *durability)
     /* Back: the writer's pause doubles from 100 ms, so it tries again within ~2 s. */
     int before[PLAYERS];
     for (int i = 0; i < PLAYERS; i++)
-        before[i] = ps[i].answered;
+        before[i] = atomic_load(&ps[i].answered);
     usleep(4000 * 1000);
     for (int i = 0; i < PLAYERS; i++)
         atomic_store(&ps[i].stop, true);
-    for (int i = 0; i < PLAYERS; i++)
+    for (int i = 0; i < PLAYERS; i++) {
         pthread_join(t[i], NULL);
+        atollc_sync_free(ps[i].s);
+    }
     for (int i = 0; i < PLAYERS; i++) {
         fprintf(stderr, "# %s %s: acked up to %lld, %d answered, %d refused, longest %.0f ms\n",
-                durability, ps[i].uid, (long long)ps[i].last_acked, ps[i].answered,
+                durability, ps[i].uid, (long long)ps[i].last_acked, atomic_load(&ps[i].answered),
                 ps[i].refused, (double)ps[i].longest_us / 1000.0);
-        ASSERT(ps[i].answered > before[i]); /* played on after the outage */
+        ASSERT(atomic_load(&ps[i].answered) > before[i]); /* played on after the outage */
         if (strcmp(durability, "durable") == 0)
             ASSERT(ps[i].refused > 0 || ps[i].longest_us > 1000000); /* it waited, or 500 */
         else

@@ -11,6 +11,7 @@
 #include "test.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -75,7 +76,7 @@ typedef struct leveler {
     pthread_t thread;
     atollc_sync *s;
     char uid[16];
-    volatile int stop;
+    atomic_int stop;
     int acked;         /* the last level acknowledged */
     uint64_t *acked_us; /* acked_us[level]: when that level's answer came */
     size_t cap;
@@ -87,7 +88,7 @@ static void *
 level_loop(void *arg)
 {
     leveler *l = arg;
-    while (!l->stop) {
+    while (!atomic_load(&l->stop)) {
         char *resp = NULL;
         if (atollc_sync_request(l->s, "area.levelup", "{}", &resp, 3000) != ATOLLC_OK)
             break; /* the node is gone */
@@ -135,7 +136,7 @@ static void
 join_levelers(leveler *ls, uint64_t stopped_us)
 {
     for (int i = 0; i < PLAYERS; i++) {
-        ls[i].stop = 1;
+        atomic_store(&ls[i].stop, 1);
         pthread_join(ls[i].thread, NULL);
         atollc_sync_free(ls[i].s);
         if (ls[i].bad[0] != '\0')
