@@ -542,7 +542,7 @@ atoll__docs_phase_end(atoll__worker *w)
 static void
 touch(atoll__worker *w, void *t)
 {
-    if (!atoll__fx_active(w))
+    if (!atoll__fx_active(w) || docs_of(w) == NULL)
         return;
     atoll__docs_worker *dw = &w->areas->docs;
     if (dw->ntouched == dw->cap_touched) {
@@ -573,6 +573,8 @@ atoll__docs_region_end(atoll__worker *w, bool keep)
     atoll__vjournal *j = &fx->journal;
     if (!keep) {
         atoll__vj_rollback(j);
+    } else if (j->n > 0 && docs_of(w) == NULL) {
+        atoll__vj_clear(j); /* nothing is kept: no document to mark */
     } else if (j->n > 0) {
         bool deep = false, wrote_doc = false;
         for (size_t i = 0; i < j->n; i++) {
