@@ -139,6 +139,21 @@ make_parent_dirs(const char *url)
     }
 }
 
+/* The store URL as it may be shown: a password (postgres://USER:PASSWORD@...) becomes
+ * "***", so that an error line never carries it into logs. */
+static void
+url_for_log(const char *url, char *out, size_t cap)
+{
+    const char *scheme = strstr(url, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
+    if (at == NULL || colon == NULL || colon > at) {
+        snprintf(out, cap, "%s", url);
+        return;
+    }
+    snprintf(out, cap, "%.*s:***%s", (int)(colon - url), url, at);
+}
+
 /* The store --store or --data names, opened (its schema made or checked) in *out: 0,
  * or -1 after a line on stderr that names it. A store that cannot be reached at start
  * stops the start: a node must not serve players whose state it cannot load.
@@ -147,22 +162,22 @@ make_parent_dirs(const char *url)
 static int
 open_store(const atoll__config *cfg, atoll__store **out)
 {
-    char err[300] = "";
+    char err[300] = "", shown[600];
     *out = NULL;
     if (strcmp(cfg->store_url, "memory") == 0)
         return 0;
+    url_for_log(cfg->store_url, shown, sizeof shown);
     if (make_parent_dirs(cfg->store_url) != 0) {
-        fprintf(stderr, "atoll: cannot make the directory of %s: %s\n", cfg->store_url,
-                strerror(errno));
+        fprintf(stderr, "atoll: cannot make the directory of %s: %s\n", shown, strerror(errno));
         return -1;
     }
     atoll__store *s = atoll__store_new(cfg->store_url, err, sizeof err);
     if (s == NULL) {
-        fprintf(stderr, "atoll: bad store '%s': %s\n", cfg->store_url, err);
+        fprintf(stderr, "atoll: bad store '%s': %s\n", shown, err);
         return -1;
     }
     if (s->ops->open(s, err, sizeof err) != ATOLL_OK) {
-        fprintf(stderr, "atoll: cannot open the store %s: %s\n", cfg->store_url, err);
+        fprintf(stderr, "atoll: cannot open the store %s: %s\n", shown, err);
         atoll__store_free(s);
         return -1;
     }

@@ -443,10 +443,7 @@ mark_dirty(atoll__worker *w, void *t)
     uint32_t *slot = dirty_slot(t);
     if (*slot != 0)
         return;
-    if (dw->ndirty == dw->cap_dirty) {
-        dw->cap_dirty = dw->cap_dirty ? dw->cap_dirty * 2 : 32;
-        dw->dirty = atoll__realloc(dw->dirty, dw->cap_dirty * sizeof *dw->dirty);
-    }
+    dw->dirty = atoll__grow(dw->dirty, dw->ndirty, &dw->cap_dirty, sizeof *dw->dirty, 32);
     dw->dirty[dw->ndirty++] = t;
     *slot = (uint32_t)dw->ndirty;
     const atoll__docs *d = docs_of(w);
@@ -545,10 +542,7 @@ touch(atoll__worker *w, void *t)
     if (!atoll__fx_active(w) || docs_of(w) == NULL)
         return;
     atoll__docs_worker *dw = &w->areas->docs;
-    if (dw->ntouched == dw->cap_touched) {
-        dw->cap_touched = dw->cap_touched ? dw->cap_touched * 2 : 8;
-        dw->touched = atoll__realloc(dw->touched, dw->cap_touched * sizeof *dw->touched);
-    }
+    dw->touched = atoll__grow(dw->touched, dw->ntouched, &dw->cap_touched, sizeof *dw->touched, 8);
     dw->touched[dw->ntouched++] = t;
 }
 

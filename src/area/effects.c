@@ -91,10 +91,7 @@ atoll__fx_moved(atoll__worker *w, atoll_player *p)
     if (!atoll__fx_active(w))
         return;
     atoll__fx *fx = &w->areas->fx;
-    if (fx->nmoved == fx->cap_moved) {
-        fx->cap_moved = fx->cap_moved ? fx->cap_moved * 2 : 8;
-        fx->moved = atoll__realloc(fx->moved, fx->cap_moved * sizeof *fx->moved);
-    }
+    fx->moved = atoll__grow(fx->moved, fx->nmoved, &fx->cap_moved, sizeof *fx->moved, 8);
     fx->moved[fx->nmoved++] = p;
 }
 

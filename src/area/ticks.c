@@ -82,10 +82,8 @@ void
 atoll__tick_add(atoll_area *a)
 {
     atoll__worker *w = a->worker;
-    if (w->areas->tick_len == w->areas->tick_cap) {
-        w->areas->tick_cap = w->areas->tick_cap ? w->areas->tick_cap * 2 : 16;
-        w->areas->tick_heap = atoll__realloc(w->areas->tick_heap, w->areas->tick_cap * sizeof *w->areas->tick_heap);
-    }
+    w->areas->tick_heap = atoll__grow(w->areas->tick_heap, w->areas->tick_len,
+                                      &w->areas->tick_cap, sizeof *w->areas->tick_heap, 16);
     place(w, w->areas->tick_len++, a);
     sift_up(w, w->areas->tick_len - 1);
     if (w->areas->tick_heap[0] == a)

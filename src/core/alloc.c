@@ -46,6 +46,15 @@ atoll__realloc(void *p, size_t n)
     return q;
 }
 
+void *
+atoll__grow(void *items, size_t len, size_t *cap, size_t size, size_t first)
+{
+    if (len < *cap)
+        return items;
+    *cap = *cap ? *cap * 2 : first;
+    return atoll__realloc(items, *cap * size);
+}
+
 char *
 atoll__strndup(const char *s, size_t n)
 {

@@ -30,6 +30,9 @@ void *atoll__malloc(size_t n);
 void *atoll__calloc(size_t count, size_t n);
 void *atoll__realloc(void *p, size_t n);
 char *atoll__strndup(const char *s, size_t n);
+/* Room for one more item in an array of len items in *cap slots of size bytes: returns
+ * the array, moved to twice the slots (`first` at first) when it was full. */
+void *atoll__grow(void *items, size_t len, size_t *cap, size_t size, size_t first);
 void atoll__free(void *p);
 /* Called on allocation failure in the server core; logs and aborts. */
 void atoll__oom(size_t n) __attribute__((noreturn));

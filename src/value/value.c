@@ -75,10 +75,7 @@ atoll__vj_current(void)
 static atoll__vj_rec *
 vj_add(atoll__vjournal *j, int op, json_t *container)
 {
-    if (j->n == j->cap) {
-        j->cap = j->cap ? j->cap * 2 : 16;
-        j->recs = atoll__realloc(j->recs, j->cap * sizeof *j->recs);
-    }
+    j->recs = atoll__grow(j->recs, j->n, &j->cap, sizeof *j->recs, 16);
     atoll__vj_rec *r = &j->recs[j->n++];
     memset(r, 0, sizeof *r);
     r->op = (uint8_t)op;

@@ -237,34 +237,13 @@ TEST(levelup_before_entry_gets_500)
     node_stop(&n);
 }
 
-/* Runs a node of the quick game with one --set that must stop it at start: it exits
- * non-zero (timeout's 124 would mean it came up and ran instead) and its log holds
- * `says`. */
+/* A node of the quick game with one --set that must stop it at start, saying `says`. */
 static void
 refused_setting_(const char *set, const char *says, int line)
 {
-    const char *bin = getenv("ATOLL_BIN");
-    ASSERT(bin != NULL);
-    char log[] = "/tmp/atoll-settings-XXXXXX";
-    int fd = mkstemp(log);
-    ASSERT(fd >= 0);
-    close(fd);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "timeout 10 %s run --store memory --listen 127.0.0.1:0 --workers 1 --game quick "
-             "--set '%s' >/dev/null 2>%s",
-             bin, set, log);
-    int status = system(cmd);
-    char text[4096] = "";
-    FILE *f = fopen(log, "r");
-    if (f != NULL) {
-        text[fread(text, 1, sizeof text - 1, f)] = '\0';
-        fclose(f);
-    }
-    unlink(log);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 124 ||
-        strstr(text, says) == NULL)
-        gc_fail_at(__FILE__, line, set, text, says);
+    char args[512];
+    snprintf(args, sizeof args, "--store memory --game quick --set '%s'", set);
+    node_expect_refused_(args, says, __FILE__, line);
 }
 #define REFUSED_SETTING(set, says) refused_setting_((set), (says), __LINE__)
 

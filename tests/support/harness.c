@@ -98,6 +98,37 @@ node_start(test_node *n, const char *const *args)
 }
 
 void
+node_expect_refused_(const char *args, const char *says, const char *file, int line)
+{
+    const char *bin = getenv("ATOLL_BIN");
+    if (bin == NULL)
+        test_fail_(file, line, "ATOLL_BIN is not set (run through ctest)");
+    char log[] = "/tmp/atoll-refused-XXXXXX";
+    int fd = mkstemp(log);
+    if (fd < 0)
+        test_fail_(file, line, "cannot create a log file");
+    close(fd);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "timeout 10 %s run --listen 127.0.0.1:0 --workers 1 %s >/dev/null 2>%s", bin,
+             args, log);
+    int status = system(cmd);
+    char text[4096] = "";
+    FILE *f = fopen(log, "r");
+    if (f != NULL) {
+        text[fread(text, 1, sizeof text - 1, f)] = '\0';
+        fclose(f);
+    }
+    unlink(log);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 124 ||
+        strstr(text, says) == NULL) {
+        fprintf(stderr, "  atoll run %s: status %d, said \"%s\"; want a refusal saying \"%s\"\n",
+                args, status, text, says);
+        test_fail_(file, line, "the node did not refuse to start as it should");
+    }
+}
+
+void
 node_dump_log(const test_node *n)
 {
     FILE *f = fopen(n->log_path, "r");

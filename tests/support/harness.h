@@ -38,6 +38,12 @@ void node_stop_keep_log(test_node *n);
  * running then. Its log stays for the test to read: node_remove_log afterwards. */
 int node_wait_exit(test_node *n, int timeout_ms);
 void node_remove_log(test_node *n);
+/* Runs `$ATOLL_BIN run --listen 127.0.0.1:0 --workers 1 ARGS` (ARGS: shell words),
+ * which must stop by itself at start: a non-zero exit within 10 s (timeout's 124 would
+ * mean it came up and ran instead) with `says` on its stderr. Fails the test at
+ * file:line otherwise, showing what it said. */
+void node_expect_refused_(const char *args, const char *says, const char *file, int line);
+#define NODE_REFUSES(args, says) node_expect_refused_((args), (says), __FILE__, __LINE__)
 /* Prints the node's log to stderr (on failure paths). */
 void node_dump_log(const test_node *n);
 /* True when the node's log holds this text. */
