@@ -115,6 +115,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${ATOLL_BUILD_DIR:-$ROOT/build}
 ATOLL_BIN=${ATOLL_BIN:-$BUILD/atoll}
 LOADGEN=$BUILD/bench/atoll-loadgen
+LOADBENCH=$BUILD/bench/atoll-load-bench
 BASELINE=$BUILD/bench/atoll-baseline
 BENCHGAME=$BUILD/bench/libatoll_benchgame.so
 RESULTS=$BUILD/bench/results.json
@@ -614,7 +615,7 @@ store_closed() {
             b ? d / b : 0, d ? v["bytes"] / d : 0, b ? v["commit_ms"] / b : 0 }'
 }
 
-declare -A RES RATIO CALLS TICKS CALL_SPREAD PS_ARGS PS_RUNS PS_RATES PS_STORE PS_LOAD \
+declare -A RES RATIO CALLS TICKS CALL_SPREAD PS_ARGS PS_RUNS PS_RATES PS_STORE PS_LOAD PS_LOADB \
     PS_LOAD_STORE PS_LOAD_RUNS
 SCENARIOS=("tcp 100 1" "tcp 100 16" "ws 100 1" "ws 100 16")
 
@@ -853,6 +854,17 @@ if want persist; then
         echo "  $st: fast/memory ${PS_RATIOS[$st,fm]}-> ${RATIO[persist,$st,fm]};" \
             "durable/fast ${PS_RATIOS[$st,df]}-> ${RATIO[persist,$st,df]}" >&2
     done
+    # The store alone: 10,000 players' documents asked of the writer at once, as after a
+    # restart (bench/loads.c); SQLite in a temporary directory, and this PostgreSQL.
+    PS_LOADB[sqlite]=$("$LOADBENCH" --docs 10000)
+    if [[ -n ${PS_ARGS[persist-pg-fast]:-} ]]; then
+        PS_LOADB[pg]=$("$LOADBENCH" --docs 10000 \
+            --store "postgres://atoll@127.0.0.1:$PG_PORT/atoll_fast")
+    fi
+    for st in sqlite pg; do
+        [[ -n ${PS_LOADB[$st]:-} ]] &&
+            echo "  $st: 10000 documents loaded in $(field "${PS_LOADB[$st]}" load_s) s" >&2
+    done
     pg_stop
 
     # Loading: 10,000 players' documents in SQLite, entered after a restart.
@@ -1056,6 +1068,11 @@ if want persist; then
     done
     echo "rps and latencies: each node's median run; ratios: medians of the per-round ratios;"
     echo "store columns: the node's \"store closed\" line, over all its runs"
+    for st in sqlite pg; do
+        [[ -n ${PS_LOADB[$st]:-} ]] || continue
+        printf 'loading 10000 players'"'"' documents from %s (atoll-load-bench): %s s = %s documents/s\n' \
+            "$st" "$(field "${PS_LOADB[$st]}" load_s)" "$(field "${PS_LOADB[$st]}" loads_per_s)"
+    done
     for k in memory sqlite; do
         printf 'entering %d players (%s node, faster run): %s entries in %s s = %.0f entries/s, %s documents loaded\n' \
             "$PS_LOAD_N" "$k" "$(field "${PS_LOAD[$k]}" entries)" "$(field "${PS_LOAD[$k]}" entry_s)" \
@@ -1146,8 +1163,10 @@ fi
             "$PS_LOAD_ROWS" "${PS_LOAD[memory]}" "${PS_LOAD[sqlite]}"
         printf '"memory_store":%s,"sqlite_store":%s,' "${PS_LOAD_STORE[memory]}" \
             "${PS_LOAD_STORE[sqlite]}"
-        printf '"memory_runs":[%s],"sqlite_runs":[%s]}}' "${PS_LOAD_RUNS[memory]}" \
+        printf '"memory_runs":[%s],"sqlite_runs":[%s]},' "${PS_LOAD_RUNS[memory]}" \
             "${PS_LOAD_RUNS[sqlite]}"
+        printf '"store_loads":{"sqlite":%s,"pg":%s}}' "${PS_LOADB[sqlite]:-null}" \
+            "${PS_LOADB[pg]:-null}"
     fi
     printf '}\n'
 } >"$RESULTS"
