@@ -64,6 +64,17 @@ enum {
 
 typedef struct atoll__store atoll__store;
 
+/* One answer of load_many. */
+typedef struct atoll__doc_loaded {
+    int status;        /* ATOLL_OK or ATOLL_ENOENT */
+    uint8_t *bytes;    /* ATOLL_OK: malloc'd, the caller frees them */
+    size_t len;
+    uint64_t epoch;
+} atoll__doc_loaded;
+
+/* The most keys one load_many is given. */
+#define ATOLL__LOAD_MANY_MAX 512
+
 static inline void
 atoll__doc_name(char out[ATOLL__DOC_NAME_MAX], atoll__doc_kind kind, const char *key)
 {
@@ -88,6 +99,12 @@ typedef struct atoll__store_ops {
     int (*commit)(atoll__store *s, const atoll__doc_write *batch, size_t n, int *results,
                   char *err, size_t errlen);
     void (*close)(atoll__store *s);
+    /* Optional: the n (at most ATOLL__LOAD_MANY_MAX, all different) documents kind/keys[i]
+     * at once, in one round trip where the store is far (a thousand players logging in
+     * after a restart): ATOLL_OK with out[i] for each, or an error for all of them (a
+     * sentence in err; no bytes left in out). NULL: the writer loads them one by one. */
+    int (*load_many)(atoll__store *s, atoll__doc_kind kind, const char *const *keys, size_t n,
+                     atoll__doc_loaded *out, char *err, size_t errlen);
 } atoll__store_ops;
 
 /* Every store starts with its table. */

@@ -133,44 +133,101 @@ put_back(atoll__writer *w, pending *list)
     }
 }
 
-/* Serves the loads that wait (lock held; released around each store call). A document
- * with a write waiting for its batch is answered with that write's bytes. */
+/* Loads from the store the documents of `batch` (n loads of one kind, lock not held)
+ * and answers each: in one load_many when the store has it, else one by one. Loads of
+ * the same document share the store's answer. */
+static void
+load_from_store(atoll__writer *w, load **batch, size_t n)
+{
+    char err[300] = "";
+    if (w->store->ops->load_many != NULL && n > 1) {
+        const char *keys[ATOLL__LOAD_MANY_MAX];
+        size_t first_of[ATOLL__LOAD_MANY_MAX], nkeys = 0;
+        atoll__doc_loaded out[ATOLL__LOAD_MANY_MAX];
+        for (size_t i = 0; i < n; i++) {
+            size_t k = 0;
+            while (k < nkeys && strcmp(keys[k], batch[i]->key) != 0)
+                k++;
+            if (k == nkeys)
+                keys[nkeys++] = batch[i]->key;
+            first_of[i] = k;
+        }
+        memset(out, 0, nkeys * sizeof *out);
+        int rc = w->store->ops->load_many(w->store, batch[0]->kind, keys, nkeys, out, err,
+                                          sizeof err);
+        for (size_t i = 0; i < n; i++) {
+            atoll__doc_loaded *o = &out[first_of[i]];
+            if (rc != ATOLL_OK) {
+                batch[i]->fn(batch[i]->ctx, rc, NULL, 0, 0, err);
+                continue;
+            }
+            uint8_t *copy = NULL;
+            if (o->status == ATOLL_OK) {
+                copy = atoll__malloc(o->len ? o->len : 1);
+                memcpy(copy, o->bytes, o->len);
+            }
+            batch[i]->fn(batch[i]->ctx, o->status, copy, o->len, o->epoch, NULL);
+        }
+        for (size_t k = 0; k < nkeys; k++)
+            free(out[k].bytes);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        uint64_t epoch = 0;
+        int rc = w->store->ops->load(w->store, batch[i]->kind, batch[i]->key, &bytes, &len,
+                                     &epoch, err, sizeof err);
+        batch[i]->fn(batch[i]->ctx, rc, bytes, len, epoch,
+                     rc == ATOLL_OK || rc == ATOLL_ENOENT ? NULL : err);
+    }
+}
+
+/* Serves the loads that wait (lock held; released around the callbacks and the store).
+ * A document with a write waiting for its batch is answered with that write's bytes;
+ * the others go to the store in batches of one kind. */
 static void
 serve_loads(atoll__writer *w)
 {
     while (w->loads != NULL) {
+        load *batch[ATOLL__LOAD_MANY_MAX];
+        size_t n = 0;
+        atoll__doc_kind kind = w->loads->kind;
         load *l = w->loads;
-        w->loads = l->next;
-        if (w->loads == NULL)
-            w->loads_tail = NULL;
-        w->stats.loads++;
-        char name[ATOLL__DOC_NAME_MAX];
-        atoll__doc_name(name, l->kind, l->key);
-        pending *e = atoll__strmap_get(&w->by_name, name);
-        if (e != NULL) {
-            uint8_t *copy = NULL;
-            if (e->w.bytes != NULL) {
-                copy = atoll__malloc(e->w.len ? e->w.len : 1);
-                memcpy(copy, e->w.bytes, e->w.len);
+        while (l != NULL && n < ATOLL__LOAD_MANY_MAX && l->kind == kind) {
+            w->loads = l->next;
+            if (w->loads == NULL)
+                w->loads_tail = NULL; /* before the lock is let go: loads come meanwhile */
+            w->stats.loads++;
+            char name[ATOLL__DOC_NAME_MAX];
+            atoll__doc_name(name, l->kind, l->key);
+            pending *e = atoll__strmap_get(&w->by_name, name);
+            if (e == NULL) {
+                batch[n++] = l;
+            } else {
+                uint8_t *copy = NULL;
+                if (e->w.bytes != NULL) {
+                    copy = atoll__malloc(e->w.len ? e->w.len : 1);
+                    memcpy(copy, e->w.bytes, e->w.len);
+                }
+                size_t len = e->w.len;
+                uint64_t epoch = e->w.epoch;
+                pthread_mutex_unlock(&w->lock);
+                if (copy != NULL)
+                    l->fn(l->ctx, ATOLL_OK, copy, len, epoch, NULL);
+                else
+                    l->fn(l->ctx, ATOLL_ENOENT, NULL, 0, 0, NULL); /* a delete waits */
+                atoll__free(l);
+                pthread_mutex_lock(&w->lock);
             }
-            size_t len = e->w.len;
-            uint64_t epoch = e->w.epoch;
-            pthread_mutex_unlock(&w->lock);
-            if (copy != NULL)
-                l->fn(l->ctx, ATOLL_OK, copy, len, epoch, NULL);
-            else
-                l->fn(l->ctx, ATOLL_ENOENT, NULL, 0, 0, NULL); /* a delete waits */
-        } else {
-            pthread_mutex_unlock(&w->lock);
-            uint8_t *bytes = NULL;
-            size_t len = 0;
-            uint64_t epoch = 0;
-            char err[300] = "";
-            int rc = w->store->ops->load(w->store, l->kind, l->key, &bytes, &len, &epoch, err,
-                                         sizeof err);
-            l->fn(l->ctx, rc, bytes, len, epoch, rc == ATOLL_OK || rc == ATOLL_ENOENT ? NULL : err);
+            l = w->loads;
         }
-        atoll__free(l);
+        if (n == 0)
+            continue;
+        pthread_mutex_unlock(&w->lock);
+        load_from_store(w, batch, n);
+        for (size_t i = 0; i < n; i++)
+            atoll__free(batch[i]);
         pthread_mutex_lock(&w->lock);
     }
 }

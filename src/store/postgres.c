@@ -335,6 +335,82 @@ pg_load(atoll__store *base, atoll__doc_kind kind, const char *key, uint8_t **byt
     return ATOLL_OK;
 }
 
+/* Many documents in one query: the keys travel as one text[] literal, each element
+ * quoted ("..." with a backslash before " and backslash), and the rows come back with
+ * their key. */
+static int
+pg_load_many(atoll__store *base, atoll__doc_kind kind, const char *const *keys, size_t n,
+             atoll__doc_loaded *out, char *err, size_t errlen)
+{
+    pg_store *s = (pg_store *)base;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (atoll__doc_loaded){.status = ATOLL_ENOENT};
+    int rc = ensure_conn(s, err, errlen);
+    if (rc != ATOLL_OK)
+        return rc;
+    atoll__buf arr = ATOLL__BUF_INIT;
+    atoll__buf_push(&arr, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            atoll__buf_push(&arr, ',');
+        atoll__buf_push(&arr, '"');
+        for (const char *c = keys[i]; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                atoll__buf_push(&arr, '\\');
+            atoll__buf_push(&arr, (uint8_t)*c);
+        }
+        atoll__buf_push(&arr, '"');
+    }
+    atoll__buf_push(&arr, '}');
+    atoll__buf_push(&arr, '\0');
+    uint8_t k[2];
+    put_be16(k, (uint16_t)kind);
+    const char *values[2] = {(const char *)k, (const char *)atoll__buf_data(&arr)};
+    int lengths[2] = {2, 0};
+    int formats[2] = {1, 0};
+    Oid types[2] = {PG_INT2OID, 0 /* the server infers text[] from the cast */};
+    PGresult *r = PQexecParams(s->conn,
+                               "SELECT key, doc, epoch FROM atoll_docs "
+                               "WHERE kind = $1 AND key = ANY($2::text[])",
+                               2, types, values, lengths, formats, 1 /* binary results */);
+    atoll__buf_fini(&arr);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char line[300];
+        set_err(err, errlen, "postgres: load of %zu documents: %s", n,
+                first_line(r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn), line,
+                           sizeof line));
+        PQclear(r);
+        return fail_conn(s);
+    }
+    /* Rows in no particular order: each finds its key (n is at most a few hundred). */
+    for (int row = 0; row < PQntuples(r); row++) {
+        const char *key = PQgetvalue(r, row, 0);
+        size_t klen = (size_t)PQgetlength(r, row, 0);
+        size_t i = 0;
+        while (i < n && !(strlen(keys[i]) == klen && memcmp(keys[i], key, klen) == 0))
+            i++;
+        if (i == n || out[i].status == ATOLL_OK || PQgetlength(r, row, 2) != 8)
+            continue; /* not asked for (cannot be), twice, or not a bigint */
+        size_t len = (size_t)PQgetlength(r, row, 1);
+        uint8_t *bytes = malloc(len ? len : 1);
+        if (bytes == NULL) {
+            for (size_t j = 0; j < n; j++)
+                free(out[j].bytes), out[j] = (atoll__doc_loaded){.status = ATOLL_ENOENT};
+            PQclear(r);
+            set_err(err, errlen, "postgres: load: out of memory for %zu bytes", len);
+            return ATOLL_ENOMEM;
+        }
+        memcpy(bytes, PQgetvalue(r, row, 1), len);
+        const uint8_t *e = (const uint8_t *)PQgetvalue(r, row, 2);
+        uint64_t ep = 0;
+        for (int b = 0; b < 8; b++)
+            ep = ep << 8 | e[b];
+        out[i] = (atoll__doc_loaded){ATOLL_OK, bytes, len, ep};
+    }
+    PQclear(r);
+    return ATOLL_OK;
+}
+
 static const char UPSERT_SQL[] =
     "INSERT INTO atoll_docs(kind, key, epoch, doc) VALUES ($1, $2, $3, $4) "
     "ON CONFLICT (kind, key) DO UPDATE SET doc = EXCLUDED.doc, epoch = EXCLUDED.epoch "
@@ -475,6 +551,7 @@ static const atoll__store_ops PG_OPS = {
     .name = "postgres",
     .open = pg_open,
     .load = pg_load,
+    .load_many = pg_load_many,
     .commit = pg_commit,
     .close = pg_close,
 };

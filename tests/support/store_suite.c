@@ -139,6 +139,59 @@ case_binary_roundtrip(void *arg)
     store_suite_dispose(s);
 }
 
+/* load_many, where a store has it: every key answered as load answers it, whatever the
+ * key holds (quotes, backslashes, commas and braces are an array literal's syntax in
+ * PostgreSQL), missing and other-kind documents absent, up to ATOLL__LOAD_MANY_MAX keys. */
+static void
+case_load_many(void *arg)
+{
+    suite_ctx *c = arg;
+    atoll__store *s = store_suite_open(c->make, c->ctx);
+    if (s->ops->load_many == NULL) {
+        store_suite_dispose(s); /* optional: the writer loads one by one */
+        return;
+    }
+    static const char *const odd[] = {"plain", "with \"quotes\"", "back\\slash", "a,b",
+                                      "{braces}", "NULL", " spaced ", "\xc3\xa9t\xc3\xa9"};
+    enum { NODD = sizeof odd / sizeof odd[0] };
+    for (int i = 0; i < NODD; i++)
+        ASSERT_EQ(store_suite_put(s, ATOLL__DOC_PLAYER, odd[i], (uint64_t)i + 1, odd[i],
+                                  strlen(odd[i])),
+                  ATOLL__WRITE_OK);
+    ASSERT_EQ(store_suite_put(s, ATOLL__DOC_AREA, "missing-as-player", 1, "area", 4),
+              ATOLL__WRITE_OK);
+    const char *keys[ATOLL__LOAD_MANY_MAX];
+    char names[ATOLL__LOAD_MANY_MAX][24];
+    atoll__doc_loaded out[ATOLL__LOAD_MANY_MAX];
+    size_t n = 0;
+    for (int i = 0; i < NODD; i++)
+        keys[n++] = odd[i];
+    keys[n++] = "missing-as-player";
+    while (n < ATOLL__LOAD_MANY_MAX) {
+        snprintf(names[n], sizeof names[n], "nobody-%zu", n);
+        keys[n] = names[n];
+        n++;
+    }
+    char err[300] = "";
+    int rc = s->ops->load_many(s, ATOLL__DOC_PLAYER, keys, n, out, err, sizeof err);
+    if (rc != ATOLL_OK)
+        fprintf(stderr, "  load_many: %s\n", err);
+    ASSERT_EQ(rc, ATOLL_OK);
+    for (size_t i = 0; i < n; i++) {
+        if (i < NODD) {
+            ASSERT_EQ(out[i].status, ATOLL_OK);
+            ASSERT_EQ(out[i].len, strlen(odd[i]));
+            ASSERT(memcmp(out[i].bytes, odd[i], out[i].len) == 0);
+            ASSERT_EQ(out[i].epoch, (uint64_t)i + 1);
+        } else {
+            ASSERT_EQ(out[i].status, ATOLL_ENOENT);
+            ASSERT(out[i].bytes == NULL);
+        }
+        free(out[i].bytes);
+    }
+    store_suite_dispose(s);
+}
+
 static void
 case_empty_doc(void *arg)
 {
@@ -328,6 +381,7 @@ store_suite_run(const char *label, store_suite_make_fn make, void *ctx)
         {"open_twice", case_open_twice},
         {"load_missing", case_load_missing},
         {"binary_roundtrip", case_binary_roundtrip},
+        {"load_many", case_load_many},
         {"empty_doc", case_empty_doc},
         {"large_doc", case_large_doc},
         {"longest_key", case_longest_key},
