@@ -36,7 +36,7 @@ run: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build build -j$(JOBS) --target atoll_bin >build/make-run.log 2>&1 || \
 		{ cat build/make-run.log; echo "make run: the build failed (above)"; exit 1; }
-	@echo "make run: starting the $(GAME) game on $(LISTEN) (Ctrl-C stops it)"
+	@echo "make run: starting the $(GAME) game on $(LISTEN), state kept in data/atoll.db (Ctrl-C stops it)"
 	@build/atoll run --game $(GAME) --listen $(LISTEN)
 
 check: deps check-release check-asan check-tsan
