@@ -216,6 +216,7 @@ area_build(atoll__worker *w, const char *id, const atoll__dir_entry *e, atoll_va
     if (rc != ATOLL_OK && !a->destroyed) {
         ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"on_create refused the area\" area=\"%s\" error=%s",
                   a->id, atoll_err_name(rc));
+        a->refused = true;
         atoll__area_destroy_now(w, a, false);
         return NULL;
     }

@@ -85,6 +85,7 @@ struct atoll_player {
      * the hash of the bytes last handed to the writer, its place in the worker's list
      * of changed documents + 1 (0: unchanged). */
     bool persisted;
+    bool refused;                 /* on_enter refused it: its document is not written */
     uint64_t doc_hash;
     uint32_t dirty_at;
 };
@@ -120,6 +121,7 @@ struct atoll_area {
     uint64_t slow;                /* its game code that ran past area.slow_ms (watch.h) */
     uint64_t doc_hash;            /* as the player's (docs.c) */
     uint32_t dirty_at;
+    bool refused;                 /* on_create refused it: its state is not written */
 };
 
 /* ---- the area runtime of one worker ------------------------------------------------------ */
@@ -132,6 +134,10 @@ typedef struct atoll__fx {
     atoll_player **moved;     /* players whose move was asked in the region */
     size_t nmoved, cap_moved;
     atoll__vjournal journal;  /* what game code changed in values (value.h), for undo */
+    /* Answers to kept requests sent in the region (durable mode): they go whether the
+     * region fails or not, but after its changes are committed. Records {session (8),
+     * worker (4), request id (4), length (4), bytes}. */
+    atoll__buf kept_out;
     const char *query;        /* the route of the query handler running, or NULL */
     /* The client request of the region (its answer becomes a 500 if its commit does not
      * come in store.timeout_ms, in durable mode). */
@@ -363,8 +369,16 @@ bool atoll__docs_holding(atoll__worker *w);
 void atoll__docs_hold_region(atoll__worker *w, atoll__buf *log, atoll__mail_list *mail);
 void atoll__docs_hold_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p,
                           size_t n);
+/* The answer to kept request id of session s (a package): at once, or (durable, inside
+ * game code) after the region, behind what that region changed. */
+void atoll__docs_kept_answer(atoll__worker *w, atoll_session_id s, int sw, uint32_t id,
+                             const uint8_t *p, size_t n);
+/* The end of a region: its kept requests' answers go, or wait for its commit. */
+void atoll__docs_kept_flush(atoll__worker *w);
 /* Mail to another worker while output is held waits behind it (the node's hook). */
 bool atoll__docs_hold_mail(atoll__worker *w, int to, atoll__mail *m);
+/* Whether another entry waits for p's document (a parked player then leaves at once). */
+bool atoll__docs_wanted(atoll__worker *w, const atoll_player *p);
 /* An AREA_ENTER for a player that is not in area a: true when it waits for the
  * player's document (taken; it comes back through on_enter_mail with the player's
  * data in m->value), false when it goes on now (a guest; a document loaded already). */

@@ -67,7 +67,6 @@ typedef struct hold {
     char name[ATOLL__DOC_NAME_MAX];
     atoll__addr holder;
     uint64_t holder_area;    /* the area its player is in (0: not yet) */
-    bool evicted;            /* AREA_EVICT was sent to that holder */
     waiter *waiters, *waiters_tail;
 } hold;
 
@@ -163,10 +162,10 @@ checkout(atoll__worker *w, atoll__doc_kind kind, const char *key, uint64_t cooki
         else
             h->waiters = x;
         h->waiters_tail = x;
-        bool evict = kind == ATOLL__DOC_PLAYER && !h->evicted && h->holder_area != 0;
+        /* Each new waiter asks again: the holder may have parked since the last ask. */
+        bool evict = kind == ATOLL__DOC_PLAYER && h->holder_area != 0;
         atoll__addr to = h->holder;
         uint64_t at = h->holder_area;
-        h->evicted = h->evicted || evict;
         pthread_mutex_unlock(&d->lock);
         if (evict) {
             atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_EVICT, 0);
@@ -212,7 +211,6 @@ checkin(atoll__docs *d, atoll__doc_kind kind, const char *key)
         h->waiters_tail = NULL;
     h->holder = x->to;
     h->holder_area = 0;
-    h->evicted = false;
     pthread_mutex_unlock(&d->lock);
     start_load(d, x->to, x->cookie, kind, key);
     atoll__free(x);
@@ -358,7 +356,8 @@ typedef struct atoll__held {
     struct atoll__held *next;
     atoll__buf log;           /* the effects journal's records (effects.c) */
     atoll__mail_list mail;    /* its staged mail */
-    uint64_t ticket;          /* 0: not given yet (the next phase end gives it) */
+    uint64_t ticket;          /* the writer's submits it waits for (once ticketed) */
+    bool ticketed;            /* given at the phase end after it was held */
     uint64_t deadline_ms;
     atoll_session_id req_session; /* a client request answered in it, or 0 */
     int req_worker;
@@ -511,14 +510,17 @@ flush_now(atoll__worker *w)
         return;
     bool fresh = false;
     for (held *h = dw->held; h != NULL; h = h->next) {
-        if (h->ticket == 0) {
-            h->ticket = dw->last_ticket ? dw->last_ticket : 1;
+        if (!h->ticketed) {
+            /* Everything this worker handed over so far (0: nothing: it waits for order
+             * only, and goes as soon as what is before it goes). */
+            h->ticket = dw->last_ticket;
+            h->ticketed = true;
             fresh = true;
         }
     }
     if (!fresh)
         return;
-    atomic_store(&d->want[w->index], dw->held->ticket);
+    atomic_store(&d->want[w->index], dw->held->ticket ? dw->held->ticket : 1);
     /* A commit that came before `want` was set told nobody: look once more. */
     if (atoll__writer_committed(d->writer) >= dw->held->ticket &&
         atomic_exchange(&d->posted[w->index], 1) == 0)
@@ -532,7 +534,7 @@ atoll__docs_phase_end(atoll__worker *w)
         return;
     atoll__docs_worker *dw = &w->areas->docs;
     atoll__docs *d = docs_of(w);
-    if (d != NULL && d->durable && (dw->ndirty > 0 || (dw->held_tail && dw->held_tail->ticket == 0)))
+    if (d != NULL && d->durable && (dw->ndirty > 0 || (dw->held_tail && !dw->held_tail->ticketed)))
         flush_now(w);
 }
 
@@ -582,7 +584,8 @@ atoll__docs_region_end(atoll__worker *w, bool keep)
         }
         if (deep)
             for (size_t i = 0; i < dw->ntouched; i++)
-                mark_dirty(w, dw->touched[i]);
+                if (dw->touched[i] != NULL) /* NULL: it left meanwhile */
+                    mark_dirty(w, dw->touched[i]);
         if (fx->query != NULL && wrote_doc) {
             dw->query_writes++;
             ATOLL_LOG_CLIENT(ATOLL_LOG_WARN, "msg=\"a query handler changed a document: queries "
@@ -668,6 +671,61 @@ release_one(atoll__worker *w, held *h)
     dw->releasing = false;
 }
 
+void
+atoll__docs_kept_answer(atoll__worker *w, atoll_session_id s, int sw, uint32_t id,
+                        const uint8_t *p, size_t n)
+{
+    atoll__docs *d = docs_of(w);
+    if (d != NULL && d->durable && atoll__fx_active(w)) {
+        /* The region may have changed what this answer tells: it waits for the region's
+         * end to know (atoll__docs_kept_flush). */
+        atoll__buf *b = &w->areas->fx.kept_out;
+        uint32_t worker = (uint32_t)sw, len = (uint32_t)n;
+        atoll__buf_append(b, &s.v, 8);
+        atoll__buf_append(b, &worker, 4);
+        atoll__buf_append(b, &id, 4);
+        atoll__buf_append(b, &len, 4);
+        atoll__buf_append(b, p, n);
+    } else if (atoll__docs_holding(w)) {
+        atoll__docs_hold_out(w, s, sw, p, n);
+    } else {
+        atoll__session_out_now(w, s, sw, p, n);
+    }
+}
+
+void
+atoll__docs_kept_flush(atoll__worker *w)
+{
+    atoll__buf *b = &w->areas->fx.kept_out;
+    if (b->len == 0)
+        return;
+    bool wait = atoll__docs_holding(w);
+    const uint8_t *p = atoll__buf_data(b), *end = p + b->len;
+    while (p < end) {
+        atoll_session_id s;
+        uint32_t worker, id, len;
+        memcpy(&s.v, p, 8);
+        memcpy(&worker, p + 8, 4);
+        memcpy(&id, p + 12, 4);
+        memcpy(&len, p + 16, 4);
+        p += 20;
+        if (wait) {
+            /* Like a region's answer: a 500 at the timeout, never a late success. */
+            atoll__docs_hold_out(w, s, (int)worker, p, len);
+            held *h = w->areas->docs.held_tail;
+            h->plain = false;
+            h->req_session = s;
+            h->req_worker = (int)worker;
+            h->req_id = id;
+        } else {
+            atoll__session_out_now(w, s, (int)worker, p, len);
+        }
+        p += len;
+    }
+    b->len = 0;
+    atoll__buf_shrink(b, 64 * 1024);
+}
+
 /* Releases the held output whose commits are in, oldest first. */
 static void
 release_held(atoll__worker *w)
@@ -675,7 +733,7 @@ release_held(atoll__worker *w)
     atoll__docs_worker *dw = &w->areas->docs;
     atoll__docs *d = docs_of(w);
     uint64_t committed = atoll__writer_committed(d->writer);
-    while (dw->held != NULL && dw->held->ticket != 0 && dw->held->ticket <= committed) {
+    while (dw->held != NULL && dw->held->ticketed && dw->held->ticket <= committed) {
         held *h = dw->held;
         dw->held = h->next;
         if (dw->held == NULL)
@@ -683,8 +741,9 @@ release_held(atoll__worker *w)
         release_one(w, h);
         held_free(w, h, false);
     }
-    atomic_store(&d->want[w->index], dw->held && dw->held->ticket ? dw->held->ticket : 0);
-    if (dw->held != NULL && dw->held->ticket != 0 &&
+    atomic_store(&d->want[w->index],
+                 dw->held && dw->held->ticketed ? (dw->held->ticket ? dw->held->ticket : 1) : 0);
+    if (dw->held != NULL && dw->held->ticketed &&
         atoll__writer_committed(d->writer) >= dw->held->ticket &&
         atomic_exchange(&d->posted[w->index], 1) == 0)
         atoll__send(w->node, w->index, atoll__mail_new(ATOLL_MAIL_DOC_COMMITTED, 0));
@@ -764,10 +823,20 @@ atoll__docs_player_in(atoll__worker *w, atoll_player *p)
         holder_moved(w, p->uid, p->area ? p->area->num : 0);
 }
 
+/* t leaves this worker's documents: the region that runs may no longer mark it. */
+static void
+untouch(atoll__docs_worker *dw, void *t)
+{
+    for (size_t i = 0; i < dw->ntouched; i++)
+        if (dw->touched[i] == t)
+            dw->touched[i] = NULL;
+}
+
 void
 atoll__docs_player_out(atoll__worker *w, atoll_player *p)
 {
     atoll__docs_worker *dw = &w->areas->docs;
+    untouch(dw, tag_player(p));
     if (atoll__map_get(&dw->roots, (uint64_t)(uintptr_t)p->data) == tag_player(p))
         atoll__map_del(&dw->roots, (uint64_t)(uintptr_t)p->data);
     /* Handed over before it leaves this worker: its next one writes from then on. */
@@ -784,7 +853,12 @@ atoll__docs_area_in(atoll__worker *w, atoll_area *a)
 void
 atoll__player_gone(atoll__worker *w, atoll_player *p)
 {
-    if (p->persisted) {
+    untouch(&w->areas->docs, tag_player(p));
+    if (p->persisted && p->refused) {
+        if (p->dirty_at != 0)
+            w->areas->docs.dirty[p->dirty_at - 1] = NULL;
+        checkin(docs_of(w), ATOLL__DOC_PLAYER, p->uid); /* refused: as it was stored */
+    } else if (p->persisted) {
         write_doc(w, tag_player(p)); /* whatever changed, in on_leave too */
         checkin(docs_of(w), ATOLL__DOC_PLAYER, p->uid);
     } else if (p->dirty_at != 0) {
@@ -797,11 +871,30 @@ void
 atoll__docs_area_gone(atoll__worker *w, atoll_area *a)
 {
     atoll__map_del(&w->areas->docs.roots, (uint64_t)(uintptr_t)a->state);
-    write_doc(w, a);
+    untouch(&w->areas->docs, a);
+    if (!a->refused)
+        write_doc(w, a); /* a refused area's state was never the game's: not written */
+    else if (a->dirty_at != 0)
+        w->areas->docs.dirty[a->dirty_at - 1] = NULL;
     checkin(docs_of(w), ATOLL__DOC_AREA, a->id);
 }
 
 /* ---- loading ----------------------------------------------------------------------------- */
+
+bool
+atoll__docs_wanted(atoll__worker *w, const atoll_player *p)
+{
+    atoll__docs *d = docs_of(w);
+    if (d == NULL || !p->persisted)
+        return false;
+    char name[ATOLL__DOC_NAME_MAX];
+    atoll__doc_name(name, ATOLL__DOC_PLAYER, p->uid);
+    pthread_mutex_lock(&d->lock);
+    hold *h = atoll__strmap_get(&d->holds, name);
+    bool wanted = h != NULL && h->waiters != NULL;
+    pthread_mutex_unlock(&d->lock);
+    return wanted;
+}
 
 bool
 atoll__docs_enter_wait(atoll__worker *w, atoll__mail *m)

@@ -165,6 +165,7 @@ atoll__fx_end(atoll__worker *w, bool keep)
         atoll__docs_hold_region(w, &fx->log, &fx->mail);
     else
         atoll__fx_release_journal(w, &fx->log, &fx->mail);
+    atoll__docs_kept_flush(w);
     fx->log.len = 0;
     fx->nmoved = 0;
     fx->query = NULL;
@@ -179,6 +180,7 @@ atoll__fx_fini(atoll__worker *w)
     atoll__fx *fx = &w->areas->fx;
     atoll__mail_free_list(atoll__mail_list_take(&fx->mail));
     atoll__vj_fini(&fx->journal);
+    atoll__buf_fini(&fx->kept_out);
     atoll__buf_fini(&fx->log);
     atoll__free(fx->moved);
 }

@@ -115,6 +115,7 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
         atoll__player_attach(a, p);
         rc = atoll__hook_enter(a, p);
         if (rc != ATOLL_OK) {
+            p->refused = true;
             atoll__player_detach(a, p);
             atoll__player_unbind(w, p);
             atoll__player_gone(w, p);

@@ -101,7 +101,9 @@ atoll__resume_park(atoll__worker *w, atoll_area *a, atoll_player *p)
         atoll__game_end(&run, a);
         atoll__fx_end(w, true);
     }
-    if (p->disconnected) /* on_disconnect may have kicked it */
+    if (p->disconnected && atoll__docs_wanted(w, p)) /* a login elsewhere waits for it */
+        p->resume_timer = atoll_timer_once(a, 0, on_window_end, p);
+    else if (p->disconnected) /* on_disconnect may have kicked it */
         p->resume_timer = atoll_timer_once(a, w->node->cfg->resume_ms, on_window_end, p);
 }
 

@@ -80,10 +80,8 @@ answer_client(atoll__worker *w, atoll_session_id s, int sw, uint32_t id, const u
     atoll__buf *pkg = &w->areas->scratch_pkg;
     pkg->len = 0;
     atoll__put_response(pkg, id, json, len);
-    if (now && atoll__docs_holding(w))
-        atoll__docs_hold_out(w, s, sw, atoll__buf_data(pkg), pkg->len);
-    else if (now)
-        atoll__session_out_now(w, s, sw, atoll__buf_data(pkg), pkg->len);
+    if (now)
+        atoll__docs_kept_answer(w, s, sw, id, atoll__buf_data(pkg), pkg->len);
     else
         atoll__session_out(w, s, sw, atoll__buf_data(pkg), pkg->len);
 }

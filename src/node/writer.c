@@ -277,6 +277,7 @@ writer_main(void *arg)
             put_back(w, list);
             atoll__free(results);
             if (!w->stopping) {
+                serve_loads(w); /* what came during the failed commit is answered now */
                 struct timespec ts;
                 deadline_in(&ts, backoff);
                 /* New submits do not cut the pause short (a node under load would

@@ -540,6 +540,13 @@ static void
 t_leave(atoll_area *a, atoll_player *p, atoll_leave_reason why)
 {
     atoll_incr(atoll_area_state(a), "left", 1);
+    /* A change deep in the player's data (the areas it left, a list in it): the
+     * persistence tests check that what on_leave changes is written, even when the
+     * player leaves from a timer (its resume window ending). */
+    atoll_value *data = atoll_player_data(p);
+    if (atoll_get(data, "left") == NULL)
+        atoll_set(data, "left", atoll_array());
+    atoll_append(atoll_get(data, "left"), atoll_str(atoll_area_id(a)));
     if (why == ATOLL_LEAVE_MOVE)
         atoll_push(p, "onLeave", atoll_pack("{s:s}", "area", atoll_area_id(a)));
 }

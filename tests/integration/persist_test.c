@@ -396,6 +396,39 @@ TEST(rollback)
     rm_rf(dir);
 }
 
+/* A player whose client went away leaves when its resume window ends (a timer): what
+ * on_leave changed, deep in its data, is written with it, and the next login finds it. */
+TEST(what_on_leave_changes_is_written)
+{
+    char dir[64];
+    make_data_dir(dir);
+    test_node n;
+    const char *args[] = {"--data", dir, "--set", "session.resume_ms=200", NULL};
+    node_start_testgame(&n, args);
+    atollc_sync *a = ENTER(&n, "lv");
+    EXPECT_REPLY(a, "t.incr", "{\"by\":3}", "{\"code\":200,\"n\":3,\"area\":\"t-1\"}");
+    atollc_sync_free(a); /* the connection drops: the player waits 200 ms, then leaves */
+    usleep(800 * 1000);
+    a = ENTER(&n, "lv");
+    atoll_value *v = REQUEST_VALUE(a, "t.data", "{}");
+    ASSERT_EQ(jint(v, "data.n"), 3);
+    ASSERT_STR(jstr(v, "data.left.0"), "t-1"); /* on_leave's append, loaded back */
+    atoll_unref(v);
+    atollc_sync_free(a);
+    node_stop(&n);
+    /* And in the store: a new node has it too (and the second leave's append). */
+    node_start_testgame(&n, args);
+    a = ENTER(&n, "lv");
+    v = REQUEST_VALUE(a, "t.data", "{}");
+    ASSERT_EQ(jint(v, "data.n"), 3);
+    ASSERT_STR(jstr(v, "data.left.0"), "t-1");
+    ASSERT_STR(jstr(v, "data.left.1"), "t-1");
+    atoll_unref(v);
+    atollc_sync_free(a);
+    node_stop(&n);
+    rm_rf(dir);
+}
+
 /* ---- stores that cannot be used ---- */
 
 /* `atoll run` of the quick game with these store arguments must stop at start, saying
@@ -493,7 +526,7 @@ TEST(bad_document_refuses_its_player_alone)
     rm_rf(dir);
 }
 
-TEST_MAIN(restart_keeps_levels, sigkill_durable_loses_nothing_acknowledged,
+TEST_MAIN(what_on_leave_changes_is_written, restart_keeps_levels, sigkill_durable_loses_nothing_acknowledged,
           sigkill_fast_loses_at_most_the_window, sigterm_under_load_durable,
           sigterm_under_load_fast, rollback, bad_data_stops_the_start,
           bad_document_refuses_its_player_alone)
