@@ -242,18 +242,29 @@ TEST(restart_keeps_levels)
 #define LOAD_SETTINGS                                                                      \
     "--set", "quick.areas=4", "--set", "quick.broadcast=false", "--set", "net.rate_limit=0"
 
+/* Players level up on a node of dir started with args for 1.5 s, then the node gets
+ * SIGKILL; returns when, once the players' threads are joined and checked. */
+static uint64_t
+play_then_kill(test_node *n, const char *dir, const char *const *args, leveler *ls,
+               const char *prefix)
+{
+    start_quick(n, dir, args);
+    start_levelers(n, ls, prefix);
+    usleep(1500 * 1000);
+    uint64_t killed = node_kill(n);
+    join_levelers(ls, killed);
+    node_remove_log(n);
+    return killed;
+}
+
 TEST(sigkill_durable_loses_nothing_acknowledged)
 {
     char dir[64];
     make_data_dir(dir);
     test_node n;
-    start_quick(&n, dir, (const char *[]){"--durability", "durable", LOAD_SETTINGS, NULL});
     leveler ls[PLAYERS];
-    start_levelers(&n, ls, "dk");
-    usleep(1500 * 1000);
-    uint64_t killed = node_kill(&n);
-    join_levelers(ls, killed);
-    node_remove_log(&n);
+    play_then_kill(&n, dir, (const char *[]){"--durability", "durable", LOAD_SETTINGS, NULL},
+                   ls, "dk");
     int floor[PLAYERS];
     acked_levels(ls, floor);
 
@@ -274,15 +285,12 @@ TEST(sigkill_fast_loses_at_most_the_window)
     char dir[64];
     make_data_dir(dir);
     test_node n;
-    start_quick(&n, dir,
-                (const char *[]){"--durability", "fast", "--set", "store.flush_ms=100",
-                                 LOAD_SETTINGS, NULL});
     leveler ls[PLAYERS];
-    start_levelers(&n, ls, "fk");
-    usleep(1500 * 1000);
-    uint64_t killed = node_kill(&n);
-    join_levelers(ls, killed);
-    node_remove_log(&n);
+    uint64_t killed = play_then_kill(
+        &n, dir,
+        (const char *[]){"--durability", "fast", "--set", "store.flush_ms=100", LOAD_SETTINGS,
+                         NULL},
+        ls, "fk");
     int floor[PLAYERS];
     uint64_t before = killed - (uint64_t)(FLUSH_MS + MARGIN_MS) * 1000;
     for (int i = 0; i < PLAYERS; i++) {
