@@ -191,7 +191,7 @@ area_build(atoll__worker *w, const char *id, const atoll__dir_entry *e, atoll_va
     a->type_index = e->type_index;
     a->type = n->game->api->area_types[e->type_index];
     a->worker = w;
-    a->state = atoll__docs_area_state(a->type, state);
+    a->state = atoll__docs_start(state, a->type->state_defaults);
     a->doc_hash = hash;
     atoll__docs_area_in(w, a);
     atoll__map_put(&w->areas->by_num, a->num, a);

@@ -134,10 +134,6 @@ typedef struct atoll__fx {
     atoll_player **moved;     /* players whose move was asked in the region */
     size_t nmoved, cap_moved;
     atoll__vjournal journal;  /* what game code changed in values (value.h), for undo */
-    /* Answers to kept requests sent in the region (durable mode): they go whether the
-     * region fails or not, but after its changes are committed. Records {session (8),
-     * worker (4), request id (4), length (4), bytes}. */
-    atoll__buf kept_out;
     const char *query;        /* the route of the query handler running, or NULL */
     /* The client request of the region (its answer becomes a 500 if its commit does not
      * come in store.timeout_ms, in durable mode). */
@@ -161,7 +157,6 @@ typedef struct atoll__docs_worker {
     bool flush_armed;
     atoll__buf scratch;       /* a document being encoded */
     bool releasing;           /* held output is being sent */
-    uint64_t query_writes;    /* query handlers that changed a document */
 } atoll__docs_worker;
 
 /* What the area runtime keeps per worker (the worker holds it as w->areas). */
@@ -369,12 +364,11 @@ bool atoll__docs_holding(atoll__worker *w);
 void atoll__docs_hold_region(atoll__worker *w, atoll__buf *log, atoll__mail_list *mail);
 void atoll__docs_hold_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p,
                           size_t n);
-/* The answer to kept request id of session s (a package): at once, or (durable, inside
- * game code) after the region, behind what that region changed. */
+/* The answer to kept request id of session s (a package): at once, or (durable) after
+ * what this worker changed so far, the region that sends it included, is committed
+ * (whether that region fails or not; a 500 at the timeout, never a late success). */
 void atoll__docs_kept_answer(atoll__worker *w, atoll_session_id s, int sw, uint32_t id,
                              const uint8_t *p, size_t n);
-/* The end of a region: its kept requests' answers go, or wait for its commit. */
-void atoll__docs_kept_flush(atoll__worker *w);
 /* Mail to another worker while output is held waits behind it (the node's hook). */
 bool atoll__docs_hold_mail(atoll__worker *w, int to, atoll__mail *m);
 /* Whether another entry waits for p's document (a parked player then leaves at once). */
@@ -398,10 +392,9 @@ void atoll__docs_area_gone(atoll__worker *w, atoll_area *a);
  * cannot be used, the area is refused), hash: of its stored bytes. Takes state. */
 void atoll__area_loaded(atoll__worker *w, const char *id, atoll_value *state, uint64_t hash,
                         const char *err);
-/* What a new player's data and a new area's state start as: the stored document
- * (taken), else the type's declared defaults. */
-atoll_value *atoll__docs_player_data(const atoll_area *a, atoll_value *stored);
-atoll_value *atoll__docs_area_state(const atoll_area_type *t, atoll_value *stored);
+/* What a new player's data or a new area's state starts as: the stored document
+ * (taken), else the declared defaults (JSON text; NULL: an empty object). */
+atoll_value *atoll__docs_start(atoll_value *stored, const char *defaults);
 
 /* ---- run.c: running game code and its answers ---------------------------------------------- */
 
@@ -452,6 +445,12 @@ bool atoll__fx_active(const atoll__worker *w);
 void atoll__fx_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n);
 atoll__buf *atoll__fx_out_begin(atoll__worker *w, atoll_session_id s, int sw, size_t *mark);
 void atoll__fx_out_end(atoll__worker *w, size_t mark);
+/* The journal's records, written into any journal (docs.c keeps held ones): bytes for a
+ * session (begin/end around bytes appended in place, or whole), mail staged in list. */
+atoll__buf *atoll__fx_put_out_begin(atoll__buf *log, atoll_session_id s, int sw, size_t *mark);
+void atoll__fx_put_out_end(atoll__buf *log, size_t mark);
+void atoll__fx_put_out(atoll__buf *log, atoll_session_id s, int sw, const uint8_t *p, size_t n);
+void atoll__fx_put_mail(atoll__buf *log, atoll__mail_list *list, atoll__mail *m, atoll__addr to);
 /* Mail that game code causes: held while a region is open, else sent at once (to a
  * worker of this node, or to an address). */
 void atoll__area_send(atoll__worker *w, int to, atoll__mail *m);

@@ -143,6 +143,16 @@ start_load(atoll__docs *d, atoll__addr to, uint64_t cookie, atoll__doc_kind kind
     atoll__writer_load(d->writer, kind, key, on_loaded, c);
 }
 
+/* Locks the table and finds kind/key's hold (NULL: nobody holds it); name gets the
+ * document's name. The caller unlocks. */
+static hold *
+lock_hold(atoll__docs *d, atoll__doc_kind kind, const char *key, char name[ATOLL__DOC_NAME_MAX])
+{
+    atoll__doc_name(name, kind, key);
+    pthread_mutex_lock(&d->lock);
+    return atoll__strmap_get(&d->holds, name);
+}
+
 /* Checks kind/key out for this worker, or queues the wish behind its holder. */
 static void
 checkout(atoll__worker *w, atoll__doc_kind kind, const char *key, uint64_t cookie,
@@ -150,9 +160,7 @@ checkout(atoll__worker *w, atoll__doc_kind kind, const char *key, uint64_t cooki
 {
     atoll__docs *d = docs_of(w);
     char name[ATOLL__DOC_NAME_MAX];
-    atoll__doc_name(name, kind, key);
-    pthread_mutex_lock(&d->lock);
-    hold *h = atoll__strmap_get(&d->holds, name);
+    hold *h = lock_hold(d, kind, key, name);
     if (h != NULL) {
         waiter *x = atoll__calloc(1, sizeof *x);
         x->to = me(w);
@@ -192,9 +200,7 @@ checkin(atoll__docs *d, atoll__doc_kind kind, const char *key)
     if (d == NULL)
         return;
     char name[ATOLL__DOC_NAME_MAX];
-    atoll__doc_name(name, kind, key);
-    pthread_mutex_lock(&d->lock);
-    hold *h = atoll__strmap_get(&d->holds, name);
+    hold *h = lock_hold(d, kind, key, name);
     if (h == NULL) {
         pthread_mutex_unlock(&d->lock);
         return;
@@ -222,9 +228,7 @@ holder_moved(atoll__worker *w, const char *uid, uint64_t area)
 {
     atoll__docs *d = docs_of(w);
     char name[ATOLL__DOC_NAME_MAX];
-    atoll__doc_name(name, ATOLL__DOC_PLAYER, uid);
-    pthread_mutex_lock(&d->lock);
-    hold *h = atoll__strmap_get(&d->holds, name);
+    hold *h = lock_hold(d, ATOLL__DOC_PLAYER, uid, name);
     if (h != NULL) {
         h->holder = me(w);
         h->holder_area = area;
@@ -587,7 +591,6 @@ atoll__docs_region_end(atoll__worker *w, bool keep)
                 if (dw->touched[i] != NULL) /* NULL: it left meanwhile */
                     mark_dirty(w, dw->touched[i]);
         if (fx->query != NULL && wrote_doc) {
-            dw->query_writes++;
             ATOLL_LOG_CLIENT(ATOLL_LOG_WARN, "msg=\"a query handler changed a document: queries "
                           "must only read (the change is kept and written)\" route=%s",
                           fx->query);
@@ -640,13 +643,7 @@ atoll__docs_hold_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t
 {
     held *h = held_new(w);
     h->plain = true;
-    /* The same record as the effects journal's (effects.c). */
-    uint32_t worker = (uint32_t)sw, len = (uint32_t)n;
-    atoll__buf_push(&h->log, 1 /* FX_OUT */);
-    atoll__buf_append(&h->log, &s.v, 8);
-    atoll__buf_append(&h->log, &worker, 4);
-    atoll__buf_append(&h->log, &len, 4);
-    atoll__buf_append(&h->log, p, n);
+    atoll__fx_put_out(&h->log, s, sw, p, n);
 }
 
 bool
@@ -656,9 +653,7 @@ atoll__docs_hold_mail(atoll__worker *w, int to, atoll__mail *m)
         return false;
     held *h = held_new(w);
     h->plain = true;
-    m->fx_to = atoll__addr_make(w->node->id, to);
-    atoll__mail_list_push(&h->mail, m);
-    atoll__buf_push(&h->log, 2 /* FX_MAIL */);
+    atoll__fx_put_mail(&h->log, &h->mail, m, atoll__addr_make(w->node->id, to));
     return true;
 }
 
@@ -677,53 +672,20 @@ atoll__docs_kept_answer(atoll__worker *w, atoll_session_id s, int sw, uint32_t i
 {
     atoll__docs *d = docs_of(w);
     if (d != NULL && d->durable && atoll__fx_active(w)) {
-        /* The region may have changed what this answer tells: it waits for the region's
-         * end to know (atoll__docs_kept_flush). */
-        atoll__buf *b = &w->areas->fx.kept_out;
-        uint32_t worker = (uint32_t)sw, len = (uint32_t)n;
-        atoll__buf_append(b, &s.v, 8);
-        atoll__buf_append(b, &worker, 4);
-        atoll__buf_append(b, &id, 4);
-        atoll__buf_append(b, &len, 4);
-        atoll__buf_append(b, p, n);
+        /* The region may change what this answer tells: it waits like the region's own
+         * output (its ticket, at the phase end, covers the region's changes), but goes
+         * whether the region fails or not, and is a request's answer at the timeout. */
+        atoll__docs_hold_out(w, s, sw, p, n);
+        held *h = w->areas->docs.held_tail;
+        h->plain = false;
+        h->req_session = s;
+        h->req_worker = sw;
+        h->req_id = id;
     } else if (atoll__docs_holding(w)) {
         atoll__docs_hold_out(w, s, sw, p, n);
     } else {
         atoll__session_out_now(w, s, sw, p, n);
     }
-}
-
-void
-atoll__docs_kept_flush(atoll__worker *w)
-{
-    atoll__buf *b = &w->areas->fx.kept_out;
-    if (b->len == 0)
-        return;
-    bool wait = atoll__docs_holding(w);
-    const uint8_t *p = atoll__buf_data(b), *end = p + b->len;
-    while (p < end) {
-        atoll_session_id s;
-        uint32_t worker, id, len;
-        memcpy(&s.v, p, 8);
-        memcpy(&worker, p + 8, 4);
-        memcpy(&id, p + 12, 4);
-        memcpy(&len, p + 16, 4);
-        p += 20;
-        if (wait) {
-            /* Like a region's answer: a 500 at the timeout, never a late success. */
-            atoll__docs_hold_out(w, s, (int)worker, p, len);
-            held *h = w->areas->docs.held_tail;
-            h->plain = false;
-            h->req_session = s;
-            h->req_worker = (int)worker;
-            h->req_id = id;
-        } else {
-            atoll__session_out_now(w, s, (int)worker, p, len);
-        }
-        p += len;
-    }
-    b->len = 0;
-    atoll__buf_shrink(b, 64 * 1024);
 }
 
 /* Releases the held output whose commits are in, oldest first. */
@@ -888,9 +850,7 @@ atoll__docs_wanted(atoll__worker *w, const atoll_player *p)
     if (d == NULL || !p->persisted)
         return false;
     char name[ATOLL__DOC_NAME_MAX];
-    atoll__doc_name(name, ATOLL__DOC_PLAYER, p->uid);
-    pthread_mutex_lock(&d->lock);
-    hold *h = atoll__strmap_get(&d->holds, name);
+    hold *h = lock_hold(d, ATOLL__DOC_PLAYER, p->uid, name);
     bool wanted = h != NULL && h->waiters != NULL;
     pthread_mutex_unlock(&d->lock);
     return wanted;
@@ -986,24 +946,11 @@ on_evict_mail(atoll__worker *w, atoll__mail *m)
     atoll__mail_free(m);
 }
 
-/* The data a player starts with: its stored document (taken), else its area type's
- * player_defaults. */
 atoll_value *
-atoll__docs_player_data(const atoll_area *a, atoll_value *stored)
+atoll__docs_start(atoll_value *stored, const char *defaults)
 {
     if (stored != NULL)
         return stored;
-    const char *def = a->type->player_defaults;
-    atoll_value *v = def ? atoll_parse(def, strlen(def), NULL, 0) : NULL;
-    return v ? v : atoll_object();
-}
-
-atoll_value *
-atoll__docs_area_state(const atoll_area_type *t, atoll_value *stored)
-{
-    if (stored != NULL)
-        return stored;
-    const char *def = t->state_defaults;
-    atoll_value *v = def ? atoll_parse(def, strlen(def), NULL, 0) : NULL;
+    atoll_value *v = defaults ? atoll_parse(defaults, strlen(defaults), NULL, 0) : NULL;
     return v ? v : atoll_object();
 }

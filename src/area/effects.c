@@ -40,7 +40,12 @@ atoll__fx_active(const atoll__worker *w)
 atoll__buf *
 atoll__fx_out_begin(atoll__worker *w, atoll_session_id s, int sw, size_t *mark)
 {
-    atoll__buf *log = &w->areas->fx.log;
+    return atoll__fx_put_out_begin(&w->areas->fx.log, s, sw, mark);
+}
+
+atoll__buf *
+atoll__fx_put_out_begin(atoll__buf *log, atoll_session_id s, int sw, size_t *mark)
+{
     uint32_t worker = (uint32_t)sw, len = 0;
     atoll__buf_push(log, FX_OUT);
     atoll__buf_append(log, &s.v, 8);
@@ -53,17 +58,36 @@ atoll__fx_out_begin(atoll__worker *w, atoll_session_id s, int sw, size_t *mark)
 void
 atoll__fx_out_end(atoll__worker *w, size_t mark)
 {
-    atoll__buf *log = &w->areas->fx.log;
+    atoll__fx_put_out_end(&w->areas->fx.log, mark);
+}
+
+void
+atoll__fx_put_out_end(atoll__buf *log, size_t mark)
+{
     uint32_t len = (uint32_t)(log->len - mark - 4);
     memcpy(atoll__buf_data(log) + mark, &len, 4);
 }
 
 void
-atoll__fx_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n)
+atoll__fx_put_out(atoll__buf *log, atoll_session_id s, int sw, const uint8_t *p, size_t n)
 {
     size_t mark;
-    atoll__buf_append(atoll__fx_out_begin(w, s, sw, &mark), p, n);
-    atoll__fx_out_end(w, mark);
+    atoll__buf_append(atoll__fx_put_out_begin(log, s, sw, &mark), p, n);
+    atoll__fx_put_out_end(log, mark);
+}
+
+void
+atoll__fx_put_mail(atoll__buf *log, atoll__mail_list *staged, atoll__mail *m, atoll__addr to)
+{
+    m->fx_to = to;
+    atoll__mail_list_push(staged, m);
+    atoll__buf_push(log, FX_MAIL);
+}
+
+void
+atoll__fx_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t *p, size_t n)
+{
+    atoll__fx_put_out(&w->areas->fx.log, s, sw, p, n);
 }
 
 void
@@ -80,9 +104,7 @@ atoll__area_send_to(atoll__worker *w, atoll__addr to, atoll__mail *m)
         return;
     }
     atoll__fx *fx = &w->areas->fx;
-    m->fx_to = to;
-    atoll__mail_list_push(&fx->mail, m);
-    atoll__buf_push(&fx->log, FX_MAIL);
+    atoll__fx_put_mail(&fx->log, &fx->mail, m, to);
 }
 
 void
@@ -165,7 +187,6 @@ atoll__fx_end(atoll__worker *w, bool keep)
         atoll__docs_hold_region(w, &fx->log, &fx->mail);
     else
         atoll__fx_release_journal(w, &fx->log, &fx->mail);
-    atoll__docs_kept_flush(w);
     fx->log.len = 0;
     fx->nmoved = 0;
     fx->query = NULL;
@@ -180,7 +201,6 @@ atoll__fx_fini(atoll__worker *w)
     atoll__fx *fx = &w->areas->fx;
     atoll__mail_free_list(atoll__mail_list_take(&fx->mail));
     atoll__vj_fini(&fx->journal);
-    atoll__buf_fini(&fx->kept_out);
     atoll__buf_fini(&fx->log);
     atoll__free(fx->moved);
 }

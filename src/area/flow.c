@@ -105,7 +105,7 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
         p = atoll__player_new(m->uid, m->session, sw);
         bool stored = m->doc == 1;
         atoll_unref(p->data);
-        p->data = atoll__docs_player_data(a, stored ? m->value : NULL);
+        p->data = atoll__docs_start(stored ? m->value : NULL, a->type->player_defaults);
         if (stored) {
             m->value = NULL;
             p->persisted = true;

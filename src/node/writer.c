@@ -268,6 +268,7 @@ writer_main(void *arg)
         atoll__free(batch);
 
         pthread_mutex_lock(&w->lock);
+        uint64_t oldest = w->inflight_since_ns;
         w->inflight_since_ns = 0; /* committed, or back among the pending */
         if (rc != ATOLL_OK) {
             w->stats.failures++;
@@ -295,10 +296,6 @@ writer_main(void *arg)
         backoff = w->retry_ms;
         w->stats.batches++;
         w->stats.commit_ns += spent;
-        uint64_t oldest = UINT64_MAX;
-        for (pending *e = list; e != NULL; e = e->next)
-            if (e->since_ns < oldest)
-                oldest = e->since_ns;
         uint64_t now = atoll__now_ns(); /* after the commit: the lag includes it */
         w->stats.lag_ns_last = oldest < now ? now - oldest : 0;
         if (w->stats.lag_ns_last > w->stats.lag_ns_max)

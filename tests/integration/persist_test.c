@@ -167,11 +167,14 @@ node_kill(test_node *n)
     return at;
 }
 
-/* After a restart each player's level is at least `floor[i]` and at most its last
- * acknowledged level + 1 (one request may have been in flight, done but unanswered). */
+/* Restarts the node on dir: each player's level is at least `floor[i]` and at most its
+ * last acknowledged level + 1 (one request may have been in flight, done but
+ * unanswered). Then stops it, frees the players and removes dir. */
 static void
-expect_levels_(test_node *n, leveler *ls, const int *floor, int line)
+expect_levels_after_restart_(test_node *n, const char *dir, leveler *ls, const int *floor,
+                             int line)
 {
+    start_quick(n, dir, NULL);
     for (int i = 0; i < PLAYERS; i++) {
         int got = level_of_(n, ls[i].uid, line);
         if (got < floor[i] || got > ls[i].acked + 1) {
@@ -182,8 +185,12 @@ expect_levels_(test_node *n, leveler *ls, const int *floor, int line)
             gc_fail_at(__FILE__, line, ls[i].uid, g, w);
         }
     }
+    node_stop(n);
+    free_levelers(ls);
+    rm_rf(dir);
 }
-#define EXPECT_LEVELS(n, ls, floor) expect_levels_((n), (ls), (floor), __LINE__)
+#define EXPECT_LEVELS_AFTER_RESTART(n, dir, ls, floor)                                        \
+    expect_levels_after_restart_((n), (dir), (ls), (floor), __LINE__)
 
 /* Levels each player must have reached in the time it played, for the test to mean
  * something (hundreds are usual; a stall shows as a handful). */
@@ -268,11 +275,7 @@ TEST(sigkill_durable_loses_nothing_acknowledged)
     int floor[PLAYERS];
     acked_levels(ls, floor);
 
-    start_quick(&n, dir, NULL);
-    EXPECT_LEVELS(&n, ls, floor);
-    node_stop(&n);
-    free_levelers(ls);
-    rm_rf(dir);
+    EXPECT_LEVELS_AFTER_RESTART(&n, dir, ls, floor);
 }
 
 /* What fast may lose: what was acknowledged within flush_ms of the kill, and a margin
@@ -303,11 +306,7 @@ TEST(sigkill_fast_loses_at_most_the_window)
         ASSERT(floor[i] >= PLAYED); /* it played before the window too */
     }
 
-    start_quick(&n, dir, NULL);
-    EXPECT_LEVELS(&n, ls, floor);
-    node_stop(&n);
-    free_levelers(ls);
-    rm_rf(dir);
+    EXPECT_LEVELS_AFTER_RESTART(&n, dir, ls, floor);
 }
 
 /* SIGTERM while every player levels: the node flushes and exits 0, and nothing
@@ -328,11 +327,7 @@ sigterm_under_load(const char *durability)
     int floor[PLAYERS];
     acked_levels(ls, floor);
 
-    start_quick(&n, dir, NULL);
-    EXPECT_LEVELS(&n, ls, floor);
-    node_stop(&n);
-    free_levelers(ls);
-    rm_rf(dir);
+    EXPECT_LEVELS_AFTER_RESTART(&n, dir, ls, floor);
 }
 
 TEST(sigterm_under_load_durable)
