@@ -14,10 +14,14 @@ set -euo pipefail
 # runtime (libFuzzer, sanitizers), nodejs + npm for the genuine Pomelo JS client.
 # Stores: libpq (PostgreSQL's client library, 14+ for pipeline mode) and SQLite; the
 # PostgreSQL server itself (postgresql), which store_pg_test starts a private copy of.
+# Cluster: hiredis (the directory in Redis, with its libuv adapter), libsodium (node
+# links: authentication and encryption), and the Redis server the cluster tests and
+# `make cluster` start a private copy of (redis-server).
 packages=(
     build-essential cmake pkg-config
     libuv1-dev libjansson-dev libssl-dev
     libpq-dev libsqlite3-dev postgresql
+    libhiredis-dev libsodium-dev redis-server
     clang libclang-rt-14-dev
     nodejs npm
 )

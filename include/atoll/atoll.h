@@ -51,7 +51,8 @@ extern "C" {
     X(EJSON, -12, "malformed JSON")                                                      \
     X(EUTF8, -13, "malformed UTF-8")                                                     \
     X(EADDR, -14, "address cannot be used (malformed, or in use)")                      \
-    X(ESTATE, -15, "not allowed in this state")
+    X(ESTATE, -15, "not allowed in this state")                                          \
+    X(EAUTH, -16, "authentication failed")
 
 typedef enum atoll_err {
     ATOLL_OK = 0,

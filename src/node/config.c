@@ -2,7 +2,7 @@
  *
  * Every setting has a typed field and a dotted key, so the same value can come from a
  * flag (--max-conns) or from --set (net.max_conns); keys outside the framework's
- * namespaces (net., log., node., area., session., auth., store.) belong to the game and are
+ * namespaces (net., log., node., area., session., auth., store., cluster.) belong to the game and are
  * kept as text for it.
  */
 #include "config.h"
@@ -46,6 +46,14 @@ atoll__config_defaults(atoll__config *c)
     c->store_durable = 0;
     c->flush_ms = 100;
     c->store_timeout_ms = 5000;
+    c->roles = ATOLL_ROLE_ALL;
+    snprintf(c->node_name, sizeof c->node_name, "node");
+    c->lease_ms = 1500;
+    c->beat_ms = 300;
+    c->link_ping_ms = 500;
+    c->link_timeout_ms = 3000;
+    c->call_timeout_ms = 5000;
+    c->moves_per_cycle = 64;
 }
 
 static int
@@ -98,6 +106,12 @@ static const int_setting int_settings[] = {
     {"auth.jwt_leeway", 0, 3600, "seconds of clock skew allowed for a token's exp and nbf"},
     {"store.flush_ms", 1, 60000, "fast durability: changes are committed within this"},
     {"store.timeout_ms", 1, 3600000, "durable: a reply waits this long for its commit, then 500"},
+    {"cluster.lease_ms", 200, 600000, "a node that has not renewed its lease for this long is dead"},
+    {"cluster.beat_ms", 50, 60000, "how often a node renews its lease (less than cluster.lease_ms)"},
+    {"cluster.link_ping_ms", 50, 60000, "a quiet link between nodes is pinged this often"},
+    {"cluster.link_timeout_ms", 100, 600000, "a link that has said nothing for this long is cut"},
+    {"cluster.call_timeout_ms", 100, 600000, "mail for a node without a link waits this long, then fails"},
+    {"cluster.moves_per_cycle", 1, 100000, "areas the coordinator gives new owners per cycle"},
 };
 
 static void
@@ -139,6 +153,18 @@ store_int(atoll__config *c, const char *key, long v)
         c->flush_ms = (uint32_t)v;
     else if (!strcmp(key, "store.timeout_ms"))
         c->store_timeout_ms = (uint32_t)v;
+    else if (!strcmp(key, "cluster.lease_ms"))
+        c->lease_ms = (uint32_t)v;
+    else if (!strcmp(key, "cluster.beat_ms"))
+        c->beat_ms = (uint32_t)v;
+    else if (!strcmp(key, "cluster.link_ping_ms"))
+        c->link_ping_ms = (uint32_t)v;
+    else if (!strcmp(key, "cluster.link_timeout_ms"))
+        c->link_timeout_ms = (uint32_t)v;
+    else if (!strcmp(key, "cluster.call_timeout_ms"))
+        c->call_timeout_ms = (uint32_t)v;
+    else if (!strcmp(key, "cluster.moves_per_cycle"))
+        c->moves_per_cycle = (uint32_t)v;
 }
 
 int
@@ -234,6 +260,79 @@ atoll__config_set(atoll__config *c, const char *kv, char *err, size_t errlen)
         }
         goto keep; /* read through atoll__config_get; the secret file when the node starts */
     }
+    if (!strcmp(key, "node.roles")) {
+        unsigned roles = 0;
+        char buf[64];
+        if (strlen(val) >= sizeof buf) {
+            snprintf(err, errlen, "node.roles must be a list of gate, area, coordinator");
+            return ATOLL_EINVAL;
+        }
+        snprintf(buf, sizeof buf, "%s", val);
+        for (char *save = NULL, *r = strtok_r(buf, ",", &save); r; r = strtok_r(NULL, ",", &save)) {
+            if (!strcmp(r, "gate"))
+                roles |= ATOLL_ROLE_GATE;
+            else if (!strcmp(r, "area"))
+                roles |= ATOLL_ROLE_AREA;
+            else if (!strcmp(r, "coordinator"))
+                roles |= ATOLL_ROLE_COORD;
+            else
+                roles = 0, r = NULL;
+            if (r == NULL)
+                break;
+        }
+        if (roles == 0) {
+            snprintf(err, errlen,
+                     "node.roles must be a comma-separated list of gate, area, coordinator "
+                     "(got '%s')", val);
+            return ATOLL_EINVAL;
+        }
+        c->roles = roles;
+        goto keep;
+    }
+    if (!strcmp(key, "node.name")) {
+        size_t len = strlen(val);
+        bool ok = len > 0 && len < sizeof c->node_name;
+        for (size_t i = 0; ok && i < len; i++)
+            ok = (val[i] >= 'a' && val[i] <= 'z') || (val[i] >= 'A' && val[i] <= 'Z') ||
+                 (val[i] >= '0' && val[i] <= '9') || val[i] == '-' || val[i] == '_' ||
+                 val[i] == '.';
+        if (!ok) {
+            snprintf(err, errlen,
+                     "node.name must be 1 to %zu letters, digits, '-', '_' or '.' (got '%s')",
+                     sizeof c->node_name - 1, val);
+            return ATOLL_EINVAL;
+        }
+        snprintf(c->node_name, sizeof c->node_name, "%s", val);
+        goto keep;
+    }
+    if (!strcmp(key, "node.advertise")) {
+        const char *colon = strrchr(val, ':');
+        char *end = NULL;
+        long port = colon ? strtol(colon + 1, &end, 10) : -1;
+        if (colon == NULL || colon == val || strlen(val) >= sizeof c->advertise || end == colon + 1 ||
+            *end != '\0' || port < 1 || port > 65535) {
+            snprintf(err, errlen, "node.advertise must be HOST:PORT with a port from 1 to 65535 "
+                                  "(got '%s')", val);
+            return ATOLL_EINVAL;
+        }
+        snprintf(c->advertise, sizeof c->advertise, "%s", val);
+        goto keep;
+    }
+    if (!strcmp(key, "cluster.redis")) {
+        if (strncmp(val, "redis://", 8) != 0 || val[8] == '\0' || strlen(val) >= sizeof c->redis_url) {
+            snprintf(err, errlen, "cluster.redis must be redis://HOST[:PORT][/DB] (got '%s')", val);
+            return ATOLL_EINVAL;
+        }
+        snprintf(c->redis_url, sizeof c->redis_url, "%s", val);
+        goto keep;
+    }
+    if (!strcmp(key, "cluster.secret") || !strcmp(key, "cluster.secret_file")) {
+        if (val[0] == '\0' || strlen(val) > 4096) {
+            snprintf(err, errlen, "%s must be 1 to 4096 bytes", key);
+            return ATOLL_EINVAL;
+        }
+        goto keep; /* read through atoll__config_get; the file when the node starts */
+    }
     if (atoll__config_framework_key(key)) {
         snprintf(err, errlen, "unknown setting '%s'", key);
         return ATOLL_EINVAL;
@@ -289,7 +388,7 @@ bool
 atoll__config_framework_key(const char *key)
 {
     static const char *const spaces[] = {"net.", "log.", "node.", "area.", "session.", "auth.",
-                                         "store."};
+                                         "store.", "cluster."};
     for (size_t i = 0; i < sizeof spaces / sizeof spaces[0]; i++)
         if (strncmp(key, spaces[i], strlen(spaces[i])) == 0)
             return true;

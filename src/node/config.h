@@ -17,6 +17,15 @@ typedef struct atoll__setting {
     char *value;
 } atoll__setting;
 
+/* What a node does in a cluster (node.roles): any combination; all three is the
+ * embedded node. */
+enum {
+    ATOLL_ROLE_GATE = 1u << 0,  /* holds client connections (only gates listen) */
+    ATOLL_ROLE_AREA = 1u << 1,  /* hosts areas */
+    ATOLL_ROLE_COORD = 1u << 2, /* may be the coordinator (one active, on a Redis lease) */
+    ATOLL_ROLE_ALL = 7u,
+};
+
 typedef struct atoll__config {
     char host[64];
     int port;
@@ -54,6 +63,21 @@ typedef struct atoll__config {
     /* The store opened from store_url by the program (src/store picks the backend; the
      * layers above the node only see store.h). NULL: nothing is kept. */
     struct atoll__store *store;
+    /* node.* and cluster.*: the cluster (src/cluster). Without cluster.redis the node is
+     * the embedded one: all roles, its own directory, no links. cluster.secret and
+     * cluster.secret_file are text settings. */
+    unsigned roles;         /* node.roles: ATOLL_ROLE_* bits */
+    char node_name[64];     /* node.name: this node in logs and the registry */
+    char advertise[128];    /* node.advertise: HOST:PORT of this node's links */
+    char redis_url[256];    /* cluster.redis: redis://HOST:PORT ("" = embedded) */
+    uint32_t lease_ms;      /* cluster.lease_ms: a node silent this long is dead */
+    uint32_t beat_ms;       /* cluster.beat_ms: how often a node renews its lease */
+    uint32_t link_ping_ms;  /* cluster.link_ping_ms: a quiet link is pinged this often */
+    uint32_t link_timeout_ms; /* cluster.link_timeout_ms: a link silent this long is cut */
+    uint32_t call_timeout_ms; /* cluster.call_timeout_ms: mail to a node with no link
+                               * waits this long for one, then fails */
+    uint32_t moves_per_cycle; /* cluster.moves_per_cycle: areas the coordinator gives
+                               * new owners per cycle */
     /* every --set KEY=VALUE, including game settings, in order */
     atoll__setting *settings;
     size_t nsettings;
@@ -67,7 +91,7 @@ int atoll__config_set(atoll__config *c, const char *kv, char *err, size_t errlen
 /* Checks settings against each other (heartbeat vs idle and heartbeat timeouts, output
  * cap vs package size, one source of the auth secret) once all are given. ATOLL_EINVAL with a sentence in err. */
 int atoll__config_check(const atoll__config *c, char *err, size_t errlen);
-/* Whether key is in one of the framework's namespaces (net., log., node., area.,
+/* Whether key is in one of the framework's namespaces (net., log., node., area., cluster.,
  * session., auth., store.): checked by the node, never a game's. */
 bool atoll__config_framework_key(const char *key);
 /* A game setting, or def when not given. */
