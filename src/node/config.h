@@ -1,6 +1,11 @@
-/* config.h -- the node's settings (config.c): defaults, `--set KEY=VALUE`, and the
- * checks of settings against each other. Built before the workers start and read-only
- * afterwards, so every thread reads it without a lock.
+/* config.h -- the node's settings (config.c): defaults, `--set KEY=VALUE`, a file of
+ * settings (--config), ATOLL_* environment variables, and the checks of settings against
+ * each other. Built before the workers start and read-only afterwards, so every thread
+ * reads it without a lock.
+ *
+ * Where a setting comes from is the program's business (src/app/run.c applies defaults,
+ * then the file, then the environment, then the command line); here each source is one
+ * function that applies what it holds, so each is tested on its own.
  */
 #ifndef ATOLL_CONFIG_H
 #define ATOLL_CONFIG_H
@@ -25,6 +30,13 @@ enum {
     ATOLL_ROLE_COORD = 1u << 2, /* may be the coordinator (one active, on a Redis lease) */
     ATOLL_ROLE_ALL = 7u,
 };
+
+/* Bytes of a cluster secret, at least: the links' handshake derives its key from it
+ * (src/cluster/link_codec.h, ATOLL_LINK_SECRET_MIN, says the same; src/app/run.c checks
+ * that the two agree). */
+#define ATOLL_CLUSTER_SECRET_MIN 16
+/* Bytes of a secret, given as text or read from a file, at most. */
+#define ATOLL_SECRET_MAX 4096
 
 typedef struct atoll__config {
     char host[64];
@@ -78,19 +90,67 @@ typedef struct atoll__config {
                                * waits this long for one, then fails */
     uint32_t moves_per_cycle; /* cluster.moves_per_cycle: areas the coordinator gives
                                * new owners per cycle */
+    /* Set by the program when the listen address was given (--listen) rather than left
+     * at its default: a node without the gate role listens for no client, and one told
+     * where to listen is refused rather than ignoring it. */
+    bool listen_given;
+    /* The cluster secret's bytes, from cluster.secret or read from cluster.secret_file by
+     * atoll__config_load_secret (NULL for an embedded node). Wiped when freed. */
+    uint8_t *cluster_secret;
+    size_t cluster_secret_len;
     /* every --set KEY=VALUE, including game settings, in order */
     atoll__setting *settings;
     size_t nsettings;
 } atoll__config;
+
+/* Receives one sentence that deserves a warning line: the settings are still accepted. */
+typedef void atoll__config_warn_fn(void *arg, const char *sentence);
 
 void atoll__config_defaults(atoll__config *c);
 /* Applies KEY=VALUE. Known keys (the framework's namespaces) are checked and stored in the
  * typed fields; other keys are kept for the game. Returns ATOLL_OK or ATOLL_EINVAL
  * with a sentence in err. */
 int atoll__config_set(atoll__config *c, const char *kv, char *err, size_t errlen);
-/* Checks settings against each other (heartbeat vs idle and heartbeat timeouts, output
- * cap vs package size, one source of the auth secret) once all are given. ATOLL_EINVAL with a sentence in err. */
+/* Applies the file of settings at path: one `KEY = VALUE` a line, the same keys as
+ * atoll__config_set (framework's and game's); spaces around the key and the value are
+ * trimmed, a value in double quotes is taken as written between them (spaces, '#',
+ * empty), a line whose first non-blank character is '#' is a comment, blank lines are
+ * skipped. ATOLL_EINVAL with "PATH:LINE: sentence" in err at the first bad line (the
+ * settings of the lines before it are applied). */
+int atoll__config_load_file(atoll__config *c, const char *path, char *err, size_t errlen);
+/* Applies every framework setting that envp (a NULL-terminated NAME=VALUE list, like
+ * environ) gives as its environment variable (atoll__config_env_name). Game settings are
+ * never taken from the environment. ATOLL_EINVAL with "NAME: sentence" in err. */
+int atoll__config_load_env(atoll__config *c, char *const *envp, char *err, size_t errlen);
+/* The environment variable of a framework key: ATOLL_ and the key in capitals, '.' as
+ * '_' (cluster.redis: ATOLL_CLUSTER_REDIS). False when out is too small. */
+bool atoll__config_env_name(const char *key, char *out, size_t cap);
+/* The framework's keys, one list for --set, the file and the environment: the i-th, or
+ * NULL past the last. */
+const char *atoll__config_key(size_t i);
+/* Checks settings against each other once all are given: heartbeat vs idle and heartbeat
+ * timeouts, output cap vs package size, one source of each secret, and the cluster's
+ * (docs/operations.md, "Cluster flags": roles, advertise, secret, node name, who
+ * listens, a shared store, lease and link timing). ATOLL_EINVAL with a sentence that
+ * names the flags (and keys) involved in err. Reads no file and reaches no server, so a
+ * contradiction is refused before the node connects anywhere. */
 int atoll__config_check(const atoll__config *c, char *err, size_t errlen);
+/* Passes warn each sentence about settings that are accepted but probably not meant:
+ * an ATOLL_* variable of envp that names no setting (a typo), a cluster's area node
+ * that keeps its state in memory. */
+void atoll__config_warnings(const atoll__config *c, char *const *envp, atoll__config_warn_fn *warn,
+                            void *arg);
+/* Reads the secret file path, which the setting label names in errors (its content never
+ * appears in them): at least min_len and at most ATOLL_SECRET_MAX bytes once one
+ * trailing newline (LF or CRLF, as echo and editors leave) is trimmed. *out
+ * (atoll__malloc) is wiped by atoll__secret_free. */
+int atoll__secret_read_file(const char *label, const char *path, size_t min_len, uint8_t **out,
+                            size_t *len, char *err, size_t errlen);
+void atoll__secret_free(uint8_t *secret, size_t len);
+/* The cluster secret of a node of a cluster into c->cluster_secret: cluster.secret's
+ * text, or cluster.secret_file's content read now. Nothing for an embedded node. Call it
+ * after atoll__config_check. ATOLL_EINVAL with a sentence in err (never the secret). */
+int atoll__config_load_secret(atoll__config *c, char *err, size_t errlen);
 /* Whether key is in one of the framework's namespaces (net., log., node., area., cluster.,
  * session., auth., store.): checked by the node, never a game's. */
 bool atoll__config_framework_key(const char *key);
