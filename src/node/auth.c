@@ -10,14 +10,11 @@
 #include "auth.h"
 #include "../core/text.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
-#include <unistd.h>
 
 /* ---- base64url ------------------------------------------------------------------------ */
 
@@ -270,61 +267,6 @@ atoll__jwt_verify(const char *token, size_t len, const atoll__jwt_key *key, int6
 
 /* ---- the key -------------------------------------------------------------------------- */
 
-/* Reads the secret file: 1 to ATOLL_JWT_SECRET_MAX bytes once one trailing newline (LF
- * or CRLF, as `echo` and editors leave) is trimmed. It reads one byte more than such a
- * file can hold, so a longer file is refused rather than cut. */
-#define SECRET_FILE_READ (ATOLL_JWT_SECRET_MAX + 3)
-
-static int
-read_secret_file(const char *path, uint8_t **out, size_t *len, char *err, size_t errlen)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot open auth.jwt_secret_file %s: %s", path, strerror(errno));
-        return ATOLL_EINVAL;
-    }
-    uint8_t *buf = atoll__malloc(SECRET_FILE_READ);
-    size_t n = 0;
-    int rc = ATOLL_OK;
-    while (n < SECRET_FILE_READ) {
-        ssize_t k = read(fd, buf + n, SECRET_FILE_READ - n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0) {
-            snprintf(err, errlen, "cannot read auth.jwt_secret_file %s: %s", path,
-                     strerror(errno));
-            rc = ATOLL_EINVAL;
-            break;
-        }
-        if (k == 0)
-            break;
-        n += (size_t)k;
-    }
-    close(fd);
-    if (rc == ATOLL_OK) {
-        if (n > 0 && buf[n - 1] == '\n')
-            n--;
-        if (n > 0 && buf[n - 1] == '\r')
-            n--;
-        if (n > ATOLL_JWT_SECRET_MAX) { /* also every file of SECRET_FILE_READ bytes */
-            snprintf(err, errlen, "auth.jwt_secret_file %s holds more than %d bytes", path,
-                     ATOLL_JWT_SECRET_MAX);
-            rc = ATOLL_EINVAL;
-        } else if (n == 0) {
-            snprintf(err, errlen, "auth.jwt_secret_file %s is empty", path);
-            rc = ATOLL_EINVAL;
-        }
-    }
-    if (rc != ATOLL_OK) {
-        OPENSSL_cleanse(buf, SECRET_FILE_READ);
-        atoll__free(buf);
-        return rc;
-    }
-    *out = buf;
-    *len = n;
-    return ATOLL_OK;
-}
-
 int
 atoll__jwt_key_load(const atoll__config *c, atoll__jwt_key **out, char *err, size_t errlen)
 {
@@ -355,7 +297,10 @@ atoll__jwt_key_load(const atoll__config *c, atoll__jwt_key **out, char *err, siz
         bytes = atoll__malloc(len);
         memcpy(bytes, secret, len);
     } else {
-        int rc = read_secret_file(file, &bytes, &len, err, errlen);
+        /* The same reader as the cluster's secret (config.c): one trailing newline is
+         * not part of it, an empty or too long file is refused. */
+        int rc = atoll__secret_read_file("auth.jwt_secret_file", file, 1, &bytes, &len, err,
+                                         errlen);
         if (rc != ATOLL_OK)
             return rc;
     }

@@ -35,9 +35,10 @@
 #define ATOLL_JWT_SIG_LEN 32       /* HMAC-SHA-256, exactly */
 #define ATOLL_JWT_AUD_MAX 32       /* audiences in an "aud" array */
 #define ATOLL_JWT_JSON_DEPTH 16    /* nesting of header and payload (claims are flat) */
-/* The secret: a setting or a file of at most this many bytes; shorter than
- * ATOLL_JWT_SECRET_GOOD (the hash's output, RFC 7518 3.2) is warned about. */
-#define ATOLL_JWT_SECRET_MAX 4096
+/* The secret: a setting or a file of at most this many bytes (the bound of every secret
+ * setting, config.h); shorter than ATOLL_JWT_SECRET_GOOD (the hash's output, RFC 7518
+ * 3.2) is warned about. */
+#define ATOLL_JWT_SECRET_MAX ATOLL_SECRET_MAX
 #define ATOLL_JWT_SECRET_GOOD 32
 
 /* The node's key: built once at the start, read-only afterwards. */
