@@ -3,6 +3,13 @@
  * layers: it assembles the node with the modules above it (today the area runtime;
  * later the cluster, the store, the admin server), which nothing else may do.
  *
+ * Settings come from four sources, each over the one before: the defaults, the file of
+ * --config, ATOLL_* environment variables, and the command line (--set and the flags
+ * that are names for settings, in their order). So the command line is read whole
+ * first, and applied last. The settings are then checked against each other, before
+ * anything is opened or reached: a contradiction is refused with a sentence and exit
+ * status 2.
+ *
  * The main thread parses options, starts the node's workers, then waits on a libuv loop
  * of its own for SIGINT/SIGTERM; on the first signal it asks the workers to stop
  * accepting, flush and close, and waits for them. A second signal gets the default
@@ -13,6 +20,7 @@
  * choice, so the library does it here, in atoll_main and atoll_run, and nowhere else.
  */
 #include "../area/area.h"
+#include "../cluster/link_codec.h"
 #include "../store/backends.h"
 
 #include <errno.h>
@@ -23,6 +31,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+extern char **environ;
+
+/* config.c checks the cluster secret's length without the cluster's headers (a lower
+ * layer); the links derive their key from it and need as many bytes. */
+_Static_assert(ATOLL_CLUSTER_SECRET_MIN == ATOLL_LINK_SECRET_MIN,
+               "config.h and link_codec.h disagree on the cluster secret's length");
+
 static atoll__node node;
 
 static void
@@ -32,14 +47,17 @@ usage(FILE *f)
             "usage: atoll run [options]\n"
             "\n"
             "Starts an atoll node: clients connect with the Pomelo protocol over raw TCP or\n"
-            "WebSocket on one port.\n"
+            "WebSocket on one port. Without --redis it is the embedded node: every role in\n"
+            "one process, state in SQLite.\n"
             "\n"
             "options:\n"
             "  --game NAME|PATH       game to serve: a built-in one (echo, quick, chat;\n"
             "                         default echo) or a game built as a shared object\n"
-            "  --listen HOST:PORT     address or host name to listen on (default\n"
-            "                         127.0.0.1:3010; port 0 picks a free port)\n"
+            "  --listen HOST:PORT     address or host name to listen on for clients (default\n"
+            "                         127.0.0.1:3010; port 0 picks a free port; gates only)\n"
             "  --workers N            worker threads (default: number of cores)\n"
+            "  --config PATH          a file of settings: one KEY = VALUE a line, the keys of\n"
+            "                         --set (not the flags' names); # starts a comment line\n"
             "  --set KEY=VALUE        any setting, e.g. net.heartbeat=3 (repeatable)\n"
             "  --max-conns N          same as --set net.max_conns=N\n"
             "  --max-package BYTES    same as --set net.max_package=BYTES\n"
@@ -55,6 +73,27 @@ usage(FILE *f)
             "                         change to be committed)\n"
             "  -h, --help             this text\n"
             "\n"
+            "cluster (docs/operations.md, \"Cluster flags\"):\n"
+            "  --redis URL            redis://HOST[:PORT][/DB]: this node is one of the\n"
+            "                         cluster whose directory is there (cluster.redis)\n"
+            "  --roles LIST           gate, area, coordinator, comma-separated, any of them\n"
+            "                         (node.roles; default all three, the only choice\n"
+            "                         without --redis)\n"
+            "  --node-id NAME         this node's name in the cluster (node.name)\n"
+            "  --advertise HOST:PORT  where this node listens for links from the other\n"
+            "                         nodes, as it publishes it to them (node.advertise)\n"
+            "  --cluster-secret-file PATH\n"
+            "                         the secret the nodes of the cluster share, read at\n"
+            "                         start: 16 bytes or more (cluster.secret_file)\n"
+            "  --cluster-secret SECRET\n"
+            "                         the same given as text (cluster.secret): other users\n"
+            "                         of the machine see it in the process list\n"
+            "\n"
+            "Each source of settings overrides the one before: the defaults, the --config\n"
+            "file, environment variables (ATOLL_ and the key in capitals, '.' as '_':\n"
+            "net.max_conns is ATOLL_NET_MAX_CONNS; the framework's keys only), then the\n"
+            "command line in its order.\n"
+            "\n"
             "settings (docs/operations.md has the full list):\n"
             "  net.max_package, net.max_conns, net.heartbeat, net.heartbeat_timeout,\n"
             "  net.idle_timeout, net.handshake_timeout, net.output_cap, net.rate_limit,\n"
@@ -64,6 +103,9 @@ usage(FILE *f)
             "  area.slow_ms, area.stall_ms (game code that runs long: logged, reported)\n"
             "  area.keep_ms (deadline of kept requests), session.resume_ms (resume window)\n"
             "  store.url, store.durability, store.flush_ms, store.timeout_ms\n"
+            "  node.roles, node.name, node.advertise, cluster.redis, cluster.secret,\n"
+            "  cluster.secret_file, cluster.lease_ms, cluster.beat_ms, cluster.link_ping_ms,\n"
+            "  cluster.link_timeout_ms, cluster.call_timeout_ms, cluster.moves_per_cycle\n"
             "  and the settings the game declares (an unknown key stops the start)\n");
 }
 
@@ -106,12 +148,34 @@ on_signal(uv_signal_t *s, int signum)
 static int
 set_or_die(atoll__config *cfg, const char *kv)
 {
-    char err[256];
+    char err[300];
     if (atoll__config_set(cfg, kv, err, sizeof err) != ATOLL_OK) {
         fprintf(stderr, "atoll: %s\n", err);
         return -1;
     }
     return 0;
+}
+
+/* set_or_die of key=value: a flag that is a name for a setting. The value is not cut
+ * whatever its length (a secret may be 4096 bytes). */
+static int
+set_key_or_die(atoll__config *cfg, const char *key, const char *value)
+{
+    size_t klen = strlen(key), vlen = strlen(value);
+    char *kv = atoll__malloc(klen + vlen + 2);
+    memcpy(kv, key, klen);
+    kv[klen] = '=';
+    memcpy(kv + klen + 1, value, vlen + 1);
+    int rc = set_or_die(cfg, kv);
+    atoll__free(kv);
+    return rc;
+}
+
+/* The start's warnings (config.c) as log lines. */
+static void
+warn_line(void *arg, const char *sentence)
+{
+    ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"%s\"", sentence);
 }
 
 /* Makes the directories above a sqlite: path (--data DIR need not exist yet). */
@@ -185,126 +249,217 @@ open_store(const atoll__config *cfg, atoll__store **out)
     return 0;
 }
 
+/* The options of `atoll run`; the letters are getopt's values, never typed. */
+static const struct option run_options[] = {
+    {"game", required_argument, NULL, 'g'},
+    {"listen", required_argument, NULL, 'l'},
+    {"workers", required_argument, NULL, 'w'},
+    {"config", required_argument, NULL, 'f'},
+    {"set", required_argument, NULL, 's'},
+    {"max-conns", required_argument, NULL, 'M'},
+    {"max-package", required_argument, NULL, 'P'},
+    {"heartbeat", required_argument, NULL, 'H'},
+    {"log-level", required_argument, NULL, 'L'},
+    {"store", required_argument, NULL, 'S'},
+    {"data", required_argument, NULL, 'D'},
+    {"durability", required_argument, NULL, 'U'},
+    {"redis", required_argument, NULL, 'R'},
+    {"roles", required_argument, NULL, 'r'},
+    {"node-id", required_argument, NULL, 'n'},
+    {"advertise", required_argument, NULL, 'a'},
+    {"cluster-secret", required_argument, NULL, 'c'},
+    {"cluster-secret-file", required_argument, NULL, 'C'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* One option of the command line, kept until the file and the environment are applied. */
+typedef struct {
+    int opt;
+    const char *arg;
+} cli_option;
+
+/* What only the command line can say: which of --store and --data it gave. */
+typedef struct {
+    bool store, data;
+} cli_given;
+
+/* The setting each flag is a name for (NULL: a flag that is not one). */
+static const char *
+flag_key(int opt)
+{
+    switch (opt) {
+    case 'w':
+        return "node.workers";
+    case 'M':
+        return "net.max_conns";
+    case 'P':
+        return "net.max_package";
+    case 'H':
+        return "net.heartbeat";
+    case 'L':
+        return "log.level";
+    case 'S':
+        return "store.url";
+    case 'U':
+        return "store.durability";
+    case 'R':
+        return "cluster.redis";
+    case 'r':
+        return "node.roles";
+    case 'n':
+        return "node.name";
+    case 'a':
+        return "node.advertise";
+    case 'c':
+        return "cluster.secret";
+    case 'C':
+        return "cluster.secret_file";
+    default:
+        return NULL;
+    }
+}
+
+/* Applies one option of the command line: 0, or -1 after a line on stderr. */
+static int
+apply_option(atoll__config *cfg, const cli_option *o, const atoll_game *linked, cli_given *given)
+{
+    const char *key = flag_key(o->opt);
+    if (key != NULL) {
+        given->store |= o->opt == 'S';
+        return set_key_or_die(cfg, key, o->arg);
+    }
+    switch (o->opt) {
+    case 'g':
+        if (linked != NULL) {
+            fprintf(stderr, "atoll: this program serves the game %s; --game is not for it\n",
+                    linked->name);
+            return -1;
+        }
+        if (strlen(o->arg) >= sizeof cfg->game) {
+            fprintf(stderr, "atoll: --game is too long\n");
+            return -1;
+        }
+        snprintf(cfg->game, sizeof cfg->game, "%s", o->arg);
+        return 0;
+    case 'l':
+        if (parse_listen(cfg, o->arg) != 0) {
+            fprintf(stderr, "atoll: --listen wants HOST:PORT, got '%s'\n", o->arg);
+            return -1;
+        }
+        cfg->listen_given = true;
+        return 0;
+    case 's':
+        return set_or_die(cfg, o->arg);
+    case 'D': {
+        if (o->arg[0] == '\0' || strlen(o->arg) > 400) {
+            fprintf(stderr, "atoll: --data wants a directory (at most 400 bytes)\n");
+            return -1;
+        }
+        char kv[448];
+        snprintf(kv, sizeof kv, "store.url=sqlite:%s/atoll.db", o->arg);
+        given->data = true;
+        return set_or_die(cfg, kv);
+    }
+    default:
+        return -1; /* not reached: read_options keeps only the options above */
+    }
+}
+
+/* Reads the command line into opts[0..*nopts) (argc slots) and the --config path, applying
+ * nothing: 0, 1 after --help was printed, or -1 after a line on stderr. */
+static int
+read_options(int argc, char **argv, cli_option *opts, size_t *nopts, const char **config_path)
+{
+    int ch;
+    *nopts = 0;
+    *config_path = NULL;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", run_options, NULL)) != -1) {
+        switch (ch) {
+        case 'h':
+            usage(stdout);
+            return 1;
+        case 'f':
+            if (*config_path != NULL) {
+                fprintf(stderr, "atoll: --config is given twice: give one file\n");
+                return -1;
+            }
+            *config_path = optarg;
+            break;
+        case '?':
+        case ':':
+            usage(stderr);
+            return -1;
+        default:
+            opts[(*nopts)++] = (cli_option){ch, optarg};
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "atoll: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+/* The settings of `atoll run` from every source, in the order of their precedence, then
+ * checked: 0, 1 after --help, or -1 after a line on stderr. */
+static int
+configure(atoll__config *cfg, int argc, char **argv, const atoll_game *linked)
+{
+    cli_option *opts = atoll__calloc((size_t)argc + 1, sizeof *opts);
+    size_t nopts;
+    const char *config_path;
+    char err[600];
+    int rc = read_options(argc, argv, opts, &nopts, &config_path);
+    if (rc == 0 && config_path != NULL && atoll__config_load_file(cfg, config_path, err, sizeof err) != ATOLL_OK) {
+        fprintf(stderr, "atoll: %s\n", err);
+        rc = -1;
+    }
+    if (rc == 0 && atoll__config_load_env(cfg, environ, err, sizeof err) != ATOLL_OK) {
+        fprintf(stderr, "atoll: %s\n", err);
+        rc = -1;
+    }
+    cli_given given = {false, false};
+    for (size_t i = 0; rc == 0 && i < nopts; i++)
+        rc = apply_option(cfg, &opts[i], linked, &given);
+    atoll__free(opts);
+    if (rc != 0)
+        return rc;
+    /* The command line's own: a file or variable may give store.url, which either flag
+     * overrides; both flags at once contradict each other. */
+    if (given.store && given.data) {
+        fprintf(stderr, "atoll: --store and --data both say where state is kept: give one\n");
+        return -1;
+    }
+    /* The command's default, unlike the library's: state survives a restart. Given by no
+     * source at all, not by the file, the environment or the command line. */
+    if (atoll__config_get(cfg, "store.url", NULL) == NULL)
+        snprintf(cfg->store_url, sizeof cfg->store_url, "sqlite:data/atoll.db");
+    if (atoll__config_check(cfg, err, sizeof err) != ATOLL_OK) {
+        fprintf(stderr, "atoll: %s\n", err);
+        return -1;
+    }
+    atoll__log_threshold = cfg->log_level;
+    atoll__config_warnings(cfg, environ, warn_line, NULL);
+    /* The secret file is read now, before the node reaches Redis or any other node. */
+    if (atoll__config_load_secret(cfg, err, sizeof err) != ATOLL_OK) {
+        fprintf(stderr, "atoll: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 cmd_run(int argc, char **argv, const atoll_game *linked)
 {
     static atoll__config cfg;
     atoll__config_defaults(&cfg);
-    static const struct option opts[] = {
-        {"game", required_argument, NULL, 'g'},
-        {"listen", required_argument, NULL, 'l'},
-        {"workers", required_argument, NULL, 'w'},
-        {"set", required_argument, NULL, 's'},
-        {"max-conns", required_argument, NULL, 'M'},
-        {"max-package", required_argument, NULL, 'P'},
-        {"heartbeat", required_argument, NULL, 'H'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"store", required_argument, NULL, 'S'},
-        {"data", required_argument, NULL, 'D'},
-        {"durability", required_argument, NULL, 'U'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    char kv[600];
-    int ch;
-    bool store_given = false, data_given = false;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        int rc = 0;
-        switch (ch) {
-        case 'g':
-            if (linked != NULL) {
-                fprintf(stderr, "atoll: this program serves the game %s; --game is not for it\n",
-                        linked->name);
-                rc = -1;
-            } else if (strlen(optarg) >= sizeof cfg.game) {
-                fprintf(stderr, "atoll: --game is too long\n");
-                rc = -1;
-            } else {
-                snprintf(cfg.game, sizeof cfg.game, "%s", optarg);
-            }
-            break;
-        case 'l':
-            if (parse_listen(&cfg, optarg) != 0) {
-                fprintf(stderr, "atoll: --listen wants HOST:PORT, got '%s'\n", optarg);
-                rc = -1;
-            }
-            break;
-        case 'w':
-            snprintf(kv, sizeof kv, "node.workers=%s", optarg);
-            rc = set_or_die(&cfg, kv);
-            break;
-        case 's':
-            rc = set_or_die(&cfg, optarg);
-            break;
-        case 'M':
-            snprintf(kv, sizeof kv, "net.max_conns=%s", optarg);
-            rc = set_or_die(&cfg, kv);
-            break;
-        case 'P':
-            snprintf(kv, sizeof kv, "net.max_package=%s", optarg);
-            rc = set_or_die(&cfg, kv);
-            break;
-        case 'H':
-            snprintf(kv, sizeof kv, "net.heartbeat=%s", optarg);
-            rc = set_or_die(&cfg, kv);
-            break;
-        case 'L':
-            snprintf(kv, sizeof kv, "log.level=%s", optarg);
-            rc = set_or_die(&cfg, kv);
-            break;
-        case 'S':
-            snprintf(kv, sizeof kv, "store.url=%s", optarg);
-            rc = set_or_die(&cfg, kv);
-            store_given = true;
-            break;
-        case 'D':
-            if (optarg[0] == '\0' || strlen(optarg) > 400) {
-                fprintf(stderr, "atoll: --data wants a directory (at most 400 bytes)\n");
-                rc = -1;
-                break;
-            }
-            snprintf(kv, sizeof kv, "store.url=sqlite:%s/atoll.db", optarg);
-            rc = set_or_die(&cfg, kv);
-            data_given = true;
-            break;
-        case 'U':
-            snprintf(kv, sizeof kv, "store.durability=%s", optarg);
-            rc = set_or_die(&cfg, kv);
-            break;
-        case 'h':
-            usage(stdout);
-            atoll__config_fini(&cfg);
-            return 0;
-        default:
-            usage(stderr);
-            rc = -1;
-        }
-        if (rc != 0) {
-            atoll__config_fini(&cfg);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "atoll: unexpected argument '%s'\n", argv[optind]);
+    int rc = configure(&cfg, argc, argv, linked);
+    if (rc != 0) {
         atoll__config_fini(&cfg);
-        return 2;
+        return rc == 1 ? 0 : 2;
     }
-    if (store_given && data_given) {
-        fprintf(stderr, "atoll: --store and --data both say where state is kept: give one\n");
-        atoll__config_fini(&cfg);
-        return 2;
-    }
-    /* The command's default, unlike the library's: state survives a restart. */
-    if (atoll__config_get(&cfg, "store.url", NULL) == NULL)
-        snprintf(cfg.store_url, sizeof cfg.store_url, "sqlite:data/atoll.db");
-    char err[256];
-    if (atoll__config_check(&cfg, err, sizeof err) != ATOLL_OK) {
-        fprintf(stderr, "atoll: %s\n", err);
-        atoll__config_fini(&cfg);
-        return 2;
-    }
-    atoll__log_threshold = cfg.log_level;
     atoll__store *store;
     if (open_store(&cfg, &store) != 0) {
         atoll__config_fini(&cfg);
@@ -329,7 +484,7 @@ cmd_run(int argc, char **argv, const atoll_game *linked)
     if (linked != NULL)
         snprintf(cfg.game, sizeof cfg.game, "%s", linked->name ? linked->name : "linked");
     static const atoll__module *const modules[] = {&atoll__area_module, NULL};
-    int rc = atoll__node_start(&node, &cfg, linked, modules);
+    rc = atoll__node_start(&node, &cfg, linked, modules);
     if (rc != ATOLL_OK) {
         fprintf(stderr, "atoll: cannot start: %s\n", atoll_strerror(rc));
         uv_close((uv_handle_t *)&sigint, NULL);
