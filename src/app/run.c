@@ -412,7 +412,8 @@ configure(atoll__config *cfg, int argc, char **argv, const atoll_game *linked)
     const char *config_path;
     char err[600];
     int rc = read_options(argc, argv, opts, &nopts, &config_path);
-    if (rc == 0 && config_path != NULL && atoll__config_load_file(cfg, config_path, err, sizeof err) != ATOLL_OK) {
+    if (rc == 0 && config_path != NULL &&
+        atoll__config_load_file(cfg, config_path, err, sizeof err) != ATOLL_OK) {
         fprintf(stderr, "atoll: %s\n", err);
         rc = -1;
     }

@@ -379,7 +379,8 @@ TEST(contradicting_cluster_flags_stop_the_node)
     NODE_REFUSES("--store memory " REDIS,
                  "--redis needs --cluster-secret-file PATH (or --cluster-secret)");
     NODE_REFUSES("--store memory " REDIS " " SECRET " --cluster-secret-file /nonexistent/secret",
-                 "--cluster-secret and --cluster-secret-file both give the cluster secret: give one");
+                 "--cluster-secret and --cluster-secret-file both give the cluster secret: "
+                 "give one");
     NODE_REFUSES("--store memory " REDIS " --cluster-secret too-short",
                  "--cluster-secret must be at least 16 bytes");
     NODE_REFUSES("--store memory " REDIS " " SECRET " --node-id g1",

@@ -151,12 +151,15 @@ TEST(set_stores_each_kind_of_field_and_keeps_game_keys)
                 "whole node)");
     SET_REFUSED(&c, "net.dict=maybe", "net.dict must be true or false");
     SET_REFUSED(&c, "net.maxconns=5", "unknown setting 'net.maxconns'");
-    SET_REFUSED(&c, "cluster.redis=http://x", "cluster.redis must be redis://HOST[:PORT][/DB] "
-                                              "(got 'http://x')");
-    SET_REFUSED(&c, "node.advertise=host", "node.advertise must be HOST:PORT with a port from "
-                                           "1 to 65535 (got 'host')");
-    SET_REFUSED(&c, "node.name=a b", "node.name must be 1 to 63 letters, digits, '-', '_' or "
-                                     "'.' (got 'a b')");
+    SET_REFUSED(&c, "cluster.redis=http://x",
+                "cluster.redis must be redis://HOST[:PORT][/DB] "
+                "(got 'http://x')");
+    SET_REFUSED(&c, "node.advertise=host",
+                "node.advertise must be HOST:PORT with a port from "
+                "1 to 65535 (got 'host')");
+    SET_REFUSED(&c, "node.name=a b",
+                "node.name must be 1 to 63 letters, digits, '-', '_' or "
+                "'.' (got 'a b')");
     SET_REFUSED(&c, "cluster.secret=", "cluster.secret must be 1 to 4096 bytes");
     SET_REFUSED(&c, "nokey", "setting 'nokey' is not KEY=VALUE");
     ASSERT_EQ(c.max_conns, 8); /* a refused value changes nothing */
@@ -182,8 +185,10 @@ TEST(roles_are_any_combination_of_three_names)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char kv[64], want[200];
         snprintf(kv, sizeof kv, "node.roles=%s", bad[i]);
-        snprintf(want, sizeof want, "node.roles must be a comma-separated list of gate, area, "
-                 "coordinator (got '%s')", bad[i]);
+        snprintf(want, sizeof want,
+                 "node.roles must be a comma-separated list of gate, area, "
+                 "coordinator (got '%s')",
+                 bad[i]);
         SET_REFUSED(&c, kv, want);
     }
     ASSERT_EQ(c.roles, ATOLL_ROLE_ALL); /* the last good value stays */
@@ -298,12 +303,12 @@ TEST(environment_variables_give_framework_settings_only)
         "ATOLL_NET_MAX_CONNS=42",
         "ATOLL_NODE_ROLES=gate,coordinator",
         "ATOLL_AUTH_JWT_AUDIENCE=game = one",
-        "ATOLL_QUICK_AREAS=5",          /* a game's: never from the environment */
-        "ATOLL_NET_MAXCONNS=9",         /* a typo */
-        "ATOLL_LOOPBACK_LINKS=1",       /* the test suite's, read by its harness */
-        "ATOLL_BIN=build/atoll",        /* the test suite's */
-        "atoll_net_max_conns=3",        /* not ATOLL_: not ours */
-        "ATOLL_net_max_conns=3",        /* names are in capitals */
+        "ATOLL_QUICK_AREAS=5",    /* a game's: never from the environment */
+        "ATOLL_NET_MAXCONNS=9",   /* a typo */
+        "ATOLL_LOOPBACK_LINKS=1", /* the test suite's, read by its harness */
+        "ATOLL_BIN=build/atoll",  /* the test suite's */
+        "atoll_net_max_conns=3",  /* not ATOLL_: not ours */
+        "ATOLL_net_max_conns=3",  /* names are in capitals */
         NULL,
     };
     atoll__config c;
@@ -360,9 +365,9 @@ TEST(file_then_environment_then_command_line)
     ASSERT_EQ(c.heartbeat_s, 30);
     ASSERT_EQ(c.max_conns, 2000);
     SET_ALL(&c, "net.heartbeat=40", "net.max_conns=3000", "net.heartbeat=50");
-    ASSERT_EQ(c.heartbeat_s, 50);   /* the command line, its last word */
+    ASSERT_EQ(c.heartbeat_s, 50); /* the command line, its last word */
     ASSERT_EQ(c.max_conns, 3000);
-    ASSERT_EQ(c.idle_timeout_s, 200); /* the file's, which nothing later gave */
+    ASSERT_EQ(c.idle_timeout_s, 200);     /* the file's, which nothing later gave */
     ASSERT_EQ(c.handshake_timeout_s, 10); /* the default, which nothing gave */
     ASSERT_STR(atoll__config_get(&c, "quick.areas", NULL), "4");
     ASSERT_STR(atoll__config_get(&c, "net.heartbeat", NULL), "50");
@@ -630,11 +635,13 @@ TEST(the_cluster_secret_is_read_from_its_file_at_start)
 }
 
 TEST_MAIN(every_framework_key_has_one_variable_and_no_two_share_it,
-          set_stores_each_kind_of_field_and_keeps_game_keys, roles_are_any_combination_of_three_names,
+          set_stores_each_kind_of_field_and_keeps_game_keys,
+          roles_are_any_combination_of_three_names,
           a_file_of_settings_with_comments_blanks_quotes_and_spaces,
           a_bad_line_is_named_by_its_file_and_number, the_flags_names_are_not_keys_of_the_file,
-          environment_variables_give_framework_settings_only, file_then_environment_then_command_line,
-          without_redis_only_the_embedded_node, with_redis_one_secret_of_16_bytes_an_address_and_a_name,
-          only_gates_listen_for_clients, a_clusters_area_node_needs_a_shared_store,
-          links_and_clients_need_ports_of_their_own, beats_and_pings_fit_twice_in_their_timeouts,
+          environment_variables_give_framework_settings_only,
+          file_then_environment_then_command_line, without_redis_only_the_embedded_node,
+          with_redis_one_secret_of_16_bytes_an_address_and_a_name, only_gates_listen_for_clients,
+          a_clusters_area_node_needs_a_shared_store, links_and_clients_need_ports_of_their_own,
+          beats_and_pings_fit_twice_in_their_timeouts,
           the_cluster_secret_is_read_from_its_file_at_start)
