@@ -32,7 +32,7 @@
  *   responder -> initiator   BLAKE2b-256 keyed transcript, of "atoll-link-v1 r2i" || r2i
  *
  * The exchange alone would give keys to anyone between two nodes who answers with a key
- * of his own; the transcript brings in the secret and binds the keys to both HELLOs as
+ * of their own; the transcript brings in the secret and binds the keys to both HELLOs as
  * they were sent (names, ids, both public keys). The exchange's keys are what a recorded
  * link and a stolen secret together still lack.
  *

@@ -32,9 +32,9 @@
  *
  * A link is proven only by its first chunk. The initiator's HELLO can be recorded and
  * sent again by someone without the secret: the responder answers it (its MAC is
- * good), but the stranger has no key for the chunks. So a responder takes a link as
- * the peer's (replacing an older link to that node, say) only once a first chunk from
- * it has opened; each side sends one (a PING) right after its secretstream header.
+ * good), but the stranger has no key for the chunks. So a responder must take a link
+ * as the peer's (replacing an older link to that node, say) only once a first chunk
+ * from it has opened; each side sends one (a PING) right after its secretstream header.
  * That the peer is the node it should be (its id is not our own, its name is the one
  * the registry has for that id) is link.c's to check with *peer.
  */
