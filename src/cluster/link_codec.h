@@ -24,10 +24,19 @@
  *   u8 kind = 2 PING   u64 sender's monotonic time in ns
  *   u8 kind = 3 PONG   u64 the time of the PING it answers
  *
- * Every integer is little-endian. Secretstream makes the chunks of a direction one
- * ordered stream: a chunk dropped, repeated, reordered or changed fails to open.
- * Everything a peer sends is checked against the limits below; any failure is an error
- * for that link alone (link.c drops it with a log line).
+ * Every integer is little-endian; link_codec.c's top comment has the HELLO byte by byte
+ * and the key schedule. Secretstream makes the chunks of a direction one ordered
+ * stream: a chunk dropped, repeated, reordered or changed fails to open. Everything a
+ * peer sends is checked against the limits below; any failure is an error for that
+ * link alone (link.c drops it with a log line, and never feeds it more bytes).
+ *
+ * A link is proven only by its first chunk. The initiator's HELLO can be recorded and
+ * sent again by someone without the secret: the responder answers it (its MAC is
+ * good), but the stranger has no key for the chunks. So a responder must take a link
+ * as the peer's (replacing an older link to that node, say) only once a first chunk
+ * from it has opened; each side sends one (a PING) right after its secretstream header.
+ * That the peer is the node it should be (its id is not our own, its name is the one
+ * the registry has for that id) is link.c's to check with *peer.
  */
 #ifndef ATOLL_CLUSTER_LINK_CODEC_H
 #define ATOLL_CLUSTER_LINK_CODEC_H
@@ -41,7 +50,8 @@
 
 #define ATOLL_LINK_MAGIC "ATOLLNK1"            /* 8 bytes, first in every HELLO */
 #define ATOLL_LINK_NAME_MAX 63                 /* bytes of a node's name */
-#define ATOLL_LINK_HELLO_MAX 256               /* bytes of one HELLO, whole */
+#define ATOLL_LINK_HELLO_MAX 256               /* room for one HELLO (its layout makes
+                                                * 78 to 140 bytes) */
 #define ATOLL_LINK_CHUNK_MAX (17u << 20)       /* plaintext bytes of one chunk */
 #define ATOLL_LINK_SECRET_MIN 16               /* bytes of a cluster secret, at least */
 
@@ -61,52 +71,70 @@ typedef struct atoll__link_peer {
     char name[ATOLL_LINK_NAME_MAX + 1];        /* NUL-free, not empty */
 } atoll__link_peer;
 
-/* One side of a handshake, then of the sealed stream. */
+/* One side of a handshake, then of the sealed stream. An initiator's is set up by
+ * atoll__link_hello_start; a responder's starts zeroed ({0}, calloc or memset). */
 typedef struct atoll__link_crypto {
     bool initiator;
-    uint8_t pk[crypto_kx_PUBLICKEYBYTES], sk[crypto_kx_SECRETKEYBYTES];
+    uint8_t pk[crypto_kx_PUBLICKEYBYTES], sk[crypto_kx_SECRETKEYBYTES]; /* sk is zeroed
+                                               * once the exchange is done */
     uint8_t hello_mine[ATOLL_LINK_HELLO_MAX];
     size_t hello_mine_len;
     uint8_t hello_peer[ATOLL_LINK_HELLO_MAX];
     size_t hello_peer_len;
+    /* The session keys; a responder holds the raw keys of the exchange here between
+     * reading the initiator's HELLO and answering it (keys is still false then). */
     uint8_t tx_key[crypto_secretstream_xchacha20poly1305_KEYBYTES];
     uint8_t rx_key[crypto_secretstream_xchacha20poly1305_KEYBYTES];
     crypto_secretstream_xchacha20poly1305_state tx, rx;
-    bool keys;                                 /* tx_key/rx_key are set */
+    bool keys;                                 /* tx_key/rx_key are the session keys */
     bool tx_ready, rx_ready;                   /* the headers were made / read */
 } atoll__link_crypto;
 
-/* Initiator: appends its HELLO to out. */
+/* Initiator: sets *c up (whatever it held) and appends its HELLO to out. me must be
+ * valid (node id 1..ATOLL_NODE_ID_MAX, a name as atoll__link_peer says): the settings
+ * were checked, so anything else is a bug and aborts. */
 void atoll__link_hello_start(atoll__link_crypto *c, const atoll__link_key *key,
                              const atoll__link_peer *me, atoll__buf *out);
 /* Either side: reads the peer's HELLO from p[0..n). Returns the bytes it used, 0 when
- * it is not whole yet, or ATOLL_EPROTO (not a HELLO, bad lengths, a bad name, node id
- * 0 or above ATOLL_NODE_ID_MAX, more than ATOLL_LINK_HELLO_MAX bytes) or ATOLL_EAUTH
- * (the MAC does not verify: another secret). On success *peer says who it is. The
- * responder then answers with atoll__link_hello_answer; the initiator has its keys. */
+ * it is not whole yet, or ATOLL_EPROTO (not a HELLO, another version, the role of
+ * this side, bad lengths, a bad name, node id 0 or above ATOLL_NODE_ID_MAX, a public
+ * key that gives no shared key, a second HELLO) or ATOLL_EAUTH (the MAC does not
+ * verify: another secret, or an answer made for another connection). Bytes that
+ * already break the format are refused as soon as they come, before the HELLO is
+ * whole. On success *peer says who it is. The responder then answers with
+ * atoll__link_hello_answer; the initiator has its keys. */
 ssize_t atoll__link_hello_read(atoll__link_crypto *c, const atoll__link_key *key,
                                const uint8_t *p, size_t n, atoll__link_peer *peer);
 /* Responder, after reading the initiator's HELLO: appends its own to out; both sides
- * have their keys from here. */
+ * have their keys from here. me as for atoll__link_hello_start; called at any other
+ * time, it aborts (a bug of the caller). */
 void atoll__link_hello_answer(atoll__link_crypto *c, const atoll__link_key *key,
                               const atoll__link_peer *me, atoll__buf *out);
 
-/* Appends this direction's secretstream header (once, after the HELLOs). */
+/* Appends this direction's secretstream header (once, after the HELLOs; before the
+ * keys, or twice, it aborts: a bug of the caller). */
 void atoll__link_tx_header(atoll__link_crypto *c, atoll__buf *out);
 /* Reads the peer's header: the bytes used (its size), 0 when not whole yet, or
- * ATOLL_EPROTO. */
+ * ATOLL_EPROTO (no keys yet, or a header already read). */
 ssize_t atoll__link_rx_header(atoll__link_crypto *c, const uint8_t *p, size_t n);
-/* Seals p[0..n) (a run of records, n <= ATOLL_LINK_CHUNK_MAX) as one chunk appended
- * to out (length + ciphertext). ATOLL_ELIMIT when n is too big. */
+/* Seals p[0..n) (a run of records, n <= ATOLL_LINK_CHUNK_MAX; not inside out) as one
+ * chunk appended to out (length + ciphertext). ATOLL_ELIMIT when n is too big,
+ * ATOLL_EINVAL before atoll__link_tx_header. */
 int atoll__link_seal(atoll__link_crypto *c, const uint8_t *p, size_t n, atoll__buf *out);
-/* Opens the chunk at p[0..n) into plain (cleared first): the bytes used, 0 when not
- * whole yet, ATOLL_ELIMIT when its length passes the limit (nothing read), or
- * ATOLL_EAUTH when it fails to open (changed, replayed, reordered). */
+/* Opens the chunk at p[0..n) into plain (cleared first; not holding p): the bytes
+ * used, 0 when not whole yet, ATOLL_ELIMIT when its length passes
+ * ATOLL_LINK_CHUNK_MAX + crypto_secretstream_xchacha20poly1305_ABYTES (nothing past
+ * the length read), ATOLL_EAUTH when it fails to open (changed, replayed, reordered,
+ * another key), or ATOLL_EPROTO (a length below ABYTES, a tag other than MESSAGE, or
+ * no header read yet). */
 ssize_t atoll__link_open(atoll__link_crypto *c, const uint8_t *p, size_t n, atoll__buf *plain);
 
 /* Records, appended to a chunk's plaintext. */
 enum { ATOLL_LINK_REC_MAIL = 1, ATOLL_LINK_REC_PING = 2, ATOLL_LINK_REC_PONG = 3 };
+/* frame[0..len) is one whole wire frame (u32 length included), as atoll__wire_encode
+ * makes it; it is copied as it is. */
 void atoll__link_put_mail(atoll__buf *b, uint16_t worker, const uint8_t *frame, size_t len);
+/* kind is ATOLL_LINK_REC_PING or ATOLL_LINK_REC_PONG (anything else aborts). */
 void atoll__link_put_ping(atoll__buf *b, int kind, uint64_t t);
 
 /* One record read back: for MAIL, worker and the wire frame's bytes (borrowed from the
@@ -120,8 +148,9 @@ typedef struct atoll__link_rec {
 } atoll__link_rec;
 
 /* Reads the record at p[0..n) of a chunk's plaintext: the bytes used, or ATOLL_EPROTO
- * (an unknown kind, a record cut short: a chunk holds whole records only, a worker
- * index >= nworkers, a frame whose length passes ATOLL_WIRE_FRAME_MAX). */
+ * (nothing left, an unknown kind, a record cut short: a chunk holds whole records only,
+ * a worker index >= nworkers, a frame whose length passes ATOLL_WIRE_FRAME_MAX). The
+ * frame's record is not decoded here: the worker does that with atoll__wire_decode. */
 ssize_t atoll__link_rec_read(const uint8_t *p, size_t n, int nworkers, atoll__link_rec *rec);
 
 /* Clears keys from memory (sodium_memzero). */

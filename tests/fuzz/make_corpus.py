@@ -9,8 +9,10 @@ tests/fuzz/corpus/resume_token/ from tokens made here as src/area/token.h says, 
 tests/fuzz/corpus/wire/ from frames written here after the format in src/node/wire.h
 (one valid frame of every kind, a stream of them, and the ways a frame can be bad), and
 tests/fuzz/corpus/jwt/ from tokens signed here (good ones, each way a token is refused,
-and inputs for the target's re-signing and JSON modes), one
-small file per case, named after what it holds. Deterministic: running it twice gives the
+and inputs for the target's re-signing and JSON modes), and tests/fuzz/corpus/link/ from
+node-link HELLOs signed here after the layout in src/cluster/link_codec.c (good ones and
+each way one is refused), operations on a sealed stream, chunk plaintexts and round-trip
+rules, one small file per case, named after what it holds. Deterministic: running it twice gives the
 same files. It only writes the files it names (overwriting them), so crash reproducers
 added by hand under other names stay.
 
@@ -604,6 +606,143 @@ JWTS = {
 }
 
 
+# ---- link: node links (fuzz_link.c, src/cluster/link_codec.c) --------------------------
+# Byte 0 is the target's mode (bits 0-1: 0 HELLO, 1 chunks, 2 records, 3 round trip) and
+# its option (HELLO: bit 2 re-MAC; chunks: bit 2 the responder sends; records: bits 2-4
+# the node's workers). HELLOs are made here after the layout of link_codec.c's top
+# comment, with the target's secret, BLAKE2b and HMAC-SHA-512-256 from Python's hashlib
+# (apart from libsodium), so an initiator's HELLO made here must be taken by the
+# codec's responder, and the replay checks that the two agree.
+LINK_SECRET = b"fuzz-link-secret-0123456789abcdef"
+LINK_KEY = hashlib.blake2b(b"atoll-link-v1" + LINK_SECRET, digest_size=32).digest()
+LINK_PK = hashlib.sha256(b"a public key for the corpus").digest()  # not of small order
+HELLO_AS_IS, HELLO_REMAC = 0x00, 0x04
+CHUNKS_I, CHUNKS_R = 0x01, 0x05
+RECORDS = 0x02
+ROUND_TRIP = 0x03
+
+
+def link_hello(role, node, name, pk=LINK_PK, prefix=b"", key=LINK_KEY, version=1,
+               magic=b"ATOLLNK1"):
+    body = magic + bytes([version, role]) + le(node, 2) + bytes([len(name) & 255]) + name + pk
+    return body + hmac.new(key, prefix + body, hashlib.sha512).digest()[:32]
+
+
+def records(nworkers):
+    return RECORDS | (nworkers << 2)
+
+
+def rec_mail(worker, frame):
+    return b"\x01" + le(worker, 2) + frame
+
+
+def rec_ping(kind, t):
+    return bytes([kind]) + le(t, 8)
+
+
+# Chunk operations (fuzz_link.c, mode 1): the low 2 bits of an op byte say what, the
+# rest is its argument.
+def op_seal(data):
+    assert len(data) < 64
+    return bytes([len(data) << 2]) + data
+
+
+def op_raw(data):
+    assert len(data) < 64
+    return bytes([len(data) << 2 | 1]) + data
+
+
+def op_flip(bit, at):
+    return bytes([bit << 2 | 2]) + le(at, 2)
+
+
+OP_REPLAY = bytes([1 << 2 | 3])
+
+
+def op_cut(n):
+    return bytes([(2 * n) << 2 | 3])
+
+
+# Round-trip records (mode 3): a rule byte (kind 1 + b % 3, direction bit 2, end of
+# chunk bit 3), then a MAIL's worker byte, length byte and body, or a PING's u64.
+def rule_byte(kind, direction, last):
+    return next(b for b in range(256)
+                if 1 + b % 3 == kind and (b >> 2) & 1 == direction and (b >> 3) & 1 == last)
+
+
+def rt_mail(direction, last, worker, body):
+    return bytes([rule_byte(1, direction, last), worker, len(body)]) + body
+
+
+def rt_ping(kind, direction, last, t):
+    return bytes([rule_byte(kind, direction, last)]) + le(t, 8)
+
+
+KICK_FRAME = WIRE_VALID["kick"]
+PING_9 = rec_ping(2, 9)
+HELLO_I = link_hello(1, 7, b"alpha")
+LINKS = {
+    "hello-initiator": bytes([HELLO_AS_IS]) + HELLO_I,
+    "hello-initiator-then-header": bytes([HELLO_AS_IS]) + HELLO_I + bytes(24),
+    "hello-initiator-longest": bytes([HELLO_AS_IS]) + link_hello(1, 4095, b"n" * 63),
+    "hello-initiator-remac": bytes([HELLO_REMAC]) + link_hello(1, 1, b"a", key=bytes(32)),
+    "hello-responder-remac": bytes([HELLO_REMAC]) + link_hello(2, 9, b"beta", key=bytes(32)),
+    "hello-cut": bytes([HELLO_AS_IS]) + HELLO_I[:40],
+    # Incomplete after each field of the head, which is judged as it comes.
+    "hello-prefix-magic": bytes([HELLO_AS_IS]) + HELLO_I[:8],
+    "hello-prefix-version": bytes([HELLO_AS_IS]) + HELLO_I[:9],
+    "hello-prefix-role": bytes([HELLO_AS_IS]) + HELLO_I[:10],
+    "hello-prefix-node": bytes([HELLO_AS_IS]) + HELLO_I[:12],
+    "hello-remac-empty": bytes([HELLO_REMAC]),
+    "hello-bad-http": bytes([HELLO_AS_IS]) + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    "hello-bad-first-bytes": bytes([HELLO_AS_IS]) + b"GET",
+    "hello-bad-magic": bytes([HELLO_AS_IS]) + link_hello(1, 7, b"alpha", magic=b"ATOLLNK2"),
+    "hello-bad-version": bytes([HELLO_AS_IS]) + link_hello(1, 7, b"alpha", version=2),
+    "hello-bad-role": bytes([HELLO_AS_IS]) + link_hello(3, 7, b"alpha"),
+    "hello-bad-node-0": bytes([HELLO_AS_IS]) + link_hello(1, 0, b"alpha"),
+    "hello-bad-node-4096": bytes([HELLO_AS_IS]) + link_hello(1, 4096, b"alpha"),
+    "hello-bad-name-empty": bytes([HELLO_AS_IS]) + link_hello(1, 7, b""),
+    "hello-bad-name-64": bytes([HELLO_AS_IS]) + link_hello(1, 7, b"n" * 64),
+    "hello-bad-name-nul": bytes([HELLO_AS_IS]) + link_hello(1, 7, b"al\x00ha"),
+    "hello-bad-key-small-order": bytes([HELLO_AS_IS]) + link_hello(1, 7, b"alpha", pk=bytes(32)),
+    "hello-bad-other-secret": bytes([HELLO_AS_IS]) + link_hello(1, 7, b"alpha", key=bytes(32)),
+    "hello-bad-mac-over-nothing-else": bytes([HELLO_AS_IS]) + link_hello(2, 9, b"beta"),
+    "chunks-empty": bytes([CHUNKS_I]),
+    "chunks-three": bytes([CHUNKS_I]) + op_seal(PING_9) + op_seal(rec_ping(3, 10) + PING_9) +
+    op_seal(b""),
+    "chunks-responder": bytes([CHUNKS_R]) + op_seal(PING_9) + op_seal(b"x" * 63),
+    "chunks-flipped-bit": bytes([CHUNKS_I]) + op_seal(PING_9) + op_seal(PING_9) +
+    op_flip(5, 40),
+    "chunks-flipped-length": bytes([CHUNKS_I]) + op_seal(PING_9) + op_flip(3, 0),
+    "chunks-replayed": bytes([CHUNKS_I]) + op_seal(PING_9) + OP_REPLAY + op_seal(PING_9),
+    "chunks-cut": bytes([CHUNKS_I]) + op_seal(PING_9) + op_seal(PING_9) + op_cut(5),
+    "chunks-too-long": bytes([CHUNKS_I]) + op_seal(PING_9) + op_raw(le((17 << 20) + 18, 4)),
+    "chunks-longest-length": bytes([CHUNKS_I]) + op_raw(le((17 << 20) + 17, 4)),
+    "chunks-shorter-than-a-tag": bytes([CHUNKS_I]) + op_raw(le(16, 4) + bytes(16)),
+    "chunks-garbage-then-sealed": bytes([CHUNKS_R]) + op_raw(le(26, 4) + bytes(26)) +
+    op_seal(PING_9),
+    "records-every-kind": bytes([records(4)]) + rec_mail(1, KICK_FRAME) + PING_9 +
+    rec_ping(3, 2**64 - 1),
+    "records-empty-frame": bytes([records(4)]) + rec_mail(3, le(0, 4)),
+    "records-no-workers": bytes([records(0)]) + rec_mail(0, KICK_FRAME),
+    "records-bad-kind": bytes([records(4)]) + PING_9 + b"\x04" + bytes(8),
+    "records-bad-worker-4": bytes([records(4)]) + rec_mail(4, KICK_FRAME),
+    "records-bad-frame-over-max": bytes([records(4)]) + rec_mail(0, le((16 << 20) + 1, 4)),
+    "records-bad-frame-past-end": bytes([records(4)]) + rec_mail(0, le(10, 4) + bytes(9)),
+    "records-bad-cut-ping": bytes([records(4)]) + PING_9[:5],
+    "records-bad-cut-mail-length": bytes([records(4)]) + rec_mail(0, b"\x00\x00"),
+    "records-bad-mail-kind-only": bytes([records(4)]) + b"\x01",
+    "records-bad-ping-kind-only": bytes([records(4)]) + b"\x02",
+    "records-empty": bytes([records(4)]),
+    "round-trip-both-ways": bytes([ROUND_TRIP]) + rt_mail(0, 0, 1, KICK_FRAME[4:]) +
+    rt_ping(2, 0, 1, 12345) + rt_ping(3, 1, 0, 12345) + rt_mail(1, 1, 3, b"") +
+    rt_mail(0, 1, 2, b"x" * 200),
+    "round-trip-empty": bytes([ROUND_TRIP]),
+    "round-trip-one-chunk": bytes([ROUND_TRIP]) + rt_ping(2, 0, 0, 1) + rt_ping(2, 0, 0, 2) +
+    rt_mail(0, 0, 0, b"abc"),
+}
+
+
 def write(name, files):
     d = os.path.join(HERE, "corpus", name)
     os.makedirs(d, exist_ok=True)
@@ -621,6 +760,7 @@ def main():
     write("wire", WIRES)
     write("resume_token", TOKENS)
     write("jwt", JWTS)
+    write("link", LINKS)
 
 
 if __name__ == "__main__":
