@@ -10,7 +10,8 @@
  * go back as DIR_ANSWER mail through the post function, as the in-process directory's
  * do. Everything else runs on the loop's thread.
  *
- * Keys (prefix "atoll:"), all changed by Lua scripts so that each change is atomic:
+ * Keys (prefix "atoll:"), each change atomic: a Lua script for a change that reads
+ * before it writes or touches several keys, one command otherwise (player:<uid>):
  *   area:<id>        hash {num, node, worker, epoch, type}: where area id lives
  *   node_areas:<n>   set of the area ids node n owns (for failover and draining)
  *   player:<uid>     the area id player uid is in
@@ -29,7 +30,8 @@
  * Redis going away: commands fail (directory operations are answered ATOLL_EIO),
  * both connections are made again with backoff (100 ms doubling to 2 s), and the
  * subscription is renewed; what a worker cached stays usable meanwhile (invariant 5:
- * an owner that lost its area answers `moved`).
+ * an owner that lost its area answers `moved`). A Redis that stops answering without
+ * closing its connections is treated the same once a command waited 2 s.
  */
 #ifndef ATOLL_CLUSTER_REDIS_H
 #define ATOLL_CLUSTER_REDIS_H
@@ -58,15 +60,22 @@ atoll__redis *atoll__redis_new(const char *url, atoll__dir_post_fn post, void *c
                                size_t errlen);
 /* Blocking, before the cluster thread starts: takes a node id for name (a new one, or
  * the one name had if its lease is gone; never the id of a live node), 1..4095.
- * ATOLL_OK, or an error with a sentence in err. */
+ * ATOLL_OK, or an error with a sentence in err (ATOLL_ELIMIT: every id is live). The id
+ * is held from here by a record without roles, for 5 s, until the node's first
+ * heartbeat replaces it. */
 int atoll__redis_node_join(atoll__redis *r, const char *name, int *node_id, char *err,
                            size_t errlen);
 /* Starts the connections on loop (the cluster thread's), from that thread. */
 void atoll__redis_attach(atoll__redis *r, uv_loop_t *loop);
-/* The directory over r: its operations may be called from any thread once attached. */
+/* The directory over r: its operations may be called from any thread once attached
+ * (before atoll__redis_attach and after atoll__redis_detach they are answered
+ * ATOLL_EIO at once). It is part of r: its free does nothing, atoll__redis_free frees
+ * it. */
 atoll__dir *atoll__redis_dir(atoll__redis *r);
 
-/* Loop thread only, from here on. */
+/* Loop thread only, from here on. Between attach and detach, a callback below runs on
+ * the loop thread and never before the call that asked for it has returned, also when
+ * it reports a failure (outside that span it reports the failure at once). */
 
 /* Whether the command connection is up now. */
 bool atoll__redis_up(const atoll__redis *r);
