@@ -20,6 +20,7 @@
  * choice, so the library does it here, in atoll_main and atoll_run, and nowhere else.
  */
 #include "../area/area.h"
+#include "../cluster/cluster.h"
 #include "../cluster/link_codec.h"
 #include "../store/backends.h"
 
@@ -467,6 +468,20 @@ cmd_run(int argc, char **argv, const atoll_game *linked)
         return 1;
     }
     cfg.store = store;
+    /* A node of a cluster joins it before it starts: Redis reached, its node id taken,
+     * its links' port bound. A node that cannot join does not serve at all. */
+    atoll__cluster *cluster = NULL;
+    if (cfg.redis_url[0] != '\0') {
+        char err[300];
+        cluster = atoll__cluster_open(&cfg, err, sizeof err);
+        if (cluster == NULL) {
+            fprintf(stderr, "atoll: cannot join the cluster: %s\n", err);
+            atoll__store_free(store);
+            atoll__config_fini(&cfg);
+            return 1;
+        }
+        cfg.cluster = cluster;
+    }
     signal(SIGPIPE, SIG_IGN);
     /* Also this thread's alternate signal stack, kept for the life of the process (the
      * handlers stay installed after a node stops). */
@@ -484,7 +499,9 @@ cmd_run(int argc, char **argv, const atoll_game *linked)
 
     if (linked != NULL)
         snprintf(cfg.game, sizeof cfg.game, "%s", linked->name ? linked->name : "linked");
-    static const atoll__module *const modules[] = {&atoll__area_module, NULL};
+    /* The cluster's module first: the area runtime starts on its directory and links. */
+    static const atoll__module *const modules[] = {&atoll__cluster_module, &atoll__area_module,
+                                                   NULL};
     rc = atoll__node_start(&node, &cfg, linked, modules);
     if (rc != ATOLL_OK) {
         fprintf(stderr, "atoll: cannot start: %s\n", atoll_strerror(rc));
@@ -492,16 +509,24 @@ cmd_run(int argc, char **argv, const atoll_game *linked)
         uv_close((uv_handle_t *)&sigterm, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
+        atoll__cluster_free(cluster);
         atoll__store_free(store);
         atoll__config_fini(&cfg);
         return 1;
     }
-    ATOLL_LOG(ATOLL_LOG_INFO,
-              "msg=\"atoll listening (TCP and WebSocket)\" game=%s host=%s port=%d workers=%d "
-              "version=%s",
-              cfg.game, cfg.host, node.bound_port, node.nworkers, ATOLL_VERSION_STRING);
-    /* One machine-readable line on stdout for scripts and tests. */
-    printf("listening %s:%d\n", cfg.host, node.bound_port);
+    /* One machine-readable line on stdout for scripts and tests: where clients connect,
+     * or, on a node that holds no client connections, that it runs. */
+    if (cfg.roles & ATOLL_ROLE_GATE) {
+        ATOLL_LOG(ATOLL_LOG_INFO,
+                  "msg=\"atoll listening (TCP and WebSocket)\" game=%s host=%s port=%d "
+                  "workers=%d version=%s",
+                  cfg.game, cfg.host, node.bound_port, node.nworkers, ATOLL_VERSION_STRING);
+        printf("listening %s:%d\n", cfg.host, node.bound_port);
+    } else {
+        ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"atoll running (no client port: not a gate)\" game=%s "
+                  "workers=%d version=%s", cfg.game, node.nworkers, ATOLL_VERSION_STRING);
+        printf("running node %d\n", cfg.node_id);
+    }
     fflush(stdout);
 
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -515,6 +540,7 @@ cmd_run(int argc, char **argv, const atoll_game *linked)
               (unsigned long long)st.closed, (unsigned long long)st.messages,
               (unsigned long long)st.protocol_errors, (unsigned long long)st.slow,
               (unsigned long long)st.stalled);
+    atoll__cluster_free(cluster);
     atoll__store_free(store); /* committed by now: the node flushed its writer when it stopped */
     atoll__config_fini(&cfg);
     return 0;

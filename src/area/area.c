@@ -33,6 +33,7 @@ atoll__player_free(atoll_player *p)
     atoll_unref(p->data);
     atoll__free(p->move_to);
     atoll__free(p->resolving);
+    atoll__exact_free(p);
     atoll__free(p->uid);
     p->magic = 0;
     atoll__free(p);
@@ -269,8 +270,9 @@ atoll__area_claim(atoll__worker *w, atoll__mail *m)
 {
     atoll__node *n = w->node;
     /* An AREA_CREATE, and an AREA_ENTER without a number, were counted on this worker
-     * by the placement that sent them; an ENTER whose area went away was not. */
-    bool counted = m->type == ATOLL_MAIL_AREA_CREATE || m->area == 0;
+     * by the placement that sent them, when that was this node's (at names the
+     * placer); an ENTER whose area went away was not, nor one placed by another node. */
+    bool counted = (m->type == ATOLL_MAIL_AREA_CREATE || m->area == 0) && m->at.node == n->id;
     /* An AREA_CREATE comes placed already (atoll_area_create asked the directory for
      * its number on this worker); an area of that number built since has it all. */
     bool placed = m->type == ATOLL_MAIL_AREA_CREATE && m->area != 0;
@@ -444,6 +446,57 @@ atoll__area_fail_mail(atoll__worker *w, atoll__mail *m, const char *why)
 }
 
 void
+atoll__area_undeliverable(atoll__worker *w, atoll__mail *m, int status)
+{
+    static const char why[] = "the node of this area cannot be reached";
+    switch (m->type) {
+    case ATOLL_MAIL_AREA_REQ:
+        if (status == ATOLL_ECLOSED && m->epoch != 0 &&
+            atoll__session_find(w, m->session) != NULL) {
+            /* Kept in flight by its session (this worker's): it goes again once the
+             * dead node's area is back (failover.c), and is answered then. */
+            atoll__mail_free(m);
+            return;
+        }
+        atoll__area_fail_mail(w, m, why);
+        return;
+    case ATOLL_MAIL_AREA_CALL:
+        atoll__area_fail_mail(w, m, why);
+        return;
+    case ATOLL_MAIL_AREA_ENTER: {
+        /* The session's worker (this one) hears the entry failed, as from an area. */
+        atoll__buf j = ATOLL__BUF_INIT, pkg = ATOLL__BUF_INIT;
+        if (m->reply) {
+            atoll__json_put_error(&j, 500, why);
+            atoll__put_response(&pkg, m->request_id, atoll__buf_data(&j), j.len);
+        }
+        atoll__mail *r = atoll__mail_new(ATOLL_MAIL_SESS_ROUTE, pkg.len);
+        r->session = m->session;
+        if (pkg.len)
+            memcpy(r->data, atoll__buf_data(&pkg), pkg.len);
+        atoll__buf_fini(&j);
+        atoll__buf_fini(&pkg);
+        atoll__send_to(w->node, atoll__session_addr(m->session), r);
+        break;
+    }
+    case ATOLL_MAIL_AREA_MOVE_IN:
+        /* Its player was handed over and is lost with the mail: its client is told. */
+        atoll__send_to(w->node, atoll__session_addr(m->session),
+                       atoll__kick_new(m->session, "move failed"));
+        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"a move to another node was lost\" area=%llu",
+                  (unsigned long long)m->area);
+        break;
+    default:
+        /* Output for a gate that is gone (its clients went with it), and notices nobody
+         * waits for. */
+        ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"mail for an unreachable node dropped\" kind=%d",
+                  (int)m->type);
+        break;
+    }
+    atoll__mail_free(m);
+}
+
+void
 atoll__area_destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
 {
     if (a->destroyed)
@@ -561,23 +614,48 @@ atoll_area_create(atoll_node *n, const char *type, const char *id, atoll_value *
      * AREA_CREATE is sent before the placement is asked, on the same path as the
      * directory's answer, so the worker has it when the answer comes. This worker's
      * lookups of the id wait for the outcome. */
-    int to = atoll__place_pick(n);
+    atoll__addr to;
+    if (atoll__place_pick_for(n, id, &to) != ATOLL_OK) {
+        atoll_unref(init);
+        return ATOLL_ENOENT; /* a cluster with no area node up */
+    }
     uint64_t num = atoll__area_num_new(n);
     atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_CREATE, 0);
     snprintf(m->from, sizeof m->from, "%s", id);
     m->type_index = ti;
     m->value = init;
     m->area = num;
+    m->at = atoll__addr_make(n->id, 0); /* placed by this node */
     if (w != NULL && w->node == n) {
-        m->at = atoll__addr_make(n->id, w->index);
+        m->at.worker = (uint16_t)w->index;
         m->call_id = ATOLL__DIR_COOKIE_PLACE;
         atoll__where_placing(w, id);
     }
-    atoll__send(n, to, m);
-    atoll__dir_entry e = {num, atoll__addr_make(n->id, to), 0, ti};
+    atoll__send_to(n, to, m);
+    atoll__dir_entry e = {num, to, 0, ti};
     atoll__dir *d = atoll__area_node_of(n)->dir;
     d->ops->place(d, id, &e, e.owner, ATOLL__DIR_COOKIE_CLAIM);
     return ATOLL_OK;
+}
+
+void
+atoll__area_takeover(atoll__worker *w, const char *id, int ti)
+{
+    atoll__node *n = w->node;
+    atoll__addr to;
+    if (atoll__place_pick_for(n, id, &to) != ATOLL_OK) {
+        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"no area node to take over an area\" area=\"%s\"", id);
+        return;
+    }
+    /* Unplaced: the node it reaches claims the id (a new number, a new epoch) and loads
+     * its state; entries that come meanwhile join the claim. */
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_CREATE, 0);
+    snprintf(m->from, sizeof m->from, "%s", id);
+    m->type_index = ti;
+    m->at = atoll__addr_make(n->id, w->index);
+    atoll__send_to(n, to, m);
+    ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"area of a dead node given a new owner\" area=\"%s\" node=%u",
+              id, (unsigned)to.node);
 }
 
 void

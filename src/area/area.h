@@ -88,6 +88,7 @@ struct atoll_player {
     bool refused;                 /* on_enter refused it: its document is not written */
     uint64_t doc_hash;
     uint32_t dirty_at;
+    struct atoll__exact *exact;   /* the requests it ran, for a failover (exact.c) */
 };
 
 struct atoll_area {
@@ -188,6 +189,12 @@ struct atoll__area_worker {
     atoll__map resumes;       /* directory cookie -> gate.resume waiting for find_player */
     uint64_t next_resume;
     atoll__docs_worker docs;
+    atoll__buf rejoins;       /* sessions to enter their area again, when (failover.c) */
+    /* The answer of the numbered request running now, caught for its record (exact.c). */
+    uint32_t exact_id;        /* its request id; 0: none runs */
+    atoll_session_id exact_session;
+    bool exact_caught;
+    atoll__buf exact_answer;
 };
 
 /* The area runtime as a module of the node (module.c): registers its mail kinds, the
@@ -205,6 +212,8 @@ typedef struct atoll__stats_slot {
 
 typedef struct atoll__area_node {
     atoll__dir *dir;            /* where areas live (node/directory.h) */
+    bool dir_owned;             /* the embedded node's own, freed with it (a cluster's is the
+                                 * cluster's) */
     atomic_uint_fast64_t next_num; /* area numbers given on this node */
     atomic_int *load;           /* areas per worker: being placed, or running */
     atoll__stats_slot *stats;   /* per worker */
@@ -225,6 +234,10 @@ void atoll__area_node_free(atoll__area_node *an);
  * made on an idle node land on two workers), counted at once. A placement that finds
  * the id taken gives its count back. */
 int atoll__place_pick(atoll__node *n);
+/* Where a new area id should run: in a cluster a worker of the least loaded area node
+ * (the cluster's placement, by load), else (or when that is this node) this node's
+ * least loaded worker, counted. ATOLL_ENOENT: a cluster with no area node known. */
+int atoll__place_pick_for(atoll__node *n, const char *id, atoll__addr *out);
 void atoll__place_count(atoll__node *n, int worker, int delta);
 /* A new area number: {node id:12 | counter:52}. */
 uint64_t atoll__area_num_new(atoll__node *n);
@@ -240,7 +253,47 @@ enum {
     ATOLL__DIR_COOKIE_PLACE = 2,   /* the answer to a placement this worker asked for */
     ATOLL__DIR_COOKIE_CLAIM = 3,   /* a claim of this worker (area.c) */
     ATOLL__DIR_COOKIE_FIND = 4,    /* low 3 bits: find_player of a gate.resume (resume.c) */
+    /* 5: ATOLL_DIR_COOKIE_TAKEOVER (directory.h), a coordinator's */
 };
+/* ---- exact.c: each request runs once across a failover -------------------------------------- */
+
+typedef struct atoll__exact atoll__exact;
+/* m (a client's request numbered by its gate) ran already for p: answered from the
+ * record (true), or not (false: run it). */
+bool atoll__exact_replay(atoll__worker *w, atoll_player *p, const atoll__mail *m);
+/* Request n of session s ran, answered answer[0..len) (known false: kept by the game,
+ * answer unknown): recorded, and p's document is marked changed. */
+void atoll__exact_record(atoll__worker *w, atoll_player *p, atoll_session_id s, uint64_t n,
+                         const uint8_t *answer, size_t len, bool known);
+/* Appends p's record into the JSON text of its document (an object) in doc. */
+void atoll__exact_put(atoll__buf *doc, const atoll_player *p);
+/* Takes the record out of a loaded document's data. */
+void atoll__exact_take(atoll_player *p, atoll_value *data);
+void atoll__exact_free(atoll_player *p);
+/* Marks p's document changed (docs.c). */
+void atoll__docs_mark_player(atoll__worker *w, atoll_player *p);
+
+/* ---- failover.c: another node of the cluster died ------------------------------------------ */
+
+/* NODE_DOWN: sessions whose area was there enter it again, players whose session was
+ * there are dropped, cached entries naming it are forgotten. Takes m. */
+void atoll__area_node_down_mail(atoll__worker *w, atoll__mail *m);
+/* The entry of a session that enters its area again failed (the directory still names
+ * the dead node): true when it is tried again later (the failure is not the client's
+ * to hear), false when it gave up. */
+bool atoll__area_rejoin_failed(atoll__worker *w, atoll__session *s);
+/* Every 100 ms: the entries to try again now. */
+void atoll__area_rejoin_tick(atoll__worker *w);
+/* A copy of a client's request (AREA_REQ) as the gate keeps it in flight. */
+atoll__mail *atoll__area_req_copy(const atoll__mail *m);
+/* Sends the AREA_ENTER of s's player into s->area_id again (no answer to the client). */
+void atoll__area_enter_again(atoll__session *s);
+/* Forgets every cached entry whose owner is on node `node`. */
+void atoll__where_forget_node(atoll__worker *w, int node);
+
+/* A coordinator took area id (of type index ti) from a dead node: it is created anew
+ * on a node placement picks, which loads its state from the store. */
+void atoll__area_takeover(atoll__worker *w, const char *id, int ti);
 
 /* Runs when the lookup of id ends: ATOLL_OK with e, or ATOLL_ENOENT (e NULL). Takes m
  * (may be NULL), the mail that waited, with arg. */
@@ -308,6 +361,10 @@ void atoll__area_claims_fini(atoll__worker *w);
 /* Drops mail that cannot run (the area is gone): a request is answered 500 with why, a
  * call ATOLL_ECANCELED. */
 void atoll__area_fail_mail(atoll__worker *w, atoll__mail *m, const char *why);
+/* Mail this worker sent to a node that cannot be reached, back (the node's hook): a
+ * request or call fails, an entry is refused, a player whose move was lost is kicked;
+ * output for a gate that is gone is dropped. Takes m. */
+void atoll__area_undeliverable(atoll__worker *w, atoll__mail *m, int status);
 /* Destroys a now: on_leave for each player (kicked unless shutdown), commands failed,
  * calls cancelled, timers closed, on_destroy, freed. */
 void atoll__area_destroy_now(atoll__worker *w, atoll_area *a, bool shutdown);
@@ -370,7 +427,7 @@ void atoll__docs_hold_out(atoll__worker *w, atoll_session_id s, int sw, const ui
 void atoll__docs_kept_answer(atoll__worker *w, atoll_session_id s, int sw, uint32_t id,
                              const uint8_t *p, size_t n);
 /* Mail to another worker while output is held waits behind it (the node's hook). */
-bool atoll__docs_hold_mail(atoll__worker *w, int to, atoll__mail *m);
+bool atoll__docs_hold_mail(atoll__worker *w, atoll__addr to, atoll__mail *m);
 /* Whether another entry waits for p's document (a parked player then leaves at once). */
 bool atoll__docs_wanted(atoll__worker *w, const atoll_player *p);
 /* An AREA_ENTER for a player that is not in area a: true when it waits for the
@@ -494,6 +551,8 @@ void atoll__area_route_mail(atoll__worker *w, atoll__mail *m);
 #define ATOLL__RESUME_AGAIN 409
 
 void atoll__resume_key_new(uint8_t key[ATOLL__RESUME_KEY]);
+/* The key of a cluster, the same on every node: derived from the cluster's key. */
+void atoll__resume_key_derive(uint8_t key[ATOLL__RESUME_KEY], const uint8_t *secret, size_t len);
 bool atoll__resume_on(const atoll__node *n);
 /* Draws p's next nonce: every token given before no longer matches. */
 void atoll__resume_rotate(atoll_player *p);
@@ -584,6 +643,7 @@ struct atoll_req {
     bool kept;                   /* a heap copy from atoll_req_keep */
     bool orphaned;               /* kept, and its client went: answers go nowhere */
     bool wants_answer;
+    uint64_t seq;                /* client messages: its gate's number (exact.c), 0: none */
 };
 
 /* Naming and timing each call into game code (the watchdog). */

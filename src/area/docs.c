@@ -474,6 +474,8 @@ write_doc(atoll__worker *w, void *t)
         return;
     dw->scratch.len = 0;
     atoll__value_write(&dw->scratch, root_of(t));
+    if (p != NULL)
+        atoll__exact_put(&dw->scratch, p); /* committed with what they changed */
     uint64_t h = atoll__hash_bytes(atoll__buf_data(&dw->scratch), dw->scratch.len);
     uint64_t *last = p ? &p->doc_hash : &a->doc_hash;
     if (h == *last)
@@ -550,6 +552,12 @@ touch(atoll__worker *w, void *t)
     atoll__docs_worker *dw = &w->areas->docs;
     dw->touched = atoll__grow(dw->touched, dw->ntouched, &dw->cap_touched, sizeof *dw->touched, 8);
     dw->touched[dw->ntouched++] = t;
+}
+
+void
+atoll__docs_mark_player(atoll__worker *w, atoll_player *p)
+{
+    mark_dirty(w, tag_player(p));
 }
 
 void
@@ -647,13 +655,13 @@ atoll__docs_hold_out(atoll__worker *w, atoll_session_id s, int sw, const uint8_t
 }
 
 bool
-atoll__docs_hold_mail(atoll__worker *w, int to, atoll__mail *m)
+atoll__docs_hold_mail(atoll__worker *w, atoll__addr to, atoll__mail *m)
 {
     if (w->areas == NULL || w->areas->docs.releasing || !atoll__docs_holding(w))
         return false;
     held *h = held_new(w);
     h->plain = true;
-    atoll__fx_put_mail(&h->log, &h->mail, m, atoll__addr_make(w->node->id, to));
+    atoll__fx_put_mail(&h->log, &h->mail, m, to);
     return true;
 }
 

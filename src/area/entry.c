@@ -36,7 +36,41 @@ to_area(atoll__session *s, atoll__mail *am)
         return;
     }
     am->area = s->area;
+    if (s->area_at.node != n->id && am->msg_type == ATOLL_MSG_REQUEST &&
+        s->ninflight < ATOLL_SESSION_INFLIGHT_MAX) {
+        /* An area on another node: the request is kept, numbered, until its response
+         * passes, to go again if that node dies (failover.c, exact.c). */
+        am->epoch = ++s->rq_next;
+        atoll__mail_list_push(&s->inflight, atoll__area_req_copy(am));
+        s->ninflight++;
+    }
     atoll__send_to(n, s->area_at, am);
+}
+
+atoll__mail *
+atoll__area_req_copy(const atoll__mail *m)
+{
+    atoll__mail *c = atoll__mail_new(ATOLL_MAIL_AREA_REQ, m->len);
+    c->session = m->session;
+    c->request_id = m->request_id;
+    c->msg_type = m->msg_type;
+    c->route = m->route;
+    c->area = m->area;
+    c->epoch = m->epoch;
+    memcpy(c->data, m->data, m->len);
+    return c;
+}
+
+/* After its area came back on another node: the requests that were in flight go
+ * again, in order, before what the client sent meanwhile. */
+static void
+resend_inflight(atoll__session *s)
+{
+    for (atoll__mail *m = s->inflight.head; m != NULL; m = m->next) {
+        atoll__mail *c = atoll__area_req_copy(m);
+        c->area = s->area;
+        atoll__send_to(s->worker->node, s->area_at, c);
+    }
 }
 
 static void enter_guest(atoll__session *s);
@@ -107,12 +141,30 @@ send_enter(atoll__session *s, const atoll_entry *e, int ti, const char *uid,
      * same area goes straight there. */
     m->at = atoll__addr_make(n->id, s->worker->index);
     m->call_id = ATOLL__DIR_COOKIE_PLACE;
-    int to = s->worker->index;
-    if (e->local)
-        atoll__place_count(n, to, 1);
-    else
-        to = atoll__place_pick(n);
-    atoll__send(n, to, m);
+    atoll__addr to = m->at;
+    if (e->local) {
+        atoll__place_count(n, to.worker, 1);
+    } else if (atoll__place_pick_for(n, e->area_id, &to) != ATOLL_OK) {
+        /* no area node up: the entry fails */
+        atoll__area_undeliverable(s->worker, m, ATOLL_ENOENT);
+        return;
+    }
+    atoll__send_to(n, to, m);
+}
+
+void
+atoll__area_enter_again(atoll__session *s)
+{
+    atoll_entry e = {.node = s->worker->node, .worker = s->worker->index};
+    snprintf(e.area_id, sizeof e.area_id, "%s", s->area_id);
+    char guest[24];
+    const char *uid = s->uid;
+    if (uid == NULL) {
+        snprintf(guest, sizeof guest, "~%016llx", (unsigned long long)s->id.v);
+        uid = guest;
+    }
+    e.uid = uid;
+    send_enter(s, &e, s->area_type, uid, 0, false);
 }
 
 /* Checks what an entry hook chose: ATOLL_OK and *ti its type, or an error. */
@@ -339,7 +391,15 @@ atoll__area_route_mail(atoll__worker *w, atoll__mail *m)
      * that logged in meanwhile) is not its route: that session's LEAVE went to the old
      * area, which passes it on to the new one before the fence. */
     bool stale = s != NULL && m->area_old != 0 && s->area != m->area_old;
+    if (s != NULL && !stale && m->area == 0 && atoll__area_rejoin_failed(w, s)) {
+        atoll__mail_free(m); /* entering its area again: tried later */
+        return;
+    }
     if (s != NULL && !stale) {
+        bool rejoined = s->rejoining && m->area != 0;
+        s->rejoining = false;
+        if (m->area != 0 && m->from[0] != '\0')
+            snprintf(s->area_id, sizeof s->area_id, "%s", m->from);
         /* Even a closing session takes the route: its LEAVE must reach the new area. */
         if (m->area_old == 0)
             s->entering = false;
@@ -350,6 +410,8 @@ atoll__area_route_mail(atoll__worker *w, atoll__mail *m)
         s->area_type = m->type_index;
         if (m->len > 0)
             atoll__session_deliver(w, s->id, m->data, m->len);
+        if (rejoined)
+            resend_inflight(s);
         if (!s->entering && s->waiting.head != NULL) {
             /* What came during the entry goes to the area now, in order (or fails,
              * when the entry did). */

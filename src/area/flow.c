@@ -42,6 +42,8 @@ send_route(atoll__worker *w, atoll_player *p, atoll_area *a, const atoll__mail *
     r->area = a ? a->num : 0;
     r->at = atoll__addr_make(w->node->id, w->index);
     r->type_index = a ? a->type_index : 0; /* no area: no type */
+    if (a != NULL) /* the gate enters it again by id if its node dies */
+        snprintf(r->from, sizeof r->from, "%s", a->id);
     if (cause->type == ATOLL_MAIL_AREA_MOVE_IN) {
         r->area_old = cause->area_old;
         r->at_old = cause->at_old;
@@ -110,6 +112,7 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
             m->value = NULL;
             p->persisted = true;
             p->doc_hash = m->epoch;
+            atoll__exact_take(p, p->data); /* the requests it ran: not the game's data */
         }
         atoll__resume_rotate(p);
         atoll__player_attach(a, p);

@@ -27,6 +27,7 @@ area_start(atoll__node *n)
     atoll__mail_register(ATOLL_MAIL_SESS_ROUTE, atoll__area_route_mail, NULL);
     atoll__mail_register(ATOLL_MAIL_DIR_ANSWER, atoll__where_answer_mail, NULL);
     atoll__mail_register(ATOLL_MAIL_DIR_INVALIDATE, atoll__where_invalidate_mail, NULL);
+    atoll__mail_register(ATOLL_MAIL_NODE_DOWN, atoll__area_node_down_mail, NULL);
     for (size_t code = 0; code <= atoll__dict_count(n->dict); code++)
         if (n->routes[code].handler != NULL)
             n->routes[code].gate = atoll__area_route;
@@ -93,6 +94,8 @@ area_worker_fini(atoll__worker *w)
             atoll__free(aw->resumes.slots[i].value);
     atoll__map_fini(&aw->resumes);
     atoll__buf_fini(&aw->scratch_out);
+    atoll__buf_fini(&aw->rejoins);
+    atoll__buf_fini(&aw->exact_answer);
     atoll__buf_fini(&aw->scratch_pkg);
     atoll__buf_fini(&aw->scratch_stats);
     atoll__free(aw);
@@ -105,6 +108,7 @@ area_worker_tick(atoll__worker *w)
 {
     atoll__areas_publish(w);
     atoll__docs_tick(w);
+    atoll__area_rejoin_tick(w);
 }
 
 static void
@@ -125,6 +129,7 @@ const atoll__module atoll__area_module = {
     .worker_tick = area_worker_tick,
     .worker_phase_end = atoll__docs_phase_end,
     .worker_hold_mail = atoll__docs_hold_mail,
+    .worker_undeliverable = atoll__area_undeliverable,
     .worker_stopped = atoll__areas_shutdown,
     .worker_fini = area_worker_fini,
     .stop = area_stop,

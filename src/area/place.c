@@ -19,8 +19,15 @@ atoll__area_node *
 atoll__area_node_new(atoll__node *n)
 {
     atoll__area_node *an = atoll__calloc(1, sizeof *an);
-    an->dir = atoll__dir_local_new(post, n);
-    atoll__resume_key_new(an->resume_key);
+    /* A cluster brings its directory (Redis); the embedded node keeps its own. */
+    an->dir = n->dir != NULL ? n->dir : atoll__dir_local_new(post, n);
+    an->dir_owned = n->dir == NULL;
+    /* Resume tokens of a cluster are checked by whichever gate a client comes back to:
+     * their key comes from the cluster's secret. A node alone draws its own. */
+    if (n->cluster_key_set)
+        atoll__resume_key_derive(an->resume_key, n->cluster_key, sizeof n->cluster_key);
+    else
+        atoll__resume_key_new(an->resume_key);
     an->nworkers = n->nworkers;
     an->load = atoll__calloc((size_t)n->nworkers, sizeof *an->load);
     an->stats = atoll__calloc((size_t)n->nworkers, sizeof *an->stats);
@@ -28,7 +35,13 @@ atoll__area_node_new(atoll__node *n)
         atomic_init(&an->load[i], 0);
         pthread_mutex_init(&an->stats[i].lock, NULL);
     }
-    atomic_init(&an->next_num, 0);
+    /* Numbers go on from the wall clock in microseconds (52 bits last 142 years), so a
+     * node that restarts under the same node id never gives a number of its last run
+     * again: mail or documents of an old area never reach a new one. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    atomic_init(&an->next_num, ((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u) &
+                                   ((1ull << 52) - 1));
     return an;
 }
 
@@ -37,7 +50,8 @@ atoll__area_node_free(atoll__area_node *an)
 {
     if (an == NULL)
         return;
-    an->dir->ops->free(an->dir);
+    if (an->dir_owned)
+        an->dir->ops->free(an->dir);
     for (int i = 0; i < an->nworkers; i++) {
         pthread_mutex_destroy(&an->stats[i].lock);
         atoll__free(an->stats[i].list);
@@ -61,6 +75,20 @@ atoll__place_pick(atoll__node *n)
     }
     atomic_fetch_add(&an->load[best], 1);
     return best;
+}
+
+int
+atoll__place_pick_for(atoll__node *n, const char *id, atoll__addr *out)
+{
+    if (n->remote != NULL) {
+        int rc = n->remote->place(n, id, out);
+        if (rc != ATOLL_OK)
+            return rc;
+        if (out->node != n->id)
+            return ATOLL_OK;
+    }
+    *out = atoll__addr_make(n->id, atoll__place_pick(n));
+    return ATOLL_OK;
 }
 
 void

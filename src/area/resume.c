@@ -27,6 +27,8 @@
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 
@@ -42,6 +44,17 @@ atoll__resume_key_new(uint8_t key[ATOLL__RESUME_KEY])
         ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"cannot draw random bytes for resume tokens\"");
         abort();
     }
+}
+
+void
+atoll__resume_key_derive(uint8_t key[ATOLL__RESUME_KEY], const uint8_t *secret, size_t len)
+{
+    static const char label[] = "atoll resume tokens v1";
+    unsigned int out = 0;
+    uint8_t mac[EVP_MAX_MD_SIZE];
+    HMAC(EVP_sha256(), secret, (int)len, (const uint8_t *)label, sizeof label - 1, mac, &out);
+    memcpy(key, mac, ATOLL__RESUME_KEY);
+    OPENSSL_cleanse(mac, sizeof mac);
 }
 
 void
@@ -194,6 +207,7 @@ resume_answer(atoll__worker *w, const atoll__mail *m, atoll_area *a, atoll_playe
         r->area = a->num;
         r->at = atoll__addr_make(w->node->id, w->index);
         r->type_index = a->type_index;
+        snprintf(r->from, sizeof r->from, "%s", a->id);
     }
     if (pkg.len)
         memcpy(r->data, atoll__buf_data(&pkg), pkg.len);

@@ -69,6 +69,13 @@ static void
 answer_client(atoll__worker *w, atoll_session_id s, int sw, uint32_t id, const uint8_t *json,
               size_t len, bool now)
 {
+    struct atoll__area_worker *aw = w->areas;
+    if (aw->exact_id != 0 && id == aw->exact_id && s.v == aw->exact_session.v) {
+        /* The answer of a numbered request: kept with its record (exact.c). */
+        aw->exact_answer.len = 0;
+        atoll__buf_append(&aw->exact_answer, json, len);
+        aw->exact_caught = true;
+    }
     if (!now && atoll__fx_active(w)) {
         /* The common case, a handler's reply: encoded straight into the journal. */
         size_t mark;
@@ -169,6 +176,13 @@ run_handler(atoll__worker *w, atoll_area *a, atoll_req *r, const atoll_handler *
         fx->req_worker = r->session_worker;
         fx->req_id = r->request_id;
     }
+    struct atoll__area_worker *aw = w->areas;
+    bool numbered = r->kind == ATOLL__REQ_CLIENT && r->seq != 0 && r->wants_answer;
+    if (numbered) {
+        aw->exact_id = r->request_id;
+        aw->exact_session = r->session;
+        aw->exact_caught = false;
+    }
     atoll__running run;
     atoll__game_begin(&run, a, r->kind == ATOLL__REQ_CLIENT ? "handler" : "call", r->route,
                       r->player ? r->player->uid : NULL);
@@ -177,6 +191,16 @@ run_handler(atoll__worker *w, atoll_area *a, atoll_req *r, const atoll_handler *
     if (rc >= 0)
         finish_req(w, r, rc); /* the default answer goes with the region's output */
     atoll__fx_end(w, rc >= 0);
+    if (numbered) {
+        aw->exact_id = 0;
+        /* What ran is recorded with what it changed, in the same commit; a region
+         * that failed changed nothing, and runs again if it is sent again. */
+        if (rc >= 0 && r->player != NULL)
+            atoll__exact_record(w, r->player, r->session, r->seq,
+                                atoll__buf_data(&aw->exact_answer), aw->exact_answer.len,
+                                aw->exact_caught);
+        atoll__buf_shrink(&aw->exact_answer, 64 * 1024);
+    }
     if (rc < 0 && r->answered && !r->kept)
         r->answered = false; /* its answer was dropped with the rest: the error goes */
     if (rc < 0)
@@ -204,6 +228,10 @@ atoll__run_client(atoll__worker *w, atoll_area *a, atoll_player *p, atoll__mail 
         atoll__area_fail_mail(w, m, "no handler for route in this area");
         return;
     }
+    if (atoll__exact_replay(w, p, m)) {
+        atoll__mail_free(m); /* ran already, before its node failed: answered again */
+        return;
+    }
     atoll_req r = {
         .kind = ATOLL__REQ_CLIENT,
         .area = a,
@@ -215,6 +243,7 @@ atoll__run_client(atoll__worker *w, atoll_area *a, atoll_player *p, atoll__mail 
         .wants_answer = m->msg_type == ATOLL_MSG_REQUEST,
         .body_bytes = m->data,
         .body_len = m->len,
+        .seq = m->epoch,
     };
     run_handler(w, a, &r, re->handler);
     atoll__mail_free(m);

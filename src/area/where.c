@@ -104,6 +104,29 @@ atoll__where_forget(atoll__worker *w, const char *id, uint64_t epoch)
         atoll__free(atoll__strmap_del(&w->areas->where, id));
 }
 
+void
+atoll__where_forget_node(atoll__worker *w, int node)
+{
+    atoll__map *m = &w->areas->where;
+    char (*ids)[ATOLL_AREA_ID_MAX + 1] = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < m->cap; i++) {
+        for (atoll__strmap_node *sn = m->slots[i].key ? m->slots[i].value : NULL; sn; sn = sn->next) {
+            cached *c = (cached *)sn;
+            if (c->e.owner.node != node)
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                ids = atoll__realloc(ids, cap * sizeof *ids);
+            }
+            snprintf(ids[n++], sizeof ids[0], "%s", c->head.id);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        atoll__free(atoll__strmap_del(m, ids[i]));
+    atoll__free(ids);
+}
+
 bool
 atoll__where_pending(atoll__worker *w, const char *id)
 {
@@ -191,6 +214,15 @@ atoll__where_answer_mail(atoll__worker *w, atoll__mail *m)
     }
     if ((m->call_id & 7) == ATOLL__DIR_COOKIE_FIND) {
         atoll__resume_found(w, m);
+        return;
+    }
+    if ((m->call_id & 7) == ATOLL_DIR_COOKIE_TAKEOVER) {
+        int ti = (int)(m->call_id >> 3);
+        /* Removed from the dead node by this answer's compare-and-set: it is ours to
+         * give a new owner. Anything else: somebody else already did. */
+        if (m->status == ATOLL_OK && ti < w->node->ntypes)
+            atoll__area_takeover(w, m->from, ti);
+        atoll__mail_free(m);
         return;
     }
     atoll__dir_entry e = atoll__dir_answer_entry(m);

@@ -268,9 +268,10 @@ parse_advertise(atoll__config *c, const setting_def *d, const char *val, char *e
     char *end = NULL;
     long port = colon ? strtol(colon + 1, &end, 10) : -1;
     if (colon == NULL || colon == val || strlen(val) >= sizeof c->advertise || end == colon + 1 ||
-        *end != '\0' || port < 1 || port > 65535) {
+        *end != '\0' || port < 0 || port > 65535) {
         snprintf(err, errlen,
-                 "node.advertise must be HOST:PORT with a port from 1 to 65535 (got '%.150s')",
+                 "node.advertise must be HOST:PORT with a port from 0 (any free one, published "
+                 "as bound) to 65535 (got '%.150s')",
                  val);
         return ATOLL_EINVAL;
     }
@@ -629,7 +630,8 @@ static bool
 advertise_is_listen(const atoll__config *c)
 {
     const char *colon = strrchr(c->advertise, ':');
-    if (colon == NULL || atoi(colon + 1) != c->port)
+    /* Port 0 on either side is any free port: two binds, two ports. */
+    if (colon == NULL || atoi(colon + 1) != c->port || c->port == 0)
         return false;
     const char *host = c->advertise;
     size_t len = (size_t)(colon - host);

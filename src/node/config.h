@@ -75,6 +75,8 @@ typedef struct atoll__config {
     /* The store opened from store_url by the program (src/store picks the backend; the
      * layers above the node only see store.h). NULL: nothing is kept. */
     struct atoll__store *store;
+    /* The cluster joined by the program (src/cluster) when cluster.redis is set. */
+    struct atoll__cluster *cluster;
     /* node.* and cluster.*: the cluster (src/cluster). Without cluster.redis the node is
      * the embedded one: all roles, its own directory, no links. cluster.secret and
      * cluster.secret_file are text settings. */

@@ -66,6 +66,11 @@ struct atoll__dir {
     const atoll__dir_ops *ops;
 };
 
+/* The cookie of a coordinator's cas_owner that takes an area from a dead node (low 3
+ * bits; the area type's index above them): the worker it answers gives the area a new
+ * owner when the entry was removed (src/area/where.c). */
+#define ATOLL_DIR_COOKIE_TAKEOVER 5u
+
 /* Where a directory's mail goes: the node's atoll__send_to, or a test's capture. */
 typedef void (*atoll__dir_post_fn)(void *ctx, atoll__addr to, atoll__mail *m);
 

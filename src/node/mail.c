@@ -186,21 +186,38 @@ link_encode(atoll__mail *first)
     return l;
 }
 
+/* LINK mail carries frames: between workers of this node with node.loopback_links
+ * (at.node 0), from a peer node through the cluster's link (at.node: the peer), or
+ * back from the link when the node it was for cannot be reached (status ATOLL_ECLOSED
+ * or ATOLL_ETIMEDOUT: undeliverable, handed to the modules to fail what waits for it). */
 static void
 on_link_mail(atoll__worker *w, atoll__mail *l)
 {
-    atoll__wire_limits lim = {.nworkers = w->node->nworkers, .ntypes = w->node->ntypes,
-                              .node_id = w->node->id};
+    atoll__node *n = w->node;
+    atoll__wire_limits lim = {.nworkers = n->nworkers, .ntypes = n->ntypes, .node_id = n->id};
     for (size_t off = 0; off < l->len;) {
         atoll__mail *m;
         ssize_t k = atoll__wire_decode(l->data + off, l->len - off, &lim, &m);
         if (k <= 0) {
-            /* From a peer node this is bad input: its link is dropped. */
-            ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad frame on a link, rest dropped\" error=%s",
-                      k == 0 ? "truncated" : atoll_err_name((int)k));
+            ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad frame on a link, rest dropped\" peer=%u error=%s",
+                      (unsigned)l->at.node, k == 0 ? "truncated" : atoll_err_name((int)k));
+            /* From a peer node this is bad input: its link is cut. */
+            if (l->at.node != 0 && l->status == 0 && n->remote != NULL)
+                n->remote->bad_peer(n, l->at.node);
             break;
         }
         off += (size_t)k;
+        if (l->status != 0) {
+            bool taken = false;
+            for (const atoll__module *const *mod = n->modules; mod && *mod && !taken; mod++)
+                if ((*mod)->worker_undeliverable) {
+                    (*mod)->worker_undeliverable(w, m, l->status);
+                    taken = true;
+                }
+            if (!taken)
+                atoll__mail_free(m);
+            continue;
+        }
         atoll__mail_dispatch(w, m);
     }
     atoll__mail_free(l);
@@ -291,6 +308,16 @@ atoll__send_out(atoll__node *n, atoll_session_id s, const uint8_t *p, size_t len
     atoll__buf_append(b, p, len);
 }
 
+/* Whether a module keeps m to send later (durable output waiting for its commit). */
+static bool
+held(atoll__worker *cur, atoll__addr to, atoll__mail *m)
+{
+    for (const atoll__module *const *mod = cur->node->modules; mod && *mod; mod++)
+        if ((*mod)->worker_hold_mail && (*mod)->worker_hold_mail(cur, to, m))
+            return true;
+    return false;
+}
+
 void
 atoll__send(atoll__node *n, int to, atoll__mail *m)
 {
@@ -309,12 +336,40 @@ atoll__send(atoll__node *n, int to, atoll__mail *m)
         return;
     }
     if (to != cur->index) {
-        for (const atoll__module *const *mod = n->modules; mod && *mod; mod++)
-            if ((*mod)->worker_hold_mail && (*mod)->worker_hold_mail(cur, to, m))
-                return;
+        if (held(cur, atoll__addr_make(n->id, to), m))
+            return;
         batch_flush(cur, to); /* what was written before this mail is read before it */
     }
     atoll__mail_list_push(to == cur->index ? &cur->local : &cur->outbox[to], m);
+}
+
+/* A worker hands a node's records to its link once this many bytes have gathered,
+ * without waiting for the end of the turn: a sealed chunk stays well under the link's
+ * limit, whatever a turn sends. */
+#define REMOTE_OUT_FLUSH (1u << 20)
+
+static void
+remote_flush(atoll__worker *w, struct atoll__remote_out *ro)
+{
+    if (ro->records.len == 0)
+        return;
+    w->node->remote->post(w->node, ro->node, w->index, atoll__buf_data(&ro->records),
+                          ro->records.len);
+    ro->records.len = 0;
+    atoll__buf_shrink(&ro->records, 64 * 1024);
+}
+
+static struct atoll__remote_out *
+remote_out_of(atoll__worker *w, int node)
+{
+    for (int i = 0; i < w->nremote_out; i++)
+        if (w->remote_out[i].node == node)
+            return &w->remote_out[i];
+    w->remote_out = atoll__realloc(w->remote_out, (size_t)(w->nremote_out + 1) * sizeof *w->remote_out);
+    struct atoll__remote_out *ro = &w->remote_out[w->nremote_out++];
+    ro->node = node;
+    ro->records = (atoll__buf)ATOLL__BUF_INIT;
+    return ro;
 }
 
 void
@@ -324,9 +379,35 @@ atoll__send_to(atoll__node *n, atoll__addr to, atoll__mail *m)
         atoll__send(n, to.worker, m);
         return;
     }
-    ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"mail for another node, no link to it: dropped\" node=%u kind=%d",
-              (unsigned)to.node, (int)m->type);
+    if (n->remote == NULL) {
+        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"mail for another node, no cluster: dropped\" node=%u kind=%d",
+                  (unsigned)to.node, (int)m->type);
+        atoll__mail_free(m);
+        return;
+    }
+    atoll__worker *cur = tls_worker;
+    bool on_worker = cur != NULL && cur->node == n;
+    if (on_worker && cur->stopped) {
+        atoll__mail_free(m);
+        return;
+    }
+    if (on_worker && held(cur, to, m))
+        return;
+    atoll__buf one = ATOLL__BUF_INIT;
+    struct atoll__remote_out *ro = on_worker ? remote_out_of(cur, to.node) : NULL;
+    atoll__buf *b = ro ? &ro->records : &one;
+    int rc = atoll__wire_encode_for(m, to.worker, b);
+    if (rc != ATOLL_OK)
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"mail cannot cross a link, dropped\" kind=%d error=%s",
+                  (int)m->type, atoll_err_name(rc));
     atoll__mail_free(m);
+    if (ro == NULL) {
+        if (one.len > 0)
+            n->remote->post(n, to.node, -1, atoll__buf_data(&one), one.len);
+        atoll__buf_fini(&one);
+    } else if (ro->records.len >= REMOTE_OUT_FLUSH) {
+        remote_flush(cur, ro);
+    }
 }
 
 /* Splices each non-empty outbox into its worker's mailbox. */
@@ -348,6 +429,8 @@ post_outboxes(atoll__worker *w)
         post_list(n->workers[i], l->head, l->tail);
         l->head = l->tail = NULL;
     }
+    for (int i = 0; i < w->nremote_out; i++)
+        remote_flush(w, &w->remote_out[i]);
 }
 
 static void
@@ -405,6 +488,11 @@ atoll__mail_worker_fini(atoll__worker *w)
     for (int i = 0; i < w->node->nworkers; i++)
         atoll__buf_fini(&w->out_batch[i]);
     atoll__free(w->out_batch);
+    for (int i = 0; i < w->nremote_out; i++)
+        atoll__buf_fini(&w->remote_out[i].records);
+    atoll__free(w->remote_out);
+    w->remote_out = NULL;
+    w->nremote_out = 0;
     for (atoll__mail *m = w->mail_pool, *nx; m != NULL; m = nx) {
         nx = m->next;
         atoll__free(m);

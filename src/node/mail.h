@@ -128,6 +128,8 @@ typedef enum atoll__mail_type {
                              * waits for its client leaves now (src/area/docs.c) */
     ATOLL_MAIL_DOC_LOADED,  /* from the writer's thread: a document asked for (docs.c) */
     ATOLL_MAIL_DOC_COMMITTED, /* from the writer's thread: output may go (docs.c) */
+    ATOLL_MAIL_NODE_DOWN,   /* from the cluster's thread: node at.node is dead (its lease
+                             * ended); sessions and players it held are seen to */
     ATOLL_MAIL_KINDS
 } atoll__mail_type;
 
@@ -263,9 +265,10 @@ atoll__mail *atoll__sess_out_new(atoll_session_id s, const uint8_t *p, size_t le
  * (other mail sent there later is queued after the batch, so order holds); a session
  * of another node gets a SESS_OUT of its own, sent to its address. */
 void atoll__send_out(atoll__node *n, atoll_session_id s, const uint8_t *p, size_t len);
-/* Sends mail to address to: a worker of this node through atoll__send; another node's
- * only through a node link, which this node does not have yet (the mail is dropped with
- * a log line). Takes ownership. */
+/* Sends mail to address to: a worker of this node through atoll__send; a worker of
+ * another node through the cluster's link to it (encoded into this turn's records for
+ * that node, handed over at the end of the turn; in the embedded node, which has no
+ * other node, it is dropped with a log line). Takes ownership. */
 void atoll__send_to(atoll__node *n, atoll__addr to, atoll__mail *m);
 /* Posts mail to worker w at once (a lock and a wake-up); takes ownership. Any thread.
  * Prefer atoll__send, which batches. */

@@ -39,9 +39,23 @@ raise_fd_limit(atoll__config *cfg)
 
 /* Frees what node_start built, with the first `created` workers (threads joined or
  * never started). */
+/* The workers have ended (joined, or never started): the modules that reach them from
+ * threads of their own stop doing so, before the workers are freed. Once. */
+static void
+halt_modules(atoll__node *n)
+{
+    if (n->halted)
+        return;
+    n->halted = true;
+    for (const atoll__module *const *m = n->modules; m && *m; m++)
+        if ((*m)->halt)
+            (*m)->halt(n);
+}
+
 static void
 release(atoll__node *n, int created)
 {
+    halt_modules(n);
     for (int j = 0; j < created; j++)
         atoll__worker_free(n->workers[j], NULL);
     atoll__free(n->workers);
@@ -200,7 +214,10 @@ atoll__node_start(atoll__node *n, atoll__config *cfg, const atoll_game *linked,
         cfg->max_conns = (int)slots;
         n->net_limits.max_conns = cfg->max_conns;
     }
-    int rc = atoll__listen_probe(cfg->host, cfg->port);
+    /* Only gates hold client connections: an area node or a coordinator listens for
+     * nothing but its links (the cluster's). */
+    bool gate = (cfg->roles & ATOLL_ROLE_GATE) != 0;
+    int rc = gate ? atoll__listen_probe(cfg->host, cfg->port) : ATOLL_OK;
     if (rc != ATOLL_OK) {
         release(n, 0);
         return rc;
@@ -217,7 +234,8 @@ atoll__node_start(atoll__node *n, atoll__config *cfg, const atoll_game *linked,
     int port = cfg->port;
     for (int i = 0; i < total; i++) {
         n->workers[i] = atoll__worker_new(n, i);
-        rc = atoll__worker_listen(n->workers[i], cfg->host, port, &n->bound_port);
+        rc = gate ? atoll__worker_listen(n->workers[i], cfg->host, port, &n->bound_port)
+                  : ATOLL_OK;
         if (rc != ATOLL_OK) {
             release(n, i + 1);
             return rc;
@@ -274,6 +292,7 @@ atoll__node_join(atoll__node *n, atoll__stats *out)
     n->watch_slots = NULL;
     for (int i = 0; i < n->nworkers; i++)
         pthread_join(n->workers[i]->thread, NULL);
+    halt_modules(n);
     atoll__stats sum = {0};
     for (int i = 0; i < n->nworkers; i++) {
         /* Freeing runs the last close callbacks, which still count closes. */

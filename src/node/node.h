@@ -97,13 +97,22 @@ typedef struct atoll__module {
     /* At the end of each phase of a loop turn, before mail is posted and connections
      * written: what the turn's game code changed is handed to the store here. */
     void (*worker_phase_end)(atoll__worker *w);
-    /* Mail this worker sends to another one: true when the module keeps it to send
-     * later (output held for a commit keeps its order with what follows). */
-    bool (*worker_hold_mail)(atoll__worker *w, int to, atoll__mail *m);
+    /* Mail this worker sends to another one (of this node or another): true when the
+     * module keeps it to send later (output held for a commit keeps its order with
+     * what follows). */
+    bool (*worker_hold_mail)(atoll__worker *w, atoll__addr to, atoll__mail *m);
+    /* Mail this worker sent to another node that cannot be delivered, decoded back:
+     * why is ATOLL_ECLOSED when the node is dead or unknown, ATOLL_ETIMEDOUT when no
+     * link to it came up in time. The module fails what waits for it (a call, a
+     * client's request). Takes m. */
+    void (*worker_undeliverable)(atoll__worker *w, atoll__mail *m, int why);
     /* A worker's loop has ended (its connections are closed): last hooks may run,
      * whatever they send is dropped. */
     void (*worker_stopped)(atoll__worker *w);
     void (*worker_fini)(atoll__worker *w);
+    /* Every worker's thread has ended (or none started): a module with a thread of its
+     * own stops handing the workers mail, before they are freed. */
+    void (*halt)(atoll__node *n);
     /* After every worker is freed. */
     void (*stop)(atoll__node *n);
 } atoll__module;
@@ -142,6 +151,19 @@ typedef struct atoll__session_hooks {
     void (*closed)(atoll__session *s);
 } atoll__session_hooks;
 
+/* The other nodes of a cluster, as the cluster module (src/cluster) gives them to the
+ * node: NULL in the embedded node, which has none. Any thread. */
+typedef struct atoll__remote_ops {
+    /* Takes a copy of len bytes of records (wire.h: ATOLL_WIRE_REC_MAIL) for node `to`,
+     * sent by worker `from` of this node (-1: another thread), in the order given. */
+    void (*post)(atoll__node *n, int to, int from, const uint8_t *p, size_t len);
+    /* Where a new area id should run: a worker of the least loaded area node. ATOLL_OK
+     * with *out, or ATOLL_ENOENT when no area node is known. */
+    int (*place)(atoll__node *n, const char *id, atoll__addr *out);
+    /* A peer's record could not be decoded by a worker: its link is cut. */
+    void (*bad_peer)(atoll__node *n, int node);
+} atoll__remote_ops;
+
 struct atoll_node {
     atoll__config *cfg;
     int id;                     /* node.id */
@@ -157,6 +179,15 @@ struct atoll_node {
     atoll__jwt_key *jwt;        /* auth.jwt_secret's key: gate.entry wants a token; NULL: not */
     const atoll__module *const *modules; /* NULL-terminated */
     void *module_data;          /* the area module's node-wide state (its directory) */
+    /* The cluster (set by its module's start, before the area module's): the other
+     * nodes, their data, and the directory in Redis. NULL: the embedded node. */
+    const atoll__remote_ops *remote;
+    void *remote_data;
+    struct atoll__dir *dir;
+    /* A key derived from the cluster's secret, the same on every node (resume tokens
+     * are checked by any gate with a key derived from it). */
+    uint8_t cluster_key[32];
+    bool cluster_key_set;
     atoll__game game_storage;   /* a loaded or linked game's wrapper */
     void *dl;                   /* dlopen handle of a --game path.so */
     int ntypes;                 /* area types of game->api */
@@ -165,6 +196,7 @@ struct atoll_node {
     int bound_port;             /* the real port (when cfg->port was 0) */
     atomic_int nconns;          /* open connections, all workers */
     atomic_bool stopping;
+    bool halted;                /* the modules were told the workers ended */
     /* Game code that runs too long (core/crash.h): one watchdog over the workers. */
     atoll__watchdog watchdog;
     atoll__watch_slot **watch_slots;

@@ -65,10 +65,42 @@ atoll__session_find(atoll__worker *w, atoll_session_id id)
     return w->slots[slot];
 }
 
+/* The responses among packages p[0..n) for s: the requests they answer are no longer
+ * in flight. Responses come in the order of their requests for each area (a kept
+ * request's may come later): the answered one is most often the oldest. */
+static void
+drop_answered(atoll__session *s, const uint8_t *p, size_t n)
+{
+    for (size_t off = 0; off < n && s->ninflight > 0;) {
+        atoll__pkg pkg;
+        ssize_t k = atoll__pkg_parse(p + off, n - off, UINT32_MAX, &pkg);
+        if (k <= 0)
+            return;
+        off += (size_t)k;
+        atoll__msg msg;
+        if (pkg.type != ATOLL_PKG_DATA || atoll__msg_decode(pkg.body, pkg.len, &msg) != ATOLL_OK ||
+            msg.type != ATOLL_MSG_RESPONSE)
+            continue;
+        for (atoll__mail **pp = &s->inflight.head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
+            atoll__mail *m = *pp;
+            if (m->request_id != msg.id)
+                continue;
+            *pp = m->next;
+            if (s->inflight.tail == m)
+                s->inflight.tail = prev;
+            s->ninflight--;
+            atoll__mail_free(m);
+            break;
+        }
+    }
+}
+
 bool
 atoll__session_deliver(atoll__worker *w, atoll_session_id id, const void *p, size_t n)
 {
     atoll__session *s = atoll__session_find(w, id);
+    if (s != NULL && s->ninflight > 0)
+        drop_answered(s, p, n);
     return s != NULL && atoll__session_live(s) && atoll__conn_write(&s->conn, p, n);
 }
 
@@ -345,6 +377,8 @@ ops_closed(atoll__conn *c)
     if (n->hooks.closed != NULL)
         n->hooks.closed(s);
     atoll__mail_free_list(atoll__mail_list_take(&s->waiting));
+    atoll__mail_free_list(atoll__mail_list_take(&s->inflight));
+    s->ninflight = 0;
     s->nwaiting = 0;
     atoll__uid_release(s);
     slot_remove(s->worker, s);

@@ -58,6 +58,17 @@ struct atoll__session {
     uint64_t area;            /* 0: in none */
     atoll__addr area_at;      /* the worker that owns it */
     int area_type;
+    char area_id[ATOLL_AREA_ID_MAX + 1]; /* its id: the area is entered again by id
+                                          * when its node dies (a cluster's failover) */
+    bool rejoining;           /* entering its area again after its node died */
+    uint64_t rejoin_since_ms;
+    /* Requests sent to an area on another node and not answered yet, oldest first,
+     * numbered (mail's epoch) 1, 2, ... per session: sent again when that node dies
+     * and the area comes back, where the numbers make each one run once (src/area:
+     * exact.c). Kept by src/area, answered ones dropped here as their responses pass. */
+    atoll__mail_list inflight;
+    uint32_t ninflight;
+    uint64_t rq_next;
 };
 
 /* True while the session can take output: past the handshake and not closing. */
@@ -81,6 +92,10 @@ atoll__session *atoll__session_find(atoll__worker *w, atoll_session_id id);
  * when it lives on w and can take them (else they are dropped: the client is gone, or
  * was dropped as a slow reader). Returns whether they were taken. */
 bool atoll__session_deliver(atoll__worker *w, atoll_session_id id, const void *p, size_t n);
+
+/* The most requests of one session kept for sending again (past it, a request is not
+ * kept: after a failover nobody answers it, and the client's timeout applies). */
+#define ATOLL_SESSION_INFLIGHT_MAX 1024
 
 /* ---- answers of gate.entry (on the session's worker) -------------------------------------- */
 

@@ -248,8 +248,10 @@ atoll__wire_encode(const atoll__mail *m, atoll__buf *out)
     /* A LINK holds frames: one inside a frame would let a peer nest them until the
      * worker that unpacks them runs out of stack. */
     /* DOC_* come from this node's writer thread and never cross a link. */
+    /* NODE_DOWN comes from this node's cluster thread, about the cluster as it sees it. */
     if (m->type == ATOLL_MAIL_STOP || m->type == ATOLL_MAIL_LINK ||
         m->type == ATOLL_MAIL_DOC_LOADED || m->type == ATOLL_MAIL_DOC_COMMITTED ||
+        m->type == ATOLL_MAIL_NODE_DOWN ||
         (unsigned)m->type >= ATOLL_MAIL_KINDS)
         return ATOLL_EINVAL;
     if ((m->uid && strlen(m->uid) > ATOLL_UID_MAX) || m->nsessions > ATOLL_WIRE_SESSIONS_MAX)
@@ -391,6 +393,18 @@ with_data(atoll__mail *m, const uint8_t *data, size_t n)
     return big;
 }
 
+int
+atoll__wire_encode_for(const atoll__mail *m, uint16_t worker, atoll__buf *out)
+{
+    size_t start = out->len;
+    atoll__buf_push(out, ATOLL_WIRE_REC_MAIL);
+    atoll__wire_put_u16(out, worker);
+    int rc = atoll__wire_encode(m, out);
+    if (rc != ATOLL_OK)
+        out->len = start;
+    return rc;
+}
+
 ssize_t
 atoll__wire_decode(const uint8_t *p, size_t n, const atoll__wire_limits *lim, atoll__mail **out)
 {
@@ -411,7 +425,8 @@ atoll__wire_decode(const uint8_t *p, size_t n, const atoll__wire_limits *lim, at
         return ATOLL_EPROTO;
     if (version != ATOLL_WIRE_VERSION || kind >= ATOLL_MAIL_KINDS || kind == ATOLL_MAIL_STOP ||
         kind == ATOLL_MAIL_LINK || kind == ATOLL_MAIL_DOC_LOADED ||
-        kind == ATOLL_MAIL_DOC_COMMITTED || (f & ~(uint32_t)ATOLL_WIRE_F_ALL) != 0 ||
+        kind == ATOLL_MAIL_DOC_COMMITTED || kind == ATOLL_MAIL_NODE_DOWN ||
+        (f & ~(uint32_t)ATOLL_WIRE_F_ALL) != 0 ||
         (f & required[kind]) != required[kind])
         return ATOLL_EPROTO;
 

@@ -76,6 +76,14 @@ int atoll__wire_encode(const atoll__mail *m, atoll__buf *out);
 ssize_t atoll__wire_decode(const uint8_t *p, size_t n, const atoll__wire_limits *lim,
                            atoll__mail **out);
 
+/* Mail for a worker of another node, as a node link carries it (src/cluster): u8
+ * ATOLL_WIRE_REC_MAIL, u16 the destination worker, then the frame. A worker gathers a
+ * loop turn's records for each node in one buffer, which the link seals as it is. */
+#define ATOLL_WIRE_REC_MAIL 1
+/* Appends m's record for worker `worker` of another node; on error (as
+ * atoll__wire_encode) nothing is appended. */
+int atoll__wire_encode_for(const atoll__mail *m, uint16_t worker, atoll__buf *out);
+
 /* Little-endian integers for the codecs of payloads: stored at p, or appended to b. */
 void atoll__wire_store_u32(uint8_t *p, uint32_t v);
 void atoll__wire_store_u64(uint8_t *p, uint64_t v);

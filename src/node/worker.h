@@ -44,6 +44,13 @@ struct atoll__worker {
     atoll__mail_list *outbox; /* per destination: mail of this loop turn */
     atoll__buf *out_batch;    /* per destination: SESS_OUT records of this turn */
     atoll__mail_list local;   /* mail to itself */
+    /* per other node this turn has mail for: its records (wire.h), handed to the
+     * cluster's link at the end of the turn */
+    struct atoll__remote_out {
+        int node;
+        atoll__buf records;
+    } *remote_out;
+    int nremote_out;
     /* A free list of mail with room for a small body (mail.c). Mail comes and goes in batches of hundreds per
      * loop turn, which overflow glibc's per-thread caches (7 entries a size); a list
      * of our own made calls 20 % cheaper. Bounded. */

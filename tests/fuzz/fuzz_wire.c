@@ -58,6 +58,9 @@ static void
 check_limits(const atoll__mail *m)
 {
     CHECK(m->type > ATOLL_MAIL_STOP && m->type < ATOLL_MAIL_KINDS && m->type != ATOLL_MAIL_LINK);
+    /* A node's own notices never come from a peer. */
+    CHECK(m->type != ATOLL_MAIL_DOC_LOADED && m->type != ATOLL_MAIL_DOC_COMMITTED &&
+          m->type != ATOLL_MAIL_NODE_DOWN);
     /* A worker of this node exists; another node's is that node's to check. */
     CHECK(m->at.node != LIM.node_id || m->at.worker < LIM.nworkers);
     CHECK(m->at_old.node != LIM.node_id || m->at_old.worker < LIM.nworkers);

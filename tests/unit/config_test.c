@@ -156,7 +156,10 @@ TEST(set_stores_each_kind_of_field_and_keeps_game_keys)
                 "(got 'http://x')");
     SET_REFUSED(&c, "node.advertise=host",
                 "node.advertise must be HOST:PORT with a port from "
-                "1 to 65535 (got 'host')");
+                "0 (any free one, published as bound) to 65535 (got 'host')");
+    SET_REFUSED(&c, "node.advertise=h:65536",
+                "node.advertise must be HOST:PORT with a port from "
+                "0 (any free one, published as bound) to 65535 (got 'h:65536')");
     SET_REFUSED(&c, "node.name=a b",
                 "node.name must be 1 to 63 letters, digits, '-', '_' or "
                 "'.' (got 'a b')");

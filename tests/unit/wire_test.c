@@ -353,7 +353,8 @@ TEST(kinds_keep_their_wire_numbers)
     ASSERT_EQ(ATOLL_MAIL_AREA_EVICT, 21);
     ASSERT_EQ(ATOLL_MAIL_DOC_LOADED, 22);
     ASSERT_EQ(ATOLL_MAIL_DOC_COMMITTED, 23);
-    ASSERT_EQ(ATOLL_MAIL_KINDS, 24);
+    ASSERT_EQ(ATOLL_MAIL_NODE_DOWN, 24);
+    ASSERT_EQ(ATOLL_MAIL_KINDS, 25);
 }
 
 TEST(golden_frame)
@@ -748,7 +749,8 @@ TEST(encode_refuses_kinds_that_never_cross)
     atoll__buf b = ATOLL__BUF_INIT;
     atoll__buf_append(&b, "xyz", 3); /* what was there stays */
     atoll__mail_type never[] = {ATOLL_MAIL_STOP, ATOLL_MAIL_LINK, ATOLL_MAIL_DOC_LOADED,
-                                ATOLL_MAIL_DOC_COMMITTED, ATOLL_MAIL_KINDS};
+                                ATOLL_MAIL_DOC_COMMITTED, ATOLL_MAIL_NODE_DOWN,
+                                ATOLL_MAIL_KINDS};
     for (size_t i = 0; i < sizeof never / sizeof never[0]; i++) {
         atoll__mail *m = atoll__mail_new(never[i], 4);
         memcpy(m->data, "\1\0\0\0", 4);
@@ -821,7 +823,8 @@ TEST(every_kind_needs_its_fields)
     use_test_codec();
     atoll__buf b = ATOLL__BUF_INIT;
     for (int k = ATOLL_MAIL_BIND; k < ATOLL_MAIL_KINDS; k++) {
-        if (k == ATOLL_MAIL_LINK || k == ATOLL_MAIL_DOC_LOADED || k == ATOLL_MAIL_DOC_COMMITTED)
+        if (k == ATOLL_MAIL_LINK || k == ATOLL_MAIL_DOC_LOADED || k == ATOLL_MAIL_DOC_COMMITTED ||
+            k == ATOLL_MAIL_NODE_DOWN)
             continue; /* never on a link (docs_never_cross_links) */
         uint32_t req = required_of((atoll__mail_type)k);
         fb_frame(&b, (uint8_t)k, req);
@@ -854,6 +857,12 @@ TEST(docs_never_cross_links)
     atoll__mail_free(m);
     fb_frame(&b, (uint8_t)ATOLL_MAIL_DOC_LOADED, 0);
     REFUSED(&b, ATOLL_EPROTO);
+    /* Nor NODE_DOWN: what a node's cluster thread tells its own workers. */
+    m = atoll__mail_new(ATOLL_MAIL_NODE_DOWN, 0);
+    ASSERT_EQ(atoll__wire_encode(m, &b), ATOLL_EINVAL);
+    atoll__mail_free(m);
+    fb_frame(&b, (uint8_t)ATOLL_MAIL_NODE_DOWN, 0);
+    REFUSED(&b, ATOLL_EPROTO);
     atoll__buf_fini(&b);
     LEAK_CHECK();
 }
@@ -864,7 +873,8 @@ TEST(every_field_decodes_for_every_kind)
     use_test_codec();
     atoll__buf b = ATOLL__BUF_INIT;
     for (int k = ATOLL_MAIL_BIND; k < ATOLL_MAIL_KINDS; k++) {
-        if (k == ATOLL_MAIL_LINK || k == ATOLL_MAIL_DOC_LOADED || k == ATOLL_MAIL_DOC_COMMITTED)
+        if (k == ATOLL_MAIL_LINK || k == ATOLL_MAIL_DOC_LOADED || k == ATOLL_MAIL_DOC_COMMITTED ||
+            k == ATOLL_MAIL_NODE_DOWN)
             continue;
         uint32_t f = ATOLL_WIRE_F_ALL;
         if (k != ATOLL_MAIL_AREA_MOVE_IN) {

@@ -1,0 +1,132 @@
+/* failover.c -- what a worker does when another node of its cluster dies (NODE_DOWN,
+ * from the cluster's thread once the node's lease in the registry has ended).
+ *
+ * Three things can point at a dead node from here:
+ *   - sessions of this gate whose player's area ran there: they enter that area again,
+ *     by its id, without their client noticing ("rejoin"). The coordinator gives the
+ *     dead node's areas new owners (src/cluster), which load their state from the
+ *     store; the entry goes through the directory like any other, so it finds the area
+ *     wherever it comes back, and is tried again every REJOIN_RETRY_MS while the
+ *     directory still names the dead node (the coordinator has not reached that area
+ *     yet), for at most REJOIN_GIVE_UP_MS. Messages the client sends meanwhile wait, as
+ *     during any entry, and go to the area once it is back, in order.
+ *   - players in this worker's areas whose sessions were on the dead node (a gate that
+ *     died): they are dropped as if their connection had closed, so they wait for
+ *     gate.resume on another gate (session.resume_ms) or leave.
+ *   - entries of this worker's cache that name the dead node: forgotten, so that the
+ *     next lookup asks the directory.
+ * Requests that were on their way to the dead node when it died are lost with it and
+ * answered by nobody: the client's own timeout applies.
+ */
+#include "area.h"
+
+#include <stdio.h>
+
+#define REJOIN_RETRY_MS 200
+#define REJOIN_GIVE_UP_MS 30000
+
+typedef struct rejoin {
+    atoll_session_id session;
+    uint64_t due_ms;
+} rejoin;
+
+static void
+rejoin_later(atoll__worker *w, atoll__session *s, uint64_t delay_ms)
+{
+    rejoin r = {s->id, uv_now(&w->loop) + delay_ms};
+    atoll__buf_append(&w->areas->rejoins, &r, sizeof r);
+}
+
+static void
+rejoin_start(atoll__worker *w, atoll__session *s)
+{
+    ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"entering an area again: its node died\" area=\"%s\"",
+              s->area_id);
+    s->rejoining = true;
+    s->rejoin_since_ms = uv_now(&w->loop);
+    s->area = 0;
+    s->entering = true; /* what the client sends now waits for the area */
+    atoll__area_enter_again(s);
+}
+
+bool
+atoll__area_rejoin_failed(atoll__worker *w, atoll__session *s)
+{
+    if (s == NULL || !s->rejoining)
+        return false;
+    if (uv_now(&w->loop) - s->rejoin_since_ms >= REJOIN_GIVE_UP_MS) {
+        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"gave up entering an area again after its node died\" "
+                  "area=\"%s\"", s->area_id);
+        s->rejoining = false;
+        return false; /* the entry fails as any other: the client is told */
+    }
+    rejoin_later(w, s, REJOIN_RETRY_MS);
+    return true;
+}
+
+void
+atoll__area_rejoin_tick(atoll__worker *w)
+{
+    atoll__buf *b = &w->areas->rejoins;
+    if (b->len == 0)
+        return;
+    uint64_t now = uv_now(&w->loop);
+    rejoin *r = (rejoin *)atoll__buf_data(b);
+    size_t n = b->len / sizeof *r, kept = 0;
+    /* Entries sent below may fail at once and add themselves again: work on a copy. */
+    rejoin *due = atoll__malloc(n * sizeof *due);
+    size_t ndue = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].due_ms <= now)
+            due[ndue++] = r[i];
+        else
+            r[kept++] = r[i];
+    }
+    b->len = kept * sizeof *r;
+    for (size_t i = 0; i < ndue; i++) {
+        atoll__session *s = atoll__session_find(w, due[i].session);
+        if (s != NULL && s->rejoining && s->conn.state != ATOLL_CONN_CLOSING)
+            atoll__area_enter_again(s);
+    }
+    atoll__free(due);
+}
+
+/* The players of this worker's areas whose sessions were on the dead node: dropped as
+ * a closed connection drops them (a LEAVE that allows resuming), through the local
+ * queue, so that each runs as that LEAVE would. */
+static void
+drop_players_of(atoll__worker *w, int dead)
+{
+    atoll__map *areas = &w->areas->by_num;
+    for (size_t i = 0; i < areas->cap; i++) {
+        if (areas->slots[i].key == 0)
+            continue;
+        atoll_area *a = areas->slots[i].value;
+        for (atoll_player *p = a->first; p != NULL; p = p->next) {
+            if (atoll__session_node(p->session) != dead || p->disconnected || p->leaving)
+                continue;
+            atoll__mail *l = atoll__mail_new(ATOLL_MAIL_AREA_LEAVE, 0);
+            l->area = a->num;
+            l->session = p->session;
+            l->reply = true;
+            atoll__send(w->node, w->index, l);
+        }
+    }
+}
+
+void
+atoll__area_node_down_mail(atoll__worker *w, atoll__mail *m)
+{
+    int dead = m->at.node;
+    atoll__mail_free(m);
+    if (dead == w->node->id)
+        return;
+    atoll__where_forget_node(w, dead);
+    drop_players_of(w, dead);
+    for (uint32_t slot = 0; slot < w->nslots; slot++) {
+        atoll__session *s = w->slots[slot];
+        if (s != NULL && s->area != 0 && s->area_at.node == dead && s->area_id[0] != '\0' &&
+            s->conn.state != ATOLL_CONN_CLOSING)
+            rejoin_start(w, s);
+    }
+}

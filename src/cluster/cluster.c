@@ -1,0 +1,546 @@
+/* cluster.c -- a node in a cluster: joining it, the cluster thread, the heartbeat that
+ * keeps this node's lease and reads the registry of nodes, placement of new areas by
+ * the nodes' measured load, and the coordinator (cluster_int.h has the design; the
+ * links are link.c, Redis is redis.c).
+ *
+ * Load. Each heartbeat measures what this node carries: the time its workers spent in
+ * game code (handlers, hooks, ticks, timers) over the last interval, as a fraction of
+ * one core, plus its players (1 per 1000) and client messages (1 per 10,000 a second),
+ * from the stats the area runtime publishes (atoll_node_areas). Placement takes the
+ * area node with the lowest load, counting the areas it placed there since the loads
+ * were read, so that a burst of new areas spreads instead of all landing on the node
+ * that was idle a moment ago.
+ *
+ * Coordinator. Nodes with the coordinator role race for a lease in Redis each
+ * heartbeat; one holds it. The holder watches the registry: when a node it saw alive is
+ * gone (its lease ran out: killed, frozen, cut off), it gives that node's areas new
+ * owners, a bounded number per heartbeat (cluster.moves_per_cycle): each area's entry
+ * is taken from the dead node by compare-and-set (its epoch must not have moved) and
+ * the area is created on the least loaded live area node, which claims it with a new
+ * epoch and loads its state from the store. A stale owner that comes back finds its
+ * writes refused by the store (their epoch is older) and its entries gone.
+ */
+#include "cluster_int.h"
+
+#include <atoll/atoll.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <time.h>
+
+/* ---- the node's side (any thread) ------------------------------------------------------- */
+
+static atoll__cluster *
+cluster_of(atoll__node *n)
+{
+    return n->remote_data;
+}
+
+static void
+remote_post(atoll__node *n, int to, int from, const uint8_t *p, size_t len)
+{
+    atoll__cluster *c = cluster_of(n);
+    if (to <= 0 || to > ATOLL_NODE_ID_MAX || to == c->id)
+        return;
+    piece *pc = atoll__malloc(sizeof *pc + len);
+    pc->next = NULL;
+    pc->to = to;
+    pc->from = from;
+    pc->deadline_ms = 0;
+    pc->len = len;
+    memcpy(pc->data, p, len);
+    pthread_mutex_lock(&c->lock);
+    bool was_empty = c->inq == NULL;
+    if (c->inq_tail)
+        c->inq_tail->next = pc;
+    else
+        c->inq = pc;
+    c->inq_tail = pc;
+    bool running = c->running;
+    pthread_mutex_unlock(&c->lock);
+    if (was_empty && running)
+        uv_async_send(&c->wake);
+}
+
+static void
+remote_bad_peer(atoll__node *n, int node)
+{
+    remote_post(n, node, ATOLL__PIECE_DROP, NULL, 0);
+}
+
+/* FNV-1a: the worker of the chosen node, by the area's id. */
+static uint32_t
+id_hash(const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = id; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return h;
+}
+
+/* What a newly placed area adds to a node's load until the next reading. */
+#define PLACED_LOAD 0.01
+
+static int
+remote_place(atoll__node *n, const char *id, atoll__addr *out)
+{
+    atoll__cluster *c = cluster_of(n);
+    pthread_mutex_lock(&c->lock);
+    int best = -1;
+    double best_load = 0;
+    for (int i = 0; i < c->nplaceable; i++) {
+        double l = c->placeable[i].load + PLACED_LOAD * c->placeable[i].placed;
+        if (best < 0 || l < best_load) {
+            best = i;
+            best_load = l;
+        }
+    }
+    if (best >= 0) {
+        struct place_entry *e = &c->placeable[best];
+        e->placed++;
+        *out = atoll__addr_make(e->node, (int)(id_hash(id) % (uint32_t)(e->nworkers > 0 ? e->nworkers : 1)));
+    }
+    pthread_mutex_unlock(&c->lock);
+    return best >= 0 ? ATOLL_OK : ATOLL_ENOENT;
+}
+
+static const atoll__remote_ops remote_ops = {
+    .post = remote_post,
+    .place = remote_place,
+    .bad_peer = remote_bad_peer,
+};
+
+/* The directory's mail: DIR_ANSWER and DIR_INVALIDATE to workers of this node. */
+static void
+dir_post(void *ctx, atoll__addr to, atoll__mail *m)
+{
+    atoll__cluster *c = ctx;
+    if (c->node == NULL || c->node->halted) {
+        atoll__mail_free(m);
+        return;
+    }
+    atoll__send_to(c->node, to, m);
+}
+
+/* ---- load --------------------------------------------------------------------------------- */
+
+static void
+measure_load(atoll__cluster *c, uint32_t *players, double *msgs)
+{
+    size_t cap = 256, n;
+    atoll_area_stats *st = NULL;
+    for (;;) {
+        st = atoll__realloc(st, cap * sizeof *st);
+        n = atoll_node_areas(c->node, st, cap);
+        if (n <= cap)
+            break;
+        cap = n + n / 4;
+    }
+    uint64_t busy = 0;
+    *players = 0;
+    *msgs = 0;
+    for (size_t i = 0; i < n; i++) {
+        busy += st[i].handler_ns;
+        *players += st[i].players;
+        *msgs += st[i].messages_per_s;
+    }
+    atoll__free(st);
+    uint64_t now = uv_now(&c->loop);
+    double cores = 0;
+    /* Handler time of areas that went away meanwhile is not in the sum: a drop reads as
+     * no time at all rather than negative. */
+    if (c->busy_at_ms != 0 && now > c->busy_at_ms && busy >= c->busy_ns_last)
+        cores = (double)(busy - c->busy_ns_last) / 1e6 / (double)(now - c->busy_at_ms);
+    c->busy_ns_last = busy;
+    c->busy_at_ms = now;
+    c->load = cores + *players / 1000.0 + *msgs / 10000.0;
+}
+
+/* ---- the registry and the coordinator ----------------------------------------------- */
+
+static void failover(atoll__cluster *c);
+
+/* What a node's record says beyond what the registry parses: its workers, and
+ * whether its key's fingerprint is this node's. */
+static int
+record_workers(const char *info, const char *fingerprint, bool *same_key)
+{
+    json_t *j = json_loads(info, 0, NULL);
+    int w = j ? (int)json_integer_value(json_object_get(j, "workers")) : 0;
+    const char *fp = j ? json_string_value(json_object_get(j, "key")) : NULL;
+    *same_key = fp != NULL && strcmp(fp, fingerprint) == 0;
+    json_decref(j);
+    return w;
+}
+
+static void
+on_nodes(void *arg, const atoll__redis_node *nodes, size_t n)
+{
+    atoll__cluster *c = arg;
+    if (nodes == NULL)
+        return; /* Redis did not answer: nobody is declared dead for that */
+    bool seen[ATOLL_NODE_ID_MAX + 1] = {false};
+    for (size_t i = 0; i < n; i++) {
+        int id = nodes[i].id;
+        if (id <= 0 || id > ATOLL_NODE_ID_MAX)
+            continue;
+        peer *pr = &c->peers[id];
+        bool same_key;
+        int workers = record_workers(nodes[i].info, c->fingerprint, &same_key);
+        if (!same_key) {
+            /* Another secret: not of this cluster, whatever Redis it shares. */
+            if (!pr->foreign)
+                ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"a node with another cluster secret is ignored\" "
+                          "node=%d name=%s", id, nodes[i].name);
+            pr->foreign = true;
+            continue;
+        }
+        pr->foreign = false;
+        seen[id] = true;
+        if (!pr->alive && id != c->id)
+            ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"node joined\" node=%d name=%s advertise=%s", id,
+                      nodes[i].name, nodes[i].advertise);
+        pr->alive = pr->ever = true;
+        snprintf(pr->name, sizeof pr->name, "%s", nodes[i].name);
+        snprintf(pr->advertise, sizeof pr->advertise, "%s", nodes[i].advertise);
+        pr->roles = nodes[i].roles;
+        pr->load = nodes[i].load;
+        pr->nworkers = workers;
+    }
+    for (int id = 1; id <= ATOLL_NODE_ID_MAX; id++) {
+        peer *pr = &c->peers[id];
+        if (pr->alive && !seen[id] && id != c->id) {
+            pr->alive = false;
+            ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"node gone: its lease ended\" node=%d name=%s", id, pr->name);
+            atoll__links_peer_dead(c, id);
+            /* Sessions whose area was there enter it again; players whose session was
+             * there are dropped (src/area/failover.c). */
+            for (int w = 0; w < c->node->nworkers; w++) {
+                atoll__mail *m = atoll__mail_new(ATOLL_MAIL_NODE_DOWN, 0);
+                m->at = atoll__addr_make(id, 0);
+                atoll__worker_post(c->node->workers[w], m);
+            }
+        }
+    }
+    /* The placement table: live area nodes (this one included) by load. */
+    struct place_entry *pl = atoll__calloc((size_t)n + 1, sizeof *pl);
+    int np = 0;
+    for (size_t i = 0; i < n; i++) {
+        int id = nodes[i].id;
+        if (id <= 0 || id > ATOLL_NODE_ID_MAX || !seen[id] || !(nodes[i].roles & ATOLL_ROLE_AREA))
+            continue;
+        pl[np].node = id;
+        pl[np].nworkers = id == c->id ? c->node->nworkers : c->peers[id].nworkers;
+        pl[np].load = id == c->id ? c->load : nodes[i].load;
+        np++;
+    }
+    pthread_mutex_lock(&c->lock);
+    atoll__free(c->placeable);
+    c->placeable = pl;
+    c->nplaceable = np;
+    c->registry_read = true;
+    pthread_cond_broadcast(&c->read_cond);
+    pthread_mutex_unlock(&c->lock);
+    if (c->coordinator)
+        failover(c);
+}
+
+/* The coordinator: areas of nodes that died get new owners. */
+typedef struct takeover {
+    atoll__cluster *c;
+    int dead;
+} takeover;
+
+static void
+on_dead_areas(void *arg, char **ids, const atoll__dir_entry *entries, size_t n)
+{
+    takeover *t = arg;
+    atoll__cluster *c = t->c;
+    atoll__dir *d = atoll__redis_dir(c->redis);
+    size_t moved = 0;
+    for (size_t i = 0; i < n && moved < c->cfg->moves_per_cycle; i++) {
+        /* Out of the dead node's hands, only if nobody moved it meanwhile; the answer
+         * goes to a worker of this node, which has it created anew on the least loaded
+         * area node (src/area: atoll__area_takeover). */
+        uint64_t cookie = ATOLL_DIR_COOKIE_TAKEOVER | (uint64_t)entries[i].type_index << 3;
+        d->ops->cas_owner(d, ids[i], entries[i].epoch, NULL, atoll__addr_make(c->id, 0), cookie);
+        moved++;
+    }
+    /* More than one cycle's worth: the rest next heartbeat (the dead node stays dead
+     * for the coordinator until its set of areas is empty). */
+    if (n > moved)
+        c->alive_seen[t->dead] = true;
+    else if (n > 0)
+        ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"areas of a dead node given new owners\" dead=%d areas=%zu",
+                  t->dead, n);
+    atoll__free(t);
+}
+
+static void
+failover(atoll__cluster *c)
+{
+    for (int id = 1; id <= ATOLL_NODE_ID_MAX; id++) {
+        bool alive = c->peers[id].alive || id == c->id;
+        if (c->alive_seen[id] && !alive) {
+            takeover *t = atoll__malloc(sizeof *t);
+            t->c = c;
+            t->dead = id;
+            c->alive_seen[id] = false;
+            atoll__redis_node_areas(c->redis, id, on_dead_areas, t);
+        } else {
+            c->alive_seen[id] = alive;
+        }
+    }
+}
+
+static void
+on_lease(void *arg, bool held)
+{
+    atoll__cluster *c = arg;
+    if (held != c->coordinator)
+        ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"%s\" node=%d", held ? "coordinator: this node now"
+                                                           : "coordinator: no longer this node",
+                  c->id);
+    if (held && !c->coordinator) {
+        /* A new coordinator starts from the registry as it is: nodes dead before it took
+         * over are found through the areas Redis still gives them (below). */
+        for (int id = 1; id <= ATOLL_NODE_ID_MAX; id++)
+            c->alive_seen[id] = c->peers[id].ever;
+    }
+    c->coordinator = held;
+}
+
+static void
+on_beat(uv_timer_t *t)
+{
+    atoll__cluster *c = t->data;
+    uint32_t players;
+    double msgs;
+    measure_load(c, &players, &msgs);
+    char info[512];
+    snprintf(info, sizeof info,
+             "{\"name\":\"%s\",\"advertise\":\"%s\",\"roles\":%u,\"load\":%.4f,\"workers\":%d,"
+             "\"players\":%u,\"msgs_per_s\":%.1f,\"key\":\"%s\"}",
+             c->cfg->node_name, c->cfg->advertise, c->cfg->roles, c->load, c->node->nworkers,
+             players, msgs, c->fingerprint);
+    atoll__redis_node_beat(c->redis, c->id, info, c->cfg->lease_ms);
+    if (c->cfg->roles & ATOLL_ROLE_COORD)
+        atoll__redis_coord_lease(c->redis, c->id, c->cfg->lease_ms, on_lease, c);
+    atoll__redis_nodes(c->redis, on_nodes, c);
+}
+
+/* ---- the thread ----------------------------------------------------------------------- */
+
+static void
+on_tick(uv_timer_t *t)
+{
+    atoll__links_tick(t->data);
+}
+
+static void
+on_flush(uv_prepare_t *p)
+{
+    atoll__links_flush(p->data);
+}
+
+static void
+on_stop_timer(uv_timer_t *t)
+{
+    atoll__cluster *c = t->data;
+    atoll__links_close(c);
+    atoll__redis_detach(c->redis);
+    uv_close((uv_handle_t *)&c->wake, NULL);
+    uv_close((uv_handle_t *)&c->flush, NULL);
+    uv_close((uv_handle_t *)&c->tick, NULL);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static uv_timer_t stop_timer_storage; /* one cluster per process */
+
+static void
+on_wake(uv_async_t *a)
+{
+    atoll__cluster *c = a->data;
+    pthread_mutex_lock(&c->lock);
+    piece *list = c->inq;
+    c->inq = c->inq_tail = NULL;
+    bool stop = c->stop;
+    pthread_mutex_unlock(&c->lock);
+    if (list != NULL)
+        atoll__links_take(c, list);
+    if (stop && uv_is_active((uv_handle_t *)&c->beat)) {
+        /* Leave the registry now (other nodes stop placing here), give the links a
+         * moment to write what they hold, then close everything. */
+        uv_timer_stop(&c->beat);
+        uv_close((uv_handle_t *)&c->beat, NULL);
+        atoll__redis_node_leave(c->redis, c->id);
+        atoll__links_flush(c);
+        uv_timer_init(&c->loop, &stop_timer_storage);
+        stop_timer_storage.data = c;
+        uv_timer_start(&stop_timer_storage, on_stop_timer, 200, 0);
+    }
+}
+
+static void *
+cluster_main(void *arg)
+{
+    atoll__cluster *c = arg;
+    atoll__log_set_thread("cluster");
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+/* ---- the module ---------------------------------------------------------------------- */
+
+static int
+cluster_start(atoll__node *n)
+{
+    atoll__cluster *c = n->cfg->cluster;
+    if (c == NULL)
+        return ATOLL_OK; /* the embedded node */
+    c->node = n;
+    n->remote = &remote_ops;
+    n->remote_data = c;
+    n->dir = atoll__redis_dir(c->redis);
+    memcpy(n->cluster_key, c->key.k, sizeof n->cluster_key < sizeof c->key.k
+                                         ? sizeof n->cluster_key : sizeof c->key.k);
+    n->cluster_key_set = true;
+    return ATOLL_OK;
+}
+
+/* The workers exist (none runs yet): the thread starts, so that what comes for them
+ * has somewhere to go. */
+static int
+cluster_ready(atoll__node *n)
+{
+    atoll__cluster *c = n->cfg->cluster;
+    if (c == NULL)
+        return ATOLL_OK;
+    uv_async_init(&c->loop, &c->wake, on_wake);
+    c->wake.data = c;
+    uv_prepare_init(&c->loop, &c->flush);
+    c->flush.data = c;
+    uv_prepare_start(&c->flush, on_flush);
+    uv_timer_init(&c->loop, &c->tick);
+    c->tick.data = c;
+    uv_timer_start(&c->tick, on_tick, 100, 100);
+    uv_timer_init(&c->loop, &c->beat);
+    c->beat.data = c;
+    atoll__redis_attach(c->redis, &c->loop);
+    /* The first beat at once: this node is in the registry before it serves. */
+    uv_timer_start(&c->beat, on_beat, 0, c->cfg->beat_ms);
+    pthread_mutex_lock(&c->lock);
+    c->running = true;
+    pthread_mutex_unlock(&c->lock);
+    if (pthread_create(&c->thread, NULL, cluster_main, c) != 0) {
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"cannot start the cluster thread\"");
+        c->running = false;
+        return ATOLL_EIO;
+    }
+    /* A gate that serves before it has read the registry has nowhere to place its
+     * first players: the start waits for the first reading (2 s at most). */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 2;
+    pthread_mutex_lock(&c->lock);
+    while (!c->registry_read)
+        if (pthread_cond_timedwait(&c->read_cond, &c->lock, &until) != 0)
+            break;
+    bool read = c->registry_read;
+    pthread_mutex_unlock(&c->lock);
+    if (!read)
+        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"the registry of nodes was not read within 2 s: starting "
+                  "without it\"");
+    return ATOLL_OK;
+}
+
+static void
+cluster_halt(atoll__node *n)
+{
+    atoll__cluster *c = n->cfg->cluster;
+    if (c == NULL || !c->running)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->stop = true;
+    pthread_mutex_unlock(&c->lock);
+    uv_async_send(&c->wake);
+    pthread_join(c->thread, NULL);
+    c->running = false;
+}
+
+const atoll__module atoll__cluster_module = {
+    .name = "cluster",
+    .start = cluster_start,
+    .ready = cluster_ready,
+    .halt = cluster_halt,
+};
+
+/* ---- joining ------------------------------------------------------------------------- */
+
+atoll__cluster *
+atoll__cluster_open(atoll__config *cfg, char *err, size_t errlen)
+{
+    atoll__cluster *c = atoll__calloc(1, sizeof *c);
+    c->cfg = cfg;
+    /* The secret itself was read and checked with the settings (config.c). */
+    int rc = atoll__link_key_derive((const char *)cfg->cluster_secret, cfg->cluster_secret_len,
+                                    &c->key);
+    if (rc != ATOLL_OK) {
+        snprintf(err, errlen, "the cluster secret must be at least %d bytes", ATOLL_LINK_SECRET_MIN);
+        atoll__free(c);
+        return NULL;
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->read_cond, NULL);
+    uv_loop_init(&c->loop);
+    /* A fingerprint of the key, never of the secret: nodes of one cluster recognise
+     * each other's records by it, and learn nothing of the key. */
+    uint8_t fp[8];
+    static const char label[] = "atoll node record fingerprint";
+    crypto_generichash(fp, sizeof fp, (const uint8_t *)label, sizeof label - 1, c->key.k,
+                       sizeof c->key.k);
+    for (int i = 0; i < 8; i++)
+        snprintf(c->fingerprint + 2 * i, 3, "%02x", fp[i]);
+    c->redis = atoll__redis_new(cfg->redis_url, dir_post, c, err, errlen);
+    if (c->redis == NULL)
+        goto fail;
+    if (atoll__redis_node_join(c->redis, cfg->node_name, &c->id, err, errlen) != ATOLL_OK)
+        goto fail;
+    cfg->node_id = c->id;
+    c->me.node = (uint16_t)c->id;
+    snprintf(c->me.name, sizeof c->me.name, "%s", cfg->node_name);
+    if (atoll__links_listen(c, err, errlen) != ATOLL_OK)
+        goto fail;
+    ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"joined the cluster\" node=%d name=%s advertise=%s roles=%s%s%s",
+              c->id, cfg->node_name, cfg->advertise, cfg->roles & ATOLL_ROLE_GATE ? "gate," : "",
+              cfg->roles & ATOLL_ROLE_AREA ? "area," : "",
+              cfg->roles & ATOLL_ROLE_COORD ? "coordinator" : "");
+    return c;
+fail:
+    atoll__cluster_free(c);
+    return NULL;
+}
+
+void
+atoll__cluster_free(atoll__cluster *c)
+{
+    if (c == NULL)
+        return;
+    if (c->listener.data == c && !uv_is_closing((uv_handle_t *)&c->listener)) {
+        /* Opened but never run (a start that failed later). */
+        atoll__links_close(c);
+    }
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&c->loop);
+    atoll__links_fini(c);
+    for (piece *p = c->inq, *next; p != NULL; p = next) {
+        next = p->next;
+        atoll__free(p);
+    }
+    if (c->redis)
+        atoll__redis_free(c->redis);
+    atoll__free(c->placeable);
+    pthread_cond_destroy(&c->read_cond);
+    pthread_mutex_destroy(&c->lock);
+    sodium_memzero(&c->key, sizeof c->key);
+    atoll__free(c);
+}
