@@ -8,6 +8,7 @@
  */
 #include "game_client.h"
 #include "harness.h"
+#include "leveler.h"
 #include "test.h"
 
 #include <pthread.h>
@@ -72,86 +73,22 @@ level_of_(test_node *n, const char *uid, int line)
 
 enum { PLAYERS = 8 };
 
-typedef struct leveler {
-    pthread_t thread;
-    atollc_sync *s;
-    char uid[16];
-    atomic_int stop;
-    int acked;         /* the last level acknowledged */
-    uint64_t *acked_us; /* acked_us[level]: when that level's answer came */
-    size_t cap;
-    char bad[160];      /* an answer out of sequence */
-    uint64_t ended_us;  /* when its connection failed */
-} leveler;
-
-static void *
-level_loop(void *arg)
-{
-    leveler *l = arg;
-    while (!atomic_load(&l->stop)) {
-        char *resp = NULL;
-        if (atollc_sync_request(l->s, "area.levelup", "{}", &resp, 3000) != ATOLLC_OK)
-            break; /* the node is gone */
-        uint64_t now = gc_now_us();
-        int level = -1;
-        if (sscanf(resp, "{\"code\":200,\"level\":%d,", &level) != 1 || level != l->acked + 1) {
-            snprintf(l->bad, sizeof l->bad, "%s after level %d", resp, l->acked);
-            free(resp);
-            break;
-        }
-        free(resp);
-        if ((size_t)level >= l->cap) {
-            l->cap = l->cap ? 2 * l->cap : 1024;
-            l->acked_us = realloc(l->acked_us, l->cap * sizeof *l->acked_us);
-        }
-        l->acked_us[level] = now;
-        l->acked = level;
-        /* The money pushes queue up in the client: drop them as they come. */
-        char *r = NULL, *b = NULL;
-        while (atollc_sync_wait_push(l->s, &r, &b, 0) == ATOLLC_OK) {
-            free(r);
-            free(b);
-        }
-    }
-    l->ended_us = gc_now_us();
-    return NULL;
-}
-
-/* Enters PLAYERS players named <prefix>0.. and starts their threads. */
 static void
 start_levelers(test_node *n, leveler *ls, const char *prefix)
 {
-    for (int i = 0; i < PLAYERS; i++) {
-        memset(&ls[i], 0, sizeof ls[i]);
-        snprintf(ls[i].uid, sizeof ls[i].uid, "%s%d", prefix, i);
-        ls[i].s = ENTER(n, ls[i].uid);
-    }
-    for (int i = 0; i < PLAYERS; i++)
-        ASSERT_EQ(pthread_create(&ls[i].thread, NULL, level_loop, &ls[i]), 0);
+    levelers_start(n, ls, PLAYERS, prefix, 3000);
 }
 
-/* Joins the threads; each must have played until the node was stopped at stopped_us
- * (its connection failing no sooner) and seen only the next level each time. */
 static void
 join_levelers(leveler *ls, uint64_t stopped_us)
 {
-    for (int i = 0; i < PLAYERS; i++) {
-        atomic_store(&ls[i].stop, 1);
-        pthread_join(ls[i].thread, NULL);
-        atollc_sync_free(ls[i].s);
-        if (ls[i].bad[0] != '\0')
-            gc_fail_at(__FILE__, __LINE__, ls[i].uid, ls[i].bad, "the next level");
-        if (ls[i].ended_us < stopped_us)
-            gc_fail_at(__FILE__, __LINE__, ls[i].uid, "connection failed while the node ran",
-                       "played until the node stopped");
-    }
+    levelers_join(ls, PLAYERS, stopped_us);
 }
 
 static void
 free_levelers(leveler *ls)
 {
-    for (int i = 0; i < PLAYERS; i++)
-        free(ls[i].acked_us);
+    levelers_free(ls, PLAYERS);
 }
 
 /* SIGKILL, and the wait for it: no flush, no goodbye. Returns when it was sent. */

@@ -23,7 +23,8 @@ typedef struct test_node {
 } test_node;
 
 /* Starts a node with extra arguments (NULL-terminated list, e.g. "--set",
- * "net.heartbeat=1", NULL). Fails the test when it does not come up within 10 s. */
+ * "net.heartbeat=1", NULL). Fails the test when it does not come up within 10 s. A
+ * cluster node whose --roles has no gate gets no --listen and no port (port 0). */
 void node_start(test_node *n, const char *const *args);
 /* node_start with the test game (tests/games/testgame.c, $ATOLL_TESTGAME) and the
  * extra arguments (NULL-terminated list, or NULL). */

@@ -1,0 +1,307 @@
+/* cluster_test.c -- a cluster of real nodes on loopback: gates, area nodes and
+ * coordinators over a Redis and a PostgreSQL of the test's own, players of the quick
+ * game playing through a gate in durable mode, each checking that every answer is the
+ * level after the last one.
+ *
+ *   - areas are placed on both area nodes, and requests, answers and pushes cross the
+ *     links;
+ *   - an area node killed with SIGKILL (the one holding the coordinator's lease): its
+ *     areas come back on the other node, no client is disconnected, no level is lost,
+ *     skipped or run twice, and new areas are still placed; the time from the kill to
+ *     the first answer is printed;
+ *   - one of two gates killed: its players resume on the other gate with their state;
+ *   - a node with another secret, and bytes that are not a link: refused, and the
+ *     cluster plays on.
+ */
+#include "game_client.h"
+#include "harness.h"
+#include "leveler.h"
+#include "pg.h"
+#include "redis.h"
+#include "test.h"
+
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SECRET "cluster-test-secret-0123456789"
+
+typedef struct cluster {
+    pg_server pg;
+    char pg_url[256];
+    redis_server redis;
+    char redis_url[128];
+} cluster;
+
+static void
+cluster_up(cluster *c)
+{
+    ASSERT(pg_start(&c->pg, c->pg_url, sizeof c->pg_url));
+    ASSERT(redis_start(&c->redis, c->redis_url, sizeof c->redis_url));
+}
+
+static void
+cluster_down(cluster *c)
+{
+    redis_stop(&c->redis);
+    pg_stop(&c->pg);
+}
+
+/* A node of the cluster: roles, name, and more arguments (NULL-terminated, or NULL). */
+static void
+start_member(test_node *n, cluster *c, const char *roles, const char *name,
+             const char *const *extra)
+{
+    const char *args[40] = {"--game", "quick", "--roles", roles, "--node-id", name,
+                            "--advertise", "127.0.0.1:0", "--redis", c->redis_url,
+                            "--cluster-secret", SECRET, "--durability", "durable",
+                            "--set", "quick.areas=8", "--set", "quick.broadcast=false",
+                            "--set", "net.rate_limit=0"};
+    int k = 20;
+    if (strstr(roles, "area") != NULL) {
+        args[k++] = "--store";
+        args[k++] = c->pg_url;
+    }
+    for (int i = 0; extra && extra[i] && k < 39; i++)
+        args[k++] = extra[i];
+    args[k] = NULL;
+    node_start(n, args);
+}
+
+/* SIGKILL, and the wait for it. Returns when it was sent. */
+static uint64_t
+kill_node(test_node *n)
+{
+    uint64_t at = gc_now_us();
+    ASSERT_EQ(kill(n->pid, SIGKILL), 0);
+    int status = 0;
+    ASSERT_EQ(waitpid(n->pid, &status, 0), n->pid);
+    n->pid = 0;
+    return at;
+}
+
+/* The node id the registry gave n, from its log line "joined the cluster" node=N. */
+static int
+node_id_of(const test_node *n)
+{
+    FILE *f = fopen(n->log_path, "r");
+    ASSERT(f != NULL);
+    char line[1024];
+    int id = 0;
+    while (id == 0 && fgets(line, sizeof line, f) != NULL) {
+        const char *p = strstr(line, "msg=\"joined the cluster\" node=");
+        if (p != NULL)
+            id = atoi(p + strlen("msg=\"joined the cluster\" node="));
+    }
+    fclose(f);
+    ASSERT(id > 0);
+    return id;
+}
+
+/* Which node owns area id now (0: none). */
+static int
+owner_of(cluster *c, const char *id)
+{
+    char out[32] = "";
+    redis_exec(&c->redis, out, sizeof out, "HGET atoll:area:%s node", id);
+    return atoi(out);
+}
+
+/* Plays n levels of uid through the gate, checking each. */
+static void
+play(test_node *gate, const char *uid, int from, int n)
+{
+    atollc_sync *s = ENTER(gate, uid);
+    for (int i = 1; i <= n; i++) {
+        atoll_value *v = REQUEST_VALUE(s, "area.levelup", "{}");
+        ASSERT_EQ(jint(v, "level"), from + i);
+        atoll_unref(v);
+    }
+    atollc_sync_free(s);
+}
+
+/* ---- tests ---------------------------------------------------------------------- */
+
+TEST(areas_spread_over_area_nodes_and_play_through_a_gate)
+{
+    cluster c;
+    cluster_up(&c);
+    test_node a1, a2, g;
+    start_member(&a1, &c, "area,coordinator", "a1", NULL);
+    start_member(&a2, &c, "area,coordinator", "a2", NULL);
+    start_member(&g, &c, "gate", "g1", NULL);
+    /* quick.areas=8 spreads uids over area-1..8: enough players to reach them all. */
+    char uid[16];
+    for (int i = 0; i < 24; i++) {
+        snprintf(uid, sizeof uid, "p%d", i);
+        play(&g, uid, 0, 5);
+    }
+    int owners[3] = {0, 0, 0};
+    int id1 = node_id_of(&a1), id2 = node_id_of(&a2);
+    ASSERT(id1 > 0 && id2 > 0 && id1 != id2);
+    for (int i = 1; i <= 8; i++) {
+        char area[16];
+        snprintf(area, sizeof area, "area-%d", i);
+        int o = owner_of(&c, area);
+        owners[o == id1 ? 1 : o == id2 ? 2 : 0]++;
+    }
+    ASSERT_EQ(owners[0], 0);             /* every area lives on an area node */
+    ASSERT(owners[1] > 0 && owners[2] > 0); /* and both carry some */
+    /* State kept in the shared store: a level played again goes on from there. */
+    play(&g, "p3", 5, 2);
+    node_stop(&g);
+    node_stop(&a2);
+    node_stop(&a1);
+    cluster_down(&c);
+}
+
+TEST(an_area_node_killed_its_players_play_on)
+{
+    cluster c;
+    cluster_up(&c);
+    test_node a1, a2, g;
+    start_member(&a1, &c, "area,coordinator", "a1", NULL);
+    start_member(&a2, &c, "area,coordinator", "a2", NULL);
+    start_member(&g, &c, "gate", "g1", NULL);
+    enum { N = 16 };
+    leveler ls[N];
+    levelers_start(&g, ls, N, "k", 15000);
+    usleep(1500 * 1000);
+    /* The node holding the coordinator's lease, so that the standby must take over
+     * before anything comes back. */
+    char coord[16] = "";
+    ASSERT(redis_exec(&c.redis, coord, sizeof coord, "GET atoll:coordinator"));
+    bool first = atoi(coord) == node_id_of(&a1);
+    test_node *victim = first ? &a1 : &a2, *survivor = first ? &a2 : &a1;
+    int victim_areas = 0;
+    for (int i = 1; i <= 8; i++) {
+        char area[16];
+        snprintf(area, sizeof area, "area-%d", i);
+        victim_areas += owner_of(&c, area) == node_id_of(victim);
+    }
+    ASSERT(victim_areas > 0); /* the kill takes areas with it */
+    int acked_before[N];
+    for (int i = 0; i < N; i++)
+        acked_before[i] = ls[i].acked;
+    uint64_t killed = kill_node(victim);
+    usleep(4000 * 1000);
+    uint64_t stopped = gc_now_us();
+    levelers_join(ls, N, stopped);
+    uint64_t worst = 0;
+    for (int i = 0; i < N; i++) {
+        ASSERT(ls[i].acked > acked_before[i]); /* played on after the kill */
+        uint64_t gap = leveler_longest_gap(&ls[i], killed);
+        if (gap > worst)
+            worst = gap;
+    }
+    fprintf(stderr, "  from the kill to the first answer, worst player: %.0f ms\n",
+            worst / 1000.0);
+    /* Every area is on the survivor, and a new player still gets placed. */
+    int sid = node_id_of(survivor);
+    for (int i = 1; i <= 8; i++) {
+        char area[16];
+        snprintf(area, sizeof area, "area-%d", i);
+        int o = owner_of(&c, area);
+        ASSERT(o == 0 || o == sid);
+    }
+    play(&g, "newcomer", 0, 3);
+    /* Levels were committed: each player's level, read again, is the last answered. */
+    for (int i = 0; i < 3; i++) {
+        atollc_sync *s = ENTER(&g, ls[i].uid);
+        atoll_value *v = REQUEST_VALUE(s, "area.info", "{}");
+        ASSERT_EQ(jint(v, "level"), ls[i].acked);
+        atoll_unref(v);
+        atollc_sync_free(s);
+    }
+    levelers_free(ls, N);
+    node_stop(&g);
+    node_stop(survivor);
+    node_remove_log(victim);
+    cluster_down(&c);
+}
+
+TEST(a_gate_killed_its_players_resume_on_another)
+{
+    cluster c;
+    cluster_up(&c);
+    test_node a1, g1, g2;
+    start_member(&a1, &c, "area,coordinator", "a1", NULL);
+    start_member(&g1, &c, "gate", "g1", NULL);
+    start_member(&g2, &c, "gate", "g2", NULL);
+    atollc_sync *s = ENTER(&g1, "roamer"); /* its resume token in gc_resume_token */
+    char token[256];
+    snprintf(token, sizeof token, "%s", gc_resume_token);
+    ASSERT(token[0] != '\0');
+    for (int i = 1; i <= 3; i++) {
+        atoll_value *v = REQUEST_VALUE(s, "area.levelup", "{}");
+        ASSERT_EQ(jint(v, "level"), i);
+        atoll_unref(v);
+    }
+    kill_node(&g1);
+    atollc_sync_free(s);
+    /* The other gate finds the player where it waits (the gate's key comes from the
+     * cluster's secret), with its level. */
+    atollc_sync *s2 = CONNECT(&g2);
+    char body[400];
+    snprintf(body, sizeof body, "{\"token\":\"%s\"}", token);
+    EXPECT_REPLY(s2, "gate.resume", body, "{\"code\":200,*");
+    atoll_value *v = REQUEST_VALUE(s2, "area.levelup", "{}");
+    ASSERT_EQ(jint(v, "level"), 4);
+    atoll_unref(v);
+    atollc_sync_free(s2);
+    node_stop(&g2);
+    node_remove_log(&g1);
+    node_stop(&a1);
+    cluster_down(&c);
+}
+
+TEST(a_wrong_secret_and_garbage_are_refused)
+{
+    cluster c;
+    cluster_up(&c);
+    test_node a1, g, bad;
+    start_member(&a1, &c, "area,coordinator", "a1", NULL);
+    start_member(&g, &c, "gate", "g1", NULL);
+    play(&g, "before", 0, 2);
+    /* Bytes that are not a link, to the area node's link port. */
+    char adv[256] = "";
+    int id1 = node_id_of(&a1);
+    ASSERT(redis_exec(&c.redis, adv, sizeof adv, "GET atoll:node:%d", id1));
+    const char *p = strstr(adv, "\"advertise\":\"127.0.0.1:");
+    ASSERT(p != NULL);
+    int port = atoi(p + strlen("\"advertise\":\"127.0.0.1:"));
+    int fd = raw_connect(port);
+    ASSERT(fd >= 0);
+    static const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n and some more bytes than a HELLO";
+    raw_send(fd, junk, sizeof junk);
+    ASSERT(raw_wait_closed(fd, 3000));
+    close(fd);
+    /* A node with another secret: its links are refused, nothing is placed on it. */
+    const char *other[] = {"--game", "quick", "--roles", "area", "--node-id", "intruder",
+                           "--advertise", "127.0.0.1:0", "--redis", c.redis_url,
+                           "--cluster-secret", "another-secret-0123456789abcdef",
+                           "--store", c.pg_url, "--durability", "durable",
+                           "--set", "quick.areas=8", NULL};
+    node_start(&bad, other);
+    usleep(1000 * 1000);
+    for (int i = 0; i < 12; i++) {
+        char uid[16];
+        snprintf(uid, sizeof uid, "after%d", i);
+        play(&g, uid, 0, 2);
+    }
+    play(&g, "before", 2, 1);
+    ASSERT(node_log_contains(&a1, "link peer sent bad bytes"));
+    node_stop(&bad);
+    node_stop(&g);
+    node_stop(&a1);
+    cluster_down(&c);
+}
+
+TEST_MAIN(areas_spread_over_area_nodes_and_play_through_a_gate,
+          an_area_node_killed_its_players_play_on, a_gate_killed_its_players_resume_on_another,
+          a_wrong_secret_and_garbage_are_refused)
