@@ -18,7 +18,7 @@ typedef struct leveler {
     char uid[16];
     int timeout_ms;     /* how long one answer may take */
     atomic_int stop;
-    int acked;          /* the last level acknowledged */
+    atomic_int acked;   /* the last level acknowledged (read by the test while it plays) */
     uint64_t *acked_us; /* acked_us[level]: when that level's answer came */
     size_t cap;
     char bad[160];      /* an answer out of sequence */
