@@ -195,6 +195,8 @@ area_build(atoll__worker *w, const char *id, const atoll__dir_entry *e, atoll_va
     a->state = atoll__docs_start(state, a->type->state_defaults);
     a->doc_hash = hash;
     atoll__docs_area_in(w, a);
+    if (w->node->remote != NULL && hash != 0)
+        atoll__docs_claim_area(w, a); /* its epoch, now: a dead owner's late writes refused */
     atoll__map_put(&w->areas->by_num, a->num, a);
     if (a->type->tick_hz > 0) {
         a->tick_period_ns = 1000000000ull / (uint64_t)a->type->tick_hz;
@@ -790,6 +792,7 @@ atoll__area_move_encode(const atoll__mail *m, atoll__buf *out)
     atoll__buf_append(out, p->resume_nonce, sizeof p->resume_nonce);
     atoll__buf_push(out, p->persisted ? 1 : 0);
     atoll__wire_put_u64(out, p->doc_hash);
+    atoll__wire_put_u64(out, p->doc_epoch);
     atoll__wire_put_json(out, p->data);
     return ATOLL_OK;
 }
@@ -801,7 +804,7 @@ atoll__area_move_decode(atoll__mail *m, const uint8_t *bytes, size_t len)
     uint32_t sw, n;
     uint16_t ulen;
     uint8_t persisted;
-    uint64_t hash;
+    uint64_t hash, doc_epoch;
     const uint8_t *uid, *nonce;
     atoll_value *data = NULL;
     if (!atoll__wire_get_u32(&r, &sw) || !atoll__wire_get_u16(&r, &ulen) || ulen == 0 ||
@@ -809,7 +812,8 @@ atoll__area_move_decode(atoll__mail *m, const uint8_t *bytes, size_t len)
         memchr(uid, '\0', ulen) != NULL ||
         !atoll__wire_get_bytes(&r, ATOLL__RESUME_NONCE, &nonce) ||
         !atoll__wire_get_u8(&r, &persisted) || persisted > 1 ||
-        !atoll__wire_get_u64(&r, &hash) || !atoll__wire_get_u32(&r, &n) ||
+        !atoll__wire_get_u64(&r, &hash) || !atoll__wire_get_u64(&r, &doc_epoch) ||
+        !atoll__wire_get_u32(&r, &n) ||
         !atoll__wire_get_json(&r, n, &data) || r.left != 0 || atoll_typeof(data) != ATOLL_OBJECT) {
         atoll_unref(data);
         return ATOLL_EPROTO;
@@ -823,6 +827,9 @@ atoll__area_move_decode(atoll__mail *m, const uint8_t *bytes, size_t len)
     memcpy(p->resume_nonce, nonce, ATOLL__RESUME_NONCE);
     p->persisted = persisted != 0;
     p->doc_hash = hash;
+    /* One above the epoch it was written with where it came from: a late write of the
+     * node it left is older than any of this one's. */
+    p->doc_epoch = doc_epoch < UINT64_MAX ? doc_epoch + 1 : doc_epoch;
     m->payload = p;
     return ATOLL_OK;
 }

@@ -88,6 +88,10 @@ struct atoll_player {
     bool refused;                 /* on_enter refused it: its document is not written */
     uint64_t doc_hash;
     uint32_t dirty_at;
+    /* The fencing epoch of its document: the stored one when loaded, then the largest of
+     * it and its area's epoch at each write (an area's new owner after a failover has a
+     * newer epoch than the dead one's: the dead one's late writes are refused). */
+    uint64_t doc_epoch;
     struct atoll__exact *exact;   /* the requests it ran, for a failover (exact.c) */
 };
 
@@ -270,6 +274,14 @@ void atoll__exact_put(atoll__buf *doc, const atoll_player *p);
 /* Takes the record out of a loaded document's data. */
 void atoll__exact_take(atoll_player *p, atoll_value *data);
 void atoll__exact_free(atoll_player *p);
+/* p moves to another node (its document was handed to the writer as it left its
+ * area): this node's hold of it ends, the other node holds it from its arrival. */
+void atoll__docs_player_away(atoll__worker *w, atoll_player *p);
+/* Writes p's document (a's state) again as it is, with its epoch now: in a cluster, a
+ * document loaded from the store is claimed this way, so that a previous owner's late
+ * writes are refused (docs.c). */
+void atoll__docs_claim_player(atoll__worker *w, atoll_player *p);
+void atoll__docs_claim_area(atoll__worker *w, atoll_area *a);
 /* Marks p's document changed (docs.c). */
 void atoll__docs_mark_player(atoll__worker *w, atoll_player *p);
 

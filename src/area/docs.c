@@ -229,10 +229,15 @@ holder_moved(atoll__worker *w, const char *uid, uint64_t area)
     atoll__docs *d = docs_of(w);
     char name[ATOLL__DOC_NAME_MAX];
     hold *h = lock_hold(d, ATOLL__DOC_PLAYER, uid, name);
-    if (h != NULL) {
-        h->holder = me(w);
-        h->holder_area = area;
+    if (h == NULL) {
+        /* Moved in from another node, which checked it in there: held here now. */
+        h = atoll__calloc(1, sizeof *h);
+        memcpy(h->name, name, sizeof h->name);
+        h->node.key = h->name;
+        atoll__strmap_put(&d->holds, &h->node);
     }
+    h->holder = me(w);
+    h->holder_area = area;
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -457,6 +462,16 @@ mark_dirty(atoll__worker *w, void *t)
     }
 }
 
+/* The epoch a player's document is written with: never older than the stored one,
+ * nor than its area's (docs/design/cluster.md, "Fencing"). */
+static uint64_t
+player_epoch(atoll_player *p)
+{
+    if (p->area != NULL && p->area->epoch > p->doc_epoch)
+        p->doc_epoch = p->area->epoch;
+    return p->doc_epoch;
+}
+
 /* Encodes the document of t and hands it to the writer when its bytes changed. */
 static void
 write_doc(atoll__worker *w, void *t)
@@ -488,8 +503,7 @@ write_doc(atoll__worker *w, void *t)
     }
     atoll__doc_write dwr = {
         .kind = p ? ATOLL__DOC_PLAYER : ATOLL__DOC_AREA,
-        /* Players are fenced per area for now: their epoch comes with the cluster. */
-        .epoch = p ? 0 : a->epoch,
+        .epoch = p ? player_epoch(p) : a->epoch,
         .seq = ++dw->next_cookie,
         .len = dw->scratch.len,
     };
@@ -558,6 +572,20 @@ void
 atoll__docs_mark_player(atoll__worker *w, atoll_player *p)
 {
     mark_dirty(w, tag_player(p));
+}
+
+void
+atoll__docs_claim_player(atoll__worker *w, atoll_player *p)
+{
+    p->doc_hash = 0; /* written even though its bytes are those stored */
+    mark_dirty(w, tag_player(p));
+}
+
+void
+atoll__docs_claim_area(atoll__worker *w, atoll_area *a)
+{
+    a->doc_hash = 0;
+    mark_dirty(w, a);
 }
 
 void
@@ -815,6 +843,13 @@ atoll__docs_player_out(atoll__worker *w, atoll_player *p)
 }
 
 void
+atoll__docs_player_away(atoll__worker *w, atoll_player *p)
+{
+    if (p->persisted)
+        checkin(docs_of(w), ATOLL__DOC_PLAYER, p->uid);
+}
+
+void
 atoll__docs_area_in(atoll__worker *w, atoll_area *a)
 {
     atoll__map_put(&w->areas->docs.roots, (uint64_t)(uintptr_t)a->state, a);
@@ -936,6 +971,7 @@ on_loaded_mail(atoll__worker *w, atoll__mail *m)
         entry->doc = 1;
         entry->value = doc; /* NULL: none stored, the defaults */
         entry->epoch = hash;
+        entry->doc_epoch = m->epoch;
     }
     atoll__mail_free(m);
     atoll__area_mail(w, entry);

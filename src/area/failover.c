@@ -15,8 +15,11 @@
  *     gate.resume on another gate (session.resume_ms) or leave.
  *   - entries of this worker's cache that name the dead node: forgotten, so that the
  *     next lookup asks the directory.
- * Requests that were on their way to the dead node when it died are lost with it and
- * answered by nobody: the client's own timeout applies.
+ * Requests that were on their way to the dead node when it died are sent again by the
+ * session once the area is back, and run once there (exact.c).
+ *
+ * NODE_DOWN naming this node itself means it was declared dead while it was away: it
+ * drops every area it runs (below) and rejoins empty.
  */
 #include "area.h"
 
@@ -114,13 +117,33 @@ drop_players_of(atoll__worker *w, int dead)
     }
 }
 
+/* This node was declared dead while it was away (frozen past its lease, cut off): its
+ * areas have new owners. It runs none of them any longer: each is closed as at a
+ * shutdown (no player is kicked: they play on the new owners); what it writes on the
+ * way out is refused by the store, the new owners having written with newer epochs. */
+static void
+drop_everything(atoll__worker *w)
+{
+    atoll__map *areas = &w->areas->by_num;
+    size_t n = 0;
+    atoll_area **list = atoll__calloc(areas->len + 1, sizeof *list);
+    for (size_t i = 0; i < areas->cap; i++)
+        if (areas->slots[i].key != 0)
+            list[n++] = areas->slots[i].value;
+    for (size_t i = 0; i < n; i++)
+        atoll__area_destroy_now(w, list[i], true);
+    atoll__free(list);
+}
+
 void
 atoll__area_node_down_mail(atoll__worker *w, atoll__mail *m)
 {
     int dead = m->at.node;
     atoll__mail_free(m);
-    if (dead == w->node->id)
+    if (dead == w->node->id) {
+        drop_everything(w);
         return;
+    }
     atoll__where_forget_node(w, dead);
     drop_players_of(w, dead);
     for (uint32_t slot = 0; slot < w->nslots; slot++) {

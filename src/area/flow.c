@@ -112,6 +112,7 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
             m->value = NULL;
             p->persisted = true;
             p->doc_hash = m->epoch;
+            p->doc_epoch = m->doc_epoch;
             atoll__exact_take(p, p->data); /* the requests it ran: not the game's data */
         }
         atoll__resume_rotate(p);
@@ -123,6 +124,10 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
             atoll__player_unbind(w, p);
             atoll__player_gone(w, p);
             p = NULL;
+        } else if (w->node->remote != NULL && p->persisted && p->doc_hash != 0) {
+            /* A cluster: written at once with this area's epoch, so that a node that held
+             * it before (dead, or frozen past its lease) has its late writes refused. */
+            atoll__docs_claim_player(w, p);
         }
     }
     entry_answer(w, &pkg, m, a->id, rc, p != NULL && m->uid[0] != '~' ? p : NULL);
@@ -404,6 +409,8 @@ atoll__do_moves(atoll__worker *w, atoll_area *a)
         m->at_old = atoll__addr_make(w->node->id, w->index);
         m->session = p->session;
         m->payload = p;
+        if (info.owner.node != w->node->id)
+            atoll__docs_player_away(w, p);
         atoll__send_to(w->node, info.owner, m);
         /* What came while the target was looked up follows the player, after it. */
         for (atoll__mail *hm = held, *hn; hm != NULL; hm = hn) {

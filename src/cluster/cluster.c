@@ -159,6 +159,7 @@ measure_load(atoll__cluster *c, uint32_t *players, double *msgs)
 /* ---- the registry and the coordinator ----------------------------------------------- */
 
 static void failover(atoll__cluster *c);
+static bool settled(atoll__cluster *c);
 
 /* What a node's record says beyond what the registry parses: its workers, and
  * whether its key's fingerprint is this node's. */
@@ -207,9 +208,10 @@ on_nodes(void *arg, const atoll__redis_node *nodes, size_t n)
         pr->load = nodes[i].load;
         pr->nworkers = workers;
     }
+    bool judge = settled(c);
     for (int id = 1; id <= ATOLL_NODE_ID_MAX; id++) {
         peer *pr = &c->peers[id];
-        if (pr->alive && !seen[id] && id != c->id) {
+        if (pr->alive && !seen[id] && id != c->id && judge) {
             pr->alive = false;
             ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"node gone: its lease ended\" node=%d name=%s", id, pr->name);
             atoll__links_peer_dead(c, id);
@@ -276,11 +278,27 @@ on_dead_areas(void *arg, char **ids, const atoll__dir_entry *entries, size_t n)
     atoll__free(t);
 }
 
+/* Deaths are judged only once Redis has answered for a lease and a beat without a
+ * break: after an outage (or a restart that lost the leases) every node needs that long
+ * to renew its record, and none of them is dead for missing it. */
+static bool
+settled(atoll__cluster *c)
+{
+    uint64_t now = uv_now(&c->loop);
+    return c->redis_ok_since_ms != 0 &&
+           now - c->redis_ok_since_ms >= (uint64_t)c->cfg->lease_ms + c->cfg->beat_ms;
+}
+
 static void
 failover(atoll__cluster *c)
 {
+    bool judge = settled(c);
     for (int id = 1; id <= ATOLL_NODE_ID_MAX; id++) {
         bool alive = c->peers[id].alive || id == c->id;
+        if (!judge) {
+            c->alive_seen[id] = c->alive_seen[id] || alive; /* seen alive, judged later */
+            continue;
+        }
         if (c->alive_seen[id] && !alive) {
             takeover *t = atoll__malloc(sizeof *t);
             t->c = c;
@@ -310,6 +328,75 @@ on_lease(void *arg, bool held)
     c->coordinator = held;
 }
 
+/* This node's areas, as the directory has them, against those it runs: an area it
+ * runs that the directory gives to nobody else is still its own. */
+static void
+on_own_areas(void *arg, char **ids, const atoll__dir_entry *entries, size_t n)
+{
+    atoll__cluster *c = arg;
+    c->checking_record = false;
+    if (ids == NULL && n == 0 && !atoll__redis_up(c->redis))
+        return; /* no answer: asked again at the next heartbeat */
+    size_t cap = 256, nlocal;
+    atoll_area_stats *st = NULL;
+    for (;;) {
+        st = atoll__realloc(st, cap * sizeof *st);
+        nlocal = atoll_node_areas(c->node, st, cap);
+        if (nlocal <= cap)
+            break;
+        cap = nlocal + nlocal / 4;
+    }
+    size_t taken = 0;
+    for (size_t i = 0; i < nlocal; i++) {
+        bool mine = false;
+        for (size_t k = 0; k < n && !mine; k++)
+            mine = strcmp(ids[k], st[i].id) == 0;
+        taken += !mine;
+    }
+    atoll__free(st);
+    if (taken > 0) {
+        /* Declared dead while it was away (frozen, cut off): its areas have new owners,
+         * whose epochs fence what it would still write. It keeps nothing and comes back
+         * as an empty node (src/area/failover.c). */
+        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"this node was declared dead while it was away: its "
+                  "areas have new owners; it drops all it runs and rejoins empty\" node=%d "
+                  "areas_taken=%zu", c->id, taken);
+        for (int w = 0; w < c->node->nworkers; w++) {
+            atoll__mail *m = atoll__mail_new(ATOLL_MAIL_NODE_DOWN, 0);
+            m->at = atoll__addr_make(c->id, 0);
+            atoll__worker_post(c->node->workers[w], m);
+        }
+    } else {
+        ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"this node's record was gone from the registry (Redis "
+                  "lost it, or an outage outlasted the lease); its areas are still its own: it "
+                  "registers again\" node=%d", c->id);
+    }
+    c->claim_record = true; /* the next heartbeat writes the record again */
+}
+
+static void
+on_beat_done(void *arg, int renewed)
+{
+    atoll__cluster *c = arg;
+    uint64_t now = uv_now(&c->loop);
+    if (renewed < 0) {
+        c->redis_ok_since_ms = 0; /* nothing is decided while Redis does not answer */
+        return;
+    }
+    if (c->redis_ok_since_ms == 0)
+        c->redis_ok_since_ms = now;
+    if (renewed == 1) {
+        c->claim_record = false;
+        return;
+    }
+    /* The record was gone: this node was declared dead, or Redis lost the record. Which
+     * one the directory says (on_own_areas). */
+    if (!c->checking_record) {
+        c->checking_record = true;
+        atoll__redis_node_areas(c->redis, c->id, on_own_areas, c);
+    }
+}
+
 static void
 on_beat(uv_timer_t *t)
 {
@@ -323,7 +410,8 @@ on_beat(uv_timer_t *t)
              "\"players\":%u,\"msgs_per_s\":%.1f,\"key\":\"%s\"}",
              c->cfg->node_name, c->cfg->advertise, c->cfg->roles, c->load, c->node->nworkers,
              players, msgs, c->fingerprint);
-    atoll__redis_node_beat(c->redis, c->id, info, c->cfg->lease_ms);
+    atoll__redis_node_beat(c->redis, c->id, info, c->cfg->lease_ms, c->claim_record, on_beat_done,
+                           c);
     if (c->cfg->roles & ATOLL_ROLE_COORD)
         atoll__redis_coord_lease(c->redis, c->id, c->cfg->lease_ms, on_lease, c);
     atoll__redis_nodes(c->redis, on_nodes, c);
@@ -508,6 +596,7 @@ atoll__cluster_open(atoll__config *cfg, char *err, size_t errlen)
         goto fail;
     cfg->node_id = c->id;
     c->me.node = (uint16_t)c->id;
+    c->claim_record = true; /* the first heartbeat replaces the join's placeholder */
     snprintf(c->me.name, sizeof c->me.name, "%s", cfg->node_name);
     if (atoll__links_listen(c, err, errlen) != ATOLL_OK)
         goto fail;

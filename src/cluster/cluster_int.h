@@ -100,6 +100,11 @@ struct atoll__cluster {
     uint64_t busy_ns_last, busy_at_ms;
     double load;
 
+    /* This node's record (cluster thread). */
+    bool claim_record;      /* the next heartbeat writes it whatever is there */
+    bool checking_record;   /* it was gone: the directory is asked what that means */
+    uint64_t redis_ok_since_ms; /* Redis has answered every heartbeat since (0: it did not) */
+
     /* Coordinator (cluster thread). */
     bool coordinator;       /* holds the lease now */
     bool alive_seen[ATOLL_NODE_ID_MAX + 1];

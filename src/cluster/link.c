@@ -323,6 +323,14 @@ hello_accept(link *l, const atoll__link_peer *who)
         return false;
     }
     peer *pr = &c->peers[who->node];
+    if (!pr->alive) {
+        /* Not in the registry (yet, or any more: a node declared dead while it was away
+         * must not deliver what it still holds). A new node is seen within a heartbeat,
+         * and its next attempt is taken. */
+        ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"link refused: not a live node of the registry\" "
+                  "peer=%d name=%s", who->node, who->name);
+        return false;
+    }
     /* A connecting peer becomes the peer's link only once a chunk of it opened (link_up):
      * a HELLO can be recorded and sent again by anyone, who then has no keys. */
     if (!l->initiator)

@@ -161,10 +161,13 @@ static const char JOIN_LUA[] =
     "redis.call('SET', ARGV[2] .. pick, ARGV[5], 'PX', ARGV[4])\n"
     "return pick\n";
 
-/* node_beat: the record with its lease, and the id's name in the registry (which a
- * Redis that lost its data gets back from the next heartbeat).
- * KEYS: node:<id>, nodes. ARGV: record, lease ms, id. */
+/* node_beat: the record with its lease renewed, only while it is still there (a node
+ * whose lease ran out was declared dead: it is told, 0, and decides what it is now);
+ * with ARGV[4] "claim" it is written whatever was there. And the id's name in the
+ * registry (which a Redis that lost its data gets back from the next heartbeat).
+ * KEYS: node:<id>, nodes. ARGV: record, lease ms, id, mode. */
 static const char BEAT_LUA[] =
+    "if ARGV[4] ~= 'claim' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
     "local ok, rec = pcall(cjson.decode, ARGV[1])\n"
     "if ok and type(rec) == 'table' and type(rec.name) == 'string' then\n"
@@ -243,6 +246,7 @@ typedef enum call_kind {
     CALL_NODES,
     CALL_COORD,
     CALL_AREAS,
+    CALL_BEAT,
 } call_kind;
 
 /* A request of the loop's thread that answers through a callback. */
@@ -253,6 +257,7 @@ typedef struct loop_call {
     void (*nodes_cb)(void *arg, const atoll__redis_node *nodes, size_t n);
     void (*coord_cb)(void *arg, bool held);
     void (*areas_cb)(void *arg, char **ids, const atoll__dir_entry *entries, size_t n);
+    void (*beat_cb)(void *arg, int renewed);
     void *arg;
 } loop_call;
 
@@ -1067,6 +1072,7 @@ call_fail(loop_call *call)
     case CALL_NODES: call->nodes_cb(call->arg, NULL, 0); break;
     case CALL_COORD: call->coord_cb(call->arg, false); break;
     case CALL_AREAS: call->areas_cb(call->arg, NULL, NULL, 0); break;
+    case CALL_BEAT: call->beat_cb(call->arg, -1); break;
     }
     atoll__free(call);
 }
@@ -1266,17 +1272,37 @@ atoll__redis_up(const atoll__redis *r)
     return r->cmd.ready;
 }
 
+static void
+on_beat_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    replied(ac);
+    loop_call *call = privdata;
+    const redisReply *x = reply;
+    if (x != NULL && x->type == REDIS_REPLY_ERROR)
+        log_error_reply(call->r, "node_beat", x);
+    int renewed = x == NULL || x->type != REDIS_REPLY_INTEGER ? -1 : x->integer == 1;
+    if (call->beat_cb != NULL)
+        call->beat_cb(call->arg, renewed);
+    atoll__free(call);
+}
+
 void
-atoll__redis_node_beat(atoll__redis *r, int node_id, const char *info_json, uint32_t lease_ms)
+atoll__redis_node_beat(atoll__redis *r, int node_id, const char *info_json, uint32_t lease_ms,
+                       bool claim, void (*cb)(void *arg, int renewed), void *arg)
 {
     char key[32], id[16], lease[16];
     snprintf(key, sizeof key, KEY_NODE "%d", node_id);
     snprintf(id, sizeof id, "%d", node_id);
     snprintf(lease, sizeof lease, "%u", lease_ms);
-    const char *argv[] = {"EVAL", BEAT_LUA, "2", key, KEY_NODES, info_json, lease, id};
-    if (!send_argv(r, on_plain_reply, "node_beat", 8, argv))
+    loop_call *call = call_new(r, CALL_BEAT, arg);
+    call->beat_cb = cb;
+    const char *argv[] = {"EVAL", BEAT_LUA, "2", key, KEY_NODES, info_json, lease, id,
+                          claim ? "claim" : "renew"};
+    if (!send_argv(r, on_beat_reply, call, 9, argv)) {
         ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"heartbeat not sent: redis is down\" redis=%s node=%d",
                   r->where, node_id);
+        call_defer_fail(r, call);
+    }
 }
 
 void

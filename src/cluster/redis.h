@@ -79,9 +79,15 @@ atoll__dir *atoll__redis_dir(atoll__redis *r);
 
 /* Whether the command connection is up now. */
 bool atoll__redis_up(const atoll__redis *r);
-/* Publishes this node's record (JSON text) with a lease of lease_ms: the heartbeat. */
+/* Publishes this node's record (JSON text) with a lease of lease_ms: the heartbeat. It
+ * renews a record that is still there only: a node whose lease ran out was declared
+ * dead, and is told (cb's renewed 0) instead of coming back to life unseen; claim
+ * writes the record whatever was there (the first beat, and a node that knows what it
+ * is after that). cb (may be NULL): renewed 1, 0 (the record was gone), -1 (Redis did
+ * not answer). */
 void atoll__redis_node_beat(atoll__redis *r, int node_id, const char *info_json,
-                            uint32_t lease_ms);
+                            uint32_t lease_ms, bool claim, void (*cb)(void *arg, int renewed),
+                            void *arg);
 /* The live nodes: cb(arg, nodes, n) on the loop thread (n 0 and nodes NULL on error). */
 void atoll__redis_nodes(atoll__redis *r,
                         void (*cb)(void *arg, const atoll__redis_node *nodes, size_t n),

@@ -162,6 +162,8 @@ typedef struct atoll__mail {
     uint64_t call_id;          /* AREA_CALL (0: a send) and AREA_REPLY; DIR_ANSWER: the
                                 * cookie; AREA_CREATE, AREA_ENTER: answer the placer */
     uint64_t epoch;            /* DIR_*: a directory epoch */
+    uint64_t doc_epoch;        /* AREA_ENTER on its area's worker with its player's
+                                * document (doc 1): the epoch stored with it */
     int type_index;            /* SESS_ROUTE, AREA_ENTER: area type */
     char *uid;                 /* owned (BIND, BOUND, UNBIND, ENTER) */
     char reason[48];           /* KICK */

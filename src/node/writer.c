@@ -11,7 +11,8 @@
  * (unless a newer write of the same document came meanwhile), and the thread tries
  * again after retry_ms, doubling up to 30 s, until the store is back. A fenced write (a
  * newer owner's epoch is stored) is reported to `done` and the document is written no
- * more: its later submits are refused.
+ * more at that epoch: its later submits are refused, until one comes with a newer epoch
+ * (this node owns it again, after a failover gave it back).
  *
  * Flushing counts submits: each batch remembers how many submits had happened when it
  * was cut, and once it commits everything up to that count is in the store (the
@@ -308,12 +309,15 @@ writer_main(void *arg)
                 ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"store refused a write: a newer owner's "
                           "epoch is stored; this document is written no more\" doc=\"%s\" "
                           "epoch=%llu", e->name, (unsigned long long)e->w.epoch);
-                if (atoll__strmap_get(&w->fenced, e->name) == NULL) {
-                    pending *f = atoll__calloc(1, sizeof *f);
+                pending *f = atoll__strmap_get(&w->fenced, e->name);
+                if (f == NULL) {
+                    f = atoll__calloc(1, sizeof *f);
                     memcpy(f->name, e->name, sizeof f->name);
                     f->node.key = f->name;
                     atoll__strmap_put(&w->fenced, &f->node);
                 }
+                if (e->w.epoch > f->w.epoch)
+                    f->w.epoch = e->w.epoch; /* writes up to this epoch are refused */
             } else {
                 w->stats.docs++;
                 w->stats.bytes += e->w.len;
@@ -384,7 +388,14 @@ atoll__writer_submit(atoll__writer *w, atoll__doc_write *d)
     d->bytes = NULL;
     d->len = 0;
     pthread_mutex_lock(&w->lock);
-    if (atoll__strmap_get(&w->fenced, e->name) != NULL || w->stopping) {
+    pending *fence = atoll__strmap_get(&w->fenced, e->name);
+    if (fence != NULL && e->w.epoch > fence->w.epoch) {
+        /* Owned again with a newer epoch (this node got the area or player back after
+         * losing it): written again. */
+        atoll__free(atoll__strmap_del(&w->fenced, e->name));
+        fence = NULL;
+    }
+    if (fence != NULL || w->stopping) {
         pthread_mutex_unlock(&w->lock);
         pending_free(e);
         return ATOLL_ESTATE;

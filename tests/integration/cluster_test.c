@@ -225,6 +225,130 @@ TEST(an_area_node_killed_its_players_play_on)
     cluster_down(&c);
 }
 
+/* The areas of the quick game node id owns in the directory. */
+static int
+areas_of(cluster *c, int id)
+{
+    int n = 0;
+    for (int i = 1; i <= 8; i++) {
+        char area[16];
+        snprintf(area, sizeof area, "area-%d", i);
+        n += owner_of(c, area) == id;
+    }
+    return n;
+}
+
+TEST(a_frozen_area_node_loses_its_areas_and_rejoins_empty)
+{
+    cluster c;
+    cluster_up(&c);
+    test_node a1, a2, g;
+    start_member(&a1, &c, "area,coordinator", "a1", NULL);
+    start_member(&a2, &c, "area,coordinator", "a2", NULL);
+    start_member(&g, &c, "gate", "g1", NULL);
+    enum { N = 8 };
+    leveler ls[N];
+    levelers_start(&g, ls, N, "f", 15000);
+    usleep(2000 * 1000);
+    int id1 = node_id_of(&a1), id2 = node_id_of(&a2);
+    test_node *frozen = areas_of(&c, id1) > 0 ? &a1 : &a2;
+    int fid = frozen == &a1 ? id1 : id2, other = frozen == &a1 ? id2 : id1;
+    ASSERT(areas_of(&c, fid) > 0);
+    /* Frozen past its lease (1.5 s): the other node takes its areas over. */
+    char before[N][64];
+    for (int i = 0; i < N; i++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT epoch FROM atoll_docs WHERE kind = 1 AND key = '%s'",
+                 ls[i].uid);
+        ASSERT(pg_exec(c.pg_url, sql, before[i], sizeof before[i]));
+    }
+    ASSERT_EQ(kill(frozen->pid, SIGSTOP), 0);
+    usleep(3500 * 1000);
+    ASSERT_EQ(areas_of(&c, fid), 0);
+    ASSERT(areas_of(&c, other) > 0);
+    /* The new owners wrote every moved player's document with their own, newer epoch:
+     * whatever the frozen node still writes is older, and refused. */
+    int newer = 0;
+    for (int i = 0; i < N; i++) {
+        char sql[128], now[64];
+        snprintf(sql, sizeof sql, "SELECT epoch FROM atoll_docs WHERE kind = 1 AND key = '%s'",
+                 ls[i].uid);
+        ASSERT(pg_exec(c.pg_url, sql, now, sizeof now));
+        ASSERT(strtoull(now, NULL, 10) >= strtoull(before[i], NULL, 10));
+        newer += strtoull(now, NULL, 10) > strtoull(before[i], NULL, 10);
+    }
+    ASSERT(newer > 0); /* the players of the areas that moved */
+    ASSERT_EQ(kill(frozen->pid, SIGCONT), 0);
+    usleep(2500 * 1000);
+    uint64_t stopped = gc_now_us();
+    levelers_join(ls, N, stopped); /* nobody disconnected, every level the next one */
+    /* It found out, dropped what it ran, and is back in the registry owning nothing;
+     * the areas stay where they went: never two owners. */
+    ASSERT(node_log_contains(frozen, "declared dead while it was away"));
+    char rec[512] = "";
+    ASSERT(redis_exec(&c.redis, rec, sizeof rec, "GET atoll:node:%d", fid));
+    ASSERT(strstr(rec, "\"name\":\"") != NULL);
+    ASSERT_EQ(areas_of(&c, fid), 0);
+    /* What it still wrote was refused by the store, or it wrote nothing: either way the
+     * levels read now are the last answered ones. */
+    fprintf(stderr, "  writes of the frozen node refused by the store: %d\n",
+            node_log_count(frozen, "store refused a write"));
+    for (int i = 0; i < N; i++) {
+        atollc_sync *s = ENTER(&g, ls[i].uid);
+        atoll_value *v = REQUEST_VALUE(s, "area.info", "{}");
+        ASSERT_EQ(jint(v, "level"), ls[i].acked);
+        atoll_unref(v);
+        atollc_sync_free(s);
+    }
+    levelers_free(ls, N);
+    node_stop(&g);
+    node_stop(&a2);
+    node_stop(&a1);
+    cluster_down(&c);
+}
+
+TEST(redis_restarted_play_goes_on)
+{
+    cluster c;
+    cluster_up(&c);
+    test_node a1, a2, g;
+    start_member(&a1, &c, "area,coordinator", "a1", NULL);
+    start_member(&a2, &c, "area,coordinator", "a2", NULL);
+    start_member(&g, &c, "gate", "g1", NULL);
+    enum { N = 8 };
+    leveler ls[N];
+    levelers_start(&g, ls, N, "r", 15000);
+    usleep(2000 * 1000);
+    int id1 = node_id_of(&a1), id2 = node_id_of(&a2);
+    int before1 = areas_of(&c, id1), before2 = areas_of(&c, id2);
+    int acked[N];
+    for (int i = 0; i < N; i++)
+        acked[i] = ls[i].acked;
+    /* Down for longer than a lease: every record's lease ends meanwhile. */
+    redis_down(&c.redis);
+    usleep(2500 * 1000);
+    ASSERT(redis_up(&c.redis));
+    usleep(4000 * 1000);
+    uint64_t stopped = gc_now_us();
+    levelers_join(ls, N, stopped);
+    for (int i = 0; i < N; i++)
+        ASSERT(ls[i].acked > acked[i] + 10); /* played through it */
+    /* Settled: both nodes alive again, the areas where they were, nobody evicted. */
+    char rec[512];
+    ASSERT(redis_exec(&c.redis, rec, sizeof rec, "GET atoll:node:%d", id1) && rec[0] == '{');
+    ASSERT(redis_exec(&c.redis, rec, sizeof rec, "GET atoll:node:%d", id2) && rec[0] == '{');
+    ASSERT_EQ(areas_of(&c, id1), before1);
+    ASSERT_EQ(areas_of(&c, id2), before2);
+    ASSERT(!node_log_contains(&a1, "declared dead while it was away"));
+    ASSERT(!node_log_contains(&a2, "declared dead while it was away"));
+    play(&g, "after-redis", 0, 3);
+    levelers_free(ls, N);
+    node_stop(&g);
+    node_stop(&a2);
+    node_stop(&a1);
+    cluster_down(&c);
+}
+
 TEST(a_gate_killed_its_players_resume_on_another)
 {
     cluster c;
@@ -303,5 +427,7 @@ TEST(a_wrong_secret_and_garbage_are_refused)
 }
 
 TEST_MAIN(areas_spread_over_area_nodes_and_play_through_a_gate,
-          an_area_node_killed_its_players_play_on, a_gate_killed_its_players_resume_on_another,
+          an_area_node_killed_its_players_play_on,
+          a_frozen_area_node_loses_its_areas_and_rejoins_empty, redis_restarted_play_goes_on,
+          a_gate_killed_its_players_resume_on_another,
           a_wrong_secret_and_garbage_are_refused)

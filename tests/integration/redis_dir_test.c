@@ -265,6 +265,8 @@ typedef struct request {
     bool done; /* under lock */
     bool held;
     bool up;
+    bool claim;   /* a beat that writes the record whatever was there */
+    int renewed;  /* a beat's answer */
     size_t n;
     atoll__redis_node nodes[8];
     char ids[16][ATOLL_AREA_ID_MAX + 1];
@@ -288,13 +290,6 @@ do_up(void *arg)
 {
     request *q = arg;
     q->up = atoll__redis_up(q->r);
-}
-
-static void
-do_beat(void *arg)
-{
-    request *q = arg;
-    atoll__redis_node_beat(q->r, q->node_id, q->json, q->lease_ms);
 }
 
 static void
@@ -330,6 +325,21 @@ do_nodes(void *arg)
     request *q = arg;
     atoll__redis_nodes(q->r, nodes_done, q);
     ASSERT(!q->done); /* never answered inside the call */
+}
+
+static void
+beat_done(void *arg, int renewed)
+{
+    request *q = arg;
+    q->renewed = renewed;
+    mark_done(q);
+}
+
+static void
+do_beat(void *arg)
+{
+    request *q = arg;
+    atoll__redis_node_beat(q->r, q->node_id, q->json, q->lease_ms, q->claim, beat_done, q);
 }
 
 static void
@@ -398,11 +408,21 @@ wait_up(atoll__redis *r, bool up, int ms)
     }
 }
 
+/* A heartbeat that writes the record (claim) or renews it only while it is there;
+ * returns its answer: 1 renewed or written, 0 the record was gone, -1 no answer. */
+static int
+beat_as(atoll__redis *r, int node_id, const char *json, uint32_t lease_ms, bool claim)
+{
+    request q = {.r = r, .node_id = node_id, .json = json, .lease_ms = lease_ms, .claim = claim};
+    on_loop(do_beat, &q);
+    wait_done(&q);
+    return q.renewed;
+}
+
 static void
 beat(atoll__redis *r, int node_id, const char *json, uint32_t lease_ms)
 {
-    request q = {.r = r, .node_id = node_id, .json = json, .lease_ms = lease_ms};
-    on_loop(do_beat, &q);
+    ASSERT_EQ(beat_as(r, node_id, json, lease_ms, true), 1);
 }
 
 static void
@@ -876,6 +896,16 @@ TEST(leases_expire)
     live_nodes(nodes[1], &q);
     ASSERT_EQ(q.n, 1);
     ASSERT_EQ(q.nodes[0].id, 2);
+    /* Its next plain heartbeat is told so, and does not bring it back to life; a claim
+     * does. */
+    ASSERT_EQ(beat_as(nodes[1], 1, rec1, 300, false), 0);
+    live_nodes(nodes[1], &q);
+    ASSERT_EQ(q.n, 1);
+    ASSERT_EQ(beat_as(nodes[1], 1, rec1, 300, true), 1);
+    ASSERT_EQ(beat_as(nodes[1], 1, rec1, 300, false), 1);
+    live_nodes(nodes[1], &q);
+    ASSERT_EQ(q.n, 2);
+    usleep(450 * 1000);
     /* A beat renews the lease: it starts again. */
     beat(nodes[1], 2, rec2, 400);
     usleep(150 * 1000);

@@ -366,13 +366,19 @@ TEST(writer_stops_writing_a_fenced_document)
     ASSERT_EQ(done.fenced, 1);
     ASSERT_EQ(done.ok, 1);
     expect_doc(s, ATOLL__DOC_AREA, "arena", "new owner", 9, 9);
-    /* The fenced document is refused from then on. */
+    /* The fenced document is refused from then on, at that epoch or an older one. */
     atoll__doc_write d = doc(ATOLL__DOC_AREA, "arena", 4, "again", 5);
     ASSERT_EQ(atoll__writer_submit(w, &d), ATOLL_ESTATE);
     ASSERT(d.bytes == NULL);
+    d = doc(ATOLL__DOC_AREA, "arena", 3, "older", 5);
+    ASSERT_EQ(atoll__writer_submit(w, &d), ATOLL_ESTATE);
     atoll__writer_stats st;
     atoll__writer_stats_get(w, &st);
     ASSERT_EQ(st.fenced, (uint64_t)1);
+    /* Owned again with a newer epoch than the store's (a failover gave it back): written. */
+    submit(w, ATOLL__DOC_AREA, "arena", 12, 5, "back again");
+    ASSERT_EQ(atoll__writer_flush(w, 5000), ATOLL_OK);
+    expect_doc(s, ATOLL__DOC_AREA, "arena", "back again", 10, 12);
     ASSERT_EQ(atoll__writer_stop(w, 5000), ATOLL_OK);
     atoll__store_free(s);
 }
