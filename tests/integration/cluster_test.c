@@ -73,6 +73,24 @@ start_member(test_node *n, cluster *c, const char *roles, const char *name,
     node_start(n, args);
 }
 
+/* A node of the cluster serving the test game (tests/games/testgame.c). */
+static void
+start_testgame_member(test_node *n, cluster *c, const char *roles, const char *name)
+{
+    const char *game = getenv("ATOLL_TESTGAME");
+    ASSERT(game != NULL);
+    const char *args[24] = {"--game", game, "--roles", roles, "--node-id", name,
+                            "--advertise", "127.0.0.1:0", "--redis", c->redis_url,
+                            "--cluster-secret", SECRET, "--set", "net.rate_limit=0"};
+    int k = 14;
+    if (strstr(roles, "area") != NULL) {
+        args[k++] = "--store";
+        args[k++] = c->pg_url;
+    }
+    args[k] = NULL;
+    node_start(n, args);
+}
+
 /* SIGKILL, and the wait for it. Returns when it was sent. */
 static uint64_t
 kill_node(test_node *n)
@@ -384,6 +402,75 @@ TEST(a_gate_killed_its_players_resume_on_another)
     cluster_down(&c);
 }
 
+TEST(calls_and_moves_cross_nodes)
+{
+    cluster c;
+    cluster_up(&c);
+    test_node a1, a2, g;
+    start_testgame_member(&a1, &c, "area,coordinator", "a1");
+    start_testgame_member(&a2, &c, "area,coordinator", "a2");
+    start_testgame_member(&g, &c, "gate", "g1");
+    int id1 = node_id_of(&a1), id2 = node_id_of(&a2);
+    /* Players enter areas m-0.. until two of them live on different nodes. */
+    atollc_sync *s[8];
+    char here[16] = "", there[16] = "";
+    int n = 0;
+    for (; n < 8 && there[0] == '\0'; n++) {
+        char uid[16], area[16], body[96];
+        snprintf(uid, sizeof uid, "mover%d", n);
+        snprintf(area, sizeof area, "m-%d", n);
+        s[n] = CONNECT(&g);
+        snprintf(body, sizeof body, "{\"uid\":\"%s\",\"area\":\"%s\"}", uid, area);
+        EXPECT_REPLY(s[n], "gate.entry", body, "{\"code\":200,*");
+        int o = owner_of(&c, area);
+        ASSERT(o == id1 || o == id2);
+        if (here[0] == '\0')
+            snprintf(here, sizeof here, "%s", area);
+        else if (o != owner_of(&c, here))
+            snprintf(there, sizeof there, "%s", area);
+    }
+    ASSERT(there[0] != '\0');
+    /* A call from an area of one node to an area of the other, and its answer. */
+    char body[160];
+    snprintf(body, sizeof body, "{\"to\":\"%s\",\"route\":\"t.echo\",\"body\":{\"x\":7}}", there);
+    atoll_value *v = REQUEST_VALUE(s[0], "t.call", body);
+    ASSERT_STR(jstr(v, "status"), "OK");
+    ASSERT_STR(jstr(v, "reply.from"), here);
+    ASSERT_STR(jstr(v, "reply.area"), there);
+    ASSERT_EQ(jint(v, "reply.body.x"), 7);
+    atoll_unref(v);
+    /* The player's data goes with it to the other node, and its messages follow it. */
+    v = REQUEST_VALUE(s[0], "t.incr", "{\"by\":5}");
+    ASSERT_EQ(jint(v, "n"), 5);
+    atoll_unref(v);
+    snprintf(body, sizeof body, "{\"to\":\"%s\"}", there);
+    v = REQUEST_VALUE(s[0], "t.move", body);
+    ASSERT_EQ(jint(v, "code"), 200);
+    atoll_unref(v);
+    v = REQUEST_VALUE(s[0], "t.incr", "{\"by\":1}");
+    ASSERT_EQ(jint(v, "n"), 6);
+    ASSERT_STR(jstr(v, "area"), there);
+    atoll_unref(v);
+    v = REQUEST_VALUE(s[0], "t.who", "{}");
+    ASSERT_STR(jstr(v, "area"), there);
+    atoll_unref(v);
+    /* And back. */
+    snprintf(body, sizeof body, "{\"to\":\"%s\"}", here);
+    v = REQUEST_VALUE(s[0], "t.move", body);
+    ASSERT_EQ(jint(v, "code"), 200);
+    atoll_unref(v);
+    v = REQUEST_VALUE(s[0], "t.incr", "{\"by\":1}");
+    ASSERT_EQ(jint(v, "n"), 7);
+    ASSERT_STR(jstr(v, "area"), here);
+    atoll_unref(v);
+    for (int i = 0; i < n; i++)
+        atollc_sync_free(s[i]);
+    node_stop(&g);
+    node_stop(&a2);
+    node_stop(&a1);
+    cluster_down(&c);
+}
+
 TEST(a_wrong_secret_and_garbage_are_refused)
 {
     cluster c;
@@ -429,5 +516,5 @@ TEST(a_wrong_secret_and_garbage_are_refused)
 TEST_MAIN(areas_spread_over_area_nodes_and_play_through_a_gate,
           an_area_node_killed_its_players_play_on,
           a_frozen_area_node_loses_its_areas_and_rejoins_empty, redis_restarted_play_goes_on,
-          a_gate_killed_its_players_resume_on_another,
+          a_gate_killed_its_players_resume_on_another, calls_and_moves_cross_nodes,
           a_wrong_secret_and_garbage_are_refused)
