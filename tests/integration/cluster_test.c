@@ -91,17 +91,6 @@ start_testgame_member(test_node *n, cluster *c, const char *roles, const char *n
     node_start(n, args);
 }
 
-/* SIGKILL, and the wait for it. Returns when it was sent. */
-static uint64_t
-kill_node(test_node *n)
-{
-    uint64_t at = gc_now_us();
-    ASSERT_EQ(kill(n->pid, SIGKILL), 0);
-    int status = 0;
-    ASSERT_EQ(waitpid(n->pid, &status, 0), n->pid);
-    n->pid = 0;
-    return at;
-}
 
 /* The node id the registry gave n, from its log line "joined the cluster" node=N. */
 static int
@@ -130,6 +119,39 @@ owner_of(cluster *c, const char *id)
     return atoi(out);
 }
 
+/* The usual cluster: two area nodes with the coordinator role, and a gate. */
+static void
+three_up(cluster *c, test_node *a1, test_node *a2, test_node *g)
+{
+    cluster_up(c);
+    start_member(a1, c, "area,coordinator", "a1", NULL);
+    start_member(a2, c, "area,coordinator", "a2", NULL);
+    start_member(g, c, "gate", "g1", NULL);
+}
+
+static void
+three_down(cluster *c, test_node *a1, test_node *a2, test_node *g)
+{
+    node_stop(g);
+    node_stop(a2);
+    node_stop(a1);
+    cluster_down(c);
+}
+
+/* Each player's level, read again through the gate, is the last one it was answered:
+ * it was committed. */
+static void
+expect_acked_levels(test_node *g, const leveler *ls, int n)
+{
+    for (int i = 0; i < n; i++) {
+        atollc_sync *s = ENTER(g, ls[i].uid);
+        atoll_value *v = REQUEST_VALUE(s, "area.info", "{}");
+        ASSERT_EQ(jint(v, "level"), ls[i].acked);
+        atoll_unref(v);
+        atollc_sync_free(s);
+    }
+}
+
 /* Plays n levels of uid through the gate, checking each. */
 static void
 play(test_node *gate, const char *uid, int from, int n)
@@ -148,11 +170,8 @@ play(test_node *gate, const char *uid, int from, int n)
 TEST(areas_spread_over_area_nodes_and_play_through_a_gate)
 {
     cluster c;
-    cluster_up(&c);
     test_node a1, a2, g;
-    start_member(&a1, &c, "area,coordinator", "a1", NULL);
-    start_member(&a2, &c, "area,coordinator", "a2", NULL);
-    start_member(&g, &c, "gate", "g1", NULL);
+    three_up(&c, &a1, &a2, &g);
     /* quick.areas=8 spreads uids over area-1..8: enough players to reach them all. */
     char uid[16];
     for (int i = 0; i < 24; i++) {
@@ -172,20 +191,14 @@ TEST(areas_spread_over_area_nodes_and_play_through_a_gate)
     ASSERT(owners[1] > 0 && owners[2] > 0); /* and both carry some */
     /* State kept in the shared store: a level played again goes on from there. */
     play(&g, "p3", 5, 2);
-    node_stop(&g);
-    node_stop(&a2);
-    node_stop(&a1);
-    cluster_down(&c);
+    three_down(&c, &a1, &a2, &g);
 }
 
 TEST(an_area_node_killed_its_players_play_on)
 {
     cluster c;
-    cluster_up(&c);
     test_node a1, a2, g;
-    start_member(&a1, &c, "area,coordinator", "a1", NULL);
-    start_member(&a2, &c, "area,coordinator", "a2", NULL);
-    start_member(&g, &c, "gate", "g1", NULL);
+    three_up(&c, &a1, &a2, &g);
     enum { N = 16 };
     leveler ls[N];
     levelers_start(&g, ls, N, "k", 15000);
@@ -206,7 +219,7 @@ TEST(an_area_node_killed_its_players_play_on)
     int acked_before[N];
     for (int i = 0; i < N; i++)
         acked_before[i] = ls[i].acked;
-    uint64_t killed = kill_node(victim);
+    uint64_t killed = node_kill(victim);
     usleep(4000 * 1000);
     uint64_t stopped = gc_now_us();
     levelers_join(ls, N, stopped);
@@ -229,13 +242,7 @@ TEST(an_area_node_killed_its_players_play_on)
     }
     play(&g, "newcomer", 0, 3);
     /* Levels were committed: each player's level, read again, is the last answered. */
-    for (int i = 0; i < 3; i++) {
-        atollc_sync *s = ENTER(&g, ls[i].uid);
-        atoll_value *v = REQUEST_VALUE(s, "area.info", "{}");
-        ASSERT_EQ(jint(v, "level"), ls[i].acked);
-        atoll_unref(v);
-        atollc_sync_free(s);
-    }
+    expect_acked_levels(&g, ls, N);
     levelers_free(ls, N);
     node_stop(&g);
     node_stop(survivor);
@@ -259,11 +266,8 @@ areas_of(cluster *c, int id)
 TEST(a_frozen_area_node_loses_its_areas_and_rejoins_empty)
 {
     cluster c;
-    cluster_up(&c);
     test_node a1, a2, g;
-    start_member(&a1, &c, "area,coordinator", "a1", NULL);
-    start_member(&a2, &c, "area,coordinator", "a2", NULL);
-    start_member(&g, &c, "gate", "g1", NULL);
+    three_up(&c, &a1, &a2, &g);
     enum { N = 8 };
     leveler ls[N];
     levelers_start(&g, ls, N, "f", 15000);
@@ -311,28 +315,16 @@ TEST(a_frozen_area_node_loses_its_areas_and_rejoins_empty)
      * levels read now are the last answered ones. */
     fprintf(stderr, "  writes of the frozen node refused by the store: %d\n",
             node_log_count(frozen, "store refused a write"));
-    for (int i = 0; i < N; i++) {
-        atollc_sync *s = ENTER(&g, ls[i].uid);
-        atoll_value *v = REQUEST_VALUE(s, "area.info", "{}");
-        ASSERT_EQ(jint(v, "level"), ls[i].acked);
-        atoll_unref(v);
-        atollc_sync_free(s);
-    }
+    expect_acked_levels(&g, ls, N);
     levelers_free(ls, N);
-    node_stop(&g);
-    node_stop(&a2);
-    node_stop(&a1);
-    cluster_down(&c);
+    three_down(&c, &a1, &a2, &g);
 }
 
 TEST(redis_restarted_play_goes_on)
 {
     cluster c;
-    cluster_up(&c);
     test_node a1, a2, g;
-    start_member(&a1, &c, "area,coordinator", "a1", NULL);
-    start_member(&a2, &c, "area,coordinator", "a2", NULL);
-    start_member(&g, &c, "gate", "g1", NULL);
+    three_up(&c, &a1, &a2, &g);
     enum { N = 8 };
     leveler ls[N];
     levelers_start(&g, ls, N, "r", 15000);
@@ -361,10 +353,7 @@ TEST(redis_restarted_play_goes_on)
     ASSERT(!node_log_contains(&a2, "declared dead while it was away"));
     play(&g, "after-redis", 0, 3);
     levelers_free(ls, N);
-    node_stop(&g);
-    node_stop(&a2);
-    node_stop(&a1);
-    cluster_down(&c);
+    three_down(&c, &a1, &a2, &g);
 }
 
 TEST(a_gate_killed_its_players_resume_on_another)
@@ -384,7 +373,7 @@ TEST(a_gate_killed_its_players_resume_on_another)
         ASSERT_EQ(jint(v, "level"), i);
         atoll_unref(v);
     }
-    kill_node(&g1);
+    node_kill(&g1);
     atollc_sync_free(s);
     /* The other gate finds the player where it waits (the gate's key comes from the
      * cluster's secret), with its level. */
@@ -465,10 +454,7 @@ TEST(calls_and_moves_cross_nodes)
     atoll_unref(v);
     for (int i = 0; i < n; i++)
         atollc_sync_free(s[i]);
-    node_stop(&g);
-    node_stop(&a2);
-    node_stop(&a1);
-    cluster_down(&c);
+    three_down(&c, &a1, &a2, &g);
 }
 
 TEST(a_wrong_secret_and_garbage_are_refused)

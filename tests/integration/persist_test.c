@@ -91,18 +91,6 @@ free_levelers(leveler *ls)
     levelers_free(ls, PLAYERS);
 }
 
-/* SIGKILL, and the wait for it: no flush, no goodbye. Returns when it was sent. */
-static uint64_t
-node_kill(test_node *n)
-{
-    uint64_t at = gc_now_us();
-    ASSERT_EQ(kill(n->pid, SIGKILL), 0);
-    int status = 0;
-    ASSERT_EQ(waitpid(n->pid, &status, 0), n->pid);
-    ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    n->pid = 0;
-    return at;
-}
 
 /* Restarts the node on dir: each player's level is at least `floor[i]` and at most its
  * last acknowledged level + 1 (one request may have been in flight, done but

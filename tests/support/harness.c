@@ -109,6 +109,22 @@ node_start(test_node *n, const char *const *args)
     n->port = atoi(colon + 1);
 }
 
+uint64_t
+node_kill(test_node *n)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t at = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    if (kill(n->pid, SIGKILL) != 0)
+        test_fail_(__FILE__, __LINE__, "cannot send SIGKILL to the node");
+    int status = 0;
+    if (waitpid(n->pid, &status, 0) != n->pid || !WIFSIGNALED(status) ||
+        WTERMSIG(status) != SIGKILL)
+        test_fail_(__FILE__, __LINE__, "the node did not die by SIGKILL");
+    n->pid = 0;
+    return at;
+}
+
 void
 node_expect_refused_(const char *args, const char *says, const char *file, int line)
 {

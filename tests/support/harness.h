@@ -29,6 +29,9 @@ void node_start(test_node *n, const char *const *args);
 /* node_start with the test game (tests/games/testgame.c, $ATOLL_TESTGAME) and the
  * extra arguments (NULL-terminated list, or NULL). */
 void node_start_testgame(test_node *n, const char *const *extra);
+/* SIGKILL, and the wait for it: no flush, no goodbye. Returns when it was sent
+ * (CLOCK_MONOTONIC, microseconds). The log stays: node_remove_log afterwards. */
+uint64_t node_kill(test_node *n);
 /* SIGTERM, then waits up to 10 s; asserts exit status 0. */
 void node_stop(test_node *n);
 /* node_stop that keeps the log for the test to read (its last line, "stopped", has the

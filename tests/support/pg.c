@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE
 #include "pg.h"
+#include "proc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -54,22 +55,6 @@ find_bindir(pg_server *pg)
     return best >= 0;
 }
 
-static int
-free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof sa;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
 /* In a forked child: become the postgres user when we are root (PostgreSQL refuses
  * root), send output to log, exec argv. Never returns. */
 static void
@@ -116,13 +101,6 @@ dump_file(const char *path)
     fclose(f);
 }
 
-static long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static void
 admin_conninfo(const pg_server *pg, const char *db, char *out, size_t cap)
@@ -153,8 +131,8 @@ launch(pg_server *pg)
     pg->pid = pid;
     char ci[200];
     admin_conninfo(pg, "postgres", ci, sizeof ci);
-    long deadline = now_ms() + PG_READY_MS;
-    while (now_ms() < deadline) {
+    long deadline = proc_now_ms() + PG_READY_MS;
+    while (proc_now_ms() < deadline) {
         if (PQping(ci) == PQPING_OK)
             return true;
         int status;
@@ -176,26 +154,8 @@ halt(pg_server *pg)
 {
     if (pg->pid <= 0)
         return;
-    kill(pg->pid, SIGINT); /* fast shutdown: cut the sessions, then stop cleanly */
-    long deadline = now_ms() + 15000;
-    int status;
-    while (waitpid(pg->pid, &status, WNOHANG) == 0) {
-        if (now_ms() > deadline) {
-            kill(pg->pid, SIGKILL);
-            waitpid(pg->pid, &status, 0);
-            break;
-        }
-        usleep(20 * 1000);
-    }
+    proc_stop(pg->pid, SIGINT, 15000); /* fast shutdown: cut the sessions, stop cleanly */
     pg->pid = 0;
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
 }
 
 bool
@@ -254,7 +214,7 @@ pg_start(pg_server *pg, char *url, size_t cap)
 
     /* The free port may be taken between our probe and the server's bind: try again. */
     for (int attempt = 0; attempt < 3; attempt++) {
-        pg->port = free_port();
+        pg->port = proc_free_port();
         if (pg->port > 0 && launch(pg))
             return pg_create_db(pg, "atoll_test", url, cap);
     }
@@ -322,6 +282,6 @@ pg_stop(pg_server *pg)
 {
     halt(pg);
     if (pg->dir[0])
-        nftw(pg->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        proc_rm_tree(pg->dir);
     pg->dir[0] = '\0';
 }

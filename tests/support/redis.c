@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE
 #include "redis.h"
+#include "proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,29 +26,6 @@
 #define REDIS_READY_MS 5000
 #define REDIS_STOP_MS 10000
 
-static int
-free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof sa;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-static long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static void
 log_path(const redis_server *s, char *out, size_t cap)
@@ -111,8 +89,8 @@ launch(redis_server *s)
         _exit(127);
     }
     s->pid = pid;
-    long deadline = now_ms() + REDIS_READY_MS;
-    while (now_ms() < deadline) {
+    long deadline = proc_now_ms() + REDIS_READY_MS;
+    while (proc_now_ms() < deadline) {
         if (answers_ping(s))
             return true;
         int status;
@@ -138,26 +116,8 @@ halt(redis_server *s)
     if (s->pid <= 0)
         return;
     kill(s->pid, SIGCONT); /* a test may have paused it */
-    kill(s->pid, SIGTERM); /* writes the append-only file out, then exits */
-    long deadline = now_ms() + REDIS_STOP_MS;
-    int status;
-    while (waitpid(s->pid, &status, WNOHANG) == 0) {
-        if (now_ms() > deadline) {
-            kill(s->pid, SIGKILL);
-            waitpid(s->pid, &status, 0);
-            break;
-        }
-        usleep(10 * 1000);
-    }
+    proc_stop(s->pid, SIGTERM, REDIS_STOP_MS); /* writes the append-only file out, then exits */
     s->pid = 0;
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
 }
 
 /* The janitor waits for the end of a pipe whose only writer is the test's process (the
@@ -186,7 +146,7 @@ janitor_start(redis_server *s)
         while (n > 0 || (n < 0 && errno == EINTR));
         for (int i = 0; i < 3 && access(s->dir, F_OK) == 0; i++) {
             usleep(100 * 1000);
-            nftw(s->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+            proc_rm_tree(s->dir);
         }
         _exit(0);
     }
@@ -221,7 +181,7 @@ redis_start(redis_server *s, char *url, size_t cap)
     janitor_start(s);
     /* The free port may be taken between our probe and the server's bind: try again. */
     for (int attempt = 0; attempt < 3; attempt++) {
-        s->port = free_port();
+        s->port = proc_free_port();
         if (s->port > 0 && launch(s)) {
             snprintf(url, cap, "redis://127.0.0.1:%d", s->port);
             return true;
@@ -286,7 +246,7 @@ redis_stop(redis_server *s)
 {
     halt(s);
     if (s->dir[0])
-        nftw(s->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        proc_rm_tree(s->dir);
     if (s->janitor > 0) { /* it finds the directory gone and ends at once */
         close(s->janitor_fd);
         waitpid(s->janitor, NULL, 0);
