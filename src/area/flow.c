@@ -100,6 +100,13 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
         /* The same uid logged in again (its old session is being kicked, or it was
          * waiting to resume): the player stays, with its data; only its session
          * changes. A document loaded for this entry meanwhile is the one p holds. */
+        if (!p->disconnected && p->session.v != m->session.v &&
+            atoll__session_node(p->session) != atoll__session_node(m->session)) {
+            /* Through another gate: that gate's uid registry did not see the old
+             * session, which is kicked from here (its LEAVE will find nobody). */
+            atoll__send_to(w->node, atoll__session_addr(p->session),
+                           atoll__kick_new(p->session, "duplicate login"));
+        }
         atoll__resume_take_session(w, a, p, m);
     } else if (m->doc == 2) {
         rc = ATOLL_EIO; /* its stored data cannot be read (logged): never a fresh start */

@@ -411,6 +411,33 @@ TEST(a_gate_killed_its_players_resume_on_another)
     cluster_down(&c);
 }
 
+TEST(a_second_login_through_another_gate_kicks_the_first)
+{
+    cluster c;
+    cluster_up(&c);
+    test_node a1, g1, g2;
+    start_member(&a1, &c, "area,coordinator", "a1", NULL);
+    start_member(&g1, &c, "gate", "g1", NULL);
+    start_member(&g2, &c, "gate", "g2", NULL);
+    atollc_sync *first = ENTER(&g1, "twice");
+    atoll_value *v = REQUEST_VALUE(first, "area.levelup", "{}");
+    ASSERT_EQ(jint(v, "level"), 1);
+    atoll_unref(v);
+    /* The same uid through the other gate: one player, now on the second connection;
+     * the first is told and closed, as on one node. */
+    atollc_sync *second = ENTER(&g2, "twice");
+    EXPECT_KICK(first, "duplicate login");
+    v = REQUEST_VALUE(second, "area.levelup", "{}");
+    ASSERT_EQ(jint(v, "level"), 2);
+    atoll_unref(v);
+    atollc_sync_free(first);
+    atollc_sync_free(second);
+    node_stop(&g2);
+    node_stop(&g1);
+    node_stop(&a1);
+    cluster_down(&c);
+}
+
 TEST(calls_and_moves_cross_nodes)
 {
     cluster c;
@@ -522,5 +549,6 @@ TEST(a_wrong_secret_and_garbage_are_refused)
 TEST_MAIN(areas_spread_over_area_nodes_and_play_through_a_gate,
           an_area_node_killed_its_players_play_on,
           a_frozen_area_node_loses_its_areas_and_rejoins_empty, redis_restarted_play_goes_on,
-          a_gate_killed_its_players_resume_on_another, calls_and_moves_cross_nodes,
+          a_gate_killed_its_players_resume_on_another,
+          a_second_login_through_another_gate_kicks_the_first, calls_and_moves_cross_nodes,
           a_wrong_secret_and_garbage_are_refused)
