@@ -21,6 +21,10 @@
 
 #include <stdio.h>
 
+/* Sealed bytes a link may hold for a peer that does not read them before it is cut (the
+ * peer is stuck, or the network to it is): the node's memory is not the peer's queue. */
+#define LINK_OUT_MAX (64u << 20)
+
 typedef enum link_state {
     LINK_RESOLVING,
     LINK_CONNECTING,
@@ -48,6 +52,7 @@ struct link {
     atoll__buf wbuf;            /* being written */
     bool writing;
     uv_write_t wreq;
+    uint64_t created_ms;        /* a link not up within cluster.link_timeout_ms is cut */
     uint64_t last_rx_ms, last_tx_ms, ping_sent_ms;
     atoll__buf *to_worker;      /* per worker of this node: frames of one read */
 };
@@ -165,7 +170,7 @@ link_new(atoll__cluster *c, bool initiator, int peer_id)
     uv_tcp_init(&c->loop, &l->tcp);
     uv_tcp_nodelay(&l->tcp, 1);
     l->tcp.data = l;
-    l->last_rx_ms = l->last_tx_ms = now_ms(c);
+    l->created_ms = l->last_rx_ms = l->last_tx_ms = now_ms(c);
     l->next = c->links;
     c->links = l;
     return l;
@@ -216,6 +221,13 @@ link_write(link *l)
 static void
 link_send_piece(link *l, piece *p)
 {
+    if (l->out.len + l->wbuf.len > LINK_OUT_MAX) {
+        ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"link peer reads nothing: over the link's output cap, "
+                  "cut\" peer=%d bytes=%zu", l->peer, l->out.len + l->wbuf.len);
+        link_close(l, "peer does not read");
+        piece_bounce(l->c, p, ATOLL_ETIMEDOUT, "the peer does not read its link");
+        return;
+    }
     int rc = atoll__link_seal(&l->crypto, p->data, p->len, &l->out);
     if (rc != ATOLL_OK)
         ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"mail too large for a link, dropped\" node=%d bytes=%zu",
@@ -645,6 +657,11 @@ atoll__links_tick(atoll__cluster *c)
             continue;
         if (now - l->last_rx_ms > c->cfg->link_timeout_ms) {
             link_close(l, "silent past cluster.link_timeout_ms");
+            continue;
+        }
+        /* A peer that trickles a handshake byte by byte is never silent, and never up. */
+        if (l->state != LINK_UP && now - l->created_ms > c->cfg->link_timeout_ms) {
+            link_close(l, "no handshake within cluster.link_timeout_ms");
             continue;
         }
         if (l->state == LINK_UP && now - l->last_tx_ms >= c->cfg->link_ping_ms &&

@@ -525,6 +525,21 @@ TEST(a_wrong_secret_and_garbage_are_refused)
     raw_send(fd, junk, sizeof junk);
     ASSERT(raw_wait_closed(fd, 3000));
     close(fd);
+    /* A HELLO that never ends: its bytes one by one, each a valid start, never silent
+     * for long: cut once it is not up within cluster.link_timeout_ms (3 s). */
+    static const uint8_t hello[] = {'A', 'T', 'O', 'L', 'L', 'N', 'K', '1', 1, 1, 5, 0, 3,
+                                    'a', 'b', 'c', 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
+    fd = raw_connect(port);
+    ASSERT(fd >= 0);
+    uint64_t t0 = gc_now_us();
+    bool cut = false;
+    for (size_t i = 0; i < sizeof hello && !cut; i++) {
+        raw_send(fd, &hello[i], 1);
+        cut = raw_wait_closed(fd, 300);
+    }
+    ASSERT(cut);
+    ASSERT(gc_now_us() - t0 >= 2500000); /* not cut for a bad byte: for its slowness */
+    close(fd);
     /* A node with another secret: its links are refused, nothing is placed on it. */
     const char *other[] = {"--game", "quick", "--roles", "area", "--node-id", "intruder",
                            "--advertise", "127.0.0.1:0", "--redis", c.redis_url,
