@@ -25,7 +25,7 @@
 
 #include <stdio.h>
 
-#define REJOIN_RETRY_MS 200
+#define REJOIN_RETRY_MS 100
 #define REJOIN_GIVE_UP_MS 30000
 
 typedef struct rejoin {

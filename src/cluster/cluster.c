@@ -422,7 +422,14 @@ on_beat(uv_timer_t *t)
 static void
 on_tick(uv_timer_t *t)
 {
-    atoll__links_tick(t->data);
+    atoll__cluster *c = t->data;
+    atoll__links_tick(c);
+    /* A peer's link closed: its lease is watched every tick, not every heartbeat (the
+     * failover then starts within 100 ms of the lease's end). */
+    if (c->suspect_until_ms != 0 && uv_now(&c->loop) < c->suspect_until_ms)
+        atoll__redis_nodes(c->redis, on_nodes, c);
+    else
+        c->suspect_until_ms = 0;
 }
 
 static void

@@ -105,6 +105,11 @@ struct atoll__cluster {
     bool checking_record;   /* it was gone: the directory is asked what that means */
     uint64_t redis_ok_since_ms; /* Redis has answered every heartbeat since (0: it did not) */
 
+    /* A link that was up closed: its peer may be dead. Until this time the registry is
+     * read every tick (100 ms), not every heartbeat, so that its death is seen as soon
+     * as its lease ends. */
+    uint64_t suspect_until_ms;
+
     /* Coordinator (cluster thread). */
     bool coordinator;       /* holds the lease now */
     bool alive_seen[ATOLL_NODE_ID_MAX + 1];

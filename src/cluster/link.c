@@ -152,6 +152,8 @@ link_close(link *l, const char *why)
     if (was_up || why[0] != '\0')
         ATOLL_LOG(was_up ? ATOLL_LOG_WARN : ATOLL_LOG_INFO, "msg=\"link closed\" peer=%d why=\"%s\"",
                   l->peer, why);
+    if (was_up) /* a process that died closes its sockets: watch its lease closely */
+        c->suspect_until_ms = now_ms(c) + c->cfg->lease_ms + c->cfg->beat_ms;
     /* A link still resolving is closed when the resolver answers (on_resolved), so
      * that the request never outlives it. */
     if (!resolving)
