@@ -88,18 +88,20 @@ wait_gone() {
 }
 
 # Waits for node $1 (an index) to end, up to 30 s, then SIGKILL; tells how it ended.
+# Called while the script runs too (a node killed for failover): nothing in here may
+# fail the script (set -e).
 reap() {
     local i=$1 st=0
     [ -n "${pids[$i]}" ] || return 0
     if ! wait_gone "${pids[$i]}" 300; then
         say "${names[$i]} did not stop within 30 s: SIGKILL"
-        kill -KILL "${pids[$i]}" 2>/dev/null
+        kill -KILL "${pids[$i]}" 2>/dev/null || true
     fi
     wait "${pids[$i]}" 2>/dev/null || st=$?
     # Its log's last lines first: its tail ends a moment after it (--pid).
     if [ -n "${tails[$i]:-}" ]; then
-        wait_gone "${tails[$i]}" 30 || kill -TERM "${tails[$i]}" 2>/dev/null
-        wait "${tails[$i]}" 2>/dev/null
+        wait_gone "${tails[$i]}" 30 || kill -TERM "${tails[$i]}" 2>/dev/null || true
+        wait "${tails[$i]}" 2>/dev/null || true
         tails[i]=""
     fi
     if [ "$st" -gt 128 ]; then
@@ -283,8 +285,14 @@ cluster: ready, serving the $game game (Ctrl-C stops everything and removes $tmp
 
   Failover: kill -9 ${pids[0]}   (area-1): within a few seconds area-2 logs "node gone" and
   "area of a dead node given a new owner" for each of its areas, and its players play on.
-
 EOF
+if [ "${#args[@]}" -eq 0 ]; then
+    cat >&2 <<EOF
+  A load generator sends faster than a client may (net.rate_limit, 200 requests a
+  second): for one, start with ARGS="--set net.rate_limit=0".
+EOF
+fi
+echo >&2
 
 # Until Ctrl-C: tells of a node that ended (a kill -9 for failover, or a crash).
 while :; do
