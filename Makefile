@@ -2,6 +2,10 @@
 #
 #   make run     install missing packages, build, start the embedded node with the quick
 #                game (GAME=chat or GAME=echo for the others)
+#   make cluster install missing packages, build, start a cluster on this machine: a
+#                PostgreSQL and a Redis of its own, two area nodes and a gate on LISTEN
+#                (scripts/cluster.sh; Ctrl-C stops it all and removes its directory;
+#                ARGS="--set KEY=VALUE ..." adds flags to every node)
 #   make check   install missing packages, build, run the whole suite, then again under
 #                ASan+UBSan (and its integration tests once more with node.loopback_links,
 #                every mail between workers encoded as node-link frames), then under TSan
@@ -19,7 +23,7 @@ FUZZ_SECONDS ?= 60
 PREFIX    ?= /usr/local
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 
-.PHONY: all deps build run check check-release check-asan check-tsan bench fuzz install clean
+.PHONY: all deps build run cluster check check-release check-asan check-tsan bench fuzz install clean
 
 all: build
 
@@ -38,6 +42,15 @@ run: deps
 		{ cat build/make-run.log; echo "make run: the build failed (above)"; exit 1; }
 	@echo "make run: starting the $(GAME) game on $(LISTEN), state kept in data/atoll.db (Ctrl-C stops it)"
 	@build/atoll run --game $(GAME) --listen $(LISTEN)
+
+# The same quiet build, then scripts/cluster.sh: two area nodes (each also a coordinator)
+# and a gate, over a Redis and a PostgreSQL of their own, everything in one temporary
+# directory; it prints where to connect and how to try failover.
+cluster: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j$(JOBS) --target atoll_bin >build/make-cluster.log 2>&1 || \
+		{ cat build/make-cluster.log; echo "make cluster: the build failed (above)"; exit 1; }
+	@ATOLL_BIN=build/atoll GAME="$(GAME)" LISTEN="$(LISTEN)" ARGS="$(ARGS)" scripts/cluster.sh
 
 check: deps check-release check-asan check-tsan
 
