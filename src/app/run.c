@@ -110,29 +110,6 @@ usage(FILE *f)
             "  and the settings the game declares (an unknown key stops the start)\n");
 }
 
-static int
-parse_listen(atoll__config *cfg, const char *arg)
-{
-    const char *colon = strrchr(arg, ':');
-    if (colon == NULL)
-        return -1;
-    size_t hl = (size_t)(colon - arg);
-    const char *h = arg;
-    if (hl >= 2 && arg[0] == '[' && arg[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    if (hl == 0 || hl >= sizeof cfg->host)
-        return -1;
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end != '\0' || end == colon + 1 || port < 0 || port > 65535)
-        return -1;
-    memcpy(cfg->host, h, hl);
-    cfg->host[hl] = '\0';
-    cfg->port = (int)port;
-    return 0;
-}
 
 /* The first SIGINT/SIGTERM starts a clean stop. Closing both signal handles restores
  * the default action, so a second signal ends the process at once. */
@@ -290,6 +267,8 @@ static const char *
 flag_key(int opt)
 {
     switch (opt) {
+    case 'l':
+        return "net.listen";
     case 'w':
         return "node.workers";
     case 'M':
@@ -337,19 +316,7 @@ apply_option(atoll__config *cfg, const cli_option *o, const atoll_game *linked, 
                     linked->name);
             return -1;
         }
-        if (strlen(o->arg) >= sizeof cfg->game) {
-            fprintf(stderr, "atoll: --game is too long\n");
-            return -1;
-        }
-        snprintf(cfg->game, sizeof cfg->game, "%s", o->arg);
-        return 0;
-    case 'l':
-        if (parse_listen(cfg, o->arg) != 0) {
-            fprintf(stderr, "atoll: --listen wants HOST:PORT, got '%s'\n", o->arg);
-            return -1;
-        }
-        cfg->listen_given = true;
-        return 0;
+        return set_key_or_die(cfg, "node.game", o->arg);
     case 's':
         return set_or_die(cfg, o->arg);
     case 'D': {
@@ -435,9 +402,12 @@ configure(atoll__config *cfg, int argc, char **argv, const atoll_game *linked)
         return -1;
     }
     /* The command's default, unlike the library's: state survives a restart. Given by no
-     * source at all, not by the file, the environment or the command line. */
+     * source at all, not by the file, the environment or the command line. A node of a
+     * cluster without the area role keeps no state at all (its areas' nodes do). */
+    bool keeps_state = cfg->redis_url[0] == '\0' || (cfg->roles & ATOLL_ROLE_AREA);
     if (atoll__config_get(cfg, "store.url", NULL) == NULL)
-        snprintf(cfg->store_url, sizeof cfg->store_url, "sqlite:data/atoll.db");
+        snprintf(cfg->store_url, sizeof cfg->store_url, "%s",
+                 keeps_state ? "sqlite:data/atoll.db" : "memory");
     if (atoll__config_check(cfg, err, sizeof err) != ATOLL_OK) {
         fprintf(stderr, "atoll: %s\n", err);
         return -1;

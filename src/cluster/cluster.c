@@ -162,14 +162,15 @@ static void failover(atoll__cluster *c);
 static bool settled(atoll__cluster *c);
 
 /* What a node's record says beyond what the registry parses: its workers, and
- * whether its key's fingerprint is this node's. */
+ * whether its key's fingerprint is this node's (1), another's (0), or not there yet
+ * (-1: the placeholder a joining node holds its id with until its first heartbeat). */
 static int
-record_workers(const char *info, const char *fingerprint, bool *same_key)
+record_workers(const char *info, const char *fingerprint, int *same_key)
 {
     json_t *j = json_loads(info, 0, NULL);
     int w = j ? (int)json_integer_value(json_object_get(j, "workers")) : 0;
     const char *fp = j ? json_string_value(json_object_get(j, "key")) : NULL;
-    *same_key = fp != NULL && strcmp(fp, fingerprint) == 0;
+    *same_key = fp == NULL ? -1 : strcmp(fp, fingerprint) == 0;
     json_decref(j);
     return w;
 }
@@ -186,9 +187,11 @@ on_nodes(void *arg, const atoll__redis_node *nodes, size_t n)
         if (id <= 0 || id > ATOLL_NODE_ID_MAX)
             continue;
         peer *pr = &c->peers[id];
-        bool same_key;
+        int same_key;
         int workers = record_workers(nodes[i].info, c->fingerprint, &same_key);
-        if (!same_key) {
+        if (same_key < 0)
+            continue; /* joining: seen at its first heartbeat */
+        if (same_key == 0) {
             /* Another secret: not of this cluster, whatever Redis it shares. */
             if (!pr->foreign)
                 ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"a node with another cluster secret is ignored\" "

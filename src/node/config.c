@@ -261,6 +261,45 @@ parse_node_name(atoll__config *c, const setting_def *d, const char *val, char *e
     return ATOLL_OK;
 }
 
+/* net.listen (--listen): HOST:PORT, the host a name or an address ([v6] too), port 0
+ * for any free one. */
+static int
+parse_listen(atoll__config *c, const setting_def *d, const char *val, char *err, size_t errlen)
+{
+    const char *colon = strrchr(val, ':');
+    size_t hl = colon ? (size_t)(colon - val) : 0;
+    const char *h = val;
+    if (hl >= 2 && val[0] == '[' && val[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (colon == NULL || hl == 0 || hl >= sizeof c->host || end == colon + 1 || *end != '\0' ||
+        port < 0 || port > 65535) {
+        snprintf(err, errlen, "--listen wants HOST:PORT, got '%.150s' (net.listen)", val);
+        return ATOLL_EINVAL;
+    }
+    memcpy(c->host, h, hl);
+    c->host[hl] = '\0';
+    c->port = (int)port;
+    c->listen_given = true;
+    return ATOLL_OK;
+}
+
+/* node.game (--game): a built-in game's name or a shared object's path. */
+static int
+parse_game(atoll__config *c, const setting_def *d, const char *val, char *err, size_t errlen)
+{
+    if (val[0] == '\0' || strlen(val) >= sizeof c->game) {
+        snprintf(err, errlen, "--game is empty or too long (node.game: at most %zu bytes)",
+                 sizeof c->game - 1);
+        return ATOLL_EINVAL;
+    }
+    snprintf(c->game, sizeof c->game, "%s", val);
+    return ATOLL_OK;
+}
+
 static int
 parse_advertise(atoll__config *c, const setting_def *d, const char *val, char *err, size_t errlen)
 {
@@ -316,6 +355,8 @@ static const setting_def settings[] = {
     INT("node.id", node_id, 1, ATOLL_NODE_ID_MAX,
         "this node's number in session ids and area numbers; a cluster assigns it, and names "
         "a node by node.name, --node-id"),
+    OWN("net.listen", parse_listen),
+    OWN("node.game", parse_game),
     OWN("node.roles", parse_roles),
     OWN("node.name", parse_node_name),
     OWN("node.advertise", parse_advertise),

@@ -165,6 +165,17 @@ TEST(set_stores_each_kind_of_field_and_keeps_game_keys)
                 "'.' (got 'a b')");
     SET_REFUSED(&c, "cluster.secret=", "cluster.secret must be 1 to 4096 bytes");
     SET_REFUSED(&c, "nokey", "setting 'nokey' is not KEY=VALUE");
+    /* --listen and --game as settings (a config file can hold them). */
+    SET_REFUSED(&c, "net.listen=nohost", "--listen wants HOST:PORT, got 'nohost' (net.listen)");
+    SET_REFUSED(&c, "net.listen=:3010", "--listen wants HOST:PORT, got ':3010' (net.listen)");
+    SET_REFUSED(&c, "node.game=", "--game is empty or too long (node.game: at most 255 bytes)");
+    char err[200];
+    ASSERT_EQ(atoll__config_set(&c, "net.listen=[::1]:3011", err, sizeof err), ATOLL_OK);
+    ASSERT_STR(c.host, "::1");
+    ASSERT_EQ(c.port, 3011);
+    ASSERT(c.listen_given);
+    ASSERT_EQ(atoll__config_set(&c, "node.game=quick", err, sizeof err), ATOLL_OK);
+    ASSERT_STR(c.game, "quick");
     ASSERT_EQ(c.max_conns, 8); /* a refused value changes nothing */
     atoll__config_fini(&c);
 }
