@@ -296,6 +296,9 @@ void atoll__area_node_down_mail(atoll__worker *w, atoll__mail *m);
 bool atoll__area_rejoin_failed(atoll__worker *w, atoll__session *s);
 /* Every 100 ms: the entries to try again now. */
 void atoll__area_rejoin_tick(atoll__worker *w);
+/* Area id's directory entry changed (a dead node's area taken, or created anew):
+ * sessions waiting to enter it again try at once. */
+void atoll__area_rejoin_wake(atoll__worker *w, const char *id);
 /* A copy of a client's request (AREA_REQ) as the gate keeps it in flight. */
 atoll__mail *atoll__area_req_copy(const atoll__mail *m);
 /* Sends the AREA_ENTER of s's player into s->area_id again (no answer to the client). */

@@ -8,7 +8,8 @@
  *     store; the entry goes through the directory like any other, so it finds the area
  *     wherever it comes back, and is tried again every REJOIN_RETRY_MS while the
  *     directory still names the dead node (the coordinator has not reached that area
- *     yet), for at most REJOIN_GIVE_UP_MS. Messages the client sends meanwhile wait, as
+ *     yet), and at once when the directory says the area's entry changed (its
+ *     invalidation), for at most REJOIN_GIVE_UP_MS. Messages the client sends meanwhile wait, as
  *     during any entry, and go to the area once it is back, in order.
  *   - players in this worker's areas whose sessions were on the dead node (a gate that
  *     died): they are dropped as if their connection had closed, so they wait for
@@ -28,28 +29,33 @@
 #define REJOIN_RETRY_MS 100
 #define REJOIN_GIVE_UP_MS 30000
 
+/* A rejoining session's entry may fail (answered: the directory still names the dead
+ * node) or be lost (forwarded to the dead node before anybody knew it was dead): a
+ * failure is tried again after REJOIN_RETRY_MS, an entry unanswered for REJOIN_SILENT_MS
+ * is sent again (an entry that arrives twice takes the same session twice: nothing
+ * changes). */
+#define REJOIN_SILENT_MS 500
+
+/* The rejoining sessions of a worker, each once (w->areas->rejoins). */
 typedef struct rejoin {
     atoll_session_id session;
-    uint64_t due_ms;
 } rejoin;
-
-static void
-rejoin_later(atoll__worker *w, atoll__session *s, uint64_t delay_ms)
-{
-    rejoin r = {s->id, uv_now(&w->loop) + delay_ms};
-    atoll__buf_append(&w->areas->rejoins, &r, sizeof r);
-}
 
 static void
 rejoin_start(atoll__worker *w, atoll__session *s)
 {
     ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"entering an area again: its node died\" area=\"%s\"",
               s->area_id);
+    if (!s->rejoining) {
+        rejoin r = {s->id};
+        atoll__buf_append(&w->areas->rejoins, &r, sizeof r);
+    }
     s->rejoining = true;
     s->rejoin_since_ms = uv_now(&w->loop);
+    s->rejoin_next_ms = 0;
     s->area = 0;
     s->entering = true; /* what the client sends now waits for the area */
-    atoll__area_enter_again(s);
+    atoll__area_rejoin_tick(w);
 }
 
 bool
@@ -63,7 +69,7 @@ atoll__area_rejoin_failed(atoll__worker *w, atoll__session *s)
         s->rejoining = false;
         return false; /* the entry fails as any other: the client is told */
     }
-    rejoin_later(w, s, REJOIN_RETRY_MS);
+    s->rejoin_next_ms = uv_now(&w->loop) + REJOIN_RETRY_MS;
     return true;
 }
 
@@ -76,22 +82,43 @@ atoll__area_rejoin_tick(atoll__worker *w)
     uint64_t now = uv_now(&w->loop);
     rejoin *r = (rejoin *)atoll__buf_data(b);
     size_t n = b->len / sizeof *r, kept = 0;
-    /* Entries sent below may fail at once and add themselves again: work on a copy. */
-    rejoin *due = atoll__malloc(n * sizeof *due);
-    size_t ndue = 0;
     for (size_t i = 0; i < n; i++) {
-        if (r[i].due_ms <= now)
-            due[ndue++] = r[i];
-        else
-            r[kept++] = r[i];
-    }
-    b->len = kept * sizeof *r;
-    for (size_t i = 0; i < ndue; i++) {
-        atoll__session *s = atoll__session_find(w, due[i].session);
-        if (s != NULL && s->rejoining && s->conn.state != ATOLL_CONN_CLOSING)
+        atoll__session *s = atoll__session_find(w, r[i].session);
+        if (s == NULL || !s->rejoining || s->conn.state == ATOLL_CONN_CLOSING)
+            continue; /* back in its area, or gone: dropped from the list */
+        r[kept++] = r[i];
+        if (now - s->rejoin_since_ms >= REJOIN_GIVE_UP_MS) {
+            ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"gave up entering an area again after its node "
+                      "died\" area=\"%s\"", s->area_id);
+            s->rejoining = false;
+            atoll__kick(s, "its area was lost with a node that failed");
+            continue;
+        }
+        if (now >= s->rejoin_next_ms) {
+            s->rejoin_next_ms = now + REJOIN_SILENT_MS;
             atoll__area_enter_again(s);
+        }
     }
-    atoll__free(due);
+    /* An entry answered at once (a failure) may have changed nothing of the list: only
+     * what was kept stays. */
+    b->len = kept * sizeof *r;
+}
+
+void
+atoll__area_rejoin_wake(atoll__worker *w, const char *id)
+{
+    atoll__buf *b = &w->areas->rejoins;
+    rejoin *r = (rejoin *)atoll__buf_data(b);
+    bool any = false;
+    for (size_t i = 0; i < b->len / sizeof *r; i++) {
+        atoll__session *s = atoll__session_find(w, r[i].session);
+        if (s != NULL && s->rejoining && strcmp(s->area_id, id) == 0) {
+            s->rejoin_next_ms = 0;
+            any = true;
+        }
+    }
+    if (any)
+        atoll__area_rejoin_tick(w);
 }
 
 /* The players of this worker's areas whose sessions were on the dead node: dropped as

@@ -258,6 +258,8 @@ atoll__where_invalidate_mail(atoll__worker *w, atoll__mail *m)
     tombstone *t = record_of(&w->areas->tombstones, m->from, sizeof *t, &made);
     if (made || t->epoch < m->epoch)
         t->epoch = m->epoch;
+    /* Its entry changed: sessions entering it again after its node died try now. */
+    atoll__area_rejoin_wake(w, m->from);
     atoll__mail_free(m);
 }
 

@@ -6,10 +6,9 @@
  * Load. Each heartbeat measures what this node carries: the time its workers spent in
  * game code (handlers, hooks, ticks, timers) over the last interval, as a fraction of
  * one core, plus its players (1 per 1000) and client messages (1 per 10,000 a second),
- * from the stats the area runtime publishes (atoll_node_areas). Placement takes the
- * area node with the lowest load, counting the areas it placed there since the loads
- * were read, so that a burst of new areas spreads instead of all landing on the node
- * that was idle a moment ago.
+ * from the stats the area runtime publishes (atoll_node_areas). Placement takes, among
+ * the area nodes whose loads are within LOAD_MARGIN of the lowest, the one the area's
+ * id ranks first (remote_place).
  *
  * Coordinator. Nodes with the coordinator role race for a lease in Redis each
  * heartbeat; one holds it. The holder watches the registry: when a node it saw alive is
@@ -67,37 +66,48 @@ remote_bad_peer(atoll__node *n, int node)
     remote_post(n, node, ATOLL__PIECE_DROP, NULL, 0);
 }
 
-/* FNV-1a: the worker of the chosen node, by the area's id. */
+/* FNV-1a of the area's id, mixed with a node's id (0: the id alone). */
 static uint32_t
-id_hash(const char *id)
+id_hash(const char *id, int node)
 {
     uint32_t h = 2166136261u;
     for (const char *p = id; *p; p++)
         h = (h ^ (uint8_t)*p) * 16777619u;
-    return h;
+    h = (h ^ (uint32_t)node) * 16777619u;
+    h ^= h >> 15;
+    return h * 2246822519u;
 }
 
-/* What a newly placed area adds to a node's load until the next reading. */
-#define PLACED_LOAD 0.01
+/* Nodes whose loads differ by less than this are equally good for a new area. */
+#define LOAD_MARGIN 0.05
 
 static int
 remote_place(atoll__node *n, const char *id, atoll__addr *out)
 {
     atoll__cluster *c = cluster_of(n);
     pthread_mutex_lock(&c->lock);
+    double least = 0;
+    for (int i = 0; i < c->nplaceable; i++)
+        if (i == 0 || c->placeable[i].load < least)
+            least = c->placeable[i].load;
+    /* Among the least loaded (within LOAD_MARGIN), the one an id's hash with each node
+     * ranks first (rendezvous hashing): every gate picks the same node for the same id
+     * while the loads stay close, so a burst of entries into a new area sends them all
+     * to one node, instead of each node claiming it and the fastest winning them all;
+     * different ids spread by the hash. */
     int best = -1;
-    double best_load = 0;
+    uint32_t best_rank = 0;
     for (int i = 0; i < c->nplaceable; i++) {
-        double l = c->placeable[i].load + PLACED_LOAD * c->placeable[i].placed;
-        if (best < 0 || l < best_load) {
+        uint32_t rank = id_hash(id, c->placeable[i].node);
+        if (c->placeable[i].load <= least + LOAD_MARGIN && (best < 0 || rank > best_rank)) {
             best = i;
-            best_load = l;
+            best_rank = rank;
         }
     }
     if (best >= 0) {
         struct place_entry *e = &c->placeable[best];
-        e->placed++;
-        *out = atoll__addr_make(e->node, (int)(id_hash(id) % (uint32_t)(e->nworkers > 0 ? e->nworkers : 1)));
+        uint32_t nw = (uint32_t)(e->nworkers > 0 ? e->nworkers : 1);
+        *out = atoll__addr_make(e->node, (int)(id_hash(id, 0) % nw));
     }
     pthread_mutex_unlock(&c->lock);
     return best >= 0 ? ATOLL_OK : ATOLL_ENOENT;
@@ -404,6 +414,12 @@ static void
 on_beat(uv_timer_t *t)
 {
     atoll__cluster *c = t->data;
+    if (!atoll__redis_up(c->redis) && c->claim_record) {
+        /* The first heartbeat waits for the connection (made on this loop after the
+         * start): tried again in 10 ms rather than lost for a whole beat. */
+        uv_timer_start(&c->beat, on_beat, 10, c->cfg->beat_ms);
+        return;
+    }
     uint32_t players;
     double msgs;
     measure_load(c, &players, &msgs);

@@ -92,7 +92,6 @@ struct atoll__cluster {
         int node;
         int nworkers;
         double load;
-        int placed;         /* areas placed there since the loads were read */
     } *placeable;
     int nplaceable;
 

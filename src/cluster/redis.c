@@ -129,11 +129,18 @@ static const char CAS_LUA[] =
     "return out\n";
 
 /* node_join: the id this name had, when no live node holds it; else an id that no node
- * ever had; else one whose node is dead (its lease is gone). Held at once by a
- * placeholder record, so two nodes joining together never get the same id.
- * KEYS: nodes. ARGV: name, node key prefix, highest id, hold ms, placeholder record. */
+ * ever had; else one whose node is dead (its lease is gone). An id whose dead node
+ * still owns areas in the directory is not given either: the coordinator has yet to
+ * take them, and would take the new node's with them (they are listed by node id).
+ * Held at once by a placeholder record, so two nodes joining together never get the
+ * same id.
+ * KEYS: nodes. ARGV: name, node key prefix, highest id, hold ms, placeholder record,
+ * node areas key prefix. */
 static const char JOIN_LUA[] =
-    "local function live(id) return redis.call('EXISTS', ARGV[2] .. id) == 1 end\n"
+    "local function live(id)\n"
+    "  return redis.call('EXISTS', ARGV[2] .. id) == 1 or\n"
+    "         redis.call('SCARD', ARGV[6] .. id) > 0\n"
+    "end\n"
     "local max = tonumber(ARGV[3])\n"
     "local used, pick = {}, nil\n"
     "local known = redis.call('HGETALL', KEYS[1])\n"
@@ -1576,11 +1583,12 @@ atoll__redis_node_join(atoll__redis *r, const char *name, int *node_id, char *er
     char max[16], hold[16];
     snprintf(max, sizeof max, "%d", ATOLL_NODE_ID_MAX);
     snprintf(hold, sizeof hold, "%d", JOIN_HOLD_MS);
-    const char *argv[] = {"EVAL", JOIN_LUA, "1", KEY_NODES, name, KEY_NODE, max, hold, text};
-    size_t lens[9];
-    for (int i = 0; i < 9; i++)
+    const char *argv[] = {"EVAL", JOIN_LUA, "1", KEY_NODES, name, KEY_NODE, max, hold, text,
+                          KEY_NODE_AREAS};
+    size_t lens[10];
+    for (int i = 0; i < 10; i++)
         lens[i] = strlen(argv[i]);
-    redisReply *x = redisCommandArgv(c, 9, argv, lens);
+    redisReply *x = redisCommandArgv(c, 10, argv, lens);
     free(text);
     int rc;
     if (x == NULL) {

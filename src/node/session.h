@@ -62,6 +62,7 @@ struct atoll__session {
                                           * when its node dies (a cluster's failover) */
     bool rejoining;           /* entering its area again after its node died */
     uint64_t rejoin_since_ms;
+    uint64_t rejoin_next_ms;  /* when its entry is sent (again) */
     /* Requests sent to an area on another node and not answered yet, oldest first,
      * numbered (mail's epoch) 1, 2, ... per session: sent again when that node dies
      * and the area comes back, where the numbers make each one run once (src/area:

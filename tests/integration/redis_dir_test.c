@@ -849,6 +849,13 @@ TEST(node_join_gives_ids)
     ASSERT_EQ(join("newcomer"), 3);
     ASSERT_EQ(join("old2"), 4); /* its own id is live; 3 is held by newcomer now */
     ASSERT_EQ(join("old5"), 5); /* its own, dead */
+    /* A dead node whose areas were not taken yet keeps its id from everyone, itself
+     * included: the coordinator lists areas by node id. */
+    ASSERT(redis_exec(&server, NULL, 0, "SADD atoll:node_areas:6 some-area"));
+    int six = join("old6");
+    ASSERT(six != 6);
+    ASSERT(redis_exec(&server, NULL, 0, "DEL atoll:node_areas:6"));
+    ASSERT_EQ(join("old6"), 6); /* taken over now: its id again */
     char out[64];
     ASSERT(redis_exec(&server, out, sizeof out, "HGET atoll:nodes 4"));
     ASSERT_STR(out, "old2");
