@@ -16,7 +16,11 @@
  *      --hold-ms more (an answer that was already on its way at the kill does not end
  *      a player's wait: its next request may be the one that waits);
  *   4. the victim starts again as a fresh process with the same --node-id (so it gets
- *      its registry id back), and the cluster is left to settle for --settle-ms.
+ *      its registry id back), and the cluster is left to settle for --settle-ms, and
+ *      then for a random time up to --jitter-ms more: the wait depends on where in its
+ *      heartbeat period (cluster.beat_ms) each node is at the kill, and a loop of fixed
+ *      delays would kill at about the same phase every time (it did: kills of one
+ *      node took 1.4-1.6 s, of the other 1.8-1.9 s, alternating).
  *
  * For each kill and each player, its wait: the longest time it went without an answer
  * from the kill to the end of step 3, the kill counting as its last answer (a player
@@ -73,6 +77,7 @@ static struct {
     int warmup_ms;
     int hold_ms;
     int settle_ms;
+    int jitter_ms;
     int timeout_ms; /* one request's deadline */
 } cfg = {
     .logs = ".",
@@ -82,6 +87,7 @@ static struct {
     .warmup_ms = 2000,
     .hold_ms = 1000,
     .settle_ms = 2000,
+    .jitter_ms = 1000,
     .timeout_ms = 15000,
 };
 
@@ -442,7 +448,7 @@ typedef struct kill_rec {
     int affected; /* players in them */
     uint64_t kill_us, answered_us, end_us, restarted_us, settled_us;
     double worst_ms, median_ms, affected_median_ms, first_worst_ms;
-    double others_worst_ms;  /* the longest wait of a player whose area lived on */
+    double others_worst_ms;  /* the longest wait of a player whose area lived on; -1: none */
     double restart_worst_ms; /* the longest wait while it restarted and settled */
 } kill_rec;
 
@@ -463,11 +469,11 @@ print_json_text(const char *text)
 static void
 usage(void)
 {
-    fprintf(stderr,
-            "usage: atoll-failover-bench --atoll BIN --redis redis://HOST:PORT\n"
-            "         --store postgres://... --secret SECRET [--logs DIR] [--players N]\n"
-            "         [--kills K] [--lease-ms MS] [--beat-ms MS] [--areas N]\n"
-            "         [--warmup-ms MS] [--hold-ms MS] [--settle-ms MS] [--timeout-ms MS]\n");
+    fprintf(stderr, "usage: atoll-failover-bench --atoll BIN --redis redis://HOST:PORT\n"
+                    "         --store postgres://... --secret SECRET [--logs DIR] [--players N]\n"
+                    "         [--kills K] [--lease-ms MS] [--beat-ms MS] [--areas N]\n"
+                    "         [--warmup-ms MS] [--hold-ms MS] [--settle-ms MS] [--jitter-ms MS]\n"
+                    "         [--timeout-ms MS]\n");
     exit(2);
 }
 
@@ -502,6 +508,8 @@ main(int argc, char **argv)
             cfg.hold_ms = atoi(v);
         else if (!strcmp(a, "--settle-ms"))
             cfg.settle_ms = atoi(v);
+        else if (!strcmp(a, "--jitter-ms"))
+            cfg.jitter_ms = atoi(v);
         else if (!strcmp(a, "--timeout-ms"))
             cfg.timeout_ms = atoi(v);
         else
@@ -509,9 +517,10 @@ main(int argc, char **argv)
     }
     if (argc % 2 == 0 || !cfg.atoll || !cfg.redis || !cfg.store || !cfg.secret || cfg.players < 1 ||
         cfg.players > MAX_PLAYERS || cfg.kills < 1 || cfg.kills > MAX_KILLS || cfg.areas < 1 ||
-        cfg.timeout_ms < 1)
+        cfg.timeout_ms < 1 || cfg.jitter_ms < 0)
         usage();
     signal(SIGPIPE, SIG_IGN);
+    srand48((long)time(NULL) ^ (long)getpid());
     if (!redis_open()) {
         fprintf(stderr, "atoll-failover-bench: cannot connect to %s\n", cfg.redis);
         return 1;
@@ -525,7 +534,7 @@ main(int argc, char **argv)
         goto out;
     if (!players_start(gate.port))
         goto out;
-    sleep_ms(cfg.warmup_ms);
+    sleep_ms(cfg.warmup_ms + (int)(drand48() * cfg.jitter_ms));
 
     for (int k = 0; k < cfg.kills; k++) {
         kill_rec *kr = &kills[k];
@@ -573,7 +582,7 @@ main(int argc, char **argv)
         if (!node_start(victim))
             goto out;
         kr->restarted_us = now_us();
-        sleep_ms(cfg.settle_ms);
+        sleep_ms(cfg.settle_ms + (int)(drand48() * cfg.jitter_ms));
         kr->settled_us = now_us();
         done = k + 1;
         fprintf(stderr,
@@ -620,16 +629,16 @@ out:
         kr->restart_worst_ms = max_ms(r, cfg.players);
         kr->median_ms = median_ms(w, cfg.players);
         kr->affected_median_ms = median_ms(wv, nv);
-        kr->others_worst_ms = max_ms(wo, no);
+        kr->others_worst_ms = no > 0 ? max_ms(wo, no) : -1; /* -1: no area lived on */
         worst[k] = (uint64_t)(kr->worst_ms * 1000);
         med[k] = (uint64_t)(kr->median_ms * 1000);
         vmed[k] = (uint64_t)(kr->affected_median_ms * 1000);
         fprintf(stderr,
                 "  kill %d: worst player %.0f ms, median player %.0f ms, median of the %d "
-                "players of the dead node's areas %.0f ms, worst of the others %.0f ms; worst "
-                "wait during its restart %.0f ms\n",
-                k + 1, kr->worst_ms, kr->median_ms, nv, kr->affected_median_ms, kr->others_worst_ms,
-                kr->restart_worst_ms);
+                "players of the dead node's areas %.0f ms, worst of the %d others %.0f ms; "
+                "worst wait during its restart %.0f ms\n",
+                k + 1, kr->worst_ms, kr->median_ms, nv, kr->affected_median_ms, no,
+                no > 0 ? kr->others_worst_ms : 0.0, kr->restart_worst_ms);
     }
     uint64_t restart_worst = 0, others_worst = 0;
     for (int k = 0; k < done; k++) {
@@ -677,15 +686,18 @@ out:
     printf("\",\"runs\":[");
     for (int k = 0; k < done; k++) {
         kill_rec *kr = &kills[k];
+        char others[24] = "null";
+        if (kr->others_worst_ms >= 0)
+            snprintf(others, sizeof others, "%.1f", kr->others_worst_ms);
         printf("%s{\"victim\":\"%s\",\"node\":%d,\"coordinator\":%s,\"victim_areas\":%d,"
                "\"victim_players\":%d,\"worst_ms\":%.1f,\"median_ms\":%.1f,"
-               "\"victim_players_median_ms\":%.1f,\"others_worst_ms\":%.1f,"
+               "\"victim_players_median_ms\":%.1f,\"others_worst_ms\":%s,"
                "\"first_answer_worst_ms\":%.1f,\"all_answered_ms\":%.1f,"
                "\"restart_worst_ms\":%.1f}",
                k ? "," : "", kr->victim, kr->node_id, kr->coordinator ? "true" : "false", kr->areas,
-               kr->affected, kr->worst_ms, kr->median_ms, kr->affected_median_ms,
-               kr->others_worst_ms, kr->first_worst_ms,
-               (double)(kr->answered_us - kr->kill_us) / 1000.0, kr->restart_worst_ms);
+               kr->affected, kr->worst_ms, kr->median_ms, kr->affected_median_ms, others,
+               kr->first_worst_ms, (double)(kr->answered_us - kr->kill_us) / 1000.0,
+               kr->restart_worst_ms);
     }
     printf("]}\n");
     for (int i = 0; i < cfg.players; i++) {

@@ -125,19 +125,20 @@
 #         process, the median over the runs (the cluster's sum per run, then its
 #         median). Before the runs the 8 areas are placed by players entering one at a
 #         time (atoll-loadgen --once), which spreads them over both area nodes; a burst
-#         of first entries puts them all on one (see the section). Areas per area node
-#         are read from Redis after the runs. Then
-#         failover, with build/bench/atoll-failover-bench (bench/failover.c): a gate and
-#         two area nodes with the coordinator role, durable, 50 players leveling up
-#         through the gate and checking that each answer is the level after the last;
-#         10 times (--quick: 3) the area node that owns the most areas (on a tie the
-#         coordinator's) is killed with SIGKILL and started again once every player has
-#         been answered: p50 and max over the kills of the worst player's wait and of
-#         the median player's (target <= 2 s); first with the default cluster.lease_ms
-#         and cluster.beat_ms (1500, 300), then with 800 and 150. Each run has its own
-#         Redis database number and PostgreSQL database. Every node here, the load
-#         generator, Redis and PostgreSQL share the 2 cores: the cluster's throughput is
-#         bounded by the machine, not by its design.
+#         of first entries puts them all on one (docs/performance.md). Areas per area
+#         node are read from Redis after the runs. Then failover, with
+#         build/bench/atoll-failover-bench (bench/failover.c): a gate and two area nodes
+#         with the coordinator role, durable, 50 players leveling up through the gate
+#         and checking that each answer is the level after the last; 10 times (--quick:
+#         3) the area node that owns the most areas (on a tie the coordinator's) is
+#         killed with SIGKILL and started again once every player has been answered,
+#         and the next kill comes 2 to 3 s after the restart (random, so that kills fall
+#         anywhere in the nodes' heartbeat periods): p50 and max over the kills of the
+#         worst player's wait and of the median player's (target <= 2 s); first with the
+#         default cluster.lease_ms and cluster.beat_ms (1500, 300), then with 800 and
+#         150. Each run has its own Redis database number and PostgreSQL database. Every
+#         node here, the load generator, Redis and PostgreSQL share the 2 cores: the
+#         cluster's throughput is bounded by the machine, not by its design.
 # The load generator runs on the same machine with 2 threads and no CPU pinning: the
 # servers' 2 workers and the generator's 2 threads share the 2 cores through the
 # scheduler, so a server that spends more CPU per request leaves less to the generator
