@@ -633,18 +633,23 @@ out:
         worst[k] = (uint64_t)(kr->worst_ms * 1000);
         med[k] = (uint64_t)(kr->median_ms * 1000);
         vmed[k] = (uint64_t)(kr->affected_median_ms * 1000);
+        char others[64] = "no other players";
+        if (no > 0)
+            snprintf(others, sizeof others, "worst of the %d others %.0f ms", no,
+                     kr->others_worst_ms);
         fprintf(stderr,
                 "  kill %d: worst player %.0f ms, median player %.0f ms, median of the %d "
-                "players of the dead node's areas %.0f ms, worst of the %d others %.0f ms; "
-                "worst wait during its restart %.0f ms\n",
-                k + 1, kr->worst_ms, kr->median_ms, nv, kr->affected_median_ms, no,
-                no > 0 ? kr->others_worst_ms : 0.0, kr->restart_worst_ms);
+                "players of the dead node's areas %.0f ms, %s; worst wait during its restart "
+                "%.0f ms\n",
+                k + 1, kr->worst_ms, kr->median_ms, nv, kr->affected_median_ms, others,
+                kr->restart_worst_ms);
     }
     uint64_t restart_worst = 0, others_worst = 0;
     for (int k = 0; k < done; k++) {
         if ((uint64_t)(kills[k].restart_worst_ms * 1000) > restart_worst)
             restart_worst = (uint64_t)(kills[k].restart_worst_ms * 1000);
-        if ((uint64_t)(kills[k].others_worst_ms * 1000) > others_worst)
+        if (kills[k].others_worst_ms >= 0 &&
+            (uint64_t)(kills[k].others_worst_ms * 1000) > others_worst)
             others_worst = (uint64_t)(kills[k].others_worst_ms * 1000);
     }
     int violations = 0, errors = 0;
