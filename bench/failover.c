@@ -32,6 +32,9 @@
  * others, whose area lived on). Over the kills: p50 and max of each. Waits while a
  * node restarts are reported apart (a restart should disturb nobody).
  *
+ * The gate's log tells how many node deaths it saw: more than the kills would be a
+ * node declared dead while it was alive (a lease not renewed in time).
+ *
  * Output: a JSON object on stdout; progress on stderr. Each node's log goes to
  * --logs DIR/<name>.<start>.log (the killed processes' logs are kept). Exit status 0
  * when it ran (violations and errors are counted in the JSON, not in the status), 1
@@ -440,6 +443,21 @@ max_ms(const uint64_t *v, int n)
     return (double)m / 1000.0;
 }
 
+/* Lines of path holding needle (0 when it cannot be read). */
+static int
+count_lines(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
 typedef struct kill_rec {
     char victim[16];
     int node_id;
@@ -684,6 +702,14 @@ out:
            "\"violations\":%d,\"errors\":%d,",
            (double)others_worst / 1000.0, (double)restart_worst / 1000.0, levels, violations,
            errors);
+    /* Deaths the gate saw: one a kill, any more a node declared dead while it lived (its
+     * lease not renewed in time: the price of a short lease on a busy machine). The
+     * gate lives through the whole run and is stopped first, so it sees no stop. */
+    char gate_log[512];
+    snprintf(gate_log, sizeof gate_log, "%s/%s.1.log", cfg.logs, gate.name);
+    int deaths = count_lines(gate_log, "msg=\"node gone: its lease ended\"");
+    printf("\"deaths_seen_by_gate\":%d,\"false_deaths\":%d,", deaths,
+           deaths > done ? deaths - done : 0);
     printf("\"first_violation\":\"");
     print_json_text(first_violation);
     printf("\",\"first_error\":\"");

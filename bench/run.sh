@@ -1081,7 +1081,8 @@ failover_run() {
     local j=${FAILOVER[$key]}
     echo "  $key: worst player p50 $(field "$j" worst_p50_ms) ms, max $(field "$j" worst_max_ms) ms;" \
         "median player p50 $(field "$j" median_p50_ms) ms, max $(field "$j" median_max_ms) ms;" \
-        "$(field "$j" levels) levels, violations $(field "$j" violations), errors $(field "$j" errors)" >&2
+        "$(field "$j" levels) levels, violations $(field "$j" violations), errors $(field "$j" errors)," \
+        "false deaths $(field "$j" false_deaths)" >&2
     # Errors in the nodes' logs are findings: shown, not judged here.
     if grep -h 'level=error' "$TMP/fo-$key"/*.log >"$TMP/fo-$key.errors"; then
         echo "  $key: $(wc -l <"$TMP/fo-$key.errors") error lines in the nodes' logs, first:" >&2
@@ -1401,8 +1402,8 @@ if want cluster && ((CL_OK)); then
     printf '%d SIGKILLs of the area node owning the most areas; wait = a player'"'"'s longest time\n' \
         "$FAILOVER_KILLS"
     printf 'without an answer from the kill on; p50 and max over the kills (ms)\n'
-    printf '%-32s %10s %10s %11s %11s %11s %11s %7s\n' settings "worst p50" "worst max" \
-        "median p50" "median max" "others max" violations errors
+    printf '%-32s %10s %10s %11s %11s %11s %11s %7s %12s\n' settings "worst p50" "worst max" \
+        "median p50" "median max" "others max" violations errors "false deaths"
     for key in defaults "lease$FAILOVER_ALT_LEASE"; do
         j=${FAILOVER[$key]}
         if [[ $key == defaults ]]; then
@@ -1410,13 +1411,15 @@ if want cluster && ((CL_OK)); then
         else
             label="lease $FAILOVER_ALT_LEASE, beat $FAILOVER_ALT_BEAT"
         fi
-        printf '%-32s %10.0f %10.0f %11.0f %11.0f %11.0f %11s %7s\n' "$label" \
+        printf '%-32s %10.0f %10.0f %11.0f %11.0f %11.0f %11s %7s %12s\n' "$label" \
             "$(field "$j" worst_p50_ms)" "$(field "$j" worst_max_ms)" \
             "$(field "$j" median_p50_ms)" "$(field "$j" median_max_ms)" \
-            "$(field "$j" others_worst_max_ms)" "$(field "$j" violations)" "$(field "$j" errors)"
+            "$(field "$j" others_worst_max_ms)" "$(field "$j" violations)" "$(field "$j" errors)" \
+            "$(field "$j" false_deaths)"
     done
     echo "(target: worst player <= 2000 ms; others: players whose area was on the surviving node;"
-    echo " violations: answers other than the previous level + 1)"
+    echo " violations: answers other than the previous level + 1; false deaths: nodes the gate"
+    echo " declared dead that were not killed)"
 fi
 
 # ---- JSON -------------------------------------------------------------------------------
