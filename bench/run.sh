@@ -1118,9 +1118,9 @@ if want cluster && ((CL_OK)); then
     # The 8 areas are placed before the runs by players entering one at a time, so that
     # both area nodes have some, as in a cluster whose areas came gradually. A burst of
     # entries into areas nobody has placed yet, as the first run's 100 connections
-    # would make, put all 8 on one area node in every try: each entry has the gate pick
-    # a node, each node picked claims the area in Redis, and the first claim wins, so
-    # the node that gets to Redis first takes them all (reported in docs/performance.md).
+    # would make, put all 8 on one area node in 7 tries of 11: each entry has the gate
+    # pick a node, each node picked claims the area in Redis, and the first claim wins,
+    # so the node that gets to Redis first takes them (docs/performance.md).
     for n in $(seq 1 60); do
         "$LOADGEN" --once --port "${PORT_OF[cluster-gate]}" --entry --route area.info \
             --body '{}' --timeout 10000 >/dev/null 2>>"$TMP/loadgen.log" || {
