@@ -47,9 +47,17 @@
  * heartbeats) for --duration seconds, for memory measurements. --ready-file PATH is
  * written once every connection has settled, so a script knows when to measure.
  *
+ * --cpu-pids PID,PID,... (closed loop): the CPU time (utime + stime of /proc/PID/stat)
+ * of each of those processes is read when the first thread opens its measured window
+ * and when the last one closes its own, here rather than in the calling script, so
+ * that the reads sit on the window's edges (a script's sleeps would be late by its
+ * scheduling on a busy machine). Each process's CPU seconds over that span, divided by
+ * the span and by the throughput, is its CPU per request answered: "cpu_s_<i>" and
+ * "cpu_us_per_req_<i>" for the i-th pid (from 0), and "cpu_window_s".
+ *
  * Output: one JSON object on stdout. Closed loop and idle:
  * {"transport","conns","depth","duration_s","requests","errors","throughput_rps",
- *  "p50_us","p99_us","p999_us","max_us","connected"}.
+ *  "p50_us","p99_us","p999_us","max_us","connected"} (and the cpu_ members above).
  * errors counts failed connects, failed requests and connections lost before the end.
  * Fan-out: {"mode":"fanout","conns","members","rate_per_conn","duration_s","says",
  *  "say_errors","pushes_expected","pushes","delivered","pushes_per_s","p50_us","p99_us",
@@ -177,6 +185,7 @@ static struct {
     double grace_s;         /* fan-out: listening after the window */
     const char *push_route; /* fan-out: the pushes that carry the says */
     const char *uid_prefix; /* entry uids are <prefix>-<n>, or NULL: bench-<pid>-<n> */
+    const char *cpu_pids;   /* closed loop: processes whose CPU per request is told */
 } cfg = {
     .host = "127.0.0.1",
     .transport = ATOLLC_TCP,
@@ -197,6 +206,90 @@ static struct {
 static atomic_int threads_settled;
 static atomic_int total_connected;
 static atomic_int total_failed;
+
+/* ---- CPU of other processes (--cpu-pids) ------------------------------------------- */
+
+#define MAX_CPU_PIDS 16
+static int cpu_pid[MAX_CPU_PIDS];
+static int ncpu_pids;
+static atomic_int cpu_measuring;      /* threads inside their measured window */
+static atomic_int cpu_windows_opened; /* threads that opened it */
+static long long cpu_before[MAX_CPU_PIDS], cpu_after[MAX_CPU_PIDS]; /* clock ticks, -1: unread */
+static uint64_t cpu_t0, cpu_t1; /* uv_hrtime() of the two reads */
+
+/* utime + stime of pid in clock ticks, or -1. The command name (field 2) is in
+ * parentheses and may hold spaces: the fields are counted after its closing one. */
+static long long
+proc_cpu_ticks(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (p == NULL)
+        return -1;
+    /* After ")": state (3), ppid, pgrp, session, tty_nr, tpgid, flags, minflt, cminflt,
+     * majflt, cmajflt, utime (14), stime (15). */
+    unsigned long long ut = 0, st = 0;
+    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (long long)(ut + st);
+}
+
+static void
+cpu_read(long long *into)
+{
+    for (int i = 0; i < ncpu_pids; i++)
+        into[i] = proc_cpu_ticks(cpu_pid[i]);
+}
+
+/* A thread opens its window: the first one reads the processes' CPU. */
+static void
+cpu_window_open(void)
+{
+    if (ncpu_pids == 0)
+        return;
+    atomic_fetch_add(&cpu_measuring, 1);
+    if (atomic_fetch_add(&cpu_windows_opened, 1) == 0) {
+        cpu_read(cpu_before);
+        cpu_t0 = uv_hrtime();
+    }
+}
+
+/* A thread closes its window: the last one still inside reads again. (Threads open
+ * their windows within milliseconds of each other, once their connections are up, so
+ * one closes before another opens only when a thread's connections all failed.) */
+static void
+cpu_window_close(void)
+{
+    if (ncpu_pids == 0)
+        return;
+    if (atomic_fetch_sub(&cpu_measuring, 1) == 1) {
+        cpu_t1 = uv_hrtime();
+        cpu_read(cpu_after);
+    }
+}
+
+/* --cpu-pids's list; false when it is not one. */
+static bool
+parse_cpu_pids(const char *list)
+{
+    const char *p = list;
+    while (*p) {
+        char *end;
+        long pid = strtol(p, &end, 10);
+        if (end == p || pid <= 0 || ncpu_pids == MAX_CPU_PIDS || (*end && *end != ','))
+            return false;
+        cpu_pid[ncpu_pids++] = (int)pid;
+        p = *end ? end + 1 : end;
+    }
+    return ncpu_pids > 0;
+}
 
 /* Fan-out: connections whose entry is over (entered, refused, or never connected);
  * members, the ones that entered; and the global window (CLOCK_MONOTONIC ns; 0 until the
@@ -651,9 +744,12 @@ on_phase(uv_timer_t *tm)
     if (t->phase == PH_WARMUP) {
         t->phase = PH_MEASURE;
         t->t_start = uv_hrtime();
+        cpu_window_open();
         uv_timer_start(&t->phase_timer, on_phase, (uint64_t)(cfg.duration_s * 1000), 0);
         return;
     }
+    if (t->phase == PH_MEASURE && !cfg.idle && !cfg.fanout)
+        cpu_window_close();
     stop_thread(t);
 }
 
@@ -725,6 +821,29 @@ run_once(void)
     return 0;
 }
 
+/* The CPU members of --cpu-pids, inside the closed loop's JSON object. A process's CPU
+ * per request is its CPU seconds over the span between the two reads divided by the
+ * requests answered in that span: the span's length times the summed rate of the
+ * threads (each thread counts answers in its own window only, and the windows open and
+ * close within milliseconds of the span's edges). */
+static void
+print_cpu(double rps)
+{
+    double span = cpu_t1 > cpu_t0 ? (double)(cpu_t1 - cpu_t0) / 1e9 : 0;
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    printf(",\"cpu_window_s\":%.3f", span);
+    for (int i = 0; i < ncpu_pids; i++) {
+        if (cpu_before[i] < 0 || cpu_after[i] < cpu_before[i] || span <= 0 || rps <= 0) {
+            /* The process was gone at either read (or the run measured nothing). */
+            printf(",\"cpu_s_%d\":null,\"cpu_us_per_req_%d\":null", i, i);
+            continue;
+        }
+        double cpu_s = (double)(cpu_after[i] - cpu_before[i]) / hz;
+        printf(",\"cpu_s_%d\":%.2f,\"cpu_us_per_req_%d\":%.2f", i, cpu_s, i,
+               cpu_s / (span * rps) * 1e6);
+    }
+}
+
 /* ---- main ---------------------------------------------------------------------------- */
 
 static void
@@ -735,7 +854,7 @@ usage(void)
             "         [--depth D] [--duration S] [--warmup S] [--route R] [--body JSON]\n"
             "         [--entry] [--room NAME] [--jwt-secret S] [--repeat-entry]\n"
             "         [--check-code] [--idle] [--threads T] [--no-dict] [--ready-file PATH]\n"
-            "         [--timeout MS] [--uid-prefix P]\n"
+            "         [--timeout MS] [--uid-prefix P] [--cpu-pids PID,PID,...]\n"
             "       atoll-loadgen --fanout --port P [--rate SAYS_PER_S] [--conns N]\n"
             "         [--route room.say] [--push-route onChat] [--room NAME] [--duration S]\n"
             "         [--warmup S] [--grace S] [--threads T]\n"
@@ -814,6 +933,8 @@ main(int argc, char **argv)
             cfg.push_route = v;
         else if (!strcmp(a, "--jwt-secret"))
             cfg.jwt_secret = v;
+        else if (!strcmp(a, "--cpu-pids") && parse_cpu_pids(v))
+            cfg.cpu_pids = v;
         else
             usage();
     }
@@ -837,6 +958,8 @@ main(int argc, char **argv)
         usage();
     if (cfg.repeat_entry && (!cfg.entry || cfg.idle || cfg.fanout))
         usage(); /* it repeats the entry: --entry, closed loop */
+    if (cfg.cpu_pids && (cfg.idle || cfg.fanout))
+        usage(); /* per request answered: closed loop */
     if (cfg.threads > cfg.conns)
         cfg.threads = cfg.conns;
     cfg.body_len = strlen(cfg.body);
@@ -919,13 +1042,16 @@ main(int argc, char **argv)
         printf("{\"transport\":\"%s\",\"conns\":%d,\"depth\":%d,\"duration_s\":%.3f,"
                "\"requests\":%llu,\"errors\":%llu,\"throughput_rps\":%.1f,\"p50_us\":%.1f,"
                "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"connected\":%d,"
-               "\"entries\":%d,\"entry_s\":%.3f}\n",
+               "\"entries\":%d,\"entry_s\":%.3f",
                cfg.transport == ATOLLC_WS ? "ws" : "tcp", cfg.conns, cfg.idle ? 0 : cfg.depth,
                window, (unsigned long long)requests, (unsigned long long)errors, rps,
                hist_percentile(all, 0.50) / 1e3, hist_percentile(all, 0.99) / 1e3,
                hist_percentile(all, 0.999) / 1e3, all->max / 1e3, atomic_load(&total_connected),
                atomic_load(&entries_ok),
                entry_last > entry_first ? (double)(entry_last - entry_first) / 1e9 : 0.0);
+        if (ncpu_pids > 0)
+            print_cpu(rps);
+        printf("}\n");
     }
     free(all);
     free(lag);

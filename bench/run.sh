@@ -4,8 +4,8 @@
 #
 # Usage: bench/run.sh [--quick] [--only LIST]
 #   LIST: comma-separated sections: echo, idle, levelup, loopback, auth, fanout, calls,
-#   persist; "areas" stands for levelup,fanout,calls (the game scenarios); default: all
-#   of them.
+#   persist, cluster; "areas" stands for levelup,fanout,calls (the game scenarios);
+#   default: all of them.
 #
 # Builds nothing: it expects a configured and built tree in build/ (build/atoll,
 # build/bench/atoll-loadgen, build/bench/atoll-baseline, build/bench/libatoll_benchgame.so;
@@ -27,6 +27,14 @@
 #             --data TMPDIR (SQLite, a fresh directory per node) or --store
 #             postgres://atoll@127.0.0.1:PGPORT/DB (a database per node), each with
 #             --durability fast and durable
+#   cluster-single: build/atoll run --game quick --set quick.areas=8 ... \
+#             --set quick.broadcast=false --set net.rate_limit=0 --durability fast \
+#             --store postgres://atoll@127.0.0.1:PGPORT/atoll_single
+#   cluster-gate, cluster-a1, cluster-a2: the same game and settings as cluster-single,
+#             each with --redis redis://127.0.0.1:REDISPORT/0 --cluster-secret S
+#             --advertise 127.0.0.1:0 --node-id NAME and --roles gate (--listen
+#             127.0.0.1:PORT --store memory) or --roles area (no --listen; --store
+#             postgres://atoll@127.0.0.1:PGPORT/atoll_cluster, one database for both)
 # Sections:
 #   echo: route echo.echo, body {"msg":"hello"}, identical for both servers: TCP and
 #         WebSocket x (100 connections, depth 1) and (100, depth 16); 10 s measured after
@@ -101,6 +109,36 @@
 #         a memory node (which loads nothing): entries per second of each, the faster
 #         of 2 runs per node (1 with --quick), the order alternating; the node's loads=
 #         count says how many documents it read.
+#   cluster: the request path through a cluster against one node, then failover. A
+#         private Redis (redis-server on a free loopback port, no persistence) and a
+#         private PostgreSQL (as persist). First levelup (the quick game with
+#         quick.areas=8, --durability fast, 100 TCP connections, gate.entry then
+#         area.levelup {} in a closed loop, 1 in flight) in interleaved pairs as above:
+#         one embedded node (all roles in one process) against a cluster of a gate and
+#         two area nodes, every request going client -> gate -> area node -> gate ->
+#         client over the encrypted links (target ratio >= 0.5). The single node has its
+#         own database; the two area nodes share one, as a cluster's must, over all
+#         their runs: the loadgen's uids carry its pid, so every run plays new players
+#         from level 0 and reads no document of another run. atoll-loadgen --cpu-pids
+#         reads the CPU time (utime + stime) of each node and of the Redis server at the
+#         edges of the measured window: CPU microseconds per request answered, per
+#         process, the median over the runs (the cluster's sum per run, then its
+#         median). Before the runs the 8 areas are placed by players entering one at a
+#         time (atoll-loadgen --once), which spreads them over both area nodes; a burst
+#         of first entries puts them all on one (docs/performance.md). Areas per area
+#         node are read from Redis after the runs. Then failover, with
+#         build/bench/atoll-failover-bench (bench/failover.c): a gate and two area nodes
+#         with the coordinator role, durable, 50 players leveling up through the gate
+#         and checking that each answer is the level after the last; 10 times (--quick:
+#         3) the area node that owns the most areas (on a tie the coordinator's) is
+#         killed with SIGKILL and started again once every player has been answered,
+#         and the next kill comes 2 to 3 s after the restart (random, so that kills fall
+#         anywhere in the nodes' heartbeat periods): p50 and max over the kills of the
+#         worst player's wait and of the median player's (target <= 2 s); first with the
+#         default cluster.lease_ms and cluster.beat_ms (1500, 300), then with 800 and
+#         150. Each run has its own Redis database number and PostgreSQL database. Every
+#         node here, the load generator, Redis and PostgreSQL share the 2 cores: the
+#         cluster's throughput is bounded by the machine, not by its design.
 # The load generator runs on the same machine with 2 threads and no CPU pinning: the
 # servers' 2 workers and the generator's 2 threads share the 2 cores through the
 # scheduler, so a server that spends more CPU per request leaves less to the generator
@@ -118,15 +156,16 @@ LOADGEN=$BUILD/bench/atoll-loadgen
 LOADBENCH=$BUILD/bench/atoll-load-bench
 BASELINE=$BUILD/bench/atoll-baseline
 BENCHGAME=$BUILD/bench/libatoll_benchgame.so
+FAILOVER=$BUILD/bench/atoll-failover-bench
 RESULTS=$BUILD/bench/results.json
 
 usage() {
-    echo "usage: bench/run.sh [--quick] [--only echo,idle,levelup,loopback,auth,fanout,calls,persist|areas]" >&2
+    echo "usage: bench/run.sh [--quick] [--only echo,idle,levelup,loopback,auth,fanout,calls,persist,cluster|areas]" >&2
     exit 2
 }
 
 QUICK=0
-ONLY=echo,idle,levelup,loopback,auth,fanout,calls,persist
+ONLY=echo,idle,levelup,loopback,auth,fanout,calls,persist,cluster
 while (($#)); do
     case $1 in
     --quick) QUICK=1 ;;
@@ -143,16 +182,16 @@ declare -A RUN_SECTION
 IFS=, read -ra _sections <<<"$ONLY"
 for s in "${_sections[@]}"; do
     case $s in
-    echo | idle | levelup | loopback | auth | fanout | calls | persist) RUN_SECTION[$s]=1 ;;
+    echo | idle | levelup | loopback | auth | fanout | calls | persist | cluster) RUN_SECTION[$s]=1 ;;
     *) usage ;;
     esac
 done
 want() { [[ -n ${RUN_SECTION[$1]:-} ]]; }
 
 if ((QUICK)); then
-    DURATION=3 WARMUP=1 REPEATS=3 FO_STEP=3 PS_DURATION=2 PS_WARMUP=0.5
+    DURATION=3 WARMUP=1 REPEATS=3 FO_STEP=3 PS_DURATION=2 PS_WARMUP=0.5 FAILOVER_KILLS=3
 else
-    DURATION=10 WARMUP=2 REPEATS=5 FO_STEP=5 PS_DURATION=5 PS_WARMUP=1
+    DURATION=10 WARMUP=2 REPEATS=5 FO_STEP=5 PS_DURATION=5 PS_WARMUP=1 FAILOVER_KILLS=10
 fi
 IDLE_CONNS=10000
 BODY='{"msg":"hello"}'
@@ -163,6 +202,9 @@ FO_MAX_RATE=4096 # says per second per connection where the search gives up clim
 CALL_DEPTHS=(1 16 256)
 LOAD_CONNS=100
 JWT_SECRET=bench-jwt-secret-0123456789abcdef0123 # 37 bytes: no short-secret warning
+CLUSTER_SECRET=bench-cluster-secret-0123456789abcdef # at least 16 bytes
+FAILOVER_PLAYERS=50
+FAILOVER_ALT_LEASE=800 FAILOVER_ALT_BEAT=150 # the failover's alternative: a shorter lease
 
 need=("$ATOLL_BIN" "$LOADGEN")
 if want echo || want idle || want levelup; then need+=("$BASELINE"); fi
@@ -176,6 +218,10 @@ if want persist && ! command -v sqlite3 >/dev/null; then
     echo "run.sh: the persist section needs the sqlite3 command-line tool" >&2
     exit 1
 fi
+if want cluster && [[ ! -x $FAILOVER ]]; then
+    echo "run.sh: $FAILOVER is missing: build first" >&2
+    exit 1
+fi
 if want calls && [[ ! -f $BENCHGAME ]]; then
     echo "run.sh: $BENCHGAME is missing: build first" >&2
     exit 1
@@ -184,6 +230,8 @@ fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/atoll-bench.XXXXXX")
 SERVER_PID=
 LOADGEN_PID=
+REDIS_PID=
+FAILOVER_PID=
 declare -A PID_OF PORT_OF
 
 stop_pid() {
@@ -200,10 +248,12 @@ stop_pid() {
 
 cleanup() {
     stop_pid "$LOADGEN_PID"
+    stop_pid "$FAILOVER_PID" # its nodes die with it (PR_SET_PDEATHSIG)
     stop_pid "$SERVER_PID"
     for k in "${!PID_OF[@]}"; do
         stop_pid "${PID_OF[$k]}"
     done
+    stop_pid "$REDIS_PID"
     pg_stop
     rm -rf "$TMP"
 }
@@ -264,6 +314,10 @@ start_server() {
         "$ATOLL_BIN" run ${PS_ARGS[$1]} --game quick --listen "127.0.0.1:$PORT" \
             --workers 2 --set quick.broadcast=false --set net.rate_limit=0 \
             >"$TMP/$1.log" 2>&1 &
+        ;;
+    cluster-single)
+        "$ATOLL_BIN" run --game quick --listen "127.0.0.1:$PORT" --workers 2 "${CL_GAME[@]}" \
+            --store "$CL_SINGLE_STORE" >"$TMP/$1.log" 2>&1 &
         ;;
     bench)
         # BENCH_LINKS=1: every mail between the workers as node-link frames.
@@ -914,6 +968,243 @@ if want persist; then
     done
 fi
 
+# ---- cluster ----------------------------------------------------------------------------
+
+# A private Redis (as tests/support/redis.c makes one): REDIS_PID, REDIS_PORT; returns 1
+# (with a warning) when redis-server is not installed or does not start.
+redis_start() {
+    local bin
+    bin=$(command -v redis-server || echo /usr/bin/redis-server)
+    if [[ ! -x $bin ]]; then
+        echo "  warning: no redis-server (PATH, /usr/bin): the cluster section is skipped" >&2
+        return 1
+    fi
+    mkdir -p "$TMP/redis"
+    for _ in 1 2 3; do
+        REDIS_PORT=$(free_port)
+        # No snapshots, no append-only file: the directory lives as long as the run.
+        "$bin" --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+            --dir "$TMP/redis" --daemonize no --logfile "$TMP/redis/redis.log" &
+        REDIS_PID=$!
+        for _ in $(seq 1 50); do
+            kill -0 "$REDIS_PID" 2>/dev/null || break
+            port_open "$REDIS_PORT" && return 0
+            sleep 0.1
+        done
+        stop_pid "$REDIS_PID"
+        REDIS_PID=
+    done
+    echo "  warning: redis-server did not start, the cluster section is skipped:" >&2
+    tail -5 "$TMP/redis/redis.log" >&2
+    return 1
+}
+
+# start_member KEY ROLES NAME [ARGS...]: a node of the cluster, logging to TMP/KEY.log.
+# A gate listens for clients on a free port (PORT_OF[KEY]); a node without the gate
+# role has no client port and says "running node N" on stdout, which is waited for.
+start_member() {
+    local key=$1 roles=$2 name=$3 listen=()
+    shift 3
+    if [[ $roles == *gate* ]]; then
+        PORT_OF[$key]=$(free_port)
+        listen=(--listen "127.0.0.1:${PORT_OF[$key]}")
+    fi
+    "$ATOLL_BIN" run --game quick --workers 2 "${CL_GAME[@]}" --roles "$roles" \
+        --node-id "$name" --advertise 127.0.0.1:0 --redis "$CL_REDIS" \
+        --cluster-secret "$CLUSTER_SECRET" "${listen[@]}" "$@" \
+        >"$TMP/$key.out" 2>"$TMP/$key.log" &
+    PID_OF[$key]=$!
+    for _ in $(seq 1 100); do
+        if ! kill -0 "${PID_OF[$key]}" 2>/dev/null; then
+            echo "run.sh: the $key node exited at start:" >&2
+            cat "$TMP/$key.log" >&2
+            exit 1
+        fi
+        if [[ -n ${listen[*]} ]]; then
+            port_open "${PORT_OF[$key]}" && return 0
+        elif grep -q '^running node' "$TMP/$key.out"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "run.sh: the $key node did not start within 10 s" >&2
+    exit 1
+}
+
+# redis_cmd ARGS...: one command to the private Redis, its answer on stdout (redis-cli
+# when installed; only for reading what the nodes wrote, so its absence costs a column).
+redis_cmd() {
+    command -v redis-cli >/dev/null || return 1
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" -n "${REDIS_DB:-0}" --raw "$@"
+}
+
+# cl_areas_placed: how many of area-1..8 have an owner in the directory (8 when Redis
+# cannot be asked).
+cl_areas_placed() {
+    local n=0 a
+    redis_cmd PING >/dev/null 2>&1 || {
+        echo 8
+        return 0
+    }
+    for a in $(seq 1 8); do
+        [[ -n $(redis_cmd HGET "atoll:area:area-$a" node) ]] && n=$((n + 1))
+    done
+    echo "$n"
+}
+
+# failover_run KEY REDIS-DB [LEASE BEAT]: atoll-failover-bench on a PostgreSQL database
+# and a Redis database number of its own (the default lease and beat without LEASE
+# BEAT); sets FAILOVER[KEY] to its JSON. Progress goes to stderr as it comes.
+failover_run() {
+    local key=$1 db=$2 settings=()
+    shift 2
+    (($# == 2)) && settings=(--lease-ms "$1" --beat-ms "$2")
+    "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U atoll "atoll_fo_$key" >>"$TMP/pg.log" 2>&1
+    mkdir -p "$TMP/fo-$key"
+    "$FAILOVER" --atoll "$ATOLL_BIN" --redis "redis://127.0.0.1:$REDIS_PORT/$db" \
+        --store "postgres://atoll@127.0.0.1:$PG_PORT/atoll_fo_$key" --secret "$CLUSTER_SECRET" \
+        --logs "$TMP/fo-$key" --players "$FAILOVER_PLAYERS" --kills "$FAILOVER_KILLS" \
+        "${settings[@]}" >"$TMP/fo-$key.json" &
+    FAILOVER_PID=$!
+    local rc=0
+    wait "$FAILOVER_PID" || rc=$?
+    FAILOVER_PID=
+    if ((rc != 0)); then
+        echo "run.sh: atoll-failover-bench failed (exit status $rc); its nodes' logs end:" >&2
+        for f in "$TMP/fo-$key"/*.log; do
+            echo "-- $(basename "$f")" >&2
+            tail -5 "$f" >&2
+        done
+        exit 1
+    fi
+    FAILOVER[$key]=$(cat "$TMP/fo-$key.json")
+    local j=${FAILOVER[$key]}
+    echo "  $key: worst player p50 $(field "$j" worst_p50_ms) ms, max $(field "$j" worst_max_ms) ms;" \
+        "median player p50 $(field "$j" median_p50_ms) ms, max $(field "$j" median_max_ms) ms;" \
+        "$(field "$j" levels) levels, violations $(field "$j" violations), errors $(field "$j" errors)," \
+        "false deaths $(field "$j" false_deaths)" >&2
+    # Errors in the nodes' logs are findings: shown, not judged here.
+    if grep -h 'level=error' "$TMP/fo-$key"/*.log >"$TMP/fo-$key.errors"; then
+        echo "  $key: $(wc -l <"$TMP/fo-$key.errors") error lines in the nodes' logs, first:" >&2
+        head -3 "$TMP/fo-$key.errors" >&2
+    fi
+}
+
+declare -A FAILOVER CL_CPU CL_STORE
+if want cluster; then
+    echo "== cluster: levelup (quick game, 8 areas) c100 d1, one node vs gate + 2 area nodes" >&2
+    CL_OK=0
+    if redis_start && { [[ -n $PG_DIR ]] || pg_start; }; then
+        CL_OK=1
+    else
+        echo "  warning: the cluster section needs redis-server and PostgreSQL: skipped" >&2
+    fi
+fi
+if want cluster && ((CL_OK)); then
+    for db in atoll_single atoll_cluster; do
+        "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U atoll "$db" >>"$TMP/pg.log" 2>&1
+    done
+    CL_GAME=(--set quick.areas=8 --set quick.broadcast=false --set net.rate_limit=0
+        --durability fast)
+    CL_SINGLE_STORE="postgres://atoll@127.0.0.1:$PG_PORT/atoll_single"
+    CL_REDIS="redis://127.0.0.1:$REDIS_PORT/0"
+    start_pair cluster-single
+    cl_store="postgres://atoll@127.0.0.1:$PG_PORT/atoll_cluster"
+    start_member cluster-a1 area cl-a1 --store "$cl_store"
+    start_member cluster-a2 area cl-a2 --store "$cl_store"
+    # A gate keeps no documents: memory (with no store given it would open SQLite in
+    # ./data of the working directory).
+    start_member cluster-gate gate cl-g1 --store memory
+    # The 8 areas are placed before the runs by players entering one at a time, so that
+    # both area nodes have some, as in a cluster whose areas came gradually. A burst of
+    # entries into areas nobody has placed yet, as the first run's 100 connections
+    # would make, put all 8 on one area node in 7 tries of 11: each entry has the gate
+    # pick a node, each node picked claims the area in Redis, and the first claim wins,
+    # so the node that gets to Redis first takes them (docs/performance.md).
+    for n in $(seq 1 60); do
+        "$LOADGEN" --once --port "${PORT_OF[cluster-gate]}" --entry --route area.info \
+            --body '{}' --timeout 10000 >/dev/null 2>>"$TMP/loadgen.log" || {
+            echo "run.sh: a player could not enter through the cluster's gate:" >&2
+            tail -3 "$TMP/loadgen.log" >&2
+            exit 1
+        }
+        (($(cl_areas_placed) == 8)) && break
+    done
+    CL_PIDS="${PID_OF[cluster-gate]},${PID_OF[cluster-a1]},${PID_OF[cluster-a2]},$REDIS_PID"
+    CL_PROCS=(gate a1 a2 redis) # the order of CL_PIDS
+    cl_ratios=() cl_single_runs=() cl_cluster_runs=()
+    declare -A cl_cpu_runs=()
+    for i in $(seq 1 "$REPEATS"); do
+        if ((i % 2)); then cl_order="single cluster"; else cl_order="cluster single"; fi
+        for kind in $cl_order; do
+            if [[ $kind == single ]]; then
+                one_run cluster-single tcp 100 1 --entry --check-code --route area.levelup \
+                    --body '{}' --cpu-pids "${PID_OF[cluster-single]}"
+                s_out=$OUT
+                cl_cpu_runs[single]+="$(field "$OUT" cpu_us_per_req_0) "
+                cpu="node $(field "$OUT" cpu_us_per_req_0)"
+            else
+                one_run cluster-gate tcp 100 1 --entry --check-code --route area.levelup \
+                    --body '{}' --cpu-pids "$CL_PIDS"
+                check_alive cluster-a1 "${PID_OF[cluster-a1]}"
+                check_alive cluster-a2 "${PID_OF[cluster-a2]}"
+                c_out=$OUT
+                cpu="" sum=0
+                for j in "${!CL_PROCS[@]}"; do
+                    v=$(field "$OUT" "cpu_us_per_req_$j")
+                    cl_cpu_runs[${CL_PROCS[$j]}]+="$v "
+                    cpu+="${CL_PROCS[$j]} $v "
+                    # The nodes' sum (Redis apart: it is not a node).
+                    [[ ${CL_PROCS[$j]} == redis ]] || sum=$(awk -v a="$sum" -v b="$v" 'BEGIN { print a + b }')
+                done
+                cl_cpu_runs[sum]+="$sum "
+                cpu+="(nodes' sum $sum)"
+            fi
+            echo "  $kind run $i: $(field "$OUT" throughput_rps) rps, p50 $(field "$OUT" p50_us) us," \
+                "p99 $(field "$OUT" p99_us) us, errors $(field "$OUT" errors); CPU us/request: $cpu" >&2
+        done
+        cl_single_runs+=("$(field "$s_out" throughput_rps) $s_out")
+        cl_cluster_runs+=("$(field "$c_out" throughput_rps) $c_out")
+        cl_ratios+=("$(ratio "$(field "$c_out" throughput_rps)" "$(field "$s_out" throughput_rps)")")
+    done
+    RES[cluster,single]=$(median_run "${cl_single_runs[@]}")
+    RES[cluster,cluster]=$(median_run "${cl_cluster_runs[@]}")
+    RATIO[cluster]=$(median "${cl_ratios[@]}")
+    CL_RATIOS="${cl_ratios[*]}"
+    echo "  cluster/single: per-pair ratios $CL_RATIOS -> median ${RATIO[cluster]}" >&2
+    for p in single "${CL_PROCS[@]}" sum; do
+        # shellcheck disable=SC2086
+        CL_CPU[$p]=$(median ${cl_cpu_runs[$p]})
+    done
+    # Where the 8 areas went: the node id in each area's entry, against the area nodes'.
+    CL_PLACED=null
+    if redis_cmd PING >/dev/null 2>&1; then
+        id1=$(sed -n 's/^running node //p' "$TMP/cluster-a1.out")
+        id2=$(sed -n 's/^running node //p' "$TMP/cluster-a2.out")
+        n1=0 n2=0
+        for a in $(seq 1 8); do
+            o=$(redis_cmd HGET "atoll:area:area-$a" node)
+            [[ $o == "$id1" ]] && n1=$((n1 + 1))
+            [[ $o == "$id2" ]] && n2=$((n2 + 1))
+        done
+        CL_PLACED="{\"a1\":$n1,\"a2\":$n2}"
+        echo "  areas per area node: a1 $n1, a2 $n2" >&2
+    fi
+    # SIGTERM: the stores' last flush and their "store closed" lines.
+    stop_pair cluster-gate cluster-a1 cluster-a2 cluster-single
+    for k in single a1 a2; do
+        CL_STORE[$k]=$(store_closed "cluster-$k")
+        echo "  $k store: ${CL_STORE[$k]}" >&2
+    done
+
+    echo "== cluster: failover, $FAILOVER_KILLS kills of an area node, $FAILOVER_PLAYERS players (durable)" >&2
+    failover_run defaults 1
+    failover_run "lease$FAILOVER_ALT_LEASE" 2 "$FAILOVER_ALT_LEASE" "$FAILOVER_ALT_BEAT"
+    stop_pid "$REDIS_PID"
+    REDIS_PID=
+    pg_stop
+fi
+
 # ---- table ------------------------------------------------------------------------------
 
 fmt0() { printf '%.0f' "$1"; }
@@ -1081,6 +1372,56 @@ if want persist; then
     done
 fi
 
+if want cluster && ((CL_OK)); then
+    printf '\ncluster: levelup c100 d1 (quick game, 8 areas, durability fast), one node vs a gate + 2 area nodes\n'
+    printf '(%s s runs, %d interleaved pairs, 2 workers per node; %s cores shared by the load generator,\n' \
+        "$DURATION" "$REPEATS" "$(nproc)"
+    printf ' every node, Redis and PostgreSQL: the cluster'"'"'s throughput is bounded by the machine)\n'
+    r_s=${RES[cluster,single]} r_c=${RES[cluster,cluster]}
+    printf '%-13s %12s %12s %7s %14s %14s %8s\n' scenario "single rps" "cluster rps" ratio \
+        "single p50/p99" "clust p50/p99" errors
+    printf '%-13s %12.0f %12.0f %7s %14s %14s %8s   (target ratio >= 0.5)\n' "tcp c100 d1" \
+        "$(field "$r_s" throughput_rps)" "$(field "$r_c" throughput_rps)" "${RATIO[cluster]}" \
+        "$(printf '%.0f/%.0f' "$(field "$r_s" p50_us)" "$(field "$r_s" p99_us)")" \
+        "$(printf '%.0f/%.0f' "$(field "$r_c" p50_us)" "$(field "$r_c" p99_us)")" \
+        "$(field "$r_c" errors)"
+    echo "per-pair ratios: $CL_RATIOS"
+    printf 'CPU us per request (medians of the runs): single node %s; cluster: gate %s, area a1 %s, area a2 %s, nodes'"'"' sum %s (Redis %s)\n' \
+        "${CL_CPU[single]}" "${CL_CPU[gate]}" "${CL_CPU[a1]}" "${CL_CPU[a2]}" "${CL_CPU[sum]}" \
+        "${CL_CPU[redis]}"
+    [[ $CL_PLACED == null ]] || echo "areas per area node: $CL_PLACED"
+    for k in single a1 a2; do
+        st=${CL_STORE[$k]}
+        [[ $st == null ]] && continue
+        printf 'store of %-6s %s documents/batch, %s bytes/document, %s commit ms/batch\n' "$k:" \
+            "$(field "$st" docs_per_batch)" "$(field "$st" bytes_per_doc)" \
+            "$(field "$st" commit_ms_per_batch)"
+    done
+    printf '\nfailover: a gate + 2 area nodes (area,coordinator), durable, %d players leveling up;\n' \
+        "$FAILOVER_PLAYERS"
+    printf '%d SIGKILLs of the area node owning the most areas; wait = a player'"'"'s longest time\n' \
+        "$FAILOVER_KILLS"
+    printf 'without an answer from the kill on; p50 and max over the kills (ms)\n'
+    printf '%-32s %10s %10s %11s %11s %11s %11s %7s %12s\n' settings "worst p50" "worst max" \
+        "median p50" "median max" "others max" violations errors "false deaths"
+    for key in defaults "lease$FAILOVER_ALT_LEASE"; do
+        j=${FAILOVER[$key]}
+        if [[ $key == defaults ]]; then
+            label="lease 1500, beat 300 (defaults)"
+        else
+            label="lease $FAILOVER_ALT_LEASE, beat $FAILOVER_ALT_BEAT"
+        fi
+        printf '%-32s %10.0f %10.0f %11.0f %11.0f %11.0f %11s %7s %12s\n' "$label" \
+            "$(field "$j" worst_p50_ms)" "$(field "$j" worst_max_ms)" \
+            "$(field "$j" median_p50_ms)" "$(field "$j" median_max_ms)" \
+            "$(field "$j" others_worst_max_ms)" "$(field "$j" violations)" "$(field "$j" errors)" \
+            "$(field "$j" false_deaths)"
+    done
+    echo "(target: worst player <= 2000 ms; others: players whose area was on the surviving node;"
+    echo " violations: answers other than the previous level + 1; false deaths: nodes the gate"
+    echo " declared dead that were not killed)"
+fi
+
 # ---- JSON -------------------------------------------------------------------------------
 
 {
@@ -1167,6 +1508,20 @@ fi
             "${PS_LOAD_RUNS[sqlite]}"
         printf '"store_loads":{"sqlite":%s,"pg":%s}}' "${PS_LOADB[sqlite]:-null}" \
             "${PS_LOADB[pg]:-null}"
+    fi
+    if want cluster && ((CL_OK)); then
+        printf ',"cluster":{"game":"quick","areas":8,"route":"area.levelup","conns":100,"depth":1,'
+        # shellcheck disable=SC2086 # the ratios, one word each
+        printf '"durability":"fast","single":%s,"cluster":%s,"ratio_rps":%s,"ratios":[%s],' \
+            "${RES[cluster,single]}" "${RES[cluster,cluster]}" "${RATIO[cluster]}" \
+            "$(join $CL_RATIOS)"
+        printf '"cpu_us_per_req":{"single":%s,"gate":%s,"a1":%s,"a2":%s,"nodes_sum":%s,"redis":%s},' \
+            "${CL_CPU[single]}" "${CL_CPU[gate]}" "${CL_CPU[a1]}" "${CL_CPU[a2]}" \
+            "${CL_CPU[sum]}" "${CL_CPU[redis]}"
+        printf '"areas_placed":%s,"stores":{"single":%s,"a1":%s,"a2":%s},' "$CL_PLACED" \
+            "${CL_STORE[single]}" "${CL_STORE[a1]}" "${CL_STORE[a2]}"
+        printf '"failover":{"defaults":%s,"lease%s":%s}}' "${FAILOVER[defaults]}" \
+            "$FAILOVER_ALT_LEASE" "${FAILOVER[lease$FAILOVER_ALT_LEASE]}"
     fi
     printf '}\n'
 } >"$RESULTS"
