@@ -266,9 +266,10 @@ typedef struct atoll__exact atoll__exact;
  * record (true), or not (false: run it). */
 bool atoll__exact_replay(atoll__worker *w, atoll_player *p, const atoll__mail *m);
 /* Request n of session s ran, answered answer[0..len) (known false: kept by the game,
- * answer unknown): recorded, and p's document is marked changed. */
+ * answer unknown): recorded, and p's document is marked changed. Answers of requests up
+ * to acked (answered, seen by the gate) are no longer kept. */
 void atoll__exact_record(atoll__worker *w, atoll_player *p, atoll_session_id s, uint64_t n,
-                         const uint8_t *answer, size_t len, bool known);
+                         uint64_t acked, const uint8_t *answer, size_t len, bool known);
 /* Appends p's record into the JSON text of its document (an object) in doc. */
 void atoll__exact_put(atoll__buf *doc, const atoll_player *p);
 /* Takes the record out of a loaded document's data. */
@@ -659,6 +660,7 @@ struct atoll_req {
     bool orphaned;               /* kept, and its client went: answers go nowhere */
     bool wants_answer;
     uint64_t seq;                /* client messages: its gate's number (exact.c), 0: none */
+    uint64_t acked;              /* ... and every request up to this one was answered */
 };
 
 /* Naming and timing each call into game code (the watchdog). */

@@ -39,7 +39,10 @@ to_area(atoll__session *s, atoll__mail *am)
     if (s->area_at.node != n->id && am->msg_type == ATOLL_MSG_REQUEST &&
         s->ninflight < ATOLL_SESSION_INFLIGHT_MAX) {
         /* An area on another node: the request is kept, numbered, until its response
-         * passes, to go again if that node dies (failover.c, exact.c). */
+         * passes, to go again if that node dies (failover.c, exact.c). It carries the
+         * highest number below which every request was answered, so that the area keeps
+         * the answers of those that may still be sent again, no more. */
+        am->call_id = s->inflight.head ? s->inflight.head->epoch - 1 : s->rq_next;
         am->epoch = ++s->rq_next;
         atoll__mail_list_push(&s->inflight, atoll__area_req_copy(am));
         s->ninflight++;
@@ -57,6 +60,7 @@ atoll__area_req_copy(const atoll__mail *m)
     c->route = m->route;
     c->area = m->area;
     c->epoch = m->epoch;
+    c->call_id = m->call_id;
     memcpy(c->data, m->data, m->len);
     return c;
 }

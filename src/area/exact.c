@@ -10,7 +10,9 @@
  * answers of the last EXACT_KEEP ones, and that record is written in the player's
  * document, committed in the same transaction as what those requests changed. A
  * request whose number is not above the record is answered with its recorded answer
- * and not run; one above it runs.
+ * and not run; one above it runs. Each request also carries the number up to which its
+ * gate has seen every answer: those answers are dropped from the record, so a client
+ * with one request in flight costs its document one answer, not EXACT_KEEP.
  *
  * Why this is exact: in `durable` mode a response leaves only once the commit that
  * holds its changes and its record is in, so a request either ran and was committed
@@ -68,7 +70,7 @@ atoll__exact_replay(atoll__worker *w, atoll_player *p, const atoll__mail *m)
             found = true;
         }
     }
-    ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"a request sent again after a failover was run already: "
+    ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"a request sent again after a failover was run already: "
               "answered from its record\" uid=\"%s\" n=%llu", p->uid, (unsigned long long)m->epoch);
     if (answer != NULL) {
         atoll__answer_client_json(w, m->session, p->session_worker, m->request_id,
@@ -85,7 +87,7 @@ atoll__exact_replay(atoll__worker *w, atoll_player *p, const atoll__mail *m)
 
 void
 atoll__exact_record(atoll__worker *w, atoll_player *p, atoll_session_id s, uint64_t n,
-                    const uint8_t *answer, size_t len, bool known)
+                    uint64_t acked, const uint8_t *answer, size_t len, bool known)
 {
     if (n == 0 || !p->persisted)
         return;
@@ -106,6 +108,14 @@ atoll__exact_record(atoll__worker *w, atoll_player *p, atoll_session_id s, uint6
     if (n <= x->last)
         return;
     x->last = n;
+    /* Answers its gate saw pass can never be asked for again: not kept. */
+    for (int i = 0; i < EXACT_KEEP; i++) {
+        if (x->ring[i].n != 0 && x->ring[i].n <= acked) {
+            atoll__free(x->ring[i].answer);
+            x->ring[i].answer = NULL;
+            x->ring[i].n = 0;
+        }
+    }
     int slot = (int)(n % EXACT_KEEP);
     atoll__free(x->ring[slot].answer);
     x->ring[slot].n = n;

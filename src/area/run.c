@@ -196,7 +196,7 @@ run_handler(atoll__worker *w, atoll_area *a, atoll_req *r, const atoll_handler *
         /* What ran is recorded with what it changed, in the same commit; a region
          * that failed changed nothing, and runs again if it is sent again. */
         if (rc >= 0 && r->player != NULL)
-            atoll__exact_record(w, r->player, r->session, r->seq,
+            atoll__exact_record(w, r->player, r->session, r->seq, r->acked,
                                 atoll__buf_data(&aw->exact_answer), aw->exact_answer.len,
                                 aw->exact_caught);
         atoll__buf_shrink(&aw->exact_answer, 64 * 1024);
@@ -244,6 +244,7 @@ atoll__run_client(atoll__worker *w, atoll_area *a, atoll_player *p, atoll__mail 
         .body_bytes = m->data,
         .body_len = m->len,
         .seq = m->epoch,
+        .acked = m->call_id,
     };
     run_handler(w, a, &r, re->handler);
     atoll__mail_free(m);

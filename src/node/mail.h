@@ -160,8 +160,11 @@ typedef struct atoll__mail {
     uint64_t area;             /* AREA_*: target area; SESS_ROUTE: new area */
     uint64_t area_old;         /* SESS_ROUTE after a move: the area to fence; MOVE_IN: from */
     uint64_t call_id;          /* AREA_CALL (0: a send) and AREA_REPLY; DIR_ANSWER: the
-                                * cookie; AREA_CREATE, AREA_ENTER: answer the placer */
-    uint64_t epoch;            /* DIR_*: a directory epoch */
+                                * cookie; AREA_CREATE, AREA_ENTER: answer the placer;
+                                * AREA_REQ numbered by its gate (epoch): every request
+                                * up to this number was answered (src/area/exact.c) */
+    uint64_t epoch;            /* DIR_*: a directory epoch; AREA_REQ: its gate's number
+                                * of the request in its session (0: none) */
     uint64_t doc_epoch;        /* AREA_ENTER on its area's worker with its player's
                                 * document (doc 1): the epoch stored with it */
     int type_index;            /* SESS_ROUTE, AREA_ENTER: area type */
