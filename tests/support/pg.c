@@ -88,18 +88,6 @@ child_exec(const pg_server *pg, const char *log, char *const argv[])
     _exit(127);
 }
 
-static void
-dump_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    char line[512];
-    fprintf(stderr, "---- %s\n", path);
-    while (fgets(line, sizeof line, f))
-        fputs(line, stderr);
-    fclose(f);
-}
 
 
 static void
@@ -139,13 +127,13 @@ launch(pg_server *pg)
         if (waitpid(pid, &status, WNOHANG) == pid) {
             pg->pid = 0;
             fprintf(stderr, "pg: postgres exited at start (status %d)\n", status);
-            dump_file(log);
+            proc_dump_file(log);
             return false;
         }
         usleep(50 * 1000);
     }
     fprintf(stderr, "pg: postgres did not accept connections within %d ms\n", PG_READY_MS);
-    dump_file(log);
+    proc_dump_file(log);
     return false;
 }
 
@@ -207,7 +195,7 @@ pg_start(pg_server *pg, char *url, size_t cap)
     waitpid(pid, &status, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "pg: initdb failed (status %d)\n", status);
-        dump_file(log);
+        proc_dump_file(log);
         pg_stop(pg);
         return false;
     }

@@ -12,6 +12,8 @@ int proc_free_port(void);
 long proc_now_ms(void);
 /* Sends sig to pid and waits for it at most timeout_ms, then SIGKILL and wait. */
 void proc_stop(pid_t pid, int sig, long timeout_ms);
+/* Copies a server's log file to stderr (a server that did not start). */
+void proc_dump_file(const char *path);
 /* Removes dir and everything under it (best effort). */
 void proc_rm_tree(const char *dir);
 

@@ -38,14 +38,7 @@ dump_log(const redis_server *s)
 {
     char path[300];
     log_path(s, path, sizeof path);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    char line[512];
-    fprintf(stderr, "---- %s\n", path);
-    while (fgets(line, sizeof line, f))
-        fputs(line, stderr);
-    fclose(f);
+    proc_dump_file(path);
 }
 
 /* Whether the server answers PING with PONG (not LOADING: a server that is still
