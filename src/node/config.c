@@ -261,28 +261,45 @@ parse_node_name(atoll__config *c, const setting_def *d, const char *val, char *e
     return ATOLL_OK;
 }
 
-/* net.listen (--listen): HOST:PORT, the host a name or an address ([v6] too), port 0
- * for any free one. */
-static int
-parse_listen(atoll__config *c, const setting_def *d, const char *val, char *err, size_t errlen)
+/* HOST:PORT with a port 0 .. 65535: the host (without the brackets of [v6]) at *host,
+ * *hostlen bytes, and the port; false when it is not that. */
+static bool
+split_hostport(const char *val, const char **host, size_t *hostlen, int *port)
 {
     const char *colon = strrchr(val, ':');
-    size_t hl = colon ? (size_t)(colon - val) : 0;
+    if (colon == NULL || colon == val)
+        return false;
+    size_t hl = (size_t)(colon - val);
     const char *h = val;
     if (hl >= 2 && val[0] == '[' && val[hl - 1] == ']') {
         h++;
         hl -= 2;
     }
     char *end = NULL;
-    long port = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (colon == NULL || hl == 0 || hl >= sizeof c->host || end == colon + 1 || *end != '\0' ||
-        port < 0 || port > 65535) {
+    long p = strtol(colon + 1, &end, 10);
+    if (hl == 0 || end == colon + 1 || *end != '\0' || p < 0 || p > 65535)
+        return false;
+    *host = h;
+    *hostlen = hl;
+    *port = (int)p;
+    return true;
+}
+
+/* net.listen (--listen): HOST:PORT, the host a name or an address ([v6] too), port 0
+ * for any free one. */
+static int
+parse_listen(atoll__config *c, const setting_def *d, const char *val, char *err, size_t errlen)
+{
+    const char *h;
+    size_t hl;
+    int port;
+    if (!split_hostport(val, &h, &hl, &port) || hl >= sizeof c->host) {
         snprintf(err, errlen, "--listen wants HOST:PORT, got '%.150s' (net.listen)", val);
         return ATOLL_EINVAL;
     }
     memcpy(c->host, h, hl);
     c->host[hl] = '\0';
-    c->port = (int)port;
+    c->port = port;
     c->listen_given = true;
     return ATOLL_OK;
 }
@@ -303,11 +320,10 @@ parse_game(atoll__config *c, const setting_def *d, const char *val, char *err, s
 static int
 parse_advertise(atoll__config *c, const setting_def *d, const char *val, char *err, size_t errlen)
 {
-    const char *colon = strrchr(val, ':');
-    char *end = NULL;
-    long port = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (colon == NULL || colon == val || strlen(val) >= sizeof c->advertise || end == colon + 1 ||
-        *end != '\0' || port < 0 || port > 65535) {
+    const char *h;
+    size_t hl;
+    int port;
+    if (!split_hostport(val, &h, &hl, &port) || strlen(val) >= sizeof c->advertise) {
         snprintf(err, errlen,
                  "node.advertise must be HOST:PORT with a port from 0 (any free one, published "
                  "as bound) to 65535 (got '%.150s')",
