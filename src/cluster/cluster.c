@@ -134,18 +134,27 @@ dir_post(void *ctx, atoll__addr to, atoll__mail *m)
 
 /* ---- load --------------------------------------------------------------------------------- */
 
-static void
-measure_load(atoll__cluster *c, uint32_t *players, double *msgs)
+/* The stats of every area this node runs (atoll_node_areas), in a new array of *n;
+ * the caller frees it. */
+static atoll_area_stats *
+areas_here(atoll__cluster *c, size_t *n)
 {
-    size_t cap = 256, n;
+    size_t cap = 256;
     atoll_area_stats *st = NULL;
     for (;;) {
         st = atoll__realloc(st, cap * sizeof *st);
-        n = atoll_node_areas(c->node, st, cap);
-        if (n <= cap)
-            break;
-        cap = n + n / 4;
+        *n = atoll_node_areas(c->node, st, cap);
+        if (*n <= cap)
+            return st;
+        cap = *n + *n / 4;
     }
+}
+
+static void
+measure_load(atoll__cluster *c, uint32_t *players, double *msgs)
+{
+    size_t n;
+    atoll_area_stats *st = areas_here(c, &n);
     uint64_t busy = 0;
     *players = 0;
     *msgs = 0;
@@ -350,15 +359,8 @@ on_own_areas(void *arg, char **ids, const atoll__dir_entry *entries, size_t n)
     c->checking_record = false;
     if (ids == NULL && n == 0 && !atoll__redis_up(c->redis))
         return; /* no answer: asked again at the next heartbeat */
-    size_t cap = 256, nlocal;
-    atoll_area_stats *st = NULL;
-    for (;;) {
-        st = atoll__realloc(st, cap * sizeof *st);
-        nlocal = atoll_node_areas(c->node, st, cap);
-        if (nlocal <= cap)
-            break;
-        cap = nlocal + nlocal / 4;
-    }
+    size_t nlocal;
+    atoll_area_stats *st = areas_here(c, &nlocal);
     size_t taken = 0;
     for (size_t i = 0; i < nlocal; i++) {
         bool mine = false;

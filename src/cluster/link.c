@@ -494,24 +494,18 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         link_close(l, uv_strerror(rc));
 }
 
-/* HOST:PORT into its parts (the host may be [v6]). */
+/* HOST:PORT into a host and a port for getaddrinfo (config.c splits). */
 static bool
 split_hostport(const char *hp, char *host, size_t hcap, char *port, size_t pcap)
 {
-    const char *colon = strrchr(hp, ':');
-    if (colon == NULL || colon == hp)
-        return false;
-    size_t hl = (size_t)(colon - hp);
-    const char *h = hp;
-    if (hl >= 2 && hp[0] == '[' && hp[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    if (hl >= hcap || strlen(colon + 1) >= pcap)
+    const char *h;
+    size_t hl;
+    int p;
+    if (!atoll__split_hostport(hp, &h, &hl, &p) || hl >= hcap)
         return false;
     memcpy(host, h, hl);
     host[hl] = '\0';
-    snprintf(port, pcap, "%s", colon + 1);
+    snprintf(port, pcap, "%d", p);
     return true;
 }
 

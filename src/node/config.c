@@ -263,8 +263,8 @@ parse_node_name(atoll__config *c, const setting_def *d, const char *val, char *e
 
 /* HOST:PORT with a port 0 .. 65535: the host (without the brackets of [v6]) at *host,
  * *hostlen bytes, and the port; false when it is not that. */
-static bool
-split_hostport(const char *val, const char **host, size_t *hostlen, int *port)
+bool
+atoll__split_hostport(const char *val, const char **host, size_t *hostlen, int *port)
 {
     const char *colon = strrchr(val, ':');
     if (colon == NULL || colon == val)
@@ -293,7 +293,7 @@ parse_listen(atoll__config *c, const setting_def *d, const char *val, char *err,
     const char *h;
     size_t hl;
     int port;
-    if (!split_hostport(val, &h, &hl, &port) || hl >= sizeof c->host) {
+    if (!atoll__split_hostport(val, &h, &hl, &port) || hl >= sizeof c->host) {
         snprintf(err, errlen, "--listen wants HOST:PORT, got '%.150s' (net.listen)", val);
         return ATOLL_EINVAL;
     }
@@ -323,7 +323,7 @@ parse_advertise(atoll__config *c, const setting_def *d, const char *val, char *e
     const char *h;
     size_t hl;
     int port;
-    if (!split_hostport(val, &h, &hl, &port) || strlen(val) >= sizeof c->advertise) {
+    if (!atoll__split_hostport(val, &h, &hl, &port) || strlen(val) >= sizeof c->advertise) {
         snprintf(err, errlen,
                  "node.advertise must be HOST:PORT with a port from 0 (any free one, published "
                  "as bound) to 65535 (got '%.150s')",

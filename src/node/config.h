@@ -159,5 +159,9 @@ bool atoll__config_framework_key(const char *key);
 /* A game setting, or def when not given. */
 const char *atoll__config_get(const atoll__config *c, const char *key, const char *def);
 void atoll__config_fini(atoll__config *c);
+/* HOST:PORT with a port 0 .. 65535 (net.listen, node.advertise, the advertised address
+ * of a peer): the host, without the brackets of [v6], at *host for *hostlen bytes, and
+ * the port; false when it is not that. */
+bool atoll__split_hostport(const char *val, const char **host, size_t *hostlen, int *port);
 
 #endif /* ATOLL_CONFIG_H */
