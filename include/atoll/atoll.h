@@ -52,7 +52,8 @@ extern "C" {
     X(EUTF8, -13, "malformed UTF-8")                                                     \
     X(EADDR, -14, "address cannot be used (malformed, or in use)")                      \
     X(ESTATE, -15, "not allowed in this state")                                          \
-    X(EAUTH, -16, "authentication failed")
+    X(EAUTH, -16, "authentication failed")                                               \
+    X(EBUSY, -17, "busy: try again later")
 
 typedef enum atoll_err {
     ATOLL_OK = 0,
@@ -250,6 +251,22 @@ typedef struct atoll_area_type {
      * type of that first area. Guests' data is never stored. */
     const char *state_defaults;
     const char *player_defaults;
+    /* Moving a running area to another node (an operator's move, a drain, a rebalance).
+     * Its state document, players, timers, tick phase, calls it waits for and queued
+     * commands go along; C memory does not. on_move_out runs on the old node just
+     * before the area leaves: the game puts what its udata holds into the state and
+     * frees it (an error refuses the move, and the area stays and runs on). on_move_in
+     * runs on the new node before anything else reaches the area there, to build udata
+     * again from the state; it also runs on the old node when a move fails after
+     * on_move_out. An area whose udata is set and whose type has no on_move_out is
+     * never moved (the move is refused with a reason), nor is one waiting for a kept
+     * request's answer. A timer's or a call's udata crosses only when it is NULL or
+     * points into the game's static data; anything else refuses the move. */
+    int (*on_move_out)(atoll_area *a);
+    void (*on_move_in)(atoll_area *a);
+    /* Areas of this type are never moved while they run (a game instance): a drain of
+     * their node lets them end on their own, and they take no new players meanwhile. */
+    int drain_waits;
 } atoll_area_type;
 
 /* gate.entry {uid, ...}: the game chooses the area of a player that logs in (and the
@@ -324,7 +341,7 @@ typedef struct atoll_game {
 
 /* The layout of the structs above and the meaning of the functions; a node refuses a
  * game module built against another one (bumped on any incompatible change). */
-#define ATOLL_ABI_VERSION 5
+#define ATOLL_ABI_VERSION 6
 
 /* A game built as a shared object exports its atoll_game with this macro; `atoll run
  * --game path/to/game.so` loads it, after checking it was built with this ABI. */

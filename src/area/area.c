@@ -20,6 +20,7 @@ atoll__player_new(const char *uid, atoll_session_id s, int sw)
     p->session = s;
     p->session_worker = sw;
     p->data = atoll_object();
+    p->fence_node = -1;
     return p;
 }
 
@@ -82,6 +83,14 @@ static void grace_start(atoll_area *a);
 void
 atoll__player_attach(atoll_area *a, atoll_player *p)
 {
+    atoll__player_attach_quiet(a, p);
+    atoll__dir *d = atoll__dir_of_worker(a->worker);
+    d->ops->bind_player(d, p->uid, a->id);
+}
+
+void
+atoll__player_attach_quiet(atoll_area *a, atoll_player *p)
+{
     p->area = a;
     p->prev = a->last;
     p->next = NULL;
@@ -96,8 +105,6 @@ atoll__player_attach(atoll_area *a, atoll_player *p)
     p->uid_next = atoll__map_put(&a->by_uid, h, p);
     if (a->grace != NULL)
         uv_timer_stop(a->grace);
-    atoll__dir *d = atoll__dir_of_worker(a->worker);
-    d->ops->bind_player(d, p->uid, a->id);
     atoll__docs_player_in(a->worker, p);
 }
 
@@ -149,6 +156,13 @@ on_grace(uv_timer_t *t)
                   a->id);
         atoll__area_destroy_now(a->worker, a, false);
     }
+}
+
+void
+atoll__area_grace(atoll_area *a)
+{
+    if (a->nplayers == 0 && !a->destroyed)
+        grace_start(a);
 }
 
 static void
@@ -229,6 +243,61 @@ area_build(atoll__worker *w, const char *id, const atoll__dir_entry *e, atoll_va
         grace_start(a);
     publish(w, false); /* listed from now on, not at the next tick */
     return a;
+}
+
+atoll_area *
+atoll__area_arrive(atoll__worker *w, const char *id, const atoll__dir_entry *e,
+                   atoll_value *state, uint64_t hash)
+{
+    atoll_area *a = atoll__calloc(1, sizeof *a);
+    a->num = e->num;
+    a->epoch = e->epoch;
+    snprintf(a->id, sizeof a->id, "%s", id);
+    a->type_index = e->type_index;
+    a->type = w->node->game->api->area_types[e->type_index];
+    a->worker = w;
+    a->state = state ? state : atoll_object();
+    a->doc_hash = hash;
+    a->frozen = true;
+    if (a->type->tick_hz > 0)
+        a->tick_period_ns = 1000000000ull / (uint64_t)a->type->tick_hz;
+    atoll__docs_area_in(w, a);
+    atoll__docs_area_held(w, a);
+    atoll__map_put(&w->areas->by_num, a->num, a);
+    atoll__place_count(w->node, w->index, 1);
+    return a;
+}
+
+void
+atoll__area_free_quiet(atoll__worker *w, atoll_area *a)
+{
+    if (atoll__map_get(&w->areas->by_num, a->num) == a) {
+        atoll__map_del(&w->areas->by_num, a->num);
+        atoll__place_count(w->node, w->index, -1);
+    }
+    while (a->first != NULL) {
+        atoll_player *p = a->first;
+        a->first = p->next;
+        atoll__docs_player_out(w, p);
+        atoll__docs_player_away(w, p);
+        atoll__player_free(p);
+    }
+    a->last = NULL;
+    a->nplayers = 0;
+    atoll__mail_free_list(atoll__mail_list_take(&a->cmds));
+    atoll__mail_free_list(atoll__mail_list_take(&a->frozen_held));
+    atoll__proxy_drop_area(w, a);
+    atoll__timers_drop(a);
+    atoll__tick_remove(a);
+    if (a->grace) {
+        uv_close((uv_handle_t *)a->grace, free_handle);
+        a->grace = NULL;
+    }
+    atoll__docs_area_away(w, a);
+    atoll_unref(a->state);
+    atoll__map_fini(&a->by_session);
+    atoll__map_fini(&a->by_uid);
+    atoll__free(a);
 }
 
 /* ---- claims: placing an area on this worker ------------------------------------------ */
@@ -481,6 +550,9 @@ atoll__area_undeliverable(atoll__worker *w, atoll__mail *m, int status)
         atoll__send_to(w->node, atoll__session_addr(m->session), r);
         break;
     }
+    case ATOLL_MAIL_AREA_MIGRATE:
+        atoll__migrate_undeliverable(w, m);
+        return;
     case ATOLL_MAIL_AREA_MOVE_IN:
         /* Its player was handed over and is lost with the mail: its client is told. */
         atoll__send_to(w->node, atoll__session_addr(m->session),
@@ -503,6 +575,10 @@ atoll__area_destroy_now(atoll__worker *w, atoll_area *a, bool shutdown)
 {
     if (a->destroyed)
         return;
+    if (a->mig != NULL && atoll__migrate_forget(w, a))
+        return;
+    a->frozen = false;
+    atoll__mail_free_list(atoll__mail_list_take(&a->frozen_held));
     a->destroyed = true;
     a->depth++; /* hooks below must not trigger the deferred work again */
     /* Out of the directory first: whoever resolves the id from now on creates it
@@ -793,7 +869,7 @@ atoll__area_move_encode(const atoll__mail *m, atoll__buf *out)
     atoll__buf_push(out, p->persisted ? 1 : 0);
     atoll__wire_put_u64(out, p->doc_hash);
     atoll__wire_put_u64(out, p->doc_epoch);
-    atoll__wire_put_json(out, p->data);
+    atoll__exact_put_data(out, p); /* with the requests it ran: they go with it */
     return ATOLL_OK;
 }
 
@@ -824,6 +900,7 @@ atoll__area_move_decode(atoll__mail *m, const uint8_t *bytes, size_t len)
     atoll_player *p = atoll__player_new(id, m->session, (int)sw);
     atoll_unref(p->data);
     p->data = data;
+    atoll__exact_take(p, p->data);
     memcpy(p->resume_nonce, nonce, ATOLL__RESUME_NONCE);
     p->persisted = persisted != 0;
     p->doc_hash = hash;

@@ -55,6 +55,7 @@
 
 typedef struct atoll__timer atoll__timer;
 typedef struct atoll__call atoll__call;
+typedef struct atoll__migration atoll__migration;
 
 /* Set in every live player and cleared when it is freed: an atoll_player* that game code
  * kept past its callback and uses after the player left is caught (logged and refused)
@@ -93,6 +94,9 @@ struct atoll_player {
      * newer epoch than the dead one's: the dead one's late writes are refused). */
     uint64_t doc_epoch;
     struct atoll__exact *exact;   /* the requests it ran, for a failover (exact.c) */
+    /* Came with its area from another node (migrate.c): the node whose forward brings
+     * its session's fence (-1: none). If that node dies, the fence never comes. */
+    int fence_node;
 };
 
 struct atoll_area {
@@ -127,6 +131,11 @@ struct atoll_area {
     uint64_t doc_hash;            /* as the player's (docs.c) */
     uint32_t dirty_at;
     bool refused;                 /* on_create refused it: its state is not written */
+    /* Moving to another node, or arriving from one (migrate.c): while frozen nothing of
+     * it runs (no handler, tick or timer) and the mail for it waits in `frozen_held`. */
+    bool frozen;
+    atoll__mail_list frozen_held;
+    struct atoll__migration *mig; /* the hand-off it is in, on either side (NULL: none) */
 };
 
 /* ---- the area runtime of one worker ------------------------------------------------------ */
@@ -199,6 +208,13 @@ struct atoll__area_worker {
     atoll_session_id exact_session;
     bool exact_caught;
     atoll__buf exact_answer;
+    /* Areas that moved to another node (migrate.c): number -> where, for mail that still
+     * comes here; call ids of calls they made -> where, for the answers. Both expire. */
+    atoll__map area_forwards;
+    atoll__map call_forwards;
+    atoll__map migrations_in;     /* directory cookie -> number of an area arriving here */
+    atoll__map asks;              /* moves asked for from this worker, by cookie */
+    uint64_t next_migration;
 };
 
 /* The area runtime as a module of the node (module.c): registers its mail kinds, the
@@ -258,6 +274,8 @@ enum {
     ATOLL__DIR_COOKIE_CLAIM = 3,   /* a claim of this worker (area.c) */
     ATOLL__DIR_COOKIE_FIND = 4,    /* low 3 bits: find_player of a gate.resume (resume.c) */
     /* 5: ATOLL_DIR_COOKIE_TAKEOVER (directory.h), a coordinator's */
+    ATOLL__DIR_COOKIE_MIGRATE_IN = 6, /* low 3 bits: an arriving area's flip (migrate.c) */
+    ATOLL__DIR_COOKIE_RECLAIM = 7,    /* low 3 bits: an old owner takes its area back */
 };
 /* ---- exact.c: each request runs once across a failover -------------------------------------- */
 
@@ -272,6 +290,9 @@ void atoll__exact_record(atoll__worker *w, atoll_player *p, atoll_session_id s, 
                          uint64_t acked, const uint8_t *answer, size_t len, bool known);
 /* Appends p's record into the JSON text of its document (an object) in doc. */
 void atoll__exact_put(atoll__buf *doc, const atoll_player *p);
+/* Appends p's data with its record as the wire carries JSON (u32 length, the text): a
+ * player that moves to another node takes its record along. */
+void atoll__exact_put_data(atoll__buf *b, const atoll_player *p);
 /* Takes the record out of a loaded document's data. */
 void atoll__exact_take(atoll_player *p, atoll_value *data);
 void atoll__exact_free(atoll_player *p);
@@ -306,6 +327,97 @@ atoll__mail *atoll__area_req_copy(const atoll__mail *m);
 void atoll__area_enter_again(atoll__session *s);
 /* Forgets every cached entry whose owner is on node `node`. */
 void atoll__where_forget_node(atoll__worker *w, int node);
+
+/* ---- migrate.c: a running area moves to another node ------------------------------------ */
+
+/* The mail of a hand-off: MOVE_ASK (from a thread of this node), HANDOFF (to the owner),
+ * MIGRATE (to the new owner), MIGRATED (its answer), HANDOFF_DONE (to whoever asked). */
+void atoll__migrate_mail(atoll__worker *w, atoll__mail *m);
+/* Mail for an area number this worker does not have: passed on when the area moved
+ * from here (true, m taken). */
+bool atoll__migrate_forward(atoll__worker *w, atoll__mail *m);
+/* An AREA_REPLY for a call this worker no longer has: passed on when its caller moved
+ * from here (true, m taken). */
+bool atoll__migrate_forward_reply(atoll__worker *w, atoll__mail *m);
+/* The directory's answer to a hand-off's compare-and-set (cookie low bits 6 or 7). */
+void atoll__migrate_dir_answer(atoll__worker *w, atoll__mail *m);
+/* Node `dead` died: hand-offs to or from it are settled, fences it owed are given up. */
+void atoll__migrate_node_down(atoll__worker *w, int dead);
+/* MIGRATE mail came back undeliverable: settled as if its answer never came. Takes m. */
+void atoll__migrate_undeliverable(atoll__worker *w, atoll__mail *m);
+/* a is destroyed (the node stops) while it moves: the hand-off is given up. True when
+ * a was freed with it (it was arriving: never the area's here). */
+bool atoll__migrate_forget(atoll__worker *w, atoll_area *a);
+/* Parses a snapshot from a peer (untrusted bytes) and frees it: ATOLL_OK or
+ * ATOLL_EPROTO. For the tests and the fuzz target. */
+int atoll__snapshot_check(const uint8_t *p, size_t len, const atoll__wire_limits *lim);
+/* The area runtime's operations for the node's other parts (node.h). */
+extern const atoll__area_ops atoll__area_ops_impl;
+/* Every 100 ms: forwards past their time are forgotten. */
+void atoll__migrate_tick(atoll__worker *w);
+void atoll__migrate_fini(atoll__worker *w);
+/* MIGRATE's payload (the snapshot's bytes): its fini and codec. */
+void atoll__migrate_payload_fini(atoll__mail *m);
+int atoll__migrate_payload_encode(const atoll__mail *m, atoll__buf *out);
+int atoll__migrate_payload_decode(atoll__mail *m, const uint8_t *p, size_t n);
+
+/* What a hand-off needs of timers.c, proxy.c, docs.c, resume.c and ticks. */
+typedef struct atoll__timer_info {
+    uint64_t id;
+    uint64_t due_ms;        /* until it fires */
+    uint64_t period_ms;     /* repeats with this period (0: once) */
+    atoll_timer_fn fn;
+    void *udata;
+} atoll__timer_info;
+/* Stops every timer of a, remembering when each was due; resume starts them again. */
+void atoll__timers_pause(atoll_area *a);
+void atoll__timers_resume(atoll_area *a);
+/* The paused timers of a (up to cap; returns how many there are). */
+size_t atoll__timers_list(const atoll_area *a, atoll__timer_info *out, size_t cap);
+/* Closes every timer of a without calling it (the area lives on elsewhere). */
+void atoll__timers_drop(atoll_area *a);
+/* A paused timer of a with this id (an arriving area's). */
+void atoll__timer_adopt(atoll_area *a, const atoll__timer_info *ti);
+/* The calls a waits for, as the hand-off ships them. */
+typedef struct atoll__call_info {
+    uint64_t id;
+    uint64_t due_ms;        /* until its deadline */
+    uint16_t route;
+    bool retried;
+    atoll_call_fn cb;
+    void *udata;
+    char to[ATOLL_AREA_ID_MAX + 1];
+} atoll__call_info;
+size_t atoll__proxy_list(const atoll_area *a, atoll__call_info *out, size_t cap);
+/* Forgets a's calls without calling back (their answers will be passed on). */
+void atoll__proxy_drop_area(atoll__worker *w, atoll_area *a);
+/* Takes over a call of an arriving area under its id. */
+void atoll__proxy_adopt(atoll__worker *w, atoll_area *a, const atoll__call_info *ci);
+/* Hands every changed document of this worker to the writer; the writer's count to
+ * wait for. True once what was handed over up to `ticket` is committed and the output
+ * that waited for it has gone (at once in fast mode, or with no store). */
+uint64_t atoll__docs_flush(atoll__worker *w);
+bool atoll__docs_flushed(atoll__worker *w, uint64_t ticket);
+/* a's documents leave this worker's care without being written (they were, or must not
+ * be): its state's, and its players' (player_out and player_away do those). */
+void atoll__docs_area_away(atoll__worker *w, atoll_area *a);
+/* An area that arrived holds its document on this node. */
+void atoll__docs_area_held(atoll__worker *w, atoll_area *a);
+/* A parked player's window goes on for due_ms on an area that arrived (paused). */
+void atoll__resume_adopt(atoll_area *a, atoll_player *p, uint64_t due_ms);
+/* Whether timer id of a is p's resume window (not shipped as a game timer). */
+bool atoll__resume_is_window(const atoll_area *a, uint64_t id);
+/* The player joins or leaves a without the directory hearing of it (its area is the
+ * same, only on another node now). */
+void atoll__player_attach_quiet(atoll_area *a, atoll_player *p);
+/* Builds an arriving area (frozen, no on_create): number, id, type, epoch, state
+ * (taken), the hash of its stored bytes. */
+atoll_area *atoll__area_arrive(atoll__worker *w, const char *id, const atoll__dir_entry *e,
+                               atoll_value *state, uint64_t hash);
+/* Frees an area that left (or never arrived): no hooks, no documents written. */
+void atoll__area_free_quiet(atoll__worker *w, atoll_area *a);
+/* Starts the empty grace of a, when it has no players. */
+void atoll__area_grace(atoll_area *a);
 
 /* A coordinator took area id (of type index ti) from a dead node: it is created anew
  * on a node placement picks, which loads its state from the store. */

@@ -998,3 +998,59 @@ atoll__docs_start(atoll_value *stored, const char *defaults)
     atoll_value *v = defaults ? atoll_parse(defaults, strlen(defaults), NULL, 0) : NULL;
     return v ? v : atoll_object();
 }
+
+/* ---- a hand-off to another node (migrate.c) ------------------------------------------------ */
+
+uint64_t
+atoll__docs_flush(atoll__worker *w)
+{
+    if (docs_of(w) == NULL)
+        return 0;
+    flush_now(w);
+    return w->areas->docs.last_ticket;
+}
+
+bool
+atoll__docs_flushed(atoll__worker *w, uint64_t ticket)
+{
+    atoll__docs *d = docs_of(w);
+    if (d == NULL || !d->durable)
+        return true; /* fast: what left already may be lost, as fast mode says */
+    atoll__docs_worker *dw = &w->areas->docs;
+    if (atoll__writer_committed(d->writer) < ticket)
+        return false;
+    release_held(w); /* a DOC_COMMITTED may still be on its way */
+    return dw->held == NULL || !dw->held->ticketed || dw->held->ticket > ticket;
+}
+
+void
+atoll__docs_area_away(atoll__worker *w, atoll_area *a)
+{
+    atoll__docs_worker *dw = &w->areas->docs;
+    atoll__map_del(&dw->roots, (uint64_t)(uintptr_t)a->state);
+    untouch(dw, a);
+    if (a->dirty_at != 0) {
+        dw->dirty[a->dirty_at - 1] = NULL;
+        a->dirty_at = 0;
+    }
+    checkin(docs_of(w), ATOLL__DOC_AREA, a->id);
+}
+
+void
+atoll__docs_area_held(atoll__worker *w, atoll_area *a)
+{
+    atoll__docs *d = docs_of(w);
+    if (d == NULL)
+        return;
+    char name[ATOLL__DOC_NAME_MAX];
+    hold *h = lock_hold(d, ATOLL__DOC_AREA, a->id, name);
+    if (h == NULL) {
+        h = atoll__calloc(1, sizeof *h);
+        memcpy(h->name, name, sizeof h->name);
+        h->node.key = h->name;
+        atoll__strmap_put(&d->holds, &h->node);
+    }
+    h->holder = me(w);
+    h->holder_area = 0;
+    pthread_mutex_unlock(&d->lock);
+}

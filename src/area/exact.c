@@ -187,3 +187,22 @@ atoll__exact_take(atoll_player *p, atoll_value *data)
     atoll_del(data, EXACT_KEY);
     atoll__vj_use(j);
 }
+
+void
+atoll__exact_put_data(atoll__buf *b, const atoll_player *p)
+{
+    size_t at = b->len;
+    atoll__wire_put_u32(b, 0);
+    size_t start = b->len;
+    atoll__value_write(b, p->data);
+    if (p->exact != NULL && p->exact->last != 0) {
+        /* exact_put works on a buffer that holds the document alone. */
+        atoll__buf doc = ATOLL__BUF_INIT;
+        atoll__buf_append(&doc, atoll__buf_data(b) + start, b->len - start);
+        atoll__exact_put(&doc, p);
+        b->len = start;
+        atoll__buf_append(b, atoll__buf_data(&doc), doc.len);
+        atoll__buf_fini(&doc);
+    }
+    atoll__wire_store_u32(atoll__buf_data(b) + at, (uint32_t)(b->len - start));
+}

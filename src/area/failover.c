@@ -173,6 +173,7 @@ atoll__area_node_down_mail(atoll__worker *w, atoll__mail *m)
     }
     atoll__where_forget_node(w, dead);
     drop_players_of(w, dead);
+    atoll__migrate_node_down(w, dead);
     for (uint32_t slot = 0; slot < w->nslots; slot++) {
         atoll__session *s = w->slots[slot];
         if (s != NULL && s->area != 0 && s->area_at.node == dead && s->area_id[0] != '\0' &&

@@ -191,8 +191,14 @@ void
 atoll__area_mail(atoll__worker *w, atoll__mail *m)
 {
     atoll_area *a = atoll__area_find(w, m->area);
+    if (a != NULL && a->frozen) {
+        atoll__mail_list_push(&a->frozen_held, m); /* moving: it waits (migrate.c) */
+        return;
+    }
     if (a == NULL && atoll__area_hold_claimed(w, m))
         return; /* its area is being placed here */
+    if (a == NULL && atoll__migrate_forward(w, m))
+        return; /* its area moved to another node */
     switch (m->type) {
     case ATOLL_MAIL_AREA_CREATE:
         atoll__area_claim(w, m);

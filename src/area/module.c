@@ -13,6 +13,7 @@ static int
 area_start(atoll__node *n)
 {
     n->module_data = atoll__area_node_new(n);
+    n->area_ops = &atoll__area_ops_impl;
     static const atoll__mail_type area_kinds[] = {
         ATOLL_MAIL_AREA_CREATE, ATOLL_MAIL_AREA_ENTER, ATOLL_MAIL_AREA_REQ,
         ATOLL_MAIL_AREA_LEAVE,  ATOLL_MAIL_AREA_FENCE, ATOLL_MAIL_AREA_CALL,
@@ -28,6 +29,15 @@ area_start(atoll__node *n)
     atoll__mail_register(ATOLL_MAIL_DIR_ANSWER, atoll__where_answer_mail, NULL);
     atoll__mail_register(ATOLL_MAIL_DIR_INVALIDATE, atoll__where_invalidate_mail, NULL);
     atoll__mail_register(ATOLL_MAIL_NODE_DOWN, atoll__area_node_down_mail, NULL);
+    static const atoll__mail_type migrate_kinds[] = {
+        ATOLL_MAIL_AREA_HANDOFF, ATOLL_MAIL_AREA_MIGRATED, ATOLL_MAIL_AREA_HANDOFF_DONE,
+    };
+    for (size_t i = 0; i < sizeof migrate_kinds / sizeof migrate_kinds[0]; i++)
+        atoll__mail_register(migrate_kinds[i], atoll__migrate_mail, NULL);
+    atoll__mail_register(ATOLL_MAIL_AREA_MOVE_ASK, atoll__migrate_mail, atoll__migrate_payload_fini);
+    atoll__mail_register(ATOLL_MAIL_AREA_MIGRATE, atoll__migrate_mail, atoll__migrate_payload_fini);
+    atoll__mail_register_codec(ATOLL_MAIL_AREA_MIGRATE, atoll__migrate_payload_encode,
+                               atoll__migrate_payload_decode);
     for (size_t code = 0; code <= atoll__dict_count(n->dict); code++)
         if (n->routes[code].handler != NULL)
             n->routes[code].gate = atoll__area_route;
@@ -60,6 +70,11 @@ area_worker_init(atoll__worker *w)
 {
     w->areas = atoll__calloc(1, sizeof *w->areas);
     w->areas->tick_fd = -1;
+    /* Call and timer ids unique in the cluster ({node:12 | worker:8 | count}): an area
+     * that moves to another node keeps its timers' and calls' ids there (migrate.c). */
+    uint64_t base = (uint64_t)w->node->id << 52 | (uint64_t)(w->index & 0xFF) << 44;
+    w->areas->next_call_id = base;
+    w->areas->next_timer_id = base;
     atoll__dir *d = atoll__dir_of_worker(w);
     d->ops->subscribe(d, atoll__addr_make(w->node->id, w->index));
     atoll__proxy_init(w);
@@ -76,6 +91,7 @@ static void
 area_worker_fini(atoll__worker *w)
 {
     struct atoll__area_worker *aw = w->areas;
+    atoll__migrate_fini(w);
     atoll__docs_worker_fini(w);
     atoll__fx_fini(w);
     atoll__area_claims_fini(w);
@@ -109,6 +125,7 @@ area_worker_tick(atoll__worker *w)
     atoll__areas_publish(w);
     atoll__docs_tick(w);
     atoll__area_rejoin_tick(w);
+    atoll__migrate_tick(w);
 }
 
 static void

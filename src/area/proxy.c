@@ -349,7 +349,14 @@ atoll__proxy_reply_mail(atoll__worker *w, atoll__mail *m)
 {
     atoll__call *c = atoll__map_get(&w->areas->calls, m->call_id);
     if (c == NULL) {
+        if (atoll__migrate_forward_reply(w, m))
+            return; /* its caller moved to another node */
         atoll__mail_free(m); /* settled already: timed out or cancelled */
+        return;
+    }
+    if (c->caller != NULL && c->caller->frozen) {
+        /* Its area is moving: the answer waits with the area's other mail. */
+        atoll__mail_list_push(&c->caller->frozen_held, m);
         return;
     }
     if (m->status == ATOLL__EMOVED) {
@@ -408,6 +415,12 @@ on_deadline(atoll__wheel_entry *e, uint64_t now, void *arg)
         atoll__wheel_add(&w->areas->call_wheel, &c->deadline, c->deadline_ms); /* past the horizon */
         return;
     }
+    if (c->caller != NULL && c->caller->frozen) {
+        /* Its area is moving (migrate.c): nothing of it runs now. The deadline is seen
+         * to where the area runs next. */
+        atoll__wheel_add(&w->areas->call_wheel, &c->deadline, now + 1);
+        return;
+    }
     call_settle(w, c, ATOLL_ETIMEDOUT, NULL);
 }
 
@@ -418,4 +431,57 @@ on_call_timer(uv_timer_t *t)
     atoll__wheel_advance(&w->areas->call_wheel, uv_now(&w->loop), on_deadline, w);
     if (w->areas->calls.len == 0)
         uv_timer_stop(&w->areas->call_timer);
+}
+
+/* ---- a hand-off to another node (migrate.c) ------------------------------------------------ */
+
+size_t
+atoll__proxy_list(const atoll_area *a, atoll__call_info *out, size_t cap)
+{
+    uint64_t now = uv_now(&a->worker->loop);
+    size_t n = 0;
+    for (const atoll__call *c = a->calls; c != NULL; c = c->next, n++) {
+        if (n >= cap)
+            continue;
+        atoll__call_info *ci = &out[n];
+        ci->id = c->id;
+        ci->due_ms = c->deadline_ms > now ? c->deadline_ms - now : 0;
+        ci->route = c->route;
+        ci->retried = c->retried;
+        ci->cb = c->cb;
+        ci->udata = c->udata;
+        memcpy(ci->to, c->to, sizeof ci->to);
+    }
+    return n;
+}
+
+void
+atoll__proxy_drop_area(atoll__worker *w, atoll_area *a)
+{
+    while (a->calls != NULL) {
+        atoll__call *c = a->calls;
+        call_unlink(w, c);
+        call_free(w, c);
+    }
+}
+
+void
+atoll__proxy_adopt(atoll__worker *w, atoll_area *a, const atoll__call_info *ci)
+{
+    atoll__call *c = call_new(w);
+    c->id = ci->id;
+    c->caller = a;
+    c->cb = ci->cb;
+    c->udata = ci->udata;
+    c->route = ci->route;
+    c->retried = ci->retried;
+    memcpy(c->to, ci->to, sizeof c->to);
+    c->next = a->calls;
+    if (a->calls)
+        a->calls->prev = c;
+    a->calls = c;
+    atoll__map_put(&w->areas->calls, c->id, c);
+    c->deadline_ms = uv_now(&w->loop) + (ci->due_ms ? ci->due_ms : 1);
+    atoll__wheel_add(&w->areas->call_wheel, &c->deadline, c->deadline_ms);
+    arm_timer(w);
 }

@@ -121,6 +121,24 @@ atoll__resume_park(atoll__worker *w, atoll_area *a, atoll_player *p)
 }
 
 void
+atoll__resume_adopt(atoll_area *a, atoll_player *p, uint64_t due_ms)
+{
+    atoll__timer_info ti = {.id = ++a->worker->areas->next_timer_id, .due_ms = due_ms,
+                            .fn = on_window_end, .udata = p};
+    atoll__timer_adopt(a, &ti);
+    p->resume_timer = ti.id;
+}
+
+bool
+atoll__resume_is_window(const atoll_area *a, uint64_t id)
+{
+    for (const atoll_player *p = a->first; p != NULL; p = p->next)
+        if (p->resume_timer == id)
+            return true;
+    return false;
+}
+
+void
 atoll__resume_end_now(atoll_area *a, atoll_player *p)
 {
     if (p->resume_timer != 0)

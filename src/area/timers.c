@@ -21,6 +21,8 @@ struct atoll__timer {
     atoll_timer_fn fn;
     void *udata;
     bool repeat;
+    uint64_t period_ms;     /* a repeating timer's */
+    uint64_t paused_due_ms; /* while its area is frozen (migrate.c): when it was due */
 };
 
 /* ---- timers ------------------------------------------------------------------------------- */
@@ -69,6 +71,7 @@ timer_start(atoll_area *a, uint64_t ms, atoll_timer_fn fn, void *udata, bool rep
     t->next = a->timers;
     a->timers = t;
     uint64_t period = repeat && ms == 0 ? 1 : ms;
+    t->period_ms = repeat ? period : 0;
     uv_timer_start(&t->handle, on_timer, ms, repeat ? period : 0);
     return t->id;
 }
@@ -121,4 +124,64 @@ atoll__timers_close(atoll_area *a)
         uv_close((uv_handle_t *)&t->handle, free_handle);
         t = next;
     }
+}
+
+/* ---- a hand-off to another node (migrate.c) ------------------------------------------------ */
+
+void
+atoll__timers_pause(atoll_area *a)
+{
+    for (atoll__timer *t = a->timers; t; t = t->next) {
+        t->paused_due_ms = uv_timer_get_due_in(&t->handle);
+        uv_timer_stop(&t->handle);
+    }
+}
+
+void
+atoll__timers_resume(atoll_area *a)
+{
+    for (atoll__timer *t = a->timers; t; t = t->next)
+        uv_timer_start(&t->handle, on_timer, t->paused_due_ms, t->period_ms);
+}
+
+size_t
+atoll__timers_list(const atoll_area *a, atoll__timer_info *out, size_t cap)
+{
+    size_t n = 0;
+    for (const atoll__timer *t = a->timers; t; t = t->next, n++) {
+        if (n < cap) {
+            out[n] = (atoll__timer_info){.id = t->id, .due_ms = t->paused_due_ms,
+                                         .period_ms = t->period_ms, .fn = t->fn,
+                                         .udata = t->udata};
+        }
+    }
+    return n;
+}
+
+void
+atoll__timers_drop(atoll_area *a)
+{
+    atoll__timer *t = a->timers;
+    a->timers = NULL;
+    while (t != NULL) {
+        atoll__timer *next = t->next;
+        uv_close((uv_handle_t *)&t->handle, free_handle);
+        t = next;
+    }
+}
+
+void
+atoll__timer_adopt(atoll_area *a, const atoll__timer_info *ti)
+{
+    atoll__timer *t = atoll__calloc(1, sizeof *t);
+    uv_timer_init(&a->worker->loop, &t->handle);
+    t->area = a;
+    t->id = ti->id;
+    t->fn = ti->fn;
+    t->udata = ti->udata;
+    t->repeat = ti->period_ms != 0;
+    t->period_ms = ti->period_ms;
+    t->paused_due_ms = ti->due_ms;
+    t->next = a->timers;
+    a->timers = t;
 }

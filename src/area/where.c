@@ -216,6 +216,11 @@ atoll__where_answer_mail(atoll__worker *w, atoll__mail *m)
         atoll__resume_found(w, m);
         return;
     }
+    if ((m->call_id & 7) == ATOLL__DIR_COOKIE_MIGRATE_IN ||
+        (m->call_id & 7) == ATOLL__DIR_COOKIE_RECLAIM) {
+        atoll__migrate_dir_answer(w, m);
+        return;
+    }
     if ((m->call_id & 7) == ATOLL_DIR_COOKIE_TAKEOVER) {
         int ti = (int)(m->call_id >> 3);
         /* Removed from the dead node by this answer's compare-and-set: it is ours to

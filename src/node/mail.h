@@ -130,6 +130,19 @@ typedef enum atoll__mail_type {
     ATOLL_MAIL_DOC_COMMITTED, /* from the writer's thread: output may go (docs.c) */
     ATOLL_MAIL_NODE_DOWN,   /* from the cluster's thread: node at.node is dead (its lease
                              * ended); sessions and players it held are seen to */
+    /* moving a running area to another node (src/area/migrate.c) */
+    ATOLL_MAIL_AREA_MOVE_ASK, /* from a thread of this node to one of its workers: move area
+                               * `from` to node status (payload: who to tell); never crosses */
+    ATOLL_MAIL_AREA_HANDOFF,  /* to the area's owner: hand area (number, id in from) over to
+                               * node `status`; answer HANDOFF_DONE to at with call_id.
+                               * With msg_type 1 (and MOVE_ASK's) it asks for the area's
+                               * players instead: the answer's data is their JSON */
+    ATOLL_MAIL_AREA_MIGRATE,  /* old owner -> new: the whole area (payload: its snapshot),
+                               * its directory epoch in epoch, the old owner in at */
+    ATOLL_MAIL_AREA_MIGRATED, /* new owner -> old: status of the hand-off; the entry it left
+                               * in area/at/epoch */
+    ATOLL_MAIL_AREA_HANDOFF_DONE, /* owner -> whoever asked (call_id): status, the new entry
+                               * in area/at/epoch, the pause clients saw in request_id (µs) */
     ATOLL_MAIL_KINDS
 } atoll__mail_type;
 

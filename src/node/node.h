@@ -162,7 +162,29 @@ typedef struct atoll__remote_ops {
     int (*place)(atoll__node *n, const char *id, atoll__addr *out);
     /* A peer's record could not be decoded by a worker: its link is cut. */
     void (*bad_peer)(atoll__node *n, int node);
+    /* The worker of area node `node` that area id goes to when it moves there: ATOLL_OK
+     * with *out, ATOLL_ENOENT when `node` is not a live area node. */
+    int (*worker_for)(atoll__node *n, int node, const char *id, atoll__addr *out);
 } atoll__remote_ops;
+
+/* The outcome of a move of a running area (atoll__area_ops.move), on a worker of the
+ * node that asked: ATOLL_OK with the area's new epoch and node and the pause its clients
+ * saw, or an error and why. */
+typedef void (*atoll__move_done_fn)(void *ctx, int status, const char *why, uint64_t epoch,
+                                    int node, uint32_t pause_us);
+
+/* What the area runtime offers the node's other parts (the cluster's coordinator, the
+ * admin API), set by its module's start. Any thread. */
+typedef void (*atoll__info_done_fn)(void *ctx, int status, const char *json, size_t len);
+
+typedef struct atoll__area_ops {
+    /* Moves area id, wherever it runs, to node `node` (src/area/migrate.c); done runs
+     * once, later. ATOLL_EINVAL for an id that cannot be an area's. */
+    int (*move)(atoll__node *n, const char *id, int node, atoll__move_done_fn done, void *ctx);
+    /* The players of area id, asked of its owner: done(ctx, ATOLL_OK, JSON {"area",
+     * "node", "players": [{"uid", "connected"}]}) or an error (json NULL). */
+    int (*players)(atoll__node *n, const char *id, atoll__info_done_fn done, void *ctx);
+} atoll__area_ops;
 
 struct atoll_node {
     atoll__config *cfg;
@@ -182,6 +204,7 @@ struct atoll_node {
     /* The cluster (set by its module's start, before the area module's): the other
      * nodes, their data, and the directory in Redis. NULL: the embedded node. */
     const atoll__remote_ops *remote;
+    const atoll__area_ops *area_ops;
     void *remote_data;
     struct atoll__dir *dir;
     /* A key derived from the cluster's secret, the same on every node (resume tokens

@@ -34,6 +34,12 @@ static const uint32_t required[ATOLL_MAIL_KINDS] = {
     [ATOLL_MAIL_AREA_RESUME] = ATOLL_WIRE_F_AREA | ATOLL_WIRE_F_SESSION | ATOLL_WIRE_F_UID |
                                ATOLL_WIRE_F_DATA,
     [ATOLL_MAIL_AREA_EVICT] = ATOLL_WIRE_F_AREA | ATOLL_WIRE_F_UID,
+    [ATOLL_MAIL_AREA_HANDOFF] = ATOLL_WIRE_F_AREA | ATOLL_WIRE_F_FROM | ATOLL_WIRE_F_STATUS |
+                                ATOLL_WIRE_F_CALL_ID,
+    [ATOLL_MAIL_AREA_MIGRATE] = ATOLL_WIRE_F_AREA | ATOLL_WIRE_F_FROM | ATOLL_WIRE_F_WORKER |
+                                ATOLL_WIRE_F_EPOCH | ATOLL_WIRE_F_PAYLOAD,
+    [ATOLL_MAIL_AREA_MIGRATED] = ATOLL_WIRE_F_AREA,
+    [ATOLL_MAIL_AREA_HANDOFF_DONE] = ATOLL_WIRE_F_CALL_ID | ATOLL_WIRE_F_FROM,
 };
 
 /* ---- little-endian integers ------------------------------------------------------------- */
@@ -248,10 +254,11 @@ atoll__wire_encode(const atoll__mail *m, atoll__buf *out)
     /* A LINK holds frames: one inside a frame would let a peer nest them until the
      * worker that unpacks them runs out of stack. */
     /* DOC_* come from this node's writer thread and never cross a link. */
-    /* NODE_DOWN comes from this node's cluster thread, about the cluster as it sees it. */
+    /* NODE_DOWN comes from this node's cluster thread, about the cluster as it sees it;
+     * MOVE_ASK from one of its threads, with a pointer to whoever asked. */
     if (m->type == ATOLL_MAIL_STOP || m->type == ATOLL_MAIL_LINK ||
         m->type == ATOLL_MAIL_DOC_LOADED || m->type == ATOLL_MAIL_DOC_COMMITTED ||
-        m->type == ATOLL_MAIL_NODE_DOWN ||
+        m->type == ATOLL_MAIL_NODE_DOWN || m->type == ATOLL_MAIL_AREA_MOVE_ASK ||
         (unsigned)m->type >= ATOLL_MAIL_KINDS)
         return ATOLL_EINVAL;
     if ((m->uid && strlen(m->uid) > ATOLL_UID_MAX) || m->nsessions > ATOLL_WIRE_SESSIONS_MAX)
@@ -426,6 +433,7 @@ atoll__wire_decode(const uint8_t *p, size_t n, const atoll__wire_limits *lim, at
     if (version != ATOLL_WIRE_VERSION || kind >= ATOLL_MAIL_KINDS || kind == ATOLL_MAIL_STOP ||
         kind == ATOLL_MAIL_LINK || kind == ATOLL_MAIL_DOC_LOADED ||
         kind == ATOLL_MAIL_DOC_COMMITTED || kind == ATOLL_MAIL_NODE_DOWN ||
+        kind == ATOLL_MAIL_AREA_MOVE_ASK ||
         (f & ~(uint32_t)ATOLL_WIRE_F_ALL) != 0 ||
         (f & required[kind]) != required[kind])
         return ATOLL_EPROTO;

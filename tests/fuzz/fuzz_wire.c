@@ -72,7 +72,8 @@ check_limits(const atoll__mail *m)
     CHECK(m->nsessions <= ATOLL_WIRE_SESSIONS_MAX);
     CHECK(m->nsessions == 0 || m->sessions != NULL);
     CHECK(m->shared == NULL || atomic_load(&m->shared->refs) == 1);
-    CHECK(m->payload == NULL || m->type == ATOLL_MAIL_AREA_MOVE_IN);
+    CHECK(m->payload == NULL || m->type == ATOLL_MAIL_AREA_MOVE_IN ||
+          m->type == ATOLL_MAIL_AREA_MIGRATE);
 }
 
 /* b was decoded from the encoding of a: every field the encoding carries is the same

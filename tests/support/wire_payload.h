@@ -1,6 +1,6 @@
-/* wire_payload.h -- a MOVE_IN payload codec for the tests of the wire encoding
- * (wire_test, fuzz_wire): the payload is a NUL-free string, so MOVE_IN frames are
- * exercised without the area runtime, whose codec carries a player.
+/* wire_payload.h -- a payload codec for the tests of the wire encoding (wire_test,
+ * fuzz_wire): the payload is a NUL-free string, so MOVE_IN and MIGRATE frames are
+ * exercised without the area runtime, whose codecs carry a player and an area.
  *
  * The kinds' table is the process's: a test (or the fuzz target) calls
  * wire_payload_register() before it decodes MOVE_IN frames.
@@ -41,6 +41,8 @@ wire_payload_register(void)
 {
     atoll__mail_register(ATOLL_MAIL_AREA_MOVE_IN, NULL, wire_payload_fini);
     atoll__mail_register_codec(ATOLL_MAIL_AREA_MOVE_IN, wire_payload_encode, wire_payload_decode);
+    atoll__mail_register(ATOLL_MAIL_AREA_MIGRATE, NULL, wire_payload_fini);
+    atoll__mail_register_codec(ATOLL_MAIL_AREA_MIGRATE, wire_payload_encode, wire_payload_decode);
 }
 
 #endif /* ATOLL_TEST_WIRE_PAYLOAD_H */

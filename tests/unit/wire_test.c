@@ -318,6 +318,13 @@ required_of(atoll__mail_type k)
     case ATOLL_MAIL_DIR_INVALIDATE: return ATOLL_WIRE_F_FROM | ATOLL_WIRE_F_EPOCH;
     case ATOLL_MAIL_AREA_RESUME: return A | S | U | ATOLL_WIRE_F_DATA;
     case ATOLL_MAIL_AREA_EVICT: return A | U;
+    case ATOLL_MAIL_AREA_HANDOFF:
+        return A | ATOLL_WIRE_F_FROM | ATOLL_WIRE_F_STATUS | ATOLL_WIRE_F_CALL_ID;
+    case ATOLL_MAIL_AREA_MIGRATE:
+        return A | ATOLL_WIRE_F_FROM | ATOLL_WIRE_F_WORKER | ATOLL_WIRE_F_EPOCH |
+               ATOLL_WIRE_F_PAYLOAD;
+    case ATOLL_MAIL_AREA_MIGRATED: return A;
+    case ATOLL_MAIL_AREA_HANDOFF_DONE: return ATOLL_WIRE_F_CALL_ID | ATOLL_WIRE_F_FROM;
     default: return 0;
     }
 }
@@ -354,7 +361,12 @@ TEST(kinds_keep_their_wire_numbers)
     ASSERT_EQ(ATOLL_MAIL_DOC_LOADED, 22);
     ASSERT_EQ(ATOLL_MAIL_DOC_COMMITTED, 23);
     ASSERT_EQ(ATOLL_MAIL_NODE_DOWN, 24);
-    ASSERT_EQ(ATOLL_MAIL_KINDS, 25);
+    ASSERT_EQ(ATOLL_MAIL_AREA_MOVE_ASK, 25);
+    ASSERT_EQ(ATOLL_MAIL_AREA_HANDOFF, 26);
+    ASSERT_EQ(ATOLL_MAIL_AREA_MIGRATE, 27);
+    ASSERT_EQ(ATOLL_MAIL_AREA_MIGRATED, 28);
+    ASSERT_EQ(ATOLL_MAIL_AREA_HANDOFF_DONE, 29);
+    ASSERT_EQ(ATOLL_MAIL_KINDS, 30);
 }
 
 TEST(golden_frame)
@@ -824,7 +836,7 @@ TEST(every_kind_needs_its_fields)
     atoll__buf b = ATOLL__BUF_INIT;
     for (int k = ATOLL_MAIL_BIND; k < ATOLL_MAIL_KINDS; k++) {
         if (k == ATOLL_MAIL_LINK || k == ATOLL_MAIL_DOC_LOADED || k == ATOLL_MAIL_DOC_COMMITTED ||
-            k == ATOLL_MAIL_NODE_DOWN)
+            k == ATOLL_MAIL_NODE_DOWN || k == ATOLL_MAIL_AREA_MOVE_ASK)
             continue; /* never on a link (docs_never_cross_links) */
         uint32_t req = required_of((atoll__mail_type)k);
         fb_frame(&b, (uint8_t)k, req);
@@ -863,6 +875,12 @@ TEST(docs_never_cross_links)
     atoll__mail_free(m);
     fb_frame(&b, (uint8_t)ATOLL_MAIL_NODE_DOWN, 0);
     REFUSED(&b, ATOLL_EPROTO);
+    /* Nor MOVE_ASK: it carries a pointer to whoever asked, on this node. */
+    m = atoll__mail_new(ATOLL_MAIL_AREA_MOVE_ASK, 0);
+    ASSERT_EQ(atoll__wire_encode(m, &b), ATOLL_EINVAL);
+    atoll__mail_free(m);
+    fb_frame(&b, (uint8_t)ATOLL_MAIL_AREA_MOVE_ASK, 0);
+    REFUSED(&b, ATOLL_EPROTO);
     atoll__buf_fini(&b);
     LEAK_CHECK();
 }
@@ -874,10 +892,10 @@ TEST(every_field_decodes_for_every_kind)
     atoll__buf b = ATOLL__BUF_INIT;
     for (int k = ATOLL_MAIL_BIND; k < ATOLL_MAIL_KINDS; k++) {
         if (k == ATOLL_MAIL_LINK || k == ATOLL_MAIL_DOC_LOADED || k == ATOLL_MAIL_DOC_COMMITTED ||
-            k == ATOLL_MAIL_NODE_DOWN)
+            k == ATOLL_MAIL_NODE_DOWN || k == ATOLL_MAIL_AREA_MOVE_ASK)
             continue;
         uint32_t f = ATOLL_WIRE_F_ALL;
-        if (k != ATOLL_MAIL_AREA_MOVE_IN) {
+        if (k != ATOLL_MAIL_AREA_MOVE_IN && k != ATOLL_MAIL_AREA_MIGRATE) {
             fb_frame(&b, (uint8_t)k, f);
             REFUSED(&b, ATOLL_EPROTO);
             f &= ~(uint32_t)ATOLL_WIRE_F_PAYLOAD;
