@@ -113,10 +113,28 @@ remote_place(atoll__node *n, const char *id, atoll__addr *out)
     return best >= 0 ? ATOLL_OK : ATOLL_ENOENT;
 }
 
+static int
+remote_worker_for(atoll__node *n, int node, const char *id, atoll__addr *out)
+{
+    atoll__cluster *c = cluster_of(n);
+    int rc = ATOLL_ENOENT;
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < c->nplaceable; i++) {
+        if (c->placeable[i].node != node)
+            continue;
+        uint32_t nw = (uint32_t)(c->placeable[i].nworkers > 0 ? c->placeable[i].nworkers : 1);
+        *out = atoll__addr_make(node, (int)(id_hash(id, 0) % nw));
+        rc = ATOLL_OK;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
 static const atoll__remote_ops remote_ops = {
     .post = remote_post,
     .place = remote_place,
     .bad_peer = remote_bad_peer,
+    .worker_for = remote_worker_for,
 };
 
 /* The directory's mail: DIR_ANSWER and DIR_INVALIDATE to workers of this node. */
@@ -184,12 +202,14 @@ static bool settled(atoll__cluster *c);
  * whether its key's fingerprint is this node's (1), another's (0), or not there yet
  * (-1: the placeholder a joining node holds its id with until its first heartbeat). */
 static int
-record_workers(const char *info, const char *fingerprint, int *same_key)
+record_workers(const char *info, const char *fingerprint, int *same_key, bool *draining)
 {
     json_t *j = json_loads(info, 0, NULL);
     int w = j ? (int)json_integer_value(json_object_get(j, "workers")) : 0;
     const char *fp = j ? json_string_value(json_object_get(j, "key")) : NULL;
+    const char *state = j ? json_string_value(json_object_get(j, "state")) : NULL;
     *same_key = fp == NULL ? -1 : strcmp(fp, fingerprint) == 0;
+    *draining = state != NULL && strcmp(state, "live") != 0;
     json_decref(j);
     return w;
 }
@@ -207,7 +227,9 @@ on_nodes(void *arg, const atoll__redis_node *nodes, size_t n)
             continue;
         peer *pr = &c->peers[id];
         int same_key;
-        int workers = record_workers(nodes[i].info, c->fingerprint, &same_key);
+        bool draining;
+        int workers = record_workers(nodes[i].info, c->fingerprint, &same_key, &draining);
+        pr->draining = draining;
         if (same_key < 0)
             continue; /* joining: seen at its first heartbeat */
         if (same_key == 0) {
@@ -252,6 +274,9 @@ on_nodes(void *arg, const atoll__redis_node *nodes, size_t n)
     for (size_t i = 0; i < n; i++) {
         int id = nodes[i].id;
         if (id <= 0 || id > ATOLL_NODE_ID_MAX || !seen[id] || !(nodes[i].roles & ATOLL_ROLE_AREA))
+            continue;
+        /* A node being drained takes no new area (control.c). */
+        if (id == c->id ? c->draining || c->stopping_drained : c->peers[id].draining)
             continue;
         pl[np].node = id;
         pl[np].nworkers = id == c->id ? c->node->nworkers : c->peers[id].nworkers;
@@ -428,9 +453,11 @@ on_beat(uv_timer_t *t)
     char info[512];
     snprintf(info, sizeof info,
              "{\"name\":\"%s\",\"advertise\":\"%s\",\"roles\":%u,\"load\":%.4f,\"workers\":%d,"
-             "\"players\":%u,\"msgs_per_s\":%.1f,\"key\":\"%s\"}",
+             "\"players\":%u,\"msgs_per_s\":%.1f,\"areas\":%zu,\"state\":\"%s\",\"key\":\"%s\"}",
              c->cfg->node_name, c->cfg->advertise, c->cfg->roles, c->load, c->node->nworkers,
-             players, msgs, c->fingerprint);
+             players, msgs, atoll_node_areas(c->node, NULL, 0),
+             c->stopping_drained ? "stopping" : c->draining ? "draining" : "live", c->fingerprint);
+    atoll__control_beat(c);
     atoll__redis_node_beat(c->redis, c->id, info, c->cfg->lease_ms, c->claim_record, on_beat_done,
                            c);
     if (c->cfg->roles & ATOLL_ROLE_COORD)
@@ -484,6 +511,7 @@ on_wake(uv_async_t *a)
     pthread_mutex_unlock(&c->lock);
     if (list != NULL)
         atoll__links_take(c, list);
+    atoll__control_run(c);
     if (stop && uv_is_active((uv_handle_t *)&c->beat)) {
         /* Leave the registry now (other nodes stop placing here), give the links a
          * moment to write what they hold, then close everything. */
@@ -650,6 +678,7 @@ atoll__cluster_free(atoll__cluster *c)
     uv_run(&c->loop, UV_RUN_DEFAULT);
     uv_loop_close(&c->loop);
     atoll__links_fini(c);
+    atoll__control_fini(c);
     for (piece *p = c->inq, *next; p != NULL; p = next) {
         next = p->next;
         atoll__free(p);

@@ -23,4 +23,25 @@ void atoll__cluster_free(atoll__cluster *c);
 
 extern const atoll__module atoll__cluster_module;
 
+/* ---- operations (control.c): what the admin API asks of the cluster, from any thread ---- */
+
+/* The answer to an operation: an HTTP status and a JSON body (borrowed), from the
+ * cluster's thread or a worker. */
+typedef void (*atoll__ctl_answer_fn)(void *ctx, int http_status, const char *json, size_t len);
+
+typedef enum atoll__ctl_op {
+    ATOLL_CTL_STATUS,       /* the nodes, their roles, loads, areas and players */
+    ATOLL_CTL_AREAS,        /* every area: node, epoch, players, load, pin */
+    ATOLL_CTL_PLAYERS,      /* the players of `area` */
+    ATOLL_CTL_MOVE,         /* move `area` to `node` */
+    ATOLL_CTL_PIN,          /* keep `area` on `node` (moved there now) */
+    ATOLL_CTL_UNPIN,        /* `area` may move again */
+    ATOLL_CTL_DRAIN,        /* move every area off `node`; `stop`: then it exits */
+    ATOLL_CTL_DRAIN_STATUS, /* how far the drain of `node` is */
+} atoll__ctl_op;
+
+/* Starts op; fn(ctx, ...) answers it once, later. area and node are copied. */
+void atoll__cluster_control(atoll__cluster *c, atoll__ctl_op op, const char *area,
+                            const char *node, bool stop, atoll__ctl_answer_fn fn, void *ctx);
+
 #endif /* ATOLL_CLUSTER_H */

@@ -47,6 +47,7 @@ typedef struct peer {
     bool alive;             /* in the registry, its lease running */
     bool foreign;           /* its record has another secret's fingerprint (said once) */
     bool ever;              /* was seen alive once (so a node that is gone is known dead) */
+    bool draining;          /* its record says it is being drained (or stops) */
     char name[64];
     char advertise[128];
     unsigned roles;
@@ -113,6 +114,21 @@ struct atoll__cluster {
     bool coordinator;       /* holds the lease now */
     bool alive_seen[ATOLL_NODE_ID_MAX + 1];
     int beats;
+
+    /* Operations (control.c). Requests of the admin API, any thread, under lock. */
+    struct ctl_req *ctlq, *ctlq_tail;
+    /* Moves the coordinator asked for and that have not ended (under lock: their
+     * answers come on workers). */
+    int moves_in_flight;
+    char (*moving)[ATOLL_AREA_ID_MAX + 1];
+    size_t nmoving, cap_moving;
+    uint64_t rebalance_quiet_until_ms; /* no rebalancing before (cluster thread) */
+    bool rebalancing;                  /* the spread was past its start, not yet below its stop */
+    /* This node is being drained (its record says so; placement avoids it). */
+    bool draining, drain_stop, stopping_drained;
+    uint64_t areastats_at_ms;          /* its areas' stats were last published then */
+    struct area_busy *busy;            /* per area: handler time at the last publish */
+    size_t nbusy;
 };
 
 /* link.c, cluster thread only */
@@ -127,6 +143,14 @@ void atoll__links_flush(atoll__cluster *c);
 void atoll__links_peer_dead(atoll__cluster *c, int id);
 /* A worker could not decode what peer id sent: its link is cut. */
 void atoll__links_drop_peer(atoll__cluster *c, int id, const char *why);
+/* control.c, cluster thread: the requests of the admin API that came; every heartbeat,
+ * this node's drain and areas' stats, and (coordinator) drains and rebalancing. */
+void atoll__control_run(atoll__cluster *c);
+void atoll__control_beat(atoll__cluster *c);
+void atoll__control_fini(atoll__cluster *c);
+/* The id of a node by name or number ("a1", "3"); 0 when no live node has it. */
+int atoll__control_node_id(const atoll__cluster *c, const char *name);
+
 /* Closes every link and the listener (the loop then ends once they are closed). */
 void atoll__links_close(atoll__cluster *c);
 /* Mail still waiting at stop goes back to nobody: freed. */

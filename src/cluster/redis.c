@@ -254,6 +254,7 @@ typedef enum call_kind {
     CALL_COORD,
     CALL_AREAS,
     CALL_BEAT,
+    CALL_CMD,
 } call_kind;
 
 /* A request of the loop's thread that answers through a callback. */
@@ -265,6 +266,7 @@ typedef struct loop_call {
     void (*coord_cb)(void *arg, bool held);
     void (*areas_cb)(void *arg, char **ids, const atoll__dir_entry *entries, size_t n);
     void (*beat_cb)(void *arg, int renewed);
+    void (*cmd_cb)(void *arg, const struct redisReply *reply);
     void *arg;
 } loop_call;
 
@@ -1080,6 +1082,7 @@ call_fail(loop_call *call)
     case CALL_COORD: call->coord_cb(call->arg, false); break;
     case CALL_AREAS: call->areas_cb(call->arg, NULL, NULL, 0); break;
     case CALL_BEAT: call->beat_cb(call->arg, -1); break;
+    case CALL_CMD: call->cmd_cb(call->arg, NULL); break;
     }
     atoll__free(call);
 }
@@ -1350,6 +1353,32 @@ atoll__redis_node_areas(atoll__redis *r, int node_id,
     snprintf(id, sizeof id, "%d", node_id);
     const char *argv[] = {"EVAL", AREAS_LUA, "1", key, KEY_AREA, id};
     if (!send_argv(r, on_areas_reply, call, 6, argv))
+        call_defer_fail(r, call);
+}
+
+static void
+on_cmd_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    replied(ac);
+    loop_call *call = privdata;
+    const redisReply *x = reply;
+    if (x == NULL || x->type == REDIS_REPLY_ERROR) {
+        if (x != NULL)
+            log_error_reply(call->r, "command", x);
+        call_fail(call);
+        return;
+    }
+    call->cmd_cb(call->arg, x);
+    atoll__free(call);
+}
+
+void
+atoll__redis_cmd(atoll__redis *r, int argc, const char **argv,
+                 void (*cb)(void *arg, const struct redisReply *reply), void *arg)
+{
+    loop_call *call = call_new(r, CALL_CMD, arg);
+    call->cmd_cb = cb;
+    if (argc > 16 || !send_argv(r, on_cmd_reply, call, argc, argv)) /* send_argv's limit */
         call_defer_fail(r, call);
 }
 

@@ -101,6 +101,11 @@ void atoll__redis_node_areas(atoll__redis *r, int node_id,
                              void (*cb)(void *arg, char **ids, const atoll__dir_entry *entries,
                                         size_t n),
                              void *arg);
+/* Any other command (argv of argc strings): cb(arg, reply) with the reply (borrowed for
+ * the call), or NULL when Redis did not answer or answered an error (logged). */
+struct redisReply;
+void atoll__redis_cmd(atoll__redis *r, int argc, const char **argv,
+                      void (*cb)(void *arg, const struct redisReply *reply), void *arg);
 /* A clean stop: drops node_id's record (its lease ends now) and, when held, the
  * coordinator's lease. */
 void atoll__redis_node_leave(atoll__redis *r, int node_id);

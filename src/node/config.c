@@ -61,6 +61,8 @@ atoll__config_defaults(atoll__config *c)
     c->link_timeout_ms = 3000;
     c->call_timeout_ms = 5000;
     c->moves_per_cycle = 64;
+    c->rebalance_start = 0.25;
+    c->rebalance_stop = 0.1;
 }
 
 static int
@@ -345,8 +347,27 @@ parse_redis(atoll__config *c, const setting_def *d, const char *val, char *err, 
     return ATOLL_OK;
 }
 
+/* A number with a fraction (a double field), from lo to hi. */
+static int
+parse_real(atoll__config *c, const setting_def *d, const char *val, char *err, size_t errlen)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (*val == '\0' || *end != '\0' || errno != 0 || !(v >= (double)d->lo) ||
+        !(v <= (double)d->hi)) {
+        snprintf(err, errlen, "%s must be a number from %ld to %ld (%s)", d->key, d->lo, d->hi,
+                 d->help);
+        return ATOLL_EINVAL;
+    }
+    *(double *)((char *)c + d->offset) = v;
+    return ATOLL_OK;
+}
+
 #define INT(key, field, lo, hi, help)                                                      \
     {key, parse_int, offsetof(atoll__config, field), FIELD_TYPE(field), lo, hi, help}
+#define REAL(key, field, lo, hi, help)                                                     \
+    {key, parse_real, offsetof(atoll__config, field), FIELD_DOUBLE, lo, hi, help}
 #define BOOL(key, field) {key, parse_flag, offsetof(atoll__config, field), FIELD_INT, 0, 0, NULL}
 #define TEXT(key) {key, parse_text, 0, FIELD_INT, 1, ATOLL_SECRET_MAX, NULL}
 #define OWN(key, fn) {key, fn, 0, FIELD_INT, 0, 0, NULL}
@@ -409,7 +430,13 @@ static const setting_def settings[] = {
     INT("cluster.call_timeout_ms", call_timeout_ms, 100, 600000,
         "mail for a node without a link waits this long, then fails"),
     INT("cluster.moves_per_cycle", moves_per_cycle, 1, 100000,
-        "areas the coordinator gives new owners per cycle"),
+        "areas the coordinator moves at once (failover, drains, rebalancing)"),
+    REAL("cluster.rebalance_start", rebalance_start, 0, 1000,
+        "the coordinator moves running areas when the most and least loaded area nodes "
+        "differ by this much load (cores, plus 1 per 1000 players and 10,000 messages/s); "
+        "0 = never"),
+    REAL("cluster.rebalance_stop", rebalance_stop, 0, 1000,
+        "... and stops once they differ by less than this (below rebalance_start)"),
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 

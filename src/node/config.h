@@ -90,8 +90,11 @@ typedef struct atoll__config {
     uint32_t link_timeout_ms; /* cluster.link_timeout_ms: a link silent this long is cut */
     uint32_t call_timeout_ms; /* cluster.call_timeout_ms: mail to a node with no link
                                * waits this long for one, then fails */
-    uint32_t moves_per_cycle; /* cluster.moves_per_cycle: areas the coordinator gives
-                               * new owners per cycle */
+    uint32_t moves_per_cycle; /* cluster.moves_per_cycle: areas the coordinator moves at
+                               * once (failover, drains, rebalancing) */
+    double rebalance_start;   /* cluster.rebalance_start: the load spread that starts a
+                               * rebalance (0: never) */
+    double rebalance_stop;    /* cluster.rebalance_stop: ... and the one that ends it */
     /* Set by the program when the listen address was given (--listen) rather than left
      * at its default: a node without the gate role listens for no client, and one told
      * where to listen is refused rather than ignoring it. */
