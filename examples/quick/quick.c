@@ -38,7 +38,11 @@ area_levelup(atoll_req *req)
 
     /* Settings may be read from any thread at any time; reading this one here keeps
      * the game free of C state of its own. */
-    if (atoll_setting_bool(atoll_area_node(area), "quick.broadcast", 1))
+    atoll_node *node = atoll_area_node(area);
+    if (atoll_setting_bool(node, "quick.broadcast", 1) && atoll_setting_bool(node, "quick.push_level", 0))
+        atoll_push_area(area, "levelup", atoll_pack("{s:s, s:I}", "playerId",
+                                                    atoll_player_id(player), "level", level));
+    else if (atoll_setting_bool(node, "quick.broadcast", 1))
         atoll_push_area(area, "levelup",
                         atoll_pack("{s:s}", "playerId", atoll_player_id(player)));
     atoll_push(player, "money", atoll_pack("{s:I}", "money", money));
@@ -89,6 +93,8 @@ static const atoll_setting_decl quick_settings[] = {
     {"quick.areas", ATOLL_SETTING_INT, "1", 1, 100000, "areas the players are spread over"},
     {"quick.broadcast", ATOLL_SETTING_BOOL, "true", 0, 0,
      "push each level-up to the whole area"},
+    {"quick.push_level", ATOLL_SETTING_BOOL, "false", 0, 0,
+     "the level-up push carries the level too (tests check that none is lost or doubled)"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
 

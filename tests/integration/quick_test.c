@@ -258,7 +258,8 @@ TEST(bad_game_settings_stop_the_node)
     REFUSED_SETTING("quick.broadcast=maybe", "quick.broadcast must be true or false");
     /* A misspelt key is named, with the keys the game has. */
     REFUSED_SETTING("quick.area=2",
-                    "unknown setting 'quick.area' (the game's settings: quick.areas, quick.broadcast)");
+                    "unknown setting 'quick.area' (the game's settings: quick.areas, quick.broadcast, "
+                    "quick.push_level)");
     /* The framework's own namespaces are checked as before. */
     REFUSED_SETTING("session.resume=5", "unknown setting 'session.resume'");
 }
