@@ -16,12 +16,14 @@ set -euo pipefail
 # PostgreSQL server itself (postgresql), which store_pg_test starts a private copy of.
 # Cluster: hiredis (the directory in Redis, with its libuv adapter), libsodium (node
 # links: authentication and encryption), and the Redis server the cluster tests and
-# `make cluster` start a private copy of (redis-server).
+# `make cluster` start a private copy of (redis-server). The operator's API: libmicrohttpd
+# (the node's admin HTTP server, src/admin) and libcurl (its client, `atoll ctl`).
 packages=(
     build-essential cmake pkg-config
     libuv1-dev libjansson-dev libssl-dev
     libpq-dev libsqlite3-dev postgresql
     libhiredis-dev libsodium-dev redis-server
+    libmicrohttpd-dev libcurl4-openssl-dev
     clang libclang-rt-14-dev
     nodejs npm
 )

@@ -1,7 +1,9 @@
 /* run.c -- running a node as a program: `atoll run [options]` (atoll_main, for the
  * atoll binary) and atoll_run (a program that links its own game). The top of the
- * layers: it assembles the node with the modules above it (today the area runtime;
- * later the cluster, the store, the admin server), which nothing else may do.
+ * layers: it assembles the node with the modules above it (the cluster, the area
+ * runtime, the store) and the admin API's server with its operations (admin_ops.c),
+ * which nothing else may do. `atoll ctl` (ctl.c), the admin API's client, is a
+ * command of the same program.
  *
  * Settings come from four sources, each over the one before: the defaults, the file of
  * --config, ATOLL_* environment variables, and the command line (--set and the flags
@@ -23,6 +25,7 @@
 #include "../cluster/cluster.h"
 #include "../cluster/link_codec.h"
 #include "../store/backends.h"
+#include "app.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -46,6 +49,7 @@ usage(FILE *f)
 {
     fprintf(f,
             "usage: atoll run [options]\n"
+            "       atoll ctl [options] COMMAND   (the admin API's client: atoll ctl --help)\n"
             "\n"
             "Starts an atoll node: clients connect with the Pomelo protocol over raw TCP or\n"
             "WebSocket on one port. Without --redis it is the embedded node: every role in\n"
@@ -90,6 +94,14 @@ usage(FILE *f)
             "                         the same given as text (cluster.secret): other users\n"
             "                         of the machine see it in the process list\n"
             "\n"
+            "admin API (docs/operations.md, \"Admin API and atoll ctl\"):\n"
+            "  --admin HOST:PORT      serve the operator's API, JSON over HTTP, there\n"
+            "                         (admin.listen; default: none); port 0 picks one\n"
+            "  --admin-token-file PATH\n"
+            "                         the bearer token every request must carry, read at\n"
+            "                         start (admin.token_file); needed when --admin is not\n"
+            "                         a loopback address\n"
+            "\n"
             "Each source of settings overrides the one before: the defaults, the --config\n"
             "file, environment variables (ATOLL_ and the key in capitals, '.' as '_':\n"
             "net.max_conns is ATOLL_NET_MAX_CONNS; the framework's keys only), then the\n"
@@ -107,6 +119,7 @@ usage(FILE *f)
             "  node.roles, node.name, node.advertise, cluster.redis, cluster.secret,\n"
             "  cluster.secret_file, cluster.lease_ms, cluster.beat_ms, cluster.link_ping_ms,\n"
             "  cluster.link_timeout_ms, cluster.call_timeout_ms, cluster.moves_per_cycle\n"
+            "  admin.listen, admin.token, admin.token_file\n"
             "  and the settings the game declares (an unknown key stops the start)\n");
 }
 
@@ -247,6 +260,8 @@ static const struct option run_options[] = {
     {"advertise", required_argument, NULL, 'a'},
     {"cluster-secret", required_argument, NULL, 'c'},
     {"cluster-secret-file", required_argument, NULL, 'C'},
+    {"admin", required_argument, NULL, 'A'},
+    {"admin-token-file", required_argument, NULL, 'T'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -295,6 +310,10 @@ flag_key(int opt)
         return "cluster.secret";
     case 'C':
         return "cluster.secret_file";
+    case 'A':
+        return "admin.listen";
+    case 'T':
+        return "admin.token_file";
     default:
         return NULL;
     }
@@ -415,7 +434,8 @@ configure(atoll__config *cfg, int argc, char **argv, const atoll_game *linked)
     atoll__log_threshold = cfg->log_level;
     atoll__config_warnings(cfg, environ, warn_line, NULL);
     /* The secret file is read now, before the node reaches Redis or any other node. */
-    if (atoll__config_load_secret(cfg, err, sizeof err) != ATOLL_OK) {
+    if (atoll__config_load_secret(cfg, err, sizeof err) != ATOLL_OK ||
+        atoll__config_load_admin_token(cfg, err, sizeof err) != ATOLL_OK) {
         fprintf(stderr, "atoll: %s\n", err);
         return -1;
     }
@@ -484,22 +504,53 @@ cmd_run(int argc, char **argv, const atoll_game *linked)
         atoll__config_fini(&cfg);
         return 1;
     }
+    /* The admin API once the node runs: its operations read the node. A node whose
+     * admin API cannot listen stops, as one whose client port cannot. */
+    atoll__admin_ops ops;
+    atoll__node_ops *node_ops = NULL;
+    atoll__admin *admin = NULL;
+    int admin_port = 0;
+    if (cfg.admin_host[0] != '\0') {
+        char err[300];
+        node_ops = atoll__node_ops_new(&node, &ops);
+        admin = atoll__admin_start(cfg.admin_host, cfg.admin_port, cfg.admin_token, &ops,
+                                   &admin_port, err, sizeof err);
+        if (admin == NULL) {
+            fprintf(stderr, "atoll: cannot start the admin API: %s\n", err);
+            atoll__node_stop(&node);
+            uv_close((uv_handle_t *)&sigint, NULL);
+            uv_close((uv_handle_t *)&sigterm, NULL);
+            rc = 1;
+        }
+    }
     /* One machine-readable line on stdout for scripts and tests: where clients connect,
-     * or, on a node that holds no client connections, that it runs. */
-    if (cfg.roles & ATOLL_ROLE_GATE) {
+     * or, on a node that holds no client connections, that it runs; then, with --admin,
+     * where the admin API listens. */
+    if (rc == ATOLL_OK && (cfg.roles & ATOLL_ROLE_GATE)) {
         ATOLL_LOG(ATOLL_LOG_INFO,
                   "msg=\"atoll listening (TCP and WebSocket)\" game=%s host=%s port=%d "
                   "workers=%d version=%s",
                   cfg.game, cfg.host, node.bound_port, node.nworkers, ATOLL_VERSION_STRING);
         printf("listening %s:%d\n", cfg.host, node.bound_port);
-    } else {
+    } else if (rc == ATOLL_OK) {
         ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"atoll running (no client port: not a gate)\" game=%s "
                   "workers=%d version=%s", cfg.game, node.nworkers, ATOLL_VERSION_STRING);
         printf("running node %d\n", cfg.node_id);
     }
+    if (admin != NULL) {
+        bool v6 = strchr(cfg.admin_host, ':') != NULL;
+        ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"admin API listening (HTTP)\" host=%s port=%d token=%s",
+                  cfg.admin_host, admin_port, cfg.admin_token ? "yes" : "no");
+        printf("admin on %s%s%s:%d\n", v6 ? "[" : "", cfg.admin_host, v6 ? "]" : "",
+               admin_port);
+    }
     fflush(stdout);
 
     uv_run(&loop, UV_RUN_DEFAULT);
+    /* Before the workers end: the operations read them. Calls still waiting are
+     * answered 503. */
+    atoll__admin_stop(admin);
+    atoll__node_ops_free(node_ops);
     atoll__stats st;
     atoll__node_join(&node, &st);
     uv_loop_close(&loop);
@@ -513,7 +564,7 @@ cmd_run(int argc, char **argv, const atoll_game *linked)
     atoll__cluster_free(cluster);
     atoll__store_free(store); /* committed by now: the node flushed its writer when it stopped */
     atoll__config_fini(&cfg);
-    return 0;
+    return rc;
 }
 
 static int
@@ -530,6 +581,8 @@ command(int argc, char **argv, const atoll_game *linked)
     }
     if (!strcmp(argv[1], "run"))
         return cmd_run(argc - 1, argv + 1, linked);
+    if (!strcmp(argv[1], "ctl"))
+        return atoll__ctl_main(argc - 1, argv + 1);
     fprintf(stderr, "atoll: unknown command '%s' (try 'atoll run --help')\n", argv[1]);
     return 2;
 }

@@ -4,7 +4,7 @@
  * Every setting has a typed field and a dotted key, so the same value can come from a
  * flag (--max-conns), from --set or a file (net.max_conns) or from the environment
  * (ATOLL_NET_MAX_CONNS); keys outside the framework's namespaces (net., log., node.,
- * area., session., auth., store., cluster.) belong to the game and are kept as text for
+ * area., session., auth., store., cluster., admin.) belong to the game and are kept as text for
  * it. The framework's keys are one table (settings[] below): --set, the file and the
  * environment all go through it, so a key known to one is known to all.
  */
@@ -12,12 +12,14 @@
 #include "mail.h"
 #include "../proto/proto.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <unistd.h>
 
 void
@@ -306,6 +308,31 @@ parse_listen(atoll__config *c, const setting_def *d, const char *val, char *err,
     return ATOLL_OK;
 }
 
+/* admin.listen (--admin): HOST:PORT of the admin API, port 0 for any free one; empty:
+ * no admin server. */
+static int
+parse_admin_listen(atoll__config *c, const setting_def *d, const char *val, char *err,
+                   size_t errlen)
+{
+    const char *h;
+    size_t hl;
+    int port;
+    if (val[0] == '\0') {
+        c->admin_host[0] = '\0';
+        c->admin_port = 0;
+        return ATOLL_OK;
+    }
+    if (!atoll__split_hostport(val, &h, &hl, &port) || hl >= sizeof c->admin_host) {
+        snprintf(err, errlen, "--admin wants HOST:PORT, got '%.150s' (admin.listen; empty: no "
+                 "admin server)", val);
+        return ATOLL_EINVAL;
+    }
+    memcpy(c->admin_host, h, hl);
+    c->admin_host[hl] = '\0';
+    c->admin_port = port;
+    return ATOLL_OK;
+}
+
 /* node.game (--game): a built-in game's name or a shared object's path. */
 static int
 parse_game(atoll__config *c, const setting_def *d, const char *val, char *err, size_t errlen)
@@ -437,6 +464,9 @@ static const setting_def settings[] = {
         "0 = never"),
     REAL("cluster.rebalance_stop", rebalance_stop, 0, 1000,
         "... and stops once they differ by less than this (below rebalance_start)"),
+    OWN("admin.listen", parse_admin_listen),
+    TEXT("admin.token"),
+    TEXT("admin.token_file"),
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -660,12 +690,13 @@ atoll__config_load_env(atoll__config *c, char *const *envp, char *err, size_t er
 /* ATOLL_* variables that are not settings and are never warned about: the test suite
  * and the scripts of this repository set them around the nodes they start (the suite's
  * second pass, the binaries and games under test, the benchmarks' build), and a node
- * inherits them. ATOLL_LOOPBACK_LINKS is read by the harness, which gives each node
+ * inherits them; an operator's shell may hold atoll ctl's. ATOLL_LOOPBACK_LINKS is read by the harness, which gives each node
  * `--set node.loopback_links=true` (tests/support/harness.c). */
 static const char *const tool_variables[] = {
     "ATOLL_LOOPBACK_LINKS", "ATOLL_BIN",         "ATOLL_TESTGAME",      "ATOLL_LINKED_BIN",
     "ATOLL_OLDABI_GAME",    "ATOLL_SANITIZED",   "ATOLL_SANITIZERS",    "ATOLL_PG_BINDIR",
     "ATOLL_CHURN_SECONDS",  "ATOLL_JS_VERBOSE",  "ATOLL_JS_SERVER_ARGS", "ATOLL_BUILD_DIR",
+    "ATOLL_ADMIN", /* atoll ctl's address of a node's admin API (src/app/ctl.c) */
 };
 
 /* Whether the variable NAME=... (name n bytes) is a setting's or one of the tools'. */
@@ -796,6 +827,59 @@ check_cluster(const atoll__config *c, char *err, size_t errlen)
     return ATOLL_OK;
 }
 
+bool
+atoll__host_is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcasecmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return false;
+}
+
+/* A token as a bearer token is sent: visible ASCII, no space. */
+static bool
+token_chars_ok(const char *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (t[i] <= 0x20 || t[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+/* The admin API's settings: one source of its token, a token fit to be sent, and a
+ * token whenever other machines can reach it. */
+static int
+check_admin(const atoll__config *c, char *err, size_t errlen)
+{
+    bool token = given(c, "admin.token"), token_file = given(c, "admin.token_file");
+    if (token && token_file) {
+        snprintf(err, errlen, "admin.token and admin.token_file (--admin-token-file) both give "
+                              "the admin API's token: give one");
+        return ATOLL_EINVAL;
+    }
+    const char *text = atoll__config_get(c, "admin.token", "");
+    if (token && (strlen(text) < ATOLL_ADMIN_TOKEN_MIN || !token_chars_ok(text, strlen(text)))) {
+        snprintf(err, errlen, "admin.token must be at least %d bytes of visible ASCII (no "
+                 "spaces), as it is sent in an Authorization header; a file of 32 random "
+                 "bytes or more in hex or base64 (--admin-token-file) is better",
+                 ATOLL_ADMIN_TOKEN_MIN);
+        return ATOLL_EINVAL;
+    }
+    if (c->admin_host[0] != '\0' && !token && !token_file &&
+        !atoll__host_is_loopback(c->admin_host)) {
+        snprintf(err, errlen, "--admin %.64s:%d is not a loopback address: an admin API that "
+                 "other machines can reach needs a token, --admin-token-file PATH "
+                 "(admin.token_file, or admin.token)", c->admin_host, c->admin_port);
+        return ATOLL_EINVAL;
+    }
+    return ATOLL_OK;
+}
+
 int
 atoll__config_check(const atoll__config *c, char *err, size_t errlen)
 {
@@ -825,6 +909,8 @@ atoll__config_check(const atoll__config *c, char *err, size_t errlen)
         return ATOLL_EINVAL;
     }
     if (check_cluster(c, err, errlen) != ATOLL_OK)
+        return ATOLL_EINVAL;
+    if (check_admin(c, err, errlen) != ATOLL_OK)
         return ATOLL_EINVAL;
     char roles[32];
     roles_text(c->roles, roles, sizeof roles);
@@ -897,6 +983,9 @@ atoll__config_warnings(const atoll__config *c, char *const *envp, atoll__config_
         strcmp(c->store_url, "memory") == 0)
         warn(arg, "--store memory on an area node of a cluster: the state of its areas and "
                   "players is lost when another node takes them over");
+    if (c->admin_host[0] == '\0' && (given(c, "admin.token") || given(c, "admin.token_file")))
+        warn(arg, "an admin token is set (admin.token or admin.token_file) but no --admin "
+                  "address (admin.listen): no admin server runs, the token is not used");
 }
 
 /* ---- secrets ---------------------------------------------------------------------- */
@@ -993,11 +1082,48 @@ atoll__config_load_secret(atoll__config *c, char *err, size_t errlen)
     return ATOLL_OK;
 }
 
+int
+atoll__config_load_admin_token(atoll__config *c, char *err, size_t errlen)
+{
+    if (c->admin_token != NULL)
+        OPENSSL_cleanse(c->admin_token, strlen(c->admin_token));
+    atoll__free(c->admin_token);
+    c->admin_token = NULL;
+    const char *text = atoll__config_get(c, "admin.token", NULL);
+    const char *path = atoll__config_get(c, "admin.token_file", NULL);
+    if (c->admin_host[0] == '\0' || (text == NULL && path == NULL))
+        return ATOLL_OK;
+    if (path == NULL) {
+        if (strlen(text) < ATOLL_ADMIN_TOKEN_MIN || !token_chars_ok(text, strlen(text))) {
+            /* atoll__config_check refused this already; said again for a caller that skipped it */
+            snprintf(err, errlen, "admin.token must be at least %d bytes of visible ASCII",
+                     ATOLL_ADMIN_TOKEN_MIN);
+            return ATOLL_EINVAL;
+        }
+        c->admin_token = atoll__strndup(text, strlen(text));
+        return ATOLL_OK;
+    }
+    uint8_t *bytes;
+    size_t len;
+    if (atoll__secret_read_file("--admin-token-file", path, ATOLL_ADMIN_TOKEN_MIN, &bytes, &len,
+                                err, errlen) != ATOLL_OK)
+        return ATOLL_EINVAL;
+    if (!token_chars_ok((const char *)bytes, len)) {
+        snprintf(err, errlen, "--admin-token-file %s holds a byte that cannot be in a bearer "
+                 "token: visible ASCII only, no spaces (hex or base64 is fine)", path);
+        atoll__secret_free(bytes, SECRET_FILE_READ);
+        return ATOLL_EINVAL;
+    }
+    c->admin_token = atoll__strndup((const char *)bytes, len);
+    atoll__secret_free(bytes, SECRET_FILE_READ);
+    return ATOLL_OK;
+}
+
 bool
 atoll__config_framework_key(const char *key)
 {
     static const char *const spaces[] = {"net.", "log.", "node.", "area.", "session.", "auth.",
-                                         "store.", "cluster."};
+                                         "store.", "cluster.", "admin."};
     for (size_t i = 0; i < sizeof spaces / sizeof spaces[0]; i++)
         if (strncmp(key, spaces[i], strlen(spaces[i])) == 0)
             return true;
@@ -1028,4 +1154,8 @@ atoll__config_fini(atoll__config *c)
     atoll__secret_free(c->cluster_secret, c->cluster_secret_len);
     c->cluster_secret = NULL;
     c->cluster_secret_len = 0;
+    if (c->admin_token != NULL)
+        OPENSSL_cleanse(c->admin_token, strlen(c->admin_token));
+    atoll__free(c->admin_token);
+    c->admin_token = NULL;
 }

@@ -37,6 +37,9 @@ enum {
 #define ATOLL_CLUSTER_SECRET_MIN 16
 /* Bytes of a secret, given as text or read from a file, at most. */
 #define ATOLL_SECRET_MAX 4096
+/* Bytes of the admin API's bearer token, at least (admin.token, admin.token_file): it
+ * guards moving areas and draining nodes. */
+#define ATOLL_ADMIN_TOKEN_MIN 16
 
 typedef struct atoll__config {
     char host[64];
@@ -95,6 +98,14 @@ typedef struct atoll__config {
     double rebalance_start;   /* cluster.rebalance_start: the load spread that starts a
                                * rebalance (0: never) */
     double rebalance_stop;    /* cluster.rebalance_stop: ... and the one that ends it */
+    /* admin.*: the operator's API (src/admin). admin.token and admin.token_file are
+     * text settings. */
+    char admin_host[64];    /* admin.listen's host; "" = no admin server (the default) */
+    int admin_port;         /* admin.listen's port, 0: any free one */
+    /* The admin API's token, from admin.token or read from admin.token_file by
+     * atoll__config_load_admin_token: visible ASCII, NUL-terminated; NULL: none (or no
+     * admin server). Wiped when freed. */
+    char *admin_token;
     /* Set by the program when the listen address was given (--listen) rather than left
      * at its default: a node without the gate role listens for no client, and one told
      * where to listen is refused rather than ignoring it. */
@@ -156,8 +167,18 @@ void atoll__secret_free(uint8_t *secret, size_t len);
  * text, or cluster.secret_file's content read now. Nothing for an embedded node. Call it
  * after atoll__config_check. ATOLL_EINVAL with a sentence in err (never the secret). */
 int atoll__config_load_secret(atoll__config *c, char *err, size_t errlen);
+/* The admin API's token into c->admin_token when admin.listen is set: admin.token's
+ * text, or admin.token_file's content read now (ATOLL_ADMIN_TOKEN_MIN to
+ * ATOLL_SECRET_MAX bytes of visible ASCII, as a bearer token is sent). Nothing without
+ * admin.listen or a token. Call it after atoll__config_check. ATOLL_EINVAL with a
+ * sentence in err (never the token). */
+int atoll__config_load_admin_token(atoll__config *c, char *err, size_t errlen);
+/* Whether host (an address or a name, without brackets) is this machine's loopback:
+ * 127.0.0.0/8, ::1 (or ::ffff:127.x.y.z), or the name localhost. Other names count as
+ * reachable from elsewhere: they are not resolved here. */
+bool atoll__host_is_loopback(const char *host);
 /* Whether key is in one of the framework's namespaces (net., log., node., area., cluster.,
- * session., auth., store.): checked by the node, never a game's. */
+ * session., auth., store., admin.): checked by the node, never a game's. */
 bool atoll__config_framework_key(const char *key);
 /* A game setting, or def when not given. */
 const char *atoll__config_get(const atoll__config *c, const char *key, const char *def);

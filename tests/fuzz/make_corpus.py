@@ -12,7 +12,8 @@ tests/fuzz/corpus/jwt/ from tokens signed here (good ones, each way a token is r
 and inputs for the target's re-signing and JSON modes), and tests/fuzz/corpus/link/ from
 node-link HELLOs signed here after the layout in src/cluster/link_codec.c (good ones and
 each way one is refused), operations on a sealed stream, chunk plaintexts and round-trip
-rules, one small file per case, named after what it holds. Deterministic: running it twice gives the
+rules, and tests/fuzz/corpus/admin/ from requests to the admin API (every route, each
+way one is refused), one small file per case, named after what it holds. Deterministic: running it twice gives the
 same files. It only writes the files it names (overwriting them), so crash reproducers
 added by hand under other names stay.
 
@@ -743,6 +744,62 @@ LINKS = {
 }
 
 
+# ---- admin: requests to the admin API's parser (tests/fuzz/fuzz_admin.c) --------------
+# "METHOD PATH\nBODY": every route as an operator's client sends it, and each way a
+# request is refused (404, 405, 400 for the path's arguments and for the body, 413,
+# 414), one case a file.
+
+
+def admin(method, path, body=b""):
+    return method + b" " + path + b"\n" + body
+
+
+ADMINS = {
+    "healthz": admin(b"GET", b"/healthz"),
+    "metrics": admin(b"GET", b"/metrics"),
+    "status": admin(b"GET", b"/v1/status"),
+    "areas": admin(b"GET", b"/v1/areas"),
+    "players": admin(b"GET", b"/v1/areas/room-1/players"),
+    "players-encoded": admin(b"GET", b"/v1/areas/room%2F1%20caf%C3%a9/players"),
+    "move": admin(b"POST", b"/v1/areas/room-1/move", b'{"node":"a2"}'),
+    "move-number": admin(b"POST", b"/v1/areas/room-1/move", b' { "node" : 12 } '),
+    "pin": admin(b"POST", b"/v1/areas/lobby:1/pin", b'{"node":"area-node.2_b"}'),
+    "unpin": admin(b"DELETE", b"/v1/areas/lobby:1/pin"),
+    "drain": admin(b"POST", b"/v1/nodes/a2/drain"),
+    "drain-stop": admin(b"POST", b"/v1/nodes/a2/drain", b'{"stop":true}'),
+    "drain-empty-object": admin(b"POST", b"/v1/nodes/a2/drain", b"{}"),
+    "drain-status": admin(b"GET", b"/v1/nodes/4095/drain"),
+    "area-64-bytes": admin(b"GET", b"/v1/areas/" + b"%41" * 64 + b"/players"),
+    "bad-404-root": admin(b"GET", b"/"),
+    "bad-404-trailing-slash": admin(b"GET", b"/v1/status/"),
+    "bad-404-encoded-fixed-segment": admin(b"GET", b"/%76%31/status"),
+    "bad-404-empty-segment": admin(b"GET", b"/v1/areas//players"),
+    "bad-404-extra-segment": admin(b"GET", b"/v1/areas/x/players/y"),
+    "bad-405-post-status": admin(b"POST", b"/v1/status", b"{}"),
+    "bad-405-put-pin": admin(b"PUT", b"/v1/areas/x/pin"),
+    "bad-405-delete-drain": admin(b"DELETE", b"/v1/nodes/a/drain"),
+    "bad-400-short-escape": admin(b"GET", b"/v1/areas/room%2/players"),
+    "bad-400-nul": admin(b"GET", b"/v1/areas/a%00b/players"),
+    "bad-400-quote": admin(b"GET", b"/v1/areas/a%22b/players"),
+    "bad-400-not-utf8": admin(b"GET", b"/v1/areas/%FF%C3/players"),
+    "bad-400-area-65-bytes": admin(b"GET", b"/v1/areas/" + b"x" * 65 + b"/players"),
+    "bad-400-node-space": admin(b"POST", b"/v1/nodes/a%20b/drain"),
+    "bad-400-no-body": admin(b"POST", b"/v1/areas/r/move"),
+    "bad-400-not-json": admin(b"POST", b"/v1/areas/r/move", b"node=a2"),
+    "bad-400-array": admin(b"POST", b"/v1/areas/r/move", b'["a2"]'),
+    "bad-400-unknown-member": admin(b"POST", b"/v1/areas/r/move", b'{"node":"a2","now":true}'),
+    "bad-400-duplicate": admin(b"POST", b"/v1/areas/r/pin", b'{"node":"a","node":"b"}'),
+    "bad-400-node-zero": admin(b"POST", b"/v1/areas/r/move", b'{"node":0}'),
+    "bad-400-node-nul": admin(b"POST", b"/v1/areas/r/move", b'{"node":"a\\u0000b"}'),
+    "bad-400-stop-string": admin(b"POST", b"/v1/nodes/a/drain", b'{"stop":"yes"}'),
+    "bad-400-body-on-get": admin(b"GET", b"/v1/status", b"{}"),
+    "bad-413-body": admin(b"POST", b"/v1/areas/r/move", b'{"node":"a2"}' + b" " * 65536),
+    "bad-414-path": admin(b"GET", b"/" + b"x" * 1024),
+    "bad-no-space": b"GET\n",
+    "bad-empty": b"",
+}
+
+
 def write(name, files):
     d = os.path.join(HERE, "corpus", name)
     os.makedirs(d, exist_ok=True)
@@ -761,6 +818,7 @@ def main():
     write("resume_token", TOKENS)
     write("jwt", JWTS)
     write("link", LINKS)
+    write("admin", ADMINS)
 
 
 if __name__ == "__main__":

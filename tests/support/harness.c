@@ -19,6 +19,27 @@ now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* One line of the node's stdout into line (without its newline), waiting until
+ * deadline at most: what came by then. */
+static void
+read_line(int fd, char *line, size_t cap, uint64_t deadline)
+{
+    size_t len = 0;
+    while (len < cap - 1) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int left = (int)(deadline - now_ms());
+        if (left <= 0 || poll(&pfd, 1, left) <= 0)
+            break;
+        ssize_t k = read(fd, line + len, 1);
+        if (k <= 0)
+            break;
+        if (line[len] == '\n')
+            break;
+        len++;
+    }
+    line[len] = '\0';
+}
+
 void
 node_start(test_node *n, const char *const *args)
 {
@@ -79,23 +100,24 @@ node_start(test_node *n, const char *const *args)
     close(out[1]);
     close(logfd);
     n->pid = pid;
-    char line[128];
-    size_t len = 0;
+    char line[128], admin[128] = "";
     uint64_t deadline = now_ms() + 10000;
-    while (len < sizeof line - 1) {
-        struct pollfd pfd = {out[0], POLLIN, 0};
-        int left = (int)(deadline - now_ms());
-        if (left <= 0 || poll(&pfd, 1, left) <= 0)
-            break;
-        ssize_t k = read(out[0], line + len, 1);
-        if (k <= 0)
-            break;
-        if (line[len] == '\n')
-            break;
-        len++;
-    }
-    line[len] = '\0';
+    read_line(out[0], line, sizeof line, deadline);
+    bool admin_asked = false;
+    for (int i = 0; args && args[i]; i++)
+        admin_asked |= strcmp(args[i], "--admin") == 0;
+    if (admin_asked)
+        read_line(out[0], admin, sizeof admin, deadline);
     close(out[0]);
+    if (admin_asked) {
+        const char *admin_colon = strrchr(admin, ':');
+        if (strncmp(admin, "admin on ", 9) != 0 || admin_colon == NULL) {
+            node_dump_log(n);
+            kill(pid, SIGKILL);
+            test_fail_(__FILE__, __LINE__, "node did not start its admin API");
+        }
+        n->admin_port = atoi(admin_colon + 1);
+    }
     const char *colon = strrchr(line, ':');
     if (!gate && strncmp(line, "running ", 8) == 0) {
         n->port = 0;

@@ -19,12 +19,14 @@
 typedef struct test_node {
     pid_t pid;
     int port;
+    int admin_port; /* with --admin: the port of its "admin on HOST:PORT" line; else 0 */
     char log_path[64];
 } test_node;
 
 /* Starts a node with extra arguments (NULL-terminated list, e.g. "--set",
  * "net.heartbeat=1", NULL). Fails the test when it does not come up within 10 s. A
- * cluster node whose --roles has no gate gets no --listen and no port (port 0). */
+ * cluster node whose --roles has no gate gets no --listen and no port (port 0). With
+ * --admin among the arguments, the node's second line gives admin_port. */
 void node_start(test_node *n, const char *const *args);
 /* node_start with the test game (tests/games/testgame.c, $ATOLL_TESTGAME) and the
  * extra arguments (NULL-terminated list, or NULL). */

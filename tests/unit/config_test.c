@@ -4,7 +4,8 @@
  * ATOLL_* variables and the warnings for names that are no setting, the precedence of
  * the sources as `atoll run` applies them, node.roles, every check of a cluster's
  * settings (each refused with its sentence, and the nearest accepted case next to it),
- * and the cluster secret read from its file.
+ * the cluster secret read from its file, and the admin API's address and token: a
+ * token whenever the address is not a loopback one, read from its file at start.
  */
 #include "node/config.h"
 #include "test.h"
@@ -648,6 +649,135 @@ TEST(the_cluster_secret_is_read_from_its_file_at_start)
     atoll__config_fini(&c);
 }
 
+/* ---- the admin API ---------------------------------------------------------------------- */
+
+TEST(the_admin_api_needs_a_token_when_it_is_not_on_loopback)
+{
+    atoll__config c;
+    atoll__config_defaults(&c);
+    ASSERT_STR(c.admin_host, ""); /* off by default */
+    SET_ALL(&c, "admin.listen=127.0.0.1:9000");
+    ASSERT_STR(c.admin_host, "127.0.0.1");
+    ASSERT_EQ(c.admin_port, 9000);
+    CHECK_OK(&c);
+    static const char *const loopback[] = {"admin.listen=127.3.4.5:0", "admin.listen=[::1]:9000",
+                                           "admin.listen=localhost:9000",
+                                           "admin.listen=LOCALHOST:1",
+                                           "admin.listen=[::ffff:127.0.0.1]:9000"};
+    for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++) {
+        SET_ALL(&c, loopback[i]);
+        CHECK_OK(&c);
+    }
+    SET_ALL(&c, "admin.listen=0.0.0.0:9000");
+    CHECK_REFUSED(&c, "--admin 0.0.0.0:9000 is not a loopback address: an admin API that other "
+                      "machines can reach needs a token, --admin-token-file PATH "
+                      "(admin.token_file, or admin.token)");
+    static const char *const elsewhere[] = {"admin.listen=[::]:9000", "admin.listen=10.0.0.5:9000",
+                                            "admin.listen=128.0.0.1:9000",
+                                            "admin.listen=admin.example:9000",
+                                            "admin.listen=[::2]:9000"};
+    for (size_t i = 0; i < sizeof elsewhere / sizeof elsewhere[0]; i++) {
+        SET_ALL(&c, elsewhere[i]);
+        CHECK_REFUSED(&c, "is not a loopback address");
+    }
+    /* With a token, anywhere; the token from a file is read later, at start. */
+    SET_ALL(&c, "admin.listen=0.0.0.0:9000", "admin.token_file=/nonexistent/token");
+    CHECK_OK(&c);
+    atoll__config_fini(&c);
+    atoll__config_defaults(&c);
+    SET_ALL(&c, "admin.listen=0.0.0.0:9000", "admin.token=" SECRET16);
+    CHECK_OK(&c);
+    SET_ALL(&c, "admin.token_file=/x");
+    CHECK_REFUSED(&c, "admin.token and admin.token_file (--admin-token-file) both give the admin "
+                      "API's token: give one");
+    atoll__config_fini(&c);
+    /* A token too short, or one that cannot be sent in a header. */
+    static const char *const weak[] = {"admin.token=0123456789abcde", "admin.token=0123456789 abcdef",
+                                       "admin.token=0123456789abcdef\xc3\xa9"};
+    for (size_t i = 0; i < sizeof weak / sizeof weak[0]; i++) {
+        atoll__config_defaults(&c);
+        SET_ALL(&c, weak[i]);
+        CHECK_REFUSED(&c, "admin.token must be at least 16 bytes of visible ASCII (no spaces)");
+        atoll__config_fini(&c);
+    }
+    /* Not HOST:PORT; empty is off again. */
+    atoll__config_defaults(&c);
+    SET_REFUSED(&c, "admin.listen=9000",
+                "--admin wants HOST:PORT, got '9000' (admin.listen; empty: no admin server)");
+    SET_REFUSED(&c, "admin.listen=host:65536",
+                "--admin wants HOST:PORT, got 'host:65536' (admin.listen; empty: no admin server)");
+    SET_ALL(&c, "admin.listen=0.0.0.0:9000", "admin.listen=");
+    ASSERT_STR(c.admin_host, "");
+    CHECK_OK(&c);
+    atoll__config_fini(&c);
+}
+
+TEST(the_admin_token_is_read_from_its_file_at_start)
+{
+    char path[64], kv[96], err[300];
+    atoll__config c;
+    /* No admin server: no token read, even when one is given (a warning says so). */
+    atoll__config_defaults(&c);
+    SET_ALL(&c, "admin.token_file=/nonexistent/token");
+    ASSERT_EQ(atoll__config_load_admin_token(&c, err, sizeof err), ATOLL_OK);
+    ASSERT(c.admin_token == NULL);
+    warnings w = {"", 0};
+    atoll__config_warnings(&c, NULL, collect, &w);
+    ASSERT(strstr(w.text, "an admin token is set (admin.token or admin.token_file) but no "
+                          "--admin address (admin.listen): no admin server runs") != NULL);
+    atoll__config_fini(&c);
+    /* As text. */
+    atoll__config_defaults(&c);
+    SET_ALL(&c, "admin.listen=127.0.0.1:0", "admin.token=" SECRET16 "xyz");
+    ASSERT_EQ(atoll__config_load_admin_token(&c, err, sizeof err), ATOLL_OK);
+    ASSERT_STR(c.admin_token, SECRET16 "xyz");
+    atoll__config_fini(&c);
+    ASSERT(c.admin_token == NULL);
+    /* From a file, without its trailing newline; none at all on loopback is fine. */
+    temp_file(path, "Zm9vYmFyYmF6cXV4cXV1eA==\n");
+    atoll__config_defaults(&c);
+    snprintf(kv, sizeof kv, "admin.token_file=%s", path);
+    SET_ALL(&c, "admin.listen=0.0.0.0:0", kv);
+    CHECK_OK(&c);
+    ASSERT_EQ(atoll__config_load_admin_token(&c, err, sizeof err), ATOLL_OK);
+    ASSERT_STR(c.admin_token, "Zm9vYmFyYmF6cXV4cXV1eA==");
+    atoll__config_fini(&c);
+    unlink(path);
+    atoll__config_defaults(&c);
+    SET_ALL(&c, "admin.listen=127.0.0.1:0");
+    ASSERT_EQ(atoll__config_load_admin_token(&c, err, sizeof err), ATOLL_OK);
+    ASSERT(c.admin_token == NULL);
+    atoll__config_fini(&c);
+    /* Refused: too short, a space, a byte past ASCII, no file; never shown. */
+    struct {
+        const char *content; /* NULL: no such file */
+        const char *says;
+    } bad[] = {
+        {"short-token\n", "holds fewer than 16 bytes"},
+        {"a token with spaces\n", "holds a byte that cannot be in a bearer token"},
+        {"token-\xc3\xa9-of-some-length\n", "holds a byte that cannot be in a bearer token"},
+        {NULL, "cannot open --admin-token-file /nonexistent/admin-token: No such file"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (bad[i].content != NULL)
+            temp_file(path, bad[i].content);
+        else
+            snprintf(path, sizeof path, "/nonexistent/admin-token");
+        atoll__config_defaults(&c);
+        snprintf(kv, sizeof kv, "admin.token_file=%s", path);
+        SET_ALL(&c, "admin.listen=127.0.0.1:0", kv);
+        ASSERT_EQ(atoll__config_load_admin_token(&c, err, sizeof err), ATOLL_EINVAL);
+        if (strstr(err, bad[i].says) == NULL)
+            fprintf(stderr, "  %s\n", err);
+        ASSERT(strstr(err, bad[i].says) != NULL);
+        ASSERT(strstr(err, "token with") == NULL && strstr(err, "short-token") == NULL);
+        ASSERT(c.admin_token == NULL);
+        atoll__config_fini(&c);
+        if (bad[i].content != NULL)
+            unlink(path);
+    }
+}
+
 TEST_MAIN(every_framework_key_has_one_variable_and_no_two_share_it,
           set_stores_each_kind_of_field_and_keeps_game_keys,
           roles_are_any_combination_of_three_names,
@@ -658,4 +788,6 @@ TEST_MAIN(every_framework_key_has_one_variable_and_no_two_share_it,
           with_redis_one_secret_of_16_bytes_an_address_and_a_name, only_gates_listen_for_clients,
           a_clusters_area_node_needs_a_shared_store, links_and_clients_need_ports_of_their_own,
           beats_and_pings_fit_twice_in_their_timeouts,
-          the_cluster_secret_is_read_from_its_file_at_start)
+          the_cluster_secret_is_read_from_its_file_at_start,
+          the_admin_api_needs_a_token_when_it_is_not_on_loopback,
+          the_admin_token_is_read_from_its_file_at_start)

@@ -1,0 +1,268 @@
+/* admin_ops.c -- the admin API's operations that a node answers from what it holds
+ * itself (app.h): GET /v1/status and /v1/areas of this node alone, and /metrics.
+ *
+ * The admin server (src/admin) knows nothing of areas or of the cluster; the program
+ * gives it this table. Everything here is read on the admin server's thread, from what
+ * the node lets any thread read: the area stats the workers publish every 100 ms
+ * (atoll_node_areas), the count of open connections (an atomic), whether it stops (an
+ * atomic), and its settings (read-only once it runs). So each operation answers before
+ * it returns.
+ *
+ * The cluster-wide operations (every node's status, moving, pinning, draining) need the
+ * cluster's thread and Redis; they are NULL here (501 "not available on this node")
+ * until the cluster provides them. To add one: a function of the shape admin.h gives
+ * (it may answer later, from any thread, exactly once), set in atoll__node_ops_new.
+ */
+#include "app.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+
+struct atoll__node_ops {
+    atoll__node *node;
+    /* The last sample of the time spent in handlers, for the load's CPU part. */
+    pthread_mutex_t mu;
+    uint64_t busy_ns_last;
+    uint64_t busy_at_ns;
+};
+
+/* ---- what the node publishes ---------------------------------------------------------- */
+
+/* The stats of every area this node runs, in a new array of *n (the caller frees it). */
+static atoll_area_stats *
+areas_here(atoll__node *node, size_t *n)
+{
+    size_t cap = 64;
+    atoll_area_stats *st = NULL;
+    for (;;) {
+        st = atoll__realloc(st, cap * sizeof *st);
+        *n = atoll_node_areas(node, st, cap);
+        if (*n <= cap)
+            return st;
+        cap = *n + *n / 4;
+    }
+}
+
+typedef struct {
+    uint32_t areas;
+    uint64_t players;
+    double messages_per_s;
+    uint64_t messages;
+    uint64_t slow;
+    double load;
+} node_totals;
+
+/* Sums the areas' stats; the load is the cluster's measure (src/cluster/cluster.c):
+ * cores busy in handlers since the last ask, plus players / 1000, plus messages a
+ * second / 10000 (the first ask has no CPU part: there is nothing to compare with). */
+static node_totals
+totals(atoll__node_ops *o, const atoll_area_stats *st, size_t n)
+{
+    node_totals t = {0};
+    uint64_t busy = 0;
+    t.areas = (uint32_t)n;
+    for (size_t i = 0; i < n; i++) {
+        t.players += st[i].players;
+        t.messages_per_s += st[i].messages_per_s;
+        t.messages += st[i].messages;
+        t.slow += st[i].slow;
+        busy += st[i].handler_ns;
+    }
+    uint64_t now = atoll__now_ns();
+    double cores = 0;
+    pthread_mutex_lock(&o->mu);
+    /* An area that went away takes its time with it: a drop reads as no time at all. */
+    if (o->busy_at_ns != 0 && now > o->busy_at_ns && busy >= o->busy_ns_last)
+        cores = (double)(busy - o->busy_ns_last) / (double)(now - o->busy_at_ns);
+    o->busy_ns_last = busy;
+    o->busy_at_ns = now;
+    pthread_mutex_unlock(&o->mu);
+    t.load = cores + (double)t.players / 1000.0 + t.messages_per_s / 10000.0;
+    return t;
+}
+
+/* Answers with root (taken) as compact JSON. */
+static void
+answer_json(atoll__admin_call *c, json_t *root)
+{
+    char *text = root != NULL ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    if (text == NULL) {
+        atoll__admin_fail(c, 500, "the answer could not be written as JSON");
+        return;
+    }
+    atoll__admin_answer(c, 200, text, strlen(text));
+    free(text); /* jansson's, from malloc */
+}
+
+static json_t *
+roles_json(unsigned roles)
+{
+    json_t *a = json_array();
+    if (roles & ATOLL_ROLE_GATE)
+        json_array_append_new(a, json_string("gate"));
+    if (roles & ATOLL_ROLE_AREA)
+        json_array_append_new(a, json_string("area"));
+    if (roles & ATOLL_ROLE_COORD)
+        json_array_append_new(a, json_string("coordinator"));
+    return a;
+}
+
+/* ---- the operations ------------------------------------------------------------------- */
+
+/* {"coordinator":NAME|null,"nodes":[this node]}: the embedded node is its own
+ * coordinator; a node of a cluster does not know here which node is. */
+static void
+op_status(void *ctx, atoll__admin_call *c)
+{
+    atoll__node_ops *o = ctx;
+    const atoll__config *cfg = o->node->cfg;
+    size_t n;
+    atoll_area_stats *st = areas_here(o->node, &n);
+    node_totals t = totals(o, st, n);
+    atoll__free(st);
+    bool embedded = cfg->redis_url[0] == '\0';
+    json_t *node = json_pack(
+        "{s:i, s:s, s:o, s:o?, s:s, s:f, s:i, s:I}", "id", cfg->node_id, "name",
+        cfg->node_name, "roles", roles_json(cfg->roles), "advertise",
+        cfg->advertise[0] ? json_string(cfg->advertise) : NULL, "state",
+        atomic_load(&o->node->stopping) ? "stopping" : "live", "load", t.load, "areas",
+        (int)t.areas, "players", (json_int_t)t.players);
+    answer_json(c, json_pack("{s:o, s:[o]}", "coordinator",
+                             embedded ? json_string(cfg->node_name) : json_null(), "nodes",
+                             node));
+}
+
+static int
+by_id(const void *a, const void *b)
+{
+    return strcmp(((const atoll_area_stats *)a)->id, ((const atoll_area_stats *)b)->id);
+}
+
+/* {"areas":[...]} of this node, by id. What only the directory knows (the epoch, a
+ * pin) is null, and so is an area's load, which the node does not measure apart. */
+static void
+op_areas(void *ctx, atoll__admin_call *c)
+{
+    atoll__node_ops *o = ctx;
+    size_t n;
+    atoll_area_stats *st = areas_here(o->node, &n);
+    qsort(st, n, sizeof *st, by_id);
+    json_t *areas = json_array();
+    for (size_t i = 0; i < n; i++) {
+        /* Ids and types are the game's: jansson refuses text that is not UTF-8, which
+         * the area runtime does not check, so such an id or type is shown as null. */
+        json_array_append_new(
+            areas, json_pack("{s:o?, s:o?, s:s, s:i, s:n, s:I, s:n, s:f, s:n}", "id",
+                             json_string(st[i].id), "type", json_string(st[i].type), "node",
+                             o->node->cfg->node_name, "worker", st[i].worker, "epoch",
+                             "players", (json_int_t)st[i].players, "load", "messages_per_s",
+                             st[i].messages_per_s, "pinned"));
+    }
+    atoll__free(st);
+    answer_json(c, json_pack("{s:o}", "areas", areas));
+}
+
+/* A label's value as Prometheus's text format writes it: \, " and newline escaped. */
+static void
+put_label(atoll__buf *b, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            atoll__buf_push(b, '\\');
+        if (*v == '\n') {
+            atoll__buf_append(b, "\\n", 2);
+            continue;
+        }
+        atoll__buf_push(b, (uint8_t)*v);
+    }
+}
+
+static void
+put_text(atoll__buf *b, const char *s)
+{
+    atoll__buf_append(b, s, strlen(s));
+}
+
+/* One gauge: its help, its type and its one sample, labelled with the node's name. */
+static void
+put_gauge(atoll__buf *b, const char *name, const char *help, const char *node, double v)
+{
+    char line[256];
+    snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s gauge\n%s{node=\"", name, help, name,
+             name);
+    put_text(b, line);
+    put_label(b, node);
+    snprintf(line, sizeof line, "\"} %.17g\n", v);
+    put_text(b, line);
+}
+
+static void
+op_metrics(void *ctx, atoll__buf *out)
+{
+    atoll__node_ops *o = ctx;
+    const atoll__config *cfg = o->node->cfg;
+    size_t n;
+    atoll_area_stats *st = areas_here(o->node, &n);
+    node_totals t = totals(o, st, n);
+    atoll__free(st);
+    const char *name = cfg->node_name;
+    char roles[40];
+    snprintf(roles, sizeof roles, "%s%s%s", cfg->roles & ATOLL_ROLE_GATE ? "gate," : "",
+             cfg->roles & ATOLL_ROLE_AREA ? "area," : "",
+             cfg->roles & ATOLL_ROLE_COORD ? "coordinator," : "");
+    roles[strlen(roles) - (roles[0] ? 1 : 0)] = '\0';
+    put_text(out, "# HELP atoll_node_info This node: its roles, game and version.\n"
+                  "# TYPE atoll_node_info gauge\natoll_node_info{node=\"");
+    put_label(out, name);
+    put_text(out, "\",roles=\"");
+    put_label(out, roles);
+    put_text(out, "\",game=\"");
+    put_label(out, cfg->game);
+    put_text(out, "\",version=\"" ATOLL_VERSION_STRING "\"} 1\n");
+    put_gauge(out, "atoll_node_stopping", "1 once the node has been asked to stop.", name,
+              atomic_load(&o->node->stopping) ? 1 : 0);
+    put_gauge(out, "atoll_connections", "Open client connections of this node.", name,
+              (double)atomic_load(&o->node->nconns));
+    put_gauge(out, "atoll_areas", "Areas this node runs.", name, t.areas);
+    put_gauge(out, "atoll_players", "Players in the areas of this node.", name,
+              (double)t.players);
+    put_gauge(out, "atoll_load", "This node's load as placement weighs it.", name, t.load);
+    put_gauge(out, "atoll_area_messages_per_second",
+              "Messages handled a second by the areas of this node, over the last second.",
+              name, t.messages_per_s);
+    put_gauge(out, "atoll_area_messages",
+              "Messages handled by the areas this node runs now, since each was created.", name,
+              (double)t.messages);
+    put_gauge(out, "atoll_area_slow",
+              "Game callbacks longer than area.slow_ms in the areas this node runs now.", name,
+              (double)t.slow);
+}
+
+/* ---- the table ------------------------------------------------------------------------ */
+
+atoll__node_ops *
+atoll__node_ops_new(atoll__node *n, atoll__admin_ops *ops)
+{
+    atoll__node_ops *o = atoll__calloc(1, sizeof *o);
+    o->node = n;
+    pthread_mutex_init(&o->mu, NULL);
+    *ops = (atoll__admin_ops){
+        .ctx = o,
+        .status = op_status,
+        .areas = op_areas,
+        .metrics = op_metrics,
+        /* players, move, pin, unpin, drain, drain_status: the cluster's (NULL: 501) */
+    };
+    return o;
+}
+
+void
+atoll__node_ops_free(atoll__node_ops *o)
+{
+    if (o == NULL)
+        return;
+    pthread_mutex_destroy(&o->mu);
+    atoll__free(o);
+}

@@ -1,0 +1,250 @@
+/* admin_node_test.c -- the admin API of a real node (`atoll run --admin 127.0.0.1:0`)
+ * through the real client, `atoll ctl`: status, areas (as a table and as JSON) and
+ * metrics of a node with players in it, the routes this node leaves to the cluster
+ * (501, exit status 1), the token (missing, wrong, from a file, from the environment),
+ * the exit statuses of usage and of a node that cannot be reached; and the starts that
+ * are refused: an admin address other machines could reach without a token, a token
+ * file that cannot be read, an admin port already taken. Every node binds 127.0.0.1
+ * only.
+ */
+#include "game_client.h"
+#include "harness.h"
+#include "test.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---- helpers ---------------------------------------------------------------------- */
+
+/* Runs `$ATOLL_BIN ctl ARGS` (ARGS: shell words) with the admin address of port, and
+ * returns its exit status; what it printed (stdout, and stderr too when with_stderr) in
+ * out. */
+static int
+ctl_(int port, const char *args, bool with_stderr, char *out, size_t cap)
+{
+    const char *bin = getenv("ATOLL_BIN");
+    ASSERT(bin != NULL);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s ctl --admin 127.0.0.1:%d %s %s", bin, port, args,
+             with_stderr ? "2>&1" : "2>/dev/null");
+    FILE *p = popen(cmd, "r");
+    ASSERT(p != NULL);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    ASSERT(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+#define CTL(port, args, out) ctl_((port), (args), true, (out), sizeof(out))
+#define CTL_STDOUT(port, args, out) ctl_((port), (args), false, (out), sizeof(out))
+
+#define HAS(text, part)                                                                    \
+    do {                                                                                   \
+        if (strstr((text), (part)) == NULL) {                                              \
+            fprintf(stderr, "  got:\n%s\n  want a part: %s\n", (text), (part));            \
+            ASSERT(0);                                                                     \
+        }                                                                                  \
+    } while (0)
+
+static void
+start_quick_admin(test_node *n, const char *const *extra)
+{
+    const char *args[16] = {"--game", "quick", "--admin", "127.0.0.1:0", "--set",
+                            "quick.areas=2"};
+    int k = 6;
+    for (int i = 0; extra && extra[i] && k < 15; i++)
+        args[k++] = extra[i];
+    args[k] = NULL;
+    node_start(n, args);
+    ASSERT(n->admin_port > 0);
+}
+
+/* Waits until the node's status says it has `players` players (its workers publish
+ * their areas' stats every 100 ms). */
+static void
+wait_players(test_node *n, int players)
+{
+    char out[4096], want[64];
+    snprintf(want, sizeof want, "\"players\":%d}", players);
+    for (int i = 0; i < 100; i++) {
+        if (CTL_STDOUT(n->admin_port, "--json status", out) == 0 && strstr(out, want) != NULL)
+            return;
+        usleep(50000);
+    }
+    fprintf(stderr, "  status: %s\n", out);
+    ASSERT(0);
+}
+
+/* ---- tests ---------------------------------------------------------------------- */
+
+TEST(ctl_shows_the_status_areas_and_metrics_of_a_node)
+{
+    test_node n;
+    start_quick_admin(&n, NULL);
+    ASSERT(node_log_contains(&n, "msg=\"admin API listening (HTTP)\" host=127.0.0.1"));
+    atollc_sync *a = ENTER(&n, "alice");
+    atollc_sync *b = ENTER(&n, "bob");
+    atollc_sync *c = ENTER(&n, "carol");
+    wait_players(&n, 3);
+
+    char out[8192];
+    ASSERT_EQ(CTL(n.admin_port, "status", out), 0);
+    HAS(out, "coordinator: node\n");
+    HAS(out, "NODE  NAME  ROLES                  STATE  LOAD  AREAS  PLAYERS\n");
+    HAS(out, "   1  node  gate,area,coordinator  live   ");
+    HAS(out, "      2        3\n");
+
+    /* As JSON: the node's answer as it is. */
+    ASSERT_EQ(CTL_STDOUT(n.admin_port, "--json areas", out), 0);
+    json_error_t je;
+    json_t *root = json_loads(out, 0, &je);
+    ASSERT(root != NULL);
+    json_t *areas = json_object_get(root, "areas");
+    ASSERT_EQ(json_array_size(areas), 2);
+    int players = 0;
+    for (size_t i = 0; i < 2; i++) {
+        json_t *ar = json_array_get(areas, i);
+        char id[16];
+        snprintf(id, sizeof id, "area-%zu", i + 1); /* by id */
+        ASSERT_STR(json_string_value(json_object_get(ar, "id")), id);
+        ASSERT_STR(json_string_value(json_object_get(ar, "type")), "area");
+        ASSERT_STR(json_string_value(json_object_get(ar, "node")), "node");
+        ASSERT(json_is_integer(json_object_get(ar, "worker")));
+        ASSERT(json_is_null(json_object_get(ar, "epoch")));
+        ASSERT(json_is_null(json_object_get(ar, "pinned")));
+        ASSERT(json_is_number(json_object_get(ar, "messages_per_s")));
+        players += (int)json_integer_value(json_object_get(ar, "players"));
+    }
+    ASSERT_EQ(players, 3);
+    json_decref(root);
+    /* As a table: what this node does not know is "-". */
+    ASSERT_EQ(CTL(n.admin_port, "areas", out), 0);
+    HAS(out, "AREA    TYPE  NODE  WORKER  EPOCH  PLAYERS  LOAD  MSG/S  PINNED\n");
+    HAS(out, "area-1  area  node  ");
+    HAS(out, "area-2  area  node  ");
+
+    ASSERT_EQ(CTL(n.admin_port, "metrics", out), 0);
+    HAS(out, "# TYPE atoll_players gauge\n");
+    HAS(out, "atoll_players{node=\"node\"} 3\n");
+    HAS(out, "atoll_areas{node=\"node\"} 2\n");
+    HAS(out, "atoll_connections{node=\"node\"} 3\n");
+    HAS(out, "atoll_node_info{node=\"node\",roles=\"gate,area,coordinator\",game=\"quick\"");
+    HAS(out, "atoll_area_messages{node=\"node\"} ");
+
+    /* What this node leaves to the cluster: said, exit status 1. */
+    ASSERT_EQ(CTL(n.admin_port, "players area-1", out), 1);
+    HAS(out, "atoll ctl: not available on this node (HTTP 501)\n");
+    ASSERT_EQ(CTL(n.admin_port, "move area-1 a2", out), 1);
+    ASSERT_EQ(CTL(n.admin_port, "drain node --stop --wait", out), 1);
+    HAS(out, "(HTTP 501)");
+    /* The node checks what it is given before anything is asked of it. */
+    ASSERT_EQ(CTL(n.admin_port, "pin 'bad\"id' a2", out), 1);
+    HAS(out, "atoll ctl: not an area id");
+    HAS(out, "(HTTP 400)");
+    ASSERT_EQ(CTL(n.admin_port, "move area-1 'a b'", out), 1);
+    HAS(out, "(HTTP 400)");
+
+    atollc_sync_free(a);
+    atollc_sync_free(b);
+    atollc_sync_free(c);
+    node_stop(&n);
+}
+
+TEST(ctl_exit_statuses_of_usage_and_of_a_node_it_cannot_reach)
+{
+    test_node n;
+    start_quick_admin(&n, NULL);
+    char out[4096];
+    ASSERT_EQ(CTL(n.admin_port, "", out), 2);
+    HAS(out, "usage: atoll ctl");
+    ASSERT_EQ(CTL(n.admin_port, "--help", out), 0);
+    HAS(out, "exit status: 0 done, 1 the node answered an error, 2 usage, 3 the node cannot be");
+    ASSERT_EQ(CTL(n.admin_port, "frobnicate", out), 2);
+    HAS(out, "atoll ctl: unknown command 'frobnicate'");
+    ASSERT_EQ(CTL(n.admin_port, "players", out), 2);
+    HAS(out, "atoll ctl: players takes 1 argument");
+    ASSERT_EQ(CTL(n.admin_port, "status --stop", out), 2);
+    HAS(out, "--stop and --wait are drain's");
+    /* The address from the environment when --admin is not given. */
+    const char *bin = getenv("ATOLL_BIN");
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "ATOLL_ADMIN=127.0.0.1:%d %s ctl status >/dev/null 2>&1", n.admin_port,
+             bin);
+    int st = system(cmd);
+    ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    snprintf(cmd, sizeof cmd, "%s ctl --admin nonsense status >/dev/null 2>&1", bin);
+    st = system(cmd);
+    ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    int port = n.admin_port;
+    node_stop(&n);
+    /* The node is gone: nothing listens there. */
+    ASSERT_EQ(CTL(port, "status", out), 3);
+    HAS(out, "atoll ctl: cannot reach the admin API at 127.0.0.1:");
+}
+
+TEST(a_node_with_a_token_wants_it_from_ctl)
+{
+    char token_path[] = "/tmp/atoll-admin-token-XXXXXX";
+    int fd = mkstemp(token_path);
+    ASSERT(fd >= 0);
+    static const char token[] = "c2VjcmV0LXRva2VuLWZvci10ZXN0cw==";
+    ASSERT_EQ(write(fd, token, strlen(token)), (ssize_t)strlen(token));
+    ASSERT_EQ(write(fd, "\n", 1), 1);
+    close(fd);
+    test_node n;
+    start_quick_admin(&n, (const char *[]){"--admin-token-file", token_path, NULL});
+    ASSERT(node_log_contains(&n, "token=yes"));
+    char out[4096], args[256];
+    unsetenv("ATOLL_ADMIN_TOKEN");
+    ASSERT_EQ(CTL(n.admin_port, "status", out), 1);
+    HAS(out, "atoll ctl: this node's admin API needs a bearer token (Authorization: Bearer "
+             "TOKEN) (HTTP 401)\n");
+    snprintf(args, sizeof args, "--token-file %s status", token_path);
+    ASSERT_EQ(CTL(n.admin_port, args, out), 0);
+    HAS(out, "coordinator: node");
+    snprintf(args, sizeof args, "--token-file %s metrics", token_path);
+    ASSERT_EQ(CTL(n.admin_port, args, out), 0);
+    ASSERT_EQ(setenv("ATOLL_ADMIN_TOKEN", token, 1), 0);
+    ASSERT_EQ(CTL(n.admin_port, "--json status", out), 0);
+    ASSERT_EQ(setenv("ATOLL_ADMIN_TOKEN", "c2VjcmV0LXRva2VuLWZvci10ZXN0cx==", 1), 0);
+    ASSERT_EQ(CTL(n.admin_port, "status", out), 1);
+    HAS(out, "atoll ctl: the token is not valid (HTTP 401)\n");
+    unsetenv("ATOLL_ADMIN_TOKEN");
+    ASSERT_EQ(setenv("ATOLL_ADMIN_TOKEN_FILE", token_path, 1), 0);
+    ASSERT_EQ(CTL(n.admin_port, "status", out), 0);
+    unsetenv("ATOLL_ADMIN_TOKEN_FILE");
+    ASSERT_EQ(CTL(n.admin_port, "--token-file /nonexistent/token status", out), 2);
+    HAS(out, "cannot open --token-file /nonexistent/token");
+    node_stop(&n);
+    unlink(token_path);
+}
+
+TEST(starts_that_are_refused)
+{
+    /* Other machines could reach it, and no token: refused before anything is bound. */
+    NODE_REFUSES("--store memory --admin 0.0.0.0:0",
+                 "atoll: --admin 0.0.0.0:0 is not a loopback address: an admin API that other "
+                 "machines can reach needs a token, --admin-token-file PATH (admin.token_file, "
+                 "or admin.token)");
+    NODE_REFUSES("--store memory --admin '[::]:0'", "--admin [::]:0 is not a loopback address");
+    NODE_REFUSES("--store memory --admin 127.0.0.1:0 --admin-token-file /nonexistent/token",
+                 "atoll: cannot open --admin-token-file /nonexistent/token: No such file");
+    NODE_REFUSES("--store memory --admin 127.0.0.1",
+                 "--admin wants HOST:PORT, got '127.0.0.1' (admin.listen");
+    /* The address's port taken: the node stops, as one whose client port is taken. */
+    test_node n;
+    start_quick_admin(&n, NULL);
+    char args[128], says[160];
+    snprintf(args, sizeof args, "--store memory --admin 127.0.0.1:%d", n.admin_port);
+    snprintf(says, sizeof says, "atoll: cannot start the admin API: cannot listen on "
+                                "127.0.0.1:%d: Address already in use", n.admin_port);
+    NODE_REFUSES(args, says);
+    node_stop(&n);
+}
+
+TEST_MAIN(ctl_shows_the_status_areas_and_metrics_of_a_node,
+          ctl_exit_statuses_of_usage_and_of_a_node_it_cannot_reach,
+          a_node_with_a_token_wants_it_from_ctl, starts_that_are_refused)
