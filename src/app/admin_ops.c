@@ -8,12 +8,14 @@
  * atomic), and its settings (read-only once it runs). So each operation answers before
  * it returns.
  *
- * The cluster-wide operations (every node's status, moving, pinning, draining) need the
- * cluster's thread and Redis; they are NULL here (501 "not available on this node")
- * until the cluster provides them. To add one: a function of the shape admin.h gives
- * (it may answer later, from any thread, exactly once), set in atoll__node_ops_new.
+ * On a node of a cluster, the operations are the cluster's (src/cluster/control.c:
+ * every node's status, every area, moves, pins, drains), answered later from the
+ * cluster's thread or a worker, and the players of an area are asked of its owner
+ * (the area runtime's atoll__area_ops). An embedded node answers status, areas and
+ * players itself; it has nowhere to move an area to (501).
  */
 #include "app.h"
+#include "../cluster/cluster.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -21,6 +23,7 @@
 
 struct atoll__node_ops {
     atoll__node *node;
+    atoll__cluster *cluster; /* NULL: the embedded node */
     /* The last sample of the time spent in handlers, for the load's CPU part. */
     pthread_mutex_t mu;
     uint64_t busy_ns_last;
@@ -242,19 +245,109 @@ op_metrics(void *ctx, atoll__buf *out)
 
 /* ---- the table ------------------------------------------------------------------------ */
 
+/* ---- a cluster's operations ------------------------------------------------------------ */
+
+static void
+ctl_answered(void *ctx, int status, const char *json, size_t len)
+{
+    atoll__admin_answer(ctx, status, json, len);
+}
+
+static void
+op_cluster_status(void *ctx, atoll__admin_call *c)
+{
+    atoll__node_ops *o = ctx;
+    atoll__cluster_control(o->cluster, ATOLL_CTL_STATUS, NULL, NULL, false, ctl_answered, c);
+}
+
+static void
+op_cluster_areas(void *ctx, atoll__admin_call *c)
+{
+    atoll__node_ops *o = ctx;
+    atoll__cluster_control(o->cluster, ATOLL_CTL_AREAS, NULL, NULL, false, ctl_answered, c);
+}
+
+static void
+op_move(void *ctx, const char *area, const char *node, atoll__admin_call *c)
+{
+    atoll__node_ops *o = ctx;
+    atoll__cluster_control(o->cluster, ATOLL_CTL_MOVE, area, node, false, ctl_answered, c);
+}
+
+static void
+op_pin(void *ctx, const char *area, const char *node, atoll__admin_call *c)
+{
+    atoll__node_ops *o = ctx;
+    atoll__cluster_control(o->cluster, ATOLL_CTL_PIN, area, node, false, ctl_answered, c);
+}
+
+static void
+op_unpin(void *ctx, const char *area, atoll__admin_call *c)
+{
+    atoll__node_ops *o = ctx;
+    atoll__cluster_control(o->cluster, ATOLL_CTL_UNPIN, area, NULL, false, ctl_answered, c);
+}
+
+static void
+op_drain(void *ctx, const char *node, bool stop, atoll__admin_call *c)
+{
+    atoll__node_ops *o = ctx;
+    atoll__cluster_control(o->cluster, ATOLL_CTL_DRAIN, NULL, node, stop, ctl_answered, c);
+}
+
+static void
+op_drain_status(void *ctx, const char *node, atoll__admin_call *c)
+{
+    atoll__node_ops *o = ctx;
+    atoll__cluster_control(o->cluster, ATOLL_CTL_DRAIN_STATUS, NULL, node, false, ctl_answered,
+                           c);
+}
+
+/* On a worker of this node: the owner's list of the area's players. */
+static void
+players_listed(void *ctx, int status, const char *json, size_t len)
+{
+    if (status == ATOLL_OK)
+        atoll__admin_answer(ctx, 200, json, len);
+    else if (status == ATOLL_ENOENT)
+        atoll__admin_fail(ctx, 404, "no such area");
+    else
+        atoll__admin_fail(ctx, 503, "the area's node did not answer: %s", atoll_strerror(status));
+}
+
+static void
+op_players(void *ctx, const char *area, atoll__admin_call *c)
+{
+    atoll__node_ops *o = ctx;
+    if (o->node->area_ops == NULL ||
+        o->node->area_ops->players(o->node, area, players_listed, c) != ATOLL_OK)
+        atoll__admin_fail(c, 400, "not an area id");
+}
+
 atoll__node_ops *
 atoll__node_ops_new(atoll__node *n, atoll__admin_ops *ops)
 {
     atoll__node_ops *o = atoll__calloc(1, sizeof *o);
     o->node = n;
+    o->cluster = n->cfg->cluster;
     pthread_mutex_init(&o->mu, NULL);
     *ops = (atoll__admin_ops){
         .ctx = o,
         .status = op_status,
         .areas = op_areas,
+        .players = op_players,
         .metrics = op_metrics,
-        /* players, move, pin, unpin, drain, drain_status: the cluster's (NULL: 501) */
+        /* move, pin, unpin, drain, drain_status: a cluster's (NULL: 501) */
     };
+    if (o->cluster != NULL) {
+        ops->status = op_cluster_status;
+        ops->areas = op_cluster_areas;
+        ops->move = op_move;
+        ops->pin = op_pin;
+        ops->unpin = op_unpin;
+        ops->drain = op_drain;
+        ops->drain_status = op_drain_status;
+    }
     return o;
 }
 

@@ -553,6 +553,17 @@ atoll__area_undeliverable(atoll__worker *w, atoll__mail *m, int status)
     case ATOLL_MAIL_AREA_MIGRATE:
         atoll__migrate_undeliverable(w, m);
         return;
+    case ATOLL_MAIL_AREA_FENCE: {
+        /* The old owner of a moved area is gone: what the session sent it before the
+         * move's route came may be gone too. The session enters the area again and
+         * sends again what it has in flight (each runs once: exact.c). */
+        atoll__session *s = atoll__session_find(w, m->session);
+        if (s != NULL) {
+            s->fence_node = 0;
+            atoll__area_rejoin(w, s);
+        }
+        break;
+    }
     case ATOLL_MAIL_AREA_MOVE_IN:
         /* Its player was handed over and is lost with the mail: its client is told. */
         atoll__send_to(w->node, atoll__session_addr(m->session),

@@ -316,6 +316,9 @@ void atoll__area_node_down_mail(atoll__worker *w, atoll__mail *m);
  * the dead node): true when it is tried again later (the failure is not the client's
  * to hear), false when it gave up. */
 bool atoll__area_rejoin_failed(atoll__worker *w, atoll__session *s);
+/* s enters its area again and sends again what it has in flight (a FENCE it sent could
+ * not reach the old owner of a moved area: what it sent there may be lost). */
+void atoll__area_rejoin(atoll__worker *w, atoll__session *s);
 /* Every 100 ms: the entries to try again now. */
 void atoll__area_rejoin_tick(atoll__worker *w);
 /* Area id's directory entry changed (a dead node's area taken, or created anew):

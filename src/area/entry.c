@@ -383,6 +383,8 @@ atoll__area_route_mail(atoll__worker *w, atoll__mail *m)
         atoll__mail *f = atoll__mail_new(ATOLL_MAIL_AREA_FENCE, 0);
         f->area = m->area_old;
         f->session = m->session;
+        if (s != NULL)
+            s->fence_node = m->at_old.node != n->id ? m->at_old.node : 0;
         atoll__send_to(n, m->at_old, f);
     } else if (s == NULL && m->area != 0) {
         /* Entered after the session closed: nobody will send the LEAVE but us. */

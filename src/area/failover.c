@@ -58,6 +58,13 @@ rejoin_start(atoll__worker *w, atoll__session *s)
     atoll__area_rejoin_tick(w);
 }
 
+void
+atoll__area_rejoin(atoll__worker *w, atoll__session *s)
+{
+    if (s->area != 0 && s->area_id[0] != '\0' && s->conn.state != ATOLL_CONN_CLOSING)
+        rejoin_start(w, s);
+}
+
 bool
 atoll__area_rejoin_failed(atoll__worker *w, atoll__session *s)
 {
@@ -176,8 +183,12 @@ atoll__area_node_down_mail(atoll__worker *w, atoll__mail *m)
     atoll__migrate_node_down(w, dead);
     for (uint32_t slot = 0; slot < w->nslots; slot++) {
         atoll__session *s = w->slots[slot];
-        if (s != NULL && s->area != 0 && s->area_at.node == dead && s->area_id[0] != '\0' &&
-            s->conn.state != ATOLL_CONN_CLOSING)
+        /* Its area was there; or it moved from there (migrate.c) and what the session
+         * sent there before the move's fence may have died with it. */
+        if (s != NULL && s->area != 0 && (s->area_at.node == dead || s->fence_node == dead) &&
+            s->area_id[0] != '\0' && s->conn.state != ATOLL_CONN_CLOSING) {
+            s->fence_node = 0;
             rejoin_start(w, s);
+        }
     }
 }

@@ -1061,6 +1061,8 @@ arrived(atoll__worker *w, atoll_area *a, const atoll__dir_entry *e)
         p->fence_node = mig->source.node;
         send_route(w, a, p, mig->source);
     }
+    ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"area arrived\" area=\"%s\" from=%d players=%u epoch=%llu",
+              a->id, mig->source.node, a->nplayers, (unsigned long long)e->epoch);
     atoll__mail *r = atoll__mail_new(ATOLL_MAIL_AREA_MIGRATED, 0);
     r->area = a->num;
     r->status = ATOLL_OK;
@@ -1344,14 +1346,19 @@ atoll__migrate_node_down(atoll__worker *w, int dead)
             continue;
         }
         /* Fences that would have come through the dead node never will: the players
-         * run what they hold (their gates send again what the dead node lost). */
-        for (atoll_player *p = a->first, *next; p != NULL && (a = atoll__area_find(w, nums[i])); p = next) {
-            next = p->next;
-            if (p->unfenced && p->fence_node == dead) {
-                p->unfenced = false;
-                p->fence_node = -1;
-                atoll__deliver_held(w, a, p);
-                break; /* the list may have changed: look again from the start */
+         * run what they hold (their gates send again what the dead node lost). Running
+         * it may change the list of players: it is looked through again each time. */
+        bool again = true;
+        while (again && (a = atoll__area_find(w, nums[i])) != NULL) {
+            again = false;
+            for (atoll_player *p = a->first; p != NULL; p = p->next) {
+                if (p->unfenced && p->fence_node == dead) {
+                    p->unfenced = false;
+                    p->fence_node = -1;
+                    atoll__deliver_held(w, a, p);
+                    again = true;
+                    break;
+                }
             }
         }
     }

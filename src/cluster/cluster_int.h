@@ -123,7 +123,6 @@ struct atoll__cluster {
     char (*moving)[ATOLL_AREA_ID_MAX + 1];
     size_t nmoving, cap_moving;
     uint64_t rebalance_quiet_until_ms; /* no rebalancing before (cluster thread) */
-    bool rebalancing;                  /* the spread was past its start, not yet below its stop */
     /* This node is being drained (its record says so; placement avoids it). */
     bool draining, drain_stop, stopping_drained;
     uint64_t areastats_at_ms;          /* its areas' stats were last published then */

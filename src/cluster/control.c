@@ -22,12 +22,14 @@
  * exits cleanly (as on SIGTERM) once it runs no area.
  *
  * Rebalancing (scale up). When the spread between the most and the least loaded area
- * node passes cluster.rebalance_start, the coordinator moves areas from the most
- * loaded to the least loaded, each one whose load fits in half the spread (so every
- * move makes the spread smaller), a few a cycle, until the spread is below
- * cluster.rebalance_stop: the gap between the two is the hysteresis that keeps it from
- * moving areas back and forth. After a round of moves it waits for the loads to be
- * measured again (two heartbeats) before the next. Pinned and drain_waits areas stay.
+ * node passes cluster.rebalance_start of their average load, the coordinator moves
+ * areas from the most loaded to the least loaded, each one whose load fits in half the
+ * spread (so every move makes the spread smaller), until the spread left is below
+ * cluster.rebalance_stop of the average. That is one round; the next starts only once
+ * the loads were measured again (two heartbeats and the areas' stats after the moves
+ * ended) and are again rebalance_start apart: the gap between the two shares is the
+ * hysteresis that keeps a measurement's wobble from moving areas back and forth.
+ * Pinned and drain_waits areas stay.
  */
 #include "cluster_int.h"
 
@@ -41,6 +43,7 @@
 #define KEY_PINS "atoll:pins"
 #define KEY_DRAINS "atoll:drains"
 #define AREASTATS_EVERY_MS 1000
+#define REBALANCE_MIN_SPREAD 0.05 /* loads closer than this are equal, whatever their share */
 
 typedef struct ctl_req {
     struct ctl_req *next;
@@ -568,6 +571,26 @@ on_drain_count(void *arg, const redisReply *x)
     atoll__redis_cmd(q->c->redis, 4, argv, on_drain_set, q);
 }
 
+static void
+on_drain_live(void *arg, const redisReply *x)
+{
+    ctl_req *q = arg;
+    if (x == NULL || x->type != REDIS_REPLY_INTEGER) {
+        fail(q, 503, "Redis did not answer%s", NULL);
+        req_free(q);
+        return;
+    }
+    if (x->integer == 0) {
+        fail(q, 404, "node %s is not live", q->node);
+        req_free(q);
+        return;
+    }
+    char key[48];
+    snprintf(key, sizeof key, "atoll:node_areas:%d", q->node_id);
+    const char *argv[] = {"SCARD", key};
+    atoll__redis_cmd(q->c->redis, 2, argv, on_drain_count, q);
+}
+
 /* ---- requests ----------------------------------------------------------------------------- */
 
 static void
@@ -638,10 +661,12 @@ run_req(ctl_req *q)
             drain_status(q);
             return;
         }
+        /* Its record, not this node's table (a heartbeat old): a node that just
+         * stopped is not drained again. */
         char key[48];
-        snprintf(key, sizeof key, "atoll:node_areas:%d", q->node_id);
-        const char *argv[] = {"SCARD", key};
-        atoll__redis_cmd(c->redis, 2, argv, on_drain_count, q);
+        snprintf(key, sizeof key, "atoll:node:%d", q->node_id);
+        const char *argv[] = {"EXISTS", key};
+        atoll__redis_cmd(c->redis, 2, argv, on_drain_live, q);
         return;
     }
     }
@@ -791,7 +816,7 @@ typedef struct coord_round {
     json_t *pins;
     json_t *stats;      /* rebalance: the most loaded node's areas' stats */
     int from, to;
-    double spread;
+    double spread, most, mean;
 } coord_round;
 
 static void
@@ -824,6 +849,14 @@ on_drain_node_areas(void *arg, char **ids, const atoll__dir_entry *entries, size
     round_free(r);
 }
 
+/* An area's load from its stats [players, messages/s, cores], as a node's is counted. */
+static double
+area_load(const json_t *v)
+{
+    return json_integer_value(json_array_get(v, 0)) / 1000.0 +
+           json_number_value(json_array_get(v, 1)) / 10000.0 + json_number_value(json_array_get(v, 2));
+}
+
 static void
 on_rebalance_stats(void *arg, const redisReply *x)
 {
@@ -835,13 +868,20 @@ on_rebalance_stats(void *arg, const redisReply *x)
     const char *key;
     json_t *v;
     size_t started = 0;
-    while (json_is_object(st) && started < c->cfg->moves_per_cycle) {
+    /* The node's load (its record, measured each heartbeat) and the sum of its areas'
+     * (measured each second) do not quite agree: the spread is put in the areas' units. */
+    double sum = 0;
+    json_object_foreach(st, key, v)
+        sum += area_load(v);
+    double scale = r->most > 0 && sum > 0 ? sum / r->most : 1;
+    r->spread *= scale;
+    /* Moves until the spread left is below cluster.rebalance_stop of the average. */
+    double enough = c->cfg->rebalance_stop * r->mean * scale;
+    while (json_is_object(st) && started < c->cfg->moves_per_cycle && r->spread > enough) {
         const char *best = NULL;
         double best_load = -1;
         json_object_foreach(st, key, v) {
-            double load = json_integer_value(json_array_get(v, 0)) / 1000.0 +
-                          json_number_value(json_array_get(v, 1)) / 10000.0 +
-                          json_number_value(json_array_get(v, 2));
+            double load = area_load(v);
             if (load <= r->spread / 2 && load > best_load && !moving_has(c, key) &&
                 json_object_get(r->pins, key) == NULL) {
                 best = key;
@@ -856,13 +896,16 @@ on_rebalance_stats(void *arg, const redisReply *x)
         if (start_move(c, NULL, id, r->to)) {
             started++;
             r->spread -= 2 * best_load;
-            ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"rebalance: moving an area\" area=\"%s\" from=%d to=%d",
-                      id, r->from, r->to);
+            ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"rebalance: moving an area\" area=\"%s\" from=%d to=%d "
+                      "area_load=%.3f spread_left=%.3f", id, r->from, r->to, best_load, r->spread);
         }
     }
     json_decref(st);
+    /* The next round only once the loads and the areas' stats were measured after
+     * these moves (the beats that see them under way push this further). */
     if (started > 0)
-        c->rebalance_quiet_until_ms = uv_now(&c->loop) + 2u * c->cfg->beat_ms + AREASTATS_EVERY_MS;
+        c->rebalance_quiet_until_ms = uv_now(&c->loop) + 2u * c->cfg->beat_ms +
+                                      2u * AREASTATS_EVERY_MS;
     round_free(r);
 }
 
@@ -874,34 +917,46 @@ on_coord_pins(void *arg, const redisReply *x)
     r->pins = json_object();
     for (size_t i = 0; x && x->type == REDIS_REPLY_ARRAY && i + 1 < x->elements; i += 2)
         json_object_set_new(r->pins, x->element[i]->str, json_string(x->element[i + 1]->str));
-    /* Rebalancing only when nothing drains and no move is under way. */
-    double most = 0, least = 0;
-    int from = 0, to = 0;
+    /* Rebalancing only when nothing drains, no move is under way, and the loads were
+     * measured again since the last moves ended. */
+    uint64_t now = uv_now(&c->loop);
+    if (moving_count(c) > 0) {
+        c->rebalance_quiet_until_ms = now + 2u * c->cfg->beat_ms + 2u * AREASTATS_EVERY_MS;
+        round_free(r);
+        return;
+    }
+    double most = 0, least = 0, sum = 0;
+    int from = 0, to = 0, nodes = 0;
     pthread_mutex_lock(&c->lock);
     for (int i = 0; i < c->nplaceable; i++) {
         int id = c->placeable[i].node;
         double load = c->placeable[i].load;
         if (r->draining[id])
             continue;
+        nodes++;
+        sum += load;
         if (from == 0 || load > most)
             from = id, most = load;
         if (to == 0 || load < least)
             to = id, least = load;
     }
     pthread_mutex_unlock(&c->lock);
-    double spread = most - least;
-    if (!c->rebalancing && spread >= c->cfg->rebalance_start)
-        c->rebalancing = true;
-    else if (c->rebalancing && spread < c->cfg->rebalance_stop)
-        c->rebalancing = false;
-    if (!c->rebalancing || from == to || from == 0 || to == 0 ||
-        uv_now(&c->loop) < c->rebalance_quiet_until_ms || moving_count(c) > 0) {
+    /* The spread as a share of the average load (loads measured on a busy machine
+     * wander by a fifth or so), and never for loads too small to tell apart. */
+    double spread = most - least, mean = nodes > 0 ? sum / nodes : 0;
+    double share = mean > 0 ? spread / mean : 0;
+    /* One round each time the spread is past rebalance_start (the hysteresis: a round
+     * ends at rebalance_stop, the next needs rebalance_start again). */
+    bool apart = share >= c->cfg->rebalance_start && spread >= REBALANCE_MIN_SPREAD;
+    if (!apart || from == to || from == 0 || to == 0 || now < c->rebalance_quiet_until_ms) {
         round_free(r);
         return;
     }
     r->from = from;
     r->to = to;
     r->spread = spread;
+    r->most = most;
+    r->mean = mean;
     char key[48];
     snprintf(key, sizeof key, KEY_AREASTATS "%d", from);
     const char *argv[] = {"GET", key};

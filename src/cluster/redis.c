@@ -166,6 +166,7 @@ static const char JOIN_LUA[] =
     "if pick == nil then return redis.error_reply('every node id is held by a live node') end\n"
     "redis.call('HSET', KEYS[1], pick, ARGV[1])\n"
     "redis.call('SET', ARGV[2] .. pick, ARGV[5], 'PX', ARGV[4])\n"
+    "redis.call('HDEL', 'atoll:drains', pick)\n" /* a drain was of the node that had it */
     "return pick\n";
 
 /* node_beat: the record with its lease renewed, only while it is still there (a node

@@ -63,8 +63,8 @@ atoll__config_defaults(atoll__config *c)
     c->link_timeout_ms = 3000;
     c->call_timeout_ms = 5000;
     c->moves_per_cycle = 64;
-    c->rebalance_start = 0.25;
-    c->rebalance_stop = 0.1;
+    c->rebalance_start = 0.5;
+    c->rebalance_stop = 0.2;
 }
 
 static int
@@ -458,12 +458,11 @@ static const setting_def settings[] = {
         "mail for a node without a link waits this long, then fails"),
     INT("cluster.moves_per_cycle", moves_per_cycle, 1, 100000,
         "areas the coordinator moves at once (failover, drains, rebalancing)"),
-    REAL("cluster.rebalance_start", rebalance_start, 0, 1000,
+    REAL("cluster.rebalance_start", rebalance_start, 0, 100,
         "the coordinator moves running areas when the most and least loaded area nodes "
-        "differ by this much load (cores, plus 1 per 1000 players and 10,000 messages/s); "
-        "0 = never"),
-    REAL("cluster.rebalance_stop", rebalance_stop, 0, 1000,
-        "... and stops once they differ by less than this (below rebalance_start)"),
+        "differ by this share of their average load (0.5: half of it); 0 = never"),
+    REAL("cluster.rebalance_stop", rebalance_stop, 0, 100,
+        "... and stops once they differ by less than this share (below rebalance_start)"),
     OWN("admin.listen", parse_admin_listen),
     TEXT("admin.token"),
     TEXT("admin.token_file"),
@@ -941,6 +940,14 @@ atoll__config_check(const atoll__config *c, char *err, size_t errlen)
         snprintf(err, errlen, "cluster.beat_ms (%u) must be below half of cluster.lease_ms "
                  "(%u): a node renews its lease at least twice before it runs out, so that one "
                  "late renewal does not make it dead", c->beat_ms, c->lease_ms);
+        return ATOLL_EINVAL;
+    }
+    /* Without a gap between the two, a rebalance that ends could start again at the
+     * next measurement and move the same areas back. */
+    if (c->rebalance_start > 0 && c->rebalance_stop >= c->rebalance_start) {
+        snprintf(err, errlen, "cluster.rebalance_stop (%g) must be below "
+                 "cluster.rebalance_start (%g): the gap between them keeps a rebalance from "
+                 "moving areas back and forth", c->rebalance_stop, c->rebalance_start);
         return ATOLL_EINVAL;
     }
     if ((uint64_t)c->link_ping_ms * 2 >= c->link_timeout_ms) {

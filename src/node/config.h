@@ -95,8 +95,8 @@ typedef struct atoll__config {
                                * waits this long for one, then fails */
     uint32_t moves_per_cycle; /* cluster.moves_per_cycle: areas the coordinator moves at
                                * once (failover, drains, rebalancing) */
-    double rebalance_start;   /* cluster.rebalance_start: the load spread that starts a
-                               * rebalance (0: never) */
+    double rebalance_start;   /* cluster.rebalance_start: the load spread, as a share of
+                               * the average load, that starts a rebalance (0: never) */
     double rebalance_stop;    /* cluster.rebalance_stop: ... and the one that ends it */
     /* admin.*: the operator's API (src/admin). admin.token and admin.token_file are
      * text settings. */

@@ -61,6 +61,9 @@ struct atoll__session {
     char area_id[ATOLL_AREA_ID_MAX + 1]; /* its id: the area is entered again by id
                                           * when its node dies (a cluster's failover) */
     bool rejoining;           /* entering its area again after its node died */
+    /* The node its last FENCE went to (a move's old owner, 0: none): if it dies, what
+     * the session sent there is lost with it, and the session enters its area again. */
+    uint16_t fence_node;
     uint64_t rejoin_since_ms;
     uint64_t rejoin_next_ms;  /* when its entry is sent (again) */
     /* Requests sent to an area on another node and not answered yet, oldest first,

@@ -16,6 +16,7 @@
 #include "game_client.h"
 #include "harness.h"
 #include "leveler.h"
+#include "cluster_nodes.h"
 #include "pg.h"
 #include "redis.h"
 #include "test.h"
@@ -28,115 +29,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#define SECRET "cluster-test-secret-0123456789"
-
-typedef struct cluster {
-    pg_server pg;
-    char pg_url[256];
-    redis_server redis;
-    char redis_url[128];
-} cluster;
-
-static void
-cluster_up(cluster *c)
-{
-    ASSERT(pg_start(&c->pg, c->pg_url, sizeof c->pg_url));
-    ASSERT(redis_start(&c->redis, c->redis_url, sizeof c->redis_url));
-}
-
-static void
-cluster_down(cluster *c)
-{
-    redis_stop(&c->redis);
-    pg_stop(&c->pg);
-}
-
-/* A node of the cluster: roles, name, and more arguments (NULL-terminated, or NULL). */
-static void
-start_member(test_node *n, cluster *c, const char *roles, const char *name,
-             const char *const *extra)
-{
-    const char *args[40] = {"--game", "quick", "--roles", roles, "--node-id", name,
-                            "--advertise", "127.0.0.1:0", "--redis", c->redis_url,
-                            "--cluster-secret", SECRET, "--durability", "durable",
-                            "--set", "quick.areas=8", "--set", "quick.broadcast=false",
-                            "--set", "net.rate_limit=0"};
-    int k = 20;
-    if (strstr(roles, "area") != NULL) {
-        args[k++] = "--store";
-        args[k++] = c->pg_url;
-    }
-    for (int i = 0; extra && extra[i] && k < 39; i++)
-        args[k++] = extra[i];
-    args[k] = NULL;
-    node_start(n, args);
-}
-
-/* A node of the cluster serving the test game (tests/games/testgame.c). */
-static void
-start_testgame_member(test_node *n, cluster *c, const char *roles, const char *name)
-{
-    const char *game = getenv("ATOLL_TESTGAME");
-    ASSERT(game != NULL);
-    const char *args[24] = {"--game", game, "--roles", roles, "--node-id", name,
-                            "--advertise", "127.0.0.1:0", "--redis", c->redis_url,
-                            "--cluster-secret", SECRET, "--set", "net.rate_limit=0"};
-    int k = 14;
-    if (strstr(roles, "area") != NULL) {
-        args[k++] = "--store";
-        args[k++] = c->pg_url;
-    }
-    args[k] = NULL;
-    node_start(n, args);
-}
-
-
-/* The node id the registry gave n, from its log line "joined the cluster" node=N. */
-static int
-node_id_of(const test_node *n)
-{
-    FILE *f = fopen(n->log_path, "r");
-    ASSERT(f != NULL);
-    char line[1024];
-    int id = 0;
-    while (id == 0 && fgets(line, sizeof line, f) != NULL) {
-        const char *p = strstr(line, "msg=\"joined the cluster\" node=");
-        if (p != NULL)
-            id = atoi(p + strlen("msg=\"joined the cluster\" node="));
-    }
-    fclose(f);
-    ASSERT(id > 0);
-    return id;
-}
-
-/* Which node owns area id now (0: none). */
-static int
-owner_of(cluster *c, const char *id)
-{
-    char out[32] = "";
-    redis_exec(&c->redis, out, sizeof out, "HGET atoll:area:%s node", id);
-    return atoi(out);
-}
-
-/* The usual cluster: two area nodes with the coordinator role, and a gate. */
-static void
-three_up(cluster *c, test_node *a1, test_node *a2, test_node *g)
-{
-    cluster_up(c);
-    start_member(a1, c, "area,coordinator", "a1", NULL);
-    start_member(a2, c, "area,coordinator", "a2", NULL);
-    start_member(g, c, "gate", "g1", NULL);
-}
-
-static void
-three_down(cluster *c, test_node *a1, test_node *a2, test_node *g)
-{
-    node_stop(g);
-    node_stop(a2);
-    node_stop(a1);
-    cluster_down(c);
-}
 
 /* Each player's level, read again through the gate, is the last one it was answered:
  * it was committed. */
@@ -249,19 +141,6 @@ TEST(an_area_node_killed_its_players_play_on)
     node_stop(survivor);
     node_remove_log(victim);
     cluster_down(&c);
-}
-
-/* The areas of the quick game node id owns in the directory. */
-static int
-areas_of(cluster *c, int id)
-{
-    int n = 0;
-    for (int i = 1; i <= 8; i++) {
-        char area[16];
-        snprintf(area, sizeof area, "area-%d", i);
-        n += owner_of(c, area) == id;
-    }
-    return n;
 }
 
 TEST(a_frozen_area_node_loses_its_areas_and_rejoins_empty)

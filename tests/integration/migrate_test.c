@@ -1,0 +1,385 @@
+/* migrate_test.c -- running areas moving between the nodes of a real cluster on
+ * loopback while players play through a gate (docs/design/migration.md):
+ *
+ *   - areas moved back and forth between two area nodes every 100 ms while players
+ *     keep a window of level-ups in flight: every answer and push in order, none lost
+ *     or doubled, nobody disconnected, and the levels committed are the levels answered;
+ *   - the admin API and `atoll ctl`: status, areas, players, pins, refusals;
+ *   - a drain with --stop under load: the node ends empty and exits 0, players play on;
+ *   - scale up: a node that joins under load receives running areas until the loads
+ *     are even;
+ *   - a move whose target, or whose source, is killed on the way: one owner at the end,
+ *     nothing lost.
+ */
+#include "cluster_nodes.h"
+#include "game_client.h"
+#include "seqload.h"
+#include "test.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Settings of every member: levelup pushes to the area with the level in them. */
+static const char *const PUSHING[] = {"--set", "quick.broadcast=true", "--set",
+                                      "quick.push_level=true", NULL};
+
+static const char *const PUSHING_ADMIN[] = {"--set", "quick.broadcast=true", "--set",
+                                            "quick.push_level=true", "--admin", "127.0.0.1:0",
+                                            NULL};
+
+/* The other of the two area nodes. */
+static int
+other_of(int id, int x, int y)
+{
+    return id == x ? y : x;
+}
+
+static void
+expect_clean(const seqload_result *r, const char *what)
+{
+    fprintf(stderr, "  %s: %llu answers, %llu money pushes, %llu area pushes, max %llu ms, "
+            "p99 %llu us\n", what, (unsigned long long)r->answers,
+            (unsigned long long)r->money_pushes, (unsigned long long)r->area_pushes,
+            (unsigned long long)r->max_us / 1000,
+            (unsigned long long)seqload_quantile(r->hist, 0.99));
+    if (r->bad[0] != '\0')
+        fprintf(stderr, "  first problem: %s\n", r->bad);
+    ASSERT_EQ(r->bad[0], '\0');
+    ASSERT_EQ(r->closed, 0);
+    ASSERT_EQ(r->money_pushes + r->push_gaps, r->answers);
+}
+
+TEST(areas_move_back_and_forth_while_players_play)
+{
+    cluster c;
+    test_node a1, a2, g;
+    cluster_up(&c);
+    start_member(&a1, &c, "area,coordinator", "a1", PUSHING_ADMIN);
+    start_member(&a2, &c, "area,coordinator", "a2", PUSHING);
+    start_member(&g, &c, "gate", "g1", PUSHING);
+    int id1 = node_id_of(&a1), id2 = node_id_of(&a2);
+    seqload *s = seqload_start("127.0.0.1", g.port, 200, 4, "mv");
+    ASSERT(s != NULL);
+    uint64_t end = gc_now_us() + 30 * 1000000ull;
+    int moves = 0, refused = 0;
+    char out[512];
+    for (int i = 0; gc_now_us() < end; i++) {
+        char area[16];
+        snprintf(area, sizeof area, "area-%d", i % 8 + 1);
+        int from = owner_of(&c, area);
+        if (from == 0)
+            continue; /* not entered yet */
+        int rc = ctl(&a1, out, sizeof out, "move %s %d", area, other_of(from, id1, id2));
+        if (rc == 0) {
+            ASSERT(strstr(out, "\"pause_ms\"") != NULL);
+            moves++;
+        } else {
+            refused++; /* busy (players moving in): said, and the area runs on */
+            ASSERT(strstr(out, "not moved") != NULL);
+        }
+        usleep(100 * 1000);
+    }
+    seqload_result r;
+    seqload_stop(s, &r);
+    fprintf(stderr, "  %d moves, %d refused\n", moves, refused);
+    expect_clean(&r, "200 players");
+    ASSERT(moves >= 100);
+    ASSERT(r.answers > 10000);
+    ASSERT(node_log_contains(&a1, "area moved"));
+    ASSERT(node_log_contains(&a2, "area moved"));
+    three_down(&c, &a1, &a2, &g);
+}
+
+/* An area of the quick game that `node` owns and that has players (0 when none). */
+static int
+area_on(cluster *c, int node, char *area, size_t len)
+{
+    for (int i = 1; i <= 8; i++) {
+        snprintf(area, len, "area-%d", i);
+        if (owner_of(c, area) == node)
+            return i;
+    }
+    return 0;
+}
+
+/* Sends one raw HTTP request to the admin API; the status line's code. */
+static int
+raw_http(int port, const char *request)
+{
+    int fd = raw_connect(port);
+    ASSERT(fd >= 0);
+    ASSERT(raw_send(fd, request, strlen(request)));
+    char buf[512] = "";
+    raw_recv(fd, buf, sizeof buf - 1, 3000);
+    close(fd);
+    int code = 0;
+    sscanf(buf, "HTTP/1.%*d %d", &code);
+    return code;
+}
+
+TEST(the_admin_api_tells_moves_pins_and_refuses)
+{
+    cluster c;
+    test_node a1, a2, g;
+    cluster_up(&c);
+    const char *no_rebalance[] = {"--admin", "127.0.0.1:0", "--set", "cluster.rebalance_start=0",
+                                  NULL};
+    start_member(&a1, &c, "area,coordinator", "a1", no_rebalance);
+    start_member(&a2, &c, "area,coordinator", "a2", no_rebalance + 2);
+    start_member(&g, &c, "gate", "g1", NULL);
+    int id1 = node_id_of(&a1), id2 = node_id_of(&a2);
+    seqload *s = seqload_start("127.0.0.1", g.port, 24, 1, "adm");
+    ASSERT(s != NULL);
+    usleep(1200 * 1000); /* the areas' stats are published every second */
+    static char out[65536];
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "status"), 0);
+    ASSERT(strstr(out, "\"name\":\"a1\"") && strstr(out, "\"name\":\"a2\"") &&
+           strstr(out, "\"name\":\"g1\"") && strstr(out, "\"coordinator\":\"a"));
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "areas"), 0);
+    for (int i = 1; i <= 8; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "\"id\":\"area-%d\"", i);
+        ASSERT(strstr(out, want) != NULL);
+    }
+    char area[16];
+    ASSERT(area_on(&c, id1, area, sizeof area) > 0);
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "players %s", area), 0);
+    ASSERT(strstr(out, "\"uid\":\"adm") != NULL);
+    /* Refusals, each with its reason and exit status 1. */
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "move %s nosuchnode", area), 1);
+    ASSERT(strstr(out, "no live area node") != NULL);
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "move %s g1", area), 1); /* a gate runs no area */
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "move no-such-area a2"), 1);
+    ASSERT(strstr(out, "no such area") != NULL);
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "move %s a1", area), 1);
+    ASSERT(strstr(out, "runs on that node already") != NULL);
+    ASSERT_EQ(raw_http(a1.admin_port, "POST /v1/areas/area-1/move HTTP/1.1\r\nHost: x\r\n"
+                                      "Content-Length: 5\r\n\r\n{bad}"), 400);
+    ASSERT_EQ(raw_http(a1.admin_port, "GET /v1/nothing HTTP/1.1\r\nHost: x\r\n\r\n"), 404);
+    /* A pin moves the area there and keeps it: a move elsewhere is refused until unpinned. */
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "pin %s a2", area), 0);
+    for (int i = 0; i < 50 && owner_of(&c, area) != id2; i++)
+        usleep(100 * 1000);
+    ASSERT_EQ(owner_of(&c, area), id2);
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "move %s a1", area), 1);
+    ASSERT(strstr(out, "pinned") != NULL);
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "areas"), 0);
+    ASSERT(strstr(out, "\"pinned\":\"a2\"") != NULL);
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "unpin %s", area), 0);
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "move %s %d", area, id1), 0);
+    ASSERT_EQ(owner_of(&c, area), id1);
+    seqload_result r;
+    seqload_stop(s, &r);
+    expect_clean(&r, "24 players");
+    three_down(&c, &a1, &a2, &g);
+}
+
+TEST(a_drained_node_ends_empty_and_stops)
+{
+    cluster c;
+    test_node a1, a2, a3, g;
+    cluster_up(&c);
+    const char *admin[] = {"--admin", "127.0.0.1:0", "--set", "cluster.rebalance_start=0",
+                           "--set", "quick.broadcast=true", "--set", "quick.push_level=true", NULL};
+    start_member(&a1, &c, "area,coordinator", "a1", admin);
+    start_member(&a2, &c, "area,coordinator", "a2", admin + 2);
+    start_member(&a3, &c, "area", "a3", admin + 2);
+    start_member(&g, &c, "gate", "g1", admin + 4);
+    int id3 = node_id_of(&a3);
+    seqload *s = seqload_start("127.0.0.1", g.port, 100, 2, "dr");
+    ASSERT(s != NULL);
+    char area[16], out[4096];
+    if (area_on(&c, id3, area, sizeof area) == 0) /* placement gave it none: one is moved there */
+        ASSERT_EQ(ctl(&a1, out, sizeof out, "move area-1 a3"), 0);
+    ASSERT(areas_of(&c, id3) > 0);
+    usleep(500 * 1000);
+    uint64_t t0 = gc_now_us();
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "drain a3 --stop --wait"), 0);
+    fprintf(stderr, "  drained in %.0f ms\n", (gc_now_us() - t0) / 1000.0);
+    ASSERT_EQ(node_wait_exit(&a3, 10000), 0); /* a clean stop */
+    ASSERT_EQ(areas_of(&c, id3), 0);
+    ASSERT(node_log_contains(&a3, "drained: every area moved away, stopping"));
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "drain a3"), 1); /* gone */
+    usleep(500 * 1000);
+    seqload_result r;
+    seqload_stop(s, &r);
+    expect_clean(&r, "100 players");
+    node_remove_log(&a3);
+    three_down(&c, &a1, &a2, &g);
+}
+
+TEST(a_node_that_joins_receives_areas_until_loads_are_even)
+{
+    cluster c;
+    test_node a1, a2, g;
+    cluster_up(&c);
+    start_member(&a1, &c, "area,coordinator", "a1", PUSHING_ADMIN);
+    start_member(&g, &c, "gate", "g1", PUSHING);
+    int id1 = node_id_of(&a1);
+    seqload *s = seqload_start("127.0.0.1", g.port, 160, 4, "up");
+    ASSERT(s != NULL);
+    usleep(1500 * 1000);
+    ASSERT_EQ(areas_of(&c, id1), 8);
+    start_member(&a2, &c, "area", "a2", PUSHING);
+    int id2 = node_id_of(&a2);
+    /* The coordinator moves areas onto it until the loads differ by less than
+     * cluster.rebalance_stop; then it stops moving them. */
+    uint64_t until = gc_now_us() + 30 * 1000000ull;
+    while (gc_now_us() < until && areas_of(&c, id2) < 3)
+        usleep(200 * 1000);
+    usleep(4000 * 1000); /* a further round, if the loads still differ */
+    int got = areas_of(&c, id2);
+    fprintf(stderr, "  the new node runs %d of 8 areas\n", got);
+    ASSERT(got >= 3 && got <= 5);
+    ASSERT_EQ(areas_of(&c, id1) + areas_of(&c, id2), 8);
+    ASSERT(node_log_contains(&a1, "rebalance: moving an area"));
+    /* Even now: the loads differ by less than the share that starts a rebalance, and
+     * nothing moves any more. */
+    static char out[8192];
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "status"), 0);
+    atoll_value *st = atoll_parse(out, strlen(out), NULL, 0);
+    ASSERT(st != NULL);
+    double load[2] = {0, 0};
+    atoll_value *nodes = atoll_get(st, "nodes");
+    for (size_t i = 0; i < atoll_len(nodes); i++) {
+        atoll_value *nd = atoll_at(nodes, i);
+        int id = (int)atoll_get_int(nd, "id", 0);
+        if (id == id1 || id == id2)
+            load[id == id2] = atoll_as_real(atoll_get(nd, "load"), 0);
+    }
+    atoll_unref(st);
+    fprintf(stderr, "  loads: %.2f and %.2f\n", load[0], load[1]);
+    ASSERT(load[0] > 0 && load[1] > 0);
+    double spread = load[0] > load[1] ? load[0] - load[1] : load[1] - load[0];
+    ASSERT(spread < 0.5 * (load[0] + load[1]) / 2);
+    int rounds = node_log_count(&a1, "rebalance: moving an area");
+    usleep(3000 * 1000);
+    ASSERT_EQ(node_log_count(&a1, "rebalance: moving an area"), rounds);
+    seqload_result r;
+    seqload_stop(s, &r);
+    expect_clean(&r, "160 players");
+    three_down(&c, &a1, &a2, &g);
+}
+
+/* ctl move in a child process (it waits for the move's end); its pid. */
+static pid_t
+ctl_in_background(const test_node *n, const char *area, const char *to)
+{
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        char out[1024];
+        _exit(ctl(n, out, sizeof out, "move %s %s", area, to));
+    }
+    return pid;
+}
+
+static int
+child_status(pid_t pid)
+{
+    int st = 0;
+    ASSERT_EQ(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+TEST(a_move_whose_target_dies_leaves_the_area_where_it_was)
+{
+    cluster c;
+    test_node a1, a2, g;
+    cluster_up(&c);
+    const char *fast[] = {"--set", "cluster.call_timeout_ms=1000", "--set",
+                          "cluster.rebalance_start=0", "--set", "quick.broadcast=true", "--set",
+                          "quick.push_level=true", "--admin", "127.0.0.1:0", NULL};
+    start_member(&a1, &c, "area,coordinator", "a1", fast);
+    start_member(&a2, &c, "area,coordinator", "a2", fast);
+    fast[8] = NULL;
+    start_member(&g, &c, "gate", "g1", fast);
+    int id1 = node_id_of(&a1);
+    seqload *s = seqload_start("127.0.0.1", g.port, 48, 2, "td");
+    ASSERT(s != NULL);
+    seqload_allow_push_gaps(s); /* a2 dies, and its areas fail over */
+    char area[16];
+    ASSERT(area_on(&c, id1, area, sizeof area) > 0);
+    uint64_t epoch_before = 0;
+    char e[32] = "";
+    redis_exec(&c.redis, e, sizeof e, "HGET atoll:area:%s epoch", area);
+    epoch_before = strtoull(e, NULL, 10);
+    ASSERT_EQ(kill(a2.pid, SIGSTOP), 0); /* the snapshot will reach a node that reads nothing */
+    pid_t mover = ctl_in_background(&a1, area, "a2");
+    usleep(300 * 1000);
+    node_kill(&a2);
+    int rc = child_status(mover);
+    ASSERT_EQ(rc, 1); /* not moved: the new node did not take it */
+    /* One owner: the old one, which took it back with a newer epoch. */
+    ASSERT_EQ(owner_of(&c, area), id1);
+    redis_exec(&c.redis, e, sizeof e, "HGET atoll:area:%s epoch", area);
+    ASSERT(strtoull(e, NULL, 10) > epoch_before);
+    ASSERT(node_log_contains(&a1, "area not moved, it runs here"));
+    usleep(2500 * 1000); /* a2's other areas come back on a1 */
+    seqload_result r;
+    seqload_stop(s, &r);
+    expect_clean(&r, "48 players");
+    ASSERT(r.push_gaps <= (uint64_t)node_log_count(&a1, "answered from its record"));
+    ASSERT_EQ(areas_of(&c, id1), 8);
+    node_remove_log(&a2);
+    node_stop(&g);
+    node_stop(&a1);
+    cluster_down(&c);
+}
+
+TEST(a_move_whose_source_dies_lands_on_its_target)
+{
+    cluster c;
+    test_node a1, a2, g;
+    cluster_up(&c);
+    const char *opts[] = {"--set", "cluster.rebalance_start=0", "--set", "quick.broadcast=true",
+                          "--set", "quick.push_level=true", "--admin", "127.0.0.1:0", NULL};
+    start_member(&a1, &c, "area,coordinator", "a1", opts);
+    start_member(&a2, &c, "area,coordinator", "a2", opts);
+    start_member(&g, &c, "gate", "g1", opts); /* the admin API of the gate, which lives */
+    int id1 = node_id_of(&a1), id2 = node_id_of(&a2);
+    seqload *s = seqload_start("127.0.0.1", g.port, 48, 2, "sd");
+    ASSERT(s != NULL);
+    seqload_allow_push_gaps(s); /* a1 dies: see below */
+    char area[16];
+    ASSERT(area_on(&c, id1, area, sizeof area) > 0);
+    ASSERT_EQ(kill(a2.pid, SIGSTOP), 0); /* the snapshot waits in its socket */
+    pid_t mover = ctl_in_background(&g, area, "a2");
+    usleep(300 * 1000);
+    node_kill(&a1); /* the source dies with the area frozen and the snapshot sent */
+    ASSERT_EQ(kill(a2.pid, SIGCONT), 0);
+    child_status(mover); /* whatever it heard: the node that answered it died */
+    /* The target's flip won before the coordinator could take a1's areas: it runs the
+     * area with the snapshot's state; the others come back from the store. */
+    uint64_t until = gc_now_us() + 5000000;
+    while (gc_now_us() < until && areas_of(&c, id2) < 8)
+        usleep(100 * 1000);
+    ASSERT_EQ(owner_of(&c, area), id2);
+    ASSERT(node_log_contains(&a2, "area arrived"));
+    usleep(1000 * 1000);
+    seqload_result r;
+    seqload_stop(s, &r);
+    /* The requests lost with a1 were sent again and ran once each. Those a1 had run
+     * and whose answers died with it are answered from their record, without their
+     * pushes: the only pushes missing. */
+    expect_clean(&r, "48 players");
+    int replays = node_log_count(&a2, "answered from its record");
+    fprintf(stderr, "  answered from their record: %d, answers without their push: %llu\n",
+            replays, (unsigned long long)r.push_gaps);
+    ASSERT(r.push_gaps <= (uint64_t)replays);
+    ASSERT_EQ(areas_of(&c, id2), 8);
+    node_remove_log(&a1);
+    node_stop(&g);
+    node_stop(&a2);
+    cluster_down(&c);
+}
+
+TEST_MAIN(areas_move_back_and_forth_while_players_play,
+          the_admin_api_tells_moves_pins_and_refuses, a_drained_node_ends_empty_and_stops,
+          a_node_that_joins_receives_areas_until_loads_are_even,
+          a_move_whose_target_dies_leaves_the_area_where_it_was,
+          a_move_whose_source_dies_lands_on_its_target)
