@@ -457,8 +457,10 @@ on_pin_set(void *arg, const redisReply *x)
     /* The answer is the pin; the move goes on by itself (its outcome is logged). */
     q->fn(q->ctx, 200, text, strlen(text));
     free(text);
+    char area[ATOLL_AREA_ID_MAX + 1];
+    memcpy(area, q->area, sizeof area);
     req_free(q);
-    start_move(c, NULL, q->area, to);
+    start_move(c, NULL, area, to);
 }
 
 /* ---- drains ------------------------------------------------------------------------------- */
