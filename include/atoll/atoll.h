@@ -255,10 +255,10 @@ typedef struct atoll_area_type {
      * Its state document, players, timers, tick phase, calls it waits for and queued
      * commands go along; C memory does not. on_move_out runs on the old node just
      * before the area leaves: the game puts what its udata holds into the state and
-     * frees it (an error refuses the move, and the area stays and runs on). on_move_in
-     * runs on the new node before anything else reaches the area there, to build udata
-     * again from the state; it also runs on the old node when a move fails after
-     * on_move_out. An area whose udata is set and whose type has no on_move_out is
+     * frees it; or it returns an error, leaving everything as it was, which refuses the
+     * move (the area stays and runs on). on_move_in runs on the new node before anything
+     * else reaches the area there, to build udata again from the state; it also runs on
+     * the old node when a move fails after on_move_out let the area go. An area whose udata is set and whose type has no on_move_out is
      * never moved (the move is refused with a reason), nor is one waiting for a kept
      * request's answer. A timer's or a call's udata crosses only when it is NULL or
      * points into the game's static data; anything else refuses the move. */

@@ -63,6 +63,8 @@ usage(FILE *f)
             "                         moves every area off NODE; --stop: NODE stops once\n"
             "                         drained; --wait: follows the drain every 500 ms until\n"
             "                         it ends\n"
+            "  drain-status NODE [--wait]\n"
+            "                         how far the drain of NODE is (--wait: until it ends)\n"
             "  metrics                the node's metrics (Prometheus text)\n"
             "\n"
             "options:\n"
@@ -447,14 +449,16 @@ drain_over(const json_t *d)
     return state != NULL && (strcmp(state, "done") == 0 || strcmp(state, "stopped") == 0);
 }
 
+/* drain (start: POST) or drain-status (only look: GET), followed with --wait. */
 static int
-cmd_drain(ctl *c, const char *node, bool stop, bool wait)
+cmd_drain(ctl *c, const char *node, bool start, bool stop, bool wait)
 {
     char *seg = segment(c, node), path[400];
     snprintf(path, sizeof path, "/v1/nodes/%s/drain", seg);
     atoll__free(seg);
     json_t *d = NULL;
-    int rc = ask(c, "POST", path, stop ? "{\"stop\":true}" : "{}", &d);
+    int rc = start ? ask(c, "POST", path, stop ? "{\"stop\":true}" : "{}", &d)
+                   : ask(c, "GET", path, NULL, &d);
     char line[600], last[600] = "";
     while (rc == CTL_OK) {
         if (!c->json) {
@@ -575,8 +579,9 @@ run_command(ctl *c, int argc, char **argv, bool stop, bool wait)
     static const struct {
         const char *name;
         int args;
-    } takes[] = {{"status", 0}, {"areas", 0},   {"players", 1}, {"move", 2},
-                 {"pin", 2},    {"unpin", 1},   {"drain", 1},   {"metrics", 0}};
+    } takes[] = {{"status", 0}, {"areas", 0}, {"players", 1}, {"move", 2},
+                 {"pin", 2},    {"unpin", 1}, {"drain", 1},   {"drain-status", 1},
+                 {"metrics", 0}};
     int want = -1;
     for (size_t i = 0; i < sizeof takes / sizeof takes[0]; i++)
         if (strcmp(cmd, takes[i].name) == 0)
@@ -590,8 +595,9 @@ run_command(ctl *c, int argc, char **argv, bool stop, bool wait)
                 want == 1 ? "" : "s");
         return CTL_USAGE;
     }
-    if ((stop || wait) && strcmp(cmd, "drain") != 0) {
-        fprintf(stderr, "atoll ctl: --stop and --wait are drain's\n");
+    if ((stop && strcmp(cmd, "drain") != 0) ||
+        (wait && strcmp(cmd, "drain") != 0 && strcmp(cmd, "drain-status") != 0)) {
+        fprintf(stderr, "atoll ctl: --stop is drain's, --wait drain's and drain-status's\n");
         return CTL_USAGE;
     }
     if (!strcmp(cmd, "status"))
@@ -607,7 +613,9 @@ run_command(ctl *c, int argc, char **argv, bool stop, bool wait)
     if (!strcmp(cmd, "unpin"))
         return cmd_pin(c, argv[1], NULL);
     if (!strcmp(cmd, "drain"))
-        return cmd_drain(c, argv[1], stop, wait);
+        return cmd_drain(c, argv[1], true, stop, wait);
+    if (!strcmp(cmd, "drain-status"))
+        return cmd_drain(c, argv[1], false, false, wait);
     return cmd_metrics(c);
 }
 

@@ -110,6 +110,16 @@ on_enter_mail(atoll__worker *w, atoll_area *a, atoll__mail *m)
         atoll__resume_take_session(w, a, p, m);
     } else if (m->doc == 2) {
         rc = ATOLL_EIO; /* its stored data cannot be read (logged): never a fresh start */
+    } else if (a->type->drain_waits && atomic_load(&w->node->draining)) {
+        /* A drain waits for this area to end: it takes no new player. The document
+         * loaded for it goes back as it was. */
+        rc = ATOLL_EBUSY;
+        if (m->doc == 1) {
+            atoll_player *x = atoll__player_new(m->uid, m->session, sw);
+            x->persisted = true;
+            x->refused = true;
+            atoll__player_gone(w, x);
+        }
     } else {
         p = atoll__player_new(m->uid, m->session, sw);
         bool stored = m->doc == 1;
@@ -167,6 +177,14 @@ on_move_in(atoll__worker *w, atoll_area *a, atoll__mail *m)
         ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"move target gone, kicking the player\" uid=\"%s\"",
                   p->uid);
         drop_moving_player(w, p, m, "move failed");
+        atoll__mail_free(m);
+        return;
+    }
+    if (a->type->drain_waits && atomic_load(&w->node->draining)) {
+        /* Its node drains and it waits for its end: no new player (as on_enter refusing). */
+        ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"a player moving into an area that waits for its end "
+                  "while its node drains: kicked\" uid=\"%s\" area=\"%s\"", p->uid, a->id);
+        drop_moving_player(w, p, m, "move refused");
         atoll__mail_free(m);
         return;
     }

@@ -479,15 +479,15 @@ drain_answer(ctl_req *q, const redisReply *drain, long long left, json_t *waitin
     int id = q->node_id;
     bool alive = id == c->id || c->peers[id].alive;
     const char *state = json_string_value(json_object_get(d, "state"));
+    bool stop = json_is_true(json_object_get(d, "stop"));
     if (!alive && state != NULL && strcmp(state, "draining") == 0)
         state = "stopped";
     else if (alive && left == 0)
-        state = "done";
+        state = stop ? "stopping" : "done"; /* with --stop: over once the node is gone */
     json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:o,s:b}", "node", node_name(c, id), "state",
                           state ? state : "draining", "areas_total",
                           (json_int_t)json_integer_value(json_object_get(d, "total")),
-                          "areas_left", (json_int_t)left, "waiting", waiting, "stop",
-                          json_is_true(json_object_get(d, "stop")));
+                          "areas_left", (json_int_t)left, "waiting", waiting, "stop", stop);
     json_decref(d);
     answer(q, 200, j);
 }
@@ -770,6 +770,7 @@ on_own_drain(void *arg, const redisReply *x)
         ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"this node is being drained: its areas move away\" "
                   "node=%d stop=%s", c->id, json_is_true(json_object_get(d, "stop")) ? "yes" : "no");
     c->draining = draining;
+    atomic_store(&c->node->draining, draining);
     c->drain_stop = draining && json_is_true(json_object_get(d, "stop"));
     json_decref(d);
     if (!c->drain_stop || c->stopping_drained)

@@ -219,6 +219,9 @@ struct atoll_node {
     int bound_port;             /* the real port (when cfg->port was 0) */
     atomic_int nconns;          /* open connections, all workers */
     atomic_bool stopping;
+    /* The cluster is draining this node (src/cluster/control.c): its areas move away,
+     * and those that wait for their end (drain_waits) take no new players. */
+    atomic_bool draining;
     bool halted;                /* the modules were told the workers ended */
     /* Game code that runs too long (core/crash.h): one watchdog over the workers. */
     atoll__watchdog watchdog;

@@ -921,6 +921,164 @@ static const atoll_area_type type_x = {
     },
 };
 
+/* ---- areas that move between nodes (migrate_test) -------------------------------------------
+ * "mv": C state in udata (moved_in counts the arrivals), given over by on_move_out and
+ * built again by on_move_in; a tick (t->count kept in the state), queued commands, a
+ * timer whose udata points into the game's static data, and a call it waits for.
+ * "nomv": udata without the hooks: never moved. "inst": drain_waits, ended by inst.end. */
+
+typedef struct mv_c {
+    int64_t moved_in;
+} mv_c;
+
+static const char mv_tag[] = "static-tag"; /* a timer's and a call's udata */
+
+static int
+mv_create(atoll_area *a, const atoll_value *init)
+{
+    (void)init;
+    atoll_area_set_udata(a, calloc(1, sizeof(mv_c)));
+    return ATOLL_OK;
+}
+
+static void
+mv_destroy(atoll_area *a)
+{
+    free(atoll_area_udata(a));
+}
+
+static int
+mv_move_out(atoll_area *a)
+{
+    if (atoll_get_bool(atoll_area_state(a), "refuse_move", 0))
+        return ATOLL_ESTATE; /* refused: everything stays as it is */
+    mv_c *c = atoll_area_udata(a);
+    atoll_set_int(atoll_area_state(a), "moved_in_c", c->moved_in);
+    atoll_incr(atoll_area_state(a), "moves_out", 1);
+    free(c);
+    atoll_area_set_udata(a, NULL);
+    return ATOLL_OK;
+}
+
+static void
+mv_move_in(atoll_area *a)
+{
+    mv_c *c = calloc(1, sizeof *c);
+    c->moved_in = atoll_get_int(atoll_area_state(a), "moved_in_c", 0) + 1;
+    atoll_area_set_udata(a, c);
+}
+
+static void
+mv_tick(atoll_area *a, const atoll_tick *t)
+{
+    atoll_set_int(atoll_area_state(a), "ticks", (int64_t)t->count);
+}
+
+static int
+mv_cmd(atoll_req *req)
+{
+    int64_t n = atoll_incr(atoll_area_state(atoll_req_area(req)), "cmds", 1);
+    return atoll_reply(req, atoll_pack("{s:i,s:I}", "code", 200, "cmds", n));
+}
+
+static void
+mv_fired(atoll_area *a, int status, void *udata)
+{
+    if (status != ATOLL_OK)
+        return;
+    atoll_set_int(atoll_area_state(a), "fired_at", (int64_t)atoll_now_ms());
+    atoll_set_str(atoll_area_state(a), "fired_tag", udata == mv_tag ? "same" : "other");
+}
+
+static int
+mv_arm(atoll_req *req)
+{
+    atoll_area *a = atoll_req_area(req);
+    int64_t ms = atoll_get_int(atoll_req_body(req), "ms", 1000);
+    atoll_set_int(atoll_area_state(a), "armed_at", (int64_t)atoll_now_ms());
+    atoll_timer_once(a, (uint64_t)ms, mv_fired, (void *)mv_tag);
+    return ATOLL_OK;
+}
+
+static void
+mv_called(atoll_area *a, int status, atoll_value *reply, void *udata)
+{
+    atoll_set_int(atoll_area_state(a), "call_status", status);
+    atoll_set_str(atoll_area_state(a), "call_tag", udata == mv_tag ? "same" : "other");
+    (void)reply;
+}
+
+static int
+mv_callslow(atoll_req *req)
+{
+    atoll_value *b = atoll_req_body(req);
+    atoll_area *a = atoll_req_area(req);
+    atoll_set_str(atoll_area_state(a), "call_status", "pending");
+    atoll_call(a, atoll_get_str(b, "to", "t-1"), "t.slow",
+               atoll_pack("{s:I}", "ms", atoll_get_int(b, "ms", 1000)), 10000, mv_called,
+               (void *)mv_tag);
+    return ATOLL_OK;
+}
+
+static int
+mv_set(atoll_req *req)
+{
+    atoll_value *b = atoll_req_body(req);
+    atoll_set_bool(atoll_area_state(atoll_req_area(req)), "refuse_move",
+                   atoll_get_bool(b, "refuse_move", 0));
+    return ATOLL_OK;
+}
+
+static int
+mv_info(atoll_req *req)
+{
+    atoll_area *a = atoll_req_area(req);
+    mv_c *c = atoll_area_udata(a);
+    return atoll_reply(req, atoll_pack("{s:i,s:O,s:I,s:s}", "code", 200, "state",
+                                       atoll_area_state(a), "moved_in", c ? c->moved_in : -1,
+                                       "node", atoll_setting(atoll_area_node(a), "node.name", "")));
+}
+
+static const atoll_area_type type_mv = {
+    .name = "mv",
+    .handlers = (const atoll_handler[]){
+        {"cmd", mv_cmd, 0},
+        {"arm", mv_arm, ATOLL_QUERY},
+        {"callslow", mv_callslow, ATOLL_QUERY},
+        {"set", mv_set, ATOLL_QUERY},
+        {"info", mv_info, ATOLL_QUERY},
+        {NULL, NULL, 0},
+    },
+    .tick_hz = 20,
+    .on_tick = mv_tick,
+    .queue_commands = 1,
+    .on_create = mv_create,
+    .on_destroy = mv_destroy,
+    .on_move_out = mv_move_out,
+    .on_move_in = mv_move_in,
+};
+
+static const atoll_area_type type_nomv = {
+    .name = "nomv",
+    .handlers = (const atoll_handler[]){{"info", t_info, ATOLL_QUERY}, {NULL, NULL, 0}},
+    .on_create = mv_create,
+    .on_destroy = mv_destroy,
+};
+
+static int
+inst_end(atoll_req *req)
+{
+    atoll_area_destroy(atoll_req_area(req));
+    return ATOLL_OK;
+}
+
+static const atoll_area_type type_inst = {
+    .name = "inst",
+    .handlers = (const atoll_handler[]){
+        {"info", t_info, ATOLL_QUERY}, {"end", inst_end, 0}, {NULL, NULL, 0}},
+    .drain_waits = 1,
+};
+
 static int
 entry(atoll_entry *e)
 {
@@ -966,7 +1124,9 @@ static const char *const pushes[] = {"onEnter", "onLeave", "onTimer", "onEffect"
 
 static const atoll_game testgame = {
     .name = "testgame",
-    .area_types = (const atoll_area_type *const[]){&type_t, &type_g, &type_e, &type_r, &type_q, &type_x, NULL},
+    .area_types = (const atoll_area_type *const[]){&type_t, &type_g, &type_e, &type_r, &type_q,
+                                                    &type_x, &type_mv, &type_nomv, &type_inst,
+                                                    NULL},
     .entry = entry,
     .init = init,
     .push_routes = pushes,

@@ -323,9 +323,9 @@ TEST(calls_and_moves_cross_nodes)
     cluster c;
     cluster_up(&c);
     test_node a1, a2, g;
-    start_testgame_member(&a1, &c, "area,coordinator", "a1");
-    start_testgame_member(&a2, &c, "area,coordinator", "a2");
-    start_testgame_member(&g, &c, "gate", "g1");
+    start_testgame_member(&a1, &c, "area,coordinator", "a1", NULL);
+    start_testgame_member(&a2, &c, "area,coordinator", "a2", NULL);
+    start_testgame_member(&g, &c, "gate", "g1", NULL);
     int id1 = node_id_of(&a1), id2 = node_id_of(&a2);
     /* Players enter areas m-0.. until two of them live on different nodes. */
     atollc_sync *s[8];

@@ -240,7 +240,9 @@ TEST(a_drained_node_ends_empty_and_stops)
     ASSERT_EQ(node_wait_exit(&a3, 10000), 0); /* a clean stop */
     ASSERT_EQ(areas_of(&c, id3), 0);
     ASSERT(node_log_contains(&a3, "drained: every area moved away, stopping"));
-    ASSERT_EQ(ctl(&a1, out, sizeof out, "drain a3"), 1); /* gone */
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "drain-status a3"), 0);
+    ASSERT(strstr(out, "\"state\":\"stopped\"") != NULL);
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "drain a3"), 1); /* gone: not drained again */
     usleep(500 * 1000);
     seqload_result r;
     seqload_stop(s, &r);
@@ -398,8 +400,135 @@ TEST(a_move_whose_source_dies_lands_on_its_target)
     cluster_down(&c);
 }
 
+/* Moves area id to the other of the two area nodes and waits for the move's answer. */
+static void
+move_to_other(cluster *c, const test_node *admin, const char *id, int x, int y)
+{
+    char out[512];
+    int from = owner_of(c, id);
+    ASSERT(from != 0);
+    int rc = ctl(admin, out, sizeof out, "move %s %d", id, other_of(from, x, y));
+    if (rc != 0)
+        fprintf(stderr, "  move of %s: %s\n", id, out);
+    ASSERT_EQ(rc, 0);
+    ASSERT_EQ(owner_of(c, id), other_of(from, x, y));
+}
+
+TEST(an_area_moves_whole_with_its_timers_tick_calls_commands_and_c_state)
+{
+    cluster c;
+    test_node a1, a2, g;
+    cluster_up(&c);
+    const char *opts[] = {"--set", "cluster.rebalance_start=0", "--admin", "127.0.0.1:0", NULL};
+    start_testgame_member(&a1, &c, "area,coordinator", "a1", opts);
+    start_testgame_member(&a2, &c, "area,coordinator", "a2", opts);
+    start_testgame_member(&g, &c, "gate", "g1", opts);
+    int id1 = node_id_of(&a1), id2 = node_id_of(&a2);
+    const char *mv[] = {"area", "mv-1", "type", "mv", NULL};
+    atollc_sync *p = ENTER_WITH(&g, "mover", mv, NULL);
+    usleep(300 * 1000); /* some ticks */
+    /* A timer of 1.5 s, a call answered in 1 s, and commands queued for the next tick. */
+    EXPECT_REPLY(p, "mv.arm", "{\"ms\":1500}", "{\"code\":200}");
+    EXPECT_REPLY(p, "mv.callslow", "{\"to\":\"t-1\",\"ms\":1000}", "{\"code\":200}");
+    atoll_value *before = REQUEST_VALUE(p, "mv.info", "{}");
+    ASSERT(atollc_sync_notify(p, "mv.cmd", "{}") == ATOLLC_OK);
+    ASSERT(atollc_sync_notify(p, "mv.cmd", "{}") == ATOLLC_OK);
+    move_to_other(&c, &a1, "mv-1", id1, id2);
+    atoll_value *after = REQUEST_VALUE(p, "mv.info", "{}");
+    /* The C state came back through the hooks; the tick went on from where it was. */
+    ASSERT_EQ(jint(before, "moved_in"), 0);
+    ASSERT_EQ(jint(after, "moved_in"), 1);
+    ASSERT_EQ(jint(after, "state.moves_out"), 1);
+    ASSERT(jint(after, "state.ticks") >= jint(before, "state.ticks"));
+    ASSERT(jint(after, "state.armed_at") == jint(before, "state.armed_at"));
+    usleep(2000 * 1000);
+    atoll_value *later = REQUEST_VALUE(p, "mv.info", "{}");
+    /* The commands ran at a tick on the new node; the timer fired there once, 1.5 s after
+     * it was armed (not 1.5 s after the move), with its udata found in the game's static
+     * data; the call's answer came to the new node. */
+    ASSERT_EQ(jint(later, "state.cmds"), 2);
+    int64_t late = jint(later, "state.fired_at") - jint(later, "state.armed_at");
+    fprintf(stderr, "  timer of 1500 ms fired after %lld ms\n", (long long)late);
+    ASSERT(late >= 1500 && late < 1900);
+    ASSERT(strcmp(jstr(later, "state.fired_tag"), "same") == 0);
+    ASSERT_EQ(jint(later, "state.call_status"), 0);
+    ASSERT(strcmp(jstr(later, "state.call_tag"), "same") == 0);
+    ASSERT(jint(later, "state.ticks") > jint(after, "state.ticks"));
+    atoll_unref(before);
+    atoll_unref(after);
+    atoll_unref(later);
+    /* And back: the counters go on. */
+    move_to_other(&c, &a1, "mv-1", id1, id2);
+    atoll_value *back = REQUEST_VALUE(p, "mv.info", "{}");
+    ASSERT_EQ(jint(back, "moved_in"), 2);
+    ASSERT_EQ(jint(back, "state.moves_out"), 2);
+    atoll_unref(back);
+    /* on_move_out refusing: the area stays, runs on, and on_move_in rebuilt its state. */
+    EXPECT_REPLY(p, "mv.set", "{\"refuse_move\":true}", "{\"code\":200}");
+    char out[512];
+    int from = owner_of(&c, "mv-1");
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "move mv-1 %d", other_of(from, id1, id2)), 1);
+    ASSERT(strstr(out, "on_move_out refused") != NULL);
+    ASSERT_EQ(owner_of(&c, "mv-1"), from);
+    atoll_value *stayed = REQUEST_VALUE(p, "mv.info", "{}");
+    ASSERT_EQ(jint(stayed, "moved_in"), 2); /* its C state untouched, no hook after it */
+    ASSERT_EQ(jint(stayed, "state.moves_out"), 2);
+    atoll_unref(stayed);
+    EXPECT_REPLY(p, "mv.cmd", "{}", "{\"code\":200,\"cmds\":3}");
+    atollc_sync_free(p);
+    /* C state without the hooks: never moved, said so. */
+    const char *nomv[] = {"area", "nomv-1", "type", "nomv", NULL};
+    atollc_sync *q = ENTER_WITH(&g, "stayer", nomv, NULL);
+    from = owner_of(&c, "nomv-1");
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "move nomv-1 %d", other_of(from, id1, id2)), 1);
+    ASSERT(strstr(out, "udata") != NULL);
+    ASSERT_EQ(owner_of(&c, "nomv-1"), from);
+    atollc_sync_free(q);
+    three_down(&c, &a1, &a2, &g);
+}
+
+TEST(a_drain_waits_for_the_areas_that_end_on_their_own)
+{
+    cluster c;
+    test_node a1, a2, g;
+    cluster_up(&c);
+    const char *opts[] = {"--set", "cluster.rebalance_start=0", "--admin", "127.0.0.1:0", NULL};
+    /* a2 first, alone: the instance is placed there (an instance cannot be moved). */
+    start_testgame_member(&a2, &c, "area,coordinator", "a2", opts);
+    start_testgame_member(&g, &c, "gate", "g1", opts);
+    int id2 = node_id_of(&a2);
+    char out[2048];
+    const char *inst[] = {"area", "inst-1", "type", "inst", NULL};
+    atollc_sync *p = ENTER_WITH(&g, "player1", inst, NULL);
+    ASSERT_EQ(owner_of(&c, "inst-1"), id2);
+    start_testgame_member(&a1, &c, "area,coordinator", "a1", opts);
+    usleep(500 * 1000);
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "move inst-1 a1"), 1);
+    ASSERT(strstr(out, "drain_waits") != NULL);
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "drain a2 --stop"), 0);
+    usleep(1500 * 1000);
+    /* It waits for inst-1: listed, the node alive, and no new player may enter it. */
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "drain-status a2"), 0);
+    ASSERT(strstr(out, "\"waiting\":[\"inst-1\"]") != NULL);
+    ASSERT(strstr(out, "\"state\":\"draining\"") != NULL);
+    ASSERT_EQ(owner_of(&c, "inst-1"), id2);
+    atollc_sync *late = ENTER_WITH(&g, "player2", inst, "{\"code\":500*");
+    atollc_sync_free(late);
+    EXPECT_REPLY(p, "inst.info", "{}", "{\"code\":200*"); /* its player plays on */
+    /* The game ends it: the drain ends, the node stops by itself. */
+    EXPECT_REPLY(p, "inst.end", "{}", "{\"code\":200}");
+    ASSERT_EQ(node_wait_exit(&a2, 10000), 0);
+    atollc_sync_free(p);
+    node_remove_log(&a2);
+    node_stop(&g);
+    node_stop(&a1);
+    cluster_down(&c);
+}
+
 TEST_MAIN(areas_move_back_and_forth_while_players_play,
           the_admin_api_tells_moves_pins_and_refuses, a_drained_node_ends_empty_and_stops,
           a_node_that_joins_receives_areas_until_loads_are_even,
           a_move_whose_target_dies_leaves_the_area_where_it_was,
-          a_move_whose_source_dies_lands_on_its_target)
+          a_move_whose_source_dies_lands_on_its_target,
+          an_area_moves_whole_with_its_timers_tick_calls_commands_and_c_state,
+          a_drain_waits_for_the_areas_that_end_on_their_own)

@@ -47,11 +47,12 @@ start_member(test_node *n, cluster *c, const char *roles, const char *name,
 
 /* A node of the cluster serving the test game (tests/games/testgame.c). */
 void
-start_testgame_member(test_node *n, cluster *c, const char *roles, const char *name)
+start_testgame_member(test_node *n, cluster *c, const char *roles, const char *name,
+                      const char *const *extra)
 {
     const char *game = getenv("ATOLL_TESTGAME");
     ASSERT(game != NULL);
-    const char *args[24] = {"--game", game, "--roles", roles, "--node-id", name,
+    const char *args[40] = {"--game", game, "--roles", roles, "--node-id", name,
                             "--advertise", "127.0.0.1:0", "--redis", c->redis_url,
                             "--cluster-secret", CLUSTER_TEST_SECRET, "--set", "net.rate_limit=0"};
     int k = 14;
@@ -59,10 +60,11 @@ start_testgame_member(test_node *n, cluster *c, const char *roles, const char *n
         args[k++] = "--store";
         args[k++] = c->pg_url;
     }
+    for (int i = 0; extra && extra[i] && k < 39; i++)
+        args[k++] = extra[i];
     args[k] = NULL;
     node_start(n, args);
 }
-
 
 /* The node id the registry gave n, from its log line "joined the cluster" node=N. */
 int

@@ -27,8 +27,10 @@ void cluster_down(cluster *c);
  * roles, name, and more arguments (NULL-terminated, or NULL): later ones win. */
 void start_member(test_node *n, cluster *c, const char *roles, const char *name,
                   const char *const *extra);
-/* A node of the cluster serving the test game (tests/games/testgame.c). */
-void start_testgame_member(test_node *n, cluster *c, const char *roles, const char *name);
+/* A node of the cluster serving the test game (tests/games/testgame.c), with more
+ * arguments (or NULL). */
+void start_testgame_member(test_node *n, cluster *c, const char *roles, const char *name,
+                           const char *const *extra);
 /* The node id the registry gave n (from its log). */
 int node_id_of(const test_node *n);
 /* Which node owns area id now (0: none). */
