@@ -117,6 +117,9 @@ request(ctl *c, const char *method, const char *path, const char *body, long *st
     /* The token goes to this node only: no redirect is followed, no proxy is used. */
     curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c->curl, CURLOPT_NOPROXY, "*");
+    /* The path as built: "." and ".." are a node's name or an area's id here, not
+     * segments for curl to squash ("/v1/nodes/../drain" is node ".."). */
+    curl_easy_setopt(c->curl, CURLOPT_PATH_AS_IS, 1L);
     if (body != NULL) {
         curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));

@@ -871,9 +871,11 @@ check_admin(const atoll__config *c, char *err, size_t errlen)
     }
     if (c->admin_host[0] != '\0' && !token && !token_file &&
         !atoll__host_is_loopback(c->admin_host)) {
-        snprintf(err, errlen, "--admin %.64s:%d is not a loopback address: an admin API that "
-                 "other machines can reach needs a token, --admin-token-file PATH "
-                 "(admin.token_file, or admin.token)", c->admin_host, c->admin_port);
+        bool v6 = strchr(c->admin_host, ':') != NULL;
+        snprintf(err, errlen, "--admin %s%.64s%s:%d is not a loopback address: an admin API "
+                 "that other machines can reach needs a token, --admin-token-file PATH "
+                 "(admin.token_file, or admin.token)", v6 ? "[" : "", c->admin_host,
+                 v6 ? "]" : "", c->admin_port);
         return ATOLL_EINVAL;
     }
     return ATOLL_OK;

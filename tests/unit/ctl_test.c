@@ -241,6 +241,9 @@ TEST(move_pin_and_unpin_say_what_was_done)
     start(NULL);
     ASSERT_EQ(CTL("move", "room-1", "a2"), 0);
     SAYS(out, "moved room-1 from a1 to a2, epoch 456, paused 1.8 ms\n");
+    /* ".." is an id like any other: sent as it is, not squashed by the client. */
+    ASSERT_EQ(CTL("move", "..", "a.b"), 0);
+    SAYS(out, "moved .. from a1 to a.b, epoch 456, paused 1.8 ms\n");
     ASSERT_EQ(CTL("pin", "room-1", "a2"), 0);
     SAYS(out, "room-1 pinned to a2\n");
     ASSERT_EQ(CTL("unpin", "room-1"), 0);
