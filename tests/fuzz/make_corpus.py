@@ -799,6 +799,54 @@ ADMINS = {
     "bad-empty": b"",
 }
 
+# ---- snapshots: a moving area's bytes (fuzz_snapshot.c, src/area/migrate.c) -------------
+# Written from the format migrate.c states, independently of its encoder. References to
+# code ({module, offset}) depend on where the fuzz target's program is loaded: these
+# snapshots carry no timer and no call, or one whose reference names a module that
+# does not exist (refused), so each file means the same thing in every process.
+
+def snap_player(uid, data=b"{}", session=7, worker=0, flags=1, resume=0):
+    return (le(session, 8) + le(worker, 4) + le(len(uid), 2) + uid + bytes(16) +
+            bytes([flags]) + le(0, 8) + le(5, 8) + le(resume, 8) + le(len(data), 4) + data)
+
+
+def snapshot(state=b"{}", players=(), cmds=(), timers=b"", ntimers=0, calls=b"", ncalls=0,
+             version=1, due_ns=0, trailing=b""):
+    return (bytes([version]) + le(0, 8) + le(3, 8) + le(len(state), 4) + state +
+            le(12, 8) + le(due_ns, 8) + le(0, 8) + le(ntimers, 4) + timers +
+            le(len(players), 4) + b"".join(players) + le(len(cmds), 4) + b"".join(cmds) +
+            le(ncalls, 4) + calls + trailing)
+
+
+REQ = wire("area_req", {"area": 9, "session": 7, "request": 3, "route": 1, "data": b"{}"})
+NO_MODULE_REF = bytes([1, 4]) + b"nope" + le(16, 8)
+
+SNAPSHOTS = {
+    "empty": snapshot(),
+    "state": snapshot(state=b'{"score":[1,2,3],"name":"arena"}'),
+    "players": snapshot(players=[snap_player(b"u1", b'{"level":3}'),
+                                 snap_player(b"u2", b'{"__atoll_rq":{"s":7,"n":2,"a":[[2,"{}"]]}}',
+                                             flags=3, resume=1500)]),
+    "commands": snapshot(cmds=[REQ, REQ]),
+    "tick-due": snapshot(due_ns=40000000),
+    "bad-version": snapshot(version=2),
+    "bad-state-array": snapshot(state=b"[]"),
+    "bad-due-far": snapshot(due_ns=3601 * 10**9),
+    "bad-uid-empty": snapshot(players=[snap_player(b"")]),
+    "bad-flags": snapshot(players=[snap_player(b"u1", flags=4)]),
+    "bad-data-array": snapshot(players=[snap_player(b"u1", b"[]")]),
+    "bad-worker": snapshot(players=[snap_player(b"u1", worker=256)]),
+    "bad-command-kind": snapshot(cmds=[wire("kick", {"session": 1})]),
+    "bad-timer-module": snapshot(timers=le(1, 8) + le(10, 8) + le(0, 8) + NO_MODULE_REF +
+                                 bytes([0]), ntimers=1),
+    "bad-timer-null": snapshot(timers=le(1, 8) + le(10, 8) + le(0, 8) + bytes([0, 0]), ntimers=1),
+    "bad-call-module": snapshot(calls=le(1, 8) + le(10, 8) + le(1, 2) + bytes([0, 3]) + b"t-1" +
+                                NO_MODULE_REF + bytes([0]), ncalls=1),
+    "bad-trailing": snapshot(trailing=b"x"),
+    "bad-many-players": snapshot()[:-12] + le(1 << 20, 4) + le(0, 4) + le(0, 4),
+    "bad-cut": snapshot(players=[snap_player(b"u1")])[:-9],
+}
+
 
 def write(name, files):
     d = os.path.join(HERE, "corpus", name)
@@ -819,6 +867,7 @@ def main():
     write("jwt", JWTS)
     write("link", LINKS)
     write("admin", ADMINS)
+    write("snapshot", SNAPSHOTS)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,14 @@ node_start(test_node *n, const char *const *args)
         argv[argc++] = "--set";
         argv[argc++] = "node.loopback_links=true";
     }
+    /* ATOLL_TEST_LOG=debug: every node logs at that level (a failure to look into). */
+    const char *level = getenv("ATOLL_TEST_LOG");
+    static char level_set[48];
+    if (level != NULL && *level != '\0') {
+        snprintf(level_set, sizeof level_set, "log.level=%s", level);
+        argv[argc++] = "--set";
+        argv[argc++] = level_set;
+    }
     /* State is kept in memory unless the test names a store: tests running side by side
      * must not share the command's default data/ directory. */
     bool named = false;

@@ -580,6 +580,28 @@ TEST(beats_and_pings_fit_twice_in_their_timeouts)
     atoll__config_fini(&c);
 }
 
+TEST(a_rebalance_stops_below_where_it_starts)
+{
+    atoll__config c;
+    atoll__config_defaults(&c);
+    CHECK_OK(&c); /* 0.5 and 0.2 */
+    SET_ALL(&c, "cluster.rebalance_start=0.3", "cluster.rebalance_stop=0.29");
+    CHECK_OK(&c);
+    SET_ALL(&c, "cluster.rebalance_stop=0.3");
+    CHECK_REFUSED(&c, "cluster.rebalance_stop (0.3) must be below cluster.rebalance_start (0.3): "
+                      "the gap between them keeps a rebalance from moving areas back and forth");
+    SET_ALL(&c, "cluster.rebalance_start=0"); /* off: the stop does not matter */
+    CHECK_OK(&c);
+    char err[300] = "";
+    ASSERT_EQ(atoll__config_set(&c, "cluster.rebalance_start=half", err, sizeof err),
+              ATOLL_EINVAL);
+    ASSERT(strstr(err, "cluster.rebalance_start must be a number from 0 to 100") != NULL);
+    ASSERT_EQ(atoll__config_set(&c, "cluster.rebalance_start=-1", err, sizeof err), ATOLL_EINVAL);
+    ASSERT_EQ(atoll__config_set(&c, "cluster.rebalance_start=0.75", err, sizeof err), ATOLL_OK);
+    ASSERT(c.rebalance_start == 0.75);
+    atoll__config_fini(&c);
+}
+
 /* ---- the cluster secret ----------------------------------------------------------------- */
 
 TEST(the_cluster_secret_is_read_from_its_file_at_start)
@@ -787,7 +809,7 @@ TEST_MAIN(every_framework_key_has_one_variable_and_no_two_share_it,
           file_then_environment_then_command_line, without_redis_only_the_embedded_node,
           with_redis_one_secret_of_16_bytes_an_address_and_a_name, only_gates_listen_for_clients,
           a_clusters_area_node_needs_a_shared_store, links_and_clients_need_ports_of_their_own,
-          beats_and_pings_fit_twice_in_their_timeouts,
+          beats_and_pings_fit_twice_in_their_timeouts, a_rebalance_stops_below_where_it_starts,
           the_cluster_secret_is_read_from_its_file_at_start,
           the_admin_api_needs_a_token_when_it_is_not_on_loopback,
           the_admin_token_is_read_from_its_file_at_start)
