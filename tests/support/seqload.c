@@ -31,6 +31,7 @@ typedef struct client {
     uint64_t sent_ns[WINDOW_MAX];
     int sent_head, sent_len;
     int32_t *seen;           /* per other player: the last level pushed (-1: none yet) */
+    _Atomic uint64_t max_us; /* its longest answer since seqload_take_player_max */
     bool closed;
 } client;
 
@@ -52,7 +53,7 @@ struct seqload {
     pthread_mutex_t lock;    /* result (counts, bad, histogram) */
     seqload_result r;
     uint64_t answers_total;
-    uint64_t stop_deadline_ns;
+    _Atomic uint64_t stop_deadline_ns; /* set before `stopping` */
 };
 
 static void
@@ -98,6 +99,8 @@ on_levelup(atollc_client *c, int status, const char *body, size_t len, void *ud)
         k->sent_head = (k->sent_head + 1) % WINDOW_MAX;
         k->sent_len--;
     }
+    if (us > atomic_load_explicit(&k->max_us, memory_order_relaxed))
+        atomic_store_explicit(&k->max_us, us, memory_order_relaxed);
     int64_t level = json_int(body, len, "level");
     if (level != k->next_level)
         set_bad(s, "%s: answer %.*s where level %lld was next", k->uid, (int)(len < 120 ? len : 120),
@@ -254,7 +257,6 @@ on_wake(uv_async_t *a)
     struct seqload *s = a->data;
     if (!atomic_load(&s->stopping))
         return;
-    s->stop_deadline_ns = uv_hrtime() + 10000000000ull;
     for (int i = 0; i < s->n; i++)
         send_more(&s->clients[i]);
 }
@@ -274,7 +276,7 @@ on_timer(uv_timer_t *t)
         if (k->state != C_RUNNING && k->state != C_DONE) {
             k->state = C_DONE;
             atollc_close(k->c);
-        } else if (uv_hrtime() > s->stop_deadline_ns && k->state != C_DONE) {
+        } else if (uv_hrtime() > atomic_load(&s->stop_deadline_ns) && k->state != C_DONE) {
             set_bad(s, "%s: %d answers still missing 10 s after the stop", k->uid, k->sent_len);
             k->state = C_DONE;
             atollc_close(k->c);
@@ -350,6 +352,13 @@ seqload_allow_push_gaps(seqload *s)
     atomic_store(&s->push_gaps_ok, true);
 }
 
+void
+seqload_take_player_max(seqload *s, uint64_t *out)
+{
+    for (int i = 0; i < s->n; i++)
+        out[i] = atomic_exchange_explicit(&s->clients[i].max_us, 0, memory_order_relaxed);
+}
+
 uint64_t
 seqload_answers(seqload *s)
 {
@@ -373,6 +382,9 @@ seqload_take_hist(seqload *s, uint64_t hist[10001], uint64_t *max_us)
 void
 seqload_stop(seqload *s, seqload_result *r)
 {
+    /* The deadline first: the loop's timer may see `stopping` before its wake-up runs
+     * (libuv runs timers first), and must not take every request in flight for lost. */
+    atomic_store(&s->stop_deadline_ns, uv_hrtime() + 10000000000ull);
     atomic_store(&s->stopping, true);
     uv_async_send(&s->wake);
     pthread_join(s->thread, NULL);
