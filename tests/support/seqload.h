@@ -49,6 +49,9 @@ void seqload_allow_push_gaps(seqload *s);
 uint64_t seqload_answers(seqload *s);
 /* Takes the latency histogram so far and starts a new one (any thread). */
 void seqload_take_hist(seqload *s, uint64_t hist[10001], uint64_t *max_us);
+/* Each player's longest wait for an answer answered since the last call (out: one per
+ * player, in µs), and starts again (any thread). */
+void seqload_take_player_max(seqload *s, uint64_t *out);
 /* Stops sending, waits up to 10 s for what is in flight, closes the clients and fills
  * r. */
 void seqload_stop(seqload *s, seqload_result *r);
