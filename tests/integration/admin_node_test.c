@@ -134,9 +134,15 @@ TEST(ctl_shows_the_status_areas_and_metrics_of_a_node)
     HAS(out, "atoll_node_info{node=\"node\",roles=\"gate,area,coordinator\",game=\"quick\"");
     HAS(out, "atoll_area_messages{node=\"node\"} ");
 
+    /* The players of each area, from the node that runs it: here, this one. */
+    ASSERT_EQ(CTL(n.admin_port, "players area-1", out), 0);
+    HAS(out, "area area-1 on node\n");
+    ASSERT_EQ(CTL_STDOUT(n.admin_port, "--json players area-2", out), 0);
+    HAS(out, "\"node\":\"node\"");
+    ASSERT_EQ(CTL(n.admin_port, "players no-such-area", out), 1);
+    HAS(out, "(HTTP 404)");
+
     /* What this node leaves to the cluster: said, exit status 1. */
-    ASSERT_EQ(CTL(n.admin_port, "players area-1", out), 1);
-    HAS(out, "atoll ctl: not available on this node (HTTP 501)\n");
     ASSERT_EQ(CTL(n.admin_port, "move area-1 a2", out), 1);
     ASSERT_EQ(CTL(n.admin_port, "drain node --stop --wait", out), 1);
     HAS(out, "(HTTP 501)");
@@ -167,7 +173,7 @@ TEST(ctl_exit_statuses_of_usage_and_of_a_node_it_cannot_reach)
     ASSERT_EQ(CTL(n.admin_port, "players", out), 2);
     HAS(out, "atoll ctl: players takes 1 argument");
     ASSERT_EQ(CTL(n.admin_port, "status --stop", out), 2);
-    HAS(out, "--stop and --wait are drain's");
+    HAS(out, "--stop is drain's, --wait drain's and drain-status's");
     /* The address from the environment when --admin is not given. */
     const char *bin = getenv("ATOLL_BIN");
     char cmd[512];
