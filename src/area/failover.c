@@ -176,6 +176,7 @@ atoll__area_node_down_mail(atoll__worker *w, atoll__mail *m)
     atoll__mail_free(m);
     if (dead == w->node->id) {
         drop_everything(w);
+        atoll__send_remote_dropped(w);
         return;
     }
     atoll__where_forget_node(w, dead);

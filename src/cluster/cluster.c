@@ -66,6 +66,28 @@ remote_bad_peer(atoll__node *n, int node)
     remote_post(n, node, ATOLL__PIECE_DROP, NULL, 0);
 }
 
+/* Behind everything the worker posted before: the cluster thread drops that, and sends
+ * what comes after. */
+static void
+remote_dropped(atoll__node *n, int worker)
+{
+    atoll__cluster *c = cluster_of(n);
+    piece *pc = atoll__calloc(1, sizeof *pc);
+    pc->to = worker;
+    pc->from = ATOLL__PIECE_DROPPED;
+    pthread_mutex_lock(&c->lock);
+    bool was_empty = c->inq == NULL;
+    if (c->inq_tail)
+        c->inq_tail->next = pc;
+    else
+        c->inq = pc;
+    c->inq_tail = pc;
+    bool running = c->running;
+    pthread_mutex_unlock(&c->lock);
+    if (was_empty && running)
+        uv_async_send(&c->wake);
+}
+
 /* FNV-1a of the area's id, mixed with a node's id (0: the id alone). */
 static uint32_t
 id_hash(const char *id, int node)
@@ -135,6 +157,7 @@ static const atoll__remote_ops remote_ops = {
     .place = remote_place,
     .bad_peer = remote_bad_peer,
     .worker_for = remote_worker_for,
+    .dropped = remote_dropped,
 };
 
 /* The directory's mail: DIR_ANSWER and DIR_INVALIDATE to workers of this node. */
@@ -401,6 +424,9 @@ on_own_areas(void *arg, char **ids, const atoll__dir_entry *entries, size_t n)
         ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"this node was declared dead while it was away: its "
                   "areas have new owners; it drops all it runs and rejoins empty\" node=%d "
                   "areas_taken=%zu", c->id, taken);
+        /* Whatever it answered or pushed for them since it froze is stale: the gates
+         * sent those requests again to the new owners. It must not reach a client. */
+        atoll__links_silence(c);
         for (int w = 0; w < c->node->nworkers; w++) {
             atoll__mail *m = atoll__mail_new(ATOLL_MAIL_NODE_DOWN, 0);
             m->at = atoll__addr_make(c->id, 0);

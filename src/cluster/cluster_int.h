@@ -40,6 +40,9 @@ typedef struct piece {
 
 /* A piece with this sender asks for the link to its peer to be cut. */
 #define ATOLL__PIECE_DROP (-2)
+/* A piece with this sender says worker `to` dropped everything (the node was declared
+ * dead while it was away): it speaks for the node's new life from now on. */
+#define ATOLL__PIECE_DROPPED (-3)
 
 typedef struct link link;
 
@@ -83,6 +86,9 @@ struct atoll__cluster {
                              * another one is a node of another secret, ignored */
     piece *inq, *inq_tail;
     bool stop;
+    /* Declared dead while it was away (cluster thread): what these workers send is
+     * stale until each says it dropped all it ran; it goes nowhere meanwhile. */
+    bool stale_worker[256]; /* node.workers is at most 255 */
 
     peer peers[ATOLL_NODE_ID_MAX + 1];
     link *links;            /* every link, in any state */
@@ -123,6 +129,7 @@ struct atoll__cluster {
     char (*moving)[ATOLL_AREA_ID_MAX + 1];
     size_t nmoving, cap_moving;
     uint64_t rebalance_quiet_until_ms; /* no rebalancing before (cluster thread) */
+    bool rebalancing; /* a rebalance is under way: it goes on until rebalance_stop */
     /* This node is being drained (its record says so; placement avoids it). */
     bool draining, drain_stop, stopping_drained;
     uint64_t areastats_at_ms;          /* its areas' stats were last published then */
@@ -138,6 +145,9 @@ void atoll__links_take(atoll__cluster *c, piece *list);
 void atoll__links_tick(atoll__cluster *c);
 /* Writes every link that has output. */
 void atoll__links_flush(atoll__cluster *c);
+/* This node was declared dead while it was away: every piece waiting for a link is
+ * stale, and so is every piece from a worker until it says it dropped what it ran. */
+void atoll__links_silence(atoll__cluster *c);
 /* The registry says peer id is gone: its link is cut, its mail goes back. */
 void atoll__links_peer_dead(atoll__cluster *c, int id);
 /* A worker could not decode what peer id sent: its link is cut. */

@@ -23,12 +23,15 @@
  *
  * Rebalancing (scale up). When the spread between the most and the least loaded area
  * node passes cluster.rebalance_start of their average load, the coordinator moves
- * areas from the most loaded to the least loaded, each one whose load fits in half the
- * spread (so every move makes the spread smaller), until the spread left is below
- * cluster.rebalance_stop of the average. That is one round; the next starts only once
- * the loads were measured again (two heartbeats and the areas' stats after the moves
- * ended) and are again rebalance_start apart: the gap between the two shares is the
- * hysteresis that keeps a measurement's wobble from moving areas back and forth.
+ * areas from the most loaded to the least loaded, each time the one that leaves the
+ * narrowest spread (so every move makes it smaller), until the spread left is below
+ * cluster.rebalance_stop of the average, at most cluster.moves_per_cycle at a time. Each
+ * step waits until the loads were measured again (two heartbeats and the areas' stats
+ * after the moves ended); the rebalance goes on while they are rebalance_stop apart and
+ * something can still move, and the next one needs rebalance_start again: the gap
+ * between the two shares is the hysteresis that keeps a measurement's wobble from
+ * moving areas back and forth. Loads closer than cluster.rebalance_min_load are even
+ * whatever their share: an idle cluster's loads are mostly noise.
  * Pinned and drain_waits areas stay.
  */
 #include "cluster_int.h"
@@ -36,6 +39,7 @@
 #include <atoll/atoll.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 
@@ -43,7 +47,6 @@
 #define KEY_PINS "atoll:pins"
 #define KEY_DRAINS "atoll:drains"
 #define AREASTATS_EVERY_MS 1000
-#define REBALANCE_MIN_SPREAD 0.05 /* loads closer than this are equal, whatever their share */
 
 typedef struct ctl_req {
     struct ctl_req *next;
@@ -866,8 +869,10 @@ on_rebalance_stats(void *arg, const redisReply *x)
     coord_round *r = arg;
     atoll__cluster *c = r->c;
     json_t *st = x && x->type == REDIS_REPLY_STRING ? json_loadb(x->str, x->len, 0, NULL) : NULL;
-    /* Areas of the most loaded node whose load fits in half the spread, the heaviest
-     * first: each move then narrows the spread. */
+    /* Moving an area of load L from the most to the least loaded node leaves a spread
+     * of |spread - 2L|: narrower for any L below the spread. Each move takes the area
+     * that leaves the narrowest, so the spread shrinks at every move and no area can
+     * go back and forth while the loads stay what they are. */
     const char *key;
     json_t *v;
     size_t started = 0;
@@ -882,13 +887,14 @@ on_rebalance_stats(void *arg, const redisReply *x)
     double enough = c->cfg->rebalance_stop * r->mean * scale;
     while (json_is_object(st) && started < c->cfg->moves_per_cycle && r->spread > enough) {
         const char *best = NULL;
-        double best_load = -1;
+        double best_load = 0, best_left = r->spread;
         json_object_foreach(st, key, v) {
-            double load = area_load(v);
-            if (load <= r->spread / 2 && load > best_load && !moving_has(c, key) &&
+            double load = area_load(v), left = fabs(r->spread - 2 * load);
+            if (load > 0 && left < best_left && !moving_has(c, key) &&
                 json_object_get(r->pins, key) == NULL) {
                 best = key;
                 best_load = load;
+                best_left = left;
             }
         }
         if (best == NULL)
@@ -898,13 +904,17 @@ on_rebalance_stats(void *arg, const redisReply *x)
         json_object_del(st, id);
         if (start_move(c, NULL, id, r->to)) {
             started++;
-            r->spread -= 2 * best_load;
+            r->spread = best_left;
             ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"rebalance: moving an area\" area=\"%s\" from=%d to=%d "
                       "area_load=%.3f spread_left=%.3f", id, r->from, r->to, best_load, r->spread);
         }
     }
     json_decref(st);
-    /* The next round only once the loads and the areas' stats were measured after
+    /* No move narrows the spread: the areas are as even as whole areas get, and the
+     * next rebalance needs rebalance_start again. */
+    if (started == 0)
+        c->rebalancing = false;
+    /* The next step only once the loads and the areas' stats were measured after
      * these moves (the beats that see them under way push this further). */
     if (started > 0)
         c->rebalance_quiet_until_ms = uv_now(&c->loop) + 2u * c->cfg->beat_ms +
@@ -948,10 +958,15 @@ on_coord_pins(void *arg, const redisReply *x)
      * wander by a fifth or so), and never for loads too small to tell apart. */
     double spread = most - least, mean = nodes > 0 ? sum / nodes : 0;
     double share = mean > 0 ? spread / mean : 0;
-    /* One round each time the spread is past rebalance_start (the hysteresis: a round
-     * ends at rebalance_stop, the next needs rebalance_start again). */
-    bool apart = share >= c->cfg->rebalance_start && spread >= REBALANCE_MIN_SPREAD;
-    if (!apart || from == to || from == 0 || to == 0 || now < c->rebalance_quiet_until_ms) {
+    /* A rebalance starts past rebalance_start and goes on down to rebalance_stop. */
+    if (now < c->rebalance_quiet_until_ms) {
+        round_free(r);
+        return;
+    }
+    bool apart = spread >= c->cfg->rebalance_min_load &&
+                 share >= (c->rebalancing ? c->cfg->rebalance_stop : c->cfg->rebalance_start);
+    c->rebalancing = apart && from != to && from != 0 && to != 0;
+    if (!c->rebalancing) {
         round_free(r);
         return;
     }

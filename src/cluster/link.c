@@ -601,6 +601,17 @@ atoll__links_take(atoll__cluster *c, piece *list)
     for (piece *p = list, *next; p != NULL; p = next) {
         next = p->next;
         p->next = NULL;
+        if (p->from == ATOLL__PIECE_DROPPED) {
+            if (p->to >= 0 && p->to < (int)(sizeof c->stale_worker))
+                c->stale_worker[p->to] = false;
+            atoll__free(p);
+            continue;
+        }
+        if (p->from >= 0 && p->from < (int)(sizeof c->stale_worker) &&
+            c->stale_worker[p->from]) {
+            atoll__free(p); /* said before its worker dropped what it ran: stale */
+            continue;
+        }
         peer *pr = &c->peers[p->to];
         if (p->from == ATOLL__PIECE_DROP) {
             if (pr->link != NULL)
@@ -633,6 +644,25 @@ atoll__links_drop_peer(atoll__cluster *c, int id, const char *why)
 {
     if (id > 0 && id <= ATOLL_NODE_ID_MAX && c->peers[id].link != NULL)
         link_close(c->peers[id].link, why);
+}
+
+void
+atoll__links_silence(atoll__cluster *c)
+{
+    size_t dropped = 0;
+    for (int id = 1; id <= ATOLL_NODE_ID_MAX; id++) {
+        peer *pr = &c->peers[id];
+        for (piece *p = pr->pending, *next; p != NULL; p = next) {
+            next = p->next;
+            atoll__free(p);
+            dropped++;
+        }
+        pr->pending = pr->pending_tail = NULL;
+    }
+    for (int w = 0; w < c->node->nworkers && w < (int)(sizeof c->stale_worker); w++)
+        c->stale_worker[w] = true;
+    if (dropped > 0)
+        ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"stale mail for other nodes dropped\" pieces=%zu", dropped);
 }
 
 void

@@ -65,6 +65,7 @@ atoll__config_defaults(atoll__config *c)
     c->moves_per_cycle = 64;
     c->rebalance_start = 0.5;
     c->rebalance_stop = 0.2;
+    c->rebalance_min_load = 0.25;
 }
 
 static int
@@ -463,6 +464,9 @@ static const setting_def settings[] = {
         "differ by this share of their average load (0.5: half of it); 0 = never"),
     REAL("cluster.rebalance_stop", rebalance_stop, 0, 100,
         "... and stops once they differ by less than this share (below rebalance_start)"),
+    REAL("cluster.rebalance_min_load", rebalance_min_load, 0, 1000,
+        "loads that differ by less than this are even, whatever their share (1: a core "
+        "busy in game code, or 1000 players, or 10,000 messages a second)"),
     OWN("admin.listen", parse_admin_listen),
     TEXT("admin.token"),
     TEXT("admin.token_file"),

@@ -98,6 +98,7 @@ typedef struct atoll__config {
     double rebalance_start;   /* cluster.rebalance_start: the load spread, as a share of
                                * the average load, that starts a rebalance (0: never) */
     double rebalance_stop;    /* cluster.rebalance_stop: ... and the one that ends it */
+    double rebalance_min_load; /* cluster.rebalance_min_load: a smaller spread is no spread */
     /* admin.*: the operator's API (src/admin). admin.token and admin.token_file are
      * text settings. */
     char admin_host[64];    /* admin.listen's host; "" = no admin server (the default) */

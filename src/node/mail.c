@@ -410,6 +410,15 @@ atoll__send_to(atoll__node *n, atoll__addr to, atoll__mail *m)
     }
 }
 
+void
+atoll__send_remote_dropped(atoll__worker *w)
+{
+    for (int i = 0; i < w->nremote_out; i++)
+        w->remote_out[i].records.len = 0;
+    if (w->node->remote != NULL)
+        w->node->remote->dropped(w->node, w->index);
+}
+
 /* Splices each non-empty outbox into its worker's mailbox. */
 static void
 post_outboxes(atoll__worker *w)

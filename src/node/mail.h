@@ -288,6 +288,10 @@ void atoll__send_out(atoll__node *n, atoll_session_id s, const uint8_t *p, size_
  * that node, handed over at the end of the turn; in the embedded node, which has no
  * other node, it is dropped with a log line). Takes ownership. */
 void atoll__send_to(atoll__node *n, atoll__addr to, atoll__mail *m);
+/* Worker w (its thread) dropped everything it ran: this node was declared dead while it
+ * was away. The records for other nodes it gathered this turn are stale and dropped,
+ * and the cluster is told that what w sends from now on is the node's new life. */
+void atoll__send_remote_dropped(atoll__worker *w);
 /* Posts mail to worker w at once (a lock and a wake-up); takes ownership. Any thread.
  * Prefer atoll__send, which batches. */
 void atoll__worker_post(atoll__worker *w, atoll__mail *m);

@@ -165,6 +165,9 @@ typedef struct atoll__remote_ops {
     /* The worker of area node `node` that area id goes to when it moves there: ATOLL_OK
      * with *out, ATOLL_ENOENT when `node` is not a live area node. */
     int (*worker_for)(atoll__node *n, int node, const char *id, atoll__addr *out);
+    /* Worker `worker` dropped everything it ran because this node was declared dead
+     * while it was away: what it posted before this is stale and is not sent. */
+    void (*dropped)(atoll__node *n, int worker);
 } atoll__remote_ops;
 
 /* The outcome of a move of a running area (atoll__area_ops.move), on a worker of the

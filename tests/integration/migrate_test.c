@@ -52,6 +52,13 @@ ctl_in_background(const test_node *n, const char *area, const char *to)
 }
 
 static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int
 child_status(pid_t pid)
 {
     int st = 0;
@@ -270,36 +277,51 @@ TEST(a_node_that_joins_receives_areas_until_loads_are_even)
     uint64_t until = gc_now_us() + 30 * 1000000ull;
     while (gc_now_us() < until && areas_of(&c, id2) < 3)
         usleep(200 * 1000);
-    usleep(4000 * 1000); /* a further round, if the loads still differ */
+    /* Settled: no move for 5 s (a step waits 2.6 s for the loads to be measured again). */
+    int moves = node_log_count(&a1, "rebalance: moving an area");
+    uint64_t quiet_since = gc_now_us();
+    until = gc_now_us() + 40 * 1000000ull;
+    while (gc_now_us() < until && gc_now_us() - quiet_since < 5 * 1000000ull) {
+        usleep(250 * 1000);
+        int now = node_log_count(&a1, "rebalance: moving an area");
+        if (now != moves)
+            moves = now, quiet_since = gc_now_us();
+    }
+    ASSERT(gc_now_us() - quiet_since >= 5 * 1000000ull);
     int got = areas_of(&c, id2);
-    fprintf(stderr, "  the new node runs %d of 8 areas\n", got);
+    fprintf(stderr, "  the new node runs %d of 8 areas after %d moves\n", got, moves);
     ASSERT(got >= 3 && got <= 5);
     ASSERT_EQ(areas_of(&c, id1) + areas_of(&c, id2), 8);
-    ASSERT(node_log_contains(&a1, "rebalance: moving an area"));
-    /* Even now: the loads differ by less than the share that starts a rebalance, and
-     * nothing moves any more. */
+    ASSERT(moves >= 3);
+    /* Even now: the loads differ by less than the share that starts a rebalance. Each
+     * is measured over a heartbeat on a shared machine: the median of five readings. */
     static char out[8192];
-    ASSERT_EQ(ctl(&a1, out, sizeof out, "status"), 0);
-    atoll_value *st = atoll_parse(out, strlen(out), NULL, 0);
-    ASSERT(st != NULL);
-    double load[2] = {0, 0};
-    atoll_value *nodes = atoll_get(st, "nodes");
-    for (size_t i = 0; i < atoll_len(nodes); i++) {
-        atoll_value *nd = atoll_at(nodes, i);
-        int id = (int)atoll_get_int(nd, "id", 0);
-        if (id == id1 || id == id2)
-            load[id == id2] = atoll_as_real(atoll_get(nd, "load"), 0);
+    double share[5];
+    for (int k = 0; k < 5; k++) {
+        ASSERT_EQ(ctl(&a1, out, sizeof out, "status"), 0);
+        atoll_value *st = atoll_parse(out, strlen(out), NULL, 0);
+        ASSERT(st != NULL);
+        double load[2] = {0, 0};
+        atoll_value *nodes = atoll_get(st, "nodes");
+        for (size_t i = 0; i < atoll_len(nodes); i++) {
+            atoll_value *nd = atoll_at(nodes, i);
+            int id = (int)atoll_get_int(nd, "id", 0);
+            if (id == id1 || id == id2)
+                load[id == id2] = atoll_as_real(atoll_get(nd, "load"), 0);
+        }
+        atoll_unref(st);
+        ASSERT(load[0] > 0 && load[1] > 0);
+        double spread = load[0] > load[1] ? load[0] - load[1] : load[1] - load[0];
+        share[k] = spread / ((load[0] + load[1]) / 2);
+        fprintf(stderr, "  loads: %.2f and %.2f\n", load[0], load[1]);
+        usleep(400 * 1000);
     }
-    atoll_unref(st);
-    fprintf(stderr, "  loads: %.2f and %.2f\n", load[0], load[1]);
-    ASSERT(load[0] > 0 && load[1] > 0);
-    double spread = load[0] > load[1] ? load[0] - load[1] : load[1] - load[0];
-    ASSERT(spread < 0.5 * (load[0] + load[1]) / 2);
+    qsort(share, 5, sizeof share[0], cmp_double);
+    ASSERT(share[2] < 0.5);
     /* And it stays so: at most one more move in 3 s (a sanitizer build's measurements
      * wobble more than the hysteresis on a loaded machine), and the same spread of areas. */
-    int rounds = node_log_count(&a1, "rebalance: moving an area");
     usleep(3000 * 1000);
-    ASSERT(node_log_count(&a1, "rebalance: moving an area") <= rounds + 1);
+    ASSERT(node_log_count(&a1, "rebalance: moving an area") <= moves + 1);
     got = areas_of(&c, id2);
     ASSERT(got >= 3 && got <= 5);
     seqload_result r;

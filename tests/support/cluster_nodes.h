@@ -37,7 +37,7 @@ int node_id_of(const test_node *n);
 int owner_of(cluster *c, const char *id);
 /* The quick game's areas (area-1..area-8) node id owns. */
 int areas_of(cluster *c, int id);
-/* Two area nodes with the coordinator role, and a gate. */
+/* Two area nodes with the coordinator role (not rebalancing), and a gate. */
 void three_up(cluster *c, test_node *a1, test_node *a2, test_node *g);
 void three_down(cluster *c, test_node *a1, test_node *a2, test_node *g);
 /* Runs `atoll ctl --admin 127.0.0.1:<n's admin port> --json <printf of fmt>`: its exit

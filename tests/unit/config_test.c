@@ -599,6 +599,11 @@ TEST(a_rebalance_stops_below_where_it_starts)
     ASSERT_EQ(atoll__config_set(&c, "cluster.rebalance_start=-1", err, sizeof err), ATOLL_EINVAL);
     ASSERT_EQ(atoll__config_set(&c, "cluster.rebalance_start=0.75", err, sizeof err), ATOLL_OK);
     ASSERT(c.rebalance_start == 0.75);
+    ASSERT(c.rebalance_min_load == 0.25); /* the default */
+    ASSERT_EQ(atoll__config_set(&c, "cluster.rebalance_min_load=1.5", err, sizeof err), ATOLL_OK);
+    ASSERT(c.rebalance_min_load == 1.5);
+    ASSERT_EQ(atoll__config_set(&c, "cluster.rebalance_min_load=1001", err, sizeof err),
+              ATOLL_EINVAL);
     atoll__config_fini(&c);
 }
 
