@@ -6,7 +6,7 @@
  * the node lets any thread read: the area stats the workers publish every 100 ms
  * (atoll_node_areas), the count of open connections (an atomic), whether it stops (an
  * atomic), and its settings (read-only once it runs). So each operation answers before
- * it returns.
+ * it returns. /metrics adds the node's counters and histograms (src/node/metrics.h).
  *
  * On a node of a cluster, the operations are the cluster's (src/cluster/control.c:
  * every node's status, every area, moves, pins, drains), answered later from the
@@ -16,6 +16,7 @@
  */
 #include "app.h"
 #include "../cluster/cluster.h"
+#include "../node/metrics.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -167,21 +168,6 @@ op_areas(void *ctx, atoll__admin_call *c)
     answer_json(c, json_pack("{s:o}", "areas", areas));
 }
 
-/* A label's value as Prometheus's text format writes it: \, " and newline escaped. */
-static void
-put_label(atoll__buf *b, const char *v)
-{
-    for (; *v; v++) {
-        if (*v == '\\' || *v == '"')
-            atoll__buf_push(b, '\\');
-        if (*v == '\n') {
-            atoll__buf_append(b, "\\n", 2);
-            continue;
-        }
-        atoll__buf_push(b, (uint8_t)*v);
-    }
-}
-
 static void
 put_text(atoll__buf *b, const char *s)
 {
@@ -196,7 +182,7 @@ put_gauge(atoll__buf *b, const char *name, const char *help, const char *node, d
     snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s gauge\n%s{node=\"", name, help, name,
              name);
     put_text(b, line);
-    put_label(b, node);
+    atoll__metrics_put_label(b, node);
     snprintf(line, sizeof line, "\"} %.17g\n", v);
     put_text(b, line);
 }
@@ -218,11 +204,11 @@ op_metrics(void *ctx, atoll__buf *out)
     roles[strlen(roles) - (roles[0] ? 1 : 0)] = '\0';
     put_text(out, "# HELP atoll_node_info This node: its roles, game and version.\n"
                   "# TYPE atoll_node_info gauge\natoll_node_info{node=\"");
-    put_label(out, name);
+    atoll__metrics_put_label(out, name);
     put_text(out, "\",roles=\"");
-    put_label(out, roles);
+    atoll__metrics_put_label(out, roles);
     put_text(out, "\",game=\"");
-    put_label(out, cfg->game);
+    atoll__metrics_put_label(out, cfg->game);
     put_text(out, "\",version=\"" ATOLL_VERSION_STRING "\"} 1\n");
     put_gauge(out, "atoll_node_stopping", "1 once the node has been asked to stop.", name,
               atomic_load(&o->node->stopping) ? 1 : 0);
@@ -241,6 +227,7 @@ op_metrics(void *ctx, atoll__buf *out)
     put_gauge(out, "atoll_area_slow",
               "Game callbacks longer than area.slow_ms in the areas this node runs now.", name,
               (double)t.slow);
+    atoll__metrics_write(out, name);
 }
 
 /* ---- the table ------------------------------------------------------------------------ */

@@ -5,6 +5,7 @@
  * of a closing session. All of it runs on the session's worker; area.h has the flow.
  */
 #include "area.h"
+#include "../node/metrics.h"
 
 #include <stdio.h>
 
@@ -86,6 +87,7 @@ atoll__area_route(atoll__req *req)
     atoll__node *n = s->worker->node;
     const atoll__route_entry *e = &n->routes[req->code];
     if (e->handler->flags & ATOLL_INTERNAL) {
+        atoll__metric_route("unknown", true);
         atoll__reply_error(req, 500, "no handler for route");
         return;
     }

@@ -31,6 +31,7 @@
 #define _GNU_SOURCE /* dladdr, dl_iterate_phdr */
 #include "area.h"
 #include "../core/hash.h"
+#include "../node/metrics.h"
 #include "../value/value.h"
 
 #include <dlfcn.h>
@@ -630,6 +631,7 @@ resume_here(atoll__worker *w, atoll_area *a, int status, const char *why)
         atoll__fx_end(w, true);
         atoll__area_end(a);
     }
+    atoll__metric_add(ATOLL_CTR_MOVES_FAILED, 1);
     ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"area not moved, it runs here\" area=\"%s\" to=%d why=\"%s\"",
               a->id, mig->target_node, why);
     answer_asker(w, mig->asker, mig->cookie, a->id, status, why, a->epoch, me(w), 0);
@@ -670,6 +672,8 @@ release(atoll__worker *w, atoll_area *a, atoll__addr to, uint64_t epoch)
     atoll__free(cs);
     atoll__dir_entry e = {a->num, to, epoch, a->type_index};
     atoll__where_learn(w, a->id, &e);
+    atoll__metric_add(ATOLL_CTR_MOVES_OUT, 1);
+    atoll__metric_observe(ATOLL_HIST_MOVE_PAUSE, (uint64_t)pause_us * 1000u);
     ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"area moved\" area=\"%s\" to=%d players=%u pause_us=%u "
               "epoch=%llu", a->id, to.node, a->nplayers, pause_us, (unsigned long long)epoch);
     answer_asker(w, mig->asker, mig->cookie, a->id, ATOLL_OK, NULL, epoch, to, pause_us);
@@ -1061,6 +1065,7 @@ arrived(atoll__worker *w, atoll_area *a, const atoll__dir_entry *e)
         p->fence_node = mig->source.node;
         send_route(w, a, p, mig->source);
     }
+    atoll__metric_add(ATOLL_CTR_MOVES_IN, 1);
     ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"area arrived\" area=\"%s\" from=%d players=%u epoch=%llu",
               a->id, mig->source.node, a->nplayers, (unsigned long long)e->epoch);
     atoll__mail *r = atoll__mail_new(ATOLL_MAIL_AREA_MIGRATED, 0);

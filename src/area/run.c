@@ -3,6 +3,7 @@
  * for later), pushes to a player, to a list and to the whole area, each encoded once.
  */
 #include "area.h"
+#include "../node/metrics.h"
 #include "../value/value.h"
 
 #include <stdarg.h>
@@ -137,7 +138,9 @@ atoll__area_end(atoll_area *a)
     if (--a->depth > 0)
         return;
     if (sampling) {
-        a->handler_ns += (atoll__now_ns() - begin_ns) * HANDLER_SAMPLE;
+        uint64_t spent = atoll__now_ns() - begin_ns;
+        a->handler_ns += spent * HANDLER_SAMPLE;
+        atoll__metric_observe(ATOLL_HIST_HANDLER, spent);
         sampling = false;
     }
     if (a->has_moves)
@@ -167,6 +170,8 @@ run_handler(atoll__worker *w, atoll_area *a, atoll_req *r, const atoll_handler *
 {
     atoll__area_begin(a);
     a->messages++;
+    if (r->kind == ATOLL__REQ_CLIENT && r->route != NULL)
+        atoll__metric_route(r->route, false);
     atoll__fx_begin(w);
     atoll__fx *fx = &w->areas->fx;
     if (h->flags & ATOLL_QUERY)
@@ -225,6 +230,7 @@ atoll__run_client(atoll__worker *w, atoll_area *a, atoll_player *p, atoll__mail 
     const atoll__route_entry *re = atoll__route_of(w, m->route);
     if (re == NULL || re->handler == NULL || re->type_index != a->type_index ||
         (re->handler->flags & ATOLL_INTERNAL)) {
+        atoll__metric_route("unknown", true); /* a client's route: not a label of its own */
         atoll__area_fail_mail(w, m, "no handler for route in this area");
         return;
     }
@@ -373,6 +379,7 @@ atoll__area_tick(atoll_area *a, uint64_t now)
         atoll__fx_end(w, true);
     }
     uint64_t spent = uv_hrtime() - now;
+    atoll__metric_observe(ATOLL_HIST_TICK, spent);
     if (spent > a->tick_ns_max)
         a->tick_ns_max = spent;
     bool gone = a->destroy_requested;
@@ -546,6 +553,9 @@ atoll_reply_error(atoll_req *r, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt ? fmt : "", ap);
     va_end(ap);
+    if (r != NULL && r->kind == ATOLL__REQ_CLIENT && r->wants_answer && !r->answered &&
+        r->route != NULL)
+        atoll__metric_route(r->route, true);
     if (r != NULL && r->kind == ATOLL__REQ_CALL && r->wants_answer && !r->answered) {
         /* A call's callback gets the error object as its reply, with status OK: the
          * target answered. */

@@ -18,6 +18,7 @@
  * above the links (the gate sends again, the area answers once).
  */
 #include "cluster_int.h"
+#include "../node/metrics.h"
 
 #include <stdio.h>
 
@@ -141,6 +142,8 @@ link_close(link *l, const char *why)
     atoll__cluster *c = l->c;
     bool was_up = l->state == LINK_UP, resolving = l->state == LINK_RESOLVING;
     l->state = LINK_CLOSING;
+    if (was_up && why[0] != '\0') /* "" is this node's stop */
+        atoll__metric_add(ATOLL_CTR_LINK_CUTS, 1);
     if (l->peer > 0 && c->peers[l->peer].link == l) {
         peer *pr = &c->peers[l->peer];
         pr->link = NULL;
@@ -696,6 +699,15 @@ atoll__links_tick(atoll__cluster *c)
             l->ping_sent_ms = now;
         }
     }
+    /* The queues' depths, for GET /metrics: written and waiting for a link. */
+    uint64_t queued = 0, pending = 0;
+    for (link *l = c->links; l != NULL; l = l->next)
+        queued += l->out.len + l->wbuf.len;
+    for (int id = 1; id <= ATOLL_NODE_ID_MAX; id++)
+        for (piece *p = c->peers[id].pending; p != NULL; p = p->next)
+            pending += p->len;
+    atoll__metric_set(ATOLL_GAUGE_LINK_QUEUED_BYTES, queued);
+    atoll__metric_set(ATOLL_GAUGE_LINK_PENDING_BYTES, pending);
     for (int id = 1; id <= ATOLL_NODE_ID_MAX; id++) {
         peer *pr = &c->peers[id];
         if (pr->pending != NULL && pr->pending->deadline_ms <= now)

@@ -1,6 +1,7 @@
 /* mail.c -- mail between workers: the kinds' handlers, making and freeing mail, the
  * mailboxes, outboxes, SESS_OUT batches and the local queue (mail.h has the design).
  */
+#include "metrics.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -250,11 +251,14 @@ atoll__mail_receive(atoll__worker *w)
         pthread_mutex_unlock(&mb->lock);
         if (m == NULL)
             break;
+        uint64_t taken = 0;
         while (m != NULL) {
             atoll__mail *next = m->next;
             atoll__mail_dispatch(w, m);
             m = next;
+            taken++;
         }
+        atoll__metric_observe(ATOLL_HIST_MAIL, taken);
     }
     atoll__mail_pump(w);
 }

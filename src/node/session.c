@@ -1,6 +1,7 @@
 /* session.c -- the Pomelo protocol of one client connection, its dispatch to the route
  * handlers, the session table of a worker, and the delivery of output (session.h).
  */
+#include "metrics.h"
 #include "session.h"
 #include "wire.h"
 
@@ -296,6 +297,7 @@ on_data(atoll__session *s, const atoll__pkg *pkg)
         req.body_len = 2;
     }
     if (fn == NULL) {
+        atoll__metric_route("unknown", true); /* a client's route: not a label of its own */
         atoll__reply_error(&req, 500, "no handler for route");
         return;
     }
@@ -310,6 +312,7 @@ ops_opened(atoll__conn *c)
     atoll__session *s = session_of(c);
     atoll__worker *w = c->net->data;
     s->worker = w;
+    atoll__metric_add(ATOLL_CTR_CONNS_ACCEPTED, 1);
     s->id = slot_add(w, s);
     c->log_id = s->id.v;
     s->phase = ATOLL_SESSION_INITED;
@@ -374,6 +377,7 @@ ops_closed(atoll__conn *c)
 {
     atoll__session *s = session_of(c);
     atoll__node *n = s->worker->node;
+    atoll__metric_add(ATOLL_CTR_CONNS_CLOSED, 1);
     if (n->hooks.closed != NULL)
         n->hooks.closed(s);
     atoll__mail_free_list(atoll__mail_list_take(&s->waiting));

@@ -18,6 +18,7 @@
  * was cut, and once it commits everything up to that count is in the store (the
  * coalesced ones through their newer copy).
  */
+#include "metrics.h"
 #include "store.h"
 #include "../core/map.h"
 
@@ -273,6 +274,7 @@ writer_main(void *arg)
         w->inflight_since_ns = 0; /* committed, or back among the pending */
         if (rc != ATOLL_OK) {
             w->stats.failures++;
+            atoll__metric_add(ATOLL_CTR_COMMIT_FAILURES, 1);
             ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"store commit failed, kept to try again\" "
                       "store=%s docs=%zu retry_ms=%u error=\"%s\"", w->store->ops->name, n,
                       backoff, err);
@@ -299,6 +301,9 @@ writer_main(void *arg)
         w->stats.commit_ns += spent;
         uint64_t now = atoll__now_ns(); /* after the commit: the lag includes it */
         w->stats.lag_ns_last = oldest < now ? now - oldest : 0;
+        atoll__metric_add(ATOLL_CTR_COMMITS, 1);
+        atoll__metric_observe(ATOLL_HIST_COMMIT_LAG, w->stats.lag_ns_last);
+        atoll__metric_observe(ATOLL_HIST_COMMIT_DOCS, n);
         if (w->stats.lag_ns_last > w->stats.lag_ns_max)
             w->stats.lag_ns_max = w->stats.lag_ns_last;
         i = 0;

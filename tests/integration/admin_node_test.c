@@ -83,7 +83,11 @@ wait_players(test_node *n, int players)
 TEST(ctl_shows_the_status_areas_and_metrics_of_a_node)
 {
     test_node n;
-    start_quick_admin(&n, NULL);
+    /* A store of its own (SQLite), written before each answer: commits to count. */
+    char data[] = "/tmp/atoll-test-data-XXXXXX";
+    ASSERT(mkdtemp(data) != NULL);
+    const char *stored[] = {"--data", data, "--durability", "durable", NULL};
+    start_quick_admin(&n, stored);
     ASSERT(node_log_contains(&n, "msg=\"admin API listening (HTTP)\" host=127.0.0.1"));
     atollc_sync *a = ENTER(&n, "alice");
     atollc_sync *b = ENTER(&n, "bob");
@@ -133,6 +137,22 @@ TEST(ctl_shows_the_status_areas_and_metrics_of_a_node)
     HAS(out, "atoll_connections{node=\"node\"} 3\n");
     HAS(out, "atoll_node_info{node=\"node\",roles=\"gate,area,coordinator\",game=\"quick\"");
     HAS(out, "atoll_area_messages{node=\"node\"} ");
+    /* Counted as they happen: three connections, two requests of area.levelup run by
+     * its handler, a route no area has refused, and commits of the players' documents. */
+    gc_expect_reply_(a, "area.levelup", "{}", "{\"code\":200,\"level\":1,\"money\":10}",
+                     __FILE__, __LINE__);
+    gc_expect_reply_(b, "area.levelup", "{}", "{\"code\":200,\"level\":1,\"money\":10}",
+                     __FILE__, __LINE__);
+    free(REQUEST_TEXT(c, "area.nosuch", "{}"));
+    static char big[65536];
+    ASSERT_EQ(CTL_STDOUT(n.admin_port, "metrics", big), 0);
+    HAS(big, "atoll_connections_accepted_total{node=\"node\"} 3\n");
+    HAS(big, "atoll_requests_total{node=\"node\",route=\"area.levelup\"} 2\n");
+    HAS(big, "atoll_request_errors_total{node=\"node\",route=\"unknown\"} 1\n");
+    HAS(big, "# TYPE atoll_handler_seconds histogram\n");
+    HAS(big, "atoll_tick_seconds_bucket{node=\"node\",le=\"+Inf\"} ");
+    ASSERT(strstr(big, "atoll_store_commits_total{node=\"node\"} 0\n") == NULL);
+    ASSERT(strstr(big, "atoll_store_commit_documents_count{node=\"node\"} 0\n") == NULL);
 
     /* The players of each area, from the node that runs it: here, this one. */
     ASSERT_EQ(CTL(n.admin_port, "players area-1", out), 0);
@@ -157,6 +177,9 @@ TEST(ctl_shows_the_status_areas_and_metrics_of_a_node)
     atollc_sync_free(b);
     atollc_sync_free(c);
     node_stop(&n);
+    char rm[128];
+    snprintf(rm, sizeof rm, "rm -rf %s", data);
+    ASSERT_EQ(system(rm), 0);
 }
 
 TEST(ctl_exit_statuses_of_usage_and_of_a_node_it_cannot_reach)

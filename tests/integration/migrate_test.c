@@ -216,6 +216,12 @@ TEST(the_admin_api_tells_moves_pins_and_refuses)
     ASSERT_EQ(ctl(&a1, out, sizeof out, "unpin %s", area), 0);
     ASSERT_EQ(ctl(&a1, out, sizeof out, "move %s %d", area, id1), 0);
     ASSERT_EQ(owner_of(&c, area), id1);
+    /* Counted where it happened: the one move into a1 (the pin moved the area out of
+     * a1, or found it on a2 already), and the requests a1's areas ran. */
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "metrics"), 0);
+    ASSERT(strstr(out, "atoll_moves_in_total{node=\"a1\"} 1\n") != NULL);
+    ASSERT(strstr(out, "atoll_moves_failed_total{node=\"a1\"} 0\n") != NULL);
+    ASSERT(strstr(out, "atoll_requests_total{node=\"a1\",route=\"area.levelup\"} ") != NULL);
     seqload_result r;
     seqload_stop(s, &r);
     expect_clean(&r, "24 players");
