@@ -1181,19 +1181,27 @@ ask_resolved(atoll__worker *w, int status, const atoll__dir_entry *e, const char
     atoll__send_to(w->node, e->owner, h);
 }
 
+/* MOVE_ASK for area id to the worker its id hashes to (which finds its owner). */
+static void
+ask_post(atoll__node *n, const char *id, int node, uint32_t msg_type, ask *k)
+{
+    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_MOVE_ASK, 0);
+    snprintf(m->from, sizeof m->from, "%s", id);
+    m->status = node;
+    m->msg_type = msg_type;
+    m->payload = k;
+    atoll__send(n, (int)(atoll__hash_str(id) % (uint64_t)n->nworkers), m);
+}
+
 static int
 move_ask(atoll__node *n, const char *id, int node, atoll__move_done_fn done, void *ctx)
 {
     if (id == NULL || !atoll__area_id_valid(id) || node <= 0 || node > ATOLL_NODE_ID_MAX)
         return ATOLL_EINVAL;
-    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_MOVE_ASK, 0);
-    snprintf(m->from, sizeof m->from, "%s", id);
-    m->status = node;
     ask *k = atoll__calloc(1, sizeof *k);
     k->done = done;
     k->ctx = ctx;
-    m->payload = k;
-    atoll__send(n, (int)(atoll__hash_str(id) % (uint64_t)n->nworkers), m);
+    ask_post(n, id, node, 0, k);
     return ATOLL_OK;
 }
 
@@ -1202,14 +1210,10 @@ players_ask(atoll__node *n, const char *id, atoll__info_done_fn done, void *ctx)
 {
     if (id == NULL || !atoll__area_id_valid(id))
         return ATOLL_EINVAL;
-    atoll__mail *m = atoll__mail_new(ATOLL_MAIL_AREA_MOVE_ASK, 0);
-    snprintf(m->from, sizeof m->from, "%s", id);
-    m->msg_type = ASK_PLAYERS;
     ask *k = atoll__calloc(1, sizeof *k);
     k->info_done = done;
     k->ctx = ctx;
-    m->payload = k;
-    atoll__send(n, (int)(atoll__hash_str(id) % (uint64_t)n->nworkers), m);
+    ask_post(n, id, 0, ASK_PLAYERS, k);
     return ATOLL_OK;
 }
 

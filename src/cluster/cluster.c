@@ -34,6 +34,23 @@ cluster_of(atoll__node *n)
     return n->remote_data;
 }
 
+/* Queues pc for the cluster thread, and wakes it when the queue was empty. */
+static void
+inq_push(atoll__cluster *c, piece *pc)
+{
+    pthread_mutex_lock(&c->lock);
+    bool was_empty = c->inq == NULL;
+    if (c->inq_tail)
+        c->inq_tail->next = pc;
+    else
+        c->inq = pc;
+    c->inq_tail = pc;
+    bool running = c->running;
+    pthread_mutex_unlock(&c->lock);
+    if (was_empty && running)
+        uv_async_send(&c->wake);
+}
+
 static void
 remote_post(atoll__node *n, int to, int from, const uint8_t *p, size_t len)
 {
@@ -47,17 +64,7 @@ remote_post(atoll__node *n, int to, int from, const uint8_t *p, size_t len)
     pc->deadline_ms = 0;
     pc->len = len;
     memcpy(pc->data, p, len);
-    pthread_mutex_lock(&c->lock);
-    bool was_empty = c->inq == NULL;
-    if (c->inq_tail)
-        c->inq_tail->next = pc;
-    else
-        c->inq = pc;
-    c->inq_tail = pc;
-    bool running = c->running;
-    pthread_mutex_unlock(&c->lock);
-    if (was_empty && running)
-        uv_async_send(&c->wake);
+    inq_push(c, pc);
 }
 
 static void
@@ -75,17 +82,7 @@ remote_dropped(atoll__node *n, int worker)
     piece *pc = atoll__calloc(1, sizeof *pc);
     pc->to = worker;
     pc->from = ATOLL__PIECE_DROPPED;
-    pthread_mutex_lock(&c->lock);
-    bool was_empty = c->inq == NULL;
-    if (c->inq_tail)
-        c->inq_tail->next = pc;
-    else
-        c->inq = pc;
-    c->inq_tail = pc;
-    bool running = c->running;
-    pthread_mutex_unlock(&c->lock);
-    if (was_empty && running)
-        uv_async_send(&c->wake);
+    inq_push(c, pc);
 }
 
 /* FNV-1a of the area's id, mixed with a node's id (0: the id alone). */
