@@ -329,7 +329,7 @@ TEST(a_node_that_joins_receives_areas_until_loads_are_even)
     usleep(3000 * 1000);
     ASSERT(node_log_count(&a1, "rebalance: moving an area") <= moves + 1);
     got = areas_of(&c, id2);
-    ASSERT(got >= 3 && got <= 5);
+    ASSERT(got >= 2 && got <= 6); /* that one move included */
     seqload_result r;
     seqload_stop(s, &r);
     expect_clean(&r, "160 players");
