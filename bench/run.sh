@@ -4,8 +4,8 @@
 #
 # Usage: bench/run.sh [--quick] [--only LIST]
 #   LIST: comma-separated sections: echo, idle, levelup, loopback, auth, fanout, calls,
-#   persist, cluster; "areas" stands for levelup,fanout,calls (the game scenarios);
-#   default: all of them.
+#   persist, cluster, migrate; "areas" stands for levelup,fanout,calls (the game
+#   scenarios); default: all of them.
 #
 # Builds nothing: it expects a configured and built tree in build/ (build/atoll,
 # build/bench/atoll-loadgen, build/bench/atoll-baseline, build/bench/libatoll_benchgame.so;
@@ -139,6 +139,12 @@
 #         150. Each run has its own Redis database number and PostgreSQL database. Every
 #         node here, the load generator, Redis and PostgreSQL share the 2 cores: the
 #         cluster's throughput is bounded by the machine, not by its design.
+#   migrate: build/bench/atoll-migrate-bench (bench/migrate.c, its own Redis,
+#         PostgreSQL and nodes): the extra latency a move of a running area costs its
+#         players (10, 100, 1000 players; against control windows without a move), a
+#         drain of a node of 100 areas, and the cluster's answers a second while areas
+#         move one after another against the same load without moves; JSON in
+#         build/bench/migrate.json.
 # The load generator runs on the same machine with 2 threads and no CPU pinning: the
 # servers' 2 workers and the generator's 2 threads share the 2 cores through the
 # scheduler, so a server that spends more CPU per request leaves less to the generator
@@ -157,15 +163,16 @@ LOADBENCH=$BUILD/bench/atoll-load-bench
 BASELINE=$BUILD/bench/atoll-baseline
 BENCHGAME=$BUILD/bench/libatoll_benchgame.so
 FAILOVER=$BUILD/bench/atoll-failover-bench
+MIGRATE=$BUILD/bench/atoll-migrate-bench
 RESULTS=$BUILD/bench/results.json
 
 usage() {
-    echo "usage: bench/run.sh [--quick] [--only echo,idle,levelup,loopback,auth,fanout,calls,persist,cluster|areas]" >&2
+    echo "usage: bench/run.sh [--quick] [--only echo,idle,levelup,loopback,auth,fanout,calls,persist,cluster,migrate|areas]" >&2
     exit 2
 }
 
 QUICK=0
-ONLY=echo,idle,levelup,loopback,auth,fanout,calls,persist,cluster
+ONLY=echo,idle,levelup,loopback,auth,fanout,calls,persist,cluster,migrate
 while (($#)); do
     case $1 in
     --quick) QUICK=1 ;;
@@ -182,7 +189,7 @@ declare -A RUN_SECTION
 IFS=, read -ra _sections <<<"$ONLY"
 for s in "${_sections[@]}"; do
     case $s in
-    echo | idle | levelup | loopback | auth | fanout | calls | persist | cluster) RUN_SECTION[$s]=1 ;;
+    echo | idle | levelup | loopback | auth | fanout | calls | persist | cluster | migrate) RUN_SECTION[$s]=1 ;;
     *) usage ;;
     esac
 done
@@ -220,6 +227,10 @@ if want persist && ! command -v sqlite3 >/dev/null; then
 fi
 if want cluster && [[ ! -x $FAILOVER ]]; then
     echo "run.sh: $FAILOVER is missing: build first" >&2
+    exit 1
+fi
+if want migrate && [[ ! -x $MIGRATE ]]; then
+    echo "run.sh: $MIGRATE is missing: build first" >&2
     exit 1
 fi
 if want calls && [[ ! -f $BENCHGAME ]]; then
@@ -1203,6 +1214,18 @@ if want cluster && ((CL_OK)); then
     stop_pid "$REDIS_PID"
     REDIS_PID=
     pg_stop
+fi
+
+# Live migration: bench/migrate.c starts its own Redis, PostgreSQL and nodes, checks its
+# players, prints its numbers as it goes (stderr) and its JSON at the end; --quick does
+# not shorten it (about 2.5 minutes).
+if want migrate; then
+    echo "== migrate: the pause of a move (10, 100, 1000 players), a drain of 100 areas, throughput while areas move" >&2
+    if ! ATOLL_BIN=$ATOLL_BIN "$MIGRATE" >"$BUILD/bench/migrate.json"; then
+        echo "run.sh: atoll-migrate-bench failed" >&2
+        exit 1
+    fi
+    echo "migrate: $BUILD/bench/migrate.json" >&2
 fi
 
 # ---- table ------------------------------------------------------------------------------
