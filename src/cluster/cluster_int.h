@@ -130,6 +130,7 @@ struct atoll__cluster {
     size_t nmoving, cap_moving;
     uint64_t rebalance_quiet_until_ms; /* no rebalancing before (cluster thread) */
     bool rebalancing; /* a rebalance is under way: it goes on until rebalance_stop */
+    int rebalance_apart_beats; /* heartbeats in a row the loads were apart */
     /* This node is being drained (its record says so; placement avoids it). */
     bool draining, drain_stop, stopping_drained;
     uint64_t areastats_at_ms;          /* its areas' stats were last published then */

@@ -47,6 +47,7 @@
 #define KEY_PINS "atoll:pins"
 #define KEY_DRAINS "atoll:drains"
 #define AREASTATS_EVERY_MS 1000
+#define REBALANCE_SUSTAIN 3 /* heartbeats in a row the loads are apart before a rebalance */
 
 typedef struct ctl_req {
     struct ctl_req *next;
@@ -964,8 +965,13 @@ on_coord_pins(void *arg, const redisReply *x)
         return;
     }
     bool apart = spread >= c->cfg->rebalance_min_load &&
-                 share >= (c->rebalancing ? c->cfg->rebalance_stop : c->cfg->rebalance_start);
-    c->rebalancing = apart && from != to && from != 0 && to != 0;
+                 share >= (c->rebalancing ? c->cfg->rebalance_stop : c->cfg->rebalance_start) &&
+                 from != to && from != 0 && to != 0;
+    /* A new rebalance needs the loads apart for REBALANCE_SUSTAIN heartbeats in a row:
+     * one reading's wobble (a node's CPU measured over one beat on a busy machine)
+     * does not move areas. One under way goes on while they are apart. */
+    c->rebalance_apart_beats = apart ? c->rebalance_apart_beats + 1 : 0;
+    c->rebalancing = apart && (c->rebalancing || c->rebalance_apart_beats >= REBALANCE_SUSTAIN);
     if (!c->rebalancing) {
         round_free(r);
         return;
