@@ -121,6 +121,7 @@ atoll__answer_client_error(atoll__worker *w, atoll_session_id s, int sw, uint32_
 static __thread uint64_t begin_ns;
 static __thread unsigned sample_tick;
 static __thread bool sampling;
+static __thread bool timing_handler; /* the sampled run is a handler's: for GET /metrics */
 
 void
 atoll__area_begin(atoll_area *a)
@@ -140,9 +141,11 @@ atoll__area_end(atoll_area *a)
     if (sampling) {
         uint64_t spent = atoll__now_ns() - begin_ns;
         a->handler_ns += spent * HANDLER_SAMPLE;
-        atoll__metric_observe(ATOLL_HIST_HANDLER, spent);
+        if (timing_handler) /* not a tick's, a timer's or a hook's: they are not handlers */
+            atoll__metric_observe(ATOLL_HIST_HANDLER, spent);
         sampling = false;
     }
+    timing_handler = false;
     if (a->has_moves)
         atoll__do_moves(a->worker, a);
     if (a->destroy_requested)
@@ -169,6 +172,7 @@ static void
 run_handler(atoll__worker *w, atoll_area *a, atoll_req *r, const atoll_handler *h)
 {
     atoll__area_begin(a);
+    timing_handler = a->depth == 1; /* not a command run by a tick */
     a->messages++;
     if (r->kind == ATOLL__REQ_CLIENT && r->route != NULL)
         atoll__metric_route(r->route, false);

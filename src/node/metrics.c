@@ -32,9 +32,10 @@ typedef struct {
 #define COUNT_BOUNDS 13, {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000}
 
 static const hist_def hists[ATOLL_HIST_N] = {
-    [ATOLL_HIST_HANDLER] = {"atoll_handler_seconds",
-                            "Time in one run of a game handler (one run in 8 is timed).", true,
-                            TIME_BOUNDS},
+    [ATOLL_HIST_HANDLER] =
+        {"atoll_handler_seconds",
+         "Time in one run of a handler, for a client or a call (one run in 8 is timed).", true,
+         TIME_BOUNDS},
     [ATOLL_HIST_TICK] = {"atoll_tick_seconds", "Time of one area tick, its game code included.",
                          true, TIME_BOUNDS},
     [ATOLL_HIST_COMMIT_LAG] = {"atoll_store_commit_lag_seconds",

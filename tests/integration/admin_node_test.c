@@ -11,6 +11,7 @@
 #include "harness.h"
 #include "test.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,72 @@ wait_players(test_node *n, int players)
     }
     fprintf(stderr, "  status: %s\n", out);
     ASSERT(0);
+}
+
+/* The value of the sample that starts with `sample` ("name{labels}"), or -1. */
+static double
+metric_value(const char *text, const char *sample)
+{
+    size_t len = strlen(sample);
+    for (const char *l = text; l != NULL && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+        if (strncmp(l, sample, len) == 0 && l[len] == ' ')
+            return strtod(l + len + 1, NULL);
+    return -1;
+}
+
+/* Whether every line of text is a comment or a sample as the text format (0.0.4) has
+ * it: name{label="value",...} value, the values escaped (\\, \" and \n). */
+static bool
+prometheus_text(const char *text)
+{
+    for (const char *l = text; *l;) {
+        const char *end = strchr(l, '\n');
+        if (end == NULL)
+            return false; /* every line ends with a newline */
+        if (*l != '#') {
+            const char *p = l;
+            if (!(isalpha((unsigned char)*p) || *p == '_' || *p == ':'))
+                return false;
+            while (isalnum((unsigned char)*p) || *p == '_' || *p == ':')
+                p++;
+            if (*p == '{') {
+                p++;
+                while (*p != '}') {
+                    if (!(isalpha((unsigned char)*p) || *p == '_'))
+                        return false;
+                    while (isalnum((unsigned char)*p) || *p == '_')
+                        p++;
+                    if (p[0] != '=' || p[1] != '"')
+                        return false;
+                    for (p += 2; *p != '"'; p++) {
+                        if (p >= end)
+                            return false;
+                        if (*p == '\\' && !(p[1] == '\\' || p[1] == '"' || p[1] == 'n'))
+                            return false;
+                        if (*p == '\\')
+                            p++;
+                    }
+                    p++;
+                    if (*p == ',')
+                        p++;
+                    else if (*p != '}')
+                        return false;
+                }
+                p++;
+            }
+            if (*p++ != ' ')
+                return false;
+            char *after;
+            if (strncmp(p, "+Inf", 4) == 0 || strncmp(p, "NaN", 3) == 0)
+                after = (char *)p + (p[0] == '+' ? 4 : 3);
+            else
+                strtod(p, &after);
+            if (after == p || after != end)
+                return false;
+        }
+        l = end + 1;
+    }
+    return true;
 }
 
 /* ---- tests ---------------------------------------------------------------------- */
@@ -153,6 +220,23 @@ TEST(ctl_shows_the_status_areas_and_metrics_of_a_node)
     HAS(big, "atoll_tick_seconds_bucket{node=\"node\",le=\"+Inf\"} ");
     ASSERT(strstr(big, "atoll_store_commits_total{node=\"node\"} 0\n") == NULL);
     ASSERT(strstr(big, "atoll_store_commit_documents_count{node=\"node\"} 0\n") == NULL);
+    ASSERT(prometheus_text(big));
+    /* The handler histogram grows with the requests (one run in 8 is timed, and a tick
+     * may take the turn: more requests until one of area.levelup's is), and the count
+     * of the route with every one of them. */
+    const char *handled = "atoll_handler_seconds_count{node=\"node\"}";
+    double timed = metric_value(big, handled);
+    ASSERT(timed >= 0);
+    int sent = 2;
+    while (metric_value(big, handled) == timed && sent < 2 + 400) {
+        for (int i = 0; i < 16; i++, sent++)
+            free(REQUEST_TEXT(a, "area.levelup", "{}"));
+        ASSERT_EQ(CTL_STDOUT(n.admin_port, "metrics", big), 0);
+    }
+    ASSERT(metric_value(big, handled) > timed);
+    ASSERT_EQ(metric_value(big, "atoll_requests_total{node=\"node\",route=\"area.levelup\"}"),
+              (double)sent);
+    ASSERT(prometheus_text(big));
 
     /* The players of each area, from the node that runs it: here, this one. */
     ASSERT_EQ(CTL(n.admin_port, "players area-1", out), 0);
