@@ -34,8 +34,9 @@ static const uint32_t required[ATOLL_MAIL_KINDS] = {
     [ATOLL_MAIL_AREA_RESUME] = ATOLL_WIRE_F_AREA | ATOLL_WIRE_F_SESSION | ATOLL_WIRE_F_UID |
                                ATOLL_WIRE_F_DATA,
     [ATOLL_MAIL_AREA_EVICT] = ATOLL_WIRE_F_AREA | ATOLL_WIRE_F_UID,
-    [ATOLL_MAIL_AREA_HANDOFF] = ATOLL_WIRE_F_AREA | ATOLL_WIRE_F_FROM | ATOLL_WIRE_F_STATUS |
-                                ATOLL_WIRE_F_CALL_ID,
+    /* No STATUS: a move's target node is there, but a players list's HANDOFF has none
+     * (the owner refuses a move to node 0 as to no live node). */
+    [ATOLL_MAIL_AREA_HANDOFF] = ATOLL_WIRE_F_AREA | ATOLL_WIRE_F_FROM | ATOLL_WIRE_F_CALL_ID,
     [ATOLL_MAIL_AREA_MIGRATE] = ATOLL_WIRE_F_AREA | ATOLL_WIRE_F_FROM | ATOLL_WIRE_F_WORKER |
                                 ATOLL_WIRE_F_EPOCH | ATOLL_WIRE_F_PAYLOAD,
     [ATOLL_MAIL_AREA_MIGRATED] = ATOLL_WIRE_F_AREA,

@@ -194,6 +194,12 @@ TEST(the_admin_api_tells_moves_pins_and_refuses)
     ASSERT(area_on(&c, id1, area, sizeof area) > 0);
     ASSERT_EQ(ctl(&a1, out, sizeof out, "players %s", area), 0);
     ASSERT(strstr(out, "\"uid\":\"adm") != NULL);
+    /* And of an area on the other node, asked of this one: its owner answers over the
+     * link (the ask names no target node). */
+    char remote[16];
+    ASSERT(area_on(&c, id2, remote, sizeof remote) > 0);
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "players %s", remote), 0);
+    ASSERT(strstr(out, "\"uid\":\"adm") != NULL && strstr(out, "\"node\":\"a2\"") != NULL);
     /* Refusals, each with its reason and exit status 1. */
     ASSERT_EQ(ctl(&a1, out, sizeof out, "move %s nosuchnode", area), 1);
     ASSERT(strstr(out, "no live area node") != NULL);
