@@ -35,6 +35,15 @@ ctl_(int port, const char *args, bool with_stderr, char *out, size_t cap)
     ASSERT(p != NULL);
     size_t n = fread(out, 1, cap - 1, p);
     out[n] = '\0';
+    /* All of it or a failure: closing the pipe on more would kill ctl by SIGPIPE
+     * (exit 141), or not, as the race goes. */
+    char more[4096];
+    size_t rest = 0;
+    for (size_t k; (k = fread(more, 1, sizeof more, p)) > 0;)
+        rest += k;
+    if (rest > 0)
+        fprintf(stderr, "  ctl %s: %zu bytes more than the test's %zu\n", args, rest, cap - 1);
+    ASSERT_EQ(rest, 0);
     int status = pclose(p);
     ASSERT(WIFEXITED(status));
     return WEXITSTATUS(status);
@@ -197,13 +206,14 @@ TEST(ctl_shows_the_status_areas_and_metrics_of_a_node)
     HAS(out, "area-1  area  node  ");
     HAS(out, "area-2  area  node  ");
 
-    ASSERT_EQ(CTL(n.admin_port, "metrics", out), 0);
-    HAS(out, "# TYPE atoll_players gauge\n");
-    HAS(out, "atoll_players{node=\"node\"} 3\n");
-    HAS(out, "atoll_areas{node=\"node\"} 2\n");
-    HAS(out, "atoll_connections{node=\"node\"} 3\n");
-    HAS(out, "atoll_node_info{node=\"node\",roles=\"gate,area,coordinator\",game=\"quick\"");
-    HAS(out, "atoll_area_messages{node=\"node\"} ");
+    static char big[65536];
+    ASSERT_EQ(CTL(n.admin_port, "metrics", big), 0);
+    HAS(big, "# TYPE atoll_players gauge\n");
+    HAS(big, "atoll_players{node=\"node\"} 3\n");
+    HAS(big, "atoll_areas{node=\"node\"} 2\n");
+    HAS(big, "atoll_connections{node=\"node\"} 3\n");
+    HAS(big, "atoll_node_info{node=\"node\",roles=\"gate,area,coordinator\",game=\"quick\"");
+    HAS(big, "atoll_area_messages{node=\"node\"} ");
     /* Counted as they happen: three connections, two requests of area.levelup run by
      * its handler, a route no area has refused, and commits of the players' documents. */
     gc_expect_reply_(a, "area.levelup", "{}", "{\"code\":200,\"level\":1,\"money\":10}",
@@ -211,7 +221,6 @@ TEST(ctl_shows_the_status_areas_and_metrics_of_a_node)
     gc_expect_reply_(b, "area.levelup", "{}", "{\"code\":200,\"level\":1,\"money\":10}",
                      __FILE__, __LINE__);
     free(REQUEST_TEXT(c, "area.nosuch", "{}"));
-    static char big[65536];
     ASSERT_EQ(CTL_STDOUT(n.admin_port, "metrics", big), 0);
     HAS(big, "atoll_connections_accepted_total{node=\"node\"} 3\n");
     HAS(big, "atoll_requests_total{node=\"node\",route=\"area.levelup\"} 2\n");
@@ -319,7 +328,9 @@ TEST(a_node_with_a_token_wants_it_from_ctl)
     ASSERT_EQ(CTL(n.admin_port, args, out), 0);
     HAS(out, "coordinator: node");
     snprintf(args, sizeof args, "--token-file %s metrics", token_path);
-    ASSERT_EQ(CTL(n.admin_port, args, out), 0);
+    static char metrics[65536];
+    ASSERT_EQ(CTL(n.admin_port, args, metrics), 0);
+    HAS(metrics, "# TYPE atoll_players gauge\n");
     ASSERT_EQ(setenv("ATOLL_ADMIN_TOKEN", token, 1), 0);
     ASSERT_EQ(CTL(n.admin_port, "--json status", out), 0);
     ASSERT_EQ(setenv("ATOLL_ADMIN_TOKEN", "c2VjcmV0LXRva2VuLWZvci10ZXN0cx==", 1), 0);
