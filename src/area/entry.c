@@ -399,6 +399,18 @@ atoll__area_route_mail(atoll__worker *w, atoll__mail *m)
      * that logged in meanwhile) is not its route: that session's LEAVE went to the old
      * area, which passes it on to the new one before the fence. */
     bool stale = s != NULL && m->area_old != 0 && s->area != m->area_old;
+    /* A route to no area that is not a move's answers an entry (flow.c), and this session
+     * waits for none: it answers one that was overtaken. A rejoin sends its entry again
+     * when the first is unanswered for REJOIN_SILENT_MS; the first may have gone to the
+     * dead node, or through a node that forwarded it there, and its failure can come
+     * back after the second got the session in. The session stays where it is. */
+    if (s != NULL && m->area == 0 && m->area_old == 0 && !s->entering && s->area != 0 &&
+        m->len == 0) {
+        ATOLL_LOG(ATOLL_LOG_DEBUG, "msg=\"the failure of an overtaken entry ignored\" "
+                  "area=\"%s\"", s->area_id);
+        atoll__mail_free(m);
+        return;
+    }
     if (s != NULL && !stale && m->area == 0 && atoll__area_rejoin_failed(w, s)) {
         atoll__mail_free(m); /* entering its area again: tried later */
         return;
