@@ -754,6 +754,8 @@ ship(atoll__worker *w, atoll_area *a)
     *b = mig->snap;
     mig->snap = (atoll__buf)ATOLL__BUF_INIT;
     m->payload = b;
+    ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"area shipped\" area=\"%s\" to=%d bytes=%zu", a->id,
+              mig->target.node, b->len);
     mig->phase = SHIPPED;
     mig_timer(mig, w->node->cfg->call_timeout_ms, on_shipped_timer);
     atoll__send_to(w->node, mig->target, m);
