@@ -33,21 +33,6 @@ struct atoll__node_ops {
 
 /* ---- what the node publishes ---------------------------------------------------------- */
 
-/* The stats of every area this node runs, in a new array of *n (the caller frees it). */
-static atoll_area_stats *
-areas_here(atoll__node *node, size_t *n)
-{
-    size_t cap = 64;
-    atoll_area_stats *st = NULL;
-    for (;;) {
-        st = atoll__realloc(st, cap * sizeof *st);
-        *n = atoll_node_areas(node, st, cap);
-        if (*n <= cap)
-            return st;
-        cap = *n + *n / 4;
-    }
-}
-
 typedef struct {
     uint32_t areas;
     uint64_t players;
@@ -123,7 +108,7 @@ op_status(void *ctx, atoll__admin_call *c)
     atoll__node_ops *o = ctx;
     const atoll__config *cfg = o->node->cfg;
     size_t n;
-    atoll_area_stats *st = areas_here(o->node, &n);
+    atoll_area_stats *st = atoll__areas_here(o->node, &n);
     node_totals t = totals(o, st, n);
     atoll__free(st);
     bool embedded = cfg->redis_url[0] == '\0';
@@ -151,7 +136,7 @@ op_areas(void *ctx, atoll__admin_call *c)
 {
     atoll__node_ops *o = ctx;
     size_t n;
-    atoll_area_stats *st = areas_here(o->node, &n);
+    atoll_area_stats *st = atoll__areas_here(o->node, &n);
     qsort(st, n, sizeof *st, by_id);
     json_t *areas = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -193,7 +178,7 @@ op_metrics(void *ctx, atoll__buf *out)
     atoll__node_ops *o = ctx;
     const atoll__config *cfg = o->node->cfg;
     size_t n;
-    atoll_area_stats *st = areas_here(o->node, &n);
+    atoll_area_stats *st = atoll__areas_here(o->node, &n);
     node_totals t = totals(o, st, n);
     atoll__free(st);
     const char *name = cfg->node_name;

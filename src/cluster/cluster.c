@@ -172,19 +172,17 @@ dir_post(void *ctx, atoll__addr to, atoll__mail *m)
 
 /* ---- load --------------------------------------------------------------------------------- */
 
-/* The stats of every area this node runs (atoll_node_areas), in a new array of *n;
- * the caller frees it. */
-static atoll_area_stats *
-areas_here(atoll__cluster *c, size_t *n)
+atoll_area_stats *
+atoll__areas_here(atoll_node *node, size_t *n)
 {
     size_t cap = 256;
     atoll_area_stats *st = NULL;
     for (;;) {
         st = atoll__realloc(st, cap * sizeof *st);
-        *n = atoll_node_areas(c->node, st, cap);
+        *n = atoll_node_areas(node, st, cap);
         if (*n <= cap)
             return st;
-        cap = *n + *n / 4;
+        cap = *n + *n / 4; /* more came meanwhile: room for them and some */
     }
 }
 
@@ -192,7 +190,7 @@ static void
 measure_load(atoll__cluster *c, uint32_t *players, double *msgs)
 {
     size_t n;
-    atoll_area_stats *st = areas_here(c, &n);
+    atoll_area_stats *st = atoll__areas_here(c->node, &n);
     uint64_t busy = 0;
     *players = 0;
     *msgs = 0;
@@ -405,7 +403,7 @@ on_own_areas(void *arg, char **ids, const atoll__dir_entry *entries, size_t n)
     if (ids == NULL && n == 0 && !atoll__redis_up(c->redis))
         return; /* no answer: asked again at the next heartbeat */
     size_t nlocal;
-    atoll_area_stats *st = areas_here(c, &nlocal);
+    atoll_area_stats *st = atoll__areas_here(c->node, &nlocal);
     size_t taken = 0;
     for (size_t i = 0; i < nlocal; i++) {
         bool mine = false;

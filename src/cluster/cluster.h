@@ -23,6 +23,10 @@ void atoll__cluster_free(atoll__cluster *c);
 
 extern const atoll__module atoll__cluster_module;
 
+/* The stats of every area node runs (atoll_node_areas), in a new array of *n that the
+ * caller frees: for the cluster's heartbeats and the admin API's lists. */
+atoll_area_stats *atoll__areas_here(atoll_node *node, size_t *n);
+
 /* ---- operations (control.c): what the admin API asks of the cluster, from any thread ---- */
 
 /* The answer to an operation: an HTTP status and a JSON body (borrowed), from the

@@ -98,6 +98,18 @@ req_free(ctl_req *q)
     atoll__free(q);
 }
 
+/* A request whose Redis reply did not come (the connection went, or it timed out):
+ * answered 503 and freed. True when that was so, for the callback to return. */
+static bool
+no_reply(ctl_req *q, bool missing)
+{
+    if (!missing)
+        return false;
+    fail(q, 503, "Redis did not answer%s", NULL);
+    req_free(q);
+    return true;
+}
+
 void
 atoll__cluster_control(atoll__cluster *c, atoll__ctl_op op, const char *area, const char *node,
                        bool stop, atoll__ctl_answer_fn fn, void *ctx)
@@ -183,11 +195,8 @@ on_status_nodes(void *arg, const atoll__redis_node *nodes, size_t n)
 {
     ctl_req *q = arg;
     atoll__cluster *c = q->c;
-    if (nodes == NULL) {
-        fail(q, 503, "Redis did not answer%s", NULL);
-        req_free(q);
+    if (no_reply(q, nodes == NULL))
         return;
-    }
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++) {
         json_t *rec = json_loads(nodes[i].info, 0, NULL);
@@ -304,11 +313,8 @@ static void
 on_pins(void *arg, const redisReply *x)
 {
     ctl_req *q = arg;
-    if (x == NULL) {
-        fail(q, 503, "Redis did not answer%s", NULL);
-        req_free(q);
+    if (no_reply(q, x == NULL))
         return;
-    }
     for (size_t i = 0; x->type == REDIS_REPLY_ARRAY && i + 1 < x->elements; i += 2)
         json_object_set_new(q->pins, x->element[i]->str, json_string(x->element[i + 1]->str));
     if (q->op == ATOLL_CTL_AREAS) {
@@ -418,11 +424,8 @@ on_move_pin(void *arg, const redisReply *x)
     ctl_req *q = arg;
     atoll__cluster *c = q->c;
     int to = atoll__control_node_id(c, q->node);
-    if (x == NULL) {
-        fail(q, 503, "Redis did not answer%s", NULL);
-        req_free(q);
+    if (no_reply(q, x == NULL))
         return;
-    }
     int pin = x->type == REDIS_REPLY_STRING ? atoi(x->str) : 0;
     if (q->op == ATOLL_CTL_MOVE && pin > 0 && pin != to) {
         char msg[200];
@@ -443,11 +446,8 @@ on_pin_set(void *arg, const redisReply *x)
 {
     ctl_req *q = arg;
     atoll__cluster *c = q->c;
-    if (x == NULL) {
-        fail(q, 503, "Redis did not answer%s", NULL);
-        req_free(q);
+    if (no_reply(q, x == NULL))
         return;
-    }
     if (q->op == ATOLL_CTL_UNPIN) {
         answer(q, 200, json_pack("{s:s,s:n}", "area", q->area, "pinned"));
         req_free(q);
@@ -525,11 +525,8 @@ static void
 on_drain_get(void *arg, const redisReply *x)
 {
     ctl_req *q = arg;
-    if (x == NULL) {
-        fail(q, 503, "Redis did not answer%s", NULL);
-        req_free(q);
+    if (no_reply(q, x == NULL))
         return;
-    }
     drain_read *r = atoll__calloc(1, sizeof *r);
     r->q = q;
     if (x->type == REDIS_REPLY_STRING)
@@ -550,11 +547,8 @@ static void
 on_drain_set(void *arg, const redisReply *x)
 {
     ctl_req *q = arg;
-    if (x == NULL) {
-        fail(q, 503, "Redis did not answer%s", NULL);
-        req_free(q);
+    if (no_reply(q, x == NULL))
         return;
-    }
     ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"drain asked\" node=%d stop=%s", q->node_id,
               q->stop ? "yes" : "no");
     drain_status(q);
@@ -564,11 +558,8 @@ static void
 on_drain_count(void *arg, const redisReply *x)
 {
     ctl_req *q = arg;
-    if (x == NULL || x->type != REDIS_REPLY_INTEGER) {
-        fail(q, 503, "Redis did not answer%s", NULL);
-        req_free(q);
+    if (no_reply(q, x == NULL || x->type != REDIS_REPLY_INTEGER))
         return;
-    }
     char id[16], val[96];
     snprintf(id, sizeof id, "%d", q->node_id);
     snprintf(val, sizeof val, "{\"stop\":%s,\"total\":%lld,\"state\":\"draining\"}",
@@ -581,11 +572,8 @@ static void
 on_drain_live(void *arg, const redisReply *x)
 {
     ctl_req *q = arg;
-    if (x == NULL || x->type != REDIS_REPLY_INTEGER) {
-        fail(q, 503, "Redis did not answer%s", NULL);
-        req_free(q);
+    if (no_reply(q, x == NULL || x->type != REDIS_REPLY_INTEGER))
         return;
-    }
     if (x->integer == 0) {
         fail(q, 404, "node %s is not live", q->node);
         req_free(q);
@@ -722,15 +710,8 @@ publish_areastats(atoll__cluster *c)
         return;
     uint64_t dt_ms = c->areastats_at_ms ? now - c->areastats_at_ms : 0;
     c->areastats_at_ms = now;
-    size_t cap = 256, n;
-    atoll_area_stats *st = NULL;
-    for (;;) {
-        st = atoll__realloc(st, cap * sizeof *st);
-        n = atoll_node_areas(c->node, st, cap);
-        if (n <= cap)
-            break;
-        cap = n + n / 4;
-    }
+    size_t n;
+    atoll_area_stats *st = atoll__areas_here(c->node, &n);
     area_busy *busy = atoll__calloc(n + 1, sizeof *busy);
     json_t *j = json_object();
     for (size_t i = 0; i < n; i++) {
