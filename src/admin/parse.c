@@ -56,18 +56,6 @@ is(const segment *s, const char *word)
     return s->len == strlen(word) && memcmp(s->p, word, s->len) == 0;
 }
 
-static int
-hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s into out (room for cap bytes and a NUL): the decoded length, -1 for
  * a '%' without two hex digits, -2 when it does not fit. */
 static int
@@ -79,7 +67,8 @@ percent_decode(const segment *s, char *out, size_t cap)
         if (c == '%') {
             if (s->len - i < 3)
                 return -1;
-            int hi = hex_digit(s->p[i + 1]), lo = hex_digit(s->p[i + 2]);
+            int hi = atoll__hex_digit((uint8_t)s->p[i + 1]);
+            int lo = atoll__hex_digit((uint8_t)s->p[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (char)(hi << 4 | lo);

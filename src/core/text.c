@@ -78,8 +78,8 @@ skip_ws(const uint8_t *p, size_t n, size_t i)
     return i;
 }
 
-static int
-hexval(uint8_t c)
+int
+atoll__hex_digit(uint8_t c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -109,7 +109,7 @@ scan_string(const uint8_t *p, size_t n, size_t i)
                 if (n - i < 5)
                     return 0;
                 for (int k = 1; k <= 4; k++)
-                    if (hexval(p[i + k]) < 0)
+                    if (atoll__hex_digit(p[i + k]) < 0)
                         return 0;
                 i += 5;
             } else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' ||

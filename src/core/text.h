@@ -9,6 +9,8 @@
 
 /* Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool atoll__utf8_valid(const uint8_t *p, size_t n);
+/* The value of one hexadecimal digit (either case), or -1. */
+int atoll__hex_digit(uint8_t c);
 
 /* atoll__json_valid checks that p[0..n) is one RFC 8259 JSON text (surrounding
  * whitespace allowed) with strings in valid UTF-8 and nesting at most max_depth
