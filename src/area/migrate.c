@@ -88,6 +88,7 @@ typedef struct ask {
     atoll__info_done_fn info_done; /* a players list's */
     void *ctx;
     uint64_t until_ms;
+    int from; /* the area's owner when the ask was resolved */
 } ask;
 
 /* The HANDOFF (and MOVE_ASK) of a players list, not a move. */
@@ -102,7 +103,7 @@ ask_done(ask *k, int status, const char *why, const atoll__mail *m)
         else
             k->info_done(k->ctx, status, NULL, 0);
     } else {
-        k->done(k->ctx, status, why, m ? m->epoch : 0, m ? m->at.node : -1,
+        k->done(k->ctx, status, why, m ? m->epoch : 0, k->from, m ? m->at.node : -1,
                 m ? m->request_id : 0);
     }
 }
@@ -1170,6 +1171,7 @@ ask_resolved(atoll__worker *w, int status, const atoll__dir_entry *e, const char
     }
     uint64_t cookie = ++w->areas->next_migration;
     m->payload = NULL;
+    k->from = e->owner.node;
     k->until_ms = uv_now(&w->loop) + SETTLE_MS + 2u * w->node->cfg->call_timeout_ms + 1000u;
     atoll__map_put(&w->areas->asks, cookie, k);
     atoll__mail *h = atoll__mail_new(ATOLL_MAIL_AREA_HANDOFF, 0);

@@ -264,7 +264,12 @@ on_nodes(void *arg, const atoll__redis_node *nodes, size_t n)
             ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"node joined\" node=%d name=%s advertise=%s", id,
                       nodes[i].name, nodes[i].advertise);
         pr->alive = pr->ever = true;
-        snprintf(pr->name, sizeof pr->name, "%s", nodes[i].name);
+        if (strcmp(pr->name, nodes[i].name) != 0) {
+            /* Workers read names under the lock (a move's answer names its nodes). */
+            pthread_mutex_lock(&c->lock);
+            snprintf(pr->name, sizeof pr->name, "%s", nodes[i].name);
+            pthread_mutex_unlock(&c->lock);
+        }
         snprintf(pr->advertise, sizeof pr->advertise, "%s", nodes[i].advertise);
         pr->roles = nodes[i].roles;
         pr->load = nodes[i].load;

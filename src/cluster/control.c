@@ -149,10 +149,25 @@ atoll__control_node_id(const atoll__cluster *c, const char *name)
     return 0;
 }
 
+/* On the cluster's thread, which alone writes the peers' names. */
 static const char *
 node_name(const atoll__cluster *c, int id)
 {
     return id == c->id ? c->cfg->node_name : c->peers[id].name;
+}
+
+/* On any other thread (a worker's answer to a move): a copy taken under the lock the
+ * cluster's thread holds while it writes a name. */
+static void
+node_name_copy(atoll__cluster *c, int id, char *out, size_t len)
+{
+    if (id <= 0 || id > ATOLL_NODE_ID_MAX) {
+        snprintf(out, len, "?");
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    snprintf(out, len, "%s", node_name(c, id));
+    pthread_mutex_unlock(&c->lock);
 }
 
 static const atoll_area_type *
@@ -331,7 +346,6 @@ typedef struct move_ctx {
     ctl_req *q;           /* the admin's request (NULL: the coordinator's own move) */
     atoll__cluster *c;
     char area[ATOLL_AREA_ID_MAX + 1];
-    char from[64];
 } move_ctx;
 
 static void
@@ -369,7 +383,8 @@ moving_count(atoll__cluster *c)
 
 /* On a worker: the hand-off ended. */
 static void
-on_moved(void *arg, int status, const char *why, uint64_t epoch, int node, uint32_t pause_us)
+on_moved(void *arg, int status, const char *why, uint64_t epoch, int from, int node,
+         uint32_t pause_us)
 {
     move_ctx *m = arg;
     atoll__cluster *c = m->c;
@@ -377,9 +392,12 @@ on_moved(void *arg, int status, const char *why, uint64_t epoch, int node, uint3
     if (m->q != NULL) {
         ctl_req *q = m->q;
         if (status == ATOLL_OK) {
-            json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:f}", "area", m->area, "from", m->from,
-                                  "to", node > 0 && node <= ATOLL_NODE_ID_MAX ? node_name(c, node) : "?",
-                                  "epoch", (json_int_t)epoch, "pause_ms", pause_us / 1000.0);
+            char from_name[64], to_name[64]; /* peer.name's size */
+            node_name_copy(c, from, from_name, sizeof from_name);
+            node_name_copy(c, node, to_name, sizeof to_name);
+            json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:f}", "area", m->area, "from", from_name,
+                                  "to", to_name, "epoch", (json_int_t)epoch, "pause_ms",
+                                  pause_us / 1000.0);
             answer(q, 200, j);
         } else {
             int http = status == ATOLL_ENOENT ? 404 : status == ATOLL_EBUSY ? 503 : 409;

@@ -352,8 +352,11 @@ hello_accept(link *l, const atoll__link_peer *who)
      * a HELLO can be recorded and sent again by anyone, who then has no keys. */
     if (!l->initiator)
         l->peer = who->node;
-    if (pr->name[0] == '\0')
+    if (pr->name[0] == '\0') {
+        pthread_mutex_lock(&c->lock); /* workers read names under it */
         snprintf(pr->name, sizeof pr->name, "%s", who->name);
+        pthread_mutex_unlock(&c->lock);
+    }
     return true;
 }
 

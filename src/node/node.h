@@ -172,9 +172,10 @@ typedef struct atoll__remote_ops {
 
 /* The outcome of a move of a running area (atoll__area_ops.move), on a worker of the
  * node that asked: ATOLL_OK with the area's new epoch and node and the pause its clients
- * saw, or an error and why. */
+ * saw, or an error and why. from: the node that ran it when the move was asked (0 when
+ * the directory did not know the area). */
 typedef void (*atoll__move_done_fn)(void *ctx, int status, const char *why, uint64_t epoch,
-                                    int node, uint32_t pause_us);
+                                    int from, int node, uint32_t pause_us);
 
 /* What the area runtime offers the node's other parts (the cluster's coordinator, the
  * admin API), set by its module's start. Any thread. */

@@ -46,7 +46,10 @@ ctl_in_background(const test_node *n, const char *area, const char *to)
     ASSERT(pid >= 0);
     if (pid == 0) {
         char out[1024];
-        _exit(ctl(n, out, sizeof out, "move %s %s", area, to));
+        int st = ctl(n, out, sizeof out, "move %s %s", area, to);
+        if (st != 0 && st != 1) /* neither moved nor refused: what ctl said */
+            fprintf(stderr, "  ctl move %s %s: status %d: %s\n", area, to, st, out);
+        _exit(st);
     }
     return pid;
 }
@@ -223,6 +226,10 @@ TEST(the_admin_api_tells_moves_pins_and_refuses)
     ASSERT_EQ(ctl(&a1, out, sizeof out, "unpin %s", area), 0);
     ASSERT_EQ(ctl(&a1, out, sizeof out, "move %s %d", area, id1), 0);
     ASSERT_EQ(owner_of(&c, area), id1);
+    /* The answer names both nodes. */
+    if (strstr(out, "\"from\":\"a2\"") == NULL || strstr(out, "\"to\":\"a1\"") == NULL)
+        fprintf(stderr, "  the move said: %s\n", out);
+    ASSERT(strstr(out, "\"from\":\"a2\"") != NULL && strstr(out, "\"to\":\"a1\"") != NULL);
     /* Counted where it happened: the one move into a1 (the pin moved the area out of
      * a1, or found it on a2 already), and the requests a1's areas ran. */
     ASSERT_EQ(ctl(&a1, out, sizeof out, "metrics"), 0);
