@@ -215,6 +215,10 @@ struct atoll__area_worker {
     atoll__map migrations_in;     /* directory cookie -> number of an area arriving here */
     atoll__map asks;              /* moves asked for from this worker, by cookie */
     uint64_t next_migration;
+    /* The areas this worker dropped when this node was declared dead while it was away
+     * (failover.c): numbers, until dropped_until_ms. */
+    atoll__map dropped_areas;
+    uint64_t dropped_until_ms;
 };
 
 /* The area runtime as a module of the node (module.c): registers its mail kinds, the
@@ -309,6 +313,10 @@ void atoll__docs_mark_player(atoll__worker *w, atoll_player *p);
 
 /* ---- failover.c: another node of the cluster died ------------------------------------------ */
 
+/* True when area number num was dropped here because this node was declared dead while
+ * it was away (failover.c): a numbered request for it, sent before the failover, is
+ * sent again by its gate to the new owner and needs no answer from here. */
+bool atoll__area_was_dropped(atoll__worker *w, uint64_t num);
 /* NODE_DOWN: sessions whose area was there enter it again, players whose session was
  * there are dropped, cached entries naming it are forgotten. Takes m. */
 void atoll__area_node_down_mail(atoll__worker *w, atoll__mail *m);

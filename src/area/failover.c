@@ -36,6 +36,12 @@
  * changes). */
 #define REJOIN_SILENT_MS 500
 
+/* How long a node declared dead while away remembers the areas it dropped: requests its
+ * gates sent before the failover and that reach it late are dropped without an answer
+ * (their gates send them again to the new owners) for this long. Far more than a link's
+ * backlog takes to drain. */
+#define DROPPED_KEPT_MS 60000
+
 /* The rejoining sessions of a worker, each once (w->areas->rejoins). */
 typedef struct rejoin {
     atoll_session_id session;
@@ -161,9 +167,13 @@ drop_everything(atoll__worker *w)
     atoll__map *areas = &w->areas->by_num;
     size_t n = 0;
     atoll_area **list = atoll__calloc(areas->len + 1, sizeof *list);
-    for (size_t i = 0; i < areas->cap; i++)
-        if (areas->slots[i].key != 0)
+    for (size_t i = 0; i < areas->cap; i++) {
+        if (areas->slots[i].key != 0) {
             list[n++] = areas->slots[i].value;
+            atoll__map_put(&w->areas->dropped_areas, areas->slots[i].key, (void *)1);
+        }
+    }
+    w->areas->dropped_until_ms = uv_now(&w->loop) + DROPPED_KEPT_MS;
     for (size_t i = 0; i < n; i++)
         atoll__area_destroy_now(w, list[i], true);
     atoll__free(list);
@@ -192,4 +202,18 @@ atoll__area_node_down_mail(atoll__worker *w, atoll__mail *m)
             rejoin_start(w, s);
         }
     }
+}
+
+bool
+atoll__area_was_dropped(atoll__worker *w, uint64_t num)
+{
+    atoll__map *m = &w->areas->dropped_areas;
+    if (m->len == 0)
+        return false;
+    if (uv_now(&w->loop) >= w->areas->dropped_until_ms) {
+        atoll__map_fini(m);
+        *m = (atoll__map){0};
+        return false;
+    }
+    return atoll__map_get(m, num) != NULL;
 }

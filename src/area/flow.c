@@ -273,7 +273,13 @@ atoll__area_mail(atoll__worker *w, atoll__mail *m)
             }
             return;
         }
-        if (m->type == ATOLL_MAIL_AREA_REQ)
+        if (m->type == ATOLL_MAIL_AREA_REQ && a == NULL && m->epoch != 0 &&
+            atoll__area_was_dropped(w, m->area)) {
+            /* Sent before this node was declared dead while away; its gate keeps it and
+             * sends it again to the area's new owner, which answers it: an answer from
+             * here ("area is gone") would reach the client too. */
+            atoll__mail_free(m);
+        } else if (m->type == ATOLL_MAIL_AREA_REQ)
             atoll__area_fail_mail(w, m, a ? "not in this area" : "area is gone");
         else
             atoll__mail_free(m);

@@ -109,6 +109,7 @@ area_worker_fini(atoll__worker *w)
         if (aw->resumes.slots[i].key != 0)
             atoll__free(aw->resumes.slots[i].value);
     atoll__map_fini(&aw->resumes);
+    atoll__map_fini(&aw->dropped_areas);
     atoll__buf_fini(&aw->scratch_out);
     atoll__buf_fini(&aw->rejoins);
     atoll__buf_fini(&aw->exact_answer);
