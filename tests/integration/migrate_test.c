@@ -310,7 +310,10 @@ TEST(a_node_that_joins_receives_areas_until_loads_are_even)
     ASSERT(gc_now_us() - quiet_since >= 5 * 1000000ull);
     int got = areas_of(&c, id2);
     fprintf(stderr, "  the new node runs %d of 8 areas after %d moves\n", got, moves);
-    ASSERT(got >= 3 && got <= 5);
+    /* A real share, not all: which areas make the loads even depends on the loads read
+     * (a ThreadSanitizer build under load reads them wide apart, and may move one back);
+     * that they are even is checked below. */
+    ASSERT(got >= 2 && got <= 6);
     ASSERT_EQ(areas_of(&c, id1) + areas_of(&c, id2), 8);
     ASSERT(moves >= 3);
     /* Even now: the loads differ by less than the share that starts a rebalance. Each
