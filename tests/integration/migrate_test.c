@@ -55,13 +55,6 @@ ctl_in_background(const test_node *n, const char *area, const char *to)
 }
 
 static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static int
 child_status(pid_t pid)
 {
     int st = 0;
@@ -316,10 +309,12 @@ TEST(a_node_that_joins_receives_areas_until_loads_are_even)
     ASSERT(got >= 2 && got <= 6);
     ASSERT_EQ(areas_of(&c, id1) + areas_of(&c, id2), 8);
     ASSERT(moves >= 3);
-    /* Even now: the loads differ by less than the share that starts a rebalance. Each
-     * is measured over a heartbeat on a shared machine: the median of five readings. */
+    /* Even now, by the coordinator's own rule: the loads differ by less than the share
+     * that starts a rebalance (cluster.rebalance_start, 0.5), or by less than
+     * cluster.rebalance_min_load (0.25), below which loads are noise. Each is measured
+     * over a heartbeat on a shared machine: at least three of five readings. */
     static char out[8192];
-    double share[5];
+    int even = 0;
     for (int k = 0; k < 5; k++) {
         ASSERT_EQ(ctl(&a1, out, sizeof out, "status"), 0);
         atoll_value *st = atoll_parse(out, strlen(out), NULL, 0);
@@ -335,12 +330,13 @@ TEST(a_node_that_joins_receives_areas_until_loads_are_even)
         atoll_unref(st);
         ASSERT(load[0] > 0 && load[1] > 0);
         double spread = load[0] > load[1] ? load[0] - load[1] : load[1] - load[0];
-        share[k] = spread / ((load[0] + load[1]) / 2);
-        fprintf(stderr, "  loads: %.2f and %.2f\n", load[0], load[1]);
+        double share = spread / ((load[0] + load[1]) / 2);
+        bool is_even = spread < 0.25 || share < 0.5;
+        even += is_even;
+        fprintf(stderr, "  loads: %.2f and %.2f%s\n", load[0], load[1], is_even ? "" : " (apart)");
         usleep(400 * 1000);
     }
-    qsort(share, 5, sizeof share[0], cmp_double);
-    ASSERT(share[2] < 0.5);
+    ASSERT(even >= 3);
     /* And it stays so: at most one more step in 3 s (a sanitizer build's measurements
      * wobble more than the hysteresis on a loaded machine: two moves at most), and
      * areas on both nodes. */
