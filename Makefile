@@ -58,7 +58,7 @@ check-release: build
 	cd build && ctest $(CTEST_FLAGS)
 
 check-asan: deps
-	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DATOLL_SANITIZE=address,undefined >/dev/null
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DATOLL_SANITIZE=address,undefined -DATOLL_BENCH=OFF >/dev/null
 	@cmake --build build-asan -j$(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS)
@@ -73,7 +73,7 @@ check-asan: deps
 # integration and JS tests, which start TSan-built nodes) and the client tests' server
 # threads. The whole suite is cheap enough to run as it is.
 check-tsan: deps
-	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DATOLL_SANITIZE=thread >/dev/null
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DATOLL_SANITIZE=thread -DATOLL_BENCH=OFF >/dev/null
 	@cmake --build build-tsan -j$(JOBS)
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 		ctest $(CTEST_FLAGS)
