@@ -25,10 +25,10 @@
 struct atoll__node_ops {
     atoll__node *node;
     atoll__cluster *cluster; /* NULL: the embedded node */
-    /* The last sample of the time spent in handlers, for the load's CPU part. */
+    /* The last sample of the process's CPU time, for the load's CPU part. */
     pthread_mutex_t mu;
-    uint64_t busy_ns_last;
-    uint64_t busy_at_ns;
+    uint64_t cpu_ns_last;
+    uint64_t cpu_at_ns;
 };
 
 /* ---- what the node publishes ---------------------------------------------------------- */
@@ -43,29 +43,26 @@ typedef struct {
 } node_totals;
 
 /* Sums the areas' stats; the load is the cluster's measure (src/cluster/cluster.c):
- * cores busy in handlers since the last ask, plus players / 1000, plus messages a
+ * the cores the process used since the last ask, plus players / 1000, plus messages a
  * second / 10000 (the first ask has no CPU part: there is nothing to compare with). */
 static node_totals
 totals(atoll__node_ops *o, const atoll_area_stats *st, size_t n)
 {
     node_totals t = {0};
-    uint64_t busy = 0;
     t.areas = (uint32_t)n;
     for (size_t i = 0; i < n; i++) {
         t.players += st[i].players;
         t.messages_per_s += st[i].messages_per_s;
         t.messages += st[i].messages;
         t.slow += st[i].slow;
-        busy += st[i].handler_ns;
     }
-    uint64_t now = atoll__now_ns();
+    uint64_t now = atoll__now_ns(), cpu = atoll__cpu_ns();
     double cores = 0;
     pthread_mutex_lock(&o->mu);
-    /* An area that went away takes its time with it: a drop reads as no time at all. */
-    if (o->busy_at_ns != 0 && now > o->busy_at_ns && busy >= o->busy_ns_last)
-        cores = (double)(busy - o->busy_ns_last) / (double)(now - o->busy_at_ns);
-    o->busy_ns_last = busy;
-    o->busy_at_ns = now;
+    if (o->cpu_at_ns != 0 && now > o->cpu_at_ns && cpu >= o->cpu_ns_last)
+        cores = (double)(cpu - o->cpu_ns_last) / (double)(now - o->cpu_at_ns);
+    o->cpu_ns_last = cpu;
+    o->cpu_at_ns = now;
     pthread_mutex_unlock(&o->mu);
     t.load = cores + (double)t.players / 1000.0 + t.messages_per_s / 10000.0;
     return t;

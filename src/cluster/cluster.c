@@ -3,12 +3,12 @@
  * the nodes' measured load, and the coordinator (cluster_int.h has the design; the
  * links are link.c, Redis is redis.c).
  *
- * Load. Each heartbeat measures what this node carries: the time its workers spent in
- * game code (handlers, hooks, ticks, timers) over the last interval, as a fraction of
- * one core, plus its players (1 per 1000) and client messages (1 per 10,000 a second),
- * from the stats the area runtime publishes (atoll_node_areas). Placement takes, among
- * the area nodes whose loads are within LOAD_MARGIN of the lowest, the one the area's
- * id ranks first (remote_place).
+ * Load. Each heartbeat measures what this node carries: the CPU time its process used
+ * over the last interval, in cores, plus its players (1 per 1000) and client messages
+ * (1 per 10,000 a second), from the stats the area runtime publishes
+ * (atoll_node_areas). Placement takes, among the area nodes whose loads are within
+ * cluster.rebalance_min_load of the lowest (loads the coordinator calls even), the one
+ * the area's id ranks first (remote_place).
  *
  * Coordinator. Nodes with the coordinator role race for a lease in Redis each
  * heartbeat; one holds it. The holder watches the registry: when a node it saw alive is
@@ -97,19 +97,20 @@ id_hash(const char *id, int node)
     return h * 2246822519u;
 }
 
-/* Nodes whose loads differ by less than this are equally good for a new area. */
-#define LOAD_MARGIN 0.05
-
 static int
 remote_place(atoll__node *n, const char *id, atoll__addr *out)
 {
     atoll__cluster *c = cluster_of(n);
     pthread_mutex_lock(&c->lock);
     double least = 0;
+    /* Loads closer than this are even (the rebalancer's rule too): an idle node's CPU
+     * wanders by a tenth of a core, more while it starts, and a burst of new areas
+     * would otherwise all go to whichever node read lowest at that beat. */
+    double margin = c->cfg->rebalance_min_load;
     for (int i = 0; i < c->nplaceable; i++)
         if (i == 0 || c->placeable[i].load < least)
             least = c->placeable[i].load;
-    /* Among the least loaded (within LOAD_MARGIN), the one an id's hash with each node
+    /* Among the least loaded (within the margin), the one an id's hash with each node
      * ranks first (rendezvous hashing): every gate picks the same node for the same id
      * while the loads stay close, so a burst of entries into a new area sends them all
      * to one node, instead of each node claiming it and the fastest winning them all;
@@ -118,7 +119,7 @@ remote_place(atoll__node *n, const char *id, atoll__addr *out)
     uint32_t best_rank = 0;
     for (int i = 0; i < c->nplaceable; i++) {
         uint32_t rank = id_hash(id, c->placeable[i].node);
-        if (c->placeable[i].load <= least + LOAD_MARGIN && (best < 0 || rank > best_rank)) {
+        if (c->placeable[i].load <= least + margin && (best < 0 || rank > best_rank)) {
             best = i;
             best_rank = rank;
         }
@@ -191,23 +192,23 @@ measure_load(atoll__cluster *c, uint32_t *players, double *msgs)
 {
     size_t n;
     atoll_area_stats *st = atoll__areas_here(c->node, &n);
-    uint64_t busy = 0;
     *players = 0;
     *msgs = 0;
     for (size_t i = 0; i < n; i++) {
-        busy += st[i].handler_ns;
         *players += st[i].players;
         *msgs += st[i].messages_per_s;
     }
     atoll__free(st);
-    uint64_t now = uv_now(&c->loop);
+    /* The cores the process used since the last beat: all of its work (handlers, ticks,
+     * encoding, links, commits), and only the time it ran. A sum of the areas' handler
+     * times would read a handler preempted on a shared machine as busy, and would jump
+     * when an area moves in or out with its total. */
+    uint64_t now = uv_now(&c->loop), cpu = atoll__cpu_ns();
     double cores = 0;
-    /* Handler time of areas that went away meanwhile is not in the sum: a drop reads as
-     * no time at all rather than negative. */
-    if (c->busy_at_ms != 0 && now > c->busy_at_ms && busy >= c->busy_ns_last)
-        cores = (double)(busy - c->busy_ns_last) / 1e6 / (double)(now - c->busy_at_ms);
-    c->busy_ns_last = busy;
-    c->busy_at_ms = now;
+    if (c->cpu_at_ms != 0 && now > c->cpu_at_ms && cpu >= c->cpu_ns_last)
+        cores = (double)(cpu - c->cpu_ns_last) / 1e6 / (double)(now - c->cpu_at_ms);
+    c->cpu_ns_last = cpu;
+    c->cpu_at_ms = now;
     c->load = cores + *players / 1000.0 + *msgs / 10000.0;
 }
 

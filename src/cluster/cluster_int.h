@@ -103,7 +103,7 @@ struct atoll__cluster {
     int nplaceable;
 
     /* Load measurement (cluster thread). */
-    uint64_t busy_ns_last, busy_at_ms;
+    uint64_t cpu_ns_last, cpu_at_ms;
     double load;
 
     /* This node's record (cluster thread). */

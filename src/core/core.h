@@ -112,5 +112,9 @@ bool atoll__log_budget(void);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t atoll__now_ns(void);
+/* CPU time the process has used, all its threads, in nanoseconds: the CPU part of a
+ * node's load. Not wall time in handlers: on a busy machine a thread waiting for a
+ * core would count as busy, and a node's load would follow its neighbours'. */
+uint64_t atoll__cpu_ns(void);
 
 #endif /* ATOLL_CORE_H */

@@ -466,7 +466,8 @@ static const setting_def settings[] = {
         "... and stops once they differ by less than this share (below rebalance_start)"),
     REAL("cluster.rebalance_min_load", rebalance_min_load, 0, 1000,
         "loads that differ by less than this are even, whatever their share (1: a core "
-        "busy in game code, or 1000 players, or 10,000 messages a second)"),
+        "busy, or 1000 players, or 10,000 messages a second); new areas go to the nodes "
+        "within it of the lowest"),
     OWN("admin.listen", parse_admin_listen),
     TEXT("admin.token"),
     TEXT("admin.token_file"),
