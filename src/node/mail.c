@@ -5,6 +5,8 @@
 #include "wire.h"
 #include "worker.h"
 
+#include <stdlib.h>
+
 #define MAIL_POOL_MAX 4096
 
 /* ---- kinds ------------------------------------------------------------------------------- */
@@ -202,7 +204,15 @@ on_link_mail(atoll__worker *w, atoll__mail *l)
         if (k <= 0) {
             ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"bad frame on a link, rest dropped\" peer=%u error=%s",
                       (unsigned)l->at.node, k == 0 ? "truncated" : atoll_err_name((int)k));
-            /* From a peer node this is bad input: its link is cut. */
+            /* From a peer node this is bad input: its link is cut. Between this node's
+             * own workers (node.loopback_links, a mode for tests) it can only be a frame
+             * its encoder and decoder disagree on: stopped at once, where the test sees
+             * it, rather than as a request that times out later. */
+            if (l->at.node == 0 && l->status == 0) {
+                ATOLL_LOG(ATOLL_LOG_ERROR, "msg=\"a frame between this node's workers does not "
+                          "decode: the wire's encoder and decoder disagree\"");
+                abort();
+            }
             if (l->at.node != 0 && l->status == 0 && n->remote != NULL)
                 n->remote->bad_peer(n, l->at.node);
             break;
