@@ -698,6 +698,7 @@ drop_here(atoll__worker *w, atoll_area *a, const char *why)
     atoll__migration *mig = a->mig;
     ATOLL_LOG(ATOLL_LOG_WARN, "msg=\"area given to another node while it moved: this copy is "
               "dropped\" area=\"%s\" why=\"%s\"", a->id, why);
+    atoll__metric_add(ATOLL_CTR_MOVES_LOST, 1);
     answer_asker(w, mig->asker, mig->cookie, a->id, ATOLL_ESTATE, why, 0, me(w), 0);
     atoll__mail *held = atoll__mail_list_take(&a->frozen_held);
     mig_free(a);
@@ -905,6 +906,7 @@ on_handoff(atoll__worker *w, atoll__mail *m)
     mig->asked_ms = uv_now(&w->loop);
     mig->snap = (atoll__buf)ATOLL__BUF_INIT;
     a->mig = mig;
+    atoll__metric_add(ATOLL_CTR_MOVES_STARTED, 1);
     atoll__mail_free(m);
     try_leave(w, a);
 }
@@ -1266,6 +1268,7 @@ atoll__migrate_forget(atoll__worker *w, atoll_area *a)
     }
     answer_asker(w, mig->asker, mig->cookie, a->id, ATOLL_ECANCELED, "the node is stopping", 0,
                  me(w), 0);
+    atoll__metric_add(ATOLL_CTR_MOVES_FAILED, 1); /* it stays here, and is saved as it stops */
     mig_free(a);
     atoll__mail_free_list(atoll__mail_list_take(&a->frozen_held));
     return false;

@@ -52,19 +52,37 @@ static const hist_def hists[ATOLL_HIST_N] = {
                                true, TIME_BOUNDS},
 };
 
+/* Counters of one name with different labels are neighbours here: the head is written
+ * once, before the first. */
 static const struct {
-    const char *name, *help;
+    const char *name, *help, *label;
 } ctrs[ATOLL_CTR_N] = {
     [ATOLL_CTR_CONNS_ACCEPTED] = {"atoll_connections_accepted_total",
                                   "Client connections accepted."},
     [ATOLL_CTR_CONNS_CLOSED] = {"atoll_connections_closed_total", "Client connections closed."},
+    [ATOLL_CTR_SESSIONS_TCP] = {"atoll_sessions_opened_total",
+                                "Client connections that completed the Pomelo handshake, by "
+                                "transport.",
+                                ",transport=\"tcp\""},
+    [ATOLL_CTR_SESSIONS_WS] = {"atoll_sessions_opened_total", NULL, ",transport=\"websocket\""},
+    [ATOLL_CTR_SESSIONS_TCP_CLOSED] = {"atoll_sessions_closed_total",
+                                       "Of those, the ones closed since, by transport.",
+                                       ",transport=\"tcp\""},
+    [ATOLL_CTR_SESSIONS_WS_CLOSED] = {"atoll_sessions_closed_total", NULL,
+                                      ",transport=\"websocket\""},
     [ATOLL_CTR_COMMITS] = {"atoll_store_commits_total", "Store commits that succeeded."},
     [ATOLL_CTR_COMMIT_FAILURES] = {"atoll_store_commit_failures_total",
                                    "Store commits that failed (their writes are tried again)."},
+    [ATOLL_CTR_MOVES_STARTED] = {"atoll_moves_started_total",
+                                 "Moves of an area away from this node begun (each ends out, "
+                                 "failed or lost)."},
     [ATOLL_CTR_MOVES_OUT] = {"atoll_moves_out_total", "Areas this node handed to another node."},
     [ATOLL_CTR_MOVES_IN] = {"atoll_moves_in_total", "Areas another node handed to this one."},
     [ATOLL_CTR_MOVES_FAILED] = {"atoll_moves_failed_total",
                                 "Moves of an area away from this node that left it here."},
+    [ATOLL_CTR_MOVES_LOST] = {"atoll_moves_lost_total",
+                              "Moves that ended with the area given to another node by the "
+                              "directory meanwhile (a failover): this copy was dropped."},
     [ATOLL_CTR_LINK_CUTS] = {"atoll_link_cuts_total",
                              "Links to other nodes cut (silence, overrun, bad input)."},
 };
@@ -264,15 +282,28 @@ write_routes(atoll__buf *b, const char *node, bool errors)
 void
 atoll__metrics_write(atoll__buf *b, const char *node)
 {
+    uint64_t n[ATOLL_CTR_N];
     for (int c = 0; c < ATOLL_CTR_N; c++) {
-        put_head(b, ctrs[c].name, ctrs[c].help, "counter");
-        put_sample(b, ctrs[c].name, node, NULL,
-                   (double)sum_shards(offsetof(shard, ctr) + (size_t)c * sizeof(_Atomic uint64_t)));
+        n[c] = sum_shards(offsetof(shard, ctr) + (size_t)c * sizeof(_Atomic uint64_t));
+        if (ctrs[c].help != NULL)
+            put_head(b, ctrs[c].name, ctrs[c].help, "counter");
+        put_sample(b, ctrs[c].name, node, ctrs[c].label, (double)n[c]);
     }
     for (int g = 0; g < ATOLL_GAUGE_N; g++) {
         put_head(b, gauges[g].name, gauges[g].help, "gauge");
         put_sample(b, gauges[g].name, node, NULL, (double)get(&gauge_values[g]));
     }
+    /* Open now: opened less closed. The two sums are read at different moments, so a
+     * close counted between them could read one below the truth for a scrape: never
+     * below zero. */
+    put_head(b, "atoll_sessions_open", "Client connections past the Pomelo handshake open now, "
+             "by transport.", "gauge");
+    uint64_t tcp = n[ATOLL_CTR_SESSIONS_TCP] > n[ATOLL_CTR_SESSIONS_TCP_CLOSED]
+                       ? n[ATOLL_CTR_SESSIONS_TCP] - n[ATOLL_CTR_SESSIONS_TCP_CLOSED] : 0;
+    uint64_t ws = n[ATOLL_CTR_SESSIONS_WS] > n[ATOLL_CTR_SESSIONS_WS_CLOSED]
+                      ? n[ATOLL_CTR_SESSIONS_WS] - n[ATOLL_CTR_SESSIONS_WS_CLOSED] : 0;
+    put_sample(b, "atoll_sessions_open", node, ",transport=\"tcp\"", (double)tcp);
+    put_sample(b, "atoll_sessions_open", node, ",transport=\"websocket\"", (double)ws);
     write_routes(b, node, false);
     write_routes(b, node, true);
     for (int h = 0; h < ATOLL_HIST_N; h++) {

@@ -27,11 +27,17 @@
 typedef enum {
     ATOLL_CTR_CONNS_ACCEPTED,    /* client connections accepted */
     ATOLL_CTR_CONNS_CLOSED,      /* ... and closed */
+    ATOLL_CTR_SESSIONS_TCP,      /* connections past the Pomelo handshake, raw TCP */
+    ATOLL_CTR_SESSIONS_WS,       /* ... WebSocket */
+    ATOLL_CTR_SESSIONS_TCP_CLOSED, /* ... and closed (the two just above) */
+    ATOLL_CTR_SESSIONS_WS_CLOSED,
     ATOLL_CTR_COMMITS,           /* store commits that succeeded */
     ATOLL_CTR_COMMIT_FAILURES,   /* ... that failed (kept, tried again) */
+    ATOLL_CTR_MOVES_STARTED,     /* moves of an area away from this node begun */
     ATOLL_CTR_MOVES_OUT,         /* areas this node handed to another */
     ATOLL_CTR_MOVES_IN,          /* areas another node handed to this one */
     ATOLL_CTR_MOVES_FAILED,      /* moves out that left the area here (or reclaimed) */
+    ATOLL_CTR_MOVES_LOST,        /* moves out that ended with the area given elsewhere */
     ATOLL_CTR_LINK_CUTS,         /* node links cut (silence, overrun, bad input) */
     ATOLL_CTR_N
 } atoll__ctr;

@@ -182,6 +182,7 @@ static void
 on_ack(atoll__session *s)
 {
     s->phase = ATOLL_SESSION_WORKING;
+    atoll__metric_add(s->conn.ws ? ATOLL_CTR_SESSIONS_WS : ATOLL_CTR_SESSIONS_TCP, 1);
     if (cfg_of(s)->heartbeat_s > 0) {
         send_heartbeat(s);
         restart_heartbeat_deadline(s);
@@ -378,6 +379,9 @@ ops_closed(atoll__conn *c)
     atoll__session *s = session_of(c);
     atoll__node *n = s->worker->node;
     atoll__metric_add(ATOLL_CTR_CONNS_CLOSED, 1);
+    if (s->phase == ATOLL_SESSION_WORKING) /* phases only go forward: it was counted open */
+        atoll__metric_add(s->conn.ws ? ATOLL_CTR_SESSIONS_WS_CLOSED : ATOLL_CTR_SESSIONS_TCP_CLOSED,
+                          1);
     if (n->hooks.closed != NULL)
         n->hooks.closed(s);
     atoll__mail_free_list(atoll__mail_list_take(&s->waiting));

@@ -246,6 +246,24 @@ TEST(ctl_shows_the_status_areas_and_metrics_of_a_node)
     ASSERT_EQ(metric_value(big, "atoll_requests_total{node=\"node\",route=\"area.levelup\"}"),
               (double)sent);
     ASSERT(prometheus_text(big));
+    /* Sessions by transport: the three players speak raw TCP; a WebSocket client past
+     * its handshake is one more, and its close is counted. */
+    ASSERT_EQ(metric_value(big, "atoll_sessions_open{node=\"node\",transport=\"tcp\"}"), 3);
+    ASSERT_EQ(metric_value(big, "atoll_sessions_open{node=\"node\",transport=\"websocket\"}"), 0);
+    int ws = ws_open_client(n.port);
+    ASSERT_EQ(CTL_STDOUT(n.admin_port, "metrics", big), 0);
+    ASSERT_EQ(metric_value(big, "atoll_sessions_open{node=\"node\",transport=\"websocket\"}"), 1);
+    ASSERT_EQ(metric_value(big, "atoll_sessions_opened_total{node=\"node\",transport=\"websocket\"}"),
+              1);
+    close(ws);
+    const char *ws_closed = "atoll_sessions_closed_total{node=\"node\",transport=\"websocket\"}";
+    for (int i = 0; i < 100 && metric_value(big, ws_closed) != 1; i++) {
+        usleep(20 * 1000);
+        ASSERT_EQ(CTL_STDOUT(n.admin_port, "metrics", big), 0);
+    }
+    ASSERT_EQ(metric_value(big, ws_closed), 1);
+    ASSERT_EQ(metric_value(big, "atoll_sessions_open{node=\"node\",transport=\"websocket\"}"), 0);
+    ASSERT_EQ(metric_value(big, "atoll_sessions_open{node=\"node\",transport=\"tcp\"}"), 3);
 
     /* The players of each area, from the node that runs it: here, this one. */
     ASSERT_EQ(CTL(n.admin_port, "players area-1", out), 0);

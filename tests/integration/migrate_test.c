@@ -228,6 +228,10 @@ TEST(the_admin_api_tells_moves_pins_and_refuses)
     ASSERT_EQ(ctl(&a1, out, sizeof out, "metrics"), 0);
     ASSERT(strstr(out, "atoll_moves_in_total{node=\"a1\"} 1\n") != NULL);
     ASSERT(strstr(out, "atoll_moves_failed_total{node=\"a1\"} 0\n") != NULL);
+    /* The pin's move out of a1 began and ended out; none lost. */
+    ASSERT(strstr(out, "atoll_moves_started_total{node=\"a1\"} 1\n") != NULL);
+    ASSERT(strstr(out, "atoll_moves_out_total{node=\"a1\"} 1\n") != NULL);
+    ASSERT(strstr(out, "atoll_moves_lost_total{node=\"a1\"} 0\n") != NULL);
     ASSERT(strstr(out, "atoll_requests_total{node=\"a1\",route=\"area.levelup\"} ") != NULL);
     seqload_result r;
     seqload_stop(s, &r);

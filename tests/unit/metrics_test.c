@@ -43,6 +43,27 @@ TEST(counters_and_gauges_are_written_with_their_node)
     free(t);
 }
 
+/* One name, two labels: one head, a sample each; the gauge of the open ones is the
+ * difference, and never reads below zero. */
+TEST(sessions_are_counted_by_transport)
+{
+    atoll__metrics_reset();
+    atoll__metric_add(ATOLL_CTR_SESSIONS_TCP, 5);
+    atoll__metric_add(ATOLL_CTR_SESSIONS_WS, 2);
+    atoll__metric_add(ATOLL_CTR_SESSIONS_TCP_CLOSED, 1);
+    atoll__metric_add(ATOLL_CTR_SESSIONS_WS_CLOSED, 3); /* a scrape between two sums */
+    char *t = scrape("g");
+    HAS(t, "atoll_sessions_opened_total{node=\"g\",transport=\"tcp\"} 5\n");
+    HAS(t, "atoll_sessions_opened_total{node=\"g\",transport=\"websocket\"} 2\n");
+    HAS(t, "atoll_sessions_closed_total{node=\"g\",transport=\"tcp\"} 1\n");
+    HAS(t, "atoll_sessions_open{node=\"g\",transport=\"tcp\"} 4\n");
+    HAS(t, "atoll_sessions_open{node=\"g\",transport=\"websocket\"} 0\n");
+    const char *head = "# TYPE atoll_sessions_opened_total counter\n";
+    char *first = strstr(t, head);
+    ASSERT(first != NULL && strstr(first + 1, head) == NULL);
+    free(t);
+}
+
 TEST(histograms_are_cumulative_in_seconds)
 {
     atoll__metrics_reset();
@@ -155,6 +176,7 @@ TEST(the_text_is_prometheus_text)
     free(t);
 }
 
-TEST_MAIN(counters_and_gauges_are_written_with_their_node, histograms_are_cumulative_in_seconds,
+TEST_MAIN(counters_and_gauges_are_written_with_their_node, sessions_are_counted_by_transport,
+          histograms_are_cumulative_in_seconds,
           routes_past_the_limit_are_other_and_labels_are_escaped,
           threads_counting_at_once_lose_nothing, the_text_is_prometheus_text)
