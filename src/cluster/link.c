@@ -680,6 +680,40 @@ atoll__links_peer_dead(atoll__cluster *c, int id)
     peer_bounce_all(c, pr, ATOLL_ECLOSED, "the node is dead");
 }
 
+/* The queues' depths, for GET /metrics: in total (links still in their handshake, whose
+ * peer is not known yet, included) and by peer, for each live node or one with a link
+ * or mail waiting. */
+static void
+publish_depths(atoll__cluster *c)
+{
+    uint64_t queued = 0, pending = 0;
+    for (link *l = c->links; l != NULL; l = l->next)
+        queued += l->out.len + l->wbuf.len;
+    atoll__metric_peer list[ATOLL_METRICS_PEERS_MAX];
+    int n = 0;
+    for (int id = 1; id <= ATOLL_NODE_ID_MAX; id++) {
+        peer *pr = &c->peers[id];
+        uint64_t waiting = 0;
+        for (piece *p = pr->pending; p != NULL; p = p->next)
+            waiting += p->len;
+        pending += waiting;
+        if (id == c->id || n == ATOLL_METRICS_PEERS_MAX ||
+            (!pr->alive && pr->link == NULL && waiting == 0))
+            continue;
+        atoll__metric_peer *m = &list[n++];
+        if (pr->name[0] != '\0')
+            snprintf(m->name, sizeof m->name, "%s", pr->name);
+        else
+            snprintf(m->name, sizeof m->name, "%d", id);
+        m->up = pr->link != NULL && pr->link->state == LINK_UP;
+        m->queued = pr->link != NULL ? pr->link->out.len + pr->link->wbuf.len : 0;
+        m->pending = waiting;
+    }
+    atoll__metric_set(ATOLL_GAUGE_LINK_QUEUED_BYTES, queued);
+    atoll__metric_set(ATOLL_GAUGE_LINK_PENDING_BYTES, pending);
+    atoll__metric_peers(list, n);
+}
+
 void
 atoll__links_tick(atoll__cluster *c)
 {
@@ -702,15 +736,7 @@ atoll__links_tick(atoll__cluster *c)
             l->ping_sent_ms = now;
         }
     }
-    /* The queues' depths, for GET /metrics: written and waiting for a link. */
-    uint64_t queued = 0, pending = 0;
-    for (link *l = c->links; l != NULL; l = l->next)
-        queued += l->out.len + l->wbuf.len;
-    for (int id = 1; id <= ATOLL_NODE_ID_MAX; id++)
-        for (piece *p = c->peers[id].pending; p != NULL; p = p->next)
-            pending += p->len;
-    atoll__metric_set(ATOLL_GAUGE_LINK_QUEUED_BYTES, queued);
-    atoll__metric_set(ATOLL_GAUGE_LINK_PENDING_BYTES, pending);
+    publish_depths(c);
     for (int id = 1; id <= ATOLL_NODE_ID_MAX; id++) {
         peer *pr = &c->peers[id];
         if (pr->pending != NULL && pr->pending->deadline_ms <= now)

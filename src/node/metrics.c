@@ -3,10 +3,12 @@
  *
  * Sharded so that no two threads write one cache line: a thread takes the next of
  * METRICS_SHARDS the first time it counts. With more threads than shards two share
- * one, still without a lock (the adds are atomic).
+ * one, still without a lock (the adds are atomic). The table of peers is the one part
+ * under a mutex: the cluster thread replaces it whole, ten times a second.
  */
 #include "metrics.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -110,6 +112,10 @@ static _Thread_local shard *my_shard;
 
 static _Atomic uint64_t gauge_values[ATOLL_GAUGE_N];
 
+static pthread_mutex_t peers_lock = PTHREAD_MUTEX_INITIALIZER;
+static atoll__metric_peer peer_table[ATOLL_METRICS_PEERS_MAX];
+static int npeers;
+
 /* The route table: a slot is claimed by its hash (compare-and-swap), then named, then
  * marked ready; a reader writes only the ready ones. */
 static struct {
@@ -161,6 +167,20 @@ void
 atoll__metric_set(atoll__gauge g, uint64_t v)
 {
     atomic_store_explicit(&gauge_values[g], v, memory_order_relaxed);
+}
+
+void
+atoll__metric_peers(const atoll__metric_peer *peers, int n)
+{
+    if (n > ATOLL_METRICS_PEERS_MAX)
+        n = ATOLL_METRICS_PEERS_MAX;
+    if (peers == NULL || n < 0)
+        n = 0;
+    pthread_mutex_lock(&peers_lock);
+    if (n > 0)
+        memcpy(peer_table, peers, (size_t)n * sizeof *peers);
+    npeers = n;
+    pthread_mutex_unlock(&peers_lock);
 }
 
 static int
@@ -279,6 +299,39 @@ write_routes(atoll__buf *b, const char *node, bool errors)
     }
 }
 
+/* The links one by one, each labelled with its peer (the sums are the gauges above). */
+static void
+write_peers(atoll__buf *b, const char *node)
+{
+    static const struct {
+        const char *name, *help;
+    } per_peer[] = {
+        {"atoll_peer_link_up", "1 when the link to this peer is up (handshake done), else 0."},
+        {"atoll_peer_link_queued_bytes", "Bytes waiting to be written on the link to this peer."},
+        {"atoll_peer_link_pending_bytes", "Bytes of mail for this peer waiting for its link."},
+    };
+    atoll__metric_peer copy[ATOLL_METRICS_PEERS_MAX];
+    pthread_mutex_lock(&peers_lock);
+    int n = npeers;
+    memcpy(copy, peer_table, (size_t)n * sizeof *copy);
+    pthread_mutex_unlock(&peers_lock);
+    for (size_t k = 0; k < sizeof per_peer / sizeof per_peer[0]; k++) {
+        put_head(b, per_peer[k].name, per_peer[k].help, "gauge");
+        for (int i = 0; i < n; i++) {
+            atoll__buf label = ATOLL__BUF_INIT;
+            put(&label, ",peer=\"");
+            copy[i].name[sizeof copy[i].name - 1] = '\0';
+            atoll__metrics_put_label(&label, copy[i].name);
+            put(&label, "\"");
+            atoll__buf_push(&label, '\0');
+            double v = k == 0 ? (copy[i].up ? 1 : 0)
+                       : k == 1 ? (double)copy[i].queued : (double)copy[i].pending;
+            put_sample(b, per_peer[k].name, node, (const char *)atoll__buf_data(&label), v);
+            atoll__buf_fini(&label);
+        }
+    }
+}
+
 void
 atoll__metrics_write(atoll__buf *b, const char *node)
 {
@@ -293,6 +346,7 @@ atoll__metrics_write(atoll__buf *b, const char *node)
         put_head(b, gauges[g].name, gauges[g].help, "gauge");
         put_sample(b, gauges[g].name, node, NULL, (double)get(&gauge_values[g]));
     }
+    write_peers(b, node);
     /* Open now: opened less closed. The two sums are read at different moments, so a
      * close counted between them could read one below the truth for a scrape: never
      * below zero. */
@@ -337,4 +391,5 @@ atoll__metrics_reset(void)
     memset(shards, 0, sizeof shards);
     memset(routes, 0, sizeof routes);
     memset(gauge_values, 0, sizeof gauge_values);
+    atoll__metric_peers(NULL, 0);
 }

@@ -58,10 +58,21 @@ typedef enum {
     ATOLL_GAUGE_N
 } atoll__gauge;
 
+/* The link to one other node, as the cluster thread saw it at its last tick. */
+#define ATOLL_METRICS_PEERS_MAX 64 /* peers listed by name; the rest are only in the sums */
+typedef struct {
+    char name[64];    /* the peer's node name (its id in decimal until it is known) */
+    bool up;          /* the link is up (handshake done) */
+    uint64_t queued;  /* bytes waiting to be written on it */
+    uint64_t pending; /* bytes of mail waiting for it to come up */
+} atoll__metric_peer;
+
 void atoll__metric_add(atoll__ctr c, uint64_t n);
 /* v in nanoseconds for the time histograms, in units for the others. */
 void atoll__metric_observe(atoll__hist h, uint64_t v);
 void atoll__metric_set(atoll__gauge g, uint64_t v);
+/* Replaces the table of peers (at most ATOLL_METRICS_PEERS_MAX of them are kept). */
+void atoll__metric_peers(const atoll__metric_peer *peers, int n);
 /* One request of a client ran (error false) or was answered with an error (true). */
 void atoll__metric_route(const char *route, bool error);
 

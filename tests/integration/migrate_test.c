@@ -239,6 +239,10 @@ TEST(the_admin_api_tells_moves_pins_and_refuses)
     ASSERT(strstr(out, "atoll_moves_out_total{node=\"a1\"} 1\n") != NULL);
     ASSERT(strstr(out, "atoll_moves_lost_total{node=\"a1\"} 0\n") != NULL);
     ASSERT(strstr(out, "atoll_requests_total{node=\"a1\",route=\"area.levelup\"} ") != NULL);
+    /* Its links, one by one: to the other area node and to the gate, both up. */
+    ASSERT(strstr(out, "atoll_peer_link_up{node=\"a1\",peer=\"a2\"} 1\n") != NULL);
+    ASSERT(strstr(out, "atoll_peer_link_up{node=\"a1\",peer=\"g1\"} 1\n") != NULL);
+    ASSERT(strstr(out, "atoll_peer_link_queued_bytes{node=\"a1\",peer=\"a2\"} ") != NULL);
     seqload_result r;
     seqload_stop(s, &r);
     expect_clean(&r, "24 players");

@@ -148,6 +148,43 @@ TEST(threads_counting_at_once_lose_nothing)
     free(t);
 }
 
+/* Each link has its samples, labelled by peer; a new table replaces the old one whole;
+ * past ATOLL_METRICS_PEERS_MAX peers the rest are left out (the sums still hold them). */
+TEST(links_are_listed_by_peer)
+{
+    atoll__metrics_reset();
+    atoll__metric_peer p[ATOLL_METRICS_PEERS_MAX + 3];
+    memset(p, 0, sizeof p);
+    snprintf(p[0].name, sizeof p[0].name, "a2");
+    p[0].up = true;
+    p[0].queued = 1234;
+    snprintf(p[1].name, sizeof p[1].name, "g\"1");
+    p[1].pending = 77;
+    atoll__metric_peers(p, 2);
+    char *t = scrape("a1");
+    HAS(t, "# TYPE atoll_peer_link_up gauge\n");
+    HAS(t, "atoll_peer_link_up{node=\"a1\",peer=\"a2\"} 1\n");
+    HAS(t, "atoll_peer_link_up{node=\"a1\",peer=\"g\\\"1\"} 0\n");
+    HAS(t, "atoll_peer_link_queued_bytes{node=\"a1\",peer=\"a2\"} 1234\n");
+    HAS(t, "atoll_peer_link_pending_bytes{node=\"a1\",peer=\"g\\\"1\"} 77\n");
+    free(t);
+    atoll__metric_peers(p + 1, 1);
+    t = scrape("a1");
+    ASSERT(strstr(t, "peer=\"a2\"") == NULL);
+    HAS(t, "atoll_peer_link_up{node=\"a1\",peer=\"g\\\"1\"} 0\n");
+    free(t);
+    for (int i = 0; i < ATOLL_METRICS_PEERS_MAX + 3; i++)
+        snprintf(p[i].name, sizeof p[i].name, "n%d", i);
+    atoll__metric_peers(p, ATOLL_METRICS_PEERS_MAX + 3);
+    t = scrape("a1");
+    char last[64], over[64];
+    snprintf(last, sizeof last, "peer=\"n%d\"", ATOLL_METRICS_PEERS_MAX - 1);
+    snprintf(over, sizeof over, "peer=\"n%d\"", ATOLL_METRICS_PEERS_MAX);
+    HAS(t, last);
+    ASSERT(strstr(t, over) == NULL);
+    free(t);
+}
+
 /* Every line is a comment (# HELP / # TYPE) or `name{labels} value`, the value a number. */
 TEST(the_text_is_prometheus_text)
 {
@@ -179,4 +216,5 @@ TEST(the_text_is_prometheus_text)
 TEST_MAIN(counters_and_gauges_are_written_with_their_node, sessions_are_counted_by_transport,
           histograms_are_cumulative_in_seconds,
           routes_past_the_limit_are_other_and_labels_are_escaped,
-          threads_counting_at_once_lose_nothing, the_text_is_prometheus_text)
+          threads_counting_at_once_lose_nothing, links_are_listed_by_peer,
+          the_text_is_prometheus_text)
