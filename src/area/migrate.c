@@ -65,6 +65,7 @@ struct atoll__migration {
     int target_node;
     atoll__addr target;
     uint64_t asked_ms, frozen_ns;
+    uint64_t snapped_ns, shipped_ns; /* the pause's phases, for the "area moved" log */
     uint64_t ticket;            /* the writer's count its documents wait for */
     bool moved_out;             /* on_move_out ran: on_move_in runs if it stays */
     atoll__buf snap;            /* its snapshot, until shipped */
@@ -675,8 +676,14 @@ release(atoll__worker *w, atoll_area *a, atoll__addr to, uint64_t epoch)
     atoll__where_learn(w, a->id, &e);
     atoll__metric_add(ATOLL_CTR_MOVES_OUT, 1);
     atoll__metric_observe(ATOLL_HIST_MOVE_PAUSE, (uint64_t)pause_us * 1000u);
+    /* The pause in its parts: the snapshot, the wait for the store to have every write
+     * (a move never ships what the store has not seen), and the new node's side with the
+     * link's round trip and the directory's compare-and-set. */
     ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"area moved\" area=\"%s\" to=%d players=%u pause_us=%u "
-              "epoch=%llu", a->id, to.node, a->nplayers, pause_us, (unsigned long long)epoch);
+              "snapshot_us=%u flush_us=%u remote_us=%u epoch=%llu", a->id, to.node, a->nplayers,
+              pause_us, (unsigned)((mig->snapped_ns - mig->frozen_ns) / 1000u),
+              (unsigned)((mig->shipped_ns - mig->snapped_ns) / 1000u),
+              (unsigned)((uv_hrtime() - mig->shipped_ns) / 1000u), (unsigned long long)epoch);
     answer_asker(w, mig->asker, mig->cookie, a->id, ATOLL_OK, NULL, epoch, to, pause_us);
     atoll__mail *held = atoll__mail_list_take(&a->frozen_held);
     mig_free(a);
@@ -759,6 +766,7 @@ ship(atoll__worker *w, atoll_area *a)
     ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"area shipped\" area=\"%s\" to=%d bytes=%zu", a->id,
               mig->target.node, b->len);
     mig->phase = SHIPPED;
+    mig->shipped_ns = uv_hrtime();
     mig_timer(mig, w->node->cfg->call_timeout_ms, on_shipped_timer);
     atoll__send_to(w->node, mig->target, m);
 }
@@ -824,6 +832,7 @@ leave(atoll__worker *w, atoll_area *a)
         resume_here(w, a, ATOLL_EINVAL, why);
         return;
     }
+    mig->snapped_ns = uv_hrtime();
     mig->ticket = atoll__docs_flush(w);
     if (atoll__docs_flushed(w, mig->ticket)) {
         ship(w, a);

@@ -138,6 +138,10 @@ TEST(areas_move_back_and_forth_while_players_play)
     ASSERT(r.answers > 2000); /* ten each at least (a ThreadSanitizer build is slow) */
     ASSERT(node_log_contains(&a1, "area moved"));
     ASSERT(node_log_contains(&a2, "area moved"));
+    /* The pause in its parts, for an operator to see which one was slow. */
+    ASSERT(node_log_contains(&a1, "snapshot_us="));
+    ASSERT(node_log_contains(&a1, "flush_us="));
+    ASSERT(node_log_contains(&a1, "remote_us="));
     three_down(&c, &a1, &a2, &g);
 }
 
