@@ -73,6 +73,7 @@ struct atoll__migration {
     /* the new owner's side */
     atoll__addr source;
     uint64_t old_epoch;
+    uint64_t got_ns, built_ns;  /* the snapshot came, the area was built from it */
     atoll__call_info *calls;    /* taken over when it runs */
     size_t ncalls;
 };
@@ -986,6 +987,7 @@ static void
 on_migrate(atoll__worker *w, atoll__mail *m)
 {
     const atoll__buf *b = m->payload;
+    uint64_t got_ns = uv_hrtime();
     if (atoll__area_find(w, m->area) != NULL || m->type_index >= w->node->ntypes ||
         !atoll__area_id_valid(m->from) || b == NULL) {
         refuse_migrate(w, m, ATOLL_EEXIST, "an area with that number is here already", false, NULL);
@@ -1029,6 +1031,8 @@ on_migrate(atoll__worker *w, atoll__mail *m)
     mig->num = a->num;
     mig->source = m->at;
     mig->old_epoch = m->epoch;
+    mig->got_ns = got_ns;
+    mig->built_ns = uv_hrtime();
     mig->tick_due_ns = s.tick_due_ns;
     mig->calls = s.calls;
     mig->ncalls = s.ncalls;
@@ -1080,8 +1084,12 @@ arrived(atoll__worker *w, atoll_area *a, const atoll__dir_entry *e)
         send_route(w, a, p, mig->source);
     }
     atoll__metric_add(ATOLL_CTR_MOVES_IN, 1);
-    ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"area arrived\" area=\"%s\" from=%d players=%u epoch=%llu",
-              a->id, mig->source.node, a->nplayers, (unsigned long long)e->epoch);
+    /* build_us: the snapshot read and the area made of it; flip_us: the directory's
+     * compare-and-set (through the cluster thread and Redis) and the routes sent. */
+    ATOLL_LOG(ATOLL_LOG_INFO, "msg=\"area arrived\" area=\"%s\" from=%d players=%u epoch=%llu "
+              "build_us=%u flip_us=%u", a->id, mig->source.node, a->nplayers,
+              (unsigned long long)e->epoch, (unsigned)((mig->built_ns - mig->got_ns) / 1000u),
+              (unsigned)((uv_hrtime() - mig->built_ns) / 1000u));
     atoll__mail *r = atoll__mail_new(ATOLL_MAIL_AREA_MIGRATED, 0);
     r->area = a->num;
     r->status = ATOLL_OK;
