@@ -778,10 +778,21 @@ on_flush_timer(uv_timer_t *t)
     atoll_area *a = mig_area(t);
     if (a == NULL || a->mig->phase != FLUSHING)
         return;
-    if (atoll__docs_flushed(a->worker, a->mig->ticket))
-        ship(a->worker, a);
-    else
-        mig_timer(a->mig, FLUSH_POLL_MS, on_flush_timer);
+    atoll__worker *w = a->worker;
+    if (atoll__docs_flushed(w, a->mig->ticket)) {
+        ship(w, a);
+        return;
+    }
+    /* The store is down or far behind. Without a move the area would run on, and its
+     * answers that wait for a commit would be refused after store.timeout_ms: the move
+     * must not keep it frozen for the whole outage instead. It runs on here; its writes
+     * stay with the writer, committed when the store is back. */
+    if ((uv_hrtime() - a->mig->snapped_ns) / 1000000u >= w->node->cfg->store_timeout_ms) {
+        resume_here(w, a, ATOLL_EIO, "the store did not commit the area's writes within "
+                    "store.timeout_ms");
+        return;
+    }
+    mig_timer(a->mig, FLUSH_POLL_MS, on_flush_timer);
 }
 
 /* a is still: it leaves (on_move_out, freeze, snapshot, documents, ship). */

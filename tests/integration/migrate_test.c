@@ -9,14 +9,18 @@
  *   - scale up: a node that joins under load receives running areas until the loads
  *     are even;
  *   - a move whose target, or whose source, is killed on the way: one owner at the end,
- *     nothing lost.
+ *     nothing lost;
+ *   - a move while the store is down (durable): given up after store.timeout_ms, the
+ *     area plays on where it was, and moves once the store is back.
  */
 #include "cluster_nodes.h"
 #include "game_client.h"
 #include "seqload.h"
 #include "test.h"
 
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -591,10 +595,99 @@ TEST(a_drain_waits_for_the_areas_that_end_on_their_own)
     cluster_down(&c);
 }
 
+/* A player of the store-outage test: levels up until told to stop. Each answer must come
+ * within 5 s (the client's limit fails the test): 200 with a higher level, or 500 when
+ * its commit did not come within store.timeout_ms. */
+typedef struct outage_player {
+    atollc_sync *s;
+    atomic_bool stop;
+    atomic_int answered;
+    atomic_int refused;
+    int64_t last_acked;
+} outage_player;
+
+static void *
+outage_play(void *arg)
+{
+    outage_player *p = arg;
+    while (!atomic_load(&p->stop)) {
+        atoll_value *r = REQUEST_VALUE(p->s, "area.levelup", "{}");
+        int64_t code = jint(r, "code");
+        if (code == 200) {
+            int64_t level = jint(r, "level");
+            ASSERT(level > p->last_acked); /* levels only go up, even across refusals */
+            p->last_acked = level;
+            atomic_fetch_add(&p->answered, 1);
+        } else {
+            ASSERT_EQ(code, 500);
+            atomic_fetch_add(&p->refused, 1);
+        }
+        atoll_unref(r);
+    }
+    return NULL;
+}
+
+/* In durable mode a move ships nothing the store has not committed. With the store
+ * down that commit never comes: the move is given up after store.timeout_ms and the
+ * area runs on where it was (not frozen until the store is back), and it moves once the
+ * store is back, with every level answered. */
+TEST(a_move_while_the_store_is_down_gives_up_and_the_area_plays_on)
+{
+    cluster c;
+    test_node a1, a2, g;
+    cluster_up(&c);
+    const char *args[] = {"--set", "quick.areas=1", "--set", "store.timeout_ms=1500", "--set",
+                          "cluster.rebalance_start=0", "--admin", "127.0.0.1:0", NULL};
+    start_member(&a1, &c, "area,coordinator", "a1", args);
+    start_member(&a2, &c, "area,coordinator", "a2", args);
+    args[6] = NULL;
+    start_member(&g, &c, "gate", "g1", args);
+    int id1 = node_id_of(&a1), id2 = node_id_of(&a2);
+    outage_player p = {.s = ENTER(&g, "outage-1")};
+    int home = owner_of(&c, "area-1");
+    ASSERT(home == id1 || home == id2);
+    const char *away = home == id1 ? "a2" : "a1";
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, outage_play, &p), 0);
+    usleep(500 * 1000);
+    ASSERT(atomic_load(&p.answered) > 0);
+    pg_down(&c.pg);
+    usleep(200 * 1000); /* a level-up's write waits for the store now */
+    static char out[4096];
+    uint64_t t0 = gc_now_us();
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "move area-1 %s", away), 1);
+    uint64_t took_ms = (gc_now_us() - t0) / 1000;
+    fprintf(stderr, "  the move gave up after %llu ms: %s\n", (unsigned long long)took_ms, out);
+    ASSERT(strstr(out, "store.timeout_ms") != NULL);
+    /* Given up after store.timeout_ms (1.5 s), not at the outage's end. Its answer goes
+     * out in order behind the node's output that waits for the store (a request's 500
+     * at its own timeout), which can add as much again. */
+    ASSERT(took_ms >= 1400 && took_ms < 8000);
+    ASSERT_EQ(owner_of(&c, "area-1"), home);
+    int answered = atomic_load(&p.answered), refused = atomic_load(&p.refused);
+    ASSERT(pg_up(&c.pg));
+    usleep(4000 * 1000); /* the writer tries again within about 2 s */
+    ASSERT(atomic_load(&p.answered) > answered); /* it played on */
+    ASSERT(atomic_load(&p.refused) >= refused);
+    ASSERT_EQ(ctl(&a1, out, sizeof out, "move area-1 %s", away), 0);
+    ASSERT_EQ(owner_of(&c, "area-1"), home == id1 ? id2 : id1);
+    atomic_store(&p.stop, true);
+    ASSERT_EQ(pthread_join(t, NULL), 0);
+    /* What was answered is there after the move. */
+    atoll_value *r = REQUEST_VALUE(p.s, "area.info", "{}");
+    ASSERT(jint(r, "level") >= p.last_acked);
+    atoll_unref(r);
+    fprintf(stderr, "  %d answered, %d refused while the store was down, level %lld\n",
+            atomic_load(&p.answered), atomic_load(&p.refused), (long long)p.last_acked);
+    atollc_sync_free(p.s);
+    three_down(&c, &a1, &a2, &g);
+}
+
 TEST_MAIN(areas_move_back_and_forth_while_players_play,
           the_admin_api_tells_moves_pins_and_refuses, a_drained_node_ends_empty_and_stops,
           a_node_that_joins_receives_areas_until_loads_are_even,
           a_move_whose_target_dies_leaves_the_area_where_it_was,
           a_move_whose_source_dies_lands_on_its_target,
           an_area_moves_whole_with_its_timers_tick_calls_commands_and_c_state,
-          a_drain_waits_for_the_areas_that_end_on_their_own)
+          a_drain_waits_for_the_areas_that_end_on_their_own,
+          a_move_while_the_store_is_down_gives_up_and_the_area_plays_on)
