@@ -666,8 +666,11 @@ TEST(a_move_while_the_store_is_down_gives_up_and_the_area_plays_on)
     ASSERT_EQ(owner_of(&c, "area-1"), home);
     int answered = atomic_load(&p.answered), refused = atomic_load(&p.refused);
     ASSERT(pg_up(&c.pg));
-    usleep(4000 * 1000); /* the writer tries again within about 2 s */
-    ASSERT(atomic_load(&p.answered) > answered); /* it played on */
+    /* The writer tries again with a pause that doubled through the outage (3.2 s after
+     * 3 s of it, 6.4 s after 6): it played on once that commit went in. */
+    for (int i = 0; i < 150 && atomic_load(&p.answered) <= answered; i++)
+        usleep(100 * 1000);
+    ASSERT(atomic_load(&p.answered) > answered);
     ASSERT(atomic_load(&p.refused) >= refused);
     ASSERT_EQ(ctl(&a1, out, sizeof out, "move area-1 %s", away), 0);
     ASSERT_EQ(owner_of(&c, "area-1"), home == id1 ? id2 : id1);
