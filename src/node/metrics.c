@@ -179,6 +179,8 @@ atoll__metric_peers(const atoll__metric_peer *peers, int n)
     pthread_mutex_lock(&peers_lock);
     if (n > 0)
         memcpy(peer_table, peers, (size_t)n * sizeof *peers);
+    for (int i = 0; i < n; i++) /* a name that fills its array is cut, not read past */
+        peer_table[i].name[sizeof peer_table[i].name - 1] = '\0';
     npeers = n;
     pthread_mutex_unlock(&peers_lock);
 }
@@ -320,7 +322,6 @@ write_peers(atoll__buf *b, const char *node)
         for (int i = 0; i < n; i++) {
             atoll__buf label = ATOLL__BUF_INIT;
             put(&label, ",peer=\"");
-            copy[i].name[sizeof copy[i].name - 1] = '\0';
             atoll__metrics_put_label(&label, copy[i].name);
             put(&label, "\"");
             atoll__buf_push(&label, '\0');
