@@ -15,12 +15,11 @@
  */
 #include "cluster_nodes.h"
 #include "game_client.h"
+#include "leveler.h"
 #include "seqload.h"
 #include "test.h"
 
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -593,38 +592,6 @@ TEST(a_drain_waits_for_the_areas_that_end_on_their_own)
     node_stop(&g);
     node_stop(&a1);
     cluster_down(&c);
-}
-
-/* A player of the store-outage test: levels up until told to stop. Each answer must come
- * within 5 s (the client's limit fails the test): 200 with a higher level, or 500 when
- * its commit did not come within store.timeout_ms. */
-typedef struct outage_player {
-    atollc_sync *s;
-    atomic_bool stop;
-    atomic_int answered;
-    atomic_int refused;
-    int64_t last_acked;
-} outage_player;
-
-static void *
-outage_play(void *arg)
-{
-    outage_player *p = arg;
-    while (!atomic_load(&p->stop)) {
-        atoll_value *r = REQUEST_VALUE(p->s, "area.levelup", "{}");
-        int64_t code = jint(r, "code");
-        if (code == 200) {
-            int64_t level = jint(r, "level");
-            ASSERT(level > p->last_acked); /* levels only go up, even across refusals */
-            p->last_acked = level;
-            atomic_fetch_add(&p->answered, 1);
-        } else {
-            ASSERT_EQ(code, 500);
-            atomic_fetch_add(&p->refused, 1);
-        }
-        atoll_unref(r);
-    }
-    return NULL;
 }
 
 /* In durable mode a move ships nothing the store has not committed. With the store

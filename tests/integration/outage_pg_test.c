@@ -12,6 +12,7 @@
  * level.
  */
 #include "game_client.h"
+#include "leveler.h"
 #include "pg.h"
 #include "test.h"
 
@@ -19,43 +20,6 @@
 #include <stdatomic.h>
 
 #define PLAYERS 4
-
-typedef struct player {
-    atollc_sync *s;         /* entered by the main thread (the client helpers' globals) */
-    char uid[32];
-    atomic_bool stop;
-    int64_t last_acked;     /* the highest level answered with code 200 */
-    atomic_int answered;    /* replies 200, read by the main thread meanwhile */
-    int refused;            /* replies 500 */
-    uint64_t longest_us;    /* the longest wait for a reply */
-} player;
-
-static void *
-play(void *arg)
-{
-    player *p = arg;
-    atollc_sync *s = p->s;
-    while (!atomic_load(&p->stop)) {
-        uint64_t t0 = gc_now_us();
-        /* Fails the test when no answer comes within 5 s: nothing is left unanswered. */
-        atoll_value *r = REQUEST_VALUE(s, "area.levelup", "{}");
-        uint64_t waited = gc_now_us() - t0;
-        if (waited > p->longest_us)
-            p->longest_us = waited;
-        int64_t code = jint(r, "code");
-        if (code == 200) {
-            int64_t level = jint(r, "level");
-            ASSERT(level > p->last_acked); /* levels only go up, even across refusals */
-            p->last_acked = level;
-            p->answered++;
-        } else {
-            ASSERT_EQ(code, 500);
-            p->refused++;
-        }
-        atoll_unref(r);
-    }
-    return NULL;
-}
 
 static int64_t
 level_of(test_node *n, const char *uid)
@@ -78,7 +42,7 @@ outage(const char *durability)
                           "--set", "store.timeout_ms=1500", "--set", "net.rate_limit=0", NULL};
     test_node n;
     node_start(&n, args);
-    player ps[PLAYERS];
+    outage_player ps[PLAYERS];
     pthread_t t[PLAYERS];
     for (int i = 0; i < PLAYERS; i++) {
         memset(&ps[i], 0, sizeof ps[i]);
@@ -86,7 +50,7 @@ outage(const char *durability)
         ps[i].s = ENTER(&n, ps[i].uid);
     }
     for (int i = 0; i < PLAYERS; i++)
-        pthread_create(&t[i], NULL, play, &ps[i]);
+        pthread_create(&t[i], NULL, outage_play, &ps[i]);
     usleep(800 * 1000);
     pg_down(&pg);
     usleep(3000 * 1000);
@@ -105,12 +69,12 @@ outage(const char *durability)
     for (int i = 0; i < PLAYERS; i++) {
         fprintf(stderr, "# %s %s: acked up to %lld, %d answered, %d refused, longest %.0f ms\n",
                 durability, ps[i].uid, (long long)ps[i].last_acked, atomic_load(&ps[i].answered),
-                ps[i].refused, (double)ps[i].longest_us / 1000.0);
+                atomic_load(&ps[i].refused), (double)ps[i].longest_us / 1000.0);
         ASSERT(atomic_load(&ps[i].answered) > before[i]); /* played on after the outage */
         if (strcmp(durability, "durable") == 0)
-            ASSERT(ps[i].refused > 0 || ps[i].longest_us > 1000000); /* it waited, or 500 */
+            ASSERT(atomic_load(&ps[i].refused) > 0 || ps[i].longest_us > 1000000); /* it waited, or 500 */
         else
-            ASSERT_EQ(ps[i].refused, 0); /* fast: replies never wait for the store */
+            ASSERT_EQ(atomic_load(&ps[i].refused), 0); /* fast: replies never wait for the store */
     }
     ASSERT(node_log_contains(&n, "store commit failed"));
     /* In memory: nothing went back. */

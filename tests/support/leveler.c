@@ -99,3 +99,28 @@ levelers_free(leveler *ls, int n)
         ls[i].acked_us = NULL;
     }
 }
+
+void *
+outage_play(void *arg)
+{
+    outage_player *p = arg;
+    while (!atomic_load(&p->stop)) {
+        uint64_t t0 = gc_now_us();
+        atoll_value *r = REQUEST_VALUE(p->s, "area.levelup", "{}");
+        uint64_t waited = gc_now_us() - t0;
+        if (waited > p->longest_us)
+            p->longest_us = waited;
+        int64_t code = jint(r, "code");
+        if (code == 200) {
+            int64_t level = jint(r, "level");
+            ASSERT(level > p->last_acked);
+            p->last_acked = level;
+            atomic_fetch_add(&p->answered, 1);
+        } else {
+            ASSERT_EQ(code, 500);
+            atomic_fetch_add(&p->refused, 1);
+        }
+        atoll_unref(r);
+    }
+    return NULL;
+}

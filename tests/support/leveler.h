@@ -1,6 +1,7 @@
 /* leveler.h -- players of the quick game leveling up in threads of the test, each
  * checking that every answer is the level after the last one (nothing lost, skipped or
- * run twice), while the test stops, kills or moves the nodes behind them.
+ * run twice), while the test stops, kills or moves the nodes behind them; and players
+ * of a store outage, whose requests may also be refused.
  */
 #ifndef ATOLL_TEST_LEVELER_H
 #define ATOLL_TEST_LEVELER_H
@@ -35,5 +36,23 @@ void levelers_join(leveler *ls, int n, uint64_t stopped_us);
  * first answer after it), in microseconds. */
 uint64_t leveler_longest_gap(const leveler *l, uint64_t since_us);
 void levelers_free(leveler *ls, int n);
+
+/* A player of a store outage (durable mode), leveling up in a thread of its own until
+ * stopped: each answer must come within 5 s (the client's limit fails the test), 200
+ * with a level above the last (levels only go up, even across refusals) or 500 (its
+ * commit did not come within store.timeout_ms). Entered by the test's main thread (the
+ * client helpers' globals). */
+typedef struct outage_player {
+    atollc_sync *s;
+    char uid[32];
+    atomic_bool stop;
+    int64_t last_acked;  /* the highest level answered with code 200 */
+    atomic_int answered; /* replies 200, read by the test while it plays */
+    atomic_int refused;  /* replies 500 */
+    uint64_t longest_us; /* the longest wait for a reply */
+} outage_player;
+
+/* The thread of an outage_player (arg). */
+void *outage_play(void *arg);
 
 #endif /* ATOLL_TEST_LEVELER_H */
